@@ -1,0 +1,42 @@
+# `make demo` and `make test` do all the set-up they need on a fresh clone.
+SHELL := bash
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: demo test lint typecheck pytest pulumi install clean
+
+# The virtualenv with the package (editable) and its test tools.
+$(VENV)/.installed: pyproject.toml
+	@echo "==> creating $(VENV) and installing pcc-provider with its test tools"
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed
+
+# The Pulumi CLI, our Python language host and the dynamic-provider plugin, into .venv/bin.
+pulumi: install
+	@echo "==> Pulumi CLI (built from Go modules once, then cached)"
+	@scripts/install-pulumi
+
+lint: install
+	@echo "==> ruff"
+	ruff check .
+	ruff format --check .
+
+typecheck: install
+	@echo "==> mypy"
+	mypy
+
+pytest: pulumi
+	@echo "==> pytest (unit, emulator and end-to-end tests under the real Pulumi engine)"
+	pytest -q
+
+test: lint typecheck pytest
+
+demo: pulumi
+	@scripts/demo
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,30 @@
+"""Pulumi resources for Pipecat Cloud builds and agents.
+
+    from pcc_provider import Build
+    image = Build("agent-image", context="agent", dockerfile="Dockerfile", region="us-west")
+
+The resources are imported lazily so that `python -m pcc_provider` (hash, files, emulator)
+starts without loading the Pulumi SDK.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from pcc_provider.agent import Agent
+    from pcc_provider.build import Build
+
+__all__ = ["Agent", "Build"]
+
+_LAZY = {"Build": "pcc_provider.build", "Agent": "pcc_provider.agent"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pcc_provider' has no attribute {name!r}")

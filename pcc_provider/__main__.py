@@ -1,0 +1,125 @@
+"""Command line: `python -m pcc_provider hash|files|emulator`.
+
+Imports neither Pulumi nor the emulator's server stack unless the command needs it, so
+`hash` on an unchanged context answers in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _context_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("context", help="the build context folder")
+    parser.add_argument(
+        "--dockerfile",
+        default="Dockerfile",
+        help="Dockerfile path relative to the context (default: Dockerfile)",
+    )
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="extra exclude pattern, as [build.exclude] patterns in pcc-deploy.toml (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _hash(args: argparse.Namespace) -> int:
+    from pcc_provider import context
+
+    selected = context.select(args.context, args.dockerfile, args.exclude)
+    digest = context.digest(selected)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "contextHash": digest.context_hash,
+                    "fileCount": len(selected.files),
+                    "totalBytes": selected.total_bytes,
+                    "archiveBytes": digest.archive_bytes,
+                    "cached": digest.cached,
+                    "secretFiles": list(selected.secret_files),
+                }
+            )
+        )
+    else:
+        print(
+            f"{digest.context_hash}  {len(selected.files)} files, "
+            f"{selected.total_bytes} bytes{' (cached)' if digest.cached else ''}"
+        )
+        for name in selected.secret_files:
+            print(f"warning: {name} looks like a secret and would be uploaded", file=sys.stderr)
+    return 0
+
+
+def _files(args: argparse.Namespace) -> int:
+    from pcc_provider import context
+
+    selected = context.select(args.context, args.dockerfile, args.exclude)
+    if args.json:
+        print(json.dumps({"files": list(selected.files), "totalBytes": selected.total_bytes}))
+    else:
+        for name in selected.files:
+            print(name)
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from pcc_provider import emulator
+
+    if not args.api_key:
+        print(
+            "error: the emulator needs an API key: pass --api-key KEY or set PIPECAT_API_KEY",
+            file=sys.stderr,
+        )
+        return 2
+    emulator.serve(
+        host=args.host,
+        port=args.port,
+        state_dir=args.state_dir,
+        api_key=args.api_key,
+        build_seconds=args.build_seconds,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pcc_provider", description="Pipecat Cloud build contexts and emulator"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    hash_cmd = commands.add_parser("hash", help="print the contextHash a build of CONTEXT gets")
+    _context_options(hash_cmd)
+    hash_cmd.set_defaults(run=_hash)
+
+    files_cmd = commands.add_parser("files", help="list the files a build of CONTEXT uploads")
+    _context_options(files_cmd)
+    files_cmd.set_defaults(run=_files)
+
+    emu = commands.add_parser("emulator", help="serve a local Pipecat Cloud on loopback")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    emu.add_argument("--state-dir", required=True, help="where builds, uploads and agents live")
+    emu.add_argument("--api-key", default=os.environ.get("PIPECAT_API_KEY"))
+    emu.add_argument("--build-seconds", type=float, default=3.0, help="how long a build takes")
+    emu.set_defaults(run=_emulator)
+
+    args = parser.parse_args(argv)
+    from pcc_provider.context import ContextError
+
+    try:
+        return int(args.run(args))
+    except ContextError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
