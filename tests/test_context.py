@@ -1,0 +1,547 @@
+"""pcc_provider.context: the cache, the refusals, the size limit and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from context_corpus import official
+
+from pcc_provider import context
+from pcc_provider.context import ContextError
+
+MiB = 1024**2
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Path:
+    root = tmp_path / "agent"
+    (root / "src").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM python:3.12\nCOPY . /app\n")
+    (root / "src" / "bot.py").write_text("print('hello')\n")
+    (root / "src" / "data.bin").write_bytes(os.urandom(200_000))
+    (root / ".env").write_text("SECRET=1\n")
+    return root
+
+
+def settle() -> None:
+    """Let files age past the window in which a write could keep the same ctime: scans of
+    younger files are not cached (see test_just_written_files_are_not_trusted_to_cache)."""
+    time.sleep(0.15)
+
+
+def fresh_digest(root: Path, *args: object) -> context.Digest:
+    return context.digest(context.select(root, *args))  # type: ignore[arg-type]
+
+
+def cached_digest(root: Path) -> context.Digest:
+    """Digest `root` so that the next digest of the unchanged tree is answered from cache."""
+    settle()
+    first = fresh_digest(root)
+    assert fresh_digest(root).cached
+    return first
+
+
+def no_compression(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("compressed again")
+
+    monkeypatch.setattr(context, "_compress", refuse)
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_unchanged_context_is_not_compressed_again(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settle()
+    first = fresh_digest(agent)
+    assert not first.cached
+    assert first.context_hash == official(agent).context_hash
+    no_compression(monkeypatch)
+    again = fresh_digest(agent)
+    assert again == context.Digest(first.context_hash, first.archive_bytes, cached=True)
+
+
+def test_just_written_files_are_not_trusted_to_cache(agent: Path) -> None:
+    # File times come from a coarse clock: a file rewritten within the same tick keeps its
+    # ctime, so a scan of files that young must not be cached.
+    (agent / "src" / "bot.py").write_text("print('hi')\n")
+    fresh_digest(agent)
+    assert not fresh_digest(agent).cached
+    settle()
+    fresh_digest(agent)
+    assert fresh_digest(agent).cached
+
+
+def _same_size_restored_mtime(root: Path) -> None:
+    path = root / "src" / "bot.py"
+    before = path.stat()
+    path.write_text("print('HELLO')\n")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+CHANGES: dict[str, Callable[[Path], None]] = {
+    "content, same size, mtime restored": _same_size_restored_mtime,
+    "rename": lambda root: (root / "src" / "bot.py").rename(root / "src" / "main.py"),
+    "chmod +x": lambda root: (root / "src" / "bot.py").chmod(0o755),
+    "add file": lambda root: (root / "src" / "new.py").write_text(""),
+    "add file in new folder": lambda root: (
+        (root / "pkg").mkdir(),
+        (root / "pkg" / "__init__.py").write_text(""),
+    ),
+    "remove file": lambda root: (root / "src" / "data.bin").unlink(),
+    "replace file by a copy": lambda root: (
+        (root / "src" / "copy").write_bytes((root / "src" / "data.bin").read_bytes()),
+        (root / "src" / "copy").replace(root / "src" / "data.bin"),
+    ),
+    "new .dockerignore": lambda root: (root / ".dockerignore").write_text("*.bin\n"),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
+    before = cached_digest(agent)
+    CHANGES[change](agent)
+    after = fresh_digest(agent)
+    expected = official(agent).context_hash
+    if change == "replace file by a copy":
+        assert after.context_hash == before.context_hash == expected
+    else:
+        assert after.context_hash == expected != before.context_hash
+    assert not after.cached
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        b"\x00garbage",
+        b"",
+        b'{"format": "pcc-provider-context-1"',
+    ],
+)
+def test_corrupt_cache_entry_is_ignored(agent: Path, cache: Path, corrupt: bytes) -> None:
+    good = cached_digest(agent)
+    for entry in (cache / "hashes").iterdir():
+        entry.write_bytes(corrupt)
+    again = fresh_digest(agent)
+    assert again.context_hash == good.context_hash
+    assert not again.cached
+    assert fresh_digest(agent).cached  # rewritten
+
+
+def test_tampered_cache_entry_is_ignored(agent: Path, cache: Path) -> None:
+    good = cached_digest(agent)
+    for entry in (cache / "hashes").iterdir():
+        data = json.loads(entry.read_text())
+        data["context_hash"] = "0123456789abcdef"
+        entry.write_text(json.dumps(data))
+    again = fresh_digest(agent)
+    assert again.context_hash == good.context_hash
+    assert not again.cached
+
+
+def test_cache_dir_comes_from_the_environment(
+    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
+) -> None:
+    settle()
+    found = fresh_digest(agent)
+    assert (cache / "archives" / f"{found.context_hash}.tar.gz").is_file()
+    assert len(list((cache / "hashes").glob("*.json"))) == 1
+
+    monkeypatch.delenv("PCC_PROVIDER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert context.cache_dir() == tmp_path / "xdg" / "pcc-provider"
+    fresh_digest(agent)
+    assert (tmp_path / "xdg" / "pcc-provider" / "archives").is_dir()
+
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert context.cache_dir() == tmp_path / "home" / ".cache" / "pcc-provider"
+
+
+def test_unusable_cache_dir_only_costs_time(
+    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(blocker))
+    expected = official(agent)
+    settle()
+    assert fresh_digest(agent).context_hash == expected.context_hash
+    assert not fresh_digest(agent).cached
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball
+        assert not found.cached
+    assert not path.exists()
+
+
+def test_hash_cache_is_bounded(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(context, "_MAX_HASH_ENTRIES", 3)
+    roots = []
+    for i in range(6):
+        root = tmp_path / f"c{i}"
+        root.mkdir()
+        (root / "Dockerfile").write_text(f"FROM scratch {i}\n")
+        roots.append(root)
+    settle()
+    for root in roots:
+        fresh_digest(root)
+        time.sleep(0.01)  # distinct mtimes: eviction order is by age
+    assert len(list((cache / "hashes").glob("*.json"))) == 3
+    # The newest stay.
+    assert fresh_digest(roots[-1]).cached
+    assert not fresh_digest(roots[0]).cached
+
+
+def test_archive_cache_is_bounded(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = []
+    for i in range(4):
+        root = tmp_path / f"c{i}"
+        root.mkdir()
+        (root / "Dockerfile").write_text("FROM scratch\n")
+        (root / "blob").write_bytes(os.urandom(100_000))
+        sizes.append(fresh_digest(root).archive_bytes)
+        if i == 0:
+            monkeypatch.setattr(context, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
+        time.sleep(0.01)
+    kept = sorted((cache / "archives").iterdir())
+    assert len(kept) == 2
+    assert sum(p.stat().st_size for p in kept) <= 2 * sizes[0] + 1000
+    big = tmp_path / "big"
+    big.mkdir()
+    (big / "Dockerfile").write_text("FROM scratch\n")
+    (big / "blob").write_bytes(os.urandom(300_000))
+    found = fresh_digest(big)
+    assert not (cache / "archives" / f"{found.context_hash}.tar.gz").exists()
+    assert len(list((cache / "archives").iterdir())) == 2
+
+
+# --------------------------------------------------------------------------- archive
+
+
+def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache: Path) -> None:
+    expected = official(agent)
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball
+        assert found == context.Digest(expected.context_hash, len(expected.tarball), False)
+    assert not path.exists()
+    assert list((cache / "tmp").iterdir()) == []
+
+
+def test_archive_after_a_preview_is_not_compressed_again(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = official(agent)
+    settle()
+    assert not fresh_digest(agent).cached
+    no_compression(monkeypatch)
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball
+        assert found.cached
+
+
+def test_corrupt_cached_archive_is_not_uploaded(agent: Path, cache: Path) -> None:
+    expected = official(agent)
+    good = cached_digest(agent)
+    stored = cache / "archives" / f"{good.context_hash}.tar.gz"
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball
+        assert not found.cached
+    assert stored.read_bytes() == expected.tarball  # replaced by a good copy
+
+
+def test_memory_does_not_grow_with_the_context(tmp_path: Path) -> None:
+    root = tmp_path / "big"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    with open(root / "zeros.bin", "wb") as sparse:
+        sparse.truncate(96 * MiB)
+    ctx = context.select(root)
+    tracemalloc.start()
+    try:
+        context.digest(ctx)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * MiB
+
+
+def test_files_changing_after_select_are_refused(agent: Path) -> None:
+    ctx = context.select(agent)
+    (agent / "src" / "bot.py").write_text("print('a longer program')\n")
+    with pytest.raises(ContextError, match=r'^"src/bot.py" changed while the build context'):
+        context.digest(ctx)
+
+
+def test_context_must_come_from_select(agent: Path) -> None:
+    ctx = context.Context(agent, "Dockerfile", ("Dockerfile",), 10, ())
+    with pytest.raises(ValueError, match="select"):
+        context.digest(ctx)
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def refusal(*args: object, **kwargs: object) -> str:
+    with pytest.raises(ContextError) as caught:
+        context.select(*args, **kwargs)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_context_folder(tmp_path: Path) -> None:
+    assert refusal(tmp_path / "nope") == (
+        f"build context {tmp_path}/nope does not exist: pass the folder that holds your Dockerfile"
+    )
+    (tmp_path / "file").write_text("")
+    assert "is not a folder" in refusal(tmp_path / "file")
+
+
+def test_missing_dockerfile(agent: Path) -> None:
+    (agent / "Dockerfile").unlink()
+    assert refusal(agent) == (
+        f'Dockerfile "Dockerfile" not found in context {agent}: '
+        'create it or pass dockerfile="path/inside/context"'
+    )
+
+
+def test_dockerfile_outside_the_context(agent: Path) -> None:
+    (agent.parent / "Dockerfile").write_text("FROM scratch\n")
+    assert refusal(agent, "../Dockerfile") == (
+        f'Dockerfile "../Dockerfile" is outside the context {agent}: move it into the '
+        'context and pass dockerfile="path/inside/context"'
+    )
+    assert "is outside the context" in refusal(agent, "src/../../Dockerfile")
+    assert refusal(agent, str(agent / "Dockerfile")).endswith(
+        f'must be a path relative to the context {agent}: pass dockerfile="Dockerfile"'
+    )
+
+
+def test_dockerfile_excluded_by_dockerignore(agent: Path) -> None:
+    (agent / ".dockerignore").write_text("# build files\nDocker*\n")
+    assert refusal(agent) == (
+        f'Dockerfile "Dockerfile" is excluded from context {agent} by the pattern "Docker*" '
+        f"in {agent}/.dockerignore: remove or narrow that pattern"
+    )
+
+
+def test_dockerfile_excluded_by_default_exclusion_or_extra_pattern(agent: Path) -> None:
+    (agent / "build").mkdir()
+    (agent / "build" / "Dockerfile").write_text("FROM scratch\n")
+    assert 'by the default exclusion "build": move the Dockerfile' in refusal(
+        agent, "build/Dockerfile"
+    )
+    assert 'by the exclude pattern "Dockerfile*": remove it from exclude' in refusal(
+        agent, "Dockerfile", ["Dockerfile*"]
+    )
+
+
+def test_dockerfile_in_a_symlinked_folder(agent: Path, tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "Dockerfile").write_text("FROM scratch\n")
+    (agent / "docker").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert 'is inside "docker", a symlink to a folder' in refusal(agent, "docker/Dockerfile")
+
+
+def test_dockerfile_is_a_folder(agent: Path) -> None:
+    assert refusal(agent, "src") == (
+        f'Dockerfile "src" in context {agent} is a folder: '
+        'pass dockerfile="path/inside/context" naming the Dockerfile itself'
+    )
+
+
+def test_extra_patterns_next_to_a_dockerignore(agent: Path) -> None:
+    (agent / ".dockerignore").write_text(".env\n")
+    assert refusal(agent, "Dockerfile", ["*.bin"]) == (
+        f'exclude patterns "*.bin" are ignored because {agent}/.dockerignore exists '
+        "(it replaces all other exclusions): move them into .dockerignore and remove them "
+        "from exclude"
+    )
+
+
+def test_broken_symlink(agent: Path) -> None:
+    (agent / "src" / "gone\nname").symlink_to("nowhere")
+    # The official CLI crashes on it.
+    with pytest.raises(FileNotFoundError):
+        official(agent)
+    assert refusal(agent) == (
+        f'"src/gone\\nname" in context {agent} is a broken symlink: '
+        "fix it, remove it or add it to .dockerignore"
+    )
+    (agent / ".dockerignore").write_text("gone*\n")
+    context.select(agent)
+
+
+def test_fifo(agent: Path) -> None:
+    os.mkfifo(agent / "src" / "pipe")  # the official CLI would block reading it
+    assert refusal(agent) == (
+        f'"src/pipe" in context {agent} is not a regular file: remove it or add it to .dockerignore'
+    )
+
+
+def test_dockerignore_that_is_not_utf8(agent: Path) -> None:
+    (agent / ".dockerignore").write_bytes(b"caf\xe9\n")
+    assert refusal(agent) == (
+        f"cannot read {agent}/.dockerignore: it is not UTF-8: fix or remove the .dockerignore file"
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+def test_unreadable_folder(agent: Path) -> None:
+    (agent / "src").chmod(0)
+    try:
+        assert 'cannot read "src"' in refusal(agent)
+    finally:
+        (agent / "src").chmod(0o755)
+
+
+def _sparse(path: Path, size: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as out:
+        out.truncate(size)
+
+
+def test_size_limit_names_the_largest_files_and_folders(agent: Path) -> None:
+    _sparse(agent / "assets" / "a.bin", 300 * MiB)
+    _sparse(agent / "assets" / "b.bin", 150 * MiB)
+    _sparse(agent / "model.bin", 100 * MiB)
+    started = time.monotonic()
+    message = refusal(agent)
+    assert time.monotonic() - started < 2  # from sizes alone, nothing read
+    assert message.startswith(f"build context {agent} holds 550.2 MiB of files, over the 500")
+    assert "largest: assets/ (450.0 MiB), model.bin (100.0 MiB), src/data.bin (0.2 MiB)" in message
+    assert message.endswith("add what the image does not need to .dockerignore")
+
+
+def test_size_limit_is_500_mib_inclusive(tmp_path: Path) -> None:
+    assert context.MAX_CONTEXT_BYTES == 500 * 1024 * 1024
+    root = tmp_path / "edge"
+    root.mkdir()
+    (root / "Dockerfile").write_bytes(b"F" * 100)
+    _sparse(root / "blob", context.MAX_CONTEXT_BYTES - 100)
+    assert context.select(root).total_bytes == context.MAX_CONTEXT_BYTES
+    _sparse(root / "blob", context.MAX_CONTEXT_BYTES - 99)
+    assert "over the 500 MiB limit" in refusal(root)
+
+
+def test_secret_files_let_through_by_a_dockerignore(agent: Path) -> None:
+    assert context.select(agent).secret_files == ()
+    assert ".env" not in context.select(agent).files
+    (agent / "certs").mkdir()
+    (agent / "certs" / "server.pem").write_text("-----BEGIN")
+    (agent / ".env.production").write_text("X=1")
+    (agent / ".dockerignore").write_text("*.bin\n")
+    ctx = context.select(agent)
+    assert ctx.secret_files == (".env", ".env.production", "certs/server.pem")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pcc_provider", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def test_cli_hash(agent: Path) -> None:
+    expected = official(agent)
+    settle()
+    run = cli("hash", agent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == (
+        f"{expected.context_hash}  3 files, {expected.total_size} bytes"
+    )
+    again = cli("hash", agent)
+    assert again.stdout.splitlines()[0].startswith(f"{expected.context_hash}  ")
+    assert again.stdout.rstrip().endswith("(cached)")
+
+
+def test_cli_hash_json_and_secret_warning(agent: Path) -> None:
+    (agent / ".dockerignore").write_text("*.bin\n")
+    expected = official(agent)
+    run = cli("hash", agent, "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout) == {
+        "contextHash": expected.context_hash,
+        "fileCount": 4,
+        "totalBytes": expected.total_size,
+        "archiveBytes": len(expected.tarball),
+        "cached": False,
+        "secretFiles": [".env"],
+    }
+    text = cli("hash", agent)
+    assert "warning: .env looks like a secret and would be uploaded" in text.stderr
+
+
+def test_cli_files(agent: Path) -> None:
+    run = cli("files", agent, "--exclude", "*.bin")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["Dockerfile", "src/bot.py"]
+    listed = json.loads(cli("files", agent, "--json").stdout)
+    assert listed == {
+        "files": ["Dockerfile", "src/bot.py", "src/data.bin"],
+        "totalBytes": official(agent).total_size,
+    }
+
+
+def test_cli_error_is_one_line_without_traceback(agent: Path) -> None:
+    run = cli("hash", agent, "--dockerfile", "docker/Dockerfile")
+    assert run.returncode == 1
+    assert run.stdout == ""
+    assert run.stderr == (
+        f'error: Dockerfile "docker/Dockerfile" not found in context {agent}: '
+        'create it or pass dockerfile="path/inside/context"\n'
+    )
+
+
+def test_concurrent_processes_share_the_cache_safely(agent: Path, cache: Path) -> None:
+    expected = official(agent).context_hash
+    settle()
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "pcc_provider", "hash", str(agent)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [run.communicate(timeout=120) for run in runs]
+    assert [run.returncode for run in runs] == [0] * 4, outputs
+    assert {out.split()[0] for out, _ in outputs} == {expected}
+    assert [p.name for p in (cache / "archives").iterdir()] == [f"{expected}.tar.gz"]
+    assert len(list((cache / "hashes").iterdir())) == 1
+    assert list((cache / "tmp").iterdir()) == []
+    assert re.fullmatch(r"[0-9a-f]{16}  .*\(cached\)\n", cli("hash", agent).stdout)
