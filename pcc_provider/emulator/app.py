@@ -1,0 +1,692 @@
+"""The emulator's WSGI application: routing, auth, request validation and JSON responses.
+
+Three areas:
+- `/v1/...`: the Pipecat Cloud API (builds, agents, regions), bearer-key auth;
+- `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
+- `/_emulator/...`: control endpoints for tests and demos (stats, config, faults), no auth.
+
+Any request that is not understood gets a 4xx with `{error, code}`; an unexpected exception
+becomes a 500 with the same shape, never a dead server.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from waitress.channel import ClientDisconnected
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.wrappers import Request, Response
+
+from pcc_provider.emulator.models import (
+    AGENT_PROFILES,
+    BUILD_STATUSES,
+    REGIONS,
+    SERVICE_NAME_RE,
+    ModelError,
+    Store,
+    iso,
+    valid_dockerfile_path,
+)
+from pcc_provider.emulator.storage import UploadTarget, s3_error_response
+
+log = logging.getLogger("pcc_provider.emulator")
+
+MAX_JSON_BYTES = 1024 * 1024
+UUID_RE = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
+INT_RE = re.compile(r"^[+-]?[0-9]{1,18}$")
+
+# (path, methods, endpoint); the stats and faults name a route "<METHOD> <path template>".
+ROUTES: list[tuple[str, list[str], str]] = [
+    ("/v1/builds/upload-url", ["POST"], "upload_url"),
+    ("/v1/builds", ["GET"], "list_builds"),
+    ("/v1/builds", ["POST"], "create_build"),
+    ("/v1/builds/<buildId>", ["GET"], "get_build"),
+    ("/v1/builds/<buildId>/logs", ["GET"], "build_logs"),
+    ("/v1/agents", ["GET"], "list_agents"),
+    ("/v1/agents", ["POST"], "create_agent"),
+    ("/v1/agents/<agentName>", ["GET"], "get_agent"),
+    ("/v1/agents/<agentName>", ["POST"], "update_agent"),
+    ("/v1/agents/<agentName>", ["DELETE"], "delete_agent"),
+    ("/v1/regions", ["GET"], "regions"),
+    ("/_storage/<bucket>", ["POST"], "storage_post"),
+    ("/_emulator/stats", ["GET"], "stats_get"),
+    ("/_emulator/stats", ["DELETE"], "stats_reset"),
+    ("/_emulator/config", ["GET"], "config_get"),
+    ("/_emulator/config", ["POST"], "config_set"),
+    ("/_emulator/faults", ["GET"], "faults_get"),
+    ("/_emulator/faults", ["POST"], "faults_add"),
+    ("/_emulator/faults", ["DELETE"], "faults_clear"),
+    ("/_emulator/builds/<buildId>", ["DELETE"], "vanish_build"),
+]
+
+
+def route_key(method: str, path: str) -> str:
+    template = re.sub(r"<(?:[a-z]+:)?([A-Za-z]+)>", r"{\1}", path)
+    return f"{method} {template}"
+
+
+# The routes a fault may target: everything but the control endpoints.
+FAULTABLE = {
+    route_key(method, path): endpoint
+    for path, methods, endpoint in ROUTES
+    if not path.startswith("/_emulator")
+    for method in methods
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.code = status, message, code
+        self.headers = headers or {}
+
+
+def bad_request(message: str) -> NoReturn:
+    raise ApiError(400, message, "GENERIC_BAD_REQUEST")
+
+
+CODES = {
+    400: "GENERIC_BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    429: "TOO_MANY_REQUESTS",
+    500: "INTERNAL_SERVER_ERROR",
+    502: "BAD_GATEWAY",
+    503: "SERVICE_UNAVAILABLE",
+    504: "GATEWAY_TIMEOUT",
+}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(
+    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    code = code or CODES.get(status, str(status))
+    return json_response({"error": message, "code": code}, status, headers)
+
+
+class DropConnection(ClientDisconnected):  # type: ignore[misc]
+    """Raised to make waitress close the socket without writing any response."""
+
+
+@dataclass
+class Fault:
+    route: str
+    status: int
+    drop: bool
+    remaining: int
+    retry_after: int
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"route": self.route, "times": self.remaining}
+        if self.drop:
+            body["drop"] = True
+        else:
+            body["status"] = self.status
+            if self.status == 429:
+                body["retryAfter"] = self.retry_after
+        return body
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+        self.uploaded_bytes = 0
+        self.upload_authorization_headers = 0
+
+    def count(self, key: str, *, upload_authorization: bool = False) -> None:
+        with self.lock:
+            self.requests[key] = self.requests.get(key, 0) + 1
+            if upload_authorization:
+                self.upload_authorization_headers += 1
+
+    def stored(self, size: int) -> None:
+        with self.lock:
+            self.uploaded_bytes += size
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": dict(sorted(self.requests.items())),
+                "uploadedBytes": self.uploaded_bytes,
+                "uploadAuthorizationHeaders": self.upload_authorization_headers,
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.uploaded_bytes = 0
+            self.upload_authorization_headers = 0
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queue: deque[Fault] = deque()
+
+    def add(self, fault: Fault) -> None:
+        with self.lock:
+            self.queue.append(fault)
+
+    def take(self, route: str) -> Fault | None:
+        """The fault the next request to `route` suffers, if any; queued faults run in order."""
+        with self.lock:
+            for fault in self.queue:
+                if fault.route == route:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.queue.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self.lock:
+            self.queue.clear()
+
+    def to_json(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [f.to_json() for f in self.queue]
+
+
+# -- request helpers -------------------------------------------------------------------------
+
+
+def read_json(request: Request) -> dict[str, Any]:
+    length = request.content_length
+    if length is not None and length > MAX_JSON_BYTES:
+        raise ApiError(413, f"Request body exceeds {MAX_JSON_BYTES} bytes", "PAYLOAD_TOO_LARGE")
+    raw = request.stream.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ApiError(413, f"Request body exceeds {MAX_JSON_BYTES} bytes", "PAYLOAD_TOO_LARGE")
+    if not raw.strip():
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        bad_request("Invalid JSON in request body")
+    if not isinstance(data, dict):
+        bad_request("Request body must be a JSON object")
+    return data
+
+
+def opt_str(body: dict[str, Any], name: str, *, nonempty: bool = True) -> str | None:
+    if name not in body:
+        return None
+    value = body[name]
+    if not isinstance(value, str):
+        bad_request(f"'{name}' must be a string")
+    if nonempty and not value.strip():
+        bad_request(f"'{name}' must not be empty")
+    return value
+
+
+def req_str(body: dict[str, Any], name: str) -> str:
+    value = opt_str(body, name)
+    if value is None:
+        bad_request(f"'{name}' is required")
+    return value
+
+
+def opt_uuid(body: dict[str, Any], name: str) -> str | None:
+    value = opt_str(body, name)
+    if value is not None and not UUID_RE.match(value):
+        bad_request(f"'{name}' must be a UUID")
+    return value.lower() if value is not None else None
+
+
+def opt_int(body: dict[str, Any], name: str, low: int, high: int | None = None) -> int | None:
+    if name not in body:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        bad_request(f"'{name}' must be an integer")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        bad_request(f"'{name}' must be {bound}")
+    return value
+
+
+def opt_number(body: dict[str, Any], name: str, low: float) -> float | None:
+    if name not in body:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        bad_request(f"'{name}' must be a number")
+    if value < low or value > 1e9:
+        bad_request(f"'{name}' must be between {low} and 1e9")
+    return float(value)
+
+
+def query_int(request: Request, name: str, default: int, low: int, high: int | None) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    if not INT_RE.match(raw):
+        bad_request(f"'{name}' must be an integer")
+    value = int(raw)
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        bad_request(f"'{name}' must be {bound}")
+    return value
+
+
+def query_str(request: Request, name: str) -> str | None:
+    raw = request.args.get(name)
+    if raw is not None and "\x00" in raw:
+        bad_request(f"'{name}' is invalid")
+    return raw
+
+
+def check_build_id(build_id: str) -> str:
+    if not UUID_RE.match(build_id):
+        bad_request("Invalid build ID format")
+    return build_id.lower()
+
+
+def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    """The deployment settings in `body`: every field for a create (`base` None), only the
+    given ones for an update."""
+    settings: dict[str, Any] = {}
+    node_type = opt_str(body, "nodeType")
+    if node_type is not None and node_type != "arm":
+        bad_request(f"Invalid nodeType '{node_type}': only 'arm' is supported")
+    if node_type is not None or base is None:
+        settings["nodeType"] = "arm"
+    for name in ("imagePullSecretSet", "secretSet"):
+        # The official CLI sends `null` to drop a pull secret; accept it.
+        if name in body and body[name] is None:
+            settings[name] = None
+        elif name in body or base is None:
+            settings[name] = opt_str(body, name)
+    if "autoScaling" in body or base is None:
+        raw = body.get("autoScaling", {})
+        if not isinstance(raw, dict):
+            bad_request("'autoScaling' must be an object")
+        previous = (base or {}).get("autoScaling", {"minAgents": 0, "maxAgents": 50})
+        low = opt_int(raw, "minAgents", 0, 1000)
+        high = opt_int(raw, "maxAgents", 1, 1000)
+        scaling = {
+            "minAgents": previous["minAgents"] if low is None else low,
+            "maxAgents": previous["maxAgents"] if high is None else high,
+        }
+        if scaling["minAgents"] > scaling["maxAgents"]:
+            bad_request("'autoScaling.minAgents' must not exceed 'autoScaling.maxAgents'")
+        settings["autoScaling"] = scaling
+    if "krispViva" in body or base is None:
+        raw = body.get("krispViva", {})
+        if not isinstance(raw, dict):
+            bad_request("'krispViva' must be an object")
+        audio_filter = raw.get("audioFilter")
+        if audio_filter not in ("tel", "pro", None):
+            bad_request("'krispViva.audioFilter' must be 'tel', 'pro' or null")
+        settings["krispViva"] = {"audioFilter": audio_filter}
+    profile = opt_str(body, "agentProfile")
+    if profile is not None and profile not in AGENT_PROFILES:
+        bad_request(f"'agentProfile' must be one of {', '.join(AGENT_PROFILES)}")
+    if profile is not None or base is None:
+        settings["agentProfile"] = profile or "agent-1x"
+    if "maxSessionDuration" in body or base is None:
+        settings["maxSessionDuration"] = opt_int(body, "maxSessionDuration", 60, 14400)
+    return settings
+
+
+# -- the application -------------------------------------------------------------------------
+
+
+class EmulatorApp:
+    """The WSGI callable. `base_url` is the emulator's own address, used in uploadUrl and
+    logsUrl; the server sets it once the port is bound."""
+
+    def __init__(self, store: Store, api_key: str, base_url: str = "http://127.0.0.1") -> None:
+        if not api_key:
+            raise ValueError("the emulator needs a non-empty API key")
+        self.store = store
+        self.api_key = api_key
+        self.base_url = base_url
+        self.stats = Stats()
+        self.faults = Faults()
+        self.storage = UploadTarget(store, self.stats.stored)
+        self.url_map = Map(
+            [Rule(path, methods=methods, endpoint=endpoint) for path, methods, endpoint in ROUTES],
+            strict_slashes=False,
+            merge_slashes=False,
+            redirect_defaults=False,
+        )
+        self.handlers: dict[str, Callable[..., Response]] = {
+            endpoint: getattr(self, f"on_{endpoint}") for _, _, endpoint in ROUTES
+        }
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.dispatch(request)
+        return response(environ, start_response)
+
+    def dispatch(self, request: Request) -> Response:
+        is_api = request.path == "/v1" or request.path.startswith("/v1/")
+        is_storage = request.path.startswith("/_storage/")
+        try:
+            adapter = self.url_map.bind_to_environ(request.environ)
+            try:
+                rule, args = adapter.match(return_rule=True)
+            except MethodNotAllowed as exc:
+                self._count(request, f"{request.method} (unmatched)", is_storage)
+                if is_storage:
+                    return s3_error_response(
+                        405,
+                        "MethodNotAllowed",
+                        "The specified method is not allowed against this resource.",
+                        Method=request.method,
+                        ResourceType="OBJECT",
+                    )
+                if is_api:
+                    self._authorize(request)
+                allow = ", ".join(sorted(exc.valid_methods or []))
+                return error_response(405, "Method not allowed", headers={"Allow": allow})
+            except (NotFound, RequestRedirect):
+                self._count(request, f"{request.method} (unmatched)", is_storage)
+                if is_storage:
+                    return s3_error_response(404, "NoSuchKey", "The specified key does not exist.")
+                if is_api:
+                    self._authorize(request)
+                return error_response(404, "Not found")
+            route = route_key(request.method, rule.rule)
+            if not route.split(" ", 1)[1].startswith("/_emulator"):
+                self._count(request, route, is_storage)
+                fault = self.faults.take(route)
+                if fault is not None:
+                    return self._fault_response(fault, is_storage)
+            if is_api:
+                self._authorize(request)
+            return self.handlers[str(rule.endpoint)](request, **args)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message, exc.code, exc.headers)
+        except ModelError as exc:
+            status = 404 if exc.kind == "not_found" else 400
+            return error_response(status, exc.message)
+        except DropConnection:
+            raise
+        except HTTPException as exc:
+            status = exc.code or 400
+            return error_response(status, exc.description or exc.name)
+        except Exception:
+            log.exception("emulator bug while serving %s %s", request.method, request.path)
+            return error_response(500, "Internal server error", "INTERNAL_SERVER_ERROR")
+
+    def _count(self, request: Request, key: str, is_storage: bool) -> None:
+        self.stats.count(
+            key, upload_authorization=is_storage and "Authorization" in request.headers
+        )
+
+    def _authorize(self, request: Request) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode("utf-8", "replace"), self.api_key.encode()
+        )
+        if not ok:
+            raise ApiError(
+                401, "Unauthorized", "UNAUTHORIZED", {"WWW-Authenticate": 'Bearer realm="api"'}
+            )
+
+    def _fault_response(self, fault: Fault, is_storage: bool) -> Response:
+        if fault.drop:
+            raise DropConnection("fault injected: connection dropped")
+        headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+        if is_storage:
+            code = "SlowDown" if fault.status in (429, 503) else "InternalError"
+            response = s3_error_response(fault.status, code, "Fault injected by the emulator")
+            response.headers.update(headers)
+            return response
+        return error_response(fault.status, "Fault injected by the emulator", headers=headers)
+
+    # -- builds ------------------------------------------------------------------------------
+
+    def on_upload_url(self, request: Request) -> Response:
+        body = read_json(request)
+        region = req_str(body, "region")
+        upload = self.store.create_upload(region)
+        return json_response(
+            {
+                "uploadId": upload.id,
+                "uploadUrl": f"{self.base_url}/_storage/{upload.bucket}",
+                "uploadFields": self.storage.presign(upload),
+                "expiresAt": iso(upload.expires_at),
+            }
+        )
+
+    def on_create_build(self, request: Request) -> Response:
+        body = read_json(request)
+        upload_id = opt_uuid(body, "uploadId")
+        if upload_id is None:
+            bad_request("'uploadId' is required")
+        region = req_str(body, "region")
+        dockerfile_path = opt_str(body, "dockerfilePath")
+        if dockerfile_path is None:
+            dockerfile_path = "Dockerfile"
+        if not valid_dockerfile_path(dockerfile_path):
+            bad_request("'dockerfilePath' must be a relative path inside the build context")
+        build, cached = self.store.create_build(upload_id, region, dockerfile_path)
+        return json_response(
+            {
+                "build": self.store.build_json(build, self.base_url),
+                "contextHash": build.context_hash,
+                "cached": cached,
+            },
+            200 if cached else 201,
+        )
+
+    def on_list_builds(self, request: Request) -> Response:
+        status = query_str(request, "status")
+        if status is not None and status not in BUILD_STATUSES:
+            bad_request(f"'status' must be one of {', '.join(BUILD_STATUSES)}")
+        limit = query_int(request, "limit", 20, 1, 100)
+        offset = query_int(request, "offset", 0, 0, None)
+        builds, total = self.store.list_builds(
+            status,
+            query_str(request, "region"),
+            query_str(request, "contextHash"),
+            limit,
+            offset,
+        )
+        return json_response(
+            {
+                "builds": [self.store.build_json(b, self.base_url) for b in builds],
+                "total": total,
+                "limit": limit,
+                "offset": offset,
+            }
+        )
+
+    def on_get_build(self, request: Request, buildId: str) -> Response:
+        build = self.store.get_build(check_build_id(buildId))
+        return json_response({"build": self.store.build_json(build, self.base_url)})
+
+    def on_build_logs(self, request: Request, buildId: str) -> Response:
+        build_id = check_build_id(buildId)
+        limit = query_int(request, "limit", 500, 1, 10000)
+        start = 0
+        token = request.args.get("nextToken")
+        if token is not None:
+            if not token.isdigit() or len(token) > 9:
+                bad_request("Invalid nextToken")
+            start = int(token)
+        lines = self.store.build_logs(self.store.get_build(build_id))
+        body: dict[str, Any] = {"logs": lines[start : start + limit]}
+        if start + limit < len(lines):
+            body["nextToken"] = str(start + limit)
+        return json_response(body)
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def on_create_agent(self, request: Request) -> Response:
+        body = read_json(request)
+        name = body.get("serviceName")
+        if name is None:
+            bad_request("'serviceName' is required")
+        if not isinstance(name, str):
+            bad_request("'serviceName' must be a string")
+        if len(name) > 54 or not SERVICE_NAME_RE.match(name):
+            bad_request(
+                "'serviceName' must start and end with a lowercase letter or number, contain "
+                "only lowercase letters, numbers and hyphens, and be at most 54 characters"
+            )
+        region = opt_str(body, "region") or "us-west"
+        if region not in REGIONS:
+            bad_request(f"Invalid region '{region}'")
+        image = opt_str(body, "image")
+        build_id = opt_uuid(body, "buildId")
+        settings = agent_settings(body, None)
+        agent = self.store.create_agent(name, region, image, build_id, settings)
+        return json_response(self.store.agent_json(agent))
+
+    def on_list_agents(self, request: Request) -> Response:
+        raw = request.args.get("includeActiveDeployment")
+        if raw is not None and raw.lower() not in ("true", "false", "1", "0"):
+            bad_request("'includeActiveDeployment' must be true or false")
+        with_deployment = raw is not None and raw.lower() in ("true", "1")
+        agents = self.store.list_agents(query_str(request, "region"))
+        return json_response(
+            {"services": [self.store.agent_list_item(a, with_deployment) for a in agents]}
+        )
+
+    def on_get_agent(self, request: Request, agentName: str) -> Response:
+        return json_response(self.store.agent_json(self.store.get_agent(agentName)))
+
+    def on_update_agent(self, request: Request, agentName: str) -> Response:
+        agent = self.store.get_agent(agentName, "Service not found")
+        body = read_json(request)
+        image = opt_str(body, "image")
+        build_id = opt_uuid(body, "buildId")
+        force = body.get("forceRedeploy", False)
+        if not isinstance(force, bool):
+            bad_request("'forceRedeploy' must be a boolean")
+        changes = agent_settings(body, agent.current.settings)
+        agent = self.store.update_agent(agentName, image, build_id, changes, force)
+        return json_response(self.store.agent_json(agent))
+
+    def on_delete_agent(self, request: Request, agentName: str) -> Response:
+        self.store.delete_agent(agentName)
+        return json_response({"status": "OK"})
+
+    def on_regions(self, request: Request) -> Response:
+        return json_response(
+            {
+                "regions": [
+                    {"code": code, "display_name": display}
+                    for code, (display, _) in REGIONS.items()
+                ]
+            }
+        )
+
+    # -- storage -----------------------------------------------------------------------------
+
+    def on_storage_post(self, request: Request, bucket: str) -> Response:
+        return self.storage.handle(request, bucket)
+
+    # -- control -----------------------------------------------------------------------------
+
+    def on_stats_get(self, request: Request) -> Response:
+        return json_response(self.stats.to_json())
+
+    def on_stats_reset(self, request: Request) -> Response:
+        self.stats.reset()
+        return json_response(self.stats.to_json())
+
+    def _config_json(self) -> dict[str, Any]:
+        c = self.store.config
+        return {
+            "buildSeconds": c.build_seconds,
+            "uploadTtlSeconds": c.upload_ttl_seconds,
+            "maxUploadBytes": c.max_upload_bytes,
+            "agentReadySeconds": c.agent_ready_seconds,
+        }
+
+    def on_config_get(self, request: Request) -> Response:
+        return json_response(self._config_json())
+
+    def on_config_set(self, request: Request) -> Response:
+        body = read_json(request)
+        known = {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes", "agentReadySeconds"}
+        unknown = sorted(set(body) - known)
+        if unknown:
+            bad_request(f"Unknown config keys: {', '.join(unknown)}")
+        build_seconds = opt_number(body, "buildSeconds", 0)
+        ttl = opt_number(body, "uploadTtlSeconds", 0)
+        max_bytes = opt_int(body, "maxUploadBytes", 1, 1 << 40)
+        ready = opt_number(body, "agentReadySeconds", 0)
+        c = self.store.config
+        if build_seconds is not None:
+            c.build_seconds = build_seconds
+        if ttl is not None:
+            c.upload_ttl_seconds = ttl
+        if max_bytes is not None:
+            c.max_upload_bytes = max_bytes
+        if ready is not None:
+            c.agent_ready_seconds = ready
+        return json_response(self._config_json())
+
+    def on_faults_get(self, request: Request) -> Response:
+        return json_response({"faults": self.faults.to_json()})
+
+    def on_faults_add(self, request: Request) -> Response:
+        body = read_json(request)
+        unknown = sorted(set(body) - {"route", "status", "times", "drop", "retryAfter"})
+        if unknown:
+            bad_request(f"Unknown fault keys: {', '.join(unknown)}")
+        route = req_str(body, "route")
+        if route not in FAULTABLE:
+            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(FAULTABLE))}")
+        drop = body.get("drop", False)
+        if not isinstance(drop, bool):
+            bad_request("'drop' must be a boolean")
+        status = opt_int(body, "status", 400, 599)
+        if status is None and not drop:
+            bad_request("Give 'status' (400-599) or 'drop': true")
+        if status is not None and drop:
+            bad_request("Give either 'status' or 'drop', not both")
+        times = opt_int(body, "times", 1, 1_000_000) or 1
+        retry_after = opt_int(body, "retryAfter", 0, 3600)
+        self.faults.add(
+            Fault(
+                route=route,
+                status=status or 0,
+                drop=drop,
+                remaining=times,
+                retry_after=1 if retry_after is None else retry_after,
+            )
+        )
+        return json_response({"faults": self.faults.to_json()}, 201)
+
+    def on_faults_clear(self, request: Request) -> Response:
+        self.faults.clear()
+        return json_response({"faults": []})
+
+    def on_vanish_build(self, request: Request, buildId: str) -> Response:
+        self.store.delete_build(check_build_id(buildId))
+        return json_response({"deleted": buildId.lower()})
+
+
+__all__ = ["FAULTABLE", "EmulatorApp", "route_key"]

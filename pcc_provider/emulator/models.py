@@ -1,0 +1,822 @@
+"""The state of one emulated Pipecat Cloud organisation: uploads, builds and agents.
+
+No HTTP here (app.py and storage.py speak HTTP). Every entity is one JSON file in the state
+directory, replaced atomically on change, so a restarted emulator carries on where it stopped.
+Build and deployment progress is derived from timestamps whenever it is read, never from a
+background thread, so it also advances while the emulator is down.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import os
+import re
+import secrets
+import tarfile
+import threading
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+# The regions of the official API's example, with the AWS region each one builds in.
+REGIONS: dict[str, tuple[str, str]] = {
+    "us-west": ("US West (Oregon)", "us-west-2"),
+    "us-east": ("US East (Virginia)", "us-east-1"),
+    "eu-central": ("Europe (Frankfurt)", "eu-central-1"),
+    "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
+}
+
+BUILD_STATUSES = ("pending", "building", "success", "failed", "timeout")
+AGENT_PROFILES = {
+    "agent-1x": ("500m", "1Gi"),
+    "agent-2x": ("1000m", "2Gi"),
+    "agent-3x": ("1500m", "3Gi"),
+}
+SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
+MAX_DOCKERFILE_BYTES = 1024 * 1024
+# Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
+REDACTED_IMAGE = "[redacted]"
+
+_FAIL_LINE = re.compile(r"^RUN\s+exit\s+1$", re.IGNORECASE)
+_TIMEOUT_LINE = re.compile(r"^RUN\s+sleep\s+infinity$", re.IGNORECASE)
+
+
+class ModelError(Exception):
+    """A request the emulated service refuses; `kind` picks the HTTP status in app.py."""
+
+    kind = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ModelError):
+    kind = "bad_request"
+
+
+class NotFound(ModelError):
+    kind = "not_found"
+
+
+@dataclass
+class Config:
+    """Runtime knobs; changed live by POST /_emulator/config. Not persisted: each build and
+    deployment records the durations it was created with."""
+
+    build_seconds: float = 3.0
+    upload_ttl_seconds: float = 900.0
+    max_upload_bytes: int = 500 * 1024 * 1024
+    agent_ready_seconds: float = 1.0
+
+
+@dataclass
+class Upload:
+    id: str
+    region: str
+    bucket: str
+    key: str
+    created_at: float
+    expires_at: float
+    size: int | None = None  # set once an object has been stored under `key`
+    md5: str | None = None
+
+
+@dataclass
+class Build:
+    id: str
+    region: str
+    context_hash: str
+    dockerfile_path: str
+    context_size: int
+    created_at: float
+    duration: float
+    outcome: str  # the final status: success, failed or timeout
+    error_message: str | None
+    image_size: int | None
+    steps: list[str]  # the Dockerfile's instructions, for the logs
+    failed_step: int | None  # index into steps of the step that fails or hangs
+
+    @property
+    def started_at(self) -> float:
+        # A short queueing phase, so that clients see `pending` before `building`.
+        return self.created_at + min(1.0, 0.2 * self.duration)
+
+    @property
+    def completed_at(self) -> float:
+        return self.created_at + self.duration
+
+    def status(self, now: float) -> str:
+        if now < self.started_at:
+            return "pending"
+        if now < self.completed_at:
+            return "building"
+        return self.outcome
+
+
+@dataclass
+class Deployment:
+    id: str
+    created_at: float
+    ready_at: float
+    image: str
+    build_id: str | None
+    settings: dict[str, Any]
+
+
+@dataclass
+class Agent:
+    id: str
+    name: str
+    region: str
+    created_at: float
+    updated_at: float
+    deployments: list[Deployment] = field(default_factory=list)
+
+    @property
+    def current(self) -> Deployment:
+        return self.deployments[-1]
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    dockerfile: str | None  # the Dockerfile's text, None when it is not in the archive
+
+
+class InvalidArchive(Exception):
+    pass
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 with milliseconds and Z, as the real API writes timestamps."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _log_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y/%m/%d %H:%M:%S")
+
+
+def inspect_archive(path: Path, dockerfile_path: str) -> ArchiveReport:
+    """Check that `path` is a gzip-compressed tar and read `dockerfile_path` out of it.
+
+    Streams through the archive, so a 500 MB context never sits in memory.
+    """
+    with path.open("rb") as f:
+        if f.read(2) != b"\x1f\x8b":
+            raise InvalidArchive("the build context is not gzip-compressed")
+    wanted = _normalize_member(dockerfile_path)
+    dockerfile: str | None = None
+    try:
+        with gzip.open(path, "rb") as gz:
+            # Stream mode: one pass, the Dockerfile is read as its member goes by.
+            with tarfile.open(fileobj=gz, mode="r|") as tar:
+                for member in tar:
+                    if (
+                        dockerfile is None
+                        and member.isfile()
+                        and _normalize_member(member.name) == wanted
+                    ):
+                        extracted = tar.extractfile(member)
+                        if extracted is not None:
+                            raw = extracted.read(MAX_DOCKERFILE_BYTES)
+                            dockerfile = raw.decode("utf-8", "replace")
+            # tar stops at its end marker; reading on checks the rest and the gzip CRC, so a
+            # truncated or corrupted upload is refused as the build service's untar would.
+            while gz.read(1024 * 1024):
+                pass
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+        raise InvalidArchive(f"the build context is not a valid tar.gz archive ({exc})") from exc
+    return ArchiveReport(dockerfile=dockerfile)
+
+
+def _normalize_member(name: str) -> str:
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def dockerfile_steps(text: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    steps: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        steps.append((pending + line).strip())
+        pending = ""
+    if pending.strip():
+        steps.append(pending.strip())
+    return steps
+
+
+def valid_dockerfile_path(path: str) -> bool:
+    if not path or len(path) > 1024 or "\x00" in path or path.startswith(("/", "\\")):
+        return False
+    return ".." not in path.replace("\\", "/").split("/")
+
+
+class Store:
+    """All state, on disk under `state_dir`, with an in-memory index guarded by one lock."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        config: Config | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = Path(state_dir)
+        self.config = config or Config()
+        self.clock = clock
+        self.lock = threading.RLock()
+        for sub in ("uploads", "objects", "builds", "agents", "partial"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        # Leftovers of uploads that were cut short when the emulator stopped.
+        for leftover in (self.root / "partial").iterdir():
+            leftover.unlink(missing_ok=True)
+        identity = self._load_identity()
+        self.secret: bytes = bytes.fromhex(identity["secret"])
+        self.organization_id: str = identity["organizationId"]
+        self.account_id: str = identity["accountId"]
+        self.uploads: dict[str, Upload] = {u.id: u for u in self._load_all("uploads", _upload_from)}
+        self.builds: dict[str, Build] = {b.id: b for b in self._load_all("builds", _build_from)}
+        self.agents: dict[str, Agent] = {a.name: a for a in self._load_all("agents", _agent_from)}
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def _load_identity(self) -> dict[str, str]:
+        path = self.root / "emulator.json"
+        if path.exists():
+            data: dict[str, str] = json.loads(path.read_text())
+            return data
+        identity = {
+            # Signs upload policies; persisted so URLs handed out before a restart still work.
+            "secret": secrets.token_hex(32),
+            "organizationId": "org_" + secrets.token_hex(6),
+            "accountId": str(100000000000 + secrets.randbelow(900000000000)),
+        }
+        self._write_json(path, identity)
+        return identity
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        # Write beside the target, then rename: readers and restarts never see half a file.
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+
+    def _save(self, kind: str, name: str, entity: Any) -> None:
+        self._write_json(self.root / kind / f"{name}.json", dataclasses.asdict(entity))
+
+    def _remove(self, kind: str, name: str) -> None:
+        (self.root / kind / f"{name}.json").unlink(missing_ok=True)
+
+    def _load_all(self, kind: str, parse: Callable[[dict[str, Any]], Any]) -> Iterator[Any]:
+        for path in sorted((self.root / kind).glob("*.json")):
+            if path.name.startswith("."):
+                continue
+            try:
+                yield parse(json.loads(path.read_text()))
+            except (ValueError, TypeError, KeyError):
+                continue  # an unreadable record is skipped rather than fatal
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def bucket_for(self, region: str) -> str:
+        return f"daily-co-pcc-build-context-emulator-{REGIONS[region][1]}"
+
+    def known_bucket(self, bucket: str) -> str | None:
+        """The AWS region a bucket name of ours lives in, else None."""
+        for _, aws_region in REGIONS.values():
+            if bucket == f"daily-co-pcc-build-context-emulator-{aws_region}":
+                return aws_region
+        return None
+
+    def create_upload(self, region: str) -> Upload:
+        if region not in REGIONS:
+            raise BadRequest(f"Cloud build is not enabled for region '{region}'")
+        now = self.clock()
+        upload_id = str(uuid.uuid4())
+        upload = Upload(
+            id=upload_id,
+            region=region,
+            bucket=self.bucket_for(region),
+            key=f"{self.organization_id}/{upload_id}.tar.gz",
+            created_at=now,
+            expires_at=now + self.config.upload_ttl_seconds,
+        )
+        with self.lock:
+            self.uploads[upload_id] = upload
+            self._save("uploads", upload_id, upload)
+        return upload
+
+    def upload_for_key(self, key: str) -> Upload | None:
+        match = re.fullmatch(r"[^/]+/([0-9a-f-]{36})\.tar\.gz", key)
+        if not match:
+            return None
+        with self.lock:
+            upload = self.uploads.get(match.group(1))
+        return upload if upload is not None and upload.key == key else None
+
+    def partial_file(self) -> Path:
+        """Where an upload in flight is written before it is known to be acceptable."""
+        return self.root / "partial" / uuid.uuid4().hex
+
+    def object_path(self, upload_id: str) -> Path:
+        return self.root / "objects" / f"{upload_id}.tar.gz"
+
+    def complete_upload(self, upload: Upload, partial: Path, size: int, md5: str) -> None:
+        with self.lock:
+            # Like S3, a second POST to the same key replaces the object.
+            os.replace(partial, self.object_path(upload.id))
+            upload.size = size
+            upload.md5 = md5
+            self._save("uploads", upload.id, upload)
+
+    # -- builds ------------------------------------------------------------------------------
+
+    def create_build(self, upload_id: str, region: str, dockerfile_path: str) -> tuple[Build, bool]:
+        """The build for an upload: (an existing successful build, True) or (a new one, False)."""
+        with self.lock:
+            upload = self.uploads.get(upload_id)
+        if upload is None:
+            raise BadRequest(f"Upload not found: {upload_id}")
+        if upload.size is None or upload.md5 is None:
+            raise BadRequest(f"Upload {upload_id} has no context archive: upload it first")
+        if region != upload.region:
+            raise BadRequest(
+                f"Region '{region}' does not match the region of the upload '{upload.region}'"
+            )
+        context_hash = upload.md5[:16]
+        cached = self._cached_build(context_hash, region, dockerfile_path)
+        if cached is not None:
+            return cached, True
+        try:
+            report = inspect_archive(self.object_path(upload_id), dockerfile_path)
+        except InvalidArchive as exc:
+            raise BadRequest(f"Invalid build context: {exc}") from exc
+        except FileNotFoundError as exc:
+            raise BadRequest(f"Upload {upload_id} has no context archive") from exc
+        now = self.clock()
+        build = self._plan_build(upload, context_hash, dockerfile_path, report, now)
+        with self.lock:
+            # Checked again under the lock: another request may have finished meanwhile.
+            cached = self._cached_build(context_hash, region, dockerfile_path)
+            if cached is not None:
+                return cached, True
+            self.builds[build.id] = build
+            self._save("builds", build.id, build)
+        return build, False
+
+    def _cached_build(self, context_hash: str, region: str, dockerfile_path: str) -> Build | None:
+        now = self.clock()
+        with self.lock:
+            hits = [
+                b
+                for b in self.builds.values()
+                if b.context_hash == context_hash
+                and b.region == region
+                and b.dockerfile_path == dockerfile_path
+                and b.status(now) == "success"
+            ]
+        return max(hits, key=lambda b: b.created_at) if hits else None
+
+    def _plan_build(
+        self,
+        upload: Upload,
+        context_hash: str,
+        dockerfile_path: str,
+        report: ArchiveReport,
+        now: float,
+    ) -> Build:
+        size = upload.size or 0
+        outcome, error, failed_step, steps = "success", None, None, []
+        if report.dockerfile is None:
+            outcome = "failed"
+            error = (
+                "failed to solve: failed to read dockerfile: "
+                f"open {dockerfile_path}: no such file or directory"
+            )
+        else:
+            steps = dockerfile_steps(report.dockerfile)
+            for index, step in enumerate(steps):
+                if _FAIL_LINE.match(step):
+                    outcome, failed_step = "failed", index
+                    error = (
+                        'failed to solve: process "/bin/sh -c exit 1" did not complete '
+                        "successfully: exit code: 1"
+                    )
+                    break
+                if _TIMEOUT_LINE.match(step):
+                    outcome, failed_step = "timeout", index
+                    error = "Build timed out"
+                    break
+        return Build(
+            id=str(uuid.uuid4()),
+            region=upload.region,
+            context_hash=context_hash,
+            dockerfile_path=dockerfile_path,
+            context_size=size,
+            created_at=now,
+            duration=max(0.0, float(self.config.build_seconds)),
+            outcome=outcome,
+            error_message=error,
+            # A plausible image: a base layer, the context, and a little per-context spread.
+            image_size=180_000_000 + 2 * size + int(context_hash[:4], 16) * 1000
+            if outcome == "success"
+            else None,
+            steps=steps,
+            failed_step=failed_step,
+        )
+
+    def get_build(self, build_id: str) -> Build:
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+        if build is None:
+            raise NotFound("Build not found")
+        return build
+
+    def delete_build(self, build_id: str) -> None:
+        with self.lock:
+            if self.builds.pop(build_id.lower(), None) is None:
+                raise NotFound("Build not found")
+            self._remove("builds", build_id.lower())
+
+    def list_builds(
+        self,
+        status: str | None,
+        region: str | None,
+        context_hash: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Build], int]:
+        now = self.clock()
+        with self.lock:
+            builds = list(self.builds.values())
+        matches = [
+            b
+            for b in builds
+            if (status is None or b.status(now) == status)
+            and (region is None or b.region == region)
+            and (context_hash is None or b.context_hash == context_hash)
+        ]
+        matches.sort(key=lambda b: (b.created_at, b.id), reverse=True)
+        return matches[offset : offset + limit], len(matches)
+
+    def image_uri(self, build: Build) -> str:
+        aws_region = REGIONS[build.region][1]
+        return (
+            f"{self.account_id}.dkr.ecr.{aws_region}.amazonaws.com/"
+            f"pipecat-cloud/{self.organization_id}:{build.context_hash}"
+        )
+
+    def build_json(self, build: Build, base_url: str) -> dict[str, Any]:
+        now = self.clock()
+        status = build.status(now)
+        updated = build.created_at
+        body: dict[str, Any] = {
+            "id": build.id,
+            "organizationId": self.organization_id,
+            "status": status,
+            "region": build.region,
+            "contextHash": build.context_hash,
+            "dockerfilePath": build.dockerfile_path,
+            "contextSizeBytes": build.context_size,
+            "logsUrl": f"{base_url}/v1/builds/{build.id}/logs",
+            "createdAt": iso(build.created_at),
+        }
+        if status != "pending":
+            body["startedAt"] = iso(build.started_at)
+            updated = build.started_at
+        if status in ("success", "failed", "timeout"):
+            body["completedAt"] = iso(build.completed_at)
+            body["buildDurationSeconds"] = round(build.completed_at - build.started_at)
+            updated = build.completed_at
+            if status == "success":
+                body["imageUri"] = self.image_uri(build)
+                body["imageSizeBytes"] = build.image_size
+            elif build.error_message:
+                body["errorMessage"] = build.error_message
+        body["updatedAt"] = iso(updated)
+        return body
+
+    def build_logs(self, build: Build) -> list[str]:
+        """The log lines written so far: they appear over the build's duration."""
+        now = self.clock()
+        return [line for at, line in self._log_schedule(build) if at <= now]
+
+    def _log_schedule(self, build: Build) -> list[tuple[float, str]]:
+        start, end = build.started_at, build.completed_at
+        image = self.image_uri(build)
+        df = build.dockerfile_path
+        head = [
+            "Running on CodeBuild On-demand",
+            "Entering phase: DOWNLOAD_SOURCE",
+            "Entering phase: INSTALL",
+            "Entering phase: PRE_BUILD",
+            "Entering phase: BUILD",
+            f"Running command docker buildx build --platform linux/arm64 -f {df} -t {image} .",
+        ]
+        body: list[str] = [f"#1 [internal] load build definition from {df}"]
+        tail: list[str] = []
+        if build.outcome == "failed" and not build.steps:
+            body.append(
+                f"#1 ERROR: failed to read dockerfile: open {df}: no such file or directory"
+            )
+            tail = [
+                f"ERROR: {build.error_message}",
+                "Command did not exit successfully docker buildx build exit status 1",
+                "Phase complete: BUILD State: FAILED",
+            ]
+        else:
+            body.append("#1 DONE 0.1s")
+            total = len(build.steps)
+            last = build.failed_step if build.failed_step is not None else total - 1
+            for index, step in enumerate(build.steps[: last + 1]):
+                body.append(f"#{index + 2} [{index + 1}/{total}] {step}")
+                if index == build.failed_step and build.outcome == "failed":
+                    body.append(
+                        f'#{index + 2} ERROR: process "/bin/sh -c exit 1" did not complete '
+                        "successfully: exit code: 1"
+                    )
+                elif index != build.failed_step:
+                    body.append(f"#{index + 2} DONE 0.{(index * 37) % 10}s")
+            if build.outcome == "success":
+                tail = [
+                    f"#{total + 2} exporting to image",
+                    f"#{total + 2} naming to {image} done",
+                    "Phase complete: BUILD State: SUCCEEDED",
+                    "Entering phase: POST_BUILD",
+                    f"Running command docker push {image}",
+                    "Phase complete: POST_BUILD State: SUCCEEDED",
+                ]
+            elif build.outcome == "failed":
+                tail = [
+                    f"ERROR: {build.error_message}",
+                    "Command did not exit successfully docker buildx build exit status 1",
+                    "Phase complete: BUILD State: FAILED",
+                ]
+            else:
+                tail = ["Build timed out", "Phase complete: BUILD State: TIMED_OUT"]
+        lines = head + body + tail
+        span = max(0.0, end - start)
+        schedule: list[tuple[float, str]] = []
+        for index, text in enumerate(lines):
+            # Spread over the building phase; the outcome lines land exactly at completion.
+            at = start + span * index / max(1, len(lines) - 1)
+            at = min(at, end)
+            prefix = f"[Container] {_log_time(at)} " if not text.startswith("#") else ""
+            schedule.append((at, prefix + text))
+        return schedule
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def _deployment(self, source: dict[str, Any], settings: dict[str, Any]) -> Deployment:
+        now = self.clock()
+        return Deployment(
+            id=str(uuid.uuid4()),
+            created_at=now,
+            ready_at=now + max(0.0, float(self.config.agent_ready_seconds)),
+            image=source["image"],
+            build_id=source.get("buildId"),
+            settings=settings,
+        )
+
+    def _resolve_source(
+        self, region: str, image: str | None, build_id: str | None
+    ) -> dict[str, Any]:
+        if image is not None and build_id is not None:
+            raise BadRequest("Cannot specify both image and buildId. Use one or the other.")
+        if image is not None:
+            return {"image": image}
+        if build_id is None:
+            raise BadRequest("Either image or buildId is required for service creation")
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+        if build is None:
+            raise BadRequest("Build not found")
+        if build.region != region:
+            raise BadRequest(
+                f"Build is in region '{build.region}' but service is in region '{region}'. "
+                "Builds must be in the same region as the service."
+            )
+        status = build.status(self.clock())
+        if status != "success":
+            raise BadRequest(
+                f"Build is not ready (status: {status}). Only successful builds can be deployed."
+            )
+        return {"image": self.image_uri(build), "buildId": build.id}
+
+    def create_agent(
+        self,
+        name: str,
+        region: str,
+        image: str | None,
+        build_id: str | None,
+        settings: dict[str, Any],
+    ) -> Agent:
+        if region not in REGIONS:
+            raise BadRequest(f"Invalid region '{region}'")
+        source = self._resolve_source(region, image, build_id)
+        with self.lock:
+            if name in self.agents:
+                raise BadRequest("Service already exists")
+            now = self.clock()
+            agent = Agent(
+                id=str(uuid.uuid4()),
+                name=name,
+                region=region,
+                created_at=now,
+                updated_at=now,
+                deployments=[self._deployment(source, settings)],
+            )
+            self.agents[name] = agent
+            self._save("agents", name, agent)
+        return agent
+
+    def get_agent(self, name: str, message: str = "Not found") -> Agent:
+        with self.lock:
+            agent = self.agents.get(name)
+        if agent is None:
+            raise NotFound(message)
+        return agent
+
+    def update_agent(
+        self,
+        name: str,
+        image: str | None,
+        build_id: str | None,
+        changes: dict[str, Any],
+        force: bool,
+    ) -> Agent:
+        with self.lock:
+            agent = self.get_agent(name, "Service not found")
+            current = agent.current
+            if image is None and build_id is None:
+                source: dict[str, Any] = {"image": current.image, "buildId": current.build_id}
+            else:
+                source = self._resolve_source(agent.region, image, build_id)
+            settings = {**current.settings, **changes}
+            unchanged = (
+                source["image"] == current.image
+                and source.get("buildId") == current.build_id
+                and settings == current.settings
+            )
+            if unchanged and not force:
+                return agent  # nothing to roll out: the same deployment stays desired
+            agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
+            agent.updated_at = self.clock()
+            self._save("agents", name, agent)
+        return agent
+
+    def delete_agent(self, name: str) -> None:
+        with self.lock:
+            if self.agents.pop(name, None) is None:
+                raise NotFound("Not found")
+            self._remove("agents", name)
+
+    def list_agents(self, region: str | None) -> list[Agent]:
+        with self.lock:
+            agents = list(self.agents.values())
+        return sorted(
+            (a for a in agents if region is None or a.region == region),
+            key=lambda a: (a.created_at, a.name),
+        )
+
+    def _manifest(self, agent: Agent, dep: Deployment) -> dict[str, Any]:
+        s = dep.settings
+        cpu, memory = AGENT_PROFILES[s["agentProfile"]]
+        spec: dict[str, Any] = {
+            "dailyNodeType": s["nodeType"],
+            "image": REDACTED_IMAGE if dep.build_id else dep.image,
+            "autoScaling": {
+                "minReplicas": s["autoScaling"]["minAgents"],
+                "maxReplicas": s["autoScaling"]["maxAgents"],
+            },
+            "envFromSecretNames": [s["secretSet"]] if s.get("secretSet") else [],
+            "resources": {"cpu": cpu, "memory": memory},
+            "krispViva": {"audioFilters": s["krispViva"]["audioFilter"] is not None},
+        }
+        if s.get("imagePullSecretSet"):
+            spec["imagePullSecretName"] = s["imagePullSecretSet"]
+        if s.get("maxSessionDuration") is not None:
+            spec["maxSessionDurationSeconds"] = s["maxSessionDuration"]
+        return {
+            "id": dep.id,
+            "manifest": {
+                "apiVersion": "pipecatcloud.daily.co/v1",
+                "kind": "PCService",
+                "metadata": {
+                    "name": agent.name,
+                    "namespace": self.organization_id.replace("_", "-"),
+                },
+                "spec": spec,
+            },
+            "serviceId": agent.id,
+            "createdAt": iso(dep.created_at),
+            "updatedAt": iso(dep.created_at),
+        }
+
+    def _reconciled(self, agent: Agent, now: float) -> Deployment | None:
+        ready = [d for d in agent.deployments if d.ready_at <= now]
+        return ready[-1] if ready else None
+
+    def _revision(self, dep: Deployment, now: float, previous: bool) -> dict[str, Any]:
+        replicas = max(1, int(dep.settings["autoScaling"]["minAgents"]))
+        if previous or dep.ready_at <= now:
+            phase = "Draining" if previous else "Active"
+            started = dep.ready_at
+        elif now < (dep.created_at + dep.ready_at) / 2:
+            phase, started = "Creating", dep.created_at
+        else:
+            phase, started = "Validating", (dep.created_at + dep.ready_at) / 2
+        revision: dict[str, Any] = {
+            "deploymentID": dep.id,
+            "phase": phase,
+            "readyReplicas": replicas if phase in ("Active", "Draining") else 0,
+            "phaseStartedAt": iso(started),
+        }
+        if phase != "Creating":
+            ready = phase in ("Active", "Draining")
+            revision["health"] = {
+                "ready": ready,
+                "state": "running",
+                "restartCount": 0,
+                "replicasStarted": replicas,
+            }
+        return revision
+
+    def agent_json(self, agent: Agent) -> dict[str, Any]:
+        now = self.clock()
+        current = agent.current
+        s = current.settings
+        reconciled = self._reconciled(agent, now)
+        ready = current.ready_at <= now
+        body: dict[str, Any] = {
+            "name": agent.name,
+            "region": agent.region,
+            "ready": ready,
+            "available": reconciled is not None,
+            "createdAt": iso(agent.created_at),
+            "updatedAt": iso(agent.updated_at),
+            "desiredDeploymentId": current.id,
+            "activeDeploymentId": current.id,
+            "activeDeploymentReady": ready,
+            "autoScaling": {
+                "maxReplicas": s["autoScaling"]["maxAgents"],
+                "minReplicas": s["autoScaling"]["minAgents"],
+            },
+            "activeSessionCount": 0,
+            "deployment": self._manifest(agent, current),
+            "agentProfile": s["agentProfile"],
+            "krispViva": {"audioFilter": s["krispViva"]["audioFilter"]},
+            "currentRevision": self._revision(current, now, previous=False),
+            "previousRevision": None,
+        }
+        if reconciled is not None:
+            body["reconciledDeploymentId"] = reconciled.id
+        if not ready and reconciled is not None and reconciled is not current:
+            body["previousRevision"] = self._revision(reconciled, now, previous=True)
+        return body
+
+    def agent_list_item(self, agent: Agent, with_deployment: bool) -> dict[str, Any]:
+        now = self.clock()
+        reconciled = self._reconciled(agent, now)
+        item: dict[str, Any] = {
+            "id": agent.id,
+            "name": agent.name,
+            "region": agent.region,
+            "desiredDeploymentId": agent.current.id,
+            "activeDeploymentId": agent.current.id,
+            "organizationId": self.organization_id,
+            "createdAt": iso(agent.created_at),
+            "updatedAt": iso(agent.updated_at),
+            "deletedAt": None,
+        }
+        if reconciled is not None:
+            item["reconciledDeploymentId"] = reconciled.id
+        if with_deployment:
+            item["deployment"] = self._manifest(agent, agent.current)
+        return item
+
+
+def _upload_from(data: dict[str, Any]) -> Upload:
+    return Upload(**data)
+
+
+def _build_from(data: dict[str, Any]) -> Build:
+    return Build(**data)
+
+
+def _agent_from(data: dict[str, Any]) -> Agent:
+    deployments = [Deployment(**d) for d in data.pop("deployments")]
+    return Agent(**data, deployments=deployments)

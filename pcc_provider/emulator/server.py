@@ -1,0 +1,156 @@
+"""Serving the emulator with waitress: in a background thread (`Emulator`) or in the
+foreground until SIGINT/SIGTERM (`serve`, behind `python -m pcc_provider emulator`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from types import FrameType, TracebackType
+from typing import Any
+
+import waitress
+
+from pcc_provider.emulator.app import EmulatorApp
+from pcc_provider.emulator.models import Config, Store
+
+# waitress spools request bodies to temporary files before the app sees them; its own limit
+# must sit above any upload limit so that the app, not waitress, refuses oversized uploads.
+_WAITRESS_MAX_BODY = 1 << 40
+
+
+class Emulator:
+    """A Pipecat Cloud emulator on loopback.
+
+    with Emulator(state_dir, api_key="k", build_seconds=0.5) as emu:
+        emu.api_url  # "http://127.0.0.1:PORT/v1"
+    """
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        *,
+        api_key: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        build_seconds: float = 3.0,
+        upload_ttl_seconds: float = 900.0,
+        max_upload_bytes: int = 500 * 1024 * 1024,
+        agent_ready_seconds: float = 1.0,
+        threads: int = 8,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.threads = threads
+        self.config = Config(
+            build_seconds=build_seconds,
+            upload_ttl_seconds=upload_ttl_seconds,
+            max_upload_bytes=max_upload_bytes,
+            agent_ready_seconds=agent_ready_seconds,
+        )
+        self.store = Store(state_dir, self.config)
+        self.app = EmulatorApp(self.store, api_key)
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running: call start() first")
+        return self.app.base_url
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/v1"
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            return self
+        server = waitress.create_server(
+            self.app,
+            host=self.host,
+            port=self.port,
+            threads=self.threads,
+            max_request_body_size=_WAITRESS_MAX_BODY,
+            ident="pcc-emulator",
+            expose_tracebacks=False,
+        )
+        host = str(server.effective_host)
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        self.app.base_url = f"http://{host}:{server.effective_port}"
+        self._server = server
+        self._thread = threading.Thread(target=server.run, name="pcc-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+
+        def close_everything() -> None:
+            # Runs on the server's own loop thread; with no sockets left, the loop returns.
+            for channel in list(server._map.values()):
+                channel.close()
+
+        server.trigger.pull_trigger(close_everything)
+        thread.join(timeout=10)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    state_dir: str | os.PathLike[str],
+    api_key: str,
+    build_seconds: float = 3.0,
+    upload_ttl_seconds: float = 900.0,
+    max_upload_bytes: int = 500 * 1024 * 1024,
+    agent_ready_seconds: float = 1.0,
+) -> None:
+    """Run until SIGINT or SIGTERM. The first line on stdout says where (tests parse it)."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    emulator = Emulator(
+        state_dir,
+        api_key=api_key,
+        host=host,
+        port=port,
+        build_seconds=build_seconds,
+        upload_ttl_seconds=upload_ttl_seconds,
+        max_upload_bytes=max_upload_bytes,
+        agent_ready_seconds=agent_ready_seconds,
+    )
+    emulator.start()
+    try:
+        print(
+            f"Pipecat Cloud emulator listening on {emulator.url} (API: {emulator.api_url})",
+            flush=True,
+        )
+        # A timed wait keeps the main thread responsive to signals on every platform.
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
