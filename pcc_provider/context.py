@@ -512,6 +512,11 @@ def _tar_chunks(files: Sequence[_File]) -> Iterator[bytes]:
         buf += info.tobuf(tarfile.PAX_FORMAT, encoding, "surrogateescape")
         try:
             source = open(f.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            raise ContextError(
+                f"{_q(f.name)} disappeared while the build context was being archived: "
+                "run again once it stops changing"
+            ) from None
         except OSError as exc:
             raise ContextError(
                 f"cannot read {_q(f.name)}: {exc.strerror}: "

@@ -297,6 +297,10 @@ def test_files_changing_after_select_are_refused(agent: Path) -> None:
     (agent / "src" / "bot.py").write_text("print('a longer program')\n")
     with pytest.raises(ContextError, match=r'^"src/bot.py" changed while the build context'):
         context.digest(ctx)
+    ctx = context.select(agent)
+    (agent / "src" / "data.bin").unlink()
+    with pytest.raises(ContextError, match=r'^"src/data.bin" disappeared while'):
+        context.digest(ctx)
 
 
 def test_context_must_come_from_select(agent: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from context_corpus import Tree, official, seeded_tree, trees, write_tree
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, currently_in_test_context, event, given, settings
 
 from pcc_provider import context
 
@@ -18,6 +18,12 @@ from pcc_provider import context
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+def note(what: str) -> None:
+    """Count a branch in hypothesis statistics (--hypothesis-show-statistics)."""
+    if currently_in_test_context():
+        event(what)
 
 
 def normalized(pattern: str) -> str:
@@ -31,22 +37,22 @@ def assert_same_as_official(root: Path, dockerfile: str, extra: list[str]) -> No
         # The official CLI ignores extra patterns when a .dockerignore exists; we refuse.
         with pytest.raises(context.ContextError, match="are ignored because"):
             context.select(root, dockerfile, extra)
-        event("extra patterns refused next to a .dockerignore")
+        note("extra patterns refused next to a .dockerignore")
         extra = []
         theirs = official(root, dockerfile, extra)
     if dockerfile not in theirs.names:
         # The official CLI uploads a context without its Dockerfile; we refuse.
         with pytest.raises(context.ContextError, match=r"^Dockerfile .* is excluded"):
             context.select(root, dockerfile, extra)
-        event("Dockerfile excluded: refused")
+        note("Dockerfile excluded: refused")
         return
     ctx = context.select(root, dockerfile, extra)
-    event("archives compared")
-    event(f"files: {'over 10' if len(ctx.files) > 10 else 'up to 10'}")
+    note("archives compared")
+    note(f"files: {'over 10' if len(ctx.files) > 10 else 'up to 10'}")
     if ctx.secret_files:
-        event("secret files reported")
+        note("secret files reported")
     if ctx.symlinked_dirs:
-        event("symlinked folders dropped")
+        note("symlinked folders dropped")
     assert list(ctx.files) == theirs.names
     assert ctx.total_bytes == theirs.total_size
     found = context.digest(ctx)
