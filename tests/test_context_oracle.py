@@ -151,3 +151,16 @@ def test_official_ordering_is_by_whole_path_string(folder: Path) -> None:
         "a0/x",
         "é/x",
     )
+
+
+def test_dockerignore_line_endings_and_whitespace_match_official(folder: Path) -> None:
+    for name in ["Dockerfile", "a.md", "src/x.py", "keep.txt", "bom", "v\x0bt", "docs/d"]:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(name)
+    # CRLF, a lone CR, a byte order mark, a vertical tab inside a pattern, a padded comment.
+    (folder / ".dockerignore").write_bytes(
+        "\ufeffbom\r\n*.md\rsrc/\r\n   # docs\r\nv\x0bt\n \x0c./docs/ \n".encode()
+    )
+    assert_same_as_official(folder, "Dockerfile", [])
+    # The BOM stays part of the first pattern (as in the official CLI), so "bom" is kept.
+    assert context.select(folder).files == (".dockerignore", "Dockerfile", "bom", "keep.txt")
