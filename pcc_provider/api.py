@@ -1,0 +1,323 @@
+"""Pipecat Cloud REST client: auth, retries, typed errors, streamed upload. No Pulumi.
+
+    client = Client(api_key, api_url)
+    build = client.get_build(build_id)
+
+Retries follow what is safe to repeat: reads, and `POST /builds/upload-url` (it only
+issues a presigned URL), are retried on connection errors, 429 (honouring Retry-After)
+and 502/503/504. Requests that create something (`POST /builds`, `POST /agents`) are
+retried only where the server cannot have acted: a refused connection, 429 or 503.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+from urllib3.util.retry import Retry
+
+DEFAULT_API_URL = "https://api.pipecat.daily.co/v1"
+TERMINAL_STATUSES = frozenset({"success", "failed", "timeout"})
+IN_FLIGHT_STATUSES = frozenset({"pending", "building"})
+
+# (connect, read) seconds. An upload of a large context may take minutes to send, but the
+# read timeout only starts once the body is sent.
+TIMEOUT = (10.0, 60.0)
+PAGE_SIZE = 100
+
+
+class ApiError(Exception):
+    """A refused or failed API call; str() is one line meant for the user."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AuthError(ApiError):
+    """401: the key is missing, wrong or revoked."""
+
+
+class NotFound(ApiError):
+    """404: no such build or agent."""
+
+
+class UploadRefused(ApiError):
+    """The storage upload target refused the archive (for example, the URL expired)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    upload_id: str
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+
+
+def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Retry:
+    return Retry(
+        total=6,
+        connect=4,
+        read=read,
+        status=5,
+        other=0,
+        allowed_methods=methods,
+        status_forcelist=statuses,
+        backoff_factor=0.5,
+        backoff_max=20,
+        backoff_jitter=0.5,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+
+
+_SAFE_RETRY = _retry(
+    frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST"}),
+    frozenset({429, 502, 503, 504}),
+    read=4,
+)
+_UNSAFE_RETRY = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
+
+
+def _session(retry: Retry) -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = "pcc-provider"
+    return session
+
+
+class _Bearer(requests.auth.AuthBase):
+    """Adds the key per request, so it lives on no session that could reach storage."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer(***)"
+
+
+class Client:
+    def __init__(self, api_key: str, api_url: str = DEFAULT_API_URL) -> None:
+        if not api_key:
+            raise AuthError(
+                "no Pipecat Cloud API key: run `pulumi config set --secret pipecat:apiKey <key>` "
+                "or set PIPECAT_API_KEY"
+            )
+        self.api_url = api_url.rstrip("/")
+        self._auth = _Bearer(api_key)
+        self._safe = _session(_SAFE_RETRY)
+        self._unsafe = _session(_UNSAFE_RETRY)
+        # Storage gets no auth and its own session: the API key must never reach it. Only
+        # refused connections are retried here: a streamed body cannot be replayed, so
+        # the caller retries a failed upload with a fresh URL and a fresh stream.
+        self._storage = _session(Retry(total=3, connect=3, read=0, status=0, other=0))
+
+    def __repr__(self) -> str:
+        return f"Client(api_url={self.api_url!r})"
+
+    @classmethod
+    def from_env(cls) -> Client:
+        return cls(
+            os.environ.get("PIPECAT_API_KEY", ""),
+            os.environ.get("PIPECAT_API_URL") or DEFAULT_API_URL,
+        )
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        safe: bool = True,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> Any:
+        session = self._safe if safe else self._unsafe
+        url = f"{self.api_url}{path}"
+        try:
+            response = session.request(
+                method, url, params=params, json=json, auth=self._auth, timeout=TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
+        if response.status_code >= 400:
+            raise _error(method, url, response)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiError(
+                f"{method} {url} answered {response.status_code} with a body that is not JSON",
+                status=response.status_code,
+            ) from None
+
+    # -- builds ---------------------------------------------------------------------------
+
+    def list_builds(
+        self,
+        *,
+        context_hash: str | None = None,
+        region: str | None = None,
+        status: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching build, newest first, page by page."""
+        params: dict[str, Any] = {
+            k: v
+            for k, v in (("contextHash", context_hash), ("region", region), ("status", status))
+            if v
+        }
+        offset = 0
+        while True:
+            page = self._call(
+                "GET", "/builds", params={**params, "limit": PAGE_SIZE, "offset": offset}
+            )
+            builds: list[dict[str, Any]] = page.get("builds") or []
+            yield from builds
+            offset += len(builds)
+            if not builds or offset >= int(page.get("total") or 0):
+                return
+
+    def get_build(self, build_id: str) -> dict[str, Any]:
+        build: dict[str, Any] = self._call("GET", f"/builds/{build_id}")["build"]
+        return build
+
+    def build_logs(self, build_id: str) -> list[str]:
+        logs: list[str] = self._call("GET", f"/builds/{build_id}/logs").get("logs") or []
+        return logs
+
+    def create_upload(self, region: str) -> Upload:
+        data = self._call("POST", "/builds/upload-url", json={"region": region})
+        return Upload(
+            data["uploadId"],
+            data["uploadUrl"],
+            dict(data["uploadFields"]),
+            data.get("expiresAt", ""),
+        )
+
+    def upload(
+        self,
+        upload: Upload,
+        archive: Path,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        """POST the archive to the presigned target, streamed from disk.
+
+        The fields go first, exactly as issued (their names are case-sensitive), then the file.
+        """
+        with archive.open("rb") as stream:
+            encoder = MultipartEncoder(
+                fields=[
+                    *upload.fields.items(),
+                    ("file", ("context.tar.gz", stream, "application/gzip")),
+                ]
+            )
+            total = encoder.len
+            body: MultipartEncoder | MultipartEncoderMonitor = encoder
+            if progress is not None:
+                report = progress
+                body = MultipartEncoderMonitor(encoder, lambda m: report(m.bytes_read, total))
+            try:
+                response = self._storage.post(
+                    upload.url,
+                    data=body,
+                    headers={"Content-Type": encoder.content_type},
+                    timeout=(TIMEOUT[0], 300.0),
+                )
+            except requests.RequestException as exc:
+                raise UploadRefused(f"upload to {upload.url} failed: {_reason(exc)}") from None
+        if response.status_code >= 300:
+            raise UploadRefused(
+                f"storage refused the upload ({response.status_code}): {_storage_reason(response)}",
+                status=response.status_code,
+            )
+
+    def create_build(
+        self, upload_id: str, region: str, dockerfile_path: str
+    ) -> tuple[dict[str, Any], bool]:
+        """POST /builds: (build, cached)."""
+        data = self._call(
+            "POST",
+            "/builds",
+            safe=False,
+            json={"uploadId": upload_id, "region": region, "dockerfilePath": dockerfile_path},
+        )
+        return data["build"], bool(data.get("cached"))
+
+    # -- agents ---------------------------------------------------------------------------
+
+    def create_agent(self, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", "/agents", safe=False, json=spec)
+        return result
+
+    def get_agent(self, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("GET", f"/agents/{name}")
+        return result
+
+    def update_agent(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("POST", f"/agents/{name}", safe=False, json=spec)
+        return result
+
+    def delete_agent(self, name: str) -> None:
+        self._call("DELETE", f"/agents/{name}")
+
+    def regions(self) -> list[dict[str, Any]]:
+        data = self._call("GET", "/regions")
+        regions: list[dict[str, Any]] = data if isinstance(data, list) else data.get("regions", [])
+        return regions
+
+
+def _reason(exc: requests.RequestException) -> str:
+    # requests' messages nest urllib3's; the innermost reason is the useful part.
+    reason = exc.args[0] if exc.args else exc
+    inner = getattr(reason, "reason", None)
+    return str(inner or reason).splitlines()[0]
+
+
+def _error(method: str, url: str, response: requests.Response) -> ApiError:
+    status = response.status_code
+    message, code = "", None
+    try:
+        body = response.json()
+        if isinstance(body, dict):
+            message = str(body.get("error") or body.get("message") or "")
+            code = body.get("code")
+    except ValueError:
+        message = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    if status == 401:
+        return AuthError(
+            f"Pipecat Cloud refused the API key (401{': ' + message if message else ''}): "
+            "set a valid private key with `pulumi config set --secret pipecat:apiKey <key>` "
+            "or PIPECAT_API_KEY",
+            status=status,
+            code=code,
+        )
+    detail = f": {message}" if message else ""
+    if code:
+        detail += f" [{code}]"
+    cls = NotFound if status == 404 else ApiError
+    return cls(f"{method} {url} answered {status}{detail}", status=status, code=code)
+
+
+def _storage_reason(response: requests.Response) -> str:
+    # S3 answers XML: <Error><Code>AccessDenied</Code><Message>Request has expired</Message>
+    text = response.text
+    for tag in ("Message", "Code"):
+        start, end = text.find(f"<{tag}>"), text.find(f"</{tag}>")
+        if 0 <= start < end:
+            return text[start + len(tag) + 2 : end]
+    return text.strip().splitlines()[0][:200] if text.strip() else "no reason given"

@@ -1,0 +1,350 @@
+"""The Build resource: a Pipecat Cloud image built from a local context folder.
+
+    image = Build("agent-image", context="agent", dockerfile="Dockerfile", region="us-west")
+    pulumi.export("imageUri", image.image_uri)
+
+The program hashes the context (pcc_provider.context, cached) and passes `contextHash` as
+an input, so `pulumi preview` shows a replacement exactly when the image would change and
+an unchanged stack previews with no API call. On create the provider reuses a successful
+build with the same hash, region and Dockerfile, reattaches to one in flight, or uploads the
+context and waits for the new build.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pulumi
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+
+from pcc_provider import api
+from pcc_provider import context as build_context
+from pcc_provider.resource import (
+    ApiProvider,
+    ApiResource,
+    Progress,
+    missing_key,
+    resource_urn,
+    snake,
+)
+
+DEFAULT_REGION = "us-west"
+DEFAULT_BUILD_TIMEOUT = 30 * 60
+UPLOAD_ATTEMPTS = 3
+LOG_TAIL = 15
+
+# Changing these means another image; anything else (context path, excludes that select
+# the same files, timeout, key, API URL) updates the state without calling the API.
+REPLACE_ON = ("contextHash", "region", "dockerfile")
+UPDATE_ON = ("context", "exclude", "buildTimeout")
+OUTPUTS = (
+    "buildId",
+    "imageUri",
+    "status",
+    "dockerfilePath",
+    "source",
+    "imageSizeBytes",
+    "buildDurationSeconds",
+    "logsUrl",
+    "createdAt",
+    "completedAt",
+)
+
+
+class BuildError(Exception):
+    """A build that failed, timed out, or could not be started; str() is for the user."""
+
+
+class UploadProgress:
+    """Upload progress as the resource's status, at most twice a second."""
+
+    def __init__(self, progress: Progress, size: int) -> None:
+        self.progress, self.size, self.last = progress, size, 0.0
+
+    def __call__(self, sent: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.last >= 0.5 or sent >= total:
+            self.last = now
+            done = min(sent, self.size)
+            self.progress.status(f"uploading context: {done / 1e6:.1f} of {self.size / 1e6:.1f} MB")
+
+
+class BuildProvider(ApiProvider):
+    poll_interval: ClassVar[float] = 0.5
+    poll_interval_max: ClassVar[float] = 10.0
+
+    # -- plan -----------------------------------------------------------------------------
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        updates = [k for k in UPDATE_ON if olds.get(k) != news.get(k)]
+        return DiffResult(
+            changes=bool(replaces or updates),
+            replaces=replaces,
+            stables=[k for k in ("buildId", "imageUri") if not replaces],
+            delete_before_replace=False,
+        )
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult({**olds, **{k: news.get(k) for k in UPDATE_ON}})
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        try:
+            build, source = self._obtain(props)
+        except (api.ApiError, build_context.ContextError) as exc:
+            raise BuildError(str(exc)) from None
+        return CreateResult(build["id"], self._outputs(props, build, source))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        try:
+            build = self._client().get_build(id_)
+        except api.NotFound:
+            return ReadResult("", {})  # gone: refresh drops it from the state
+        except api.ApiError as exc:
+            raise BuildError(str(exc)) from None
+        outs = self._outputs(props, build, props.get("source") or "existing")
+        # Inputs as the build defines them, so an adopted build diffs cleanly.
+        inputs = {
+            "contextHash": build.get("contextHash"),
+            "region": build.get("region"),
+            "dockerfile": build.get("dockerfilePath") or "Dockerfile",
+        }
+        return ReadResult(id_, outs, {**{k: props[k] for k in UPDATE_ON if k in props}, **inputs})
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        # The API has no way to delete a build: Pulumi forgets it, Pipecat Cloud keeps it.
+        Progress(props.get("__urn")).info(
+            f"build {id_} is kept by Pipecat Cloud (builds cannot be deleted)"
+        )
+
+    # -- the work -------------------------------------------------------------------------
+
+    def _obtain(self, props: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        client = self._client()
+        progress = Progress(props.get("__urn"))
+        want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
+        timeout = float(props.get("buildTimeout") or DEFAULT_BUILD_TIMEOUT)
+
+        progress.status(f"looking for a build of {want_hash} in {region}")
+        found = self._find(client, want_hash, region, dockerfile)
+        if found is not None and found["status"] == "success":
+            progress.info(f"reusing build {found['id']} ({found.get('imageUri')})")
+            return found, "existing"
+        if found is not None:
+            status, logs = found["status"], found.get("logsUrl")
+            progress.info(f"reattaching to build {found['id']} ({status}); logs: {logs}")
+            return self._wait(client, found, timeout, progress), "reattached"
+
+        selected = build_context.select(props["context"], dockerfile, props.get("exclude") or ())
+        with build_context.archive(selected) as (archive, digest):
+            if digest.context_hash != want_hash:
+                raise BuildError(
+                    f"the context changed during the deployment (planned {want_hash}, now "
+                    f"{digest.context_hash}): run `pulumi up` again"
+                )
+            upload = self._upload(client, region, archive, progress)
+        try:
+            build, cached = client.create_build(upload.upload_id, region, dockerfile)
+        except api.ApiError as exc:
+            if exc.status is not None:
+                raise
+            # The connection dropped: the build may exist. Find it rather than build twice.
+            found = self._find(client, want_hash, region, dockerfile)
+            if found is None:
+                raise
+            build, cached = found, False
+        if build.get("contextHash") != want_hash:
+            raise BuildError(
+                f"Pipecat Cloud hashed the upload as {build.get('contextHash')}, not {want_hash}: "
+                "the context changed during the deployment; run `pulumi up` again"
+            )
+        if cached:
+            progress.info(f"Pipecat Cloud already had this image: build {build['id']}")
+            return build, "cache"
+        progress.info(f"started build {build['id']}; logs: {build.get('logsUrl')}")
+        return self._wait(client, build, timeout, progress), "new"
+
+    @staticmethod
+    def _find(
+        client: api.Client, want_hash: str, region: str, dockerfile: str
+    ) -> dict[str, Any] | None:
+        """The newest successful build of this key, else the newest one in flight."""
+        in_flight = None
+        for build in client.list_builds(context_hash=want_hash, region=region):
+            if (build.get("dockerfilePath") or "Dockerfile") != dockerfile:
+                continue
+            if build.get("status") == "success":
+                return build
+            if in_flight is None and build.get("status") in api.IN_FLIGHT_STATUSES:
+                in_flight = build
+        return in_flight
+
+    @staticmethod
+    def _upload(client: api.Client, region: str, archive: Path, progress: Progress) -> api.Upload:
+        report = UploadProgress(progress, archive.stat().st_size)
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            upload = client.create_upload(region)
+            try:
+                client.upload(upload, archive, report)
+                return upload
+            except api.UploadRefused as exc:
+                # An expired or refused presigned URL is replaced by a fresh one.
+                if attempt == UPLOAD_ATTEMPTS:
+                    raise
+                progress.warn(f"upload attempt {attempt} failed ({exc}); retrying with a new URL")
+        raise AssertionError("unreachable")
+
+    def _wait(
+        self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
+    ) -> dict[str, Any]:
+        start = time.monotonic()
+        delay = self.poll_interval
+        build_id, logs = build["id"], build.get("logsUrl")
+        while build.get("status") not in api.TERMINAL_STATUSES:
+            elapsed = time.monotonic() - start
+            if elapsed >= timeout:
+                raise BuildError(
+                    f"build {build_id} is still {build.get('status')} after {timeout:g}s "
+                    "(buildTimeout); it goes on in Pipecat Cloud and the next `pulumi up` "
+                    f"reattaches to it. Logs: {logs}"
+                )
+            status = build.get("status")
+            progress.status(f"build {build_id} {status} ({elapsed:.0f}s); logs: {logs}")
+            time.sleep(min(delay, max(timeout - elapsed, 0.05)))
+            delay = min(delay * 1.5, self.poll_interval_max)
+            build = client.get_build(build["id"])
+        if build["status"] != "success":
+            try:
+                tail = client.build_logs(build["id"])[-LOG_TAIL:]
+            except api.ApiError:
+                tail = []
+            reason = build.get("errorMessage") or "no error message"
+            lines = [f"build {build_id} {build['status']}: {reason}", f"logs: {logs}"]
+            if tail:
+                lines += ["last log lines:", *(f"  {line}" for line in tail)]
+            raise BuildError("\n".join(lines))
+        return build
+
+    @staticmethod
+    def _outputs(props: dict[str, Any], build: dict[str, Any], source: str) -> dict[str, Any]:
+        outs = {k: v for k, v in props.items() if k not in OUTPUTS}
+        outs.update(
+            buildId=build.get("id"),
+            imageUri=build.get("imageUri"),
+            status=build.get("status"),
+            contextHash=build.get("contextHash") or props.get("contextHash"),
+            region=build.get("region") or props.get("region"),
+            dockerfilePath=build.get("dockerfilePath") or props.get("dockerfile"),
+            source=source,
+            contextSizeBytes=build.get("contextSizeBytes") or props.get("contextSizeBytes"),
+            imageSizeBytes=build.get("imageSizeBytes"),
+            buildDurationSeconds=build.get("buildDurationSeconds"),
+            logsUrl=build.get("logsUrl"),
+            createdAt=build.get("createdAt"),
+            completedAt=build.get("completedAt"),
+        )
+        return outs
+
+
+class Build(ApiResource, module="pipecat", name="Build"):
+    """A Pipecat Cloud image built from `context`.
+
+    :param context: the build context folder, relative to the program (default ".").
+    :param dockerfile: the Dockerfile's path inside the context (default "Dockerfile").
+    :param region: the Pipecat Cloud region (default: config `pipecat:region`, else "us-west").
+    :param exclude: extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.
+    :param build_timeout: seconds to wait for the build in one `pulumi up` (default 1800);
+        a build still running then goes on, and the next `pulumi up` reattaches to it.
+    """
+
+    build_id: pulumi.Output[str]
+    image_uri: pulumi.Output[str]
+    context_hash: pulumi.Output[str]
+    status: pulumi.Output[str]
+    region: pulumi.Output[str]
+    dockerfile_path: pulumi.Output[str]
+    source: pulumi.Output[str]
+    """How the build was obtained: existing, reattached, new, or cache (the server's)."""
+    context_size_bytes: pulumi.Output[int]
+    image_size_bytes: pulumi.Output[int]
+    build_duration_seconds: pulumi.Output[int]
+    logs_url: pulumi.Output[str]
+    created_at: pulumi.Output[str]
+    completed_at: pulumi.Output[str]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        context: str = ".",
+        dockerfile: str = "Dockerfile",
+        region: str | None = None,
+        exclude: list[str] | None = None,
+        build_timeout: float = DEFAULT_BUILD_TIMEOUT,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        config = pulumi.Config("pipecat")
+        region = region if region is not None else (config.get("region") or DEFAULT_REGION)
+        problem = _check_inputs(config, region, build_timeout)
+        if problem:
+            raise pulumi.RunError(f"Build {resource_name!r}: {problem}")
+        try:
+            selected = build_context.select(context, dockerfile, exclude or ())
+            digest = build_context.digest(selected)
+        except build_context.ContextError as exc:
+            raise pulumi.RunError(f"Build {resource_name!r}: {exc}") from None
+
+        # Python names here; translate_input_property gives the API's names on the wire.
+        props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
+        props.update(
+            context=context,
+            dockerfile=selected.dockerfile,
+            region=region,
+            exclude=list(exclude or []),
+            build_timeout=build_timeout,
+            context_hash=digest.context_hash,
+            context_size_bytes=digest.archive_bytes,
+            __urn=resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
+        )
+        super().__init__(BuildProvider(), resource_name, props, opts)
+        for name in selected.secret_files:
+            pulumi.log.warn(
+                f"{name} looks like a secret and will be uploaded with the build context: "
+                "add it to .dockerignore",
+                resource=self,
+            )
+
+    @classmethod
+    def get(
+        cls,
+        resource_name: str,
+        build_id: pulumi.Input[str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> Build:
+        """Adopt an existing build by id (read-only; refresh keeps it current)."""
+        props: dict[str, Any] = {name: None for name in cls.__annotations__}
+        props["__urn"] = None
+        build = cls.__new__(cls)
+        Resource.__init__(
+            build,
+            BuildProvider(),
+            resource_name,
+            props,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=build_id)),
+        )
+        return build
+
+
+def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> str | None:
+    if not region.strip():
+        return (
+            'region is empty: pass region="us-west" (or another region) '
+            "or run `pulumi config set pipecat:region us-west`"
+        )
+    if build_timeout <= 0:
+        return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
+    return missing_key(config)

@@ -1,0 +1,142 @@
+"""What the Build and Agent resources share: credentials, names, and progress on the display."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
+
+from pcc_provider import api
+
+NO_KEY = (
+    "no Pipecat Cloud API key: run `pulumi config set --secret pipecat:apiKey <key>` "
+    "or set PIPECAT_API_KEY"
+)
+
+
+def snake(name: str) -> str:
+    """imageUri -> image_uri; names like __provider pass through."""
+    if name.startswith("_"):
+        return name
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def camel(name: str) -> str:
+    """image_uri -> imageUri; names like __provider pass through."""
+    if name.startswith("_"):
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def api_settings(config: Callable[[str], Any]) -> tuple[str, str]:
+    """(key, url) from stack config `pipecat:apiKey` / `pipecat:apiUrl`, else the environment."""
+    key = config("pipecat:apiKey") or os.environ.get("PIPECAT_API_KEY") or ""
+    url = config("pipecat:apiUrl") or os.environ.get("PIPECAT_API_URL") or api.DEFAULT_API_URL
+    return str(key), str(url)
+
+
+def missing_key(config: pulumi.Config) -> str | None:
+    """The preview-time complaint when no key is configured anywhere."""
+    if config.get_secret("apiKey") is None and not os.environ.get("PIPECAT_API_KEY"):
+        return NO_KEY
+    return None
+
+
+def resource_urn(
+    type_: str, resource_name: str, opts: pulumi.ResourceOptions | None
+) -> pulumi.Input[str]:
+    """The URN a resource will get, so its provider can show progress on its row."""
+    parent = opts.parent if opts else None
+    if parent is None:
+        return f"urn:pulumi:{pulumi.get_stack()}::{pulumi.get_project()}::{type_}::{resource_name}"
+
+    def child(parent_urn: str) -> str:
+        prefix, parent_type, _ = parent_urn.rsplit("::", 2)
+        if parent_type == "pulumi:pulumi:Stack":
+            return f"{prefix}::{type_}::{resource_name}"
+        return f"{prefix}::{parent_type}${type_}::{resource_name}"
+
+    return parent.urn.apply(child)
+
+
+class ApiResource(Resource):
+    """A dynamic resource named in the API's terms (imageUri) in the state, diffs and wire,
+    and in Python's (image_uri) in programs."""
+
+    def translate_output_property(self, prop: str) -> str:
+        return snake(prop)
+
+    def translate_input_property(self, prop: str) -> str:
+        return camel(prop)
+
+
+class ApiProvider(ResourceProvider):
+    """A dynamic provider that talks to Pipecat Cloud.
+
+    It holds nothing secret when serialized into the state: the key is read in the provider
+    process, from the stack config the engine passes to `configure`, or the environment.
+    """
+
+    serialize_as_secret_always = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: tuple[str, str] | None = None
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self._settings = api_settings(req.config.get)
+
+    def _client(self) -> api.Client:
+        key, url = self._settings or api_settings(lambda _: None)
+        return api.Client(key, url)
+
+
+class Progress:
+    """Messages on the resource's row of the `pulumi up` display.
+
+    The engine starts a provider plugin with its own address as the first argument; a log
+    request carrying the resource's URN shows beside that resource, and an ephemeral one
+    only as its live status.
+    """
+
+    def __init__(self, urn: str | None) -> None:
+        self.urn = urn or ""
+        self._engine: Any = None
+        address = sys.argv[1] if len(sys.argv) > 1 else ""
+        if self.urn and re.fullmatch(r"[\w.\-\[\]:]+:\d+", address):
+            import grpc
+            from pulumi.runtime.proto import engine_pb2_grpc
+
+            self._engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
+
+    def _log(self, message: str, severity: str, ephemeral: bool) -> None:
+        if self._engine is None:
+            return
+        from pulumi.runtime.proto import engine_pb2
+
+        try:
+            self._engine.Log(
+                engine_pb2.LogRequest(
+                    severity=getattr(engine_pb2, severity),
+                    message=message,
+                    urn=self.urn,
+                    ephemeral=ephemeral,
+                )
+            )
+        except Exception:  # progress must never fail a deployment
+            self._engine = None
+
+    def status(self, message: str) -> None:
+        self._log(message, "INFO", ephemeral=True)
+
+    def info(self, message: str) -> None:
+        self._log(message, "INFO", ephemeral=False)
+
+    def warn(self, message: str) -> None:
+        self._log(message, "WARNING", ephemeral=False)

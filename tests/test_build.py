@@ -1,0 +1,394 @@
+"""Build resource acceptance: the real Pulumi engine against the emulator.
+
+Each test asserts what a user sees (preview/up output, stack outputs) and what the service
+saw (the emulator's request counts).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from conftest import API_KEY, EmulatorHandle
+from pulumi_stack import Stack
+
+pytestmark = pytest.mark.engine
+
+UPLOAD = "POST /_storage/{bucket}"
+UPLOAD_URL = "POST /v1/builds/upload-url"
+CREATE = "POST /v1/builds"
+LIST = "GET /v1/builds"
+GET = "GET /v1/builds/{buildId}"
+
+PROGRAM = """
+import pulumi
+from pcc_provider import Build
+
+cfg = pulumi.Config()
+image = Build(
+    "image",
+    context=cfg.get("context") or "agent",
+    dockerfile=cfg.get("dockerfile") or "Dockerfile",
+    region=cfg.get("region"),
+    exclude=cfg.get_object("exclude"),
+    build_timeout=float(cfg.get("timeout") or 120),
+)
+for name in ("build_id", "image_uri", "context_hash", "status", "region", "dockerfile_path",
+             "source", "context_size_bytes", "image_size_bytes", "logs_url"):
+    pulumi.export(name, getattr(image, name))
+"""
+
+AGENT_FILES = {
+    "agent/Dockerfile": "FROM dailyco/pipecat-base:latest\nCOPY ./bot.py bot.py\n",
+    "agent/bot.py": "print('hello')\n",
+}
+
+IMAGE_URI = re.compile(
+    r"^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/pipecat-cloud/[\w-]+:[0-9a-f]{16}$"
+)
+
+
+@pytest.fixture
+def build_stack(cloud_stack: Callable[..., Stack]) -> Callable[..., Stack]:
+    def make(name: str = "dev", files: dict[str, str] | None = None) -> Stack:
+        return cloud_stack(PROGRAM, name, files={**AGENT_FILES, **(files or {})})
+
+    return make
+
+
+def total_calls(emulator: EmulatorHandle) -> int:
+    return sum(emulator.stats()["requests"].values())
+
+
+def test_build_reuse_and_replacement(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack()
+    bot = stack.dir / "agent" / "bot.py"
+
+    # First up: one upload, one new build.
+    stack.up()
+    first = stack.outputs()
+    assert first["source"] == "new"
+    assert first["status"] == "success"
+    assert IMAGE_URI.match(first["image_uri"]), first["image_uri"]
+    assert first["image_uri"].endswith(":" + first["context_hash"])
+    assert first["region"] == "us-west" and first["dockerfile_path"] == "Dockerfile"
+    assert emulator.calls(UPLOAD) == 1 and emulator.calls(CREATE) == 1
+
+    # Nothing changed: preview says so, and the API hears nothing.
+    before = total_calls(emulator)
+    preview = stack.preview()
+    assert "2 unchanged" in preview.stdout
+    assert total_calls(emulator) == before
+
+    # An edit shows the contextHash change as a replacement, then builds anew.
+    bot.write_text("print('hello, again')\n")
+    preview = stack.preview()
+    change = re.search(
+        r'contextHash\s*:\s*"([0-9a-f]{16})"\s*=>\s*"([0-9a-f]{16})"', preview.stdout
+    )
+    assert change, preview.stdout
+    assert change.group(1) == first["context_hash"]
+    assert "+-1 to replace" in preview.stdout
+    assert total_calls(emulator) == before
+    stack.up()
+    second = stack.outputs()
+    assert second["source"] == "new" and second["build_id"] != first["build_id"]
+    assert emulator.calls(UPLOAD) == 2
+
+    # Reverting the edit reuses the first build: no upload.
+    bot.write_text(AGENT_FILES["agent/bot.py"])
+    stack.up()
+    third = stack.outputs()
+    assert third["source"] == "existing"
+    assert third["build_id"] == first["build_id"] and third["image_uri"] == first["image_uri"]
+    assert emulator.calls(UPLOAD) == 2
+
+    # Another stack of the same content reuses it too.
+    other = Stack(stack.dir, "other", stack.env).init()
+    other.config("pipecat:apiUrl", emulator.api_url)
+    other.config("pipecat:apiKey", API_KEY, secret=True)
+    other.up()
+    assert other.outputs()["build_id"] == first["build_id"]
+    assert other.outputs()["source"] == "existing"
+    assert emulator.calls(UPLOAD) == 2
+
+
+def test_changes_that_do_not_rebuild(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack(files={"agent/notes.md": "not needed in the image\n"})
+    stack.up()
+    first = stack.outputs()
+
+    # A different path to the same files, a new timeout, a new API URL: no rebuild, no call.
+    (stack.dir / "agent").rename(stack.dir / "moved")
+    stack.config("context", "moved")
+    stack.config("timeout", "300")
+    stack.config("pipecat:apiUrl", emulator.api_url + "/")
+    before = total_calls(emulator)
+    preview = stack.preview()
+    assert "~ 1 to update" in preview.stdout and "replace" not in preview.stdout
+    stack.up()
+    assert total_calls(emulator) == before
+    assert stack.outputs()["build_id"] == first["build_id"]
+
+    # Excluding a file changes what is uploaded, so it is a new image.
+    stack.config(
+        "exclude",
+        '["notes.md"]',
+    )
+    preview = stack.preview()
+    assert "+-1 to replace" in preview.stdout
+
+
+def test_failed_build_shows_error_and_logs_then_recovers(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack(files={"agent/Dockerfile": "FROM python:3.12-slim\nRUN exit 1\n"})
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    builds = emulator.api("GET", "/builds").json()["builds"]
+    assert len(builds) == 1 and builds[0]["status"] == "failed"
+    build_id = builds[0]["id"]
+    assert f"build {build_id} failed" in result.output
+    assert builds[0]["errorMessage"] in result.output
+    assert builds[0]["logsUrl"] in result.output
+    assert "last log lines:" in result.output
+    assert stack.resources() == [] or all("Build" not in r["type"] for r in stack.resources())
+
+    (stack.dir / "agent" / "Dockerfile").write_text(AGENT_FILES["agent/Dockerfile"])
+    stack.up()
+    assert stack.outputs()["status"] == "success"
+
+
+def test_own_timeout_then_reattach(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(buildSeconds=10)
+    stack = build_stack()
+    stack.config("timeout", "1")
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert "next `pulumi up` reattaches" in result.output
+    assert emulator.calls(UPLOAD) == 1
+
+    stack.config("timeout", "60")
+    stack.up()
+    outputs = stack.outputs()
+    assert outputs["source"] == "reattached" and outputs["status"] == "success"
+    assert emulator.calls(UPLOAD) == 1 and emulator.calls(CREATE) == 1
+
+
+def test_transient_failures_are_survived(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.fault(LIST, status=503, times=2)
+    emulator.fault(UPLOAD_URL, status=429, times=1)
+    emulator.fault(GET, drop=True, times=1)
+    emulator.fault(CREATE, status=503, times=1)
+    stack = build_stack()
+    stack.up()
+    assert stack.outputs()["status"] == "success"
+    assert emulator.calls(LIST) == 3  # two 503s, then the answer
+    assert emulator.calls(UPLOAD_URL) == 2  # a 429, then the URL
+    assert emulator.calls(CREATE) == 2  # a 503, then the build
+    assert emulator.calls(UPLOAD) == 1
+
+
+def test_refused_upload_url_is_replaced(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(uploadTtlSeconds=0)
+    stack = build_stack()
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert "expired" in result.output.lower()
+    assert emulator.calls(UPLOAD_URL) == 3 and emulator.calls(CREATE) == 0
+
+    emulator.configure(uploadTtlSeconds=900)
+    emulator.fault(UPLOAD, status=403, times=1)
+    stack.up()
+    assert stack.outputs()["status"] == "success"
+    assert emulator.calls(UPLOAD_URL) == 5 and emulator.calls(CREATE) == 1
+
+
+def test_refresh_forgets_a_vanished_build(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack()
+    stack.up()
+    build_id = stack.outputs()["build_id"]
+    refresh = stack.refresh()
+    assert "2 unchanged" in refresh.stdout
+
+    emulator.vanish(build_id)
+    refresh = stack.refresh()
+    assert "deleted" in refresh.stdout
+    assert [r for r in stack.resources() if "pipecat:Build" in r["type"]] == []
+
+
+def test_adopt_an_existing_build(
+    cloud_stack: Callable[..., Stack], build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    builder = build_stack()
+    builder.up()
+    built = builder.outputs()
+    adopter = cloud_stack(
+        "import pulumi\nfrom pcc_provider import Build\n"
+        f"b = Build.get('adopted', {built['build_id']!r})\n"
+        "pulumi.export('image_uri', b.image_uri)\n",
+        project="adopter",
+    )
+    adopter.up()
+    assert adopter.outputs()["image_uri"] == built["image_uri"]
+
+
+def test_api_key_stays_secret(build_stack: Callable[..., Stack], emulator: EmulatorHandle) -> None:
+    stack = build_stack()
+    up = stack.up()
+    assert API_KEY not in up.output
+    export = stack.export()
+    assert API_KEY not in export
+    for resource in json.loads(export)["deployment"]["resources"]:
+        provider = (resource.get("inputs") or {}).get("__provider")
+        if isinstance(provider, str):
+            assert API_KEY.encode() not in base64.b64decode(provider)
+    assert emulator.stats()["uploadAuthorizationHeaders"] == 0
+    assert emulator.calls(UPLOAD) == 1
+
+
+def test_key_from_environment(make_stack: Callable[..., Stack], emulator: EmulatorHandle) -> None:
+    stack = make_stack(PROGRAM, files=AGENT_FILES)
+    stack.env = {**stack.env, "PIPECAT_API_KEY": API_KEY, "PIPECAT_API_URL": emulator.api_url}
+    stack.up()
+    assert stack.outputs()["status"] == "success"
+    assert API_KEY not in stack.export()
+
+
+def test_wrong_key_is_one_clear_line(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack()
+    stack.config("pipecat:apiKey", "pk_wrong", secret=True)
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert "refused the API key (401" in result.output
+    assert "pk_wrong" not in result.output
+    assert "Traceback" not in result.output
+    assert emulator.calls(UPLOAD) == 0
+
+
+BAD_INPUTS = {
+    "missing context": ({"context": "nowhere"}, {}, "nowhere"),
+    "missing Dockerfile": ({"dockerfile": "Dockerfile.prod"}, {}, "Dockerfile.prod"),
+    "Dockerfile outside": ({"dockerfile": "../Dockerfile"}, {"Dockerfile": "FROM x\n"}, "outside"),
+    "Dockerfile excluded": ({}, {"agent/.dockerignore": "Dockerfile\n"}, ".dockerignore"),
+    "empty region": ({"region": ""}, {}, "region is empty"),
+    "missing key": ({"pipecat:apiKey": None}, {}, "no Pipecat Cloud API key"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_fails_preview_with_one_line(
+    case: str, build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    config, files, words = BAD_INPUTS[case]
+    stack = build_stack(files=files)
+    for key, value in config.items():
+        if value is None:
+            stack.pulumi("config", "rm", key, "--stack", stack.name)
+        else:
+            stack.config(key, value)
+    result = stack.preview(check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.output.splitlines() if "Build 'image'" in line]
+    assert lines and words in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert emulator.stats()["requests"] == {}
+
+
+def test_context_over_the_limit(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack()
+    with (stack.dir / "agent" / "weights.bin").open("wb") as f:
+        f.truncate(501 * 1024 * 1024)  # sparse: costs no disk
+    result = stack.preview(check=False)
+    assert result.returncode != 0
+    assert "weights.bin" in result.output and ".dockerignore" in result.output
+    assert emulator.stats()["requests"] == {}
+
+
+THREE = """
+import pulumi
+from pcc_provider import Build
+for name in ("a", "b", "c"):
+    image = Build(name, context=name)
+    pulumi.export(name, image.build_id)
+"""
+
+
+def test_builds_in_one_program_run_concurrently(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(buildSeconds=3)
+    files = {f"{n}/Dockerfile": f"FROM python:3.12-slim\nLABEL name={n}\n" for n in "abc"}
+    stack = cloud_stack(THREE, files=files)
+    stack.up()
+    ids = set(stack.outputs().values())
+    builds = [b for b in emulator.api("GET", "/builds").json()["builds"] if b["id"] in ids]
+    assert len(builds) == 3
+    # Every build was created before any finished: they ran side by side.
+    assert max(b["createdAt"] for b in builds) < min(b["completedAt"] for b in builds)
+
+
+def test_second_stack_reattaches_to_a_build_in_flight(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(buildSeconds=6)
+    first = build_stack("first")
+    second = Stack(first.dir, "second", first.env).init()
+    second.config("pipecat:apiUrl", emulator.api_url)
+    second.config("pipecat:apiKey", API_KEY, secret=True)
+
+    runner = threading.Thread(target=first.up)
+    runner.start()
+    deadline = time.monotonic() + 60
+    while emulator.calls(CREATE) == 0:
+        assert time.monotonic() < deadline, "the first stack never started its build"
+        time.sleep(0.1)
+    second.up()
+    runner.join()
+    assert second.outputs()["source"] == "reattached"
+    assert second.outputs()["build_id"] == first.outputs()["build_id"]
+    assert emulator.calls(UPLOAD) == 1
+
+
+def test_progress_shows_build_id_and_logs_url(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = build_stack()
+    up = stack.up()
+    outputs = stack.outputs()
+    assert f"started build {outputs['build_id']}; logs: {outputs['logs_url']}" in up.stdout
+
+
+def test_cli_hash_matches_the_planned_hash(build_stack: Callable[..., Stack]) -> None:
+    stack = build_stack()
+    stack.up()
+    cli = subprocess.run(
+        ["python", "-m", "pcc_provider", "hash", str(stack.dir / "agent")],
+        capture_output=True,
+        text=True,
+        env=stack.env,
+        check=True,
+    )
+    assert cli.stdout.split()[0] == stack.outputs()["context_hash"]
