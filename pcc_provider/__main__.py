@@ -45,6 +45,7 @@ def _hash(args: argparse.Namespace) -> int:
                     "archiveBytes": digest.archive_bytes,
                     "cached": digest.cached,
                     "secretFiles": list(selected.secret_files),
+                    "symlinkedDirs": list(selected.symlinked_dirs),
                 }
             )
         )
@@ -55,6 +56,10 @@ def _hash(args: argparse.Namespace) -> int:
         )
         for name in selected.secret_files:
             print(f"warning: {name} looks like a secret and would be uploaded", file=sys.stderr)
+        for name in selected.symlinked_dirs:
+            print(
+                f"warning: {name} links to a folder; its contents are not uploaded", file=sys.stderr
+            )
     return 0
 
 

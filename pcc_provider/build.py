@@ -317,6 +317,12 @@ class Build(ApiResource, module="pipecat", name="Build"):
                 "add it to .dockerignore",
                 resource=self,
             )
+        for name in selected.symlinked_dirs:
+            pulumi.log.warn(
+                f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
+                "contents (as with `pcc deploy`); copy the folder into the context instead",
+                resource=self,
+            )
 
     @classmethod
     def get(

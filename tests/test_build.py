@@ -128,11 +128,13 @@ def test_changes_that_do_not_rebuild(
     stack.up()
     first = stack.outputs()
 
-    # A different path to the same files, a new timeout, a new API URL: no rebuild, no call.
+    # A different path to the same files, a new timeout, a new API URL, a rotated key:
+    # no rebuild, no call.
     (stack.dir / "agent").rename(stack.dir / "moved")
     stack.config("context", "moved")
     stack.config("timeout", "300")
     stack.config("pipecat:apiUrl", emulator.api_url + "/")
+    stack.config("pipecat:apiKey", "pk_rotated", secret=True)
     before = total_calls(emulator)
     preview = stack.preview()
     assert "~ 1 to update" in preview.stdout and "replace" not in preview.stdout
