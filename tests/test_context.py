@@ -504,6 +504,7 @@ def test_cli_hash_json_and_secret_warning(agent: Path) -> None:
         "archiveBytes": len(expected.tarball),
         "cached": False,
         "secretFiles": [".env"],
+        "symlinkedDirs": [],
     }
     text = cli("hash", agent)
     assert "warning: .env looks like a secret and would be uploaded" in text.stderr
