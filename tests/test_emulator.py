@@ -321,7 +321,8 @@ def test_build_goes_pending_building_success_with_growing_logs(api: Client) -> N
     assert build["dockerfilePath"] == "Dockerfile"
     assert "imageUri" not in build and "completedAt" not in build
 
-    seen, log_counts = [], []
+    seen: list[str] = []
+    log_counts: list[int] = []
     deadline = time.monotonic() + 15
     while not seen or seen[-1] != "success":
         assert time.monotonic() < deadline, seen

@@ -23,7 +23,7 @@ from typing import Any, NoReturn
 
 from waitress.channel import ClientDisconnected
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
-from werkzeug.routing import Map, RequestRedirect, Rule
+from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator.models import (
@@ -51,8 +51,8 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/builds/upload-url", ["POST"], "upload_url"),
     ("/v1/builds", ["GET"], "list_builds"),
     ("/v1/builds", ["POST"], "create_build"),
-    ("/v1/builds/<buildId>", ["GET"], "get_build"),
-    ("/v1/builds/<buildId>/logs", ["GET"], "build_logs"),
+    ("/v1/builds/<build:buildId>", ["GET"], "get_build"),
+    ("/v1/builds/<build:buildId>/logs", ["GET"], "build_logs"),
     ("/v1/agents", ["GET"], "list_agents"),
     ("/v1/agents", ["POST"], "create_agent"),
     ("/v1/agents/<agentName>", ["GET"], "get_agent"),
@@ -67,7 +67,7 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/_emulator/faults", ["GET"], "faults_get"),
     ("/_emulator/faults", ["POST"], "faults_add"),
     ("/_emulator/faults", ["DELETE"], "faults_clear"),
-    ("/_emulator/builds/<buildId>", ["DELETE"], "vanish_build"),
+    ("/_emulator/builds/<build:buildId>", ["DELETE"], "vanish_build"),
 ]
 
 
@@ -83,6 +83,13 @@ FAULTABLE = {
     if not path.startswith("/_emulator")
     for method in methods
 }
+
+
+class BuildIdConverter(BaseConverter):
+    """Any segment but `upload-url`, so that `GET /v1/builds/upload-url` is a 405 (that path
+    only takes POST), while other malformed ids still reach the handler for their 400."""
+
+    regex = r"(?!upload-url$)[^/]+"
 
 
 class ApiError(Exception):
@@ -372,6 +379,7 @@ class EmulatorApp:
             strict_slashes=False,
             merge_slashes=False,
             redirect_defaults=False,
+            converters={"build": BuildIdConverter},
         )
         self.handlers: dict[str, Callable[..., Response]] = {
             endpoint: getattr(self, f"on_{endpoint}") for _, _, endpoint in ROUTES

@@ -72,6 +72,10 @@ class Emulator:
             port=self.port,
             threads=self.threads,
             max_request_body_size=_WAITRESS_MAX_BODY,
+            # Test suites open many short-lived sessions; poll() is not bound by FD_SETSIZE.
+            connection_limit=1000,
+            asyncore_use_poll=True,
+            channel_timeout=60,
             ident="pcc-emulator",
             expose_tracebacks=False,
         )

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -65,11 +66,19 @@ class S3Error(Exception):
         self.status, self.code, self.message, self.extra = status, code, message, extra
 
 
+# Characters XML 1.0 cannot carry even escaped; client-chosen field names may contain them.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_text(value: str) -> str:
+    return escape(_NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", value))
+
+
 def s3_error_response(status: int, code: str, message: str, **extra: str) -> Response:
-    parts = "".join(f"<{k}>{escape(v)}</{k}>" for k, v in extra.items())
+    parts = "".join(f"<{k}>{_xml_text(v)}</{k}>" for k, v in extra.items())
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>{parts}"
+        f"<Error><Code>{_xml_text(code)}</Code><Message>{_xml_text(message)}</Message>{parts}"
         f"<RequestId>{secrets.token_hex(8).upper()}</RequestId>"
         f"<HostId>{base64.b64encode(secrets.token_bytes(24)).decode()}</HostId></Error>"
     )
@@ -229,7 +238,9 @@ class UploadTarget:
     def _receive(
         self, stream: IO[bytes], boundary: bytes, bucket: str, partial: Path
     ) -> tuple[Accepted, int, str]:
-        decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FORM_FIELDS_BYTES)
+        # No max_form_memory_size: it caps each received chunk, not the fields; field sizes
+        # and the decoder's buffer are bounded below instead.
+        decoder = MultipartDecoder(boundary)
         fields: list[tuple[str, str]] = []
         field_name: str | None = None
         field_value = bytearray()
@@ -278,6 +289,9 @@ class UploadTarget:
                                 fields.append((field_name, field_value.decode("utf-8", "replace")))
                                 field_name = None
                     event = decoder.next_event()
+                if len(decoder.buffer) > MAX_FORM_FIELDS_BYTES + 2 * CHUNK:
+                    # Part headers or a preamble that never end would otherwise pile up here.
+                    raise RequestEntityTooLarge()
                 if isinstance(event, Epilogue) or not chunk:
                     break
         except RequestEntityTooLarge as exc:
@@ -384,8 +398,8 @@ class UploadTarget:
                 field_name = CONDITION_FIELDS.get(str(cond_name).lower(), str(cond_name))
                 allowed.add(field_name)
                 if field_name == "bucket":
-                    # The bucket is named by the URL and, optionally, by a form field.
-                    ok = bucket == value and form.get("bucket", bucket) == value
+                    # The bucket is named by the URL and, as uploadFields has it, by a field.
+                    ok = bucket == value and form.get("bucket") == value
                 else:
                     ok = form.get(field_name) == value
                 if not ok:
