@@ -42,6 +42,10 @@ IMAGE_RE = re.compile(
     r"^\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com/pipecat-cloud/(?P<org>[^:]+):(?P<tag>[0-9a-f]{16})$"
 )
 
+RUN_EXIT_1_ERROR = (
+    'failed to solve: process "/bin/sh -c exit 1" did not complete successfully: exit code: 1'
+)
+
 # -- the contract ----------------------------------------------------------------------------
 
 _FORMATS = jsonschema.FormatChecker()
@@ -388,9 +392,7 @@ def test_run_exit_1_fails_the_build(api: Client) -> None:
     assert status == 201
     build = api.wait(created["build"]["id"])
     assert build["status"] == "failed"
-    assert build["errorMessage"] == (
-        'failed to solve: process "/bin/sh -c exit 1" did not complete successfully: exit code: 1'
-    )
+    assert build["errorMessage"] == RUN_EXIT_1_ERROR
     assert "imageUri" not in build and "imageSizeBytes" not in build
     assert "completedAt" in build and "buildDurationSeconds" in build
     logs = api.call("GET", f"/builds/{build['id']}/logs", 200)["logs"]
@@ -413,6 +415,26 @@ def test_missing_dockerfile_fails_the_build(api: Client) -> None:
     build = api.wait(created["build"]["id"])
     assert (build["status"], build["dockerfilePath"]) == ("failed", "build/Dockerfile")
     assert "open build/Dockerfile" in build["errorMessage"]
+
+
+def test_symlinked_dockerfile_is_followed(api: Client) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in [("docker/real.Dockerfile", b"FROM a\nRUN exit 1\n")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("Dockerfile")
+        link.type, link.linkname = tarfile.SYMTYPE, "docker/real.Dockerfile"
+        tar.addfile(link)
+        escape = tarfile.TarInfo("outside/Dockerfile")
+        escape.type, escape.linkname = tarfile.SYMTYPE, "../../etc/Dockerfile"
+        tar.addfile(escape)
+    data = gzip.compress(raw.getvalue())
+    build = api.wait(api.create(data)[1]["build"]["id"])
+    assert (build["status"], build["errorMessage"]) == ("failed", RUN_EXIT_1_ERROR)
+    build = api.wait(api.create(data, dockerfilePath="outside/Dockerfile")[1]["build"]["id"])
+    assert "no such file" in build["errorMessage"]
 
 
 def test_run_sleep_infinity_times_out(api: Client) -> None:

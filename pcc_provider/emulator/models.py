@@ -12,6 +12,7 @@ import dataclasses
 import gzip
 import json
 import os
+import posixpath
 import re
 import secrets
 import tarfile
@@ -167,34 +168,49 @@ def _log_time(ts: float) -> str:
 def inspect_archive(path: Path, dockerfile_path: str) -> ArchiveReport:
     """Check that `path` is a gzip-compressed tar and read `dockerfile_path` out of it.
 
-    Streams through the archive, so a 500 MB context never sits in memory.
+    Streams through the archive, so a 500 MB context never sits in memory. A Dockerfile that
+    is a symlink inside the context is followed, as docker build follows it.
     """
     with path.open("rb") as f:
         if f.read(2) != b"\x1f\x8b":
             raise InvalidArchive("the build context is not gzip-compressed")
     wanted = _normalize_member(dockerfile_path)
-    dockerfile: str | None = None
+    for _ in range(8):  # a few symlink hops at most
+        found, link = _read_member(path, wanted)
+        if found is not None or link is None:
+            return ArchiveReport(dockerfile=found)
+        wanted = link
+    return ArchiveReport(dockerfile=None)
+
+
+def _read_member(path: Path, wanted: str) -> tuple[str | None, str | None]:
+    """(the text of regular file `wanted`, None) or (None, where symlink `wanted` points)."""
+    text: str | None = None
+    link: str | None = None
     try:
         with gzip.open(path, "rb") as gz:
-            # Stream mode: one pass, the Dockerfile is read as its member goes by.
+            # Stream mode: one pass, the member is read as it goes by.
             with tarfile.open(fileobj=gz, mode="r|") as tar:
                 for member in tar:
-                    if (
-                        dockerfile is None
-                        and member.isfile()
-                        and _normalize_member(member.name) == wanted
-                    ):
+                    if text is not None or _normalize_member(member.name) != wanted:
+                        continue
+                    if member.isfile():
                         extracted = tar.extractfile(member)
                         if extracted is not None:
                             raw = extracted.read(MAX_DOCKERFILE_BYTES)
-                            dockerfile = raw.decode("utf-8", "replace")
+                            text, link = raw.decode("utf-8", "replace"), None
+                    elif member.issym():
+                        parent = posixpath.dirname(wanted)
+                        target = posixpath.normpath(posixpath.join(parent, member.linkname))
+                        if not target.startswith("../") and target != "..":
+                            link = _normalize_member(target)
             # tar stops at its end marker; reading on checks the rest and the gzip CRC, so a
             # truncated or corrupted upload is refused as the build service's untar would.
             while gz.read(1024 * 1024):
                 pass
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InvalidArchive(f"the build context is not a valid tar.gz archive ({exc})") from exc
-    return ArchiveReport(dockerfile=dockerfile)
+    return text, link
 
 
 def _normalize_member(name: str) -> str:
