@@ -10,7 +10,6 @@ deployment to be ready; changing the name or region replaces it; destroy deletes
 from __future__ import annotations
 
 import re
-import time
 from typing import Any, ClassVar
 
 import pulumi
@@ -26,12 +25,14 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api
 from pcc_provider.resource import (
+    DEFAULT_REGION,
     ApiProvider,
     ApiResource,
     Progress,
     camel,
-    missing_key,
+    poll,
     resource_urn,
+    settings_problem,
     snake,
 )
 
@@ -55,6 +56,13 @@ SETTINGS = (
     "krispVivaAudioFilter",
 )
 OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt", "updatedAt")
+# What the service uses for a setting left unset (CreateServiceRequest's documented defaults).
+DEFAULTS: dict[str, Any] = {
+    "agentProfile": "agent-1x",
+    "maxSessionDuration": 7200,
+    "minAgents": 0,
+    "maxAgents": 50,
+}
 
 
 class AgentError(Exception):
@@ -78,10 +86,10 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
                 "letters, digits and hyphens, starting and ending with a letter or digit",
             )
         )
-    build_id, image = given.get("buildId"), given.get("image")
-    if build_id and image:
+    sources = [k for k in ("buildId", "image") if given.get(k) not in (None, "")]
+    if len(sources) == 2:
         found.append(("image", "give either build_id or image, not both"))
-    elif build_id is None and image is None:
+    elif not sources:
         found.append(("buildId", "give build_id (a Build's build_id) or image"))
     region = inputs.get("region")
     if isinstance(region, str) and not region.strip():
@@ -89,6 +97,9 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
     profile = inputs.get("agentProfile")
     if profile is not None and profile not in PROFILES:
         found.append(("agentProfile", f"agent_profile must be one of {', '.join(PROFILES)}"))
+    timeout = inputs.get("deployTimeout")
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        found.append(("deployTimeout", "deploy_timeout must be a positive number of seconds"))
     krisp = inputs.get("krispVivaAudioFilter")
     if krisp is not None and krisp not in KRISP_FILTERS:
         found.append(
@@ -107,32 +118,50 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
-    """CreateServiceRequest / UpdateServiceRequest from the resource's inputs."""
+    """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
+
+    An update states every setting, defaults included: the API keeps what an update leaves
+    out, so a setting removed from the program must be sent as its default to be undone.
+    """
     body: dict[str, Any] = {}
     if create:
         body["serviceName"] = inputs["serviceName"]
         body["region"] = inputs["region"]
-    for key in ("buildId", "image", "secretSet", "imagePullSecretSet", "agentProfile"):
+    for key in ("buildId", "image"):
         if inputs.get(key):
             body[key] = inputs[key]
-    if inputs.get("maxSessionDuration") is not None:
-        body["maxSessionDuration"] = int(inputs["maxSessionDuration"])
-    scaling = {
-        api_key: int(inputs[key])
-        for key, api_key in (("minAgents", "minAgents"), ("maxAgents", "maxAgents"))
-        if inputs.get(key) is not None
+    for key in ("secretSet", "imagePullSecretSet"):
+        if inputs.get(key) or not create:
+            body[key] = inputs.get(key) or None  # null drops a set, as `pcc deploy` does
+    body["agentProfile"] = inputs.get("agentProfile") or DEFAULTS["agentProfile"]
+    body["maxSessionDuration"] = int(
+        inputs.get("maxSessionDuration") or DEFAULTS["maxSessionDuration"]
+    )
+    body["autoScaling"] = {
+        key: int(inputs[key] if inputs.get(key) is not None else DEFAULTS[key])
+        for key in ("minAgents", "maxAgents")
     }
-    if scaling:
-        body["autoScaling"] = scaling
-    # Krisp VIVA is off unless asked for; an update must say so to turn it off again.
-    if inputs.get("krispVivaAudioFilter") is not None or not create:
-        body["krispViva"] = {"audioFilter": inputs.get("krispVivaAudioFilter")}
+    body["krispViva"] = {"audioFilter": inputs.get("krispVivaAudioFilter")}
     return body
+
+
+def observed(agent: dict[str, Any]) -> dict[str, Any]:
+    """The settings an agent reports, by input name, where it reports them."""
+    seen: dict[str, Any] = {}
+    scaling = agent.get("autoScaling")
+    if isinstance(scaling, dict):
+        seen["minAgents"] = scaling.get("minReplicas")
+        seen["maxAgents"] = scaling.get("maxReplicas")
+    if agent.get("agentProfile"):
+        seen["agentProfile"] = agent["agentProfile"]
+    krisp = agent.get("krispViva")
+    if isinstance(krisp, dict):
+        seen["krispVivaAudioFilter"] = krisp.get("audioFilter")
+    return {k: v for k, v in seen.items() if v is not None or k == "krispVivaAudioFilter"}
 
 
 class AgentProvider(ApiProvider):
     poll_interval: ClassVar[float] = 0.5
-    poll_interval_max: ClassVar[float] = 5.0
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = [CheckFailure(prop, reason) for prop, reason in problems(news)]
@@ -145,18 +174,19 @@ class AgentProvider(ApiProvider):
             and isinstance(build_id, str)
             and build_id not in (UNKNOWN, olds.get("buildId"))
         ):
-            reason = self._build_problem(build_id, news.get("region") or "us-west")
+            reason = self._build_problem(build_id, news.get("region") or DEFAULT_REGION)
             if reason:
                 failures.append(CheckFailure("buildId", reason))
         return CheckResult(news, failures)
 
     def _build_problem(self, build_id: str, region: str) -> str | None:
         try:
-            build = self._client().get_build(build_id)
+            with self._client() as client:
+                build = client.get_build(build_id)
         except api.NotFound:
             return f"build {build_id} does not exist"
         except api.ApiError:
-            return None  # unreachable now: the create will say what is wrong
+            return None  # not reachable now: the create will say what is wrong
         if build.get("region") != region:
             return (
                 f"build {build_id} is in region {build.get('region')}, the agent in {region}: "
@@ -172,45 +202,84 @@ class AgentProvider(ApiProvider):
         return DiffResult(
             changes=bool(replaces or updates),
             replaces=replaces,
-            stables=[] if replaces else list(REPLACE_ON),
             delete_before_replace=True,  # the name is unique: the old agent must go first
         )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        client, progress = self._client(), Progress(props.get("__urn"))
-        name = props["serviceName"]
-        try:
-            progress.status(f"creating agent {name}")
-            agent = client.create_agent(request_body(props, create=True))
-            agent = self._wait(client, name, agent, props, progress)
-        except api.ApiError as exc:
-            raise AgentError(f"agent {name}: {exc}") from None
+        name, progress = props["serviceName"], Progress(props.get("__urn"))
+        with self._client() as client:
+            try:
+                progress.status(f"creating agent {name}")
+                agent = self._create(client, name, props)
+            except api.ApiError as exc:
+                raise AgentError(f"agent {name}: {exc}") from None
+            try:
+                agent = self._wait(client, name, agent, props, progress)
+            except (api.ApiError, AgentError) as exc:
+                # A create that fails must leave nothing behind, or the next `pulumi up`
+                # would find the name taken.
+                try:
+                    client.delete_agent(name)
+                    undone = "; the agent was deleted again"
+                except api.ApiError:
+                    undone = "; deleting it again failed too: delete it before retrying"
+                raise AgentError(f"agent {name}: {exc}{undone}") from None
         return CreateResult(name, self._outputs(props, agent))
 
+    @staticmethod
+    def _create(client: api.Client, name: str, props: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return client.create_agent(request_body(props, create=True))
+        except api.ApiError as exc:
+            if exc.status is not None:
+                raise
+            # The answer was lost after the request went out: the agent may exist now.
+            try:
+                return client.get_agent(name)
+            except api.NotFound:
+                raise exc from None
+
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        client, progress = self._client(), Progress(news.get("__urn") or olds.get("__urn"))
         if all(olds.get(k) == news.get(k) for k in SETTINGS):
             return UpdateResult({**olds, "deployTimeout": news.get("deployTimeout")})
+        progress = Progress(news.get("__urn") or olds.get("__urn"))
         try:
-            progress.status(f"updating agent {id_}")
-            agent = client.update_agent(id_, request_body(news, create=False))
-            agent = self._wait(client, id_, agent, news, progress)
+            with self._client() as client:
+                progress.status(f"updating agent {id_}")
+                agent = client.update_agent(id_, request_body(news, create=False))
+                agent = self._wait(client, id_, agent, news, progress)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
         return UpdateResult(self._outputs(news, agent))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            agent = self._client().get_agent(id_)
+            with self._client() as client:
+                agent = client.get_agent(id_)
         except api.NotFound:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
-        return ReadResult(id_, self._outputs({"serviceName": id_, **props}, agent))
+        # Settings changed outside Pulumi show up as drift, for the ones the program sets.
+        drift = {k: v for k, v in observed(agent).items() if props.get(k) is not None}
+        return ReadResult(id_, self._outputs({"serviceName": id_, **props, **drift}, agent))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         try:
-            self._client().delete_agent(id_)
+            with self._client() as client:
+                client.delete_agent(id_)
+                # Gone means gone: a replacement of the same name is created right after.
+                poll(
+                    True,
+                    lambda: _exists(client, id_),
+                    lambda exists: not exists,
+                    timeout=timeout,
+                    describe=lambda _, took: f"deleting agent {id_} ({took:.0f}s)",
+                    expired=lambda _: AgentError(f"agent {id_} still exists after {timeout:g}s"),
+                    progress=Progress(props.get("__urn")),
+                    interval=self.poll_interval,
+                )
         except api.NotFound:
             pass  # already gone
         except api.ApiError as exc:
@@ -224,24 +293,26 @@ class AgentProvider(ApiProvider):
         props: dict[str, Any],
         progress: Progress,
     ) -> dict[str, Any]:
-        """Until the requested deployment is reconciled and ready, or the deploy timeout."""
+        """Until the deployment this call requested is reconciled and ready."""
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
-        start, delay = time.monotonic(), self.poll_interval
-        while not (
-            agent.get("ready")
-            and agent.get("desiredDeploymentId")
-            and agent.get("reconciledDeploymentId") == agent.get("desiredDeploymentId")
-        ):
-            elapsed = time.monotonic() - start
-            if elapsed >= timeout:
-                raise AgentError(
-                    f"agent {name} is not ready after {timeout:g}s (deployTimeout): "
-                    f"{_reason(agent)}"
-                )
-            progress.status(f"deploying agent {name} ({elapsed:.0f}s): {_reason(agent)}")
-            time.sleep(min(delay, max(timeout - elapsed, 0.05)))
-            delay = min(delay * 1.5, self.poll_interval_max)
-            agent = client.get_agent(name)
+        wanted = agent.get("desiredDeploymentId")
+        agent = poll(
+            agent,
+            lambda: client.get_agent(name),
+            lambda a: bool(
+                a.get("ready")
+                and a.get("desiredDeploymentId")
+                and a.get("reconciledDeploymentId") == a.get("desiredDeploymentId")
+                and (wanted is None or a.get("desiredDeploymentId") == wanted)
+            ),
+            timeout=timeout,
+            describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {_reason(a)}",
+            expired=lambda a: AgentError(
+                f"not ready after {timeout:g}s (deployTimeout): {_reason(a)}"
+            ),
+            progress=progress,
+            interval=self.poll_interval,
+        )
         progress.info(f"agent {name} is ready (deployment {agent.get('desiredDeploymentId')})")
         return agent
 
@@ -258,6 +329,14 @@ class AgentProvider(ApiProvider):
             updatedAt=agent.get("updatedAt"),
         )
         return outs
+
+
+def _exists(client: api.Client, name: str) -> bool:
+    try:
+        client.get_agent(name)
+        return True
+    except api.NotFound:
+        return False
 
 
 def _reason(agent: dict[str, Any]) -> str:
@@ -317,7 +396,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         config = pulumi.Config("pipecat")
-        region = region if region is not None else (config.get("region") or "us-west")
+        region = region if region is not None else (config.get("region") or DEFAULT_REGION)
         props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
         props.update(
             service_name=service_name,
@@ -337,7 +416,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         found = problems(
             {camel(k): UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in props.items()}
         )
-        complaint = missing_key(config)
+        complaint = settings_problem(config)
         if complaint:
             found.append(("apiKey", complaint))
         if found:

@@ -3,19 +3,20 @@
     client = Client(api_key, api_url)
     build = client.get_build(build_id)
 
-Retries follow what is safe to repeat: reads, and `POST /builds/upload-url` (it only
-issues a presigned URL), are retried on connection errors, 429 (honouring Retry-After)
-and 502/503/504. Requests that create something (`POST /builds`, `POST /agents`) are
-retried only where the server cannot have acted: a refused connection, 429 or 503.
+Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes, and
+`POST /builds/upload-url`, which only issues a presigned URL) are retried on connection
+errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
+(`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
+refused connection, 429 or 503.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,9 +26,14 @@ from urllib3.util.retry import Retry
 DEFAULT_API_URL = "https://api.pipecat.daily.co/v1"
 TERMINAL_STATUSES = frozenset({"success", "failed", "timeout"})
 IN_FLIGHT_STATUSES = frozenset({"pending", "building"})
+NO_KEY = (
+    "no Pipecat Cloud API key: run `pulumi config set --secret pipecat:apiKey <key>` "
+    "or set PIPECAT_API_KEY"
+)
+# Plain HTTP would put the key on the wire in clear: only for a local emulator.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
-# (connect, read) seconds. An upload of a large context may take minutes to send, but the
-# read timeout only starts once the body is sent.
+# (connect, read) seconds. For an upload the read timeout starts once the body is sent.
 TIMEOUT = (10.0, 60.0)
 PAGE_SIZE = 100
 
@@ -74,16 +80,21 @@ def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Retr
         backoff_max=20,
         backoff_jitter=0.5,
         respect_retry_after_header=True,
+        retry_after_max=60,  # a Retry-After of an hour must not stall a deployment
         raise_on_status=False,
     )
 
 
-_SAFE_RETRY = _retry(
-    frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "POST"}),
+_REPEATABLE = _retry(
+    frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "POST"}),
     frozenset({429, 502, 503, 504}),
     read=4,
 )
-_UNSAFE_RETRY = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
+# read=0: a request that was sent but got no answer may have acted; it is not repeated.
+_CREATING = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
+# Storage: only refused connections. A streamed body cannot be replayed, so a failed
+# upload is retried by the caller with a fresh URL and a fresh stream.
+_STORAGE = Retry(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5)
 
 
 def _session(retry: Retry) -> requests.Session:
@@ -109,31 +120,44 @@ class _Bearer(requests.auth.AuthBase):
         return "_Bearer(***)"
 
 
+def url_problem(api_url: str) -> str | None:
+    """Why `api_url` is no place to send the key, if it is not."""
+    parts = urlsplit(api_url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return None
+    return (
+        f"the Pipecat Cloud API URL {api_url!r} must be https:// (http:// only on localhost): "
+        "fix pipecat:apiUrl or PIPECAT_API_URL"
+    )
+
+
 class Client:
     def __init__(self, api_key: str, api_url: str = DEFAULT_API_URL) -> None:
         if not api_key:
-            raise AuthError(
-                "no Pipecat Cloud API key: run `pulumi config set --secret pipecat:apiKey <key>` "
-                "or set PIPECAT_API_KEY"
-            )
+            raise AuthError(NO_KEY)
+        problem = url_problem(api_url)
+        if problem:
+            raise ApiError(problem)
         self.api_url = api_url.rstrip("/")
         self._auth = _Bearer(api_key)
-        self._safe = _session(_SAFE_RETRY)
-        self._unsafe = _session(_UNSAFE_RETRY)
-        # Storage gets no auth and its own session: the API key must never reach it. Only
-        # refused connections are retried here: a streamed body cannot be replayed, so
-        # the caller retries a failed upload with a fresh URL and a fresh stream.
-        self._storage = _session(Retry(total=3, connect=3, read=0, status=0, other=0))
+        self._repeatable = _session(_REPEATABLE)
+        self._creating = _session(_CREATING)
+        self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"
 
-    @classmethod
-    def from_env(cls) -> Client:
-        return cls(
-            os.environ.get("PIPECAT_API_KEY", ""),
-            os.environ.get("PIPECAT_API_URL") or DEFAULT_API_URL,
-        )
+    def close(self) -> None:
+        for session in (self._repeatable, self._creating, self._storage):
+            session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -142,29 +166,47 @@ class Client:
         method: str,
         path: str,
         *,
-        safe: bool = True,
+        repeatable: bool,
         params: dict[str, Any] | None = None,
         json: Any = None,
-    ) -> Any:
-        session = self._safe if safe else self._unsafe
+    ) -> dict[str, Any]:
+        """The JSON object a call answers; ApiError for anything else."""
+        session = self._repeatable if repeatable else self._creating
         url = f"{self.api_url}{path}"
         try:
+            # Redirects are not followed: one could carry the key elsewhere, or turn a
+            # POST into a GET.
             response = session.request(
-                method, url, params=params, json=json, auth=self._auth, timeout=TIMEOUT
+                method,
+                url,
+                params=params,
+                json=json,
+                auth=self._auth,
+                timeout=TIMEOUT,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
-        if response.status_code >= 400:
+        if response.status_code >= 300:
             raise _error(method, url, response)
-        if not response.content:
-            return {}
         try:
-            return response.json()
+            data = response.json()
         except ValueError:
+            data = None
+        if not isinstance(data, dict):
             raise ApiError(
-                f"{method} {url} answered {response.status_code} with a body that is not JSON",
+                f"{method} {url} answered {response.status_code} without a JSON object: "
+                "is pipecat:apiUrl right?",
                 status=response.status_code,
-            ) from None
+            )
+        return data
+
+    @staticmethod
+    def _member(data: dict[str, Any], key: str, what: str) -> dict[str, Any]:
+        member = data.get(key)
+        if not isinstance(member, dict) or not member.get("id"):
+            raise ApiError(f"{what} answered without a {key}")
+        return member
 
     # -- builds ---------------------------------------------------------------------------
 
@@ -184,29 +226,37 @@ class Client:
         offset = 0
         while True:
             page = self._call(
-                "GET", "/builds", params={**params, "limit": PAGE_SIZE, "offset": offset}
+                "GET",
+                "/builds",
+                repeatable=True,
+                params={**params, "limit": PAGE_SIZE, "offset": offset},
             )
-            builds: list[dict[str, Any]] = page.get("builds") or []
+            builds = [b for b in page.get("builds") or [] if isinstance(b, dict)]
             yield from builds
             offset += len(builds)
             if not builds or offset >= int(page.get("total") or 0):
                 return
 
     def get_build(self, build_id: str) -> dict[str, Any]:
-        build: dict[str, Any] = self._call("GET", f"/builds/{build_id}")["build"]
-        return build
+        if not build_id:
+            raise NotFound("no build id given", status=404)
+        data = self._call("GET", f"/builds/{build_id}", repeatable=True)
+        return self._member(data, "build", f"GET /builds/{build_id}")
 
     def build_logs(self, build_id: str) -> list[str]:
-        logs: list[str] = self._call("GET", f"/builds/{build_id}/logs").get("logs") or []
-        return logs
+        logs = self._call("GET", f"/builds/{build_id}/logs", repeatable=True).get("logs")
+        return [str(line) for line in logs] if isinstance(logs, list) else []
 
     def create_upload(self, region: str) -> Upload:
-        data = self._call("POST", "/builds/upload-url", json={"region": region})
+        data = self._call("POST", "/builds/upload-url", repeatable=True, json={"region": region})
+        fields = data.get("uploadFields")
+        if not data.get("uploadId") or not data.get("uploadUrl") or not isinstance(fields, dict):
+            raise ApiError("POST /builds/upload-url answered without an upload URL")
         return Upload(
-            data["uploadId"],
-            data["uploadUrl"],
-            dict(data["uploadFields"]),
-            data.get("expiresAt", ""),
+            str(data["uploadId"]),
+            str(data["uploadUrl"]),
+            {str(k): str(v) for k, v in fields.items()},
+            str(data.get("expiresAt", "")),
         )
 
     def upload(
@@ -237,6 +287,7 @@ class Client:
                     data=body,
                     headers={"Content-Type": encoder.content_type},
                     timeout=(TIMEOUT[0], 300.0),
+                    allow_redirects=False,  # a redirect would resend a half-read stream
                 )
             except requests.RequestException as exc:
                 raise UploadRefused(f"upload to {upload.url} failed: {_reason(exc)}") from None
@@ -253,32 +304,24 @@ class Client:
         data = self._call(
             "POST",
             "/builds",
-            safe=False,
+            repeatable=False,
             json={"uploadId": upload_id, "region": region, "dockerfilePath": dockerfile_path},
         )
-        return data["build"], bool(data.get("cached"))
+        return self._member(data, "build", "POST /builds"), bool(data.get("cached"))
 
     # -- agents ---------------------------------------------------------------------------
 
     def create_agent(self, spec: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/agents", safe=False, json=spec)
-        return result
+        return self._call("POST", "/agents", repeatable=False, json=spec)
 
     def get_agent(self, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", f"/agents/{name}")
-        return result
+        return self._call("GET", f"/agents/{name}", repeatable=True)
 
     def update_agent(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", f"/agents/{name}", safe=False, json=spec)
-        return result
+        return self._call("POST", f"/agents/{name}", repeatable=False, json=spec)
 
     def delete_agent(self, name: str) -> None:
-        self._call("DELETE", f"/agents/{name}")
-
-    def regions(self) -> list[dict[str, Any]]:
-        data = self._call("GET", "/regions")
-        regions: list[dict[str, Any]] = data if isinstance(data, list) else data.get("regions", [])
-        return regions
+        self._call("DELETE", f"/agents/{name}", repeatable=True)
 
 
 def _reason(exc: requests.RequestException) -> str:
@@ -306,6 +349,8 @@ def _error(method: str, url: str, response: requests.Response) -> ApiError:
             status=status,
             code=code,
         )
+    if 300 <= status < 400:
+        message = f"a redirect to {response.headers.get('Location')!r}, not followed"
     detail = f": {message}" if message else ""
     if code:
         detail += f" [{code}]"

@@ -13,32 +13,33 @@ context and waits for the new build.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
 
 from pcc_provider import api
 from pcc_provider import context as build_context
 from pcc_provider.resource import (
+    DEFAULT_REGION,
     ApiProvider,
     ApiResource,
     Progress,
-    missing_key,
+    poll,
     resource_urn,
+    settings_problem,
     snake,
 )
 
-DEFAULT_REGION = "us-west"
 DEFAULT_BUILD_TIMEOUT = 30 * 60
 UPLOAD_ATTEMPTS = 3
 LOG_TAIL = 15
 
-# Changing these means another image; anything else (context path, excludes that select
-# the same files, timeout, key, API URL) updates the state without calling the API.
+# Changing these means another image; nothing else (context path, excludes that select
+# the same files, timeout, key, API URL) rebuilds or calls the API.
 REPLACE_ON = ("contextHash", "region", "dockerfile")
-UPDATE_ON = ("context", "exclude", "buildTimeout")
 OUTPUTS = (
     "buildId",
     "imageUri",
@@ -73,47 +74,31 @@ class UploadProgress:
 
 class BuildProvider(ApiProvider):
     poll_interval: ClassVar[float] = 0.5
-    poll_interval_max: ClassVar[float] = 10.0
-
-    # -- plan -----------------------------------------------------------------------------
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # Only another image is a change. A new context path, timeout or set of excludes
+        # that selects the same files is recorded without an update step, so nothing
+        # downstream sees this build's outputs as unknown during preview.
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
-        updates = [k for k in UPDATE_ON if olds.get(k) != news.get(k)]
-        return DiffResult(
-            changes=bool(replaces or updates),
-            replaces=replaces,
-            stables=[k for k in ("buildId", "imageUri") if not replaces],
-            delete_before_replace=False,
-        )
-
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult({**olds, **{k: news.get(k) for k in UPDATE_ON}})
-
-    # -- lifecycle ------------------------------------------------------------------------
+        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         try:
-            build, source = self._obtain(props)
+            with self._client() as client:
+                build, source = self._obtain(client, props)
         except (api.ApiError, build_context.ContextError) as exc:
             raise BuildError(str(exc)) from None
         return CreateResult(build["id"], self._outputs(props, build, source))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            build = self._client().get_build(id_)
+            with self._client() as client:
+                build = client.get_build(id_)
         except api.NotFound:
             return ReadResult("", {})  # gone: refresh drops it from the state
         except api.ApiError as exc:
             raise BuildError(str(exc)) from None
-        outs = self._outputs(props, build, props.get("source") or "existing")
-        # Inputs as the build defines them, so an adopted build diffs cleanly.
-        inputs = {
-            "contextHash": build.get("contextHash"),
-            "region": build.get("region"),
-            "dockerfile": build.get("dockerfilePath") or "Dockerfile",
-        }
-        return ReadResult(id_, outs, {**{k: props[k] for k in UPDATE_ON if k in props}, **inputs})
+        return ReadResult(id_, self._outputs(props, build, props.get("source") or "existing"))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         # The API has no way to delete a build: Pulumi forgets it, Pipecat Cloud keeps it.
@@ -123,8 +108,7 @@ class BuildProvider(ApiProvider):
 
     # -- the work -------------------------------------------------------------------------
 
-    def _obtain(self, props: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        client = self._client()
+    def _obtain(self, client: api.Client, props: dict[str, Any]) -> tuple[dict[str, Any], str]:
         progress = Progress(props.get("__urn"))
         want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
         timeout = float(props.get("buildTimeout") or DEFAULT_BUILD_TIMEOUT)
@@ -143,8 +127,8 @@ class BuildProvider(ApiProvider):
         with build_context.archive(selected) as (archive, digest):
             if digest.context_hash != want_hash:
                 raise BuildError(
-                    f"the context changed during the deployment (planned {want_hash}, now "
-                    f"{digest.context_hash}): run `pulumi up` again"
+                    f"the context changed since it was hashed for this deployment (planned "
+                    f"{want_hash}, now {digest.context_hash}): run `pulumi up` again"
                 )
             upload = self._upload(client, region, archive, progress)
         try:
@@ -152,15 +136,18 @@ class BuildProvider(ApiProvider):
         except api.ApiError as exc:
             if exc.status is not None:
                 raise
-            # The connection dropped: the build may exist. Find it rather than build twice.
+            # The answer was lost: the build may have started. Find it rather than build twice.
             found = self._find(client, want_hash, region, dockerfile)
             if found is None:
                 raise
-            build, cached = found, False
+            build, cached = found, found["status"] == "success"
         if build.get("contextHash") != want_hash:
+            # The bytes were checked against want_hash before the upload, so the two hashes
+            # disagree on the same archive: running again would not help.
             raise BuildError(
-                f"Pipecat Cloud hashed the upload as {build.get('contextHash')}, not {want_hash}: "
-                "the context changed during the deployment; run `pulumi up` again"
+                f"Pipecat Cloud hashed the upload as {build.get('contextHash')} where "
+                f"pcc-provider computed {want_hash} (build {build.get('id')}): the two "
+                "disagree on how to hash a context; please report this"
             )
         if cached:
             progress.info(f"Pipecat Cloud already had this image: build {build['id']}")
@@ -175,7 +162,13 @@ class BuildProvider(ApiProvider):
         """The newest successful build of this key, else the newest one in flight."""
         in_flight = None
         for build in client.list_builds(context_hash=want_hash, region=region):
-            if (build.get("dockerfilePath") or "Dockerfile") != dockerfile:
+            # Checked here too: a filter the service ignored must not pick another image.
+            if (
+                build.get("contextHash") != want_hash
+                or build.get("region") != region
+                or (build.get("dockerfilePath") or "Dockerfile") != dockerfile
+                or not build.get("id")
+            ):
                 continue
             if build.get("status") == "success":
                 return build
@@ -196,30 +189,32 @@ class BuildProvider(ApiProvider):
                 if attempt == UPLOAD_ATTEMPTS:
                     raise
                 progress.warn(f"upload attempt {attempt} failed ({exc}); retrying with a new URL")
+                time.sleep(attempt)
         raise AssertionError("unreachable")
 
     def _wait(
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
-        start = time.monotonic()
-        delay = self.poll_interval
         build_id, logs = build["id"], build.get("logsUrl")
-        while build.get("status") not in api.TERMINAL_STATUSES:
-            elapsed = time.monotonic() - start
-            if elapsed >= timeout:
-                raise BuildError(
-                    f"build {build_id} is still {build.get('status')} after {timeout:g}s "
-                    "(buildTimeout); it goes on in Pipecat Cloud and the next `pulumi up` "
-                    f"reattaches to it. Logs: {logs}"
-                )
-            status = build.get("status")
-            progress.status(f"build {build_id} {status} ({elapsed:.0f}s); logs: {logs}")
-            time.sleep(min(delay, max(timeout - elapsed, 0.05)))
-            delay = min(delay * 1.5, self.poll_interval_max)
-            build = client.get_build(build["id"])
+        build = poll(
+            build,
+            lambda: client.get_build(build_id),
+            lambda b: b.get("status") in api.TERMINAL_STATUSES,
+            timeout=timeout,
+            describe=lambda b, took: (
+                f"build {build_id} {b.get('status')} ({took:.0f}s); logs: {logs}"
+            ),
+            expired=lambda b: BuildError(
+                f"build {build_id} is still {b.get('status')} after {timeout:g}s "
+                "(buildTimeout); it goes on in Pipecat Cloud and the next `pulumi up` "
+                f"reattaches to it. Logs: {logs}"
+            ),
+            progress=progress,
+            interval=self.poll_interval,
+        )
         if build["status"] != "success":
             try:
-                tail = client.build_logs(build["id"])[-LOG_TAIL:]
+                tail = client.build_logs(build_id)[-LOG_TAIL:]
             except api.ApiError:
                 tail = []
             reason = build.get("errorMessage") or "no error message"
@@ -283,17 +278,19 @@ class Build(ApiResource, module="pipecat", name="Build"):
         context: str = ".",
         dockerfile: str = "Dockerfile",
         region: str | None = None,
-        exclude: list[str] | None = None,
+        exclude: Sequence[str] | None = None,
         build_timeout: float = DEFAULT_BUILD_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        # One pattern given as a string is one pattern, not a list of letters.
+        patterns = [exclude] if isinstance(exclude, str) else list(exclude or [])
         config = pulumi.Config("pipecat")
         region = region if region is not None else (config.get("region") or DEFAULT_REGION)
         problem = _check_inputs(config, region, build_timeout)
         if problem:
             raise pulumi.RunError(f"Build {resource_name!r}: {problem}")
         try:
-            selected = build_context.select(context, dockerfile, exclude or ())
+            selected = build_context.select(context, dockerfile, patterns)
             digest = build_context.digest(selected)
         except build_context.ContextError as exc:
             raise pulumi.RunError(f"Build {resource_name!r}: {exc}") from None
@@ -304,7 +301,7 @@ class Build(ApiResource, module="pipecat", name="Build"):
             context=context,
             dockerfile=selected.dockerfile,
             region=region,
-            exclude=list(exclude or []),
+            exclude=patterns,
             build_timeout=build_timeout,
             context_hash=digest.context_hash,
             context_size_bytes=digest.archive_bytes,
@@ -351,6 +348,6 @@ def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> s
             'region is empty: pass region="us-west" (or another region) '
             "or run `pulumi config set pipecat:region us-west`"
         )
-    if build_timeout <= 0:
+    if not build_timeout > 0:
         return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
-    return missing_key(config)
+    return settings_problem(config)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pulumi
 from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
 
 from pcc_provider import api
 
-NO_KEY = (
-    "no Pipecat Cloud API key: run `pulumi config set --secret pipecat:apiKey <key>` "
-    "or set PIPECAT_API_KEY"
-)
+DEFAULT_REGION = "us-west"
+T = TypeVar("T")
 
 
 def snake(name: str) -> str:
@@ -41,11 +40,12 @@ def api_settings(config: Callable[[str], Any]) -> tuple[str, str]:
     return str(key), str(url)
 
 
-def missing_key(config: pulumi.Config) -> str | None:
-    """The preview-time complaint when no key is configured anywhere."""
+def settings_problem(config: pulumi.Config) -> str | None:
+    """At preview: no key configured anywhere, or an API URL the key must not go to."""
     if config.get_secret("apiKey") is None and not os.environ.get("PIPECAT_API_KEY"):
-        return NO_KEY
-    return None
+        return api.NO_KEY
+    url = config.get("apiUrl") or os.environ.get("PIPECAT_API_URL") or api.DEFAULT_API_URL
+    return api.url_problem(url)
 
 
 def resource_urn(
@@ -95,6 +95,34 @@ class ApiProvider(ResourceProvider):
     def _client(self) -> api.Client:
         key, url = self._settings or api_settings(lambda _: None)
         return api.Client(key, url)
+
+
+def poll(
+    current: T,
+    fetch: Callable[[], T],
+    done: Callable[[T], bool],
+    *,
+    timeout: float,
+    describe: Callable[[T, float], str],
+    expired: Callable[[T], Exception],
+    progress: Progress,
+    interval: float = 0.5,
+    interval_max: float = 10.0,
+) -> T:
+    """Fetch until done, backing off, showing `describe` as the live status.
+
+    Raises `expired(latest)` once `timeout` seconds have passed.
+    """
+    start = time.monotonic()
+    while not done(current):
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            raise expired(current)
+        progress.status(describe(current, elapsed))
+        time.sleep(min(interval, max(timeout - elapsed, 0.05)))
+        interval = min(interval * 1.5, interval_max)
+        current = fetch()
+    return current
 
 
 class Progress:

@@ -35,6 +35,8 @@ def make_stack(tmp_path: Path, engine: dict[str, str]) -> Callable[..., Stack]:
         project_dir = folder / project
         if not project_dir.exists():
             new_project(folder, project, program, files=files)
+        elif (project_dir / "__main__.py").read_text() != program:
+            raise ValueError(f"project {project!r} exists with another program")
         return Stack(project_dir, name, engine).init()
 
     return make

@@ -34,7 +34,8 @@ def examples(tmp_path: Path) -> Path:
 def test_build_stack_then_deployment_stack(
     examples: Path, tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(agentReadySeconds=1)
+    # Longer than a `pulumi up` takes by itself, so "ready" after up proves it waited.
+    emulator.configure(agentReadySeconds=3)
     builds = example_stack(tmp_path, engine, emulator, "build-stack")
     deploys = example_stack(tmp_path, engine, emulator, "deploy-stack")
     deploys.config("buildStack", "organization/pcc-build/dev")
@@ -44,6 +45,7 @@ def test_build_stack_then_deployment_stack(
     deploys.up()
     deployed = deploys.outputs()
     assert deployed["deployedBuildId"] == built["buildId"]
+    assert deployed["ready"] is True
     agent = emulator.api("GET", "/agents/hello-agent").json()
     assert agent["ready"] is True
     assert (
@@ -61,7 +63,7 @@ def test_build_stack_then_deployment_stack(
     assert built["buildId"] in preview.stdout and rebuilt["buildId"] in preview.stdout
     deploys.up()
     redeployed = deploys.outputs()
-    assert redeployed["deployedBuildId"] == rebuilt["buildId"]
+    assert redeployed["deployedBuildId"] == rebuilt["buildId"] and redeployed["ready"] is True
     assert redeployed["deploymentId"] != deployed["deploymentId"]
     agent = emulator.api("GET", "/agents/hello-agent").json()
     assert agent["ready"] and agent["reconciledDeploymentId"] == redeployed["deploymentId"]
@@ -85,9 +87,10 @@ import pulumi
 from pcc_provider import Agent, Build
 
 cfg = pulumi.Config()
-image = Build("image", context="agent")
+image = Build("image", context="agent", build_timeout=float(cfg.get("buildTimeout") or 120))
 bot = Agent("bot", service_name=cfg.get("name") or "bot", build_id=image.build_id,
-            agent_profile=cfg.get("profile"))
+            region=cfg.get("region"), max_agents=cfg.get_int("maxAgents"),
+            deploy_timeout=float(cfg.get("deployTimeout") or 60))
 pulumi.export("build_id", image.build_id)
 pulumi.export("agent_build_id", bot.build_id)
 pulumi.export("ready", bot.ready)
@@ -107,10 +110,21 @@ def test_build_and_agent_in_one_program(
     outputs = stack.outputs()
     assert outputs["agent_build_id"] == outputs["build_id"] and outputs["ready"] is True
 
-    # Unchanged: no changes and no API call.
+    # Unchanged, or changed in a way that does not touch the image: no changes, no call.
     before = sum(emulator.stats()["requests"].values())
     assert "3 unchanged" in stack.preview().stdout
+    stack.config("buildTimeout", "300")
+    assert "3 unchanged" in stack.preview().stdout
     assert sum(emulator.stats()["requests"].values()) == before
+
+    # A setting set, then removed from the program, is undone on the service too.
+    stack.config("maxAgents", "3")
+    stack.up()
+    assert emulator.api("GET", "/agents/bot").json()["autoScaling"]["maxReplicas"] == 3
+    stack.pulumi("config", "rm", "maxAgents", "--stack", stack.name)
+    assert "~ 1 to update" in stack.preview().stdout
+    stack.up()
+    assert emulator.api("GET", "/agents/bot").json()["autoScaling"]["maxReplicas"] == 50
 
     # Renaming the agent replaces it: the old one is deleted.
     stack.config("name", "bot-two")
@@ -119,6 +133,12 @@ def test_build_and_agent_in_one_program(
     stack.up()
     assert emulator.api("GET", "/agents/bot").status_code == 404
     assert emulator.api("GET", "/agents/bot-two").json()["ready"] is True
+
+    # Another region: the agent is replaced there (and the build too: builds are regional).
+    stack.config("region", "eu-central")
+    stack.config("pipecat:region", "eu-central")
+    stack.up()
+    assert emulator.api("GET", "/agents/bot-two").json()["region"] == "eu-central"
 
     # Deleted outside Pulumi: refresh drops it, up creates it again.
     assert emulator.api("DELETE", "/agents/bot-two").status_code == 200
@@ -180,3 +200,33 @@ def test_build_from_another_region_fails_preview(
     assert result.returncode != 0
     assert f"build {build_id} is in region eu-central, the agent in us-west" in result.output
     assert emulator.calls("POST /v1/agents") == 0
+
+
+def test_agent_from_an_image(cloud_stack: Callable[..., Stack], emulator: EmulatorHandle) -> None:
+    stack = cloud_stack(
+        "import pulumi\nfrom pcc_provider import Agent\n"
+        "bot = Agent('bot', service_name='bot', image='example/agent:1')\n"
+        "pulumi.export('ready', bot.ready)\n"
+    )
+    stack.up()
+    assert stack.outputs()["ready"] is True
+    agent = emulator.api("GET", "/agents/bot").json()
+    assert agent["deployment"]["manifest"]["spec"]["image"] == "example/agent:1"
+
+
+def test_deploy_timeout_leaves_nothing_behind(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(agentReadySeconds=30)
+    stack = cloud_stack(ONE_PROGRAM, files=AGENT_FILES)
+    stack.config("deployTimeout", "1")
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert "agent bot: not ready after 1s (deployTimeout)" in result.output
+    assert "the agent was deleted again" in result.output
+    assert emulator.api("GET", "/agents/bot").status_code == 404
+
+    emulator.configure(agentReadySeconds=1)
+    stack.config("deployTimeout", "60")
+    stack.up()
+    assert stack.outputs()["ready"] is True

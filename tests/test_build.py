@@ -137,18 +137,25 @@ def test_changes_that_do_not_rebuild(
     stack.config("pipecat:apiKey", "pk_rotated", secret=True)
     before = total_calls(emulator)
     preview = stack.preview()
-    assert "~ 1 to update" in preview.stdout and "replace" not in preview.stdout
+    assert "2 unchanged" in preview.stdout
     stack.up()
     assert total_calls(emulator) == before
     assert stack.outputs()["build_id"] == first["build_id"]
+    assert stack.resources()[-1]["inputs"]["context"] == "moved"  # the state follows
 
-    # Excluding a file changes what is uploaded, so it is a new image.
-    stack.config(
-        "exclude",
-        '["notes.md"]',
-    )
+    # Excluding a file changes what is uploaded, so it is a new image; so does another
+    # region or Dockerfile.
+    for key, value in (("exclude", '["notes.md"]'), ("region", "eu-central")):
+        stack.config(key, value)
+        preview = stack.preview()
+        assert "+-1 to replace" in preview.stdout
+        stack.pulumi("config", "rm", key, "--stack", stack.name)
+    (stack.dir / "moved" / "Dockerfile.prod").write_text("FROM python:3.12-slim\n")
+    stack.config("dockerfile", "Dockerfile.prod")
     preview = stack.preview()
+    assert re.search(r'dockerfile\s*:\s*"Dockerfile"\s*=>\s*"Dockerfile.prod"', preview.stdout)
     assert "+-1 to replace" in preview.stdout
+    assert total_calls(emulator) == before
 
 
 def test_failed_build_shows_error_and_logs_then_recovers(
@@ -174,7 +181,7 @@ def test_failed_build_shows_error_and_logs_then_recovers(
 def test_own_timeout_then_reattach(
     build_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(buildSeconds=10)
+    emulator.configure(buildSeconds=15)  # outlasts the first up and the second's start
     stack = build_stack()
     stack.config("timeout", "1")
     result = stack.up(check=False)
@@ -194,13 +201,15 @@ def test_transient_failures_are_survived(
 ) -> None:
     emulator.fault(LIST, status=503, times=2)
     emulator.fault(UPLOAD_URL, status=429, times=1)
+    emulator.fault(UPLOAD_URL, status=502, times=1)
     emulator.fault(GET, drop=True, times=1)
+    emulator.fault(GET, status=504, times=1)
     emulator.fault(CREATE, status=503, times=1)
     stack = build_stack()
     stack.up()
     assert stack.outputs()["status"] == "success"
     assert emulator.calls(LIST) == 3  # two 503s, then the answer
-    assert emulator.calls(UPLOAD_URL) == 2  # a 429, then the URL
+    assert emulator.calls(UPLOAD_URL) == 3  # a 429, a 502, then the URL
     assert emulator.calls(CREATE) == 2  # a 503, then the build
     assert emulator.calls(UPLOAD) == 1
 
@@ -230,6 +239,12 @@ def test_refresh_forgets_a_vanished_build(
     build_id = stack.outputs()["build_id"]
     refresh = stack.refresh()
     assert "2 unchanged" in refresh.stdout
+
+    # Destroy only forgets: the build stays in Pipecat Cloud, ready for reuse.
+    stack.destroy()
+    assert emulator.api("GET", f"/builds/{build_id}").json()["build"]["status"] == "success"
+    stack.up()
+    assert stack.outputs()["source"] == "existing"
 
     emulator.vanish(build_id)
     refresh = stack.refresh()
@@ -312,7 +327,8 @@ def test_bad_input_fails_preview_with_one_line(
     result = stack.preview(check=False)
     assert result.returncode != 0
     lines = [line for line in result.output.splitlines() if "Build 'image'" in line]
-    assert lines and words in lines[0], result.output
+    assert len(lines) == 1 and words in lines[0], result.output
+    assert lines[0].startswith("error: Build 'image': ")
     assert "Traceback" not in result.output
     assert emulator.stats()["requests"] == {}
 
@@ -355,7 +371,7 @@ def test_builds_in_one_program_run_concurrently(
 def test_second_stack_reattaches_to_a_build_in_flight(
     build_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(buildSeconds=6)
+    emulator.configure(buildSeconds=15)  # still running when the second stack looks
     first = build_stack("first")
     second = Stack(first.dir, "second", first.env).init()
     second.config("pipecat:apiUrl", emulator.api_url)

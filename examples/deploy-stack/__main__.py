@@ -23,4 +23,5 @@ agent = Agent(
 pulumi.export("serviceName", agent.service_name)
 pulumi.export("deployedBuildId", agent.build_id)
 pulumi.export("deploymentId", agent.desired_deployment_id)
+pulumi.export("ready", agent.ready)
 pulumi.export("imageUri", build.require_output("imageUri"))
