@@ -6,6 +6,20 @@
 
 `python -m pcc_provider emulator` runs `serve`. Layout: models.py holds the state (no HTTP),
 storage.py the presigned-POST upload target, app.py the WSGI app, server.py waitress.
+openapi.json is the official API description the emulator answers to.
+
+Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
+Dockerfile fails it, `RUN sleep infinity` makes it time out.
+
+Control endpoints (no auth, not counted in the stats):
+    GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
+                                   "uploadedBytes": n, "uploadAuthorizationHeaders": n}
+    GET/POST   /_emulator/config  {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes",
+                                   "agentReadySeconds"}
+    GET/POST/DELETE /_emulator/faults
+               {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
+               {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
+    DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
 """
 
 from pcc_provider.emulator.server import Emulator, serve
