@@ -90,6 +90,9 @@ def _emulator(args: argparse.Namespace) -> int:
         state_dir=args.state_dir,
         api_key=args.api_key,
         build_seconds=args.build_seconds,
+        agent_ready_seconds=args.agent_ready_seconds,
+        upload_ttl_seconds=args.upload_ttl_seconds,
+        max_upload_bytes=args.max_upload_bytes,
     )
     return 0
 
@@ -114,6 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     emu.add_argument("--state-dir", required=True, help="where builds, uploads and agents live")
     emu.add_argument("--api-key", default=os.environ.get("PIPECAT_API_KEY"))
     emu.add_argument("--build-seconds", type=float, default=3.0, help="how long a build takes")
+    emu.add_argument(
+        "--agent-ready-seconds", type=float, default=1.0, help="how long a deployment takes"
+    )
+    emu.add_argument(
+        "--upload-ttl-seconds", type=float, default=900.0, help="how long an upload URL lasts"
+    )
+    emu.add_argument(
+        "--max-upload-bytes", type=int, default=500 * 1024 * 1024, help="upload size limit"
+    )
     emu.set_defaults(run=_emulator)
 
     args = parser.parse_args(argv)
