@@ -18,7 +18,6 @@ and median of 5). Exits 1 if the hashes differ or a target is missed.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -28,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child import measure
 
 SEED = 20240601
 MARKER = ".pcc-benchmark"
@@ -138,26 +139,6 @@ def prepare(folder: str | None) -> tuple[Path, bool]:
     return root, False
 
 
-def measure(code: str, root: Path, env: dict[str, str]) -> dict[str, float | str | bool]:
-    """Run `code` in a child; its JSON result plus the child's own peak RSS."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", code, str(root)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert child.stdout is not None
-    out = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode:
-        sys.exit(f"benchmark child failed ({child.returncode}): {out}")
-    result: dict[str, float | str | bool] = json.loads(out)
-    result["rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
-    return result
-
-
 def cli_seconds(root: Path, env: dict[str, str], runs: int = 5) -> list[float]:
     times = []
     for _ in range(runs):
@@ -181,9 +162,9 @@ def main() -> int:
     try:
         # Files younger than a fraction of a second are not cached (see context._racy).
         time.sleep(0.2)
-        official = measure(OFFICIAL, root, env)
-        cold = measure(OURS, root, env)
-        warm = measure(OURS, root, env)
+        official = measure(OFFICIAL, [str(root)], env)
+        cold = measure(OURS, [str(root)], env)
+        warm = measure(OURS, [str(root)], env)
         cli = cli_seconds(root, env)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
