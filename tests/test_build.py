@@ -357,7 +357,7 @@ for name in ("a", "b", "c"):
 def test_builds_in_one_program_run_concurrently(
     cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(buildSeconds=3)
+    emulator.configure(buildSeconds=6)  # long enough to overlap on a busy machine
     files = {f"{n}/Dockerfile": f"FROM python:3.12-slim\nLABEL name={n}\n" for n in "abc"}
     stack = cloud_stack(THREE, files=files)
     stack.up()
