@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from child import measure
+from harness import measure, verdict
 
 SEED = 20240601
 MARKER = ".pcc-benchmark"
@@ -196,10 +196,7 @@ def main() -> int:
         ("peak RSS <= 100 MB", float(cold["rss_mib"]) * MiB <= 100 * MB),
         ("CLI on unchanged context <= 0.5 s", statistics.median(cli) <= 0.5),
     ]
-    print()
-    for name, ok in checks:
-        print(f"{'ok  ' if ok else 'FAIL'} {name}")
-    return 0 if all(ok for _, ok in checks) else 1
+    return verdict(checks)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Run a measured step in its own child process, so its peak RSS is its own."""
+"""What both benchmarks share: measured children and the verdict on the targets."""
 
 from __future__ import annotations
 
@@ -31,3 +31,11 @@ def measure(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = json.loads(out)
     result["rss_mib"] = usage.ru_maxrss / 1024  # Linux: KiB
     return result
+
+
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print each target's result; the exit code is 1 if any was missed."""
+    print()
+    for name, ok in checks:
+        print(f"{'ok  ' if ok else 'FAIL'} {name}")
+    return 0 if all(ok for _, ok in checks) else 1
