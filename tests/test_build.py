@@ -310,6 +310,7 @@ BAD_INPUTS = {
     "Dockerfile excluded": ({}, {"agent/.dockerignore": "Dockerfile\n"}, ".dockerignore"),
     "empty region": ({"region": ""}, {}, "region is empty"),
     "missing key": ({"pipecat:apiKey": None}, {}, "no Pipecat Cloud API key"),
+    "plain-http API URL": ({"pipecat:apiUrl": "http://api.example.com/v1"}, {}, "https://"),
 }
 
 
