@@ -100,7 +100,12 @@ class Emulator:
             for channel in list(server._map.values()):
                 channel.close()
 
-        server.trigger.pull_trigger(close_everything)
+        try:
+            server.trigger.pull_trigger(close_everything)
+        except OSError:
+            # The loop's wake-up pipe is already closed, so it cannot be asked to close
+            # the sockets: close them from here; the loop notices within its poll timeout.
+            close_everything()
         thread.join(timeout=10)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self._server = None
