@@ -59,6 +59,9 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/agents/<agentName>", ["POST"], "update_agent"),
     ("/v1/agents/<agentName>", ["DELETE"], "delete_agent"),
     ("/v1/regions", ["GET"], "regions"),
+    ("/v1/properties", ["GET"], "properties_get"),
+    ("/v1/properties", ["PATCH"], "properties_update"),
+    ("/v1/properties/schema", ["GET"], "properties_schema"),
     ("/_storage/<bucket>", ["POST"], "storage_post"),
     ("/_emulator/stats", ["GET"], "stats_get"),
     ("/_emulator/stats", ["DELETE"], "stats_reset"),
@@ -384,6 +387,11 @@ class EmulatorApp:
         self.handlers: dict[str, Callable[..., Response]] = {
             endpoint: getattr(self, f"on_{endpoint}") for _, _, endpoint in ROUTES
         }
+        # The second route table: the official CLI's organization-scoped API, over the same
+        # store and handlers. Imported here because organization.py builds on this module.
+        from pcc_provider.emulator.organization import OrganizationApi
+
+        OrganizationApi(self).register()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -608,6 +616,19 @@ class EmulatorApp:
                 ]
             }
         )
+
+    # -- properties --------------------------------------------------------------------------
+
+    def on_properties_get(self, request: Request) -> Response:
+        return json_response({"properties": self.store.properties()})
+
+    def on_properties_update(self, request: Request) -> Response:
+        self.store.update_properties(read_json(request))
+        # The spec answers a PATCH with the whole schema, current values included.
+        return json_response({"properties": self.store.property_schema()})
+
+    def on_properties_schema(self, request: Request) -> Response:
+        return json_response({"properties": self.store.property_schema()})
 
     # -- storage -----------------------------------------------------------------------------
 
