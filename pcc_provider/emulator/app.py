@@ -1,7 +1,8 @@
 """The emulator's WSGI application: routing, auth, request validation and JSON responses.
 
 Three areas:
-- `/v1/...`: the Pipecat Cloud API (builds, agents, regions), bearer-key auth;
+- `/v1/...`: the Pipecat Cloud API (builds, agents, regions, properties), bearer-key auth, and
+  the official CLI's organization-scoped routes (organization.py registers them);
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
 - `/_emulator/...`: control endpoints for tests and demos (stats, config, faults), no auth.
 
