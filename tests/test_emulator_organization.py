@@ -167,3 +167,17 @@ def test_service_updates_name_the_agent_in_the_body(api: Client) -> None:
     assert "warning" not in changed
     spec = api.call("GET", "/agents/svc", 200)["deployment"]["manifest"]["spec"]
     assert spec["image"] == "example/bot:2"
+
+
+def test_faults_and_stats_cover_the_organization_routes(api: Client) -> None:
+    route = "GET /v1/organizations/{org}/regions"
+    assert api.control("POST", "/faults", json={"route": route, "status": 503}).ok
+    assert api.raw("GET", f"{ORG}/regions").status_code == 503
+    regions = api.raw("GET", f"{ORG}/regions").json()["regions"]
+    assert regions[0] == {
+        "code": "us-west",
+        "display_name": "US West (Oregon)",
+        "supported_architectures": ["arm64"],
+        "default_architecture": "arm64",
+    }
+    assert api.stats()["requests"][route] == 2

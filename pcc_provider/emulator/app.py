@@ -388,6 +388,7 @@ class EmulatorApp:
         self.handlers: dict[str, Callable[..., Response]] = {
             endpoint: getattr(self, f"on_{endpoint}") for _, _, endpoint in ROUTES
         }
+        self.faultable = dict(FAULTABLE)
         # The second route table: the official CLI's organization-scoped API, over the same
         # store and handlers. Imported here because organization.py builds on this module.
         from pcc_provider.emulator.organization import OrganizationApi
@@ -687,8 +688,8 @@ class EmulatorApp:
         if unknown:
             bad_request(f"Unknown fault keys: {', '.join(unknown)}")
         route = req_str(body, "route")
-        if route not in FAULTABLE:
-            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(FAULTABLE))}")
+        if route not in self.faultable:
+            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(self.faultable))}")
         drop = body.get("drop", False)
         if not isinstance(drop, bool):
             bad_request("'drop' must be a boolean")

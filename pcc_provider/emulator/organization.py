@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator.app import json_response, read_json, req_str
+from pcc_provider.emulator.app import json_response, read_json, req_str, route_key
 
 if TYPE_CHECKING:
     from pcc_provider.emulator.app import EmulatorApp
@@ -83,6 +83,8 @@ class OrganizationApi:
         for path, methods, endpoint in ROUTES:
             self.app.url_map.add(Rule(path, methods=methods, endpoint=endpoint))
             self.app.handlers[endpoint] = getattr(self, f"on_{endpoint}")
+            for method in methods:
+                self.app.faultable[route_key(method, path)] = endpoint
 
     def _with_region(self, request: Request) -> Request:
         """The request with the organization's default region filled in when it names none:
