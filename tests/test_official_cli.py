@@ -227,6 +227,7 @@ from pcc_provider import Build
 image = Build("image", context=pulumi.Config().require("context"))
 pulumi.export("build_id", image.build_id)
 pulumi.export("source", image.source)
+pulumi.export("context_hash", image.context_hash)
 """
 
 
@@ -251,7 +252,9 @@ def test_builds_are_shared_both_ways_with_the_build_resource(
     assert emulator.calls(UPLOAD) == 1
     stack.config("context", "from-cli")
     stack.up()
-    assert stack.outputs() == {"build_id": built_by_cli.group(1), "source": "existing"}
+    reused = stack.outputs()
+    assert (reused["build_id"], reused["source"]) == (built_by_cli.group(1), "existing")
+    assert f"hash={reused['context_hash']}" in out
     assert emulator.calls(UPLOAD) == 1 and emulator.calls(UPLOAD_URL) == 0
 
     # The Build resource builds first; pcc then finds that build and uploads nothing.
@@ -261,7 +264,8 @@ def test_builds_are_shared_both_ways_with_the_build_resource(
     assert built_by_pulumi["source"] == "new"
     assert emulator.calls(UPLOAD) == 2
     out = pcc("deploy", "pulumi-bot", "--yes", "--build-dir", "from-pulumi", cwd=stack.dir)
-    assert f"Build ID: {built_by_pulumi['build_id']}" in out, out
+    assert f"hash={built_by_pulumi['context_hash']}" in out, out
+    assert f"Build ID: {built_by_pulumi['build_id']}" in out
     assert "Using cached build - no upload needed" in out
     assert "Deployment complete: Agent deployment 'pulumi-bot' is ready" in out
     assert emulator.calls(UPLOAD) == 2 and emulator.calls(CLI_UPLOAD_URL) == 1
