@@ -181,3 +181,16 @@ def test_faults_and_stats_cover_the_organization_routes(api: Client) -> None:
         "default_architecture": "arm64",
     }
     assert api.stats()["requests"][route] == 2
+
+
+@pytest.mark.parametrize("stored", ["{not json", '["eu-central"]', '{"defaultRegion": "mars"}'])
+def test_an_unreadable_properties_file_means_the_defaults(tmp_path: Path, stored: str) -> None:
+    state = tmp_path / "state"
+    with Emulator(state, api_key=KEY):
+        pass
+    (state / "properties.json").write_text(stored)
+    with Emulator(state, api_key=KEY) as emu:
+        api = Client(emu)
+        assert api.call("GET", "/properties", 200)["properties"] == {"defaultRegion": "us-west"}
+        api.call("PATCH", "/properties", 200, json={"defaultRegion": "us-east"})
+        assert api.call("GET", "/properties", 200)["properties"] == {"defaultRegion": "us-east"}

@@ -8,6 +8,7 @@ background thread, so it also advances while the emulator is down.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -321,9 +322,12 @@ class Store:
     def properties(self) -> dict[str, Any]:
         """The organization's configurable properties, with their defaults filled in."""
         path = self.root / "properties.json"
-        with self.lock:
-            stored: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-        return {"defaultRegion": stored.get("defaultRegion", DEFAULT_REGION)}
+        stored: Any = {}
+        # An unreadable file means the defaults, as an unreadable record is skipped elsewhere.
+        with self.lock, contextlib.suppress(ValueError, OSError):
+            stored = json.loads(path.read_text())
+        region = stored.get("defaultRegion") if isinstance(stored, dict) else None
+        return {"defaultRegion": region if region in REGIONS else DEFAULT_REGION}
 
     def default_region(self) -> str:
         """Where an agent or build goes when a request names no region (organization APIs)."""
