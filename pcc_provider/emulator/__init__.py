@@ -5,8 +5,17 @@
         emu.api_url  # point a client here
 
 `python -m pcc_provider emulator` runs `serve`. Layout: models.py holds the state (no HTTP),
-storage.py the presigned-POST upload target, app.py the WSGI app, server.py waitress.
-openapi.json is the official API description the emulator answers to.
+storage.py the presigned-POST upload target, app.py the WSGI app and the public API's route
+table, organization.py the second route table, server.py waitress. openapi.json is the official
+API description the public routes answer to.
+
+Two route tables over one model layer: the public API (`/v1/builds`, `/v1/agents`,
+`/v1/regions`, `/v1/properties`) and the organization-scoped API the official CLI
+(`pipecatcloud` 1.4.0) calls (`/v1/organizations/{org}/...`, `/v1/users`). With
+PIPECAT_API_HOST=<emulator url> PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's
+`regions list`, `deploy`, `build list|status|logs`, `agent list|status|delete`,
+`organizations list|properties|default-region` and `auth whoami` work; organization.py lists
+what is not served.
 
 Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
 Dockerfile fails it, `RUN sleep infinity` makes it time out.

@@ -1,7 +1,8 @@
 """The emulator's WSGI application: routing, auth, request validation and JSON responses.
 
 Three areas:
-- `/v1/...`: the Pipecat Cloud API (builds, agents, regions), bearer-key auth;
+- `/v1/...`: the Pipecat Cloud API (builds, agents, regions, properties), bearer-key auth, and
+  the official CLI's organization-scoped routes (organization.py registers them);
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
 - `/_emulator/...`: control endpoints for tests and demos (stats, config, faults), no auth.
 
@@ -59,6 +60,9 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/agents/<agentName>", ["POST"], "update_agent"),
     ("/v1/agents/<agentName>", ["DELETE"], "delete_agent"),
     ("/v1/regions", ["GET"], "regions"),
+    ("/v1/properties", ["GET"], "properties_get"),
+    ("/v1/properties", ["PATCH"], "properties_update"),
+    ("/v1/properties/schema", ["GET"], "properties_schema"),
     ("/_storage/<bucket>", ["POST"], "storage_post"),
     ("/_emulator/stats", ["GET"], "stats_get"),
     ("/_emulator/stats", ["DELETE"], "stats_reset"),
@@ -384,6 +388,12 @@ class EmulatorApp:
         self.handlers: dict[str, Callable[..., Response]] = {
             endpoint: getattr(self, f"on_{endpoint}") for _, _, endpoint in ROUTES
         }
+        self.faultable = dict(FAULTABLE)
+        # The second route table: the official CLI's organization-scoped API, over the same
+        # store and handlers. Imported here because organization.py builds on this module.
+        from pcc_provider.emulator.organization import OrganizationApi
+
+        OrganizationApi(self).register()
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -609,6 +619,19 @@ class EmulatorApp:
             }
         )
 
+    # -- properties --------------------------------------------------------------------------
+
+    def on_properties_get(self, request: Request) -> Response:
+        return json_response({"properties": self.store.properties()})
+
+    def on_properties_update(self, request: Request) -> Response:
+        self.store.update_properties(read_json(request))
+        # The spec answers a PATCH with the whole schema, current values included.
+        return json_response({"properties": self.store.property_schema()})
+
+    def on_properties_schema(self, request: Request) -> Response:
+        return json_response({"properties": self.store.property_schema()})
+
     # -- storage -----------------------------------------------------------------------------
 
     def on_storage_post(self, request: Request, bucket: str) -> Response:
@@ -665,8 +688,8 @@ class EmulatorApp:
         if unknown:
             bad_request(f"Unknown fault keys: {', '.join(unknown)}")
         route = req_str(body, "route")
-        if route not in FAULTABLE:
-            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(FAULTABLE))}")
+        if route not in self.faultable:
+            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(self.faultable))}")
         drop = body.get("drop", False)
         if not isinstance(drop, bool):
             bad_request("'drop' must be a boolean")

@@ -8,6 +8,7 @@ background thread, so it also advances while the emulator is down.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
 import json
@@ -32,6 +33,17 @@ REGIONS: dict[str, tuple[str, str]] = {
     "us-east": ("US East (Virginia)", "us-east-1"),
     "eu-central": ("Europe (Frankfurt)", "eu-central-1"),
     "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
+}
+# The region an organization starts with as its `defaultRegion` property.
+DEFAULT_REGION = "us-west"
+# The organization properties a user may set (`PATCH /properties`), as the API documents them.
+PROPERTY_SCHEMA: dict[str, dict[str, Any]] = {
+    "defaultRegion": {
+        "type": "string",
+        "description": "Default region for new service deployments",
+        "default": DEFAULT_REGION,
+        "availableValues": list(REGIONS),
+    },
 }
 
 BUILD_STATUSES = ("pending", "building", "success", "failed", "timeout")
@@ -304,6 +316,47 @@ class Store:
                 yield parse(json.loads(path.read_text()))
             except (ValueError, TypeError, KeyError):
                 continue  # an unreadable record is skipped rather than fatal
+
+    # -- organization properties -------------------------------------------------------------
+
+    def properties(self) -> dict[str, Any]:
+        """The organization's configurable properties, with their defaults filled in."""
+        path = self.root / "properties.json"
+        stored: Any = {}
+        # An unreadable file means the defaults, as an unreadable record is skipped elsewhere.
+        with self.lock, contextlib.suppress(ValueError, OSError):
+            stored = json.loads(path.read_text())
+        region = stored.get("defaultRegion") if isinstance(stored, dict) else None
+        return {"defaultRegion": region if region in REGIONS else DEFAULT_REGION}
+
+    def default_region(self) -> str:
+        """Where an agent or build goes when a request names no region (organization APIs)."""
+        region: str = self.properties()["defaultRegion"]
+        return region
+
+    def update_properties(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Validate and apply `changes` (messages as the API documents them); return all."""
+        if not changes:
+            raise BadRequest("No properties provided")
+        for name, value in changes.items():
+            if name not in PROPERTY_SCHEMA:
+                raise BadRequest(f"Property '{name}' is not a valid property")
+            if name == "defaultRegion" and (not isinstance(value, str) or value not in REGIONS):
+                raise BadRequest(
+                    f"Region '{value}' is not available. Available regions: {', '.join(REGIONS)}"
+                )
+        with self.lock:
+            updated = {**self.properties(), **changes}
+            self._write_json(self.root / "properties.json", updated)
+        return updated
+
+    def property_schema(self) -> dict[str, Any]:
+        """Each property with its metadata and current value (`/properties/schema`)."""
+        current = self.properties()
+        return {
+            name: {**meta, "readOnly": False, "currentValue": current[name]}
+            for name, meta in PROPERTY_SCHEMA.items()
+        }
 
     # -- uploads -----------------------------------------------------------------------------
 
