@@ -567,6 +567,16 @@ def _wait_ready(api: Client, name: str) -> dict[str, Any]:
 
 
 def test_agent_lifecycle(api: Client) -> None:
+    api.call(
+        "PUT",
+        "/secrets/voice-secrets",
+        202,
+        json={"secrets": [{"secretKey": "K", "secretValue": "v"}]},
+    )
+    deadline = time.monotonic() + 10
+    while api.call("GET", "/secrets/voice-secrets", 200)["status"] != "ready":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     created = api.call(
         "POST",
         "/agents",
