@@ -216,3 +216,87 @@ def test_refresh_shows_drift_and_drops_a_deleted_set(
     stack.destroy()
     assert emulator.api("GET", "/agents/bot").status_code == 404
     assert emulator.api("GET", "/secrets").json() == {"sets": []}
+
+
+BAD_INPUTS = {
+    "empty secrets": ("SecretSet('s', set_name='bot-secrets', secrets={})", "secrets is empty"),
+    "bad key": (
+        "SecretSet('s', set_name='bot-secrets', secrets={'OPENAI KEY': 'x'})",
+        "secret key 'OPENAI KEY' is not valid",
+    ),
+    "bad set name": (
+        "SecretSet('s', set_name='Bot_Secrets', secrets={'K': 'v'})",
+        "set_name 'Bot_Secrets' is not a valid secret set name",
+    ),
+    "short set name": (
+        "SecretSet('s', set_name='ab', secrets={'K': 'v'})",
+        "is not a valid secret set name",
+    ),
+    "empty plain value": (
+        "SecretSet('s', set_name='bot-secrets', secrets={'K': ''})",
+        "the value of secret K is empty",
+    ),
+    "empty secret value": (
+        "SecretSet('s', set_name='bot-secrets', secrets={'K': cfg.require_secret('empty')})",
+        "the value of secret K is empty",
+    ),
+    "http registry": (
+        "ImagePullSecret('r', set_name='ghcr', host='http://ghcr.io', username='u',"
+        " password=cfg.require_secret('token'))",
+        "must be an https:// registry URL",
+    ),
+    "set in another region": (
+        "s = SecretSet('s', set_name='bot-secrets', secrets={'K': cfg.require_secret('token')},"
+        " region='eu-central')\n"
+        "Agent('bot', service_name='bot', image='x:1', secret_set=s.set_name)",
+        "secret_set 'bot-secrets' is in region eu-central, the agent in us-west",
+    ),
+    "pull secret in another region": (
+        "ImagePullSecret('r', set_name='ghcr', host='https://ghcr.io', username='u',"
+        " password=cfg.require_secret('token'), region='eu-central')\n"
+        "Agent('bot', service_name='bot', image='x:1', image_pull_secret_set='ghcr')",
+        "image_pull_secret_set 'ghcr' is in region eu-central, the agent in us-west",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_secret_input_fails_preview(
+    case: str, cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    code, words = BAD_INPUTS[case]
+    program = (
+        "import pulumi\nfrom pcc_provider import Agent, ImagePullSecret, SecretSet\n"
+        f"cfg = pulumi.Config()\n{code}\n"
+    )
+    stack = cloud_stack(program)
+    stack.config("token", GHCR_TOKEN, secret=True)
+    stack.config("empty", "", secret=True)
+    result = stack.preview(check=False)
+    assert result.returncode != 0
+    lines = [line for line in result.output.splitlines() if words in line]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    assert_no_secret(result.output, "the preview output")
+    assert emulator.stats()["requests"] == {}
+
+
+def test_a_failed_set_leaves_nothing_behind(stack: Stack, emulator: EmulatorHandle) -> None:
+    message = "Secret provisioning failed: quota exceeded"
+    response = requests.post(
+        f"{emulator.url}/_emulator/secrets/bot-secrets/fail",
+        json={"errorMessage": message},
+        timeout=10,
+    )
+    response.raise_for_status()
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    assert f"secret set bot-secrets: provisioning failed: {message}" in result.output
+    assert "the set was deleted again" in result.output
+    assert_no_secret(result.output, "the failed up's output")
+    assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
+    assert emulator.api("GET", "/agents/bot").status_code == 404  # never deployed
+    assert "SecretSet" not in {r["type"].rsplit(":", 1)[-1] for r in stack.resources()}
+
+    stack.up()
+    assert set_keys(emulator) == ["GREETING", "OPENAI_API_KEY"]
