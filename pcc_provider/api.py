@@ -3,8 +3,9 @@
     client = Client(api_key, api_url)
     build = client.get_build(build_id)
 
-Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes, and
-`POST /builds/upload-url`, which only issues a presigned URL) are retried on connection
+Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes,
+`PUT /secrets/{setName}`, which sets the same values again, and `POST /builds/upload-url`,
+which only issues a presigned URL) are retried on connection
 errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
 refused connection, 429 or 503.

@@ -1,7 +1,7 @@
 """The emulator's WSGI application: routing, auth, request validation and JSON responses.
 
 Three areas:
-- `/v1/...`: the Pipecat Cloud API (builds, agents, regions), bearer-key auth;
+- `/v1/...`: the Pipecat Cloud API (builds, agents, secrets, regions), bearer-key auth;
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
 - `/_emulator/...`: control endpoints for tests and demos (stats, config, faults), no auth.
 

@@ -1,4 +1,4 @@
-"""The state of one emulated Pipecat Cloud organisation: uploads, builds and agents.
+"""The state of one emulated Pipecat Cloud organisation: uploads, builds, agents, secret sets.
 
 No HTTP here (app.py and storage.py speak HTTP). Every entity is one JSON file in the state
 directory, replaced atomically on change, so a restarted emulator carries on where it stopped.
