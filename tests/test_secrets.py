@@ -203,7 +203,8 @@ def test_refresh_shows_drift_and_drops_a_deleted_set(
     assert "ADDED_OUTSIDE" in refresh.stdout and "~ 1 updated" in refresh.stdout
     assert_no_secret(refresh.output, "the refresh output")
     # The next up puts the set back as declared.
-    assert "bot-secrets" in stack.preview().stdout
+    preview = stack.preview().stdout
+    assert "~ 1 to update" in preview and "SecretSet: (update)" in preview, preview
     stack.up()
     assert set_keys(emulator) == ["GREETING", "OPENAI_API_KEY"]
 
