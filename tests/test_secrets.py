@@ -301,3 +301,45 @@ def test_a_failed_set_leaves_nothing_behind(stack: Stack, emulator: EmulatorHand
 
     stack.up()
     assert set_keys(emulator) == ["GREETING", "OPENAI_API_KEY"]
+
+
+ORDER_PROGRAM = """
+import pulumi
+from pcc_provider import Agent, ImagePullSecret, SecretSet
+
+cfg = pulumi.Config()
+# Named before they are declared: the agent still waits for them and tracks the values.
+bot = Agent("bot", service_name="bot", image="example/bot:1", secret_set="late-secrets",
+            image_pull_secret_set="late-pull", deploy_timeout=60)
+late = SecretSet("late", set_name="late-secrets", secrets={"K": cfg.require_secret("k")})
+pull = ImagePullSecret("pull", set_name="late-pull", host="https://ghcr.io", username="u",
+                       password=cfg.require_secret("k"))
+# Or given the resources themselves.
+other = Agent("other", service_name="other", image="example/bot:1", secret_set=late,
+              image_pull_secret_set=pull, deploy_timeout=60)
+pulumi.export("bot", bot.desired_deployment_id)
+pulumi.export("other", other.desired_deployment_id)
+"""
+
+
+def test_agents_wait_for_sets_named_anywhere_in_the_program(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    # Slower than an agent deploy: an agent that did not wait would get 409.
+    emulator.configure(secretReadySeconds=2)
+    stack = cloud_stack(ORDER_PROGRAM)
+    stack.config("k", OPENAI_KEY, secret=True)
+    stack.up()
+    first = stack.outputs()
+    for name in ("bot", "other"):
+        spec = emulator.api("GET", f"/agents/{name}").json()["deployment"]["manifest"]["spec"]
+        assert spec["envFromSecretNames"] == ["late-secrets"]
+        assert spec["imagePullSecretName"] == "late-pull"
+
+    stack.config("k", NEW_OPENAI_KEY, secret=True)
+    preview = stack.preview().stdout
+    assert "~ 4 to update" in preview, preview  # both sets, both agents
+    stack.up()
+    second = stack.outputs()
+    assert second["bot"] != first["bot"] and second["other"] != first["other"]
+    assert_no_secret(stack.export(), "pulumi stack export")
