@@ -178,9 +178,11 @@ def _declare(resource_name: str, set_name: str, declared: Declared) -> None:
 
 def bindings(
     secret_set: pulumi.Input[str] | None, image_pull_secret_set: pulumi.Input[str] | None
-) -> tuple[pulumi.Output[str | None], pulumi.Output[dict[str, str]]]:
+) -> tuple[pulumi.Output[str | None] | None, pulumi.Output[dict[str, str]] | None]:
     """For an Agent: (the revision of the secret set it binds, the regions of the bound sets)
     of the sets declared in this program; both depend on those sets being ready."""
+    if secret_set is None and image_pull_secret_set is None:
+        return None, None
 
     def look(names: list[Any]) -> pulumi.Output[list[Any]]:
         found = {n: _DECLARED[n] for n in names if isinstance(n, str) and n in _DECLARED}
