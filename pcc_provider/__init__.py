@@ -1,4 +1,4 @@
-"""Pulumi resources for Pipecat Cloud builds and agents.
+"""Pulumi resources for Pipecat Cloud builds, agents and secret sets.
 
     from pcc_provider import Build
     image = Build("agent-image", context="agent", dockerfile="Dockerfile", region="us-west")
@@ -16,10 +16,16 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
     from pcc_provider.build import Build
+    from pcc_provider.secrets import ImagePullSecret, SecretSet
 
-__all__ = ["Agent", "Build"]
+__all__ = ["Agent", "Build", "ImagePullSecret", "SecretSet"]
 
-_LAZY = {"Build": "pcc_provider.build", "Agent": "pcc_provider.agent"}
+_LAZY = {
+    "Build": "pcc_provider.build",
+    "Agent": "pcc_provider.agent",
+    "SecretSet": "pcc_provider.secrets",
+    "ImagePullSecret": "pcc_provider.secrets",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,9 @@
     bot = Agent("bot", service_name="hello-agent", build_id=image.build_id)
 
 Changing the build or any setting updates the agent in place and waits for the new
-deployment to be ready; changing the name or region replaces it; destroy deletes it.
+deployment to be ready; changing the name or region replaces it; destroy deletes it. A
+change in the values of a secret set declared in the same program (pcc_provider.secrets), or
+in `triggers`, redeploys the same configuration.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api
+from pcc_provider import api, secrets
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
@@ -55,6 +57,8 @@ SETTINGS = (
     "maxAgents",
     "krispVivaAudioFilter",
 )
+# A change in these redeploys the same settings (`forceRedeploy`, as `pcc deploy --force`).
+ROLLOUT_ON = ("secretRevision", "triggers")
 OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt", "updatedAt")
 # What the service uses for a setting left unset (CreateServiceRequest's documented defaults).
 DEFAULTS: dict[str, Any] = {
@@ -114,6 +118,18 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
             found.append((prop, f"{snake(prop)} must not be negative"))
     if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
         found.append(("minAgents", "min_agents must not exceed max_agents"))
+    set_regions = inputs.get("setRegions")  # of the sets declared in the same program
+    for prop in ("secretSet", "imagePullSecretSet"):
+        bound = inputs.get(prop)
+        where = set_regions.get(bound) if isinstance(set_regions, dict) else None
+        if isinstance(region, str) and where is not None and where != region:
+            found.append(
+                (
+                    prop,
+                    f"{snake(prop)} {bound!r} is in region {where}, the agent in {region}: "
+                    "declare the set in the agent's region, or deploy the agent where it is",
+                )
+            )
     return found
 
 
@@ -198,7 +214,9 @@ class AgentProvider(ApiProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
-        updates = [k for k in (*SETTINGS, "deployTimeout") if olds.get(k) != news.get(k)]
+        updates = [
+            k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
+        ]
         return DiffResult(
             changes=bool(replaces or updates),
             replaces=replaces,
@@ -240,13 +258,18 @@ class AgentProvider(ApiProvider):
                 raise exc from None
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        if all(olds.get(k) == news.get(k) for k in SETTINGS):
+        forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
+        if not forced and all(olds.get(k) == news.get(k) for k in SETTINGS):
             return UpdateResult({**olds, "deployTimeout": news.get("deployTimeout")})
         progress = Progress(news.get("__urn") or olds.get("__urn"))
+        body = request_body(news, create=False)
+        if forced:
+            # The same settings would not roll out: a set's new values or a trigger must.
+            body["forceRedeploy"] = True
         try:
             with self._client() as client:
                 progress.status(f"updating agent {id_}")
-                agent = client.update_agent(id_, request_body(news, create=False))
+                agent = client.update_agent(id_, body)
                 agent = self._wait(client, id_, agent, news, progress)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
@@ -359,7 +382,11 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
     :param image: a container image to deploy instead of a build.
     :param region: default: config `pipecat:region`, else "us-west". Builds, secret sets and
         image pull secret sets must be in the same region.
-    :param secret_set, image_pull_secret_set: names of secret sets in that region.
+    :param secret_set, image_pull_secret_set: secret sets in that region: a name, or the
+        SecretSet / ImagePullSecret itself. When the set is declared in the same program, the
+        agent waits until it is ready, and a change in a SecretSet's values redeploys it.
+    :param triggers: any values; a change redeploys the agent unchanged, as
+        `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
     :param min_agents, max_agents: auto-scaling bounds.
     :param agent_profile: "agent-1x" (default on the service), "agent-2x" or "agent-3x".
     :param krisp_viva_audio_filter: "tel", "pro", or None (off).
@@ -385,16 +412,22 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         build_id: pulumi.Input[str] | None = None,
         image: pulumi.Input[str] | None = None,
         region: str | None = None,
-        secret_set: pulumi.Input[str] | None = None,
-        image_pull_secret_set: pulumi.Input[str] | None = None,
+        secret_set: pulumi.Input[str] | secrets.SecretSet | None = None,
+        image_pull_secret_set: pulumi.Input[str] | secrets.ImagePullSecret | None = None,
         min_agents: pulumi.Input[int] | None = None,
         max_agents: pulumi.Input[int] | None = None,
         agent_profile: str | None = None,
         krisp_viva_audio_filter: str | None = None,
         max_session_duration: int | None = None,
         deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        triggers: pulumi.Input[Any] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        if isinstance(secret_set, secrets.SecretSet):
+            secret_set = secret_set.set_name
+        if isinstance(image_pull_secret_set, secrets.ImagePullSecret):
+            image_pull_secret_set = image_pull_secret_set.set_name
+        secret_revision, set_regions = secrets.bindings(secret_set, image_pull_secret_set)
         config = pulumi.Config("pipecat")
         region = region if region is not None else (config.get("region") or DEFAULT_REGION)
         props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
@@ -411,6 +444,9 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             krisp_viva_audio_filter=krisp_viva_audio_filter,
             max_session_duration=max_session_duration,
             deploy_timeout=deploy_timeout,
+            triggers=triggers,
+            secret_revision=secret_revision,
+            set_regions=set_regions,
         )
         # What can be judged before any output is known fails the preview at once.
         found = problems(

@@ -3,8 +3,9 @@
     client = Client(api_key, api_url)
     build = client.get_build(build_id)
 
-Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes, and
-`POST /builds/upload-url`, which only issues a presigned URL) are retried on connection
+Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes,
+`PUT /secrets/{setName}`, which sets the same values again, and `POST /builds/upload-url`,
+which only issues a presigned URL) are retried on connection
 errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
 refused connection, 429 or 503.
@@ -86,7 +87,7 @@ def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Retr
 
 
 _REPEATABLE = _retry(
-    frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "POST"}),
+    frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "POST", "PUT"}),
     frozenset({429, 502, 503, 504}),
     read=4,
 )
@@ -322,6 +323,32 @@ class Client:
 
     def delete_agent(self, name: str) -> None:
         self._call("DELETE", f"/agents/{name}", repeatable=True)
+
+    # -- secret sets ----------------------------------------------------------------------
+    # PUT sets values (idempotent, so repeatable); the values travel only in its body.
+
+    def put_secret_set(self, name: str, values: dict[str, str], region: str) -> None:
+        secrets = [{"secretKey": k, "secretValue": v} for k, v in values.items()]
+        body = {"secrets": secrets, "region": region}
+        self._call("PUT", f"/secrets/{name}", repeatable=True, json=body)
+
+    def put_image_pull_secret(self, name: str, host: str, value: str, region: str) -> None:
+        body = {"isImagePullSecret": True, "host": host, "secretValue": value, "region": region}
+        self._call("PUT", f"/secrets/{name}", repeatable=True, json=body)
+
+    def get_secret_set(self, name: str) -> dict[str, Any]:
+        """{region, status, errorMessage?, secrets: [{fieldName}]}; 400 for an image pull secret."""
+        return self._call("GET", f"/secrets/{name}", repeatable=True)
+
+    def list_secret_sets(self) -> list[dict[str, Any]]:
+        sets = self._call("GET", "/secrets", repeatable=True).get("sets")
+        return [s for s in sets if isinstance(s, dict)] if isinstance(sets, list) else []
+
+    def delete_secret_set(self, name: str) -> None:
+        self._call("DELETE", f"/secrets/{name}", repeatable=True)
+
+    def delete_secret(self, name: str, key: str) -> None:
+        self._call("DELETE", f"/secrets/{name}/{key}", repeatable=True)
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -39,6 +39,7 @@ def test_build_stack_then_deployment_stack(
     builds = example_stack(tmp_path, engine, emulator, "build-stack")
     deploys = example_stack(tmp_path, engine, emulator, "deploy-stack")
     deploys.config("buildStack", "organization/pcc-build/dev")
+    deploys.config("openaiApiKey", "sk-example-key", secret=True)
 
     builds.up()
     built = builds.outputs()
@@ -46,8 +47,10 @@ def test_build_stack_then_deployment_stack(
     deployed = deploys.outputs()
     assert deployed["deployedBuildId"] == built["buildId"]
     assert deployed["ready"] is True
+    assert deployed["secretKeys"] == ["GREETING", "OPENAI_API_KEY"]
     agent = emulator.api("GET", "/agents/hello-agent").json()
     assert agent["ready"] is True
+    assert agent["deployment"]["manifest"]["spec"]["envFromSecretNames"] == ["hello-agent-secrets"]
     assert (
         agent["reconciledDeploymentId"] == agent["desiredDeploymentId"] == deployed["deploymentId"]
     )
@@ -80,6 +83,7 @@ def test_build_stack_then_deployment_stack(
     deploys.destroy()
     builds.destroy()
     assert emulator.api("GET", "/agents/hello-agent").status_code == 404
+    assert emulator.api("GET", "/secrets").json() == {"sets": []}
 
 
 ONE_PROGRAM = """

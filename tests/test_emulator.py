@@ -567,6 +567,16 @@ def _wait_ready(api: Client, name: str) -> dict[str, Any]:
 
 
 def test_agent_lifecycle(api: Client) -> None:
+    api.call(
+        "PUT",
+        "/secrets/voice-secrets",
+        202,
+        json={"secrets": [{"secretKey": "K", "secretValue": "v"}]},
+    )
+    deadline = time.monotonic() + 10
+    while api.call("GET", "/secrets/voice-secrets", 200)["status"] != "ready":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     created = api.call(
         "POST",
         "/agents",
@@ -765,6 +775,7 @@ def test_config_changes_apply_to_new_builds(api: Client) -> None:
         "uploadTtlSeconds": 900.0,
         "maxUploadBytes": 500 * 1024 * 1024,
         "agentReadySeconds": 0.4,
+        "secretReadySeconds": 0.5,
     }
     response = api.control("POST", "/config", json={"buildSeconds": 0, "agentReadySeconds": 0})
     assert response.json()["buildSeconds"] == 0

@@ -1,4 +1,4 @@
-"""A local Pipecat Cloud: builds, uploads and agents over real HTTP on loopback.
+"""A local Pipecat Cloud: builds, uploads, agents and secret sets over real HTTP on loopback.
 
     from pcc_provider.emulator import Emulator
     with Emulator(state_dir, api_key="k", build_seconds=0.5) as emu:
@@ -24,11 +24,15 @@ Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n}
     GET/POST   /_emulator/config  {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes",
-                                   "agentReadySeconds"}
+                                   "agentReadySeconds", "secretReadySeconds"}
     GET/POST/DELETE /_emulator/faults
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
     DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
+    POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
+               provisioning ends `failed`
+    GET        /_emulator/agents/{agentName}  each deployment's settings and the version of
+               each secret set it bound
 """
 
 from pcc_provider.emulator.server import Emulator, serve

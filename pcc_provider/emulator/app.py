@@ -1,8 +1,8 @@
 """The emulator's WSGI application: routing, auth, request validation and JSON responses.
 
 Three areas:
-- `/v1/...`: the Pipecat Cloud API (builds, agents, regions, properties), bearer-key auth, and
-  the official CLI's organization-scoped routes (organization.py registers them);
+- `/v1/...`: the Pipecat Cloud API (builds, agents, secrets, regions, properties), bearer-key
+  auth, and the official CLI's organization-scoped routes (organization.py registers them);
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
 - `/_emulator/...`: control endpoints for tests and demos (stats, config, faults), no auth.
 
@@ -31,6 +31,8 @@ from pcc_provider.emulator.models import (
     AGENT_PROFILES,
     BUILD_STATUSES,
     REGIONS,
+    SECRET_KEY_RE,
+    SECRET_SET_NAME_RE,
     SERVICE_NAME_RE,
     ModelError,
     Store,
@@ -63,6 +65,11 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/properties", ["GET"], "properties_get"),
     ("/v1/properties", ["PATCH"], "properties_update"),
     ("/v1/properties/schema", ["GET"], "properties_schema"),
+    ("/v1/secrets", ["GET"], "list_secret_sets"),
+    ("/v1/secrets/<setName>", ["PUT"], "put_secret_set"),
+    ("/v1/secrets/<setName>", ["GET"], "get_secret_set"),
+    ("/v1/secrets/<setName>", ["DELETE"], "delete_secret_set"),
+    ("/v1/secrets/<setName>/<secretKey>", ["DELETE"], "delete_secret"),
     ("/_storage/<bucket>", ["POST"], "storage_post"),
     ("/_emulator/stats", ["GET"], "stats_get"),
     ("/_emulator/stats", ["DELETE"], "stats_reset"),
@@ -72,6 +79,8 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/_emulator/faults", ["POST"], "faults_add"),
     ("/_emulator/faults", ["DELETE"], "faults_clear"),
     ("/_emulator/builds/<build:buildId>", ["DELETE"], "vanish_build"),
+    ("/_emulator/secrets/<setName>/fail", ["POST"], "fail_secret_set"),
+    ("/_emulator/agents/<agentName>", ["GET"], "agent_deployments"),
 ]
 
 
@@ -315,6 +324,44 @@ def check_build_id(build_id: str) -> str:
     return build_id.lower()
 
 
+def check_set_name(name: str) -> str:
+    if not 3 <= len(name) <= 63 or not SECRET_SET_NAME_RE.match(name):
+        bad_request(
+            "Invalid secret set name: use 3 to 63 lowercase letters, digits, hyphens and dots, "
+            "starting and ending with a letter or digit"
+        )
+    return name
+
+
+def secret_set_request(body: dict[str, Any]) -> tuple[dict[str, str], str | None]:
+    """(values, host) of a PUT /secrets body; host is None for regular secrets."""
+    pull = body.get("isImagePullSecret", False)
+    if not isinstance(pull, bool):
+        bad_request("'isImagePullSecret' must be a boolean")
+    if pull:
+        host, value = opt_str(body, "host"), opt_str(body, "secretValue")
+        if host is None or value is None:
+            bad_request(
+                "Must provide isImagePullSecret, host, and secretValue to update an image "
+                "pull secret"
+            )
+        return {"secretValue": value}, host if host.endswith("/") else host + "/"
+    raw = body.get("secrets")
+    if not isinstance(raw, list) or not raw:
+        bad_request("'secrets' must be a non-empty array of {secretKey, secretValue}")
+    values: dict[str, str] = {}
+    for item in raw:
+        if not isinstance(item, dict):
+            bad_request("'secrets' must be a non-empty array of {secretKey, secretValue}")
+        key, value = req_str(item, "secretKey"), req_str(item, "secretValue")
+        if not SECRET_KEY_RE.match(key):
+            bad_request(
+                "Invalid secret key: use at most 64 letters, digits, underscores and hyphens"
+            )
+        values[key] = value
+    return values, None
+
+
 def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
     """The deployment settings in `body`: every field for a create (`base` None), only the
     given ones for an update."""
@@ -442,7 +489,7 @@ class EmulatorApp:
         except ApiError as exc:
             return error_response(exc.status, exc.message, exc.code, exc.headers)
         except ModelError as exc:
-            status = 404 if exc.kind == "not_found" else 400
+            status = {"not_found": 404, "conflict": 409}.get(exc.kind, 400)
             return error_response(status, exc.message)
         except DropConnection:
             raise
@@ -632,6 +679,35 @@ class EmulatorApp:
     def on_properties_schema(self, request: Request) -> Response:
         return json_response({"properties": self.store.property_schema()})
 
+    # -- secrets -----------------------------------------------------------------------------
+
+    def on_put_secret_set(self, request: Request, setName: str) -> Response:
+        name = check_set_name(setName)
+        body = read_json(request)
+        region = opt_str(body, "region")
+        values, host = secret_set_request(body)
+        secret_set = self.store.put_secret_set(name, region, values, host)
+        return json_response({"status": "OK", "region": secret_set.region}, 202)
+
+    def on_list_secret_sets(self, request: Request) -> Response:
+        sets = self.store.list_secret_sets()
+        return json_response({"sets": [self.store.secret_set_json(s, False) for s in sets]})
+
+    def on_get_secret_set(self, request: Request, setName: str) -> Response:
+        secret_set = self.store.get_secret_set(check_set_name(setName))
+        if secret_set.type == "imagePullSecret":
+            bad_request("Cannot retrieve image pull secrets by name")
+        return json_response(self.store.secret_set_json(secret_set, True))
+
+    # A name no set can have is simply not found here: the spec documents no 400 for these.
+    def on_delete_secret_set(self, request: Request, setName: str) -> Response:
+        self.store.delete_secret_set(setName)
+        return json_response({"status": "OK"})
+
+    def on_delete_secret(self, request: Request, setName: str, secretKey: str) -> Response:
+        self.store.delete_secret(setName, secretKey)
+        return json_response({"status": "OK"})
+
     # -- storage -----------------------------------------------------------------------------
 
     def on_storage_post(self, request: Request, bucket: str) -> Response:
@@ -653,6 +729,7 @@ class EmulatorApp:
             "uploadTtlSeconds": c.upload_ttl_seconds,
             "maxUploadBytes": c.max_upload_bytes,
             "agentReadySeconds": c.agent_ready_seconds,
+            "secretReadySeconds": c.secret_ready_seconds,
         }
 
     def on_config_get(self, request: Request) -> Response:
@@ -660,7 +737,13 @@ class EmulatorApp:
 
     def on_config_set(self, request: Request) -> Response:
         body = read_json(request)
-        known = {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes", "agentReadySeconds"}
+        known = {
+            "buildSeconds",
+            "uploadTtlSeconds",
+            "maxUploadBytes",
+            "agentReadySeconds",
+            "secretReadySeconds",
+        }
         unknown = sorted(set(body) - known)
         if unknown:
             bad_request(f"Unknown config keys: {', '.join(unknown)}")
@@ -668,6 +751,7 @@ class EmulatorApp:
         ttl = opt_number(body, "uploadTtlSeconds", 0)
         max_bytes = opt_int(body, "maxUploadBytes", 1, 1 << 40)
         ready = opt_number(body, "agentReadySeconds", 0)
+        secret_ready = opt_number(body, "secretReadySeconds", 0)
         c = self.store.config
         if build_seconds is not None:
             c.build_seconds = build_seconds
@@ -677,6 +761,8 @@ class EmulatorApp:
             c.max_upload_bytes = max_bytes
         if ready is not None:
             c.agent_ready_seconds = ready
+        if secret_ready is not None:
+            c.secret_ready_seconds = secret_ready
         return json_response(self._config_json())
 
     def on_faults_get(self, request: Request) -> Response:
@@ -718,6 +804,22 @@ class EmulatorApp:
     def on_vanish_build(self, request: Request, buildId: str) -> Response:
         self.store.delete_build(check_build_id(buildId))
         return json_response({"deleted": buildId.lower()})
+
+    def on_fail_secret_set(self, request: Request, setName: str) -> Response:
+        message = opt_str(read_json(request), "errorMessage") or "Secret set provisioning failed"
+        self.store.fail_secret_set(setName, message)
+        return json_response({"failing": setName, "errorMessage": message})
+
+    def on_agent_deployments(self, request: Request, agentName: str) -> Response:
+        agent = self.store.get_agent(agentName)
+        return json_response(
+            {
+                "deployments": [
+                    {"id": d.id, "boundSets": d.bound_sets, "settings": d.settings}
+                    for d in agent.deployments
+                ]
+            }
+        )
 
 
 __all__ = ["FAULTABLE", "EmulatorApp", "route_key"]

@@ -1,4 +1,4 @@
-"""The state of one emulated Pipecat Cloud organisation: uploads, builds and agents.
+"""The state of one emulated Pipecat Cloud organisation: uploads, builds, agents, secret sets.
 
 No HTTP here (app.py and storage.py speak HTTP). Every entity is one JSON file in the state
 directory, replaced atomically on change, so a restarted emulator carries on where it stopped.
@@ -57,6 +57,12 @@ MAX_DOCKERFILE_BYTES = 1024 * 1024
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
 
+# The set name rule of the API's /secrets paths; the key rule of the official CLI.
+SECRET_SET_NAME_RE = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+SECRET_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
 _FAIL_LINE = re.compile(r"^RUN\s+exit\s+1$", re.IGNORECASE)
 _TIMEOUT_LINE = re.compile(r"^RUN\s+sleep\s+infinity$", re.IGNORECASE)
 
@@ -79,6 +85,10 @@ class NotFound(ModelError):
     kind = "not_found"
 
 
+class Conflict(ModelError):
+    kind = "conflict"
+
+
 @dataclass
 class Config:
     """Runtime knobs; changed live by POST /_emulator/config. Not persisted: each build and
@@ -88,6 +98,7 @@ class Config:
     upload_ttl_seconds: float = 900.0
     max_upload_bytes: int = 500 * 1024 * 1024
     agent_ready_seconds: float = 1.0
+    secret_ready_seconds: float = 0.5
 
 
 @dataclass
@@ -142,6 +153,8 @@ class Deployment:
     image: str
     build_id: str | None
     settings: dict[str, Any]
+    # The version of each secret set the deployment bound, so tests can see a rollout.
+    bound_sets: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,6 +169,26 @@ class Agent:
     @property
     def current(self) -> Deployment:
         return self.deployments[-1]
+
+
+@dataclass
+class SecretSet:
+    """A secret set; an image pull secret keeps `host` and one value under "secretValue"."""
+
+    name: str
+    region: str
+    type: str  # "secret" or "imagePullSecret"
+    values: dict[str, str]
+    host: str | None
+    version: int  # counts the changes, for the deployments that bind it
+    changed_at: float
+    ready_at: float  # provisioning of the latest change ends here
+    error_message: str | None  # set: that provisioning fails
+
+    def status(self, now: float) -> str:
+        if now < self.ready_at:
+            return "pending"
+        return "failed" if self.error_message else "ready"
 
 
 @dataclass(frozen=True)
@@ -267,7 +300,7 @@ class Store:
         self.config = config or Config()
         self.clock = clock
         self.lock = threading.RLock()
-        for sub in ("uploads", "objects", "builds", "agents", "partial"):
+        for sub in ("uploads", "objects", "builds", "agents", "partial", "secrets"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         # Leftovers of uploads that were cut short when the emulator stopped.
         for leftover in (self.root / "partial").iterdir():
@@ -279,6 +312,11 @@ class Store:
         self.uploads: dict[str, Upload] = {u.id: u for u in self._load_all("uploads", _upload_from)}
         self.builds: dict[str, Build] = {b.id: b for b in self._load_all("builds", _build_from)}
         self.agents: dict[str, Agent] = {a.name: a for a in self._load_all("agents", _agent_from)}
+        self.secret_sets: dict[str, SecretSet] = {
+            s.name: s for s in self._load_all("secrets", _secret_set_from)
+        }
+        # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
+        self.failing_sets: dict[str, str] = {}
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -699,6 +737,7 @@ class Store:
         with self.lock:
             if name in self.agents:
                 raise BadRequest("Service already exists")
+            bound = self._bind_sets(region, settings)
             now = self.clock()
             agent = Agent(
                 id=str(uuid.uuid4()),
@@ -708,6 +747,7 @@ class Store:
                 updated_at=now,
                 deployments=[self._deployment(source, settings)],
             )
+            agent.current.bound_sets = bound
             self.agents[name] = agent
             self._save("agents", name, agent)
         return agent
@@ -742,7 +782,9 @@ class Store:
             )
             if unchanged and not force:
                 return agent  # nothing to roll out: the same deployment stays desired
+            bound = self._bind_sets(agent.region, settings)
             agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
+            agent.current.bound_sets = bound
             agent.updated_at = self.clock()
             self._save("agents", name, agent)
         return agent
@@ -877,6 +919,119 @@ class Store:
             item["deployment"] = self._manifest(agent, agent.current)
         return item
 
+    # -- secret sets -------------------------------------------------------------------------
+
+    def put_secret_set(
+        self,
+        name: str,
+        region: str | None,
+        values: dict[str, str],
+        host: str | None,
+    ) -> SecretSet:
+        """Create a set or change it: regular secrets are merged key by key, an image pull
+        secret (`host` given) is replaced. Provisioning starts again either way."""
+        kind = "secret" if host is None else "imagePullSecret"
+        if region is not None and region not in REGIONS:
+            raise BadRequest("Invalid region or organization does not have access")
+        with self.lock:
+            now = self.clock()
+            current = self.secret_sets.get(name)
+            if current is None:
+                current = SecretSet(name, region or "us-west", kind, {}, None, 0, now, now, None)
+            elif current.type != kind:
+                raise BadRequest(
+                    "Cannot update existing regular secrets to image pull secrets"
+                    if kind == "imagePullSecret"
+                    else "Cannot update an image pull secret with regular secrets"
+                )
+            elif region is not None and region != current.region:
+                raise BadRequest(
+                    f"Secret already exists in region '{current.region}'. "
+                    f"Cannot change region to '{region}'."
+                )
+            if host is None:
+                current.values.update(values)
+            else:
+                current.values, current.host = dict(values), host
+            self._provision(current, now)
+        return current
+
+    def _provision(self, secret_set: SecretSet, now: float) -> None:
+        secret_set.version += 1
+        secret_set.changed_at = now
+        secret_set.ready_at = now + max(0.0, float(self.config.secret_ready_seconds))
+        secret_set.error_message = self.failing_sets.pop(secret_set.name, None)
+        self.secret_sets[secret_set.name] = secret_set
+        self._save("secrets", secret_set.name, secret_set)
+
+    def get_secret_set(self, name: str) -> SecretSet:
+        with self.lock:
+            found = self.secret_sets.get(name)
+        if found is None:
+            raise NotFound("Set not found")
+        return found
+
+    def list_secret_sets(self) -> list[SecretSet]:
+        with self.lock:
+            return sorted(self.secret_sets.values(), key=lambda s: s.name)
+
+    def delete_secret_set(self, name: str) -> None:
+        with self.lock:
+            if self.secret_sets.pop(name, None) is None:
+                raise NotFound("Set not found")
+            self._remove("secrets", name)
+
+    def delete_secret(self, name: str, key: str) -> None:
+        with self.lock:
+            found = self.get_secret_set(name)
+            if found.type == "imagePullSecret":
+                raise BadRequest("Cannot delete keys from an image pull secret")
+            if found.values.pop(key, None) is None:
+                raise NotFound("Secret not found")
+            self._provision(found, self.clock())
+
+    def fail_secret_set(self, name: str, message: str) -> None:
+        """The next provisioning of `name` fails with `message`."""
+        with self.lock:
+            self.failing_sets[name] = message
+
+    def secret_set_json(self, secret_set: SecretSet, with_keys: bool) -> dict[str, Any]:
+        status = secret_set.status(self.clock())
+        body: dict[str, Any] = {"region": secret_set.region, "status": status}
+        if not with_keys:
+            body = {"name": secret_set.name, "type": secret_set.type, **body}
+        if status == "failed":
+            body["errorMessage"] = secret_set.error_message
+        if with_keys:
+            body["secrets"] = [{"fieldName": k} for k in sorted(secret_set.values)]
+        return body
+
+    def _bind_sets(self, region: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """The versions of the sets a deployment binds; 409 for a set missing or not ready."""
+        bound: dict[str, Any] = {}
+        now = self.clock()
+        for field_name, kind in (
+            ("secretSet", "secret"),
+            ("imagePullSecretSet", "imagePullSecret"),
+        ):
+            name = settings.get(field_name)
+            if not name:
+                continue
+            found = self.secret_sets.get(name)
+            if found is None or found.type != kind:
+                what = "Secret set" if kind == "secret" else "Image pull secret"
+                raise Conflict(f"{what} '{name}' not found")
+            if found.region != region:
+                raise BadRequest(
+                    f"Secret set '{name}' is in region '{found.region}' but service is in "
+                    f"region '{region}'. Secrets must be in the same region as the service."
+                )
+            status = found.status(now)
+            if status != "ready":
+                raise Conflict(f"Secret set '{name}' is not ready (status: {status})")
+            bound[field_name] = {"name": name, "version": found.version}
+        return bound
+
 
 def _upload_from(data: dict[str, Any]) -> Upload:
     return Upload(**data)
@@ -884,6 +1039,10 @@ def _upload_from(data: dict[str, Any]) -> Upload:
 
 def _build_from(data: dict[str, Any]) -> Build:
     return Build(**data)
+
+
+def _secret_set_from(data: dict[str, Any]) -> SecretSet:
+    return SecretSet(**data)
 
 
 def _agent_from(data: dict[str, Any]) -> Agent:

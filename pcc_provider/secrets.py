@@ -1,0 +1,536 @@
+"""The SecretSet and ImagePullSecret resources: Pipecat Cloud secret sets declared as code.
+
+    cfg = pulumi.Config()
+    bot_secrets = SecretSet("bot-secrets", set_name="bot-secrets",
+                            secrets={"OPENAI_API_KEY": cfg.require_secret("openaiKey")})
+    registry = ImagePullSecret("registry", set_name="ghcr", host="https://ghcr.io",
+                               username="bot", password=cfg.require_secret("ghcrToken"))
+    Agent("bot", service_name="bot", build_id=..., secret_set=bot_secrets.set_name)
+
+Every value is a Pulumi secret: encrypted in the state, `[secret]` in diffs, and sent only in
+the body of `PUT /secrets/{setName}`. Key names are plain.
+
+Rollout: a SecretSet's `revision` is a digest of its values, computed in the program (so a
+preview knows it) and kept a Pulumi secret. An Agent that binds a set declared in the same
+program, by name or by passing the SecretSet, takes that revision as an input: a changed
+value changes the agent's input, so the same `pulumi up` redeploys the agent after the set is
+ready again. The revision also carries the set as a dependency, so an agent is deployed only
+once the sets it binds are ready.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import pulumi
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    UpdateResult,
+)
+from pulumi.runtime.rpc import UNKNOWN
+
+from pcc_provider import api
+from pcc_provider.resource import (
+    DEFAULT_REGION,
+    ApiProvider,
+    Progress,
+    poll,
+    resource_urn,
+    settings_problem,
+)
+
+# The API's rule for set names (the /secrets path parameter), and the official CLI's for keys.
+SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+SECRET_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
+SECRET_KEY_MAX = 64
+DEFAULT_READY_TIMEOUT = 5 * 60
+REPLACE_ON = ("set_name", "region")
+
+
+class SecretSetError(Exception):
+    """A refused or failed secret set; str() is for the user and never holds a value."""
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+
+def set_name_problem(name: Any) -> str | None:
+    if isinstance(name, str) and 3 <= len(name) <= 63 and SET_NAME.match(name):
+        return None
+    return (
+        f"set_name {name!r} is not a valid secret set name: use 3 to 63 lowercase letters, "
+        "digits, hyphens and dots, starting and ending with a letter or digit"
+    )
+
+
+def key_problem(key: Any) -> str | None:
+    if isinstance(key, str) and len(key) <= SECRET_KEY_MAX and SECRET_KEY.match(key):
+        return None
+    return (
+        f"secret key {key!r} is not valid: use at most 64 letters, digits, underscores and hyphens"
+    )
+
+
+def value_problem(key: str, value: Any) -> str | None:
+    """Never names the value: only which key's value is wrong."""
+    if value is None or value == UNKNOWN or (isinstance(value, str) and value):
+        return None
+    if isinstance(value, str):
+        return f"the value of secret {key} is empty: Pipecat Cloud refuses empty values"
+    return f"the value of secret {key} must be a string, not {type(value).__name__}"
+
+
+def host_problem(host: Any) -> str | None:
+    parts = urlsplit(host) if isinstance(host, str) else None
+    if parts is not None and parts.scheme == "https" and parts.hostname:
+        return None
+    return (
+        f"host {host!r} must be an https:// registry URL, such as https://ghcr.io or "
+        "https://index.docker.io/v1/"
+    )
+
+
+def region_problem(region: Any) -> str | None:
+    if isinstance(region, str) and region.strip():
+        return None
+    return 'region is empty: pass region="us-west" (or another region)'
+
+
+def secret_set_problems(given: Mapping[str, Any]) -> list[str]:
+    """Everything the API would refuse in a SecretSet's inputs (unknown values are skipped)."""
+    found = [
+        p
+        for p in (set_name_problem(given.get("set_name")), region_problem(given.get("region")))
+        if p
+    ]
+    secrets = given.get("secrets")
+    if secrets == UNKNOWN:
+        return found
+    if not isinstance(secrets, Mapping) or not secrets:
+        return [*found, "secrets is empty: declare at least one KEY: value"]
+    for key, value in secrets.items():
+        problem = key_problem(key) or value_problem(key, value)
+        if problem:
+            found.append(problem)
+    return found
+
+
+def image_pull_problems(given: Mapping[str, Any]) -> list[str]:
+    found = [
+        set_name_problem(given.get("set_name")),
+        region_problem(given.get("region")),
+        None if given.get("host") == UNKNOWN else host_problem(given.get("host")),
+    ]
+    for prop in ("username", "password"):
+        value = given.get(prop)
+        if value != UNKNOWN and not (isinstance(value, str) and value):
+            found.append(f"{prop} must be a non-empty string")
+    return [p for p in found if p]
+
+
+def pull_credentials(username: str, password: str) -> str:
+    """As `pcc secrets image-pull-secret` sends them: base64 of `username:password`."""
+    return base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def revision_digest(kind: str, set_name: str, values: Mapping[str, Any]) -> str:
+    """A digest of everything a set holds. Kept a Pulumi secret wherever it goes: a hash of a
+    short value must not be readable, or the value could be guessed from it."""
+    canonical = json.dumps([kind, set_name, sorted(values.items())], separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# -- what a program declares ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Declared:
+    kind: str  # "secret" or "imagePullSecret"
+    region: str
+    revision: pulumi.Output[str]  # secret; resolves once the set's step is done
+
+
+# Set name -> the set declared in this program, so an Agent that names it finds its revision.
+_DECLARED: dict[str, Declared] = {}
+
+
+def _declare(resource_name: str, set_name: str, declared: Declared) -> None:
+    if set_name in _DECLARED:
+        raise pulumi.RunError(
+            f"{resource_name!r}: secret set {set_name!r} is declared twice in this program: "
+            "give each SecretSet and ImagePullSecret its own set_name"
+        )
+    _DECLARED[set_name] = declared
+
+
+def bindings(
+    secret_set: pulumi.Input[str] | None, image_pull_secret_set: pulumi.Input[str] | None
+) -> tuple[pulumi.Output[str | None] | None, pulumi.Output[dict[str, str]] | None]:
+    """For an Agent: (the revision of the secret set it binds, the regions of the bound sets)
+    of the sets declared in this program; both depend on those sets being ready."""
+    if secret_set is None and image_pull_secret_set is None:
+        return None, None
+
+    def look(names: list[Any]) -> pulumi.Output[list[Any]]:
+        found = {n: _DECLARED[n] for n in names if isinstance(n, str) and n in _DECLARED}
+        # Waiting on the revisions waits for the sets' steps: they resolve through the URN.
+        ready = pulumi.Output.all(*[d.revision for d in found.values()])
+        regions = ready.apply(lambda _: {n: d.region for n, d in found.items()})
+        declared = found.get(names[0]) if isinstance(names[0], str) else None
+        tracked = declared.revision if declared and declared.kind == "secret" else None
+        return pulumi.Output.all(regions, tracked)
+
+    both: pulumi.Output[list[Any]] = pulumi.Output.all(secret_set, image_pull_secret_set).apply(
+        look  # an Output returned by apply is awaited
+    )
+    revision: pulumi.Output[str | None] = pulumi.Output.secret(both.apply(lambda b: b[1]))
+    # The regions are plain: only the revision is secret.
+    regions: pulumi.Output[dict[str, str]] = pulumi.Output.unsecret(both.apply(lambda b: b[0]))
+    return revision, regions
+
+
+# -- providers --------------------------------------------------------------------------------
+
+
+class SetProvider(ApiProvider):
+    """What both kinds of set share: replace on name or region, wait until ready, delete."""
+
+    poll_interval: ClassVar[float] = 0.5
+    what: ClassVar[str] = "secret set"
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        # No property named: the engine would print the property's value beside the reason.
+        failures = [CheckFailure("", reason) for reason in self._problems(news)]
+        return CheckResult(news, failures)
+
+    def _problems(self, given: Mapping[str, Any]) -> list[str]:
+        raise NotImplementedError
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        return DiffResult(
+            changes=bool(replaces) or self._changed(olds, news),
+            replaces=replaces,
+            # Names are unique: a set moving region must go first; a renamed one need not.
+            delete_before_replace="set_name" not in replaces,
+        )
+
+    def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        """{status, region, errorMessage?, ...} of the set, None when it does not exist."""
+        raise NotImplementedError
+
+    def _put(self, client: api.Client, props: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        name, progress = props["set_name"], Progress(props.get("__urn"))
+        with self._client() as client:
+            try:
+                if self._status(client, name) is not None:
+                    raise SecretSetError(
+                        "it already exists in Pipecat Cloud: delete it (`pcc secrets delete "
+                        f"{name}`) or choose another set_name"
+                    )
+                progress.status(f"creating {self.what} {name}")
+                self._put(client, props)
+            except (api.ApiError, SecretSetError) as exc:
+                raise SecretSetError(f"{self.what} {name}: {exc}") from None
+            try:
+                found = self._wait(client, props, progress)
+            except (api.ApiError, SecretSetError) as exc:
+                # Nothing half-made stays behind: the next `pulumi up` starts clean.
+                try:
+                    client.delete_secret_set(name)
+                    undone = "; the set was deleted again"
+                except api.ApiError:
+                    undone = "; deleting it again failed too: delete it before retrying"
+                raise SecretSetError(f"{self.what} {name}: {exc}{undone}") from None
+        return CreateResult(name, self._outputs(props, found))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        progress = Progress(news.get("__urn") or olds.get("__urn"))
+        try:
+            with self._client() as client:
+                if self._changed(olds, news):
+                    progress.status(f"updating {self.what} {id_}")
+                    self._put(client, news)
+                    self._after_put(client, olds, news)
+                found = self._wait(client, news, progress)
+        except (api.ApiError, SecretSetError) as exc:
+            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+        return UpdateResult(self._outputs(news, found))
+
+    def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
+        pass
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        try:
+            with self._client() as client:
+                found = self._status(client, id_)
+        except api.ApiError as exc:
+            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+        if found is None:
+            return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
+        return ReadResult(id_, self._outputs(props, found))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        try:
+            with self._client() as client:
+                client.delete_secret_set(id_)
+        except api.NotFound:
+            pass  # already gone
+        except api.ApiError as exc:
+            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+
+    def _wait(
+        self, client: api.Client, props: dict[str, Any], progress: Progress
+    ) -> dict[str, Any]:
+        """Until provisioning ends; `failed` raises with the service's message."""
+        name = props["set_name"]
+        timeout = float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+
+        def fetch() -> dict[str, Any]:
+            found = self._status(client, name)
+            if found is None:
+                raise SecretSetError("it disappeared while being provisioned")
+            return found
+
+        found = poll(
+            {"status": "pending"},
+            fetch,
+            lambda s: s.get("status") != "pending",
+            timeout=timeout,
+            describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
+            expired=lambda _: SecretSetError(f"still pending after {timeout:g}s (ready_timeout)"),
+            progress=progress,
+            interval=self.poll_interval,
+        )
+        if found.get("status") != "ready":
+            reason = found.get("errorMessage") or "no error message"
+            raise SecretSetError(f"provisioning {found.get('status')}: {reason}")
+        progress.info(f"{self.what} {name} is ready in {found.get('region')}")
+        return found
+
+    def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        outs = dict(props)
+        outs.update(status=found.get("status"), region=found.get("region") or props["region"])
+        return outs
+
+
+class SecretSetProvider(SetProvider):
+    def _problems(self, given: Mapping[str, Any]) -> list[str]:
+        return secret_set_problems(given)
+
+    def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        # `keys` in the old state is what the service last reported: keys added or removed
+        # outside Pulumi are a change too.
+        wanted = sorted(news.get("secrets") or {})
+        return olds.get("secrets") != news.get("secrets") or olds.get("keys") != wanted
+
+    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        try:
+            return client.get_secret_set(name)
+        except api.NotFound:
+            return None
+
+    def _put(self, client: api.Client, props: dict[str, Any]) -> None:
+        client.put_secret_set(props["set_name"], props["secrets"], props["region"])
+
+    def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
+        had = set(olds.get("keys") or []) | set(olds.get("secrets") or {})
+        for key in sorted(had - set(news["secrets"])):
+            with contextlib.suppress(api.NotFound):  # already gone
+                client.delete_secret(news["set_name"], key)
+
+    def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        outs = super()._outputs(props, found)
+        keys = sorted(
+            str(s["fieldName"])
+            for s in found.get("secrets") or []
+            if isinstance(s, dict) and s.get("fieldName")
+        )
+        outs["keys"] = keys
+        # Values cannot be read back: the state keeps the declared ones of the keys that exist.
+        outs["secrets"] = {k: v for k, v in (props.get("secrets") or {}).items() if k in keys}
+        return outs
+
+
+class ImagePullSecretProvider(SetProvider):
+    what = "image pull secret"
+
+    def _problems(self, given: Mapping[str, Any]) -> list[str]:
+        return image_pull_problems(given)
+
+    def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
+
+    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        # GET /secrets/{name} refuses image pull secrets: the list says how they are.
+        for found in client.list_secret_sets():
+            if found.get("name") == name:
+                if found.get("type") != "imagePullSecret":
+                    raise SecretSetError(f"{name} is a secret set, not an image pull secret")
+                return found
+        return None
+
+    def _put(self, client: api.Client, props: dict[str, Any]) -> None:
+        credentials = pull_credentials(props["username"], props["password"])
+        client.put_image_pull_secret(props["set_name"], props["host"], credentials, props["region"])
+
+
+# -- resources --------------------------------------------------------------------------------
+
+
+def _region(region: str | None) -> str:
+    config = pulumi.Config("pipecat")
+    return region if region is not None else (config.get("region") or DEFAULT_REGION)
+
+
+def _fail_early(kind: str, resource_name: str, found: list[str]) -> None:
+    complaint = settings_problem(pulumi.Config("pipecat"))
+    if complaint:
+        found.append(complaint)
+    if found:
+        raise pulumi.RunError(f"{kind} {resource_name!r}: {found[0]}")
+
+
+class SecretSet(Resource, module="pipecat", name="SecretSet"):
+    """A Pipecat Cloud secret set: environment variables for the agents that bind it.
+
+    :param set_name: the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
+    :param secrets: KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+    :param region: default: config `pipecat:region`, else "us-west". Agents that bind the
+        set must be in the same region.
+    :param ready_timeout: seconds to wait for the set to be provisioned (default 300).
+
+    Property names here are the Python ones in the state too: the SDK would otherwise
+    camel-case the secret keys along with the property names.
+    """
+
+    set_name: pulumi.Output[str]
+    region: pulumi.Output[str]
+    status: pulumi.Output[str]
+    keys: pulumi.Output[list[str]]
+    """The key names the service reports, never values."""
+    revision: pulumi.Output[str]
+    """A secret digest of the values: changes exactly when a value or key changes."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        set_name: str,
+        secrets: Mapping[str, pulumi.Input[str]],
+        region: str | None = None,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        region = _region(region)
+        given = {
+            k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in (secrets or {}).items()
+        }
+        found = secret_set_problems({"set_name": set_name, "region": region, "secrets": given})
+        if not ready_timeout > 0:
+            found.append("ready_timeout must be a positive number of seconds")
+        _fail_early("SecretSet", resource_name, found)
+        values = {k: pulumi.Output.secret(v) for k, v in secrets.items()}
+        props: dict[str, Any] = {
+            "set_name": set_name,
+            "region": region,
+            "secrets": values,
+            "keys": sorted(values),
+            "status": None,
+            "ready_timeout": ready_timeout,
+            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
+        }
+        super().__init__(SecretSetProvider(), resource_name, props, opts)
+        digest: pulumi.Output[str] = pulumi.Output.all(**values).apply(
+            lambda v: revision_digest("secret", set_name, v)
+        )
+        # Through the URN: known at preview, resolved only once the set's step is done.
+        self.revision = pulumi.Output.secret(
+            pulumi.Output.all(self.urn, digest).apply(lambda pair: pair[1])
+        )
+        _declare(resource_name, set_name, Declared("secret", region, self.revision))
+
+
+class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
+    """Credentials Pipecat Cloud uses to pull an agent's image from a private registry.
+
+    :param set_name: the name agents give as `image_pull_secret_set`.
+    :param host: the registry, https:// only (e.g. "https://ghcr.io").
+    :param username, password: sent as base64 of `username:password`, as `pcc secrets
+        image-pull-secret` does; the password is kept a Pulumi secret.
+    :param region: default: config `pipecat:region`, else "us-west".
+    :param ready_timeout: seconds to wait for the secret to be provisioned (default 300).
+    """
+
+    set_name: pulumi.Output[str]
+    region: pulumi.Output[str]
+    host: pulumi.Output[str]
+    username: pulumi.Output[str]
+    status: pulumi.Output[str]
+    revision: pulumi.Output[str]
+    """A secret digest of host and credentials."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        set_name: str,
+        host: pulumi.Input[str],
+        username: pulumi.Input[str],
+        password: pulumi.Input[str],
+        region: str | None = None,
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        region = _region(region)
+        given = {
+            "set_name": set_name,
+            "region": region,
+            "host": host,
+            "username": username,
+            "password": password,
+        }
+        found = image_pull_problems(
+            {k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in given.items()}
+        )
+        if not ready_timeout > 0:
+            found.append("ready_timeout must be a positive number of seconds")
+        _fail_early("ImagePullSecret", resource_name, found)
+        props: dict[str, Any] = {
+            **given,
+            "password": pulumi.Output.secret(password),
+            "status": None,
+            "ready_timeout": ready_timeout,
+            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
+        }
+        super().__init__(ImagePullSecretProvider(), resource_name, props, opts)
+        digest: pulumi.Output[str] = pulumi.Output.all(host, username, props["password"]).apply(
+            lambda v: revision_digest(
+                "imagePullSecret",
+                set_name,
+                dict(zip(("host", "username", "password"), v, strict=True)),
+            )
+        )
+        self.revision = pulumi.Output.secret(
+            pulumi.Output.all(self.urn, digest).apply(lambda pair: pair[1])
+        )
+        _declare(resource_name, set_name, Declared("imagePullSecret", region, self.revision))

@@ -1,0 +1,196 @@
+"""The secret set providers' check, diff, create, update, read and delete called directly
+against the emulator (no engine): the pure logic behind the acceptance tests."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcc_provider.agent import AgentProvider, problems
+from pcc_provider.emulator import Emulator
+from pcc_provider.secrets import (
+    ImagePullSecretProvider,
+    SecretSetError,
+    SecretSetProvider,
+    revision_digest,
+)
+
+KEY = "pk_provider_test"
+VALUE = "sk-very-secret-value-9f8e"
+
+
+@pytest.fixture
+def emu(tmp_path: Path) -> Iterator[Emulator]:
+    with Emulator(tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1) as running:
+        running.config.secret_ready_seconds = 0.2
+        yield running
+
+
+def configured(provider: Any, emu: Emulator) -> Any:
+    provider._settings = (KEY, emu.api_url)
+    provider.poll_interval = 0.05
+    return provider
+
+
+def props(**secrets: str) -> dict[str, Any]:
+    return {
+        "set_name": "bot-secrets",
+        "region": "us-west",
+        "secrets": secrets,
+        "keys": sorted(secrets),
+        "ready_timeout": 10,
+    }
+
+
+def test_check_names_the_problem_never_the_value() -> None:
+    provider = SecretSetProvider()
+    cases = {
+        "secrets is empty": props(),
+        "secret key 'BAD KEY' is not valid": props(**{"BAD KEY": VALUE}),
+        "secret key '" + "K" * 65 + "' is not valid": props(**{"K" * 65: VALUE}),
+        "the value of secret K is empty": props(K=""),
+    }
+    for words, given in cases.items():
+        failures = provider.check({}, given).failures
+        assert [f.reason for f in failures if words in f.reason], (words, failures)
+        assert all(VALUE not in f.reason and f.property == "" for f in failures)
+    assert provider.check({}, props(K=VALUE, OTHER_KEY_2="x")).failures == []
+    for name in ("ab", "a" * 64, "Upper", "under_score", "-lead", "trail-", "a..b"):
+        assert provider.check({}, {**props(K="v"), "set_name": name}).failures, name
+    for name in ("abc", "bot-secrets", "my.secrets.v2", "a" * 63):
+        assert provider.check({}, {**props(K="v"), "set_name": name}).failures == [], name
+    pull = ImagePullSecretProvider()
+    good = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    good |= {"username": "u", "password": VALUE}
+    assert pull.check({}, good).failures == []
+    for host in ("http://ghcr.io", "ghcr.io", "https://", "ftp://x"):
+        reasons = [f.reason for f in pull.check({}, {**good, "host": host}).failures]
+        assert reasons and "https://" in reasons[0] and VALUE not in reasons[0]
+
+
+def test_diff_updates_values_in_place_and_replaces_on_name_or_region() -> None:
+    provider = SecretSetProvider()
+    old = props(A="1", B="2")
+    assert not provider.diff("bot-secrets", old, props(A="1", B="2")).changes
+    changed = provider.diff("bot-secrets", old, props(A="1", B="3"))
+    assert changed.changes and changed.replaces == []
+    assert provider.diff("bot-secrets", old, props(A="1")).changes
+    assert provider.diff("bot-secrets", old, props(A="1", B="2", C="3")).changes
+    # Keys added or removed outside Pulumi, as a refresh records them, are a change.
+    assert provider.diff(
+        "bot-secrets", {**old, "keys": ["A", "B", "X"]}, props(A="1", B="2")
+    ).changes
+    moved = provider.diff("bot-secrets", old, {**props(A="1", B="2"), "region": "us-east"})
+    assert moved.replaces == ["region"] and moved.delete_before_replace
+    renamed = provider.diff("bot-secrets", old, {**props(A="1", B="2"), "set_name": "other"})
+    assert renamed.replaces == ["set_name"] and not renamed.delete_before_replace
+    # Only the timeout: nothing to do on the service.
+    assert not provider.diff(
+        "bot-secrets", old, {**props(A="1", B="2"), "ready_timeout": 5}
+    ).changes
+
+
+def test_create_update_read_delete(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    created = provider.create(props(A=VALUE, B="2"))
+    assert created.id == "bot-secrets"
+    assert created.outs["status"] == "ready" and created.outs["keys"] == ["A", "B"]
+    stored = emu.store.secret_sets["bot-secrets"]
+    assert stored.values == {"A": VALUE, "B": "2"} and stored.status(emu.store.clock()) == "ready"
+
+    # A second create of the same name is refused: the set is not ours to take over.
+    with pytest.raises(SecretSetError, match="already exists in Pipecat Cloud"):
+        provider.create(props(A="x"))
+    assert stored.values["A"] == VALUE
+
+    updated = provider.update("bot-secrets", created.outs, props(A="new", C="3"))
+    assert updated.outs["keys"] == ["A", "C"] and updated.outs["status"] == "ready"
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "new", "C": "3"}
+
+    # Drift: a key removed outside leaves the state, one added appears.
+    emu.store.delete_secret("bot-secrets", "C")
+    emu.store.put_secret_set("bot-secrets", None, {"OUTSIDE": "x"}, None)
+    read = provider.read("bot-secrets", updated.outs)
+    assert read.outs["keys"] == ["A", "OUTSIDE"] and read.outs["secrets"] == {"A": "new"}
+    assert provider.diff("bot-secrets", read.outs, props(A="new", C="3")).changes
+
+    provider.delete("bot-secrets", read.outs)
+    assert "bot-secrets" not in emu.store.secret_sets
+    assert provider.read("bot-secrets", read.outs).id == ""
+    provider.delete("bot-secrets", read.outs)  # already gone: fine
+
+
+def test_a_failed_create_is_undone_and_says_why(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.store.fail_secret_set("bot-secrets", "quota exceeded")
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    message = str(raised.value)
+    assert message == (
+        "secret set bot-secrets: provisioning failed: quota exceeded; the set was deleted again"
+    )
+    assert "bot-secrets" not in emu.store.secret_sets
+
+    emu.config.secret_ready_seconds = 30
+    with pytest.raises(SecretSetError, match=r"still pending after 0.3s \(ready_timeout\)"):
+        provider.create({**props(A=VALUE), "ready_timeout": 0.3})
+    assert "bot-secrets" not in emu.store.secret_sets
+
+
+def test_image_pull_secret_is_sent_as_the_official_cli_encodes_it(emu: Emulator) -> None:
+    provider = configured(ImagePullSecretProvider(), emu)
+    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    given |= {"username": "bot", "password": VALUE, "ready_timeout": 10}
+    created = provider.create(given)
+    assert created.outs["status"] == "ready"
+    stored = emu.store.secret_sets["ghcr"]
+    assert stored.type == "imagePullSecret" and stored.host == "https://ghcr.io/"
+    assert stored.values == {"secretValue": base64.b64encode(f"bot:{VALUE}".encode()).decode()}
+
+    assert not provider.diff("ghcr", created.outs, given).changes
+    rotated = {**given, "password": "rotated"}
+    assert provider.diff("ghcr", created.outs, rotated).changes
+    provider.update("ghcr", created.outs, rotated)
+    assert stored.values["secretValue"] == base64.b64encode(b"bot:rotated").decode()
+    assert provider.read("ghcr", rotated).outs["status"] == "ready"
+    provider.delete("ghcr", rotated)
+    assert provider.read("ghcr", rotated).id == ""
+
+
+def test_agent_redeploys_on_a_new_revision_or_trigger(emu: Emulator) -> None:
+    sets = configured(SecretSetProvider(), emu)
+    sets.create(props(A="1"))
+    agents = configured(AgentProvider(), emu)
+    revision = revision_digest("secret", "bot-secrets", {"A": "1"})
+    inputs = {
+        "serviceName": "bot",
+        "region": "us-west",
+        "image": "x:1",
+        "secretSet": "bot-secrets",
+        "secretRevision": revision,
+        "setRegions": {"bot-secrets": "us-west"},
+        "deployTimeout": 10,
+    }
+    first = agents.create(inputs).outs
+    assert not agents.diff("bot", first, inputs).changes
+    # Only the regions of the bound sets: recorded, nothing to roll out.
+    assert not agents.diff("bot", first, {**inputs, "setRegions": {}}).changes
+    for change in ({"secretRevision": "sha256:other"}, {"triggers": {"restart": 1}}):
+        news = {**inputs, **change}
+        assert agents.diff("bot", first, news).changes
+        outs = agents.update("bot", first, news).outs
+        assert outs["desiredDeploymentId"] != first["desiredDeploymentId"]
+        assert outs["ready"] is True
+    # Another region for a set declared in the program is refused before any call.
+    found = problems({**inputs, "setRegions": {"bot-secrets": "eu-central"}})
+    assert found == [
+        (
+            "secretSet",
+            "secret_set 'bot-secrets' is in region eu-central, the agent in us-west: "
+            "declare the set in the agent's region, or deploy the agent where it is",
+        )
+    ]
