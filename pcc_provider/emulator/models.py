@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pcc_provider.emulator import spec
+
 # The regions of the official API's example, with the AWS region each one builds in.
 REGIONS: dict[str, tuple[str, str]] = {
     "us-west": ("US West (Oregon)", "us-west-2"),
@@ -34,19 +36,28 @@ REGIONS: dict[str, tuple[str, str]] = {
     "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
 }
 
-BUILD_STATUSES = ("pending", "building", "success", "failed", "timeout")
-AGENT_PROFILES = {
+BUILD_STATUSES = spec.BUILD_STATUSES
+# CPU and memory per profile, as the spec's agentProfile description gives them.
+_PROFILE_RESOURCES = {
     "agent-1x": ("500m", "1Gi"),
     "agent-2x": ("1000m", "2Gi"),
     "agent-3x": ("1500m", "3Gi"),
 }
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
+AGENT_PROFILES = {p: _PROFILE_RESOURCES.get(p, ("500m", "1Gi")) for p in spec.AGENT_PROFILES}
+SERVICE_NAME_RE = spec.SERVICE_NAME_RE
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
 
 _FAIL_LINE = re.compile(r"^RUN\s+exit\s+1$", re.IGNORECASE)
 _TIMEOUT_LINE = re.compile(r"^RUN\s+sleep\s+infinity$", re.IGNORECASE)
+# A deployment fails from its content alone: a build whose Dockerfile starts the agent with
+# `CMD exit N` (or ENTRYPOINT, shell or exec form) crash-loops with exit code N; an image whose
+# reference contains "crashloop" crash-loops with exit code 1; one containing "does-not-exist"
+# cannot be pulled, and its revision ends in phase Failed.
+_CRASH_STEP = re.compile(r"^(?:CMD|ENTRYPOINT)\b.*\bexit\W+(\d+)", re.IGNORECASE)
+CRASH_IMAGE_WORD = "crashloop"
+MISSING_IMAGE_WORD = "does-not-exist"
 
 
 class ModelError(Exception):
@@ -76,6 +87,7 @@ class Config:
     upload_ttl_seconds: float = 900.0
     max_upload_bytes: int = 500 * 1024 * 1024
     agent_ready_seconds: float = 1.0
+    agent_delete_seconds: float = 0.0  # how long a deleted agent is still seen
 
 
 @dataclass
@@ -130,6 +142,11 @@ class Deployment:
     image: str
     build_id: str | None
     settings: dict[str, Any]
+    # Why this deployment never becomes ready: "crash:<exit code>" or "pull"; None if healthy.
+    fault: str | None = None
+
+    def healthy_at(self, now: float) -> bool:
+        return self.fault is None and self.ready_at <= now
 
 
 @dataclass
@@ -140,6 +157,7 @@ class Agent:
     created_at: float
     updated_at: float
     deployments: list[Deployment] = field(default_factory=list)
+    gone_at: float | None = None  # set by a delete: when the agent disappears
 
     @property
     def current(self) -> Deployment:
@@ -605,7 +623,23 @@ class Store:
             image=source["image"],
             build_id=source.get("buildId"),
             settings=settings,
+            fault=self._deployment_fault(source),
         )
+
+    def _deployment_fault(self, source: dict[str, Any]) -> str | None:
+        build_id = source.get("buildId")
+        if build_id is None:
+            image = str(source["image"]).lower()
+            if MISSING_IMAGE_WORD in image:
+                return "pull"
+            return "crash:1" if CRASH_IMAGE_WORD in image else None
+        with self.lock:
+            build = self.builds.get(build_id)
+        for step in build.steps if build is not None else []:
+            match = _CRASH_STEP.match(step)
+            if match:
+                return f"crash:{int(match.group(1))}"
+        return None
 
     def _resolve_source(
         self, region: str, image: str | None, build_id: str | None
@@ -644,7 +678,7 @@ class Store:
             raise BadRequest(f"Invalid region '{region}'")
         source = self._resolve_source(region, image, build_id)
         with self.lock:
-            if name in self.agents:
+            if self._live_agent(name) is not None:
                 raise BadRequest("Service already exists")
             now = self.clock()
             agent = Agent(
@@ -659,9 +693,18 @@ class Store:
             self._save("agents", name, agent)
         return agent
 
+    def _live_agent(self, name: str) -> Agent | None:
+        """The agent of that name, unless a delete of it has completed by now. Call locked."""
+        agent = self.agents.get(name)
+        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock():
+            del self.agents[name]
+            self._remove("agents", name)
+            return None
+        return agent
+
     def get_agent(self, name: str, message: str = "Not found") -> Agent:
         with self.lock:
-            agent = self.agents.get(name)
+            agent = self._live_agent(name)
         if agent is None:
             raise NotFound(message)
         return agent
@@ -695,14 +738,19 @@ class Store:
         return agent
 
     def delete_agent(self, name: str) -> None:
+        """Deleted at once, or, with `agent_delete_seconds`, still seen for that long."""
         with self.lock:
-            if self.agents.pop(name, None) is None:
+            agent = self._live_agent(name)
+            if agent is None:
                 raise NotFound("Not found")
-            self._remove("agents", name)
+            if agent.gone_at is None:
+                agent.gone_at = self.clock() + max(0.0, self.config.agent_delete_seconds)
+                self._save("agents", name, agent)
+            self._live_agent(name)
 
     def list_agents(self, region: str | None) -> list[Agent]:
         with self.lock:
-            agents = list(self.agents.values())
+            agents = [a for a in map(self._live_agent, list(self.agents)) if a is not None]
         return sorted(
             (a for a in agents if region is None or a.region == region),
             key=lambda a: (a.created_at, a.name),
@@ -743,11 +791,13 @@ class Store:
         }
 
     def _reconciled(self, agent: Agent, now: float) -> Deployment | None:
-        ready = [d for d in agent.deployments if d.ready_at <= now]
+        ready = [d for d in agent.deployments if d.healthy_at(now)]
         return ready[-1] if ready else None
 
     def _revision(self, dep: Deployment, now: float, previous: bool) -> dict[str, Any]:
         replicas = max(1, int(dep.settings["autoScaling"]["minAgents"]))
+        if dep.fault is not None and not previous:
+            return self._failing_revision(dep, now, replicas)
         if previous or dep.ready_at <= now:
             phase = "Draining" if previous else "Active"
             started = dep.ready_at
@@ -771,12 +821,56 @@ class Store:
             }
         return revision
 
+    def _failing_revision(self, dep: Deployment, now: float, replicas: int) -> dict[str, Any]:
+        """A revision that never gets ready: it is created, then its health says why.
+
+        A crash loop stays in Validating (the service keeps restarting it); an image that
+        cannot be pulled ends in phase Failed once it would have been ready.
+        """
+        half = (dep.created_at + dep.ready_at) / 2
+        if now < half:
+            return {
+                "deploymentID": dep.id,
+                "phase": "Creating",
+                "readyReplicas": 0,
+                "phaseStartedAt": iso(dep.created_at),
+            }
+        failed = dep.fault == "pull" and now >= dep.ready_at
+        health: dict[str, Any] = {"ready": False, "state": "waiting", "restartCount": 0}
+        if dep.fault == "pull":
+            health.update(
+                replicasStarted=0,
+                reason="ImagePullBackOff",
+                message=f'Back-off pulling image "{dep.image}": not found',
+            )
+        else:
+            code = int(str(dep.fault).partition(":")[2] or 1)
+            health.update(
+                replicasStarted=replicas,
+                restartCount=1 + int((now - half) // 2),
+                reason="CrashLoopBackOff",
+                lastExitCode=code,
+                lastTerminationReason="Error",
+                message=(
+                    "Traceback (most recent call last):\n"
+                    '  File "/app/bot.py", line 1, in <module>\n'
+                    f"SystemExit: {code}"
+                ),
+            )
+        return {
+            "deploymentID": dep.id,
+            "phase": "Failed" if failed else "Validating",
+            "readyReplicas": 0,
+            "phaseStartedAt": iso(dep.ready_at if failed else half),
+            "health": health,
+        }
+
     def agent_json(self, agent: Agent) -> dict[str, Any]:
         now = self.clock()
         current = agent.current
         s = current.settings
         reconciled = self._reconciled(agent, now)
-        ready = current.ready_at <= now
+        ready = current.healthy_at(now)
         body: dict[str, Any] = {
             "name": agent.name,
             "region": agent.region,
