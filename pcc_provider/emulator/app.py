@@ -517,8 +517,8 @@ class EmulatorApp:
         status = query_str(request, "status")
         if status is not None and status not in spec.BUILD_STATUSES:
             bad_request(f"'status' must be one of {', '.join(spec.BUILD_STATUSES)}")
-        limit = query_int(request, "limit", 20, 1, 100)
-        offset = query_int(request, "offset", 0, 0, None)
+        limit = query_int(request, "limit", *spec.BUILDS_LIMIT)
+        offset = query_int(request, "offset", *spec.BUILDS_OFFSET)
         builds, total = self.store.list_builds(
             status,
             query_str(request, "region"),
@@ -541,7 +541,7 @@ class EmulatorApp:
 
     def on_build_logs(self, request: Request, buildId: str) -> Response:
         build_id = check_build_id(buildId)
-        limit = query_int(request, "limit", 500, 1, 10000)
+        limit = query_int(request, "limit", *spec.LOGS_LIMIT)
         start = 0
         token = request.args.get("nextToken")
         if token is not None:

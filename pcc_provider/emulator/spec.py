@@ -39,6 +39,20 @@ def bounds(schema: str, *path: str) -> tuple[int, int]:
     return int(node["minimum"]), int(node["maximum"])
 
 
+def query(path: str, method: str, name: str) -> tuple[int, int, int | None]:
+    """(default, minimum, maximum or None) of an integer query parameter of an operation."""
+    for parameter in spec()["paths"][path][method]["parameters"]:
+        if parameter["name"] == name and parameter["in"] == "query":
+            schema = parameter["schema"]
+            high = schema.get("maximum")
+            return (
+                int(schema["default"]),
+                int(schema["minimum"]),
+                None if high is None else int(high),
+            )
+    raise KeyError(f"{method.upper()} {path} has no query parameter {name}")
+
+
 SERVICE_NAME_RE = re.compile(field("CreateServiceRequest", "serviceName")["pattern"])
 SERVICE_NAME_MAX = int(field("CreateServiceRequest", "serviceName")["maxLength"])
 AGENT_PROFILES = enum("CreateServiceRequest", "agentProfile")
@@ -50,3 +64,6 @@ DEFAULT_NODE_TYPE = str(field("CreateServiceRequest", "nodeType")["default"])
 BUILD_STATUSES = enum("Build", "status")
 REVISION_PHASES = enum("RevisionInfo", "phase")
 HEALTH_STATES = enum("RevisionHealth", "state")
+BUILDS_LIMIT = query("/builds", "get", "limit")
+BUILDS_OFFSET = query("/builds", "get", "offset")
+LOGS_LIMIT = query("/builds/{buildId}/logs", "get", "limit")
