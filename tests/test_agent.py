@@ -276,3 +276,25 @@ def test_an_up_interrupted_while_creating_the_agent_is_recovered(
     assert [s["name"] for s in emulator.api("GET", "/agents").json()["services"]] == ["bot"]
     assert emulator.calls("POST /v1/agents/{agentName}") == 0  # picked up as it was
     assert "2 unchanged" in stack.preview().stdout
+
+
+def test_an_agent_under_a_component_shows_its_progress_on_its_row(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = cloud_stack(
+        "import pulumi\nfrom pcc_provider import Agent\n\n"
+        "class App(pulumi.ComponentResource):\n"
+        "    def __init__(self, name):\n"
+        "        super().__init__('acme:index:App', name)\n"
+        "        self.bot = Agent('bot', service_name='bot', image='example/agent:1',\n"
+        "                         opts=pulumi.ResourceOptions(parent=self))\n"
+        "        self.register_outputs({})\n\n"
+        "app = App('app')\n"
+        "pulumi.export('ready', app.bot.ready)\n"
+    )
+    result = stack.up()
+    assert stack.outputs()["ready"] is True
+    row = "pulumi-python:dynamic/pipecat:Agent bot"
+    assert any(row in line and "agent bot is ready" in line for line in result.output.splitlines())
+    agents = [r for r in stack.resources() if r["type"].endswith("pipecat:Agent")]
+    assert [a["parent"].rsplit("::", 1)[1] for a in agents] == ["app"]

@@ -322,3 +322,27 @@ def test_a_build_from_another_region_or_unfinished_is_refused_at_check(
     provider.check(props(buildId=eu), props(buildId=eu))
     assert emulator.calls("GET /v1/builds/{buildId}") == before
     assert emulator.calls("POST /v1/agents") == 0
+
+
+# -- refresh ---------------------------------------------------------------------------------
+
+
+def test_refresh_shows_drift_in_what_the_program_sets_and_drops_a_deleted_agent(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    inputs = props(image="example/agent:1", maxAgents=5)
+    created = provider.create(inputs)
+    state = {**inputs, **created.outs}
+    assert provider.read("bot", state).outs["maxAgents"] == 5
+    # Changed outside Pulumi: the setting the program sets shows the service's value; one it
+    # leaves unset is not reported as drift.
+    body = {"autoScaling": {"minAgents": 1, "maxAgents": 9}, "agentProfile": "agent-2x"}
+    emulator.api("POST", "/agents/bot", json=body)
+    read = provider.read("bot", state)
+    assert read.id == "bot" and read.outs["maxAgents"] == 9
+    assert read.outs.get("minAgents") is None and read.outs.get("agentProfile") is None
+    # The next `up` puts the program's value back.
+    assert provider.diff("bot", read.outs, {**read.outs, **inputs}).changes is True
+    emulator.api("DELETE", "/agents/bot")
+    gone_read = provider.read("bot", state)
+    assert gone_read.id == "" and gone_read.outs == {}
