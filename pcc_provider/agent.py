@@ -300,11 +300,15 @@ class AgentProvider(ApiProvider):
                 "pick another service_name, or delete that agent first"
             )
         if not props.get("adoptExisting"):
+            how = (
+                f"it differs in {', '.join(differences)}"
+                if differences
+                else "it was changed after its creation"
+            )
             raise api.ApiError(
                 f"an agent named {name} already exists and this stack did not create it "
-                f"(it differs in {', '.join(differences) or 'its history'}): pick another "
-                f"service_name, delete it first (`pcc agent delete {name}`), or pass "
-                "adopt_existing=True to take it over"
+                f"({how}): pick another service_name, delete it first "
+                f"(`pcc agent delete {name}`), or pass adopt_existing=True to take it over"
             )
         progress.warn(
             f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
@@ -330,8 +334,8 @@ class AgentProvider(ApiProvider):
         except DeployFailed as exc:
             raise AgentError(
                 exc.under(
-                    f"agent {id_}: {exc}; the agent keeps its previous deployment where the "
-                    "service still serves it"
+                    f"agent {id_}: {exc}; the agent is left as it is (the service goes on "
+                    "serving its previous deployment while it can)"
                 )
             ) from None
         except api.ApiError as exc:
@@ -447,7 +451,7 @@ class _Patience:
             value = fetch()
         except api.ApiError as exc:
             passing = exc.status is None or exc.status == 429 or exc.status >= 500
-            if not passing or isinstance(exc, api.AuthError) or self.misses >= TRANSIENT_TRIES:
+            if not passing or self.misses >= TRANSIENT_TRIES:
                 raise
             self.misses += 1
             return last

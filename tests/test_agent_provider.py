@@ -105,7 +105,7 @@ def test_a_failed_update_keeps_the_agent_and_says_so(
     new = props(image="example/crashloop:2")
     with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
         provider.update(created.id, {**old, **created.outs}, new)
-    assert "keeps its previous deployment" in str(failed.value)
+    assert "the agent is left as it is" in str(failed.value)
     seen = agent(emulator)
     assert seen["available"] is True
     assert seen["reconciledDeploymentId"] == created.outs["desiredDeploymentId"]
@@ -201,7 +201,7 @@ def test_a_same_named_agent_changed_since_its_creation_is_not_ours(
     inputs = props(image="example/agent:1")
     emulator.api("POST", "/agents", json=request_body(inputs, create=True))
     emulator.api("POST", "/agents/bot", json={"forceRedeploy": True})
-    with pytest.raises(AgentError, match="this stack did not create it"):
+    with pytest.raises(AgentError, match=r"did not create it \(it was changed after its creation"):
         provider.create(inputs)
 
 
