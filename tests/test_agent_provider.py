@@ -14,7 +14,13 @@ import requests
 from conftest import API_KEY, EmulatorHandle
 from test_emulator import context, post_upload
 
-from pcc_provider.agent import AgentError, AgentProvider, problems, request_body
+from pcc_provider.agent import (
+    AgentError,
+    AgentProvider,
+    deploy_failure,
+    problems,
+    request_body,
+)
 
 GET_AGENT = "GET /v1/agents/{agentName}"
 
@@ -348,3 +354,29 @@ def test_refresh_shows_drift_in_what_the_program_sets_and_drops_a_deleted_agent(
     emulator.api("DELETE", "/agents/bot")
     gone_read = provider.read("bot", state)
     assert gone_read.id == "" and gone_read.outs == {}
+
+
+# -- reading a revision (pure) ---------------------------------------------------------------
+
+
+def _revision(phase: str, health: dict[str, Any] | None = None, dep: str = "d1") -> Any:
+    revision: dict[str, Any] = {"deploymentID": dep, "phase": phase}
+    if health is not None:
+        revision["health"] = health
+    return {"desiredDeploymentId": "d1", "currentRevision": revision}
+
+
+def test_what_counts_as_a_failed_deployment() -> None:
+    terminated = {"state": "terminated", "reason": "OOMKilled", "lastExitCode": 137}
+    found = deploy_failure(_revision("Validating", terminated), "d1", "bot")
+    assert found is not None
+    assert found[0].startswith("deployment d1 failed: OOMKilled (exit code 137)")
+    assert "`pcc agent logs bot --deployment d1`" in found[0] and found[1] == ""
+    bare = deploy_failure(_revision("Failed"), "d1", "bot")
+    assert bare is not None and bare[0].startswith("deployment d1 failed: phase Failed;")
+    # Still on its way, or a revision of another deployment: not a failure of this one.
+    starting = {"state": "waiting", "reason": "ContainerCreating", "ready": False}
+    assert deploy_failure(_revision("Validating", starting), "d1", "bot") is None
+    assert deploy_failure(_revision("Creating"), "d1", "bot") is None
+    assert deploy_failure(_revision("Failed", dep="d0"), "d1", "bot") is None
+    assert deploy_failure({"currentRevision": None}, "d1", "bot") is None
