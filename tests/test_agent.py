@@ -278,23 +278,26 @@ def test_an_up_interrupted_while_creating_the_agent_is_recovered(
     assert "2 unchanged" in stack.preview().stdout
 
 
-def test_an_agent_under_a_component_shows_its_progress_on_its_row(
+def test_resources_under_a_component_show_their_progress_on_their_rows(
     cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
     stack = cloud_stack(
-        "import pulumi\nfrom pcc_provider import Agent\n\n"
+        "import pulumi\nfrom pcc_provider import Agent, Build\n\n"
         "class App(pulumi.ComponentResource):\n"
         "    def __init__(self, name):\n"
         "        super().__init__('acme:index:App', name)\n"
-        "        self.bot = Agent('bot', service_name='bot', image='example/agent:1',\n"
-        "                         opts=pulumi.ResourceOptions(parent=self))\n"
+        "        child = pulumi.ResourceOptions(parent=self)\n"
+        "        image = Build('image', context='agent', opts=child)\n"
+        "        self.bot = Agent('bot', service_name='bot', build_id=image.build_id, opts=child)\n"
         "        self.register_outputs({})\n\n"
         "app = App('app')\n"
-        "pulumi.export('ready', app.bot.ready)\n"
+        "pulumi.export('ready', app.bot.ready)\n",
+        files=AGENT_FILES,
     )
     result = stack.up()
     assert stack.outputs()["ready"] is True
-    row = "pulumi-python:dynamic/pipecat:Agent bot"
-    assert any(row in line and "agent bot is ready" in line for line in result.output.splitlines())
-    agents = [r for r in stack.resources() if r["type"].endswith("pipecat:Agent")]
-    assert [a["parent"].rsplit("::", 1)[1] for a in agents] == ["app"]
+    lines = result.output.splitlines()
+    assert any("pipecat:Agent bot" in line and "agent bot is ready" in line for line in lines)
+    assert any("pipecat:Build image" in line and "logs" in line for line in lines), lines
+    ours = [r for r in stack.resources() if r["type"].startswith("pulumi-python:dynamic/")]
+    assert sorted(r["parent"].rsplit("::", 1)[1] for r in ours) == ["app", "app"]
