@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import API_KEY, EmulatorHandle
-from test_emulator import context, post_upload
+from test_emulator import SPEC, context, post_upload
 
 from pcc_provider.agent import (
     AgentError,
@@ -380,3 +380,30 @@ def test_what_counts_as_a_failed_deployment() -> None:
     assert deploy_failure(_revision("Creating"), "d1", "bot") is None
     assert deploy_failure(_revision("Failed", dep="d0"), "d1", "bot") is None
     assert deploy_failure({"currentRevision": None}, "d1", "bot") is None
+
+
+def test_the_input_checks_agree_with_the_spec() -> None:
+    """The provider's limits are its own constants; the emulator reads its limits from the
+    spec (test_emulator_agents.py). Both at the spec's bounds: accepted, one past: refused."""
+    create = SPEC["components"]["schemas"]["CreateServiceRequest"]["properties"]
+    longest = int(create["serviceName"]["maxLength"])
+    low, high = create["maxSessionDuration"]["minimum"], create["maxSessionDuration"]["maximum"]
+    filters = [f for f in create["krispViva"]["properties"]["audioFilter"]["enum"] if f]
+    good = [
+        {"serviceName": "a" * longest},
+        {"maxSessionDuration": low},
+        {"maxSessionDuration": high},
+        *({"agentProfile": p} for p in create["agentProfile"]["enum"]),
+        *({"krispVivaAudioFilter": f} for f in filters),
+    ]
+    bad = [
+        {"serviceName": "a" * (longest + 1)},
+        {"serviceName": "-a"},
+        {"maxSessionDuration": low - 1},
+        {"maxSessionDuration": high + 1},
+        {"agentProfile": "agent-0x"},
+    ]
+    for given in good:
+        assert problems({**props(image="x:1"), **given}) == [], given
+    for given in bad:
+        assert problems({**props(image="x:1"), **given}), given
