@@ -91,6 +91,7 @@ def _emulator(args: argparse.Namespace) -> int:
         api_key=args.api_key,
         build_seconds=args.build_seconds,
         agent_ready_seconds=args.agent_ready_seconds,
+        agent_delete_seconds=args.agent_delete_seconds,
         upload_ttl_seconds=args.upload_ttl_seconds,
         max_upload_bytes=args.max_upload_bytes,
     )
@@ -119,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     emu.add_argument("--build-seconds", type=float, default=3.0, help="how long a build takes")
     emu.add_argument(
         "--agent-ready-seconds", type=float, default=1.0, help="how long a deployment takes"
+    )
+    emu.add_argument(
+        "--agent-delete-seconds", type=float, default=0.0, help="how long a deletion takes"
     )
     emu.add_argument(
         "--upload-ttl-seconds", type=float, default=900.0, help="how long an upload URL lasts"

@@ -7,12 +7,19 @@ Changing the build or any setting updates the agent in place and waits for the n
 deployment to be ready; changing the name or region replaces it; destroy deletes it. A
 change in the values of a secret set declared in the same program (pcc_provider.secrets), or
 in `triggers`, redeploys the same configuration.
+
+When things go wrong: a deployment the service reports as failed (revision phase `Failed`,
+health `terminated` or `CrashLoopBackOff`) fails at once with the service's reason; API errors
+that may pass (5xx, 429, lost connections) are retried a few times while waiting; an agent is
+deleted again only if this very call created it and its deployment definitely failed; an
+existing agent of the same name is never taken over silently.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import pulumi
 from pulumi.dynamic import (
@@ -43,6 +50,9 @@ SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
+# Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
+TRANSIENT_TRIES = 5
+T = TypeVar("T")
 
 REPLACE_ON = ("serviceName", "region")
 # The settings sent to the API, by their API names.
@@ -71,6 +81,21 @@ DEFAULTS: dict[str, Any] = {
 
 class AgentError(Exception):
     """A refused or failed deployment; str() is for the user."""
+
+
+class DeployFailed(AgentError):
+    """The deployment definitely did not succeed: the service says it failed, or it was not
+    ready within deployTimeout. Only then is an agent this call created deleted again.
+
+    str() is one line; `details` (the agent's own output, say) goes below it.
+    """
+
+    def __init__(self, message: str, details: str = "") -> None:
+        super().__init__(message)
+        self.details = details
+
+    def under(self, line: str) -> str:
+        return line + (f"\n{self.details}" if self.details else "")
 
 
 def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
@@ -104,6 +129,9 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
     timeout = inputs.get("deployTimeout")
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         found.append(("deployTimeout", "deploy_timeout must be a positive number of seconds"))
+    adopt = inputs.get("adoptExisting")
+    if adopt is not None and not isinstance(adopt, bool):
+        found.append(("adoptExisting", "adopt_existing must be True or False"))
     krisp = inputs.get("krispVivaAudioFilter")
     if krisp is not None and krisp not in KRISP_FILTERS:
         found.append(
@@ -220,7 +248,9 @@ class AgentProvider(ApiProvider):
         return DiffResult(
             changes=bool(replaces or updates),
             replaces=replaces,
-            delete_before_replace=True,  # the name is unique: the old agent must go first
+            # Names are unique: a replacement that keeps the name must delete the old agent
+            # first. A new name creates the new agent first, so the old one serves until then.
+            delete_before_replace=bool(replaces) and "serviceName" not in replaces,
         )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -228,39 +258,92 @@ class AgentProvider(ApiProvider):
         with self._client() as client:
             try:
                 progress.status(f"creating agent {name}")
-                agent = self._create(client, name, props)
+                agent, ours = self._create(client, name, props, progress)
             except api.ApiError as exc:
                 raise AgentError(f"agent {name}: {exc}") from None
             try:
                 agent = self._wait(client, name, agent, props, progress)
-            except (api.ApiError, AgentError) as exc:
-                # A create that fails must leave nothing behind, or the next `pulumi up`
-                # would find the name taken.
-                try:
-                    client.delete_agent(name)
-                    undone = "; the agent was deleted again"
-                except api.ApiError:
-                    undone = "; deleting it again failed too: delete it before retrying"
-                raise AgentError(f"agent {name}: {exc}{undone}") from None
+            except DeployFailed as exc:
+                undone = self._undo(client, name, props, ours)
+                raise AgentError(exc.under(f"agent {name}: {exc}{undone}")) from None
+            except api.ApiError as exc:
+                # Not a verdict on the deployment: the agent is kept, and the next `pulumi up`
+                # finds it unchanged since its creation and carries on with it.
+                raise AgentError(
+                    f"agent {name}: {exc}; the agent exists and was left as it is: "
+                    "run `pulumi up` again to carry on"
+                ) from None
         return CreateResult(name, self._outputs(props, agent))
 
-    @staticmethod
-    def _create(client: api.Client, name: str, props: dict[str, Any]) -> dict[str, Any]:
+    def _undo(self, client: api.Client, name: str, props: dict[str, Any], ours: bool) -> str:
+        """After a definite failure: delete the agent if this call created it (so that the
+        next `pulumi up` starts clean), never one it found."""
+        if not ours:
+            return "; the agent existed before this update, so it was left as it is"
         try:
-            return client.create_agent(request_body(props, create=True))
+            self._delete(client, name, props)
+            return "; the agent was deleted again"
+        except (api.ApiError, AgentError):
+            return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)"
+
+    def _create(
+        self, client: api.Client, name: str, props: dict[str, Any], progress: Progress
+    ) -> tuple[dict[str, Any], bool]:
+        """(the agent, whether this call created it)."""
+        try:
+            return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
-            if exc.status is not None:
+            lost = exc.status is None  # the answer was lost: the agent may exist now
+            if not lost and not (exc.status == 400 and "already exists" in str(exc).lower()):
                 raise
-            # The answer was lost after the request went out: the agent may exist now.
             try:
-                return client.get_agent(name)
+                existing = client.get_agent(name)
             except api.NotFound:
                 raise exc from None
+        differences = _differences(existing, props)
+        if lost and not differences:
+            return existing, True
+        if not differences and existing.get("createdAt") == existing.get("updatedAt"):
+            # What an interrupted `pulumi up` of this program leaves: an agent with exactly
+            # these settings, never changed since its creation.
+            progress.warn(
+                f"agent {name} already exists with exactly these settings and was never "
+                "changed since its creation: taken to be the one an interrupted `pulumi up` "
+                "created, and adopted"
+            )
+            return existing, False
+        if existing.get("region") != props.get("region"):
+            raise api.ApiError(
+                f"an agent named {name} already exists in region {existing.get('region')}: "
+                "pick another service_name, or delete that agent first"
+            )
+        if not props.get("adoptExisting"):
+            how = (
+                f"it differs in {', '.join(differences)}"
+                if differences
+                else "it was changed after its creation"
+            )
+            raise api.ApiError(
+                f"an agent named {name} already exists and this stack did not create it "
+                f"({how}): pick another service_name, delete it first "
+                f"(`pcc agent delete {name}`), or pass adopt_existing=True to take it over"
+            )
+        progress.warn(
+            f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
+            "with this program's settings, and `pulumi destroy` will delete it"
+        )
+        return client.update_agent(name, request_body(props, create=False)), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
         if not forced and all(olds.get(k) == news.get(k) for k in SETTINGS):
-            return UpdateResult({**olds, "deployTimeout": news.get("deployTimeout")})
+            return UpdateResult(
+                {
+                    **olds,
+                    "deployTimeout": news.get("deployTimeout"),
+                    "adoptExisting": news.get("adoptExisting"),
+                }
+            )
         progress = Progress(news.get("__urn") or olds.get("__urn"))
         body = request_body(news, create=False)
         if forced:
@@ -271,6 +354,13 @@ class AgentProvider(ApiProvider):
                 progress.status(f"updating agent {id_}")
                 agent = client.update_agent(id_, body)
                 agent = self._wait(client, id_, agent, news, progress)
+        except DeployFailed as exc:
+            raise AgentError(
+                exc.under(
+                    f"agent {id_}: {exc}; the agent is left as it is (the service goes on "
+                    "serving its previous deployment while it can)"
+                )
+            ) from None
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
         return UpdateResult(self._outputs(news, agent))
@@ -288,25 +378,30 @@ class AgentProvider(ApiProvider):
         return ReadResult(id_, self._outputs({"serviceName": id_, **props, **drift}, agent))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         try:
             with self._client() as client:
-                client.delete_agent(id_)
-                # Gone means gone: a replacement of the same name is created right after.
-                poll(
-                    True,
-                    lambda: _exists(client, id_),
-                    lambda exists: not exists,
-                    timeout=timeout,
-                    describe=lambda _, took: f"deleting agent {id_} ({took:.0f}s)",
-                    expired=lambda _: AgentError(f"agent {id_} still exists after {timeout:g}s"),
-                    progress=Progress(props.get("__urn")),
-                    interval=self.poll_interval,
-                )
-        except api.NotFound:
-            pass  # already gone
+                self._delete(client, id_, props)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
+
+    def _delete(self, client: api.Client, name: str, props: dict[str, Any]) -> None:
+        timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
+        try:
+            client.delete_agent(name)
+        except api.NotFound:
+            return  # already gone
+        patience = _Patience()
+        # Gone means gone: a replacement of the same name is created right after.
+        poll(
+            True,
+            lambda: patience.call(lambda: _exists(client, name), True),
+            lambda exists: not exists,
+            timeout=timeout,
+            describe=lambda _, took: f"deleting agent {name} ({took:.0f}s)",
+            expired=lambda _: AgentError(f"agent {name} still exists after {timeout:g}s"),
+            progress=Progress(props.get("__urn")),
+            interval=self.poll_interval,
+        )
 
     def _wait(
         self,
@@ -316,12 +411,25 @@ class AgentProvider(ApiProvider):
         props: dict[str, Any],
         progress: Progress,
     ) -> dict[str, Any]:
-        """Until the deployment this call requested is reconciled and ready."""
+        """Until the deployment this call requested is reconciled and ready.
+
+        DeployFailed as soon as the service reports that deployment failed, or at the timeout.
+        """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
+        patience = _Patience()
+        latest = [agent]
+
+        def fetch() -> dict[str, Any]:
+            latest[0] = patience.call(lambda: client.get_agent(name), latest[0])
+            failure = deploy_failure(latest[0], wanted, name)
+            if failure:
+                raise DeployFailed(*failure)
+            return latest[0]
+
         agent = poll(
             agent,
-            lambda: client.get_agent(name),
+            fetch,
             lambda a: bool(
                 a.get("ready")
                 and a.get("desiredDeploymentId")
@@ -330,7 +438,7 @@ class AgentProvider(ApiProvider):
             ),
             timeout=timeout,
             describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {_reason(a)}",
-            expired=lambda a: AgentError(
+            expired=lambda a: DeployFailed(
                 f"not ready after {timeout:g}s (deployTimeout): {_reason(a)}"
             ),
             progress=progress,
@@ -354,6 +462,95 @@ class AgentProvider(ApiProvider):
         return outs
 
 
+class _Patience:
+    """While waiting, an API error that may pass (a 5xx, 429 or lost connection) is
+    tolerated TRANSIENT_TRIES times in a row: the poll goes on with what it saw last."""
+
+    def __init__(self) -> None:
+        self.misses = 0
+
+    def call(self, fetch: Callable[[], T], last: T) -> T:
+        try:
+            value = fetch()
+        except api.ApiError as exc:
+            passing = exc.status is None or exc.status == 429 or exc.status >= 500
+            if not passing or self.misses >= TRANSIENT_TRIES:
+                raise
+            self.misses += 1
+            return last
+        self.misses = 0
+        return value
+
+
+def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tuple[str, str] | None:
+    """(why, the agent's output) when the service reports that the deployment `wanted` failed:
+    its current revision is in phase Failed, or its code terminated or crash-loops."""
+    revision = agent.get("currentRevision")
+    if not isinstance(revision, dict):
+        return None
+    deployment = revision.get("deploymentID") or wanted
+    if wanted and deployment != wanted:
+        return None  # a revision of another deployment
+    raw = revision.get("health")
+    health: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    crashed = health.get("state") == "terminated" or health.get("reason") == "CrashLoopBackOff"
+    if revision.get("phase") != "Failed" and not crashed:
+        return None
+    what = str(health.get("reason") or health.get("state") or "phase Failed")
+    notes = [
+        f"exit code {health['lastExitCode']}" if health.get("lastExitCode") is not None else "",
+        str(health.get("lastTerminationReason") or ""),
+        f"restarted {health['restartCount']}x" if health.get("restartCount") else "",
+    ]
+    notes = [n for n in notes if n and n != what]
+    if notes:
+        what += f" ({', '.join(notes)})"
+    message = str(health.get("message") or "").strip()
+    last_line = message.splitlines()[-1] if message else ""
+    hint = f"`pcc agent logs {name}" + (f" --deployment {deployment}`" if deployment else "`")
+    summary = f"deployment {deployment} failed: {what}"
+    if last_line:
+        summary += f": {last_line}"
+    summary += f"; fix the agent and run `pulumi up` again; its logs: {hint}"
+    details = ""
+    if message and message != last_line:
+        # The whole output (a traceback, say) under the one-line summary, at most 20 lines.
+        details = "\n".join("    " + line for line in message.splitlines()[-20:])
+    return summary, details
+
+
+def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
+    """The settings (by API name) in which an existing agent differs from what a create with
+    `props` would make. A build-deployed agent's build cannot be compared: the API redacts it."""
+    wanted = request_body(props, create=True)
+    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
+    scaling = spec.get("autoScaling") or {}
+    krisp = agent.get("krispViva") or {}
+    seen: dict[str, Any] = {
+        "region": agent.get("region"),
+        "image": spec.get("image") if "image" in wanted else None,
+        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
+        "imagePullSecretSet": spec.get("imagePullSecretName"),
+        "agentProfile": agent.get("agentProfile"),
+        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
+        "minAgents": scaling.get("minReplicas"),
+        "maxAgents": scaling.get("maxReplicas"),
+        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
+    }
+    asked: dict[str, Any] = {
+        "region": wanted["region"],
+        "image": wanted.get("image"),
+        "secretSet": wanted.get("secretSet"),
+        "imagePullSecretSet": wanted.get("imagePullSecretSet"),
+        "agentProfile": wanted["agentProfile"],
+        "maxSessionDuration": wanted["maxSessionDuration"],
+        "minAgents": wanted["autoScaling"]["minAgents"],
+        "maxAgents": wanted["autoScaling"]["maxAgents"],
+        "krispVivaAudioFilter": wanted["krispViva"]["audioFilter"],
+    }
+    return [k for k in asked if seen[k] != asked[k]]
+
+
 def _exists(client: api.Client, name: str) -> bool:
     try:
         client.get_agent(name)
@@ -365,9 +562,10 @@ def _exists(client: api.Client, name: str) -> bool:
 def _reason(agent: dict[str, Any]) -> str:
     """What the agent is waiting on, in the API's own words where it gives any."""
     revision = agent.get("currentRevision") or {}
-    for key in ("message", "reason", "phase", "status"):
-        if isinstance(revision, dict) and revision.get(key):
-            return str(revision[key])
+    health = revision.get("health") if isinstance(revision, dict) else None
+    for source, key in ((health, "message"), (health, "reason"), (revision, "phase")):
+        if isinstance(source, dict) and source.get(key):
+            return str(source[key]).strip().splitlines()[-1]
     if agent.get("reconciledDeploymentId") != agent.get("desiredDeploymentId"):
         return "the new deployment is not reconciled yet"
     return "not ready yet"
@@ -392,6 +590,9 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
     :param krisp_viva_audio_filter: "tel", "pro", or None (off).
     :param max_session_duration: seconds, 60 to 14400.
     :param deploy_timeout: seconds to wait for a deployment to become ready (default 600).
+    :param adopt_existing: take over an agent of this name that already exists and that this
+        stack did not create (made by `pcc deploy`, say): it is redeployed with these settings
+        and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
     """
 
     service_name: pulumi.Output[str]
@@ -421,6 +622,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         max_session_duration: int | None = None,
         deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
         triggers: pulumi.Input[Any] | None = None,
+        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if isinstance(secret_set, secrets.SecretSet):
@@ -447,6 +649,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             triggers=triggers,
             secret_revision=secret_revision,
             set_regions=set_regions,
+            adopt_existing=adopt_existing,
         )
         # What can be judged before any output is known fails the preview at once.
         found = problems(

@@ -6,8 +6,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 import pulumi
 from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
@@ -62,7 +62,11 @@ def resource_urn(
             return f"{prefix}::{type_}::{resource_name}"
         return f"{prefix}::{parent_type}${type_}::{resource_name}"
 
-    return parent.urn.apply(child)
+    urn = parent.urn.apply(child)
+    # Without the parent as a dependency: depending on a component means depending on its
+    # children, this resource among them, which the SDK refuses as a cycle.
+    known_urn = cast(Awaitable[str], urn.future())
+    return pulumi.Output(set(), known_urn, urn.is_known(), urn.is_secret())
 
 
 class ApiResource(Resource):

@@ -3,7 +3,11 @@ and one program doing both, under the real Pulumi engine against the emulator.""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,85 +156,152 @@ def test_build_and_agent_in_one_program(
     assert emulator.api("GET", "/agents/bot-two").status_code == 200
 
 
-BAD_AGENTS = {
-    "both image and build": ("build_id=image.build_id, image='example/agent:1'", "not both"),
-    "bad service name": (
-        "service_name='Hello_Agent', build_id=image.build_id",
-        "not a valid agent name",
-    ),
-    "neither": ("", "give build_id"),
-    "bad profile": ("build_id=image.build_id, agent_profile='agent-9x'", "agent_profile must be"),
-}
+IMAGE_PROGRAM = """
+import pulumi
+from pcc_provider import Agent
+
+cfg = pulumi.Config()
+bot = Agent("bot", service_name=cfg.get("name") or "bot",
+            image=cfg.get("image") or "example/agent:1", deploy_timeout=60)
+pulumi.export("ready", bot.ready)
+pulumi.export("name", bot.service_name)
+"""
 
 
-@pytest.mark.parametrize("case", list(BAD_AGENTS))
-def test_bad_agent_input_fails_preview(
-    case: str, cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+def test_bad_agent_input_fails_preview_in_one_line(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    args, words = BAD_AGENTS[case]
-    if "service_name" not in args:
-        args = "service_name='bot', " + args
+    # Every input check is covered by test_agent_provider.py; this shows how one reaches
+    # the user: one line from the program, before any API call.
     program = (
         "from pcc_provider import Agent, Build\n"
         "image = Build('image', context='agent')\n"
-        f"Agent('bot', {args})\n"
+        "Agent('bot', service_name='bot', build_id=image.build_id, image='example/agent:1')\n"
     )
     stack = cloud_stack(program, files=AGENT_FILES)
     result = stack.preview(check=False)
     assert result.returncode != 0
     line = next(line for line in result.output.splitlines() if "Agent 'bot'" in line)
-    assert words in line
+    assert "give either build_id or image, not both" in line
     assert "Traceback" not in result.output
     assert emulator.stats()["requests"] == {}
 
 
-def test_build_from_another_region_fails_preview(
+def test_a_build_the_service_refuses_fails_preview(
     cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    builder = cloud_stack(
-        "import pulumi\nfrom pcc_provider import Build\n"
-        "image = Build('image', context='agent', region='eu-central')\n"
-        "pulumi.export('build_id', image.build_id)\n",
-        files=AGENT_FILES,
-    )
-    builder.up()
-    build_id = builder.outputs()["build_id"]
+    # The provider's check, as the engine shows it (the cases: test_agent_provider.py).
+    missing = "123e4567-e89b-12d3-a456-426614174000"
     deployer = cloud_stack(
-        "from pcc_provider import Agent\n"
-        f"Agent('bot', service_name='bot', build_id={build_id!r}, region='us-west')\n",
-        project="deployer",
+        f"from pcc_provider import Agent\nAgent('bot', service_name='bot', build_id={missing!r})\n"
     )
     result = deployer.preview(check=False)
     assert result.returncode != 0
-    assert f"build {build_id} is in region eu-central, the agent in us-west" in result.output
+    assert f"build {missing} does not exist" in result.output
+    assert "Traceback" not in result.output
     assert emulator.calls("POST /v1/agents") == 0
 
 
-def test_agent_from_an_image(cloud_stack: Callable[..., Stack], emulator: EmulatorHandle) -> None:
-    stack = cloud_stack(
-        "import pulumi\nfrom pcc_provider import Agent\n"
-        "bot = Agent('bot', service_name='bot', image='example/agent:1')\n"
-        "pulumi.export('ready', bot.ready)\n"
-    )
+def test_a_crash_looping_agent_fails_the_up_with_its_reason_then_recovers(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = cloud_stack(IMAGE_PROGRAM)
+    stack.config("image", "example/crashloop:1")
+    result = stack.up(check=False)
+    assert result.returncode != 0
+    line = next(line for line in result.output.splitlines() if "failed: CrashLoopBackOff" in line)
+    assert "exit code 1" in line and "pcc agent logs bot --deployment" in line
+    assert "the agent was deleted again" in line
+    assert "Traceback (most recent call last)" in result.output
+    assert emulator.api("GET", "/agents/bot").status_code == 404
+
+    stack.config("image", "example/agent:2")
     stack.up()
     assert stack.outputs()["ready"] is True
     agent = emulator.api("GET", "/agents/bot").json()
-    assert agent["deployment"]["manifest"]["spec"]["image"] == "example/agent:1"
+    assert agent["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
 
 
-def test_deploy_timeout_leaves_nothing_behind(
+def test_a_rename_creates_the_new_agent_before_deleting_the_old(
     cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(agentReadySeconds=30)
-    stack = cloud_stack(ONE_PROGRAM, files=AGENT_FILES)
-    stack.config("deployTimeout", "1")
+    stack = cloud_stack(IMAGE_PROGRAM)
+    stack.up()
+    old = emulator.api("GET", "/agents/bot").json()
+    # The new name is taken by someone else's agent: the create fails, and the old agent,
+    # which a delete-first replacement would have removed, still serves.
+    emulator.api("POST", "/agents", json={"serviceName": "bot-two", "image": "them/agent:1"})
+    stack.config("name", "bot-two")
     result = stack.up(check=False)
     assert result.returncode != 0
-    assert "agent bot: not ready after 1s (deployTimeout)" in result.output
-    assert "the agent was deleted again" in result.output
-    assert emulator.api("GET", "/agents/bot").status_code == 404
+    assert "an agent named bot-two already exists and this stack did not create it" in (
+        result.output
+    )
+    still = emulator.api("GET", "/agents/bot").json()
+    assert still["desiredDeploymentId"] == old["desiredDeploymentId"] and still["ready"]
+    theirs = emulator.api("GET", "/agents/bot-two").json()
+    assert theirs["deployment"]["manifest"]["spec"]["image"] == "them/agent:1"
 
-    emulator.configure(agentReadySeconds=1)
-    stack.config("deployTimeout", "60")
+    stack.config("name", "bot-three")
     stack.up()
+    assert stack.outputs()["name"] == "bot-three"
+    assert emulator.api("GET", "/agents/bot").status_code == 404
+    assert emulator.api("GET", "/agents/bot-three").json()["ready"] is True
+
+
+def test_an_up_interrupted_while_creating_the_agent_is_recovered(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(agentReadySeconds=8)
+    stack = cloud_stack(IMAGE_PROGRAM)
+    argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
+    up = subprocess.Popen(
+        argv,
+        cwd=stack.dir,
+        env=stack.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while emulator.api("GET", "/agents/bot").status_code != 200:
+            assert up.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        # The whole `pulumi up`, engine and provider plugin, dies at once mid-create.
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait()
+    stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
+
+    result = stack.up()
+    assert "taken to be the one an interrupted `pulumi up` created" in result.output
     assert stack.outputs()["ready"] is True
+    assert [s["name"] for s in emulator.api("GET", "/agents").json()["services"]] == ["bot"]
+    assert emulator.calls("POST /v1/agents/{agentName}") == 0  # picked up as it was
+    assert "2 unchanged" in stack.preview().stdout
+
+
+def test_resources_under_a_component_show_their_progress_on_their_rows(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = cloud_stack(
+        "import pulumi\nfrom pcc_provider import Agent, Build\n\n"
+        "class App(pulumi.ComponentResource):\n"
+        "    def __init__(self, name):\n"
+        "        super().__init__('acme:index:App', name)\n"
+        "        child = pulumi.ResourceOptions(parent=self)\n"
+        "        image = Build('image', context='agent', opts=child)\n"
+        "        self.bot = Agent('bot', service_name='bot', build_id=image.build_id, opts=child)\n"
+        "        self.register_outputs({})\n\n"
+        "app = App('app')\n"
+        "pulumi.export('ready', app.bot.ready)\n",
+        files=AGENT_FILES,
+    )
+    result = stack.up()
+    assert stack.outputs()["ready"] is True
+    lines = result.output.splitlines()
+    assert any("pipecat:Agent bot" in line and "agent bot is ready" in line for line in lines)
+    assert any("pipecat:Build image" in line and "logs" in line for line in lines), lines
+    ours = [r for r in stack.resources() if r["type"].startswith("pulumi-python:dynamic/")]
+    assert sorted(r["parent"].rsplit("::", 1)[1] for r in ours) == ["app", "app"]

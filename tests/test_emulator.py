@@ -776,6 +776,7 @@ def test_config_changes_apply_to_new_builds(api: Client) -> None:
         "maxUploadBytes": 500 * 1024 * 1024,
         "agentReadySeconds": 0.4,
         "secretReadySeconds": 0.5,
+        "agentDeleteSeconds": 0.0,
     }
     response = api.control("POST", "/config", json={"buildSeconds": 0, "agentReadySeconds": 0})
     assert response.json()["buildSeconds"] == 0

@@ -19,15 +19,21 @@ what is not served.
 
 Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
 Dockerfile fails it, `RUN sleep infinity` makes it time out.
+Deployments too: a build whose Dockerfile has `CMD exit N` (or ENTRYPOINT) crash-loops with
+exit code N, an image reference containing `crashloop` crash-loops with exit code 1, one
+containing `does-not-exist` cannot be pulled and ends in phase Failed. Request limits come
+from openapi.json (spec.py).
 
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n}
     GET/POST   /_emulator/config  {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes",
-                                   "agentReadySeconds", "secretReadySeconds"}
+                                   "agentReadySeconds", "agentDeleteSeconds",
+                                   "secretReadySeconds"}
     GET/POST/DELETE /_emulator/faults
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
+               | {"route": ..., "actThenDrop": true}  (handled, then the answer is dropped)
     DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
     POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
                provisioning ends `failed`

@@ -27,13 +27,11 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, RequestRedirect, Rule
 from werkzeug.wrappers import Request, Response
 
+from pcc_provider.emulator import spec
 from pcc_provider.emulator.models import (
-    AGENT_PROFILES,
-    BUILD_STATUSES,
     REGIONS,
     SECRET_KEY_RE,
     SECRET_SET_NAME_RE,
-    SERVICE_NAME_RE,
     ModelError,
     Store,
     iso,
@@ -156,10 +154,13 @@ class Fault:
     drop: bool
     remaining: int
     retry_after: int
+    acted: bool = False  # the request is handled, then its answer is dropped
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"route": self.route, "times": self.remaining}
-        if self.drop:
+        if self.acted:
+            body["actThenDrop"] = True
+        elif self.drop:
             body["drop"] = True
         else:
             body["status"] = self.status
@@ -325,7 +326,8 @@ def check_build_id(build_id: str) -> str:
 
 
 def check_set_name(name: str) -> str:
-    if not 3 <= len(name) <= 63 or not SECRET_SET_NAME_RE.match(name):
+    low, high = spec.SECRET_SET_NAME_LENGTH
+    if not low <= len(name) <= high or not SECRET_SET_NAME_RE.match(name):
         bad_request(
             "Invalid secret set name: use 3 to 63 lowercase letters, digits, hyphens and dots, "
             "starting and ending with a letter or digit"
@@ -367,10 +369,10 @@ def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[st
     given ones for an update."""
     settings: dict[str, Any] = {}
     node_type = opt_str(body, "nodeType")
-    if node_type is not None and node_type != "arm":
-        bad_request(f"Invalid nodeType '{node_type}': only 'arm' is supported")
+    if node_type is not None and node_type != spec.DEFAULT_NODE_TYPE:
+        bad_request(f"Invalid nodeType '{node_type}': only '{spec.DEFAULT_NODE_TYPE}' is supported")
     if node_type is not None or base is None:
-        settings["nodeType"] = "arm"
+        settings["nodeType"] = spec.DEFAULT_NODE_TYPE
     for name in ("imagePullSecretSet", "secretSet"):
         # The official CLI sends `null` to drop a pull secret; accept it.
         if name in body and body[name] is None:
@@ -396,16 +398,17 @@ def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[st
         if not isinstance(raw, dict):
             bad_request("'krispViva' must be an object")
         audio_filter = raw.get("audioFilter")
-        if audio_filter not in ("tel", "pro", None):
-            bad_request("'krispViva.audioFilter' must be 'tel', 'pro' or null")
+        if audio_filter not in spec.AUDIO_FILTERS:
+            allowed = ", ".join("null" if f is None else repr(f) for f in spec.AUDIO_FILTERS)
+            bad_request(f"'krispViva.audioFilter' must be one of {allowed}")
         settings["krispViva"] = {"audioFilter": audio_filter}
     profile = opt_str(body, "agentProfile")
-    if profile is not None and profile not in AGENT_PROFILES:
-        bad_request(f"'agentProfile' must be one of {', '.join(AGENT_PROFILES)}")
+    if profile is not None and profile not in spec.AGENT_PROFILES:
+        bad_request(f"'agentProfile' must be one of {', '.join(spec.AGENT_PROFILES)}")
     if profile is not None or base is None:
-        settings["agentProfile"] = profile or "agent-1x"
+        settings["agentProfile"] = profile or spec.DEFAULT_AGENT_PROFILE
     if "maxSessionDuration" in body or base is None:
-        settings["maxSessionDuration"] = opt_int(body, "maxSessionDuration", 60, 14400)
+        settings["maxSessionDuration"] = opt_int(body, "maxSessionDuration", *spec.SESSION_DURATION)
     return settings
 
 
@@ -478,14 +481,19 @@ class EmulatorApp:
                     self._authorize(request)
                 return error_response(404, "Not found")
             route = route_key(request.method, rule.rule)
+            fault = None
             if not route.split(" ", 1)[1].startswith("/_emulator"):
                 self._count(request, route, is_storage)
                 fault = self.faults.take(route)
-                if fault is not None:
+                if fault is not None and not fault.acted:
                     return self._fault_response(fault, is_storage)
             if is_api:
                 self._authorize(request)
-            return self.handlers[str(rule.endpoint)](request, **args)
+            response = self.handlers[str(rule.endpoint)](request, **args)
+            if fault is not None:
+                # The service has acted on the request; its answer never reaches the client.
+                raise DropConnection("fault injected: answer dropped after acting")
+            return response
         except ApiError as exc:
             return error_response(exc.status, exc.message, exc.code, exc.headers)
         except ModelError as exc:
@@ -565,10 +573,10 @@ class EmulatorApp:
 
     def on_list_builds(self, request: Request) -> Response:
         status = query_str(request, "status")
-        if status is not None and status not in BUILD_STATUSES:
-            bad_request(f"'status' must be one of {', '.join(BUILD_STATUSES)}")
-        limit = query_int(request, "limit", 20, 1, 100)
-        offset = query_int(request, "offset", 0, 0, None)
+        if status is not None and status not in spec.BUILD_STATUSES:
+            bad_request(f"'status' must be one of {', '.join(spec.BUILD_STATUSES)}")
+        limit = query_int(request, "limit", *spec.BUILDS_LIMIT)
+        offset = query_int(request, "offset", *spec.BUILDS_OFFSET)
         builds, total = self.store.list_builds(
             status,
             query_str(request, "region"),
@@ -591,7 +599,7 @@ class EmulatorApp:
 
     def on_build_logs(self, request: Request, buildId: str) -> Response:
         build_id = check_build_id(buildId)
-        limit = query_int(request, "limit", 500, 1, 10000)
+        limit = query_int(request, "limit", *spec.LOGS_LIMIT)
         start = 0
         token = request.args.get("nextToken")
         if token is not None:
@@ -613,12 +621,13 @@ class EmulatorApp:
             bad_request("'serviceName' is required")
         if not isinstance(name, str):
             bad_request("'serviceName' must be a string")
-        if len(name) > 54 or not SERVICE_NAME_RE.match(name):
+        if len(name) > spec.SERVICE_NAME_MAX or not spec.SERVICE_NAME_RE.match(name):
             bad_request(
                 "'serviceName' must start and end with a lowercase letter or number, contain "
-                "only lowercase letters, numbers and hyphens, and be at most 54 characters"
+                "only lowercase letters, numbers and hyphens, and be at most "
+                f"{spec.SERVICE_NAME_MAX} characters"
             )
-        region = opt_str(body, "region") or "us-west"
+        region = opt_str(body, "region") or spec.DEFAULT_REGION
         if region not in REGIONS:
             bad_request(f"Invalid region '{region}'")
         image = opt_str(body, "image")
@@ -730,6 +739,7 @@ class EmulatorApp:
             "maxUploadBytes": c.max_upload_bytes,
             "agentReadySeconds": c.agent_ready_seconds,
             "secretReadySeconds": c.secret_ready_seconds,
+            "agentDeleteSeconds": c.agent_delete_seconds,
         }
 
     def on_config_get(self, request: Request) -> Response:
@@ -743,6 +753,7 @@ class EmulatorApp:
             "maxUploadBytes",
             "agentReadySeconds",
             "secretReadySeconds",
+            "agentDeleteSeconds",
         }
         unknown = sorted(set(body) - known)
         if unknown:
@@ -752,6 +763,7 @@ class EmulatorApp:
         max_bytes = opt_int(body, "maxUploadBytes", 1, 1 << 40)
         ready = opt_number(body, "agentReadySeconds", 0)
         secret_ready = opt_number(body, "secretReadySeconds", 0)
+        deleting = opt_number(body, "agentDeleteSeconds", 0)
         c = self.store.config
         if build_seconds is not None:
             c.build_seconds = build_seconds
@@ -763,6 +775,8 @@ class EmulatorApp:
             c.agent_ready_seconds = ready
         if secret_ready is not None:
             c.secret_ready_seconds = secret_ready
+        if deleting is not None:
+            c.agent_delete_seconds = deleting
         return json_response(self._config_json())
 
     def on_faults_get(self, request: Request) -> Response:
@@ -770,7 +784,9 @@ class EmulatorApp:
 
     def on_faults_add(self, request: Request) -> Response:
         body = read_json(request)
-        unknown = sorted(set(body) - {"route", "status", "times", "drop", "retryAfter"})
+        unknown = sorted(
+            set(body) - {"route", "status", "times", "drop", "actThenDrop", "retryAfter"}
+        )
         if unknown:
             bad_request(f"Unknown fault keys: {', '.join(unknown)}")
         route = req_str(body, "route")
@@ -779,11 +795,12 @@ class EmulatorApp:
         drop = body.get("drop", False)
         if not isinstance(drop, bool):
             bad_request("'drop' must be a boolean")
+        acted = body.get("actThenDrop", False)
+        if not isinstance(acted, bool):
+            bad_request("'actThenDrop' must be a boolean")
         status = opt_int(body, "status", 400, 599)
-        if status is None and not drop:
-            bad_request("Give 'status' (400-599) or 'drop': true")
-        if status is not None and drop:
-            bad_request("Give either 'status' or 'drop', not both")
+        if [status is not None, drop, acted].count(True) != 1:
+            bad_request("Give one of 'status' (400-599), 'drop': true or 'actThenDrop': true")
         times = opt_int(body, "times", 1, 1_000_000) or 1
         retry_after = opt_int(body, "retryAfter", 0, 3600)
         self.faults.add(
@@ -793,6 +810,7 @@ class EmulatorApp:
                 drop=drop,
                 remaining=times,
                 retry_after=1 if retry_after is None else retry_after,
+                acted=acted,
             )
         )
         return json_response({"faults": self.faults.to_json()}, 201)

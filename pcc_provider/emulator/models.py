@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pcc_provider.emulator import spec
+
 # The regions of the official API's example, with the AWS region each one builds in.
 REGIONS: dict[str, tuple[str, str]] = {
     "us-west": ("US West (Oregon)", "us-west-2"),
@@ -46,25 +48,33 @@ PROPERTY_SCHEMA: dict[str, dict[str, Any]] = {
     },
 }
 
-BUILD_STATUSES = ("pending", "building", "success", "failed", "timeout")
-AGENT_PROFILES = {
+BUILD_STATUSES = spec.BUILD_STATUSES
+# CPU and memory per profile, as the spec's agentProfile description gives them.
+_PROFILE_RESOURCES = {
     "agent-1x": ("500m", "1Gi"),
     "agent-2x": ("1000m", "2Gi"),
     "agent-3x": ("1500m", "3Gi"),
 }
-SERVICE_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
+AGENT_PROFILES = {p: _PROFILE_RESOURCES.get(p, ("500m", "1Gi")) for p in spec.AGENT_PROFILES}
+SERVICE_NAME_RE = spec.SERVICE_NAME_RE
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
 
-# The set name rule of the API's /secrets paths; the key rule of the official CLI.
-SECRET_SET_NAME_RE = re.compile(
-    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-)
+# The set name rule of the API's /secrets paths (from the spec); the key rule is the official
+# CLI's (the spec gives none).
+SECRET_SET_NAME_RE = spec.SECRET_SET_NAME_RE
 SECRET_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 _FAIL_LINE = re.compile(r"^RUN\s+exit\s+1$", re.IGNORECASE)
 _TIMEOUT_LINE = re.compile(r"^RUN\s+sleep\s+infinity$", re.IGNORECASE)
+# A deployment fails from its content alone: a build whose Dockerfile starts the agent with
+# `CMD exit N` (or ENTRYPOINT, shell or exec form) crash-loops with exit code N; an image whose
+# reference contains "crashloop" crash-loops with exit code 1; one containing "does-not-exist"
+# cannot be pulled, and its revision ends in phase Failed.
+_CRASH_STEP = re.compile(r"^(?:CMD|ENTRYPOINT)\b.*\bexit\W+(\d+)", re.IGNORECASE)
+CRASH_IMAGE_WORD = "crashloop"
+MISSING_IMAGE_WORD = "does-not-exist"
 
 
 class ModelError(Exception):
@@ -99,6 +109,7 @@ class Config:
     max_upload_bytes: int = 500 * 1024 * 1024
     agent_ready_seconds: float = 1.0
     secret_ready_seconds: float = 0.5
+    agent_delete_seconds: float = 0.0  # how long a deleted agent is still seen
 
 
 @dataclass
@@ -155,6 +166,11 @@ class Deployment:
     settings: dict[str, Any]
     # The version of each secret set the deployment bound, so tests can see a rollout.
     bound_sets: dict[str, Any] = field(default_factory=dict)
+    # Why this deployment never becomes ready: "crash:<exit code>" or "pull"; None if healthy.
+    fault: str | None = None
+
+    def healthy_at(self, now: float) -> bool:
+        return self.fault is None and self.ready_at <= now
 
 
 @dataclass
@@ -165,6 +181,7 @@ class Agent:
     created_at: float
     updated_at: float
     deployments: list[Deployment] = field(default_factory=list)
+    gone_at: float | None = None  # set by a delete: when the agent disappears
 
     @property
     def current(self) -> Deployment:
@@ -696,7 +713,23 @@ class Store:
             image=source["image"],
             build_id=source.get("buildId"),
             settings=settings,
+            fault=self._deployment_fault(source),
         )
+
+    def _deployment_fault(self, source: dict[str, Any]) -> str | None:
+        build_id = source.get("buildId")
+        if build_id is None:
+            image = str(source["image"]).lower()
+            if MISSING_IMAGE_WORD in image:
+                return "pull"
+            return "crash:1" if CRASH_IMAGE_WORD in image else None
+        with self.lock:
+            build = self.builds.get(build_id)
+        for step in build.steps if build is not None else []:
+            match = _CRASH_STEP.match(step)
+            if match:
+                return f"crash:{int(match.group(1))}"
+        return None
 
     def _resolve_source(
         self, region: str, image: str | None, build_id: str | None
@@ -735,7 +768,7 @@ class Store:
             raise BadRequest(f"Invalid region '{region}'")
         source = self._resolve_source(region, image, build_id)
         with self.lock:
-            if name in self.agents:
+            if self._live_agent(name) is not None:
                 raise BadRequest("Service already exists")
             bound = self._bind_sets(region, settings)
             now = self.clock()
@@ -752,9 +785,18 @@ class Store:
             self._save("agents", name, agent)
         return agent
 
+    def _live_agent(self, name: str) -> Agent | None:
+        """The agent of that name, unless a delete of it has completed by now. Call locked."""
+        agent = self.agents.get(name)
+        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock():
+            del self.agents[name]
+            self._remove("agents", name)
+            return None
+        return agent
+
     def get_agent(self, name: str, message: str = "Not found") -> Agent:
         with self.lock:
-            agent = self.agents.get(name)
+            agent = self._live_agent(name)
         if agent is None:
             raise NotFound(message)
         return agent
@@ -790,14 +832,19 @@ class Store:
         return agent
 
     def delete_agent(self, name: str) -> None:
+        """Deleted at once, or, with `agent_delete_seconds`, still seen for that long."""
         with self.lock:
-            if self.agents.pop(name, None) is None:
+            agent = self._live_agent(name)
+            if agent is None:
                 raise NotFound("Not found")
-            self._remove("agents", name)
+            if agent.gone_at is None:
+                agent.gone_at = self.clock() + max(0.0, self.config.agent_delete_seconds)
+                self._save("agents", name, agent)
+            self._live_agent(name)
 
     def list_agents(self, region: str | None) -> list[Agent]:
         with self.lock:
-            agents = list(self.agents.values())
+            agents = [a for a in map(self._live_agent, list(self.agents)) if a is not None]
         return sorted(
             (a for a in agents if region is None or a.region == region),
             key=lambda a: (a.created_at, a.name),
@@ -838,11 +885,13 @@ class Store:
         }
 
     def _reconciled(self, agent: Agent, now: float) -> Deployment | None:
-        ready = [d for d in agent.deployments if d.ready_at <= now]
+        ready = [d for d in agent.deployments if d.healthy_at(now)]
         return ready[-1] if ready else None
 
     def _revision(self, dep: Deployment, now: float, previous: bool) -> dict[str, Any]:
         replicas = max(1, int(dep.settings["autoScaling"]["minAgents"]))
+        if dep.fault is not None and not previous:
+            return self._failing_revision(dep, now, replicas)
         if previous or dep.ready_at <= now:
             phase = "Draining" if previous else "Active"
             started = dep.ready_at
@@ -866,12 +915,56 @@ class Store:
             }
         return revision
 
+    def _failing_revision(self, dep: Deployment, now: float, replicas: int) -> dict[str, Any]:
+        """A revision that never gets ready: it is created, then its health says why.
+
+        A crash loop stays in Validating (the service keeps restarting it); an image that
+        cannot be pulled ends in phase Failed once it would have been ready.
+        """
+        half = (dep.created_at + dep.ready_at) / 2
+        if now < half:
+            return {
+                "deploymentID": dep.id,
+                "phase": "Creating",
+                "readyReplicas": 0,
+                "phaseStartedAt": iso(dep.created_at),
+            }
+        failed = dep.fault == "pull" and now >= dep.ready_at
+        health: dict[str, Any] = {"ready": False, "state": "waiting", "restartCount": 0}
+        if dep.fault == "pull":
+            health.update(
+                replicasStarted=0,
+                reason="ImagePullBackOff",
+                message=f'Back-off pulling image "{dep.image}": not found',
+            )
+        else:
+            code = int(str(dep.fault).partition(":")[2] or 1)
+            health.update(
+                replicasStarted=replicas,
+                restartCount=1 + int((now - half) // 2),
+                reason="CrashLoopBackOff",
+                lastExitCode=code,
+                lastTerminationReason="Error",
+                message=(
+                    "Traceback (most recent call last):\n"
+                    '  File "/app/bot.py", line 1, in <module>\n'
+                    f"SystemExit: {code}"
+                ),
+            )
+        return {
+            "deploymentID": dep.id,
+            "phase": "Failed" if failed else "Validating",
+            "readyReplicas": 0,
+            "phaseStartedAt": iso(dep.ready_at if failed else half),
+            "health": health,
+        }
+
     def agent_json(self, agent: Agent) -> dict[str, Any]:
         now = self.clock()
         current = agent.current
         s = current.settings
         reconciled = self._reconciled(agent, now)
-        ready = current.ready_at <= now
+        ready = current.healthy_at(now)
         body: dict[str, Any] = {
             "name": agent.name,
             "region": agent.region,

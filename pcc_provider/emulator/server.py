@@ -37,6 +37,7 @@ class Emulator:
         upload_ttl_seconds: float = 900.0,
         max_upload_bytes: int = 500 * 1024 * 1024,
         agent_ready_seconds: float = 1.0,
+        agent_delete_seconds: float = 0.0,
         threads: int = 8,
     ) -> None:
         self.host = host
@@ -47,6 +48,7 @@ class Emulator:
             upload_ttl_seconds=upload_ttl_seconds,
             max_upload_bytes=max_upload_bytes,
             agent_ready_seconds=agent_ready_seconds,
+            agent_delete_seconds=agent_delete_seconds,
         )
         self.store = Store(state_dir, self.config)
         self.app = EmulatorApp(self.store, api_key)
@@ -133,6 +135,7 @@ def serve(
     upload_ttl_seconds: float = 900.0,
     max_upload_bytes: int = 500 * 1024 * 1024,
     agent_ready_seconds: float = 1.0,
+    agent_delete_seconds: float = 0.0,
 ) -> None:
     """Run until SIGINT or SIGTERM. The first line on stdout says where (tests parse it)."""
     stopping = threading.Event()
@@ -151,6 +154,7 @@ def serve(
         upload_ttl_seconds=upload_ttl_seconds,
         max_upload_bytes=max_upload_bytes,
         agent_ready_seconds=agent_ready_seconds,
+        agent_delete_seconds=agent_delete_seconds,
     )
     emulator.start()
     try:
