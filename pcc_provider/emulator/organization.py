@@ -51,6 +51,11 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/organizations/<org>/services", ["PUT"], "org_update_service"),
     ("/v1/organizations/<org>/services/<agentName>", ["GET"], "org_get_service"),
     ("/v1/organizations/<org>/services/<agentName>", ["DELETE"], "org_delete_service"),
+    ("/v1/organizations/<org>/secrets", ["GET"], "org_list_secret_sets"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["PUT"], "org_put_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["GET"], "org_get_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["DELETE"], "org_delete_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>/<secretKey>", ["DELETE"], "org_delete_secret"),
 ]
 
 
@@ -194,6 +199,42 @@ class OrganizationApi:
 
     def on_org_delete_service(self, request: Request, org: str, agentName: str) -> Response:
         return self.app.on_delete_agent(request, agentName)
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def on_org_list_secret_sets(self, request: Request, org: str) -> Response:
+        sets = body_of(self.app.on_list_secret_sets(request))["sets"]
+        # `secrets list --region` sends ?region= (api.py `_secrets_list`); the public list
+        # takes no filter.
+        region = request.args.get("region")
+        if region is not None:
+            sets = [s for s in sets if s["region"] == region]
+        return json_response({"sets": sets})
+
+    def on_org_put_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        body = read_json(request)
+        if not body.get("isImagePullSecret") and "secretKey" in body:
+            # `secrets set` sends one PUT per key, {name, isImagePullSecret: false, secretKey,
+            # secretValue, region?} (secrets.py `create_set`): the public API's `secrets`
+            # array of one. `image-pull-secret` sends the public shape already.
+            body = {
+                "secrets": [
+                    {"secretKey": body["secretKey"], "secretValue": body.get("secretValue")}
+                ],
+                **({"region": body["region"]} if "region" in body else {}),
+            }
+        return self.app.on_put_secret_set(with_body(request, body), setName)
+
+    def on_org_get_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        return self.app.on_get_secret_set(request, setName)
+
+    def on_org_delete_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        return self.app.on_delete_secret_set(request, setName)
+
+    def on_org_delete_secret(
+        self, request: Request, org: str, setName: str, secretKey: str
+    ) -> Response:
+        return self.app.on_delete_secret(request, setName, secretKey)
 
 
 __all__ = ["ROUTES", "OrganizationApi"]
