@@ -484,3 +484,42 @@ def test_deploy_an_image_with_an_image_pull_secret(
     assert "Image pull secret with name 'nope' not found in organization 'acme'" in out, out
     assert emulator.api("GET", "/agents/img-bot2").status_code == 404
     assert_no_secret_value(*outputs)
+
+
+SECRETS_PROGRAM = f"""
+import pulumi
+from pcc_provider import Agent, SecretSet
+
+SecretSet("py-secrets", set_name="py-secrets", secrets={{"GREETING": "{GREETING}"}},
+          region="us-west")
+bot = Agent("bot", service_name="cli-bound", image="example/agent:1", region="us-west",
+            secret_set="cli-secrets", deploy_timeout=60)
+pulumi.export("deploymentId", bot.desired_deployment_id)
+"""
+
+
+@pytest.mark.engine
+def test_secret_sets_are_shared_both_ways_with_pulumi(
+    pcc: Callable[..., str], emulator: EmulatorHandle, cloud_stack: Callable[..., Stack]
+) -> None:
+    emulator.configure(agentReadySeconds=0, secretReadySeconds=0)
+    outputs = [pcc("secrets", "set", "cli-secrets", f"OPENAI_API_KEY={OPENAI_KEY}", "--skip")]
+    assert "Secret set 'cli-secrets' created successfully in us-west" in outputs[-1]
+
+    # An Agent binds the set pcc made, by name; the program's own set shows in pcc.
+    stack = cloud_stack(SECRETS_PROGRAM)
+    stack.up()
+    record = requests.get(f"{emulator.url}/_emulator/agents/cli-bound", timeout=10).json()
+    assert record["deployments"][-1]["boundSets"] == {
+        "secretSet": {"name": "cli-secrets", "version": 1}
+    }
+    assert stack.outputs()["deploymentId"] == record["deployments"][-1]["id"]
+    outputs.append(pcc("secrets", "list"))
+    assert re.search(set_row("cli-secrets", "us-west", "ready", "Secret Set"), outputs[-1], re.M)
+    assert re.search(set_row("py-secrets", "us-west", "ready", "Secret Set"), outputs[-1], re.M)
+    outputs.append(pcc("secrets", "list", "py-secrets"))
+    assert re.search(r"^Key\nGREETING$", outputs[-1], re.M), outputs[-1]
+    assert "Active Deployment ID: " + record["deployments"][-1]["id"] in pcc(
+        "agent", "status", "cli-bound"
+    )
+    assert_no_secret_value(*outputs, stack.export())
