@@ -12,8 +12,11 @@ Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image
 update, `--force`, the organization's default region when none is given); `build list`,
 `build status ID`, `build logs ID`; `agent list`, `agent status NAME`, `agent delete NAME`;
 `organizations list`, `organizations properties list|schema|set`,
-`organizations default-region`; `auth whoami`. Not served (404): secrets, API keys, sessions,
-agent logs and deployments, agent start, GitHub, spend limits, self-hosted regions.
+`organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
+`secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
+checks the set exists, the API refuses one that is not ready with 409). Not served (404):
+API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
+regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
