@@ -185,3 +185,16 @@ def test_secret_sets_survive_a_restart(tmp_path: Any) -> None:
     with Emulator(state, api_key=KEY) as second:
         keys = Client(second).call("GET", "/secrets/kept", 200)["secrets"]
     assert keys == [{"fieldName": "A"}]
+
+
+def test_a_set_named_without_region_goes_to_the_default_region(api: Client) -> None:
+    # The spec: "If not specified, defaults to the organization's default region."
+    api.call("PATCH", "/properties", 200, json={"defaultRegion": "eu-central"})
+    assert put(api, "eu-secrets", secrets=regular(A="1"))["region"] == "eu-central"
+    assert put(api, "eu-pull", isImagePullSecret=True, host="https://ghcr.io", secretValue="x") == {
+        "status": "OK",
+        "region": "eu-central",
+    }
+    # An existing set keeps its region when a later PUT names none.
+    api.call("PATCH", "/properties", 200, json={"defaultRegion": "us-east"})
+    assert put(api, "eu-secrets", secrets=regular(B="2"))["region"] == "eu-central"

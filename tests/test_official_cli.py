@@ -7,13 +7,17 @@ errors, so every test asserts on what it prints, and on what the emulator saw.
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import Stack
 
@@ -271,3 +275,251 @@ def test_builds_are_shared_both_ways_with_the_build_resource(
     assert emulator.calls(UPLOAD) == 2 and emulator.calls(CLI_UPLOAD_URL) == 1
     status = pcc("agent", "status", "pulumi-bot")
     assert f"Build: {built_by_pulumi['build_id']}" in status, status
+
+
+# -- secrets -------------------------------------------------------------------------------
+
+OPENAI_KEY = "sk-test-CLI-5e1f0a"
+GREETING = "hello there 7351"
+EXTRA_VALUE = "extra-value-90bc"
+REGISTRY_TOKEN = "ghp_CLI_TOKEN_6d2e"
+# What a value may look like on the wire: image pull credentials go as base64 of user:token.
+CLI_SECRETS = [
+    OPENAI_KEY,
+    GREETING,
+    EXTRA_VALUE,
+    REGISTRY_TOKEN,
+    base64.b64encode(f"bot:{REGISTRY_TOKEN}".encode()).decode(),
+]
+
+
+def assert_no_secret_value(*outputs: str) -> None:
+    for out in outputs:
+        for value in CLI_SECRETS:
+            assert value not in out, out
+
+
+def stored_set(tmp_path: Path, name: str) -> dict[str, Any]:
+    """The set as the emulator keeps it (the `emulator` fixture's state folder): the values
+    are only there, since the API never returns them."""
+    stored: dict[str, Any] = json.loads(
+        (tmp_path / "emulator" / "secrets" / f"{name}.json").read_text()
+    )
+    return stored
+
+
+def set_row(name: str, region: str, status: str, kind: str) -> str:
+    """A line of `pcc secrets list` (its plain table when the output is not a terminal)."""
+    return rf"^{re.escape(name)}\s+{region}\s+{status}\s+{kind}$"
+
+
+def test_secrets_set_list_unset_delete_and_image_pull_secret(
+    pcc: Callable[..., str], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    outputs = [pcc("secrets", "list")]
+    assert "No secret sets for organization 'acme'" in outputs[-1], outputs[-1]
+
+    # Provisioning takes a minute here, so the CLI sees the set pending.
+    emulator.configure(secretReadySeconds=60)
+    created = pcc(
+        "secrets",
+        "set",
+        "bot-secrets",
+        f"OPENAI_API_KEY={OPENAI_KEY}",
+        f"GREETING={GREETING}",
+        "--skip",
+    )
+    outputs.append(created)
+    assert "Secret set 'bot-secrets' created successfully in us-west" in created, created
+    listed = pcc("secrets", "list")
+    outputs.append(listed)
+    assert re.search(set_row("bot-secrets", "us-west", "pending", "Secret Set"), listed, re.M)
+    keys = pcc("secrets", "list", "bot-secrets")
+    outputs.append(keys)
+    assert "Secret keys for set bot-secrets (status: pending)" in keys, keys
+    assert re.search(r"^Key\nGREETING\nOPENAI_API_KEY$", keys, re.M), keys
+    public = emulator.api("GET", "/secrets/bot-secrets").json()
+    assert public["status"] == "pending"
+    # One PUT per key (secrets.py `create_set`), each a new version of the set.
+    stored = stored_set(tmp_path, "bot-secrets")
+    assert stored["values"] == {"OPENAI_API_KEY": OPENAI_KEY, "GREETING": GREETING}
+    assert (stored["type"], stored["region"], stored["version"]) == ("secret", "us-west", 2)
+
+    # Adding a key provisions the set again, quickly now: it becomes ready.
+    emulator.configure(secretReadySeconds=0)
+    modified = pcc("secrets", "set", "bot-secrets", f"EXTRA_KEY={EXTRA_VALUE}", "--skip")
+    outputs.append(modified)
+    assert "Secret set 'bot-secrets' modified successfully in us-west" in modified, modified
+    assert "You must re-deploy any agents using this secret set" in modified
+    keys = pcc("secrets", "list", "bot-secrets")
+    outputs.append(keys)
+    assert "Secret keys for set bot-secrets (status: ready)" in keys, keys
+    assert re.search(r"^Key\nEXTRA_KEY\nGREETING\nOPENAI_API_KEY$", keys, re.M), keys
+
+    out = pcc("secrets", "unset", "bot-secrets", "GREETING", "--skip")
+    outputs.append(out)
+    assert "Secret 'GREETING' deleted successfully from secret set 'bot-secrets'" in out, out
+    out = pcc("secrets", "unset", "bot-secrets", "GREETING", "--skip")
+    outputs.append(out)
+    assert "Key not found in set 'bot-secrets'" in out, out
+    public = emulator.api("GET", "/secrets/bot-secrets").json()
+    assert public["secrets"] == [{"fieldName": "EXTRA_KEY"}, {"fieldName": "OPENAI_API_KEY"}]
+
+    out = pcc(
+        "secrets", "image-pull-secret", "ghcr", "https://ghcr.io", f"bot:{REGISTRY_TOKEN}", "--skip"
+    )
+    outputs.append(out)
+    assert "Image pull secret 'ghcr' for https://ghcr.io created successfully in us-west." in out
+    stored = stored_set(tmp_path, "ghcr")
+    # base64 of user:token, as the ImagePullSecret resource sends it.
+    assert stored["values"] == {"secretValue": CLI_SECRETS[-1]}
+    assert (stored["type"], stored["host"]) == ("imagePullSecret", "https://ghcr.io/")
+    listed = pcc("secrets", "list")
+    outputs.append(listed)
+    assert re.search(set_row("bot-secrets", "us-west", "ready", "Secret Set"), listed, re.M)
+    assert re.search(set_row("ghcr", "us-west", "ready", "Image Pull Secret"), listed, re.M)
+    # The CLI's region filter (a query parameter the public API does not take).
+    out = pcc("secrets", "list", "--region", "eu-central")
+    outputs.append(out)
+    assert "No secret sets for organization 'acme'" in out, out
+    assert {s["name"]: s["type"] for s in emulator.api("GET", "/secrets").json()["sets"]} == {
+        "bot-secrets": "secret",
+        "ghcr": "imagePullSecret",
+    }
+
+    out = pcc("secrets", "delete", "ghcr", "--skip")
+    outputs.append(out)
+    assert "Secret set 'ghcr' deleted successfully" in out, out
+    out = pcc("secrets", "delete", "ghcr", "--skip")
+    outputs.append(out)
+    assert "No set found with name 'ghcr" in out, out
+    out = pcc("secrets", "delete", "bot-secrets", "--skip")
+    outputs.append(out)
+    assert "Secret set 'bot-secrets' deleted successfully" in out, out
+    assert emulator.api("GET", "/secrets").json() == {"sets": []}
+    assert_no_secret_value(*outputs)
+
+
+def test_deploy_binds_the_secret_set_named_in_pcc_deploy_toml(
+    pcc: Callable[..., str], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(buildSeconds=0, agentReadySeconds=0, secretReadySeconds=60)
+    # No region anywhere: the set and the agent both go to the organization's default.
+    assert "Default region set to eu-central" in pcc(
+        "organizations", "default-region", "eu-central"
+    )
+    outputs = [pcc("secrets", "set", "bot-secrets", f"OPENAI_API_KEY={OPENAI_KEY}", "--skip")]
+    assert "Secret set 'bot-secrets' created successfully in eu-central" in outputs[-1]
+    folder = agent_folder(
+        tmp_path / "sec-bot", toml='agent_name = "sec-bot"\nsecret_set = "bot-secrets"\n'
+    )
+
+    # Still provisioning: the API refuses the deploy, and no agent is made.
+    outputs.append(pcc("deploy", "--yes", cwd=folder))
+    assert "Verifying secret set bot-secrets exists..." in outputs[-1], outputs[-1]
+    assert "Secret set 'bot-secrets' is not ready (status: pending)" in outputs[-1]
+    assert emulator.api("GET", "/agents/sec-bot").status_code == 404
+
+    emulator.configure(secretReadySeconds=0)
+    outputs.append(pcc("secrets", "set", "bot-secrets", f"GREETING={GREETING}", "--skip"))
+    assert "modified successfully in eu-central" in outputs[-1], outputs[-1]
+    out = pcc("deploy", "--yes", cwd=folder)
+    outputs.append(out)
+    assert "Region: eu-central (organization default)" in out, out
+    assert "Secret set:  bot-secrets" in out
+    assert "Deployment complete: Agent deployment 'sec-bot' is ready" in out
+    record = requests.get(f"{emulator.url}/_emulator/agents/sec-bot", timeout=10).json()
+    deployment = record["deployments"][-1]
+    assert deployment["settings"]["secretSet"] == "bot-secrets"
+    # Version 2: the set as the second `secrets set` left it.
+    assert deployment["boundSets"] == {"secretSet": {"name": "bot-secrets", "version": 2}}
+    assert emulator.api("GET", "/agents/sec-bot").json()["region"] == "eu-central"
+
+    # A set that does not exist: the CLI's own check stops the deploy.
+    (folder / "pcc-deploy.toml").write_text('agent_name = "sec-bot"\nsecret_set = "no-such-set"\n')
+    out = pcc("deploy", "--yes", cwd=folder)
+    assert "Secret set 'no-such-set' not found in organization 'acme'" in out, out
+    record = requests.get(f"{emulator.url}/_emulator/agents/sec-bot", timeout=10).json()
+    assert record["deployments"][-1] == deployment
+    assert_no_secret_value(*outputs)
+
+
+def test_deploy_an_image_with_an_image_pull_secret(
+    pcc: Callable[..., str], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(agentReadySeconds=0, secretReadySeconds=0)
+    outputs = [
+        pcc(
+            "secrets",
+            "image-pull-secret",
+            "ghcr",
+            "https://ghcr.io",
+            f"bot:{REGISTRY_TOKEN}",
+            "--skip",
+            "--region",
+            "us-east",
+        )
+    ]
+    assert "created successfully in us-east" in outputs[-1], outputs[-1]
+    folder = tmp_path / "img-bot"
+    folder.mkdir()
+    (folder / "pcc-deploy.toml").write_text(
+        'agent_name = "img-bot"\nregion = "us-east"\nimage = "ghcr.io/acme/bot:1"\n'
+        'image_credentials = "ghcr"\n'
+    )
+    out = pcc("deploy", "--yes", cwd=folder)
+    outputs.append(out)
+    assert "Verifying image pull secret ghcr exists..." in out, out
+    assert "Image pull secret: ghcr" in out
+    assert "Deployment complete: Agent deployment 'img-bot' is ready" in out
+    record = requests.get(f"{emulator.url}/_emulator/agents/img-bot", timeout=10).json()
+    assert record["deployments"][-1]["boundSets"] == {
+        "imagePullSecretSet": {"name": "ghcr", "version": 1}
+    }
+
+    (folder / "pcc-deploy.toml").write_text(
+        'agent_name = "img-bot2"\nimage = "ghcr.io/acme/bot:1"\nimage_credentials = "nope"\n'
+    )
+    out = pcc("deploy", "--yes", cwd=folder)
+    assert "Image pull secret with name 'nope' not found in organization 'acme'" in out, out
+    assert emulator.api("GET", "/agents/img-bot2").status_code == 404
+    assert_no_secret_value(*outputs)
+
+
+SECRETS_PROGRAM = f"""
+import pulumi
+from pcc_provider import Agent, SecretSet
+
+SecretSet("py-secrets", set_name="py-secrets", secrets={{"GREETING": "{GREETING}"}},
+          region="us-west")
+bot = Agent("bot", service_name="cli-bound", image="example/agent:1", region="us-west",
+            secret_set="cli-secrets", deploy_timeout=60)
+pulumi.export("deploymentId", bot.desired_deployment_id)
+"""
+
+
+@pytest.mark.engine
+def test_secret_sets_are_shared_both_ways_with_pulumi(
+    pcc: Callable[..., str], emulator: EmulatorHandle, cloud_stack: Callable[..., Stack]
+) -> None:
+    emulator.configure(agentReadySeconds=0, secretReadySeconds=0)
+    outputs = [pcc("secrets", "set", "cli-secrets", f"OPENAI_API_KEY={OPENAI_KEY}", "--skip")]
+    assert "Secret set 'cli-secrets' created successfully in us-west" in outputs[-1]
+
+    # An Agent binds the set pcc made, by name; the program's own set shows in pcc.
+    stack = cloud_stack(SECRETS_PROGRAM)
+    stack.up()
+    record = requests.get(f"{emulator.url}/_emulator/agents/cli-bound", timeout=10).json()
+    assert record["deployments"][-1]["boundSets"] == {
+        "secretSet": {"name": "cli-secrets", "version": 1}
+    }
+    assert stack.outputs()["deploymentId"] == record["deployments"][-1]["id"]
+    outputs.append(pcc("secrets", "list"))
+    assert re.search(set_row("cli-secrets", "us-west", "ready", "Secret Set"), outputs[-1], re.M)
+    assert re.search(set_row("py-secrets", "us-west", "ready", "Secret Set"), outputs[-1], re.M)
+    outputs.append(pcc("secrets", "list", "py-secrets"))
+    assert re.search(r"^Key\nGREETING$", outputs[-1], re.M), outputs[-1]
+    assert "Active Deployment ID: " + record["deployments"][-1]["id"] in pcc(
+        "agent", "status", "cli-bound"
+    )
+    assert_no_secret_value(*outputs, stack.export())

@@ -1030,7 +1030,9 @@ class Store:
             now = self.clock()
             current = self.secret_sets.get(name)
             if current is None:
-                current = SecretSet(name, region or "us-west", kind, {}, None, 0, now, now, None)
+                # The spec: a set named with no region goes to the organization's default.
+                where = region or self.default_region()
+                current = SecretSet(name, where, kind, {}, None, 0, now, now, None)
             elif current.type != kind:
                 raise BadRequest(
                     "Cannot update existing regular secrets to image pull secrets"

@@ -12,8 +12,11 @@ Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image
 update, `--force`, the organization's default region when none is given); `build list`,
 `build status ID`, `build logs ID`; `agent list`, `agent status NAME`, `agent delete NAME`;
 `organizations list`, `organizations properties list|schema|set`,
-`organizations default-region`; `auth whoami`. Not served (404): secrets, API keys, sessions,
-agent logs and deployments, agent start, GitHub, spend limits, self-hosted regions.
+`organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
+`secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
+checks the set exists, the API refuses one that is not ready with 409). Not served (404):
+API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
+regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -51,6 +54,11 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/v1/organizations/<org>/services", ["PUT"], "org_update_service"),
     ("/v1/organizations/<org>/services/<agentName>", ["GET"], "org_get_service"),
     ("/v1/organizations/<org>/services/<agentName>", ["DELETE"], "org_delete_service"),
+    ("/v1/organizations/<org>/secrets", ["GET"], "org_list_secret_sets"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["PUT"], "org_put_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["GET"], "org_get_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>", ["DELETE"], "org_delete_secret_set"),
+    ("/v1/organizations/<org>/secrets/<setName>/<secretKey>", ["DELETE"], "org_delete_secret"),
 ]
 
 
@@ -194,6 +202,42 @@ class OrganizationApi:
 
     def on_org_delete_service(self, request: Request, org: str, agentName: str) -> Response:
         return self.app.on_delete_agent(request, agentName)
+
+    # -- secrets -----------------------------------------------------------------------------
+
+    def on_org_list_secret_sets(self, request: Request, org: str) -> Response:
+        sets = body_of(self.app.on_list_secret_sets(request))["sets"]
+        # `secrets list --region` sends ?region= (api.py `_secrets_list`); the public list
+        # takes no filter.
+        region = request.args.get("region")
+        if region is not None:
+            sets = [s for s in sets if s["region"] == region]
+        return json_response({"sets": sets})
+
+    def on_org_put_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        body = read_json(request)
+        if not body.get("isImagePullSecret") and "secretKey" in body:
+            # `secrets set` sends one PUT per key, {name, isImagePullSecret: false, secretKey,
+            # secretValue, region?} (secrets.py `create_set`): the public API's `secrets`
+            # array of one. `image-pull-secret` sends the public shape already.
+            body = {
+                "secrets": [
+                    {"secretKey": body["secretKey"], "secretValue": body.get("secretValue")}
+                ],
+                **({"region": body["region"]} if "region" in body else {}),
+            }
+        return self.app.on_put_secret_set(with_body(request, body), setName)
+
+    def on_org_get_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        return self.app.on_get_secret_set(request, setName)
+
+    def on_org_delete_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        return self.app.on_delete_secret_set(request, setName)
+
+    def on_org_delete_secret(
+        self, request: Request, org: str, setName: str, secretKey: str
+    ) -> Response:
+        return self.app.on_delete_secret(request, setName, secretKey)
 
 
 __all__ = ["ROUTES", "OrganizationApi"]
