@@ -1,4 +1,4 @@
-"""Build contexts: which files a build uploads, their .tar.gz, and its contextHash.
+"""Build contexts: which files a build uploads, their .tar.gz, its contextHash and digest.
 
 Pipecat Cloud names a build context by the first 16 hex characters of the MD5 of the
 uploaded .tar.gz, and the official CLI (`pipecatcloud` 1.4.0) looks builds up by that hash
@@ -6,9 +6,14 @@ before uploading. So that a build made by `pcc deploy` is reused here and the ot
 round, the archive built here is byte for byte the one the official CLI builds for the same
 folder: same file selection, order, tar headers and gzip stream.
 
+The contextHash depends on the machine (the zlib Python links, tarfile, os.access), so what
+decides whether the image changes is the content digest: a SHA-256 of the selected files'
+paths, executable bits and bytes, computed in the same pass, the same on every machine.
+
 Unlike the official CLI this module streams (memory does not grow with the context), checks
 the size limit before compressing, refuses contexts that cannot build instead of uploading
 them, and caches hashes and archives so that an unchanged context is never compressed twice.
+The cache is private to its user and its entries are signed with a key kept outside it.
 
 Pure: standard library only; no Pulumi, no HTTP.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -110,7 +116,10 @@ _is_secret = re.compile("|".join(fnmatch.translate(p) for p in _SECRET_PATTERNS)
 
 _CACHE_ENV = "PCC_PROVIDER_CACHE_DIR"
 # Bumped whenever the archive layout or the cache entry format changes.
-_FORMAT = "pcc-provider-context-1"
+_FORMAT = "pcc-provider-context-2"
+# The content digest's encoding; a new one means a new digest for every context.
+_CONTENT_FORMAT = b"pcc-provider-content-1\n"
+_SIGNING_KEY_BYTES = 32
 _MAX_HASH_ENTRIES = 1024
 _MAX_ARCHIVE_CACHE_BYTES = 2 * 1024**3
 _STALE_TMP_SECONDS = 24 * 3600
@@ -169,9 +178,13 @@ class Context:
 
 @dataclass(frozen=True)
 class Digest:
-    context_hash: str
+    context_hash: str  # Pipecat Cloud's name for the archive: MD5 of the .tar.gz, 16 hex
     archive_bytes: int
     cached: bool
+    # "sha256:<hex>" of the paths, executable bits and bytes: the same on every machine.
+    content_digest: str
+    # SHA-256 of the .tar.gz, what a cached archive is checked against before upload.
+    _archive_sha256: str = field(default="", repr=False, compare=False)
 
 
 # --------------------------------------------------------------------------- selection
@@ -494,9 +507,15 @@ def _entries(ctx: Context) -> tuple[_File, ...]:
     return ctx._entries
 
 
-def _tar_chunks(files: Sequence[_File]) -> Iterator[bytes]:
+def _tar_chunks(
+    files: Sequence[_File], content: Callable[[bytes], object] = lambda _: None
+) -> Iterator[bytes]:
     """The uncompressed tar stream, in pieces of about _CHUNK bytes, as tarfile.open(mode="w")
-    writes it: PAX format, regular files only, mtime/uid/gid 0, empty owner names."""
+    writes it: PAX format, regular files only, mtime/uid/gid 0, empty owner names.
+
+    Feeds `content` the machine-independent encoding of the same files as they are read:
+    per file "name NUL x-or-dash NUL size LF" then its bytes (sizes make it unambiguous).
+    """
     import tarfile
 
     # tarfile's defaults for a TarFile opened for writing.
@@ -510,6 +529,9 @@ def _tar_chunks(files: Sequence[_File]) -> Iterator[bytes]:
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         buf += info.tobuf(tarfile.PAX_FORMAT, encoding, "surrogateescape")
+        # The owner's x bit, as git records it: os.access depends on the user and the mount.
+        executable = b"x" if f.mode & stat.S_IXUSR else b"-"
+        content(b"%s\0%s\0%d\n" % (f.name.encode("utf-8", "surrogateescape"), executable, f.size))
         try:
             source = open(f.path, "rb", buffering=0)  # noqa: SIM115 - closed below
         except FileNotFoundError:
@@ -529,6 +551,7 @@ def _tar_chunks(files: Sequence[_File]) -> Iterator[bytes]:
                 if not data:
                     break
                 left -= len(data)
+                content(data)
                 if not buf and len(data) == _CHUNK:
                     yield data
                     continue
@@ -564,15 +587,18 @@ def _put(q: queue.Queue[bytes | None], item: bytes | None, stop: threading.Event
 
 
 class _Sink:
-    """The end of the pipeline: MD5 and size of the .tar.gz, and optionally a copy on disk."""
+    """The end of the pipeline: MD5, SHA-256 and size of the .tar.gz, and optionally a copy
+    on disk."""
 
     def __init__(self, out: BinaryIO | None) -> None:
         self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha256 = hashlib.sha256()
         self.size = 0
         self.out = out
 
     def write(self, data: bytes) -> int:
         self.md5.update(data)
+        self.sha256.update(data)
         self.size += len(data)
         if self.out is not None:
             self.out.write(data)
@@ -581,7 +607,8 @@ class _Sink:
 
 def _compress(files: Sequence[_File], out: BinaryIO | None) -> Digest:
     """Walk → tar → gzip → MD5 (→ `out`) in one pass, in three threads so that reading and
-    hashing overlap deflate, the bottleneck. zlib and hashlib release the GIL."""
+    hashing overlap deflate, the bottleneck. zlib and hashlib release the GIL. The reader
+    also computes the content digest from the bytes it reads."""
     import queue
     import struct
     import threading
@@ -593,11 +620,12 @@ def _compress(files: Sequence[_File], out: BinaryIO | None) -> Digest:
     errors: list[BaseException] = []
     tail: list[int] = []  # crc32 and length of the tar stream, set by the reader
     sink = _Sink(out)
+    content = hashlib.sha256(_CONTENT_FORMAT)
 
     def read() -> None:
         crc = size = 0
         try:
-            for chunk in _tar_stream(files):
+            for chunk in _tar_stream(files, content.update):
                 crc = zlib.crc32(chunk, crc)
                 size += len(chunk)
                 if not _put(raw, chunk, stop):
@@ -643,13 +671,19 @@ def _compress(files: Sequence[_File], out: BinaryIO | None) -> Digest:
         reader.join()
     if errors:
         raise errors[0]
-    return Digest(sink.md5.hexdigest()[:16], sink.size, cached=False)
+    return Digest(
+        sink.md5.hexdigest()[:16],
+        sink.size,
+        cached=False,
+        content_digest=f"sha256:{content.hexdigest()}",
+        _archive_sha256=sink.sha256.hexdigest(),
+    )
 
 
-def _tar_stream(files: Sequence[_File]) -> Iterator[bytes]:
+def _tar_stream(files: Sequence[_File], content: Callable[[bytes], object]) -> Iterator[bytes]:
     """_tar_chunks plus the end-of-archive blocks and record padding of TarFile.close()."""
     length = 0
-    for chunk in _tar_chunks(files):
+    for chunk in _tar_chunks(files, content):
         length += len(chunk)
         yield chunk
     length += 2 * _BLOCK
@@ -698,14 +732,80 @@ def _racy(ctx: Context) -> bool:
     return newest >= ctx._scanned_ns - (_RACY_COARSE_NS if coarse else _RACY_NS)
 
 
-def _check(key: str, context_hash: str, size: int) -> str:
-    return hashlib.sha256(f"{key}:{context_hash}:{size}".encode()).hexdigest()[:16]
+def _signing_key_path() -> Path:
+    """$XDG_CONFIG_HOME/pcc-provider/cache.key, else ~/.config/pcc-provider/cache.key: outside
+    the cache folder, so that whoever can write the cache still cannot sign an entry."""
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".config"
+    return base / "pcc-provider" / "cache.key"
+
+
+def _private_dir(path: Path) -> None:
+    """Make `path` a folder only this user can enter (0700), or raise OSError: one that exists
+    must be a real folder (not a symlink) owned by this user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.getuid():
+            raise PermissionError(f"{path} belongs to another user")
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+
+
+def _create_private(path: Path) -> BinaryIO:
+    """A new file that only this user can read (0600)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+
+
+def _read_signing_key(path: Path) -> bytes:
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as source:
+        st = os.fstat(source.fileno())
+        key = source.read(_SIGNING_KEY_BYTES + 1)
+    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        raise PermissionError(f"{path} is not private to this user")
+    if len(key) != _SIGNING_KEY_BYTES:
+        raise PermissionError(f"{path} is not a cache key")
+    return key
+
+
+def _signing_key() -> bytes:
+    """This user's key for the cache's entries, made on first use; raises OSError."""
+    path = _signing_key_path()
+    _private_dir(path.parent)
+    with contextlib.suppress(FileNotFoundError):
+        return _read_signing_key(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        with _create_private(tmp) as out:
+            out.write(os.urandom(_SIGNING_KEY_BYTES))
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # never replaces a key another process made first
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    return _read_signing_key(path)
+
+
+def _sign(secret: bytes, entry: dict[str, object]) -> str:
+    message = json.dumps(entry, sort_keys=True).encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
 class _Cache:
-    """hashes/<key>.json: fingerprint of the selected files → Digest.
-    archives/<contextHash>.tar.gz: the archive itself, verified before every use.
+    """In a folder only its owner can enter (0700; files 0600):
+
+    hashes/<key>.json: fingerprint of the selected files → Digest, signed (HMAC-SHA256) with
+      this user's key from _signing_key_path(), which lives outside the cache folder.
+    archives/<contextHash>.tar.gz: the archive itself, checked against the SHA-256 in its
+      signed entry before every use.
     tmp/: files being written (renamed into place atomically) and upload hard links.
+
+    A folder of another user, or no usable key, means no cache: that only costs time.
     """
 
     def __init__(self, root: Path) -> None:
@@ -713,41 +813,54 @@ class _Cache:
         self.hashes = root / "hashes"
         self.archives = root / "archives"
         self.tmp = root / "tmp"
+        self._secret: bytes | None = None
+
+    def _open(self) -> bytes:
+        """The signing key, once every cache folder is private; raises OSError."""
+        if self._secret is None:
+            secret = _signing_key()
+            for folder in (self.root, self.hashes, self.archives, self.tmp):
+                _private_dir(folder)
+            self._secret = secret
+        return self._secret
 
     def lookup(self, key: str) -> Digest | None:
         path = self.hashes / f"{key}.json"
         try:
+            secret = self._open()
             with open(path, "rb") as entry:
                 data = json.loads(entry.read(4096))
-            context_hash = data["context_hash"]
-            size = data["archive_bytes"]
-            valid = (
+            check = data.pop("check")
+            if not (
                 data["format"] == _FORMAT
                 and data["key"] == key
-                and isinstance(context_hash, str)
-                and re.fullmatch("[0-9a-f]{16}", context_hash) is not None
-                and type(size) is int
-                and size > 0
-                and data["check"] == _check(key, context_hash, size)
+                and hmac.compare_digest(str(check), _sign(secret, data))
+            ):
+                return None
+            found = Digest(
+                data["context_hash"],
+                data["archive_bytes"],
+                cached=True,
+                content_digest=data["content_digest"],
+                _archive_sha256=data["archive_sha256"],
             )
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if not valid:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least recently used goes first
-        return Digest(context_hash, size, cached=True)
+        return found
 
     def store(self, key: str, found: Digest) -> None:
-        entry = {
+        entry: dict[str, object] = {
             "format": _FORMAT,
             "key": key,
             "context_hash": found.context_hash,
             "archive_bytes": found.archive_bytes,
-            "check": _check(key, found.context_hash, found.archive_bytes),
+            "content_digest": found.content_digest,
+            "archive_sha256": found._archive_sha256,
         }
         try:
-            self.hashes.mkdir(parents=True, exist_ok=True)
+            entry["check"] = _sign(self._open(), entry)
             self._write_atomic(self.hashes / f"{key}.json", json.dumps(entry).encode())
             _evict(self.hashes, ".json", max_count=_MAX_HASH_ENTRIES)
         except OSError:
@@ -756,7 +869,7 @@ class _Cache:
     def _write_atomic(self, path: Path, data: bytes) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
         try:
-            with open(tmp, "wb") as out:
+            with _create_private(tmp) as out:
                 out.write(data)
             os.replace(tmp, path)
         finally:
@@ -766,7 +879,7 @@ class _Cache:
     def workdir(self) -> Path:
         import tempfile
 
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        self._open()
         _evict(self.tmp, "", max_age=_STALE_TMP_SECONDS)
         return Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{os.getpid()}-"))
 
@@ -775,7 +888,7 @@ class _Cache:
         if found.archive_bytes > _MAX_ARCHIVE_CACHE_BYTES:
             return
         try:
-            self.archives.mkdir(parents=True, exist_ok=True)
+            self._open()
             staged = path.with_name(path.name + ".keep")
             os.link(path, staged)
             os.replace(staged, self.archives / f"{found.context_hash}.tar.gz")
@@ -796,15 +909,18 @@ class _Cache:
                 import shutil
 
                 shutil.copyfile(cached, mine)
+                os.chmod(mine, 0o600)
             except OSError:
                 return None
-        md5 = hashlib.md5(usedforsecurity=False)
+        sha256 = hashlib.sha256()
         size = 0
         with open(mine, "rb", buffering=0) as data:
             while chunk := data.read(_CHUNK):
-                md5.update(chunk)
+                sha256.update(chunk)
                 size += len(chunk)
-        if size != found.archive_bytes or md5.hexdigest()[:16] != found.context_hash:
+        if size != found.archive_bytes or not hmac.compare_digest(
+            sha256.hexdigest(), found._archive_sha256
+        ):
             with contextlib.suppress(OSError):
                 os.unlink(cached)
             os.unlink(mine)
@@ -890,7 +1006,7 @@ def digest(ctx: Context) -> Digest:
             found = _compress(files, None)
         else:
             path = workdir / "context.tar.gz"
-            with open(path, "wb") as out:
+            with _create_private(path) as out:
                 found = _compress(files, out)
             cache.keep(path, found)
         if not _racy(ctx):
@@ -928,7 +1044,7 @@ def archive(ctx: Context) -> Iterator[tuple[Path, Digest]]:
             found = known
         else:
             path = workdir / "context.tar.gz"
-            with open(path, "wb") as out:
+            with _create_private(path) as out:
                 found = _compress(files, out)
             if usable:
                 cache.keep(path, found)
