@@ -68,6 +68,7 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/_emulator/faults", ["POST"], "faults_add"),
     ("/_emulator/faults", ["DELETE"], "faults_clear"),
     ("/_emulator/builds/<build:buildId>", ["DELETE"], "vanish_build"),
+    ("/_emulator/builds/<build:buildId>/finish", ["POST"], "finish_build"),
 ]
 
 
@@ -695,6 +696,10 @@ class EmulatorApp:
     def on_vanish_build(self, request: Request, buildId: str) -> Response:
         self.store.delete_build(check_build_id(buildId))
         return json_response({"deleted": buildId.lower()})
+
+    def on_finish_build(self, request: Request, buildId: str) -> Response:
+        build = self.store.finish_build(check_build_id(buildId))
+        return json_response({"build": self.store.build_json(build, self.base_url)})
 
 
 __all__ = ["FAULTABLE", "EmulatorApp", "route_key"]
