@@ -151,7 +151,7 @@ def props(root: Path, timeout: float) -> dict[str, Any]:
 def stuck_build(emulator: EmulatorHandle, agent: Path) -> str:
     """A build of `agent` that stays in flight: started by a create that gave up on it."""
     emulator.configure(buildSeconds=3600)
-    with pytest.raises(BuildError, match="is still (pending|building) after 0.2s"):
+    with pytest.raises(BuildError, match=r"is still (pending|building) after 0\.2s"):
         provider(emulator).create(props(agent, 0.2))
     builds = emulator.api("GET", "/builds").json()["builds"]
     [build] = [b for b in builds if b["status"] in ("pending", "building")]
