@@ -202,7 +202,7 @@ def test_unusable_cache_dir_only_costs_time(
 def test_hash_cache_is_bounded(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(context, "_MAX_HASH_ENTRIES", 3)
+    monkeypatch.setattr(context.cache, "_MAX_HASH_ENTRIES", 3)
     roots = []
     for i in range(6):
         root = tmp_path / f"c{i}"
@@ -230,7 +230,7 @@ def test_archive_cache_is_bounded(
         (root / "blob").write_bytes(os.urandom(100_000))
         sizes.append(fresh_digest(root).archive_bytes)
         if i == 0:
-            monkeypatch.setattr(context, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
+            monkeypatch.setattr(context.cache, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
         time.sleep(0.01)
     kept = sorted((cache / "archives").iterdir())
     assert len(kept) == 2
