@@ -160,7 +160,7 @@ def main() -> int:
     cache = Path(tempfile.mkdtemp(prefix="pcc-bench-cache-"))
     env = {**os.environ, "PCC_PROVIDER_CACHE_DIR": str(cache)}
     try:
-        # Files younger than a fraction of a second are not cached (see context._racy).
+        # Files younger than a fraction of a second are not cached (see context.cache._racy).
         time.sleep(0.2)
         official = measure(OFFICIAL, [str(root)], env)
         cold = measure(OURS, [str(root)], env)

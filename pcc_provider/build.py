@@ -3,17 +3,19 @@
     image = Build("agent-image", context="agent", dockerfile="Dockerfile", region="us-west")
     pulumi.export("imageUri", image.image_uri)
 
-The program hashes the context (pcc_provider.context, cached) and passes `contextHash` as
-an input, so `pulumi preview` shows a replacement exactly when the image would change and
-an unchanged stack previews with no API call. On create the provider reuses a successful
-build with the same hash, region and Dockerfile, reattaches to one in flight, or uploads the
-context and waits for the new build.
+The program hashes the context (pcc_provider.context, cached) and passes its content
+digest and `contextHash` as inputs, so `pulumi preview` shows a replacement exactly when the
+image would change and an unchanged stack previews with no API call. On create the provider
+reuses a successful build with the same hash, region and Dockerfile, reattaches to one in
+flight unless it is older than build_timeout (stuck), or uploads the context and waits for
+the new build.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,8 +40,9 @@ UPLOAD_ATTEMPTS = 3
 LOG_TAIL = 15
 
 # Changing these means another image; nothing else (context path, excludes that select
-# the same files, timeout, key, API URL) rebuilds or calls the API.
-REPLACE_ON = ("contextHash", "region", "dockerfile")
+# the same files, timeout, key, API URL) rebuilds or calls the API. Not contextHash: it
+# depends on the machine's zlib, tarfile and os.access, the content digest does not.
+REPLACE_ON = ("contentDigest", "region", "dockerfile")
 OUTPUTS = (
     "buildId",
     "imageUri",
@@ -80,6 +83,12 @@ class BuildProvider(ApiProvider):
         # that selects the same files is recorded without an update step, so nothing
         # downstream sees this build's outputs as unknown during preview.
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        if "contentDigest" in replaces and not olds.get("contentDigest"):
+            # A state written before the content digest existed: the contextHash decides, as
+            # it did then, so that upgrading pcc-provider replaces nothing.
+            replaces.remove("contentDigest")
+            if olds.get("contextHash") != news.get("contextHash"):
+                replaces.append("contextHash")
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -118,6 +127,14 @@ class BuildProvider(ApiProvider):
         if found is not None and found["status"] == "success":
             progress.info(f"reusing build {found['id']} ({found.get('imageUri')})")
             return found, "existing"
+        if found is not None and (age := _stuck_for(found, timeout)) is not None:
+            # Waiting could only end like the last `up` did: after build_timeout, failed.
+            progress.warn(
+                f"build {found['id']} has been {found['status']} for {age:.0f}s, longer than "
+                f"buildTimeout ({timeout:g}s): it looks stuck, so a new build starts instead "
+                f"of reattaching to it; its logs: {found.get('logsUrl')}"
+            )
+            found = None
         if found is not None:
             status, logs = found["status"], found.get("logsUrl")
             progress.info(f"reattaching to build {found['id']} ({status}); logs: {logs}")
@@ -138,7 +155,7 @@ class BuildProvider(ApiProvider):
                 raise
             # The answer was lost: the build may have started. Find it rather than build twice.
             found = self._find(client, want_hash, region, dockerfile)
-            if found is None:
+            if found is None or _stuck_for(found, timeout) is not None:
                 raise
             build, cached = found, found["status"] == "success"
         if build.get("contextHash") != want_hash:
@@ -159,7 +176,7 @@ class BuildProvider(ApiProvider):
     def _find(
         client: api.Client, want_hash: str, region: str, dockerfile: str
     ) -> dict[str, Any] | None:
-        """The newest successful build of this key, else the newest one in flight."""
+        """The newest successful build of this key, else the youngest one in flight."""
         in_flight = None
         for build in client.list_builds(context_hash=want_hash, region=region):
             # Checked here too: a filter the service ignored must not pick another image.
@@ -172,7 +189,9 @@ class BuildProvider(ApiProvider):
                 continue
             if build.get("status") == "success":
                 return build
-            if in_flight is None and build.get("status") in api.IN_FLIGHT_STATUSES:
+            if build.get("status") in api.IN_FLIGHT_STATUSES and (
+                in_flight is None or _created(build) > _created(in_flight)
+            ):
                 in_flight = build
         return in_flight
 
@@ -206,8 +225,10 @@ class BuildProvider(ApiProvider):
             ),
             expired=lambda b: BuildError(
                 f"build {build_id} is still {b.get('status')} after {timeout:g}s "
-                "(buildTimeout); it goes on in Pipecat Cloud and the next `pulumi up` "
-                f"reattaches to it. Logs: {logs}"
+                "(buildTimeout); it goes on in Pipecat Cloud. If builds of this context take "
+                "longer, raise build_timeout: the next `pulumi up` reattaches to a build in "
+                "flight younger than build_timeout, and starts a new one in place of an older "
+                f"one. Logs: {logs}"
             ),
             progress=progress,
             interval=self.poll_interval,
@@ -259,6 +280,8 @@ class Build(ApiResource, module="pipecat", name="Build"):
     build_id: pulumi.Output[str]
     image_uri: pulumi.Output[str]
     context_hash: pulumi.Output[str]
+    content_digest: pulumi.Output[str]
+    """SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild."""
     status: pulumi.Output[str]
     region: pulumi.Output[str]
     dockerfile_path: pulumi.Output[str]
@@ -304,6 +327,7 @@ class Build(ApiResource, module="pipecat", name="Build"):
             exclude=patterns,
             build_timeout=build_timeout,
             context_hash=digest.context_hash,
+            content_digest=digest.content_digest,
             context_size_bytes=digest.archive_bytes,
             __urn=resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         )
@@ -340,6 +364,26 @@ class Build(ApiResource, module="pipecat", name="Build"):
             pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(id=build_id)),
         )
         return build
+
+
+def _created(build: dict[str, Any]) -> float:
+    """The build's createdAt as a Unix time; 0 when missing or unreadable."""
+    try:
+        return datetime.fromisoformat(str(build.get("createdAt"))).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def _stuck_for(build: dict[str, Any], timeout: float) -> float | None:
+    """How long a build in flight has been so, if that is longer than `timeout`.
+
+    Measured from the service's createdAt by this machine's clock; a build whose age is
+    unknown is not called stuck."""
+    created = _created(build)
+    if build.get("status") not in api.IN_FLIGHT_STATUSES or not created:
+        return None
+    age = time.time() - created
+    return age if age > timeout else None
 
 
 def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> str | None:

@@ -18,6 +18,7 @@ def engine(tmp_path: Path) -> dict[str, str]:
     env = engine_env(home, state)
     # Each test gets its own context cache too, so cache hits are the test's own doing.
     env["PCC_PROVIDER_CACHE_DIR"] = str(tmp_path / "context-cache")
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # and its own cache key
     return env
 
 
@@ -70,6 +71,11 @@ class EmulatorHandle:
 
     def vanish(self, build_id: str) -> None:
         requests.delete(f"{self.url}/_emulator/builds/{build_id}", timeout=10).raise_for_status()
+
+    def finish(self, build_id: str) -> None:
+        """End a build in flight now, as it was going to end."""
+        url = f"{self.url}/_emulator/builds/{build_id}/finish"
+        requests.post(url, timeout=10).raise_for_status()
 
     def api(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {API_KEY}"}

@@ -25,6 +25,7 @@ MiB = 1024**2
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "cache"
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the cache's key
     return folder
 
 
@@ -76,7 +77,9 @@ def test_unchanged_context_is_not_compressed_again(
     assert first.context_hash == official(agent).context_hash
     no_compression(monkeypatch)
     again = fresh_digest(agent)
-    assert again == context.Digest(first.context_hash, first.archive_bytes, cached=True)
+    assert again == context.Digest(
+        first.context_hash, first.archive_bytes, cached=True, content_digest=first.content_digest
+    )
 
 
 def test_just_written_files_are_not_trusted_to_cache(agent: Path) -> None:
@@ -125,8 +128,10 @@ def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
     expected = official(agent).context_hash
     if change == "replace file by a copy":
         assert after.context_hash == before.context_hash == expected
+        assert after.content_digest == before.content_digest
     else:
         assert after.context_hash == expected != before.context_hash
+        assert after.content_digest != before.content_digest
     assert not after.cached
 
 
@@ -197,7 +202,7 @@ def test_unusable_cache_dir_only_costs_time(
 def test_hash_cache_is_bounded(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(context, "_MAX_HASH_ENTRIES", 3)
+    monkeypatch.setattr(context.cache, "_MAX_HASH_ENTRIES", 3)
     roots = []
     for i in range(6):
         root = tmp_path / f"c{i}"
@@ -225,7 +230,7 @@ def test_archive_cache_is_bounded(
         (root / "blob").write_bytes(os.urandom(100_000))
         sizes.append(fresh_digest(root).archive_bytes)
         if i == 0:
-            monkeypatch.setattr(context, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
+            monkeypatch.setattr(context.cache, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
         time.sleep(0.01)
     kept = sorted((cache / "archives").iterdir())
     assert len(kept) == 2
@@ -246,7 +251,11 @@ def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache:
     expected = official(agent)
     with context.archive(context.select(agent)) as (path, found):
         assert path.read_bytes() == expected.tarball
-        assert found == context.Digest(expected.context_hash, len(expected.tarball), False)
+        assert (found.context_hash, found.archive_bytes) == (
+            expected.context_hash,
+            len(expected.tarball),
+        )
+        assert not found.cached
     assert not path.exists()
     assert list((cache / "tmp").iterdir()) == []
 

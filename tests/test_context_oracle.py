@@ -4,6 +4,9 @@ same contextHash, on generated contexts."""
 from __future__ import annotations
 
 import fnmatch
+import hashlib
+import io
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,20 @@ from pcc_provider import context
 @pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+
+
+def content_digest(tarball: bytes) -> str:
+    """The content digest read back from the official archive: per member, in order, its
+    name, x bit and size, then its bytes."""
+    digest = hashlib.sha256(b"pcc-provider-content-1\n")
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        for member in archive:
+            data = archive.extractfile(member).read()  # type: ignore[union-attr]
+            name = member.name.encode("utf-8", "surrogateescape")
+            x = b"x" if member.mode & 0o100 else b"-"
+            digest.update(b"%s\0%s\0%d\n" % (name, x, len(data)) + data)
+    return "sha256:" + digest.hexdigest()
 
 
 def note(what: str) -> None:
@@ -60,9 +77,12 @@ def assert_same_as_official(root: Path, dockerfile: str, extra: list[str]) -> No
         theirs.context_hash,
         len(theirs.tarball),
     )
+    # The corpus's modes have the owner's x bit exactly when the official CLI sees one.
+    assert found.content_digest == content_digest(theirs.tarball)
     with context.archive(ctx) as (path, again):
         assert path.read_bytes() == theirs.tarball
         assert again.context_hash == theirs.context_hash
+        assert again.content_digest == found.content_digest
     secret_like = [
         n
         for n in ctx.files

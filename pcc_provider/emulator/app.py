@@ -79,6 +79,7 @@ ROUTES: list[tuple[str, list[str], str]] = [
     ("/_emulator/builds/<build:buildId>", ["DELETE"], "vanish_build"),
     ("/_emulator/secrets/<setName>/fail", ["POST"], "fail_secret_set"),
     ("/_emulator/agents/<agentName>", ["GET"], "agent_deployments"),
+    ("/_emulator/builds/<build:buildId>/finish", ["POST"], "finish_build"),
 ]
 
 
@@ -838,6 +839,10 @@ class EmulatorApp:
                 ]
             }
         )
+
+    def on_finish_build(self, request: Request, buildId: str) -> Response:
+        build = self.store.finish_build(check_build_id(buildId))
+        return json_response({"build": self.store.build_json(build, self.base_url)})
 
 
 __all__ = ["FAULTABLE", "EmulatorApp", "route_key"]

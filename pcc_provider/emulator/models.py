@@ -569,6 +569,18 @@ class Store:
             raise NotFound("Build not found")
         return build
 
+    def finish_build(self, build_id: str) -> Build:
+        """Let a build in flight end now, as planned (success, failed or timeout)."""
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+            if build is None:
+                raise NotFound("Build not found")
+            now = self.clock()
+            if build.status(now) in ("pending", "building"):
+                build.duration = max(0.0, now - build.created_at)
+                self._save("builds", build.id, build)
+        return build
+
     def delete_build(self, build_id: str) -> None:
         with self.lock:
             if self.builds.pop(build_id.lower(), None) is None:

@@ -1,0 +1,207 @@
+"""The Build resource's input checks and its provider's diff and create, called directly
+(no engine) against the emulator: the logic the engine tests in test_build.py rely on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+from conftest import API_KEY, EmulatorHandle
+
+from pcc_provider import Build, context
+from pcc_provider.build import BuildError, BuildProvider
+
+CREATE = "POST /v1/builds"
+UPLOAD = "POST /_storage/{bucket}"
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
+    monkeypatch.delenv("PIPECAT_API_URL", raising=False)
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Path:
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY ./bot.py bot.py\n")
+    (root / "bot.py").write_text("print('hello')\n")
+    return root
+
+
+# --------------------------------------------------------------------------- bad input
+
+# (Build arguments, files to add to the context, environment, words of the one line)
+BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str | None], str]] = {
+    "missing context": ({"context": "nowhere"}, {}, {}, "nowhere"),
+    "missing Dockerfile": ({"dockerfile": "Dockerfile.prod"}, {}, {}, "Dockerfile.prod"),
+    "Dockerfile outside": ({"dockerfile": "../Dockerfile"}, {}, {}, "outside"),
+    "Dockerfile excluded": ({}, {".dockerignore": "Dockerfile\n"}, {}, ".dockerignore"),
+    "empty region": ({"region": ""}, {}, {}, "region is empty"),
+    "timeout not positive": (
+        {"build_timeout": 0},
+        {},
+        {},
+        "build_timeout must be a positive number",
+    ),
+    "missing key": ({}, {}, {"PIPECAT_API_KEY": None}, "no Pipecat Cloud API key"),
+    "plain-http API URL": (
+        {},
+        {},
+        {"PIPECAT_API_URL": "http://api.example.com/v1"},
+        "must be https://",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_before_anything_is_sent(
+    case: str, agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args, files, env, words = BAD_INPUTS[case]
+    for name, text in files.items():
+        (agent / name).write_text(text)
+    for name, value in env.items():
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+    monkeypatch.chdir(agent.parent)
+    with pytest.raises(pulumi.RunError) as raised:
+        Build("image", **{"context": "agent", **args})
+    message = str(raised.value)
+    assert message.startswith("Build 'image': ") and words in message, message
+    assert "\n" not in message
+    assert emulator.stats()["requests"] == {}
+
+
+def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
+    with (agent / "weights.bin").open("wb") as f:
+        f.truncate(501 * 1024 * 1024)  # sparse: costs no disk
+    with pytest.raises(pulumi.RunError, match=r"^Build 'image': .*weights\.bin.*\.dockerignore"):
+        Build("image", context=str(agent))
+
+
+# --------------------------------------------------------------------------- diff
+
+OLD = {
+    "context": "agent",
+    "dockerfile": "Dockerfile",
+    "region": "us-west",
+    "contextHash": "0123456789abcdef",
+    "contentDigest": "sha256:" + "a" * 64,
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "replaces"),
+    [
+        ({}, []),
+        ({"context": "moved", "buildTimeout": 60, "exclude": ["x"]}, []),
+        ({"contextHash": "fedcba9876543210"}, []),  # another zlib, the same files
+        ({"contentDigest": "sha256:" + "b" * 64}, ["contentDigest"]),
+        ({"region": "eu-central"}, ["region"]),
+        ({"dockerfile": "Dockerfile.prod"}, ["dockerfile"]),
+    ],
+)
+def test_only_another_image_is_a_change(change: dict[str, Any], replaces: list[str]) -> None:
+    diff = BuildProvider().diff("id", OLD, {**OLD, **change})
+    assert diff.replaces == replaces
+    assert diff.changes is bool(replaces)
+
+
+def test_state_from_before_the_content_digest_is_not_replaced_for_it() -> None:
+    old = {k: v for k, v in OLD.items() if k != "contentDigest"}
+    unchanged = BuildProvider().diff("id", old, OLD)
+    assert (unchanged.changes, unchanged.replaces) == (False, [])
+    edited = BuildProvider().diff("id", old, {**OLD, "contextHash": "fedcba9876543210"})
+    assert (edited.changes, edited.replaces) == (True, ["contextHash"])
+
+
+# --------------------------------------------------------------------------- create
+
+
+def provider(emulator: EmulatorHandle) -> BuildProvider:
+    made = BuildProvider()
+    made._settings = (API_KEY, emulator.api_url)
+    return made
+
+
+def props(root: Path, timeout: float) -> dict[str, Any]:
+    found = context.digest(context.select(root))
+    return {
+        "context": str(root),
+        "dockerfile": "Dockerfile",
+        "region": "us-west",
+        "exclude": [],
+        "buildTimeout": timeout,
+        "contextHash": found.context_hash,
+        "contentDigest": found.content_digest,
+        "__urn": None,
+    }
+
+
+def stuck_build(emulator: EmulatorHandle, agent: Path) -> str:
+    """A build of `agent` that stays in flight: started by a create that gave up on it."""
+    emulator.configure(buildSeconds=3600)
+    with pytest.raises(BuildError, match=r"is still (pending|building) after 0\.2s"):
+        provider(emulator).create(props(agent, 0.2))
+    builds = emulator.api("GET", "/builds").json()["builds"]
+    [build] = [b for b in builds if b["status"] in ("pending", "building")]
+    return str(build["id"])
+
+
+def wait_until_older(emulator: EmulatorHandle, build_id: str, seconds: float) -> None:
+    from datetime import datetime
+
+    created = emulator.api("GET", f"/builds/{build_id}").json()["build"]["createdAt"]
+    age = time.time() - datetime.fromisoformat(created).timestamp()
+    time.sleep(max(0.0, seconds - age + 0.05))
+
+
+def test_a_build_in_flight_younger_than_the_timeout_is_reattached_to(
+    agent: Path, emulator: EmulatorHandle
+) -> None:
+    build_id = stuck_build(emulator, agent)
+    # The emulator ends it while the create waits for it.
+    finisher = threading.Timer(0.5, emulator.finish, args=(build_id,))
+    finisher.start()
+    created = provider(emulator).create(props(agent, 60))
+    finisher.join()
+    assert created.id == build_id and created.outs["source"] == "reattached"
+    assert created.outs["status"] == "success"
+    assert emulator.calls(UPLOAD) == 1 and emulator.calls(CREATE) == 1
+
+
+def test_a_build_in_flight_older_than_the_timeout_is_left_for_a_new_one(
+    agent: Path, emulator: EmulatorHandle
+) -> None:
+    stuck = stuck_build(emulator, agent)
+    emulator.configure(buildSeconds=0.2)
+    wait_until_older(emulator, stuck, 1.0)
+    created = provider(emulator).create(props(agent, 1.0))
+    assert created.id != stuck and created.outs["source"] == "new"
+    assert created.outs["status"] == "success"
+    assert emulator.calls(CREATE) == 2 and emulator.calls(UPLOAD) == 2
+    # Once a younger build exists, it is the one a later create finds.
+    again = provider(emulator).create(props(agent, 1.0))
+    assert again.id == created.id and again.outs["source"] == "existing"
+
+
+def test_a_lost_create_answer_is_not_mistaken_for_a_stuck_build(
+    agent: Path, emulator: EmulatorHandle
+) -> None:
+    stuck = stuck_build(emulator, agent)
+    wait_until_older(emulator, stuck, 1.0)
+    emulator.fault(CREATE, drop=True, times=1)  # the service never saw the create
+    with pytest.raises(BuildError) as raised:
+        provider(emulator).create(props(agent, 1.0))
+    assert "still" not in str(raised.value) and stuck not in str(raised.value)
+    assert emulator.calls(CREATE) == 2

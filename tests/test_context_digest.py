@@ -1,0 +1,216 @@
+"""The content digest (what decides a rebuild, the same on every machine) and the privacy
+and integrity of the context cache."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from context_corpus import official
+
+from pcc_provider import context
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return folder
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Path:
+    root = tmp_path / "agent"
+    (root / "src").mkdir(parents=True)
+    (root / "Dockerfile").write_text("FROM python:3.12\nCOPY . /app\n")
+    (root / "src" / "bot.py").write_text("print('hello')\n" * 200)
+    (root / "src" / "run.sh").write_text("#!/bin/sh\nexec python bot.py\n")
+    (root / "src" / "run.sh").chmod(0o755)
+    (root / "src" / "data.bin").write_bytes(os.urandom(200_000))
+    return root
+
+
+def reference_digest(root: Path, names: tuple[str, ...]) -> str:
+    """The documented encoding, written out independently of the module."""
+    digest = hashlib.sha256(b"pcc-provider-content-1\n")
+    for name in names:
+        path = root / name
+        executable = "x" if path.stat().st_mode & stat.S_IXUSR else "-"
+        data = path.read_bytes()
+        digest.update(f"{name}\0{executable}\0{len(data)}\n".encode() + data)
+    return "sha256:" + digest.hexdigest()
+
+
+def settle() -> None:
+    import time
+
+    time.sleep(0.15)  # past the window in which a fresh scan is not cached
+
+
+# --------------------------------------------------------------------------- the digest
+
+
+def test_digest_is_paths_executable_bits_and_bytes(agent: Path) -> None:
+    settle()
+    ctx = context.select(agent)
+    expected = reference_digest(agent, ctx.files)
+    fresh = context.digest(ctx)
+    assert fresh.content_digest == expected and not fresh.cached
+    cached = context.digest(context.select(agent))
+    assert cached.content_digest == expected and cached.cached
+    with context.archive(context.select(agent)) as (_, found):
+        assert found.content_digest == expected
+
+
+def test_another_deflate_changes_the_hash_not_the_digest(
+    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine whose Python links zlib-ng (recent Fedora) writes other gzip bytes for the
+    same files: another contextHash, the same content digest."""
+    zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
+    here = context.digest(context.select(agent))
+    assert here.context_hash == official(agent).context_hash
+
+    monkeypatch.setitem(sys.modules, "zlib", zlib_ng)
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "other-machine-cache"))
+    with context.archive(context.select(agent)) as (path, there):
+        tar = gzip.decompress(path.read_bytes())
+    assert there.context_hash != here.context_hash
+    assert there.content_digest == here.content_digest
+    assert tar == gzip.decompress(official(agent).tarball)  # the same files, other deflate
+
+
+def test_os_access_changes_the_hash_not_the_digest(
+    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """os.access(X_OK) differs by user and mount (root, noexec): the archive's modes follow
+    it, as the official CLI's do; the digest reads the owner's x bit."""
+    here = context.digest(context.select(agent))
+    monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "noexec-cache"))
+    there = context.digest(context.select(agent))
+    assert there.context_hash != here.context_hash
+    assert there.content_digest == here.content_digest
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+def modes(root: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(root)): stat.S_IMODE(path.stat().st_mode)
+        for path in [root, *root.rglob("*")]
+    }
+
+
+def test_cache_is_private(agent: Path, cache: Path, tmp_path: Path) -> None:
+    cache.mkdir(mode=0o755)  # as an earlier version left it
+    settle()
+    context.digest(context.select(agent))
+    found = modes(cache)
+    assert {name for name in found if "/" not in name} == {".", "hashes", "archives", "tmp"}
+    for name, mode in found.items():
+        if (cache / name).is_dir():
+            assert mode == 0o700, name
+        else:
+            assert mode == 0o600, name
+    assert any(name.startswith("archives/") for name in found)
+    assert any(name.startswith("hashes/") for name in found)
+    key = tmp_path / "config" / "pcc-provider" / "cache.key"
+    assert modes(key.parent) == {".": 0o700, "cache.key": 0o600}
+    assert cache not in key.parents
+
+
+def test_archive_for_upload_is_private(agent: Path) -> None:
+    with context.archive(context.select(agent)) as (path, _):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_cache_folder_of_another_user_is_not_used(agent: Path, cache: Path) -> None:
+    cache.mkdir(mode=0o777)
+    try:
+        os.chown(cache, 65534, 65534)
+    except PermissionError:
+        pytest.skip("needs root to make a folder of another user")
+    expected = official(agent)
+    settle()
+    assert context.digest(context.select(agent)).context_hash == expected.context_hash
+    assert not context.digest(context.select(agent)).cached
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball and not found.cached
+    assert list(cache.iterdir()) == []  # nothing of ours was written there
+
+
+def test_symlinked_cache_folder_is_not_used(agent: Path, cache: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o777)
+    cache.symlink_to(elsewhere)
+    settle()
+    context.digest(context.select(agent))
+    assert not context.digest(context.select(agent)).cached
+    assert list(elsewhere.iterdir()) == []
+
+
+def forge(cache: Path, tarball: bytes, sign: bytes | None) -> str:
+    """What someone who can write the cache folder, but not read the key, can do: put an
+    archive of their own in, and point this context's entry at it, every field consistent."""
+    forged_hash = hashlib.md5(tarball).hexdigest()[:16]
+    (cache / "archives" / f"{forged_hash}.tar.gz").write_bytes(tarball)
+    for path in (cache / "hashes").iterdir():
+        entry = json.loads(path.read_text())
+        entry.update(
+            context_hash=forged_hash,
+            archive_bytes=len(tarball),
+            archive_sha256=hashlib.sha256(tarball).hexdigest(),
+        )
+        entry.pop("check")
+        # Without the key: a plain hash of the fields, or a signature with another key.
+        fields = f"{entry['key']}:{forged_hash}:{len(tarball)}".encode()
+        entry["check"] = (
+            hashlib.sha256(fields).hexdigest()[:16]
+            if sign is None
+            else hmac.new(sign, json.dumps(entry, sort_keys=True).encode(), "sha256").hexdigest()
+        )
+        path.write_text(json.dumps(entry))
+    return forged_hash
+
+
+@pytest.mark.parametrize("sign", [None, b"k" * 32], ids=["unkeyed", "another key"])
+def test_forged_cache_entry_is_not_trusted(
+    agent: Path, cache: Path, tmp_path: Path, sign: bytes | None
+) -> None:
+    expected = official(agent)
+    settle()
+    context.digest(context.select(agent))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Dockerfile").write_text("FROM evil\n")
+    forged_hash = forge(cache, official(other).tarball, sign)
+
+    planned = context.digest(context.select(agent))
+    assert planned.context_hash == expected.context_hash != forged_hash
+    assert not planned.cached
+    forge(cache, official(other).tarball, sign)
+    with context.archive(context.select(agent)) as (path, found):
+        assert path.read_bytes() == expected.tarball
+        assert found.context_hash == expected.context_hash and not found.cached
+
+
+def test_unreadable_key_means_no_cache(agent: Path, tmp_path: Path) -> None:
+    key = tmp_path / "config" / "pcc-provider" / "cache.key"
+    key.parent.mkdir(parents=True, mode=0o700)
+    key.write_bytes(os.urandom(32))
+    key.chmod(0o644)  # readable by others: not a secret any more
+    expected = official(agent)
+    settle()
+    assert context.digest(context.select(agent)).context_hash == expected.context_hash
+    assert not context.digest(context.select(agent)).cached
