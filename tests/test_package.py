@@ -9,6 +9,7 @@ serves.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -24,8 +25,6 @@ import pytest
 from pulumi_stack import REPO, VENV_BIN, Stack, engine_env
 
 import pcc_provider
-
-pytestmark = [pytest.mark.engine, pytest.mark.package]
 
 API_KEY = "pk_package_test_0123456789_secret"
 FLOOR_PULUMI = re.search(
@@ -59,6 +58,14 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return wheel, sdist
 
 
+def test_version_has_one_source() -> None:
+    """The code, the CLI and the installed metadata (from pyproject.toml) agree."""
+    shown = run(sys.executable, "-m", "pcc_provider", "--version")
+    assert shown.strip() == f"pcc-provider {pcc_provider.__version__}"
+    assert importlib.metadata.version("pcc-provider") == pcc_provider.__version__
+
+
+@pytest.mark.package
 def test_wheel_and_sdist_carry_what_runs_and_pass_twine(dist: tuple[Path, Path]) -> None:
     wheel, sdist = dist
     version = pcc_provider.__version__
@@ -160,6 +167,8 @@ pulumi.export("pulumiVersion", importlib.metadata.version("pulumi"))
 """
 
 
+@pytest.mark.package
+@pytest.mark.engine
 def test_wheel_in_a_fresh_virtualenv_runs_a_user_program(
     dist: tuple[Path, Path],
     tmp_path: Path,
