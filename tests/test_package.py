@@ -220,7 +220,8 @@ def test_wheel_in_a_fresh_virtualenv_runs_a_user_program(
     home.mkdir()
     state.mkdir()
     engine = engine_env(home, state)
-    # Only the Pulumi CLI folder: no python of this checkout on PATH.
+    # Only the Pulumi CLI folder: no python of this checkout on PATH, so the program and the
+    # dynamic-provider plugin both run in the user's virtualenv (the `virtualenv` option).
     engine["PATH"] = os.pathsep.join([str(pulumi_cli), user_env()["PATH"]])
     engine["PCC_PROVIDER_CACHE_DIR"] = str(tmp_path / "context-cache")
     stack = Stack(project, "dev", engine).init()
