@@ -40,4 +40,4 @@ demo: pulumi
 	@scripts/demo
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-floor .venv-newest .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
