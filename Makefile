@@ -6,11 +6,12 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: demo test lint typecheck pytest pulumi install clean
 
-# The virtualenv with the package (editable) and its test tools.
-$(VENV)/.installed: pyproject.toml
+# The virtualenv with the package (editable) and its test tools, at the exact versions of
+# constraints.txt (pyproject.toml holds the ranges users get).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@echo "==> creating $(VENV) and installing pcc-provider with its test tools"
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
 install: $(VENV)/.installed
@@ -39,4 +40,4 @@ demo: pulumi
 	@scripts/demo
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-floor .venv-newest .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info

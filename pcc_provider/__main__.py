@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pcc_provider import __version__
+
 
 def _context_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("context", help="the build context folder")
@@ -102,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pcc_provider", description="Pipecat Cloud build contexts and emulator"
     )
+    parser.add_argument("--version", action="version", version=f"pcc-provider {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     hash_cmd = commands.add_parser("hash", help="print the contextHash a build of CONTEXT gets")

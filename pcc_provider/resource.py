@@ -6,6 +6,8 @@ import os
 import re
 import sys
 import time
+import traceback
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
@@ -95,10 +97,34 @@ class ApiProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = api_settings(req.config.get)
+        _report_our_errors_plainly()
 
     def _client(self) -> api.Client:
         key, url = self._settings or api_settings(lambda _: None)
         return api.Client(key, url)
+
+
+def _report_our_errors_plainly() -> None:
+    """Show the errors our providers raise on purpose as the one line they are.
+
+    Pulumi SDKs since 3.260 report any exception a dynamic provider raises with its whole
+    traceback (the provider server's `_abort_with_traceback` formats it). An exception of
+    ours (defined in pcc_provider) is a message for the user, so only its text is shown;
+    anything else is a bug and keeps its traceback. Older SDKs show the message alone anyway.
+    """
+    server = sys.modules.get("__main__")
+    if getattr(server, "_abort_with_traceback", None) is None:
+        return
+    if getattr(server, "traceback", None) is not traceback:
+        return  # already done, or a server we do not know
+
+    def format_exc(*args: Any, **kwargs: Any) -> str:
+        exc = sys.exc_info()[1]
+        if exc is not None and type(exc).__module__.startswith("pcc_provider."):
+            return str(exc)
+        return traceback.format_exc(*args, **kwargs)
+
+    setattr(server, "traceback", types.SimpleNamespace(format_exc=format_exc))  # noqa: B010
 
 
 def poll(
