@@ -13,6 +13,7 @@ import pulumi
 from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
 
 from pcc_provider import api
+from pcc_provider.plugin import allow_concurrent_calls
 
 DEFAULT_REGION = "us-west"
 T = TypeVar("T")
@@ -91,6 +92,9 @@ class ApiProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = api_settings(req.config.get)
+        # In the SDK's plugin: a create waiting for a build must not hold a call slot that
+        # other resources need (pcc_provider/plugin.py).
+        allow_concurrent_calls()
 
     def _client(self) -> api.Client:
         key, url = self._settings or api_settings(lambda _: None)

@@ -1,0 +1,75 @@
+"""More than four calls at once in the Pulumi SDK's dynamic-provider plugin.
+
+The SDK's plugin (`python -m pulumi.dynamic`) serves the engine's calls on a gRPC server
+built on `ThreadPoolExecutor(max_workers=4)`. A create that waits minutes for a build holds
+one of those four threads, so a fifth build, and every check, diff or create of any other
+resource behind it, waits for one of the first four to finish. The SDK offers no setting
+for this, so the provider raises the pool's limit from inside the plugin the first time it
+is configured there: the pool is the one whose worker thread runs that call.
+
+This relies on two things that are not public: that the SDK serves calls on a
+`concurrent.futures.ThreadPoolExecutor`, and that the executor reads its `_max_workers`
+whenever it may add a thread (true of CPython's since 3.8). If either stops being true, the
+lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
+still correct), and tests/test_plugin_concurrency.py fails.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+# Above the engine's own bound on concurrent steps (`--parallel`, 4 x cores by default), so
+# the engine decides; the pool only adds a thread when all of its threads are busy.
+CONCURRENT_CALLS = 256
+
+_lifted = False
+_lock = threading.Lock()
+
+
+def serving_pool() -> ThreadPoolExecutor | None:
+    """The thread pool whose worker runs the calling thread, if any.
+
+    A pool's worker thread runs `_worker(weakref to its pool, ...)`: the first argument of
+    the thread's target (CPython 3.8 to 3.14).
+    """
+    args = getattr(threading.current_thread(), "_args", None)
+    if isinstance(args, tuple) and args and isinstance(args[0], weakref.ref):
+        pool = args[0]()
+        if isinstance(pool, ThreadPoolExecutor):
+            return pool
+    return None
+
+
+def allow_concurrent_calls(limit: int = CONCURRENT_CALLS) -> bool:
+    """Raise the limit of the pool serving this call to `limit`; True if it is raised.
+
+    Called on every configure (once per provider and plugin process); cheap.
+    """
+    global _lifted
+    with _lock:
+        if not _lifted:
+            pool = serving_pool()
+            if pool is not None and isinstance(getattr(pool, "_max_workers", None), int):
+                pool._max_workers = max(pool._max_workers, limit)
+                _lifted = True
+        return _lifted
+
+
+_keys: dict[Hashable, threading.Lock] = {}
+
+
+@contextmanager
+def one_at_a_time(key: Hashable) -> Iterator[None]:
+    """Calls in this process with the same key run one after the other.
+
+    Two resources of one program that want the same image must not both start a build:
+    the second waits for the first, then finds its build.
+    """
+    with _lock:
+        lock = _keys.setdefault(key, threading.Lock())
+    with lock:
+        yield
