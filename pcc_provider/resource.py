@@ -111,9 +111,12 @@ def poll(
     expired: Callable[[T], Exception],
     progress: Progress,
     interval: float = 0.5,
-    interval_max: float = 10.0,
+    interval_max: float = 1.5,
 ) -> T:
     """Fetch until done, backing off, showing `describe` as the live status.
+
+    The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
+    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py).
 
     Raises `expired(latest)` once `timeout` seconds have passed.
     """

@@ -69,7 +69,7 @@ def test_plugin_serves_more_than_four_calls_at_once(
         pytest.fail(
             "the Pulumi SDK's dynamic-provider plugin no longer lets pcc_provider/plugin.py "
             "raise its limit of concurrent calls; builds now go four at a time (see README, "
-            f"Performance): {exc.details()}"  # type: ignore[attr-defined]
+            f"Performance): {exc.details()}"
         )
 
 
