@@ -7,11 +7,13 @@ resource behind it, waits for one of the first four to finish. The SDK offers no
 for this, so the provider raises the pool's limit from inside the plugin the first time it
 is configured there: the pool is the one whose worker thread runs that call.
 
-This relies on two things that are not public: that the SDK serves calls on a
-`concurrent.futures.ThreadPoolExecutor`, and that the executor reads its `_max_workers`
-whenever it may add a thread (true of CPython's since 3.8). If either stops being true, the
-lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
-still correct), and tests/test_plugin_concurrency.py fails.
+This relies on three things that are not public: that the SDK serves calls on a
+`concurrent.futures.ThreadPoolExecutor`, that its worker threads hold a weak reference to
+their pool as their target's first argument (`Thread._args`), and that the pool reads its
+`_max_workers` whenever it may add a thread (CPython 3.8 to 3.14). If one stops being true,
+the lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
+still correct), and tests/test_concurrency.py::test_plugin_serves_more_than_four_calls_at_once
+fails, saying so.
 """
 
 from __future__ import annotations
