@@ -1,4 +1,4 @@
-"""What both benchmarks share: measured children and the verdict on the targets."""
+"""What the benchmarks share: measured children, the verdict on targets, engine stacks."""
 
 from __future__ import annotations
 
