@@ -1,4 +1,4 @@
-"""What both benchmarks share: measured children and the verdict on the targets."""
+"""What the benchmarks share: measured children, the verdict on targets, engine stacks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -39,3 +42,52 @@ def verdict(checks: list[tuple[str, bool]]) -> int:
     for name, ok in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}")
     return 0 if all(ok for _, ok in checks) else 1
+
+
+# -- the real Pulumi engine against the emulator (the tests' own helpers) -------------------
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from pulumi_stack import Stack, engine_env, new_project  # noqa: E402
+
+API_KEY = "pk_benchmark_key"
+
+
+def engine_stack(
+    folder: Path, name: str, program: str, api_url: str, files: dict[str, str] | None = None
+) -> Stack:
+    """A stack `dev` of a new project `name` in `folder`, configured for the emulator."""
+    home, state = folder / "pulumi-home", folder / "pulumi-state"
+    home.mkdir(exist_ok=True)
+    state.mkdir(exist_ok=True)
+    env = engine_env(home, state)
+    env["PCC_PROVIDER_CACHE_DIR"] = str(folder / "context-cache")
+    project = new_project(folder / "projects", name, program, files=files)
+    stack = Stack(project, "dev", env).init()
+    stack.config("pipecat:apiUrl", api_url)
+    stack.config("pipecat:apiKey", API_KEY, secret=True)
+    return stack
+
+
+def timed(run: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    run()
+    return time.perf_counter() - start
+
+
+def contexts(names: list[str]) -> dict[str, str]:
+    """One small build context per name: a Dockerfile and a source file."""
+    files = {}
+    for name in names:
+        files[f"{name}/Dockerfile"] = f"FROM python:3.12-slim\nCOPY bot.py bot.py\nLABEL n={name}\n"
+        files[f"{name}/bot.py"] = f"print('hello from {name}')\n"
+    return files
+
+
+def builds_program(count: int) -> str:
+    names = [f"b{i}" for i in range(count)]
+    return (
+        "import pulumi\nfrom pcc_provider import Build\n"
+        f"for name in {names!r}:\n"
+        "    pulumi.export(name, Build(name, context=name).build_id)\n"
+    )

@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
-from urllib3.util.retry import Retry
+# requests and urllib3 load with the first Client: a preview (the program, and the plugin's
+# check and diff) makes none, and their import is most of ours (benchmarks/noop_preview.py).
+if TYPE_CHECKING:
+    import requests
+    from urllib3.util.retry import Retry
 
 DEFAULT_API_URL = "https://api.pipecat.daily.co/v1"
 TERMINAL_STATUSES = frozenset({"success", "failed", "timeout"})
@@ -68,8 +69,8 @@ class Upload:
     expires_at: str
 
 
-def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Retry:
-    return Retry(
+def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Callable[[], Retry]:
+    return lambda: _policy(
         total=6,
         connect=4,
         read=read,
@@ -86,6 +87,12 @@ def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Retr
     )
 
 
+def _policy(**settings: Any) -> Retry:
+    from urllib3.util.retry import Retry
+
+    return Retry(**settings)
+
+
 _REPEATABLE = _retry(
     frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "POST", "PUT"}),
     frozenset({429, 502, 503, 504}),
@@ -93,21 +100,27 @@ _REPEATABLE = _retry(
 )
 # read=0: a request that was sent but got no answer may have acted; it is not repeated.
 _CREATING = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
+
+
 # Storage: only refused connections. A streamed body cannot be replayed, so a failed
 # upload is retried by the caller with a fresh URL and a fresh stream.
-_STORAGE = Retry(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5)
+def _STORAGE() -> Retry:
+    return _policy(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5)
 
 
-def _session(retry: Retry) -> requests.Session:
+def _session(retry: Callable[[], Retry]) -> requests.Session:
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = HTTPAdapter(max_retries=retry())
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "pcc-provider"
     return session
 
 
-class _Bearer(requests.auth.AuthBase):
+class _Bearer:  # an auth callable for requests
     """Adds the key per request, so it lives on no session that could reach storage."""
 
     def __init__(self, key: str) -> None:
@@ -172,6 +185,8 @@ class Client:
         json: Any = None,
     ) -> dict[str, Any]:
         """The JSON object a call answers; ApiError for anything else."""
+        import requests
+
         session = self._repeatable if repeatable else self._creating
         url = f"{self.api_url}{path}"
         try:
@@ -270,6 +285,9 @@ class Client:
 
         The fields go first, exactly as issued (their names are case-sensitive), then the file.
         """
+        import requests
+        from requests_toolbelt import MultipartEncoder, MultipartEncoderMonitor
+
         with archive.open("rb") as stream:
             encoder = MultipartEncoder(
                 fields=[

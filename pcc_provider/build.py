@@ -24,6 +24,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
 
 from pcc_provider import api
 from pcc_provider import context as build_context
+from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
@@ -93,7 +94,7 @@ class BuildProvider(ApiProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         try:
-            with self._client() as client:
+            with self._client() as client, one_at_a_time(_image_key(props)):
                 build, source = self._obtain(client, props)
         except (api.ApiError, build_context.ContextError) as exc:
             raise BuildError(str(exc)) from None
@@ -395,3 +396,8 @@ def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> s
     if not build_timeout > 0:
         return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
     return settings_problem(config)
+
+
+def _image_key(props: dict[str, Any]) -> tuple[Any, ...]:
+    """What makes two builds the same image (REPLACE_ON), for one_at_a_time."""
+    return tuple(props.get(k) for k in REPLACE_ON)

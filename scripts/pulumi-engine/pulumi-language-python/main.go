@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	pbempty "google.golang.org/protobuf/types/known/emptypb"
 
@@ -62,7 +64,17 @@ func main() {
 		engineAddress: positional[len(positional)-1],
 		launcher:      filepath.Join(filepath.Dir(self), "pulumi-language-python-exec"),
 	}
+	// The engine stops a plugin by sending SIGINT to its process group, and kills it only
+	// 5 s later. A Go program does not receive a signal its parent ignored (a background
+	// job in a script, some CI runners) unless it asks for it, so ask: otherwise every
+	// command would wait those 5 s for this host.
+	stop, unregister := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	cancel := make(chan bool)
+	go func() {
+		<-stop.Done()
+		unregister()
+		close(cancel)
+	}()
 	handle, err := rpcutil.ServeWithOptions(rpcutil.ServeOptions{
 		Cancel: cancel,
 		Init: func(srv *grpc.Server) error {

@@ -1,0 +1,96 @@
+"""`pulumi preview` with SIGINT ignored by its parent, beside the same preview without.
+
+    .venv/bin/python benchmarks/ignored_sigint.py [--rounds 5] [--tests tests/test_engine_smoke.py]
+
+A background job in a non-interactive script, and some CI runners, start commands with
+SIGINT ignored; the engine stops its language host with SIGINT. The script previews an
+empty Python program (`import pulumi`) `--rounds` times each way, interleaved; with
+`--tests`, it also runs that pytest file once each way. Exits 1 if the median with SIGINT
+ignored is more than 0.5 s over the median without (a host that misses the engine's
+SIGINT costs 5 s per command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness import REPO, engine_stack, timed, verdict
+
+from pcc_provider.emulator import Emulator
+
+
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--tests", help="a pytest file to time both ways, e.g. tests/test_engine_smoke.py"
+    )
+    args = parser.parse_args()
+    times: dict[bool, list[float]] = {False: [], True: []}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Emulator(Path(tmp) / "emulator", api_key="pk_benchmark_key") as emu,
+    ):
+        stack = engine_stack(Path(tmp), "empty", "import pulumi\n", emu.api_url)
+        argv = ["pulumi", "preview", "--stack", "dev", "--non-interactive"]
+        for _ in range(args.rounds):
+            for ignored in times:
+                times[ignored].append(
+                    timed(
+                        lambda ignored=ignored: subprocess.run(
+                            argv,
+                            cwd=stack.dir,
+                            env=stack.env,
+                            capture_output=True,
+                            check=True,
+                            preexec_fn=ignore_sigint if ignored else None,
+                        )
+                    )
+                )
+    normal, ignored = statistics.median(times[False]), statistics.median(times[True])
+    print(f"{'empty program, pulumi preview':34} {'median':>8} {'best':>8}")
+    print(f"{'SIGINT as usual (reference)':34} {normal:7.2f}s {min(times[False]):7.2f}s")
+    print(f"{'SIGINT ignored by the parent':34} {ignored:7.2f}s {min(times[True]):7.2f}s")
+    checks = [
+        (
+            f"SIGINT ignored: {ignored - normal:+.2f} s over usual (<= 0.5 s)",
+            ignored - normal <= 0.5,
+        )
+    ]
+    if args.tests:
+        pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", args.tests]
+        suite = {
+            way: timed(
+                lambda way=way: subprocess.run(
+                    pytest,
+                    cwd=REPO,
+                    capture_output=True,
+                    check=True,
+                    preexec_fn=ignore_sigint if way else None,
+                )
+            )
+            for way in (False, True)
+        }
+        print(f"{'pytest ' + args.tests + ', as usual':50} {suite[False]:7.1f}s")
+        print(f"{'pytest ' + args.tests + ', SIGINT ignored':50} {suite[True]:7.1f}s")
+        checks.append(
+            (
+                f"{args.tests}: {suite[True] - suite[False]:+.1f} s with SIGINT ignored",
+                suite[True] <= suite[False] * 1.15,
+            )
+        )
+    return verdict(checks)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

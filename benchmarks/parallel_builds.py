@@ -1,0 +1,74 @@
+"""Eight Builds in one `pulumi up`, beside the `pulumi up` of a single Build.
+
+    .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5]
+
+The emulator's builds take `--seconds` each. A one-Build stack and an N-Build stack (small
+contexts, all new) are each brought up once with the engine's default `--parallel`; then
+the same again with new contents, so each figure is the median of two. Exits 1 if N builds
+take more than 1.5x the single build, or if the emulator did not build each context once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from harness import builds_program, contexts, engine_stack, timed, verdict
+
+from pcc_provider.emulator import Emulator
+
+TARGET = 1.5
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--builds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Emulator(
+            Path(tmp) / "emulator", api_key="pk_benchmark_key", build_seconds=args.seconds
+        ) as emu,
+    ):
+        times: dict[int, list[float]] = {1: [], args.builds: []}
+        for count in times:
+            names = [f"b{i}" for i in range(count)]
+            stack = engine_stack(
+                Path(tmp),
+                f"builds{count}",
+                builds_program(count),
+                emu.api_url,
+                files=contexts(names),
+            )
+            for run in range(2):
+                for name in names:  # new contents: every build is a new one
+                    (stack.dir / name / "run.txt").write_text(f"stack {count}, run {run}\n")
+                times[count].append(timed(stack.up))
+        with urllib.request.urlopen(f"{emu.url}/_emulator/stats", timeout=10) as response:
+            created = json.load(response)["requests"].get("POST /v1/builds", 0)
+    one, many = statistics.median(times[1]), statistics.median(times[args.builds])
+    print(f"builds of {args.seconds:g} s, one `pulumi up`     median    runs")
+    print(f"{'1 Build (reference)':30} {one:7.2f}s   {' '.join(f'{t:.2f}' for t in times[1])}")
+    print(
+        f"{f'{args.builds} Builds':30} {many:7.2f}s   "
+        f"{' '.join(f'{t:.2f}' for t in times[args.builds])}   = {many / one:.2f}x"
+    )
+    return verdict(
+        [
+            (f"each build started once ({created} created)", created == 2 * (1 + args.builds)),
+            (
+                f"{args.builds} Builds: {many / one:.2f}x one build <= {TARGET}x",
+                many / one <= TARGET,
+            ),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

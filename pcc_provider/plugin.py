@@ -1,0 +1,105 @@
+"""How pcc_provider adapts the Pulumi SDK's dynamic-provider plugin: more than four calls at
+once, and our errors shown as the one line they are.
+
+The SDK's plugin (`python -m pulumi.dynamic`) serves the engine's calls on a gRPC server
+built on `ThreadPoolExecutor(max_workers=4)`. A create that waits minutes for a build holds
+one of those four threads, so a fifth build, and every check, diff or create of any other
+resource behind it, waits for one of the first four to finish. The SDK offers no setting
+for this, so the provider raises the pool's limit from inside the plugin the first time it
+is configured there: the pool is the one whose worker thread runs that call.
+
+This relies on three things that are not public: that the SDK serves calls on a
+`concurrent.futures.ThreadPoolExecutor`, that its worker threads hold a weak reference to
+their pool as their target's first argument (`Thread._args`), and that the pool reads its
+`_max_workers` whenever it may add a thread (CPython 3.8 to 3.14). If one stops being true,
+the lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
+still correct), and tests/test_concurrency.py::test_plugin_serves_more_than_four_calls_at_once
+fails, saying so.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+import types
+import weakref
+from collections.abc import Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+# Above the engine's own bound on concurrent steps (`--parallel`, 4 x cores by default), so
+# the engine decides; the pool only adds a thread when all of its threads are busy.
+CONCURRENT_CALLS = 256
+
+_lifted = False
+_lock = threading.Lock()
+
+
+def serving_pool() -> ThreadPoolExecutor | None:
+    """The thread pool whose worker runs the calling thread, if any.
+
+    A pool's worker thread runs `_worker(weakref to its pool, ...)`: the first argument of
+    the thread's target (CPython 3.8 to 3.14).
+    """
+    args = getattr(threading.current_thread(), "_args", None)
+    if isinstance(args, tuple) and args and isinstance(args[0], weakref.ref):
+        pool = args[0]()
+        if isinstance(pool, ThreadPoolExecutor):
+            return pool
+    return None
+
+
+def allow_concurrent_calls(limit: int = CONCURRENT_CALLS) -> bool:
+    """Raise the limit of the pool serving this call to `limit`; True if it is raised.
+
+    Called on every configure (once per provider and plugin process); cheap.
+    """
+    global _lifted
+    with _lock:
+        if not _lifted:
+            pool = serving_pool()
+            if pool is not None and isinstance(getattr(pool, "_max_workers", None), int):
+                pool._max_workers = max(pool._max_workers, limit)
+                _lifted = True
+        return _lifted
+
+
+_keys: dict[Hashable, threading.Lock] = {}
+
+
+@contextmanager
+def one_at_a_time(key: Hashable) -> Iterator[None]:
+    """Calls in this process with the same key run one after the other.
+
+    Two resources of one program that want the same image must not both start a build:
+    the second waits for the first, then finds its build.
+    """
+    with _lock:
+        lock = _keys.setdefault(key, threading.Lock())
+    with lock:
+        yield
+
+
+def report_errors_plainly() -> None:
+    """Show the errors our providers raise on purpose as the one line they are.
+
+    Pulumi SDKs since 3.260 report any exception a dynamic provider raises with its whole
+    traceback (the provider server's `_abort_with_traceback` formats it). An exception of
+    ours (defined in pcc_provider) is a message for the user, so only its text is shown;
+    anything else is a bug and keeps its traceback. Older SDKs show the message alone anyway.
+    """
+    server = sys.modules.get("__main__")
+    if getattr(server, "_abort_with_traceback", None) is None:
+        return
+    if getattr(server, "traceback", None) is not traceback:
+        return  # already done, or a server we do not know
+
+    def format_exc(*args: Any, **kwargs: Any) -> str:
+        exc = sys.exc_info()[1]
+        if exc is not None and type(exc).__module__.startswith("pcc_provider."):
+            return str(exc)
+        return traceback.format_exc(*args, **kwargs)
+
+    setattr(server, "traceback", types.SimpleNamespace(format_exc=format_exc))  # noqa: B010
