@@ -32,7 +32,8 @@ typecheck: install
 
 pytest: pulumi
 	@echo "==> pytest (unit, emulator and end-to-end tests under the real Pulumi engine)"
-	pytest -q
+	@# Four workers on two cores: the engine tests mostly wait on pulumi and emulated builds.
+	pytest -q -n 4
 
 test: lint typecheck pytest
 
