@@ -25,8 +25,9 @@ VALUE = "sk-very-secret-value-9f8e"
 
 @pytest.fixture
 def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1) as running:
-        running.config.secret_ready_seconds = 0.2
+    with Emulator(
+        tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1, secret_ready_seconds=0.2
+    ) as running:
         yield running
 
 
@@ -194,3 +195,40 @@ def test_agent_redeploys_on_a_new_revision_or_trigger(emu: Emulator) -> None:
             "declare the set in the agent's region, or deploy the agent where it is",
         )
     ]
+
+
+def test_the_emulator_takes_the_secret_ready_time_on_its_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pcc_provider import __main__, emulator
+
+    given: dict[str, Any] = {}
+    monkeypatch.setattr(emulator, "serve", lambda **kw: given.update(kw))
+    argv = ["emulator", "--state-dir", str(tmp_path), "--api-key", KEY]
+    assert __main__.main([*argv, "--secret-ready-seconds", "2.5"]) == 0
+    assert given["secret_ready_seconds"] == 2.5
+    with Emulator(tmp_path / "s", api_key=KEY, secret_ready_seconds=2.5) as running:
+        assert running.config.secret_ready_seconds == 2.5
+
+
+def test_the_emulator_keeps_secret_values_private_on_disk(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    provider.create(props(A=VALUE))
+    assert emu.store.root.stat().st_mode & 0o777 == 0o700
+    holding = [p for p in emu.store.root.rglob("*") if p.is_file() and VALUE in p.read_text()]
+    assert holding
+    for path in holding:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_the_set_name_check_agrees_with_the_spec() -> None:
+    """The provider's rule is its own constant; the emulator reads the spec's (spec.py)."""
+    from pcc_provider.emulator.spec import SECRET_SET_NAME_LENGTH, SECRET_SET_NAME_RE
+    from pcc_provider.secrets import SET_NAME, set_name_problem
+
+    assert SET_NAME.pattern == SECRET_SET_NAME_RE.pattern
+    low, high = SECRET_SET_NAME_LENGTH
+    for length in (low, high):
+        assert set_name_problem("a" * length) is None, length
+    for length in (low - 1, high + 1):
+        assert set_name_problem("a" * length), length
