@@ -232,3 +232,127 @@ def test_the_set_name_check_agrees_with_the_spec() -> None:
         assert set_name_problem("a" * length) is None, length
     for length in (low - 1, high + 1):
         assert set_name_problem("a" * length), length
+
+
+def fault(emu: Emulator, route: str, status: int, times: int = 1) -> None:
+    from pcc_provider.emulator.app import Fault
+
+    emu.app.faults.add(Fault(route, status, False, times, 1))
+
+
+def requests_to(emu: Emulator, route: str) -> int:
+    return int(emu.app.stats.to_json()["requests"].get(route, 0))
+
+
+GET_SET = "GET /v1/secrets/{setName}"
+
+
+def test_a_passing_error_while_provisioning_is_tolerated(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    # api.py retries a GET on 502/503/504; a 500 it does not, and the wait goes on through it.
+    fault(emu, GET_SET, 404)  # the create's check that the name is free
+    fault(emu, GET_SET, 500, times=2)
+    created = provider.create(props(A=VALUE))
+    assert created.outs["status"] == "ready"
+    assert "bot-secrets" in emu.store.secret_sets
+    # An error that persists fails the call, but leaves the set: it may still become ready.
+    provider.delete("bot-secrets", created.outs)
+    fault(emu, GET_SET, 404)
+    fault(emu, GET_SET, 500, times=50)
+    with pytest.raises(SecretSetError, match=r"bot-secrets: .*Fault injected") as raised:
+        provider.create(props(A=VALUE))
+    assert "deleted again" not in str(raised.value)
+    assert "bot-secrets" in emu.store.secret_sets
+
+
+def test_a_missing_value_is_named_at_check_unknown_passes() -> None:
+    from pulumi.runtime.rpc import UNKNOWN
+
+    provider = SecretSetProvider()
+    failures = provider.check({}, props(K=None))  # type: ignore[arg-type]
+    assert [f.reason for f in failures.failures] == [
+        "the value of secret K is missing (is the config set?)"
+    ]
+    assert provider.check({}, props(K=UNKNOWN)).failures == []
+
+
+def test_delete_waits_until_the_set_is_gone(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    created = provider.create(props(A=VALUE))
+    before = requests_to(emu, GET_SET)
+    provider.delete("bot-secrets", created.outs)
+    # The service deletes asynchronously: delete returns once GET says the set is gone.
+    assert requests_to(emu, GET_SET) > before
+    assert "bot-secrets" not in emu.store.secret_sets
+
+
+def test_a_set_that_vanished_while_provisioning_is_reported_gone(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.config.secret_ready_seconds = 30
+    fault(emu, GET_SET, 404, times=2)  # the create's existence check, then the first poll
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert str(raised.value).startswith(
+        "secret set bot-secrets: it disappeared while being provisioned; "
+    )
+    assert "bot-secrets" not in emu.store.secret_sets  # deleted again
+    emu.config.secret_ready_seconds = 0.2
+
+    # Gone for real: the rollback's delete answers 404.
+    fault(emu, GET_SET, 404, times=2)
+    fault(emu, "DELETE /v1/secrets/{setName}", 404)
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert str(raised.value) == (
+        "secret set bot-secrets: it disappeared while being provisioned; the set is gone"
+    )
+
+
+def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    # What an interrupted `pulumi up` leaves: the set, with exactly the declared keys.
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "old", "B": "old"}, None)
+    created = provider.create(props(A=VALUE, B="2"))
+    assert created.outs["status"] == "ready"
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
+
+    # Another key, or another region: someone else's set, never merged into.
+    emu.store.delete_secret_set("bot-secrets")
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert "If an interrupted `pulumi up` created it" in str(raised.value)
+    assert "pcc secrets delete bot-secrets" in str(raised.value)
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "theirs", "X": "theirs"}
+    with pytest.raises(SecretSetError, match="already exists"):
+        provider.create({**props(A=VALUE, X="x"), "region": "eu-central"})
+
+
+def test_a_value_the_service_echoes_is_hidden(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.store.fail_secret_set("bot-secrets", f"value {VALUE} is refused")
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert VALUE not in str(raised.value) and "value [secret] is refused" in str(raised.value)
+
+    pull = configured(ImagePullSecretProvider(), emu)
+    credentials = base64.b64encode(f"bot:{VALUE}".encode()).decode()
+    emu.store.fail_secret_set("ghcr", f"cannot log in with {credentials} or {VALUE}")
+    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    with pytest.raises(SecretSetError) as raised:
+        pull.create({**given, "username": "bot", "password": VALUE, "ready_timeout": 10})
+    assert "cannot log in with [secret] or [secret]" in str(raised.value)
+
+
+def test_a_secret_object_is_refused_in_one_line() -> None:
+    import pulumi
+
+    from pcc_provider.secrets import SecretSet
+
+    with pytest.raises(pulumi.RunError) as raised:
+        SecretSet("bot", set_name="bot-secrets", secrets=pulumi.Output.secret({"A": "b"}))  # type: ignore[arg-type]
+    assert str(raised.value).startswith(
+        "SecretSet 'bot': secrets must be a dict of KEY: value (values may be secrets)"
+    )
+    with pytest.raises(pulumi.RunError, match="the value of secret K is missing"):
+        SecretSet("bot", set_name="bot-secrets", secrets={"K": None})  # type: ignore[dict-item]
