@@ -439,7 +439,9 @@ class SecretSetProvider(SetProvider):
     ) -> bool:
         # Exactly the declared keys in the declared region: what our PUT makes. Values cannot
         # be read back, so a set with any other key is someone else's, never merged into.
-        keys = sorted(str(s.get("fieldName")) for s in found.get("secrets") or [])
+        keys = sorted(
+            str(s.get("fieldName")) for s in found.get("secrets") or [] if isinstance(s, dict)
+        )
         return found.get("region") == props["region"] and keys == sorted(props["secrets"])
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
