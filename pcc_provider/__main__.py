@@ -94,6 +94,7 @@ def _emulator(args: argparse.Namespace) -> int:
         build_seconds=args.build_seconds,
         agent_ready_seconds=args.agent_ready_seconds,
         agent_delete_seconds=args.agent_delete_seconds,
+        secret_ready_seconds=args.secret_ready_seconds,
         upload_ttl_seconds=args.upload_ttl_seconds,
         max_upload_bytes=args.max_upload_bytes,
     )
@@ -126,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     emu.add_argument(
         "--agent-delete-seconds", type=float, default=0.0, help="how long a deletion takes"
+    )
+    emu.add_argument(
+        "--secret-ready-seconds",
+        type=float,
+        default=0.5,
+        help="how long a secret set takes to be provisioned",
     )
     emu.add_argument(
         "--upload-ttl-seconds", type=float, default=900.0, help="how long an upload URL lasts"

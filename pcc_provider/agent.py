@@ -18,8 +18,7 @@ existing agent of the same name is never taken over silently.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import (
@@ -37,6 +36,7 @@ from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
     ApiResource,
+    Patience,
     Progress,
     camel,
     poll,
@@ -50,9 +50,6 @@ SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
-# Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
-TRANSIENT_TRIES = 5
-T = TypeVar("T")
 
 REPLACE_ON = ("serviceName", "region")
 # The settings sent to the API, by their API names.
@@ -390,7 +387,7 @@ class AgentProvider(ApiProvider):
             client.delete_agent(name)
         except api.NotFound:
             return  # already gone
-        patience = _Patience()
+        patience = Patience()
         # Gone means gone: a replacement of the same name is created right after.
         poll(
             True,
@@ -417,7 +414,7 @@ class AgentProvider(ApiProvider):
         """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
-        patience = _Patience()
+        patience = Patience()
         latest = [agent]
 
         def fetch() -> dict[str, Any]:
@@ -460,26 +457,6 @@ class AgentProvider(ApiProvider):
             updatedAt=agent.get("updatedAt"),
         )
         return outs
-
-
-class _Patience:
-    """While waiting, an API error that may pass (a 5xx, 429 or lost connection) is
-    tolerated TRANSIENT_TRIES times in a row: the poll goes on with what it saw last."""
-
-    def __init__(self) -> None:
-        self.misses = 0
-
-    def call(self, fetch: Callable[[], T], last: T) -> T:
-        try:
-            value = fetch()
-        except api.ApiError as exc:
-            passing = exc.status is None or exc.status == 429 or exc.status >= 500
-            if not passing or self.misses >= TRANSIENT_TRIES:
-                raise
-            self.misses += 1
-            return last
-        self.misses = 0
-        return value
 
 
 def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tuple[str, str] | None:

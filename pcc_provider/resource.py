@@ -16,6 +16,8 @@ from pcc_provider import api
 from pcc_provider.plugin import allow_concurrent_calls, report_errors_plainly
 
 DEFAULT_REGION = "us-west"
+# Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
+TRANSIENT_TRIES = 5
 T = TypeVar("T")
 
 
@@ -135,6 +137,26 @@ def poll(
         interval = min(interval * 1.5, interval_max)
         current = fetch()
     return current
+
+
+class Patience:
+    """While waiting, an API error that may pass (a 5xx, 429 or lost connection) is
+    tolerated TRANSIENT_TRIES times in a row: the poll goes on with what it saw last."""
+
+    def __init__(self) -> None:
+        self.misses = 0
+
+    def call(self, fetch: Callable[[], T], last: T) -> T:
+        try:
+            value = fetch()
+        except api.ApiError as exc:
+            passing = exc.status is None or exc.status == 429 or exc.status >= 500
+            if not passing or self.misses >= TRANSIENT_TRIES:
+                raise
+            self.misses += 1
+            return last
+        self.misses = 0
+        return value
 
 
 class Progress:

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -41,11 +42,13 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 from pulumi.runtime.rpc import UNKNOWN
+from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
+    Patience,
     Progress,
     poll,
     resource_urn,
@@ -62,6 +65,11 @@ REPLACE_ON = ("set_name", "region")
 
 class SecretSetError(Exception):
     """A refused or failed secret set; str() is for the user and never holds a value."""
+
+
+class ProvisioningFailed(SecretSetError):
+    """The service says the set failed, it vanished, or it stayed pending past the timeout:
+    a set this call created is deleted again."""
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -86,8 +94,10 @@ def key_problem(key: Any) -> str | None:
 
 def value_problem(key: str, value: Any) -> str | None:
     """Never names the value: only which key's value is wrong."""
-    if value is None or value == UNKNOWN or (isinstance(value, str) and value):
+    if value == UNKNOWN or (isinstance(value, str) and value):
         return None
+    if value is None:
+        return f"the value of secret {key} is missing (is the config set?)"
     if isinstance(value, str):
         return f"the value of secret {key} is empty: Pipecat Cloud refuses empty values"
     return f"the value of secret {key} must be a string, not {type(value).__name__}"
@@ -163,17 +173,28 @@ class Declared:
     revision: pulumi.Output[str]  # secret; resolves once the set's step is done
 
 
-# Set name -> the set declared in this program, so an Agent that names it finds its revision.
-_DECLARED: dict[str, Declared] = {}
+# Per run of the program, set name -> the set declared in it, so an Agent that names it finds
+# its revision. The runtime connects to a new engine monitor for each run, also when an
+# Automation API program runs twice in one process (preview, then up).
+_DECLARED: weakref.WeakKeyDictionary[Any, dict[str, Declared]] = weakref.WeakKeyDictionary()
+_OUTSIDE_A_RUN: dict[str, Declared] = {}
+
+
+def _declared() -> dict[str, Declared]:
+    run = get_monitor()
+    if run is None:
+        return _OUTSIDE_A_RUN
+    return _DECLARED.setdefault(run, {})
 
 
 def _declare(resource_name: str, set_name: str, declared: Declared) -> None:
-    if set_name in _DECLARED:
+    registry = _declared()
+    if set_name in registry:
         raise pulumi.RunError(
             f"{resource_name!r}: secret set {set_name!r} is declared twice in this program: "
             "give each SecretSet and ImagePullSecret its own set_name"
         )
-    _DECLARED[set_name] = declared
+    registry[set_name] = declared
 
 
 def bindings(
@@ -183,9 +204,10 @@ def bindings(
     of the sets declared in this program; both depend on those sets being ready."""
     if secret_set is None and image_pull_secret_set is None:
         return None, None
+    registry = _declared()
 
     def look(names: list[Any]) -> pulumi.Output[list[Any]]:
-        found = {n: _DECLARED[n] for n in names if isinstance(n, str) and n in _DECLARED}
+        found = {n: registry[n] for n in names if isinstance(n, str) and n in registry}
         # Waiting on the revisions waits for the sets' steps: they resolve through the URN.
         ready = pulumi.Output.all(*[d.revision for d in found.values()])
         regions = ready.apply(lambda _: {n: d.region for n, d in found.items()})
@@ -238,42 +260,79 @@ class SetProvider(ApiProvider):
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def _values(self, props: dict[str, Any]) -> list[str]:
+        """What must never appear in an error: the declared values, as they go on the wire."""
+        raise NotImplementedError
+
+    def _hide(self, props: dict[str, Any], said: str | Exception) -> str:
+        """What the service said, with any declared value it echoed replaced by [secret]. Our
+        own messages (SecretSetError) never hold one."""
+        if isinstance(said, SecretSetError):
+            return str(said)
+        text = str(said)
+        for value in sorted(self._values(props), key=len, reverse=True):
+            if value:
+                text = text.replace(value, "[secret]")
+        return text
+
+    def _left_by_an_interrupted_up(
+        self, client: api.Client, props: dict[str, Any], found: dict[str, Any]
+    ) -> bool:
+        """Whether an existing set of this name is safely the one an interrupted `pulumi up`
+        of this program created (its answer lost, or cancelled before the state was saved)."""
+        return False
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, progress = props["set_name"], Progress(props.get("__urn"))
         with self._client() as client:
             try:
-                if self._status(client, name) is not None:
+                found = self._status(client, name)
+                if found is not None and not self._left_by_an_interrupted_up(client, props, found):
                     raise SecretSetError(
-                        "it already exists in Pipecat Cloud: delete it (`pcc secrets delete "
-                        f"{name}`) or choose another set_name"
+                        "it already exists in Pipecat Cloud and is not the one this program "
+                        "declares. If an interrupted `pulumi up` created it, or another program "
+                        f"owns it: delete it (`pcc secrets delete {name}`) and run `pulumi up` "
+                        "again, or choose another set_name"
+                    )
+                if found is not None:
+                    progress.warn(
+                        f"{self.what} {name} already exists with exactly the declared keys, in "
+                        f"{found.get('region')}: taken to be the one an interrupted `pulumi up` "
+                        "created; its values are set to the declared ones"
                     )
                 progress.status(f"creating {self.what} {name}")
                 self._put(client, props)
             except (api.ApiError, SecretSetError) as exc:
-                raise SecretSetError(f"{self.what} {name}: {exc}") from None
+                raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
             try:
                 found = self._wait(client, props, progress)
-            except (api.ApiError, SecretSetError) as exc:
+            except ProvisioningFailed as exc:
                 # Nothing half-made stays behind: the next `pulumi up` starts clean.
                 try:
-                    client.delete_secret_set(name)
+                    self._delete(client, props, progress)
                     undone = "; the set was deleted again"
-                except api.ApiError:
+                except api.NotFound:
+                    undone = "; the set is gone"
+                except (api.ApiError, SecretSetError):
                     undone = "; deleting it again failed too: delete it before retrying"
-                raise SecretSetError(f"{self.what} {name}: {exc}{undone}") from None
+                why = self._hide(props, exc)
+                raise SecretSetError(f"{self.what} {name}: {why}{undone}") from None
+            except (api.ApiError, SecretSetError) as exc:
+                # It may still become ready: the next `pulumi up` takes it up again.
+                raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
         return CreateResult(name, self._outputs(props, found))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        # The engine calls update only when diff reported a change without a replacement.
         progress = Progress(news.get("__urn") or olds.get("__urn"))
         try:
             with self._client() as client:
-                if self._changed(olds, news):
-                    progress.status(f"updating {self.what} {id_}")
-                    self._put(client, news)
-                    self._after_put(client, olds, news)
+                progress.status(f"updating {self.what} {id_}")
+                self._put(client, news)
+                self._after_put(client, olds, news)
                 found = self._wait(client, news, progress)
         except (api.ApiError, SecretSetError) as exc:
-            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+            raise SecretSetError(f"{self.what} {id_}: {self._hide(news, exc)}") from None
         return UpdateResult(self._outputs(news, found))
 
     def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
@@ -284,7 +343,7 @@ class SetProvider(ApiProvider):
             with self._client() as client:
                 found = self._status(client, id_)
         except api.ApiError as exc:
-            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+            raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
         if found is None:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         return ReadResult(id_, self._outputs(props, found))
@@ -292,24 +351,45 @@ class SetProvider(ApiProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
             with self._client() as client:
-                client.delete_secret_set(id_)
+                self._delete(client, {**props, "set_name": id_}, Progress(props.get("__urn")))
         except api.NotFound:
             pass  # already gone
-        except api.ApiError as exc:
-            raise SecretSetError(f"{self.what} {id_}: {exc}") from None
+        except (api.ApiError, SecretSetError) as exc:
+            raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
+
+    def _delete(self, client: api.Client, props: dict[str, Any], progress: Progress) -> None:
+        """Delete, then wait until it is gone: a replacement of the same name (a region change)
+        is created right after, and the service deletes asynchronously. NotFound if gone."""
+        name = props["set_name"]
+        timeout = float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+        client.delete_secret_set(name)
+        patience = Patience()
+        poll(
+            True,
+            lambda: patience.call(lambda: self._status(client, name) is not None, True),
+            lambda exists: not exists,
+            timeout=timeout,
+            describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
+            expired=lambda _: SecretSetError(f"it still exists after {timeout:g}s"),
+            progress=progress,
+            interval=self.poll_interval,
+        )
 
     def _wait(
         self, client: api.Client, props: dict[str, Any], progress: Progress
     ) -> dict[str, Any]:
-        """Until provisioning ends; `failed` raises with the service's message."""
+        """Until provisioning ends. ProvisioningFailed for `failed`, a set that vanished, or
+        the timeout; an API error that may pass (5xx, 429, network) is tolerated a few times."""
         name = props["set_name"]
         timeout = float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+        patience = Patience()
+        latest: list[dict[str, Any] | None] = [{"status": "pending"}]
 
         def fetch() -> dict[str, Any]:
-            found = self._status(client, name)
-            if found is None:
-                raise SecretSetError("it disappeared while being provisioned")
-            return found
+            latest[0] = patience.call(lambda: self._status(client, name), latest[0])
+            if latest[0] is None:
+                raise ProvisioningFailed("it disappeared while being provisioned")
+            return latest[0]
 
         found = poll(
             {"status": "pending"},
@@ -317,13 +397,15 @@ class SetProvider(ApiProvider):
             lambda s: s.get("status") != "pending",
             timeout=timeout,
             describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
-            expired=lambda _: SecretSetError(f"still pending after {timeout:g}s (ready_timeout)"),
+            expired=lambda _: ProvisioningFailed(
+                f"still pending after {timeout:g}s (ready_timeout)"
+            ),
             progress=progress,
             interval=self.poll_interval,
         )
         if found.get("status") != "ready":
-            reason = found.get("errorMessage") or "no error message"
-            raise SecretSetError(f"provisioning {found.get('status')}: {reason}")
+            reason = self._hide(props, str(found.get("errorMessage") or "no error message"))
+            raise ProvisioningFailed(f"provisioning {found.get('status')}: {reason}")
         progress.info(f"{self.what} {name} is ready in {found.get('region')}")
         return found
 
@@ -348,6 +430,19 @@ class SecretSetProvider(SetProvider):
             return client.get_secret_set(name)
         except api.NotFound:
             return None
+
+    def _values(self, props: dict[str, Any]) -> list[str]:
+        return [v for v in (props.get("secrets") or {}).values() if isinstance(v, str)]
+
+    def _left_by_an_interrupted_up(
+        self, client: api.Client, props: dict[str, Any], found: dict[str, Any]
+    ) -> bool:
+        # Exactly the declared keys in the declared region: what our PUT makes. Values cannot
+        # be read back, so a set with any other key is someone else's, never merged into.
+        keys = sorted(
+            str(s.get("fieldName")) for s in found.get("secrets") or [] if isinstance(s, dict)
+        )
+        return found.get("region") == props["region"] and keys == sorted(props["secrets"])
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         client.put_secret_set(props["set_name"], props["secrets"], props["region"])
@@ -388,6 +483,12 @@ class ImagePullSecretProvider(SetProvider):
                     raise SecretSetError(f"{name} is a secret set, not an image pull secret")
                 return found
         return None
+
+    def _values(self, props: dict[str, Any]) -> list[str]:
+        username, password = props.get("username"), props.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return []
+        return [password, pull_credentials(username, password)]
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         credentials = pull_credentials(props["username"], props["password"])
@@ -442,9 +543,14 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         region = _region(region)
-        given = {
-            k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in (secrets or {}).items()
-        }
+        if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
+            # The keys must be known in the program: they are plain, and agents rely on them.
+            raise pulumi.RunError(
+                f"SecretSet {resource_name!r}: secrets must be a dict of KEY: value (values "
+                f"may be secrets), not {type(secrets).__name__}: e.g. "
+                '{"OPENAI_API_KEY": cfg.require_secret("openaiKey")}'
+            )
+        given = {k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in secrets.items()}
         found = secret_set_problems({"set_name": set_name, "region": region, "secrets": given})
         if not ready_timeout > 0:
             found.append("ready_timeout must be a positive number of seconds")

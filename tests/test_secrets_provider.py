@@ -25,8 +25,9 @@ VALUE = "sk-very-secret-value-9f8e"
 
 @pytest.fixture
 def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1) as running:
-        running.config.secret_ready_seconds = 0.2
+    with Emulator(
+        tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1, secret_ready_seconds=0.2
+    ) as running:
         yield running
 
 
@@ -194,3 +195,164 @@ def test_agent_redeploys_on_a_new_revision_or_trigger(emu: Emulator) -> None:
             "declare the set in the agent's region, or deploy the agent where it is",
         )
     ]
+
+
+def test_the_emulator_takes_the_secret_ready_time_on_its_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pcc_provider import __main__, emulator
+
+    given: dict[str, Any] = {}
+    monkeypatch.setattr(emulator, "serve", lambda **kw: given.update(kw))
+    argv = ["emulator", "--state-dir", str(tmp_path), "--api-key", KEY]
+    assert __main__.main([*argv, "--secret-ready-seconds", "2.5"]) == 0
+    assert given["secret_ready_seconds"] == 2.5
+    with Emulator(tmp_path / "s", api_key=KEY, secret_ready_seconds=2.5) as running:
+        assert running.config.secret_ready_seconds == 2.5
+
+
+def test_the_emulator_keeps_secret_values_private_on_disk(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    provider.create(props(A=VALUE))
+    assert emu.store.root.stat().st_mode & 0o777 == 0o700
+    holding = [p for p in emu.store.root.rglob("*") if p.is_file() and VALUE in p.read_text()]
+    assert holding
+    for path in holding:
+        assert path.stat().st_mode & 0o777 == 0o600, path
+
+
+def test_the_set_name_check_agrees_with_the_spec() -> None:
+    """The provider's rule is its own constant; the emulator reads the spec's (spec.py)."""
+    from pcc_provider.emulator.spec import SECRET_SET_NAME_LENGTH, SECRET_SET_NAME_RE
+    from pcc_provider.secrets import SET_NAME, set_name_problem
+
+    assert SET_NAME.pattern == SECRET_SET_NAME_RE.pattern
+    low, high = SECRET_SET_NAME_LENGTH
+    for length in (low, high):
+        assert set_name_problem("a" * length) is None, length
+    for length in (low - 1, high + 1):
+        assert set_name_problem("a" * length), length
+
+
+def fault(emu: Emulator, route: str, status: int, times: int = 1) -> None:
+    from pcc_provider.emulator.app import Fault
+
+    emu.app.faults.add(Fault(route, status, False, times, 1))
+
+
+def requests_to(emu: Emulator, route: str) -> int:
+    return int(emu.app.stats.to_json()["requests"].get(route, 0))
+
+
+GET_SET = "GET /v1/secrets/{setName}"
+
+
+def test_a_passing_error_while_provisioning_is_tolerated(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    # api.py retries a GET on 502/503/504; a 500 it does not, and the wait goes on through it.
+    fault(emu, GET_SET, 404)  # the create's check that the name is free
+    fault(emu, GET_SET, 500, times=2)
+    created = provider.create(props(A=VALUE))
+    assert created.outs["status"] == "ready"
+    assert "bot-secrets" in emu.store.secret_sets
+    # An error that persists fails the call, but leaves the set: it may still become ready.
+    provider.delete("bot-secrets", created.outs)
+    fault(emu, GET_SET, 404)
+    fault(emu, GET_SET, 500, times=50)
+    with pytest.raises(SecretSetError, match=r"bot-secrets: .*Fault injected") as raised:
+        provider.create(props(A=VALUE))
+    assert "deleted again" not in str(raised.value)
+    assert "bot-secrets" in emu.store.secret_sets
+
+
+def test_a_missing_value_is_named_at_check_unknown_passes() -> None:
+    from pulumi.runtime.rpc import UNKNOWN
+
+    provider = SecretSetProvider()
+    failures = provider.check({}, props(K=None))  # type: ignore[arg-type]
+    assert [f.reason for f in failures.failures] == [
+        "the value of secret K is missing (is the config set?)"
+    ]
+    assert provider.check({}, props(K=UNKNOWN)).failures == []
+
+
+def test_delete_waits_until_the_set_is_gone(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    created = provider.create(props(A=VALUE))
+    before = requests_to(emu, GET_SET)
+    provider.delete("bot-secrets", created.outs)
+    # The service deletes asynchronously: delete returns once GET says the set is gone.
+    assert requests_to(emu, GET_SET) > before
+    assert "bot-secrets" not in emu.store.secret_sets
+
+
+def test_a_set_that_vanished_while_provisioning_is_reported_gone(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.config.secret_ready_seconds = 30
+    fault(emu, GET_SET, 404, times=2)  # the create's existence check, then the first poll
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert str(raised.value).startswith(
+        "secret set bot-secrets: it disappeared while being provisioned; "
+    )
+    assert "bot-secrets" not in emu.store.secret_sets  # deleted again
+    emu.config.secret_ready_seconds = 0.2
+
+    # Gone for real: the rollback's delete answers 404.
+    fault(emu, GET_SET, 404, times=2)
+    fault(emu, "DELETE /v1/secrets/{setName}", 404)
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert str(raised.value) == (
+        "secret set bot-secrets: it disappeared while being provisioned; the set is gone"
+    )
+
+
+def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    # What an interrupted `pulumi up` leaves: the set, with exactly the declared keys.
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "old", "B": "old"}, None)
+    created = provider.create(props(A=VALUE, B="2"))
+    assert created.outs["status"] == "ready"
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
+
+    # Another key, or another region: someone else's set, never merged into.
+    emu.store.delete_secret_set("bot-secrets")
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert "If an interrupted `pulumi up` created it" in str(raised.value)
+    assert "pcc secrets delete bot-secrets" in str(raised.value)
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "theirs", "X": "theirs"}
+    with pytest.raises(SecretSetError, match="already exists"):
+        provider.create({**props(A=VALUE, X="x"), "region": "eu-central"})
+
+
+def test_a_value_the_service_echoes_is_hidden(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.store.fail_secret_set("bot-secrets", f"value {VALUE} is refused")
+    with pytest.raises(SecretSetError) as raised:
+        provider.create(props(A=VALUE))
+    assert VALUE not in str(raised.value) and "value [secret] is refused" in str(raised.value)
+
+    pull = configured(ImagePullSecretProvider(), emu)
+    credentials = base64.b64encode(f"bot:{VALUE}".encode()).decode()
+    emu.store.fail_secret_set("ghcr", f"cannot log in with {credentials} or {VALUE}")
+    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    with pytest.raises(SecretSetError) as raised:
+        pull.create({**given, "username": "bot", "password": VALUE, "ready_timeout": 10})
+    assert "cannot log in with [secret] or [secret]" in str(raised.value)
+
+
+def test_a_secret_object_is_refused_in_one_line() -> None:
+    import pulumi
+
+    from pcc_provider.secrets import SecretSet
+
+    with pytest.raises(pulumi.RunError) as raised:
+        SecretSet("bot", set_name="bot-secrets", secrets=pulumi.Output.secret({"A": "b"}))  # type: ignore[arg-type]
+    assert str(raised.value).startswith(
+        "SecretSet 'bot': secrets must be a dict of KEY: value (values may be secrets)"
+    )
+    with pytest.raises(pulumi.RunError, match="the value of secret K is missing"):
+        SecretSet("bot", set_name="bot-secrets", secrets={"K": None})  # type: ignore[dict-item]

@@ -319,6 +319,8 @@ class Store:
         self.lock = threading.RLock()
         for sub in ("uploads", "objects", "builds", "agents", "partial", "secrets"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        # Secret values are stored in plaintext: only their owner may read them.
+        self.root.chmod(0o700)
         # Leftovers of uploads that were cut short when the emulator stopped.
         for leftover in (self.root / "partial").iterdir():
             leftover.unlink(missing_ok=True)
@@ -354,7 +356,9 @@ class Store:
     def _write_json(self, path: Path, data: Any) -> None:
         # Write beside the target, then rename: readers and restarts never see half a file.
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        # Owner-only from the start: records hold secret values and the signing key.
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(json.dumps(data, indent=1, sort_keys=True))
         os.replace(tmp, path)
 
     def _save(self, kind: str, name: str, entity: Any) -> None:

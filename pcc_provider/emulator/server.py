@@ -38,6 +38,7 @@ class Emulator:
         max_upload_bytes: int = 500 * 1024 * 1024,
         agent_ready_seconds: float = 1.0,
         agent_delete_seconds: float = 0.0,
+        secret_ready_seconds: float = 0.5,
         threads: int = 8,
     ) -> None:
         self.host = host
@@ -49,6 +50,7 @@ class Emulator:
             max_upload_bytes=max_upload_bytes,
             agent_ready_seconds=agent_ready_seconds,
             agent_delete_seconds=agent_delete_seconds,
+            secret_ready_seconds=secret_ready_seconds,
         )
         self.store = Store(state_dir, self.config)
         self.app = EmulatorApp(self.store, api_key)
@@ -136,6 +138,7 @@ def serve(
     max_upload_bytes: int = 500 * 1024 * 1024,
     agent_ready_seconds: float = 1.0,
     agent_delete_seconds: float = 0.0,
+    secret_ready_seconds: float = 0.5,
 ) -> None:
     """Run until SIGINT or SIGTERM. The first line on stdout says where (tests parse it)."""
     stopping = threading.Event()
@@ -155,6 +158,7 @@ def serve(
         max_upload_bytes=max_upload_bytes,
         agent_ready_seconds=agent_ready_seconds,
         agent_delete_seconds=agent_delete_seconds,
+        secret_ready_seconds=secret_ready_seconds,
     )
     emulator.start()
     try:
