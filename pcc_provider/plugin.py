@@ -22,7 +22,6 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-import types
 import weakref
 from collections.abc import Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -96,10 +95,19 @@ def report_errors_plainly() -> None:
     if getattr(server, "traceback", None) is not traceback:
         return  # already done, or a server we do not know
 
+    setattr(server, "traceback", PlainTraceback())  # noqa: B010
+
+
+class PlainTraceback:
+    """The traceback module, but `format_exc` gives an exception of ours as its one line.
+    Every other name is the module's own, whatever else the server calls."""
+
+    @staticmethod
     def format_exc(*args: Any, **kwargs: Any) -> str:
         exc = sys.exc_info()[1]
         if exc is not None and type(exc).__module__.startswith("pcc_provider."):
             return str(exc)
         return traceback.format_exc(*args, **kwargs)
 
-    setattr(server, "traceback", types.SimpleNamespace(format_exc=format_exc))  # noqa: B010
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)
