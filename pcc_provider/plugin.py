@@ -23,7 +23,7 @@ import sys
 import threading
 import traceback
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -69,16 +69,23 @@ _keys: dict[Hashable, threading.Lock] = {}
 
 
 @contextmanager
-def one_at_a_time(key: Hashable) -> Iterator[None]:
-    """Calls in this process with the same key run one after the other.
+def one_at_a_time(key: Hashable, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Calls in this process with the same key run one after the other; `waiting` is
+    called first when this one has to wait for another.
 
     Two resources of one program that want the same image must not both start a build:
     the second waits for the first, then finds its build.
     """
     with _lock:
         lock = _keys.setdefault(key, threading.Lock())
-    with lock:
+    if not lock.acquire(blocking=False):
+        if waiting is not None:
+            waiting()
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def report_errors_plainly() -> None:
