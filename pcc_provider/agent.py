@@ -18,6 +18,8 @@ existing agent of the same name is never taken over silently.
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime
 from typing import Any, ClassVar
 
 import pulumi
@@ -50,6 +52,11 @@ SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
+# Seconds the service's clock may be behind this machine's when judging whether an agent
+# found after a lost create answer was created by that create. Small on purpose: an agent
+# made just before the call and within this margin would be taken as ours (and deleted
+# again on a definite failure); a larger skew only makes ours look adopted (never deleted).
+CLOCK_SKEW = 5.0
 
 REPLACE_ON = ("serviceName", "region")
 # The settings sent to the API, by their API names.
@@ -263,6 +270,12 @@ class AgentProvider(ApiProvider):
             except DeployFailed as exc:
                 undone = self._undo(client, name, props, ours)
                 raise AgentError(exc.under(f"agent {name}: {exc}{undone}")) from None
+            except api.NotFound:
+                # Deleted behind our back: nothing is left, so the next `pulumi up` creates it.
+                raise AgentError(
+                    f"agent {name} was deleted while it deployed: run `pulumi up` again to "
+                    "create it again"
+                ) from None
             except api.ApiError as exc:
                 # Not a verdict on the deployment: the agent is kept, and the next `pulumi up`
                 # finds it unchanged since its creation and carries on with it.
@@ -287,6 +300,7 @@ class AgentProvider(ApiProvider):
         self, client: api.Client, name: str, props: dict[str, Any], progress: Progress
     ) -> tuple[dict[str, Any], bool]:
         """(the agent, whether this call created it)."""
+        started = time.time()
         try:
             return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
@@ -298,8 +312,11 @@ class AgentProvider(ApiProvider):
             except api.NotFound:
                 raise exc from None
         differences = _differences(existing, props)
-        if lost and not differences:
-            return existing, True
+        # The build cannot be compared (the API redacts it), so whatever is found is sent
+        # this create's settings: the same configuration makes no new deployment, another
+        # build does, and the wait below is for the deployment this answer names.
+        if lost and not differences and _created_since(existing, started):
+            return client.update_agent(name, request_body(props, create=False)), True
         if not differences and existing.get("createdAt") == existing.get("updatedAt"):
             # What an interrupted `pulumi up` of this program leaves: an agent with exactly
             # these settings, never changed since its creation.
@@ -308,7 +325,7 @@ class AgentProvider(ApiProvider):
                 "changed since its creation: taken to be the one an interrupted `pulumi up` "
                 "created, and adopted"
             )
-            return existing, False
+            return client.update_agent(name, request_body(props, create=False)), False
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
                 f"an agent named {name} already exists in region {existing.get('region')}: "
@@ -526,6 +543,16 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
         "krispVivaAudioFilter": wanted["krispViva"]["audioFilter"],
     }
     return [k for k in asked if seen[k] != asked[k]]
+
+
+def _created_since(agent: dict[str, Any], started: float) -> bool:
+    """Whether the agent was created after `started` (this machine's clock), give or take
+    CLOCK_SKEW seconds between this machine's clock and the service's."""
+    try:
+        created = datetime.fromisoformat(str(agent.get("createdAt"))).timestamp()
+    except ValueError:
+        return False  # unknown: not taken to be this call's, so never deleted
+    return created >= started - CLOCK_SKEW
 
 
 def _exists(client: api.Client, name: str) -> bool:

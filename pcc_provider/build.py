@@ -13,6 +13,7 @@ the new build.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -93,9 +94,24 @@ class BuildProvider(ApiProvider):
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
+        key, waited = _image_key(props), threading.Event()
+
+        def waiting() -> None:
+            waited.set()
+            Progress(props.get("__urn")).status("waiting for another Build of the same image")
+
         try:
-            with self._client() as client, one_at_a_time(_image_key(props)):
-                build, source = self._obtain(client, props)
+            with self._client() as client, one_at_a_time(key, waiting):
+                failed = _failures.get(key)
+                if waited.is_set() and failed is not None:
+                    # The same content would fail the same way: not built a second time.
+                    raise BuildError(f"another Build of the same image failed: {failed}")
+                _failures.pop(key, None)
+                try:
+                    build, source = self._obtain(client, props)
+                except (api.ApiError, build_context.ContextError, BuildError) as exc:
+                    _failures[key] = str(exc)
+                    raise
         except (api.ApiError, build_context.ContextError) as exc:
             raise BuildError(str(exc)) from None
         return CreateResult(build["id"], self._outputs(props, build, source))
@@ -396,6 +412,11 @@ def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> s
     if not build_timeout > 0:
         return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
     return settings_problem(config)
+
+
+# Per image key, the error of the last create in this process that failed: a create that
+# waited for it fails with it instead of building the same content again.
+_failures: dict[tuple[Any, ...], str] = {}
 
 
 def _image_key(props: dict[str, Any]) -> tuple[Any, ...]:

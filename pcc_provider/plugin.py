@@ -22,9 +22,8 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-import types
 import weakref
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -70,16 +69,23 @@ _keys: dict[Hashable, threading.Lock] = {}
 
 
 @contextmanager
-def one_at_a_time(key: Hashable) -> Iterator[None]:
-    """Calls in this process with the same key run one after the other.
+def one_at_a_time(key: Hashable, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+    """Calls in this process with the same key run one after the other; `waiting` is
+    called first when this one has to wait for another.
 
     Two resources of one program that want the same image must not both start a build:
     the second waits for the first, then finds its build.
     """
     with _lock:
         lock = _keys.setdefault(key, threading.Lock())
-    with lock:
+    if not lock.acquire(blocking=False):
+        if waiting is not None:
+            waiting()
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def report_errors_plainly() -> None:
@@ -96,10 +102,19 @@ def report_errors_plainly() -> None:
     if getattr(server, "traceback", None) is not traceback:
         return  # already done, or a server we do not know
 
+    setattr(server, "traceback", PlainTraceback())  # noqa: B010
+
+
+class PlainTraceback:
+    """The traceback module, but `format_exc` gives an exception of ours as its one line.
+    Every other name is the module's own, whatever else the server calls."""
+
+    @staticmethod
     def format_exc(*args: Any, **kwargs: Any) -> str:
         exc = sys.exc_info()[1]
         if exc is not None and type(exc).__module__.startswith("pcc_provider."):
             return str(exc)
         return traceback.format_exc(*args, **kwargs)
 
-    setattr(server, "traceback", types.SimpleNamespace(format_exc=format_exc))  # noqa: B010
+    def __getattr__(self, name: str) -> Any:
+        return getattr(traceback, name)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import REPO, Stack
 
@@ -278,7 +279,9 @@ def test_an_up_interrupted_while_creating_the_agent_is_recovered(
     assert "taken to be the one an interrupted `pulumi up` created" in result.output
     assert stack.outputs()["ready"] is True
     assert [s["name"] for s in emulator.api("GET", "/agents").json()["services"]] == ["bot"]
-    assert emulator.calls("POST /v1/agents/{agentName}") == 0  # picked up as it was
+    # Sent the same settings again: no new deployment.
+    seen = requests.get(f"{emulator.url}/_emulator/agents/bot", timeout=10).json()
+    assert len(seen["deployments"]) == 1
     assert "2 unchanged" in stack.preview().stdout
 
 

@@ -5,6 +5,7 @@ shows."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -14,6 +15,7 @@ import requests
 from conftest import API_KEY, EmulatorHandle
 from test_emulator import SPEC, context, post_upload
 
+from pcc_provider import agent as agent_module
 from pcc_provider.agent import (
     AgentError,
     AgentProvider,
@@ -45,6 +47,14 @@ def agent(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def deployments(emulator: EmulatorHandle, name: str = "bot") -> list[dict[str, Any]]:
+    """Each deployment the agent has had (the emulator keeps the last two), oldest first."""
+    response = requests.get(f"{emulator.url}/_emulator/agents/{name}", timeout=10)
+    response.raise_for_status()
+    found: list[dict[str, Any]] = response.json()["deployments"]
+    return found
 
 
 def gone(emulator: EmulatorHandle, name: str = "bot") -> bool:
@@ -197,10 +207,31 @@ def test_an_agent_left_by_an_interrupted_create_is_picked_up(
 ) -> None:
     # What an interrupted `pulumi up` leaves: exactly this create's agent, never changed.
     inputs = props(image="example/agent:1", maxAgents=4, agentProfile="agent-2x")
-    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    left = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     created = provider.create(inputs)
     assert created.id == "bot" and created.outs["ready"] is True
-    assert emulator.calls("POST /v1/agents/{agentName}") == 0  # nothing redeployed
+    # Sent its settings again, the same configuration makes no new deployment.
+    assert created.outs["desiredDeploymentId"] == left["desiredDeploymentId"]
+    assert len(deployments(emulator)) == 1
+
+
+def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_build(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # An up interrupted while build A deployed; bot.py edited; the next up built B. The API
+    # hides an agent's build, so the agent left behind looks like this create's own.
+    build_a = build(emulator, "FROM python:3.12\nCMD echo a\n")
+    build_b = build(emulator, "FROM python:3.12\nCMD echo b\n")
+    emulator.api("POST", "/agents", json=request_body(props(buildId=build_a), create=True))
+    created = provider.create(props(buildId=build_b))
+    assert created.outs["ready"] is True
+    latest = deployments(emulator)[-1]
+    assert latest["buildId"] == build_b
+    assert (
+        agent(emulator)["desiredDeploymentId"]
+        == latest["id"]
+        == created.outs["desiredDeploymentId"]
+    )
 
 
 def test_a_same_named_agent_changed_since_its_creation_is_not_ours(
@@ -226,6 +257,38 @@ def test_a_create_whose_answer_is_lost_finds_its_agent(
     with pytest.raises(AgentError, match=r"CrashLoopBackOff.*deleted again"):
         provider.create(props("bot-two", image="example/crashloop:1"))
     assert gone(emulator, "bot-two")
+
+
+def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_never_deleted(
+    provider: AgentProvider, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Made before this call (by `pcc deploy`, say) with these very settings; the create's
+    # answer is lost. Not this call's agent: a definite failure leaves it.
+    monkeypatch.setattr(agent_module, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+    inputs = props(image="example/crashloop:1")
+    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    time.sleep(0.05)
+    emulator.fault("POST /v1/agents", drop=True)
+    with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
+        provider.create(inputs)
+    assert "existed before this update, so it was left as it is" in str(failed.value)
+    assert agent(emulator)["name"] == "bot"
+
+
+def test_an_agent_deleted_while_it_deploys_says_so(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(agentReadySeconds=3)
+    deleting = threading.Timer(0.5, lambda: emulator.api("DELETE", "/agents/bot"))
+    deleting.start()
+    try:
+        with pytest.raises(AgentError) as failed:
+            provider.create(props(image="example/agent:1"))
+    finally:
+        deleting.join()
+    assert str(failed.value) == (
+        "agent bot was deleted while it deployed: run `pulumi up` again to create it again"
+    )
 
 
 # -- 4. a rename creates first; only a replacement that keeps the name deletes first ---------

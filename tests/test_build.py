@@ -430,29 +430,6 @@ def test_bad_input_fails_preview_with_one_line(
     assert emulator.stats()["requests"] == {}
 
 
-THREE = """
-import pulumi
-from pcc_provider import Build
-for name in ("a", "b", "c"):
-    image = Build(name, context=name)
-    pulumi.export(name, image.build_id)
-"""
-
-
-def test_builds_in_one_program_run_concurrently(
-    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
-) -> None:
-    emulator.configure(buildSeconds=6)  # long enough to overlap on a busy machine
-    files = {f"{n}/Dockerfile": f"FROM python:3.12-slim\nLABEL name={n}\n" for n in "abc"}
-    stack = cloud_stack(THREE, files=files)
-    stack.up()
-    ids = set(stack.outputs().values())
-    builds = [b for b in emulator.api("GET", "/builds").json()["builds"] if b["id"] in ids]
-    assert len(builds) == 3
-    # Every build was created before any finished: they ran side by side.
-    assert max(b["createdAt"] for b in builds) < min(b["completedAt"] for b in builds)
-
-
 def test_second_stack_reattaches_to_a_build_in_flight(
     build_stack: Callable[..., Stack], emulator: EmulatorHandle
 ) -> None:

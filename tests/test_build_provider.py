@@ -205,3 +205,37 @@ def test_a_lost_create_answer_is_not_mistaken_for_a_stuck_build(
         provider(emulator).create(props(agent, 1.0))
     assert "still" not in str(raised.value) and stuck not in str(raised.value)
     assert emulator.calls(CREATE) == 2
+
+
+def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
+    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two Builds of one program with the same content: the second waits for the first, and
+    # when the first fails, the second fails with its error rather than build it again.
+    from pcc_provider.resource import Progress
+
+    (agent / "Dockerfile").write_text("FROM python:3.12\nRUN exit 1\n")
+    emulator.configure(buildSeconds=1)
+    shown: list[str] = []
+    monkeypatch.setattr(Progress, "status", lambda _self, message: shown.append(message))
+    inputs = props(agent, 60)
+    errors: list[str] = []
+
+    def create() -> None:
+        with pytest.raises(BuildError) as raised:
+            provider(emulator).create(dict(inputs))
+        errors.append(str(raised.value))
+
+    first = threading.Thread(target=create)
+    first.start()
+    while emulator.calls(CREATE) == 0:
+        time.sleep(0.05)
+    create()  # the second, while the first builds
+    first.join()
+    assert "waiting for another Build of the same image" in shown
+    assert emulator.calls(CREATE) == 1 and emulator.calls(UPLOAD) == 1
+    [first_error] = [e for e in errors if not e.startswith("another Build")]
+    assert "RUN exit 1" in first_error or "exit code: 1" in first_error
+    assert sorted(errors) == sorted(
+        [first_error, f"another Build of the same image failed: {first_error}"]
+    )

@@ -37,7 +37,7 @@ Control endpoints (no auth, not counted in the stats):
     DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
     POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
                provisioning ends `failed`
-    GET        /_emulator/agents/{agentName}  each deployment's settings and the version of
+    GET        /_emulator/agents/{agentName}  each deployment's build, settings and the version of
                each secret set it bound
 """
 

@@ -834,7 +834,12 @@ class EmulatorApp:
         return json_response(
             {
                 "deployments": [
-                    {"id": d.id, "boundSets": d.bound_sets, "settings": d.settings}
+                    {
+                        "id": d.id,
+                        "buildId": d.build_id,
+                        "boundSets": d.bound_sets,
+                        "settings": d.settings,
+                    }
                     for d in agent.deployments
                 ]
             }

@@ -36,19 +36,16 @@ REGIONS: dict[str, tuple[str, str]] = {
     "eu-central": ("Europe (Frankfurt)", "eu-central-1"),
     "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
 }
-# The region an organization starts with as its `defaultRegion` property.
-DEFAULT_REGION = "us-west"
 # The organization properties a user may set (`PATCH /properties`), as the API documents them.
 PROPERTY_SCHEMA: dict[str, dict[str, Any]] = {
     "defaultRegion": {
         "type": "string",
         "description": "Default region for new service deployments",
-        "default": DEFAULT_REGION,
+        "default": spec.DEFAULT_REGION,
         "availableValues": list(REGIONS),
     },
 }
 
-BUILD_STATUSES = spec.BUILD_STATUSES
 # CPU and memory per profile, as the spec's agentProfile description gives them.
 _PROFILE_RESOURCES = {
     "agent-1x": ("500m", "1Gi"),
@@ -56,8 +53,13 @@ _PROFILE_RESOURCES = {
     "agent-3x": ("1500m", "3Gi"),
 }
 AGENT_PROFILES = {p: _PROFILE_RESOURCES.get(p, ("500m", "1Gi")) for p in spec.AGENT_PROFILES}
-SERVICE_NAME_RE = spec.SERVICE_NAME_RE
 MAX_DOCKERFILE_BYTES = 1024 * 1024
+# The revision phases and health states agent_json reports are the spec's (RevisionInfo.phase,
+# RevisionHealth.state): checked once here rather than at each place that writes one.
+if not {"Creating", "Validating", "Active", "Draining", "Failed"} <= set(
+    spec.REVISION_PHASES
+) or not {"running", "waiting"} <= set(spec.HEALTH_STATES):
+    raise ImportError("the emulator reports a revision phase or health state the spec lacks")
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
 
@@ -386,7 +388,7 @@ class Store:
         with self.lock, contextlib.suppress(ValueError, OSError):
             stored = json.loads(path.read_text())
         region = stored.get("defaultRegion") if isinstance(stored, dict) else None
-        return {"defaultRegion": region if region in REGIONS else DEFAULT_REGION}
+        return {"defaultRegion": region if region in REGIONS else spec.DEFAULT_REGION}
 
     def default_region(self) -> str:
         """Where an agent or build goes when a request names no region (organization APIs)."""
