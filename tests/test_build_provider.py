@@ -207,6 +207,19 @@ def test_a_lost_create_answer_is_not_mistaken_for_a_stuck_build(
     assert emulator.calls(CREATE) == 2
 
 
+def test_a_create_whose_answer_is_lost_finds_the_build_it_started(
+    agent: Path, emulator: EmulatorHandle
+) -> None:
+    # The service starts the build, then the connection drops before its answer arrives: the
+    # provider looks for the build instead of uploading and building the same content again.
+    emulator.fault(CREATE, actThenDrop=True, times=1)
+    created = provider(emulator).create(props(agent, 60))
+    builds = emulator.api("GET", "/builds").json()["builds"]
+    assert [b["id"] for b in builds] == [created.id]
+    assert created.outs["status"] == "success"
+    assert emulator.calls(CREATE) == 1 and emulator.calls(UPLOAD) == 1
+
+
 def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
     agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
