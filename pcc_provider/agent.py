@@ -42,6 +42,8 @@ from pcc_provider.resource import (
     Progress,
     camel,
     poll,
+    region_for,
+    region_problem,
     resource_urn,
     settings_problem,
     snake,
@@ -125,8 +127,9 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
     elif not sources:
         found.append(("buildId", "give build_id (a Build's build_id) or image"))
     region = inputs.get("region")
-    if isinstance(region, str) and not region.strip():
-        found.append(("region", 'region is empty: pass region="us-west" (or another region)'))
+    empty = region_problem(region)
+    if empty:
+        found.append(("region", empty))
     profile = inputs.get("agentProfile")
     if profile is not None and profile not in PROFILES:
         found.append(("agentProfile", f"agent_profile must be one of {', '.join(PROFILES)}"))
@@ -635,7 +638,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             image_pull_secret_set = image_pull_secret_set.set_name
         secret_revision, set_regions = secrets.bindings(secret_set, image_pull_secret_set)
         config = pulumi.Config("pipecat")
-        region = region if region is not None else (config.get("region") or DEFAULT_REGION)
+        region = region_for(region)
         props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
         props.update(
             service_name=service_name,

@@ -27,11 +27,12 @@ from pcc_provider import api
 from pcc_provider import context as build_context
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
-    DEFAULT_REGION,
     ApiProvider,
     ApiResource,
     Progress,
     poll,
+    region_for,
+    region_problem,
     resource_urn,
     settings_problem,
     snake,
@@ -325,7 +326,7 @@ class Build(ApiResource, module="pipecat", name="Build"):
         # One pattern given as a string is one pattern, not a list of letters.
         patterns = [exclude] if isinstance(exclude, str) else list(exclude or [])
         config = pulumi.Config("pipecat")
-        region = region if region is not None else (config.get("region") or DEFAULT_REGION)
+        region = region_for(region)
         problem = _check_inputs(config, region, build_timeout)
         if problem:
             raise pulumi.RunError(f"Build {resource_name!r}: {problem}")
@@ -404,11 +405,9 @@ def _stuck_for(build: dict[str, Any], timeout: float) -> float | None:
 
 
 def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> str | None:
-    if not region.strip():
-        return (
-            'region is empty: pass region="us-west" (or another region) '
-            "or run `pulumi config set pipecat:region us-west`"
-        )
+    empty = region_problem(region)
+    if empty:
+        return empty
     if not build_timeout > 0:
         return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
     return settings_problem(config)

@@ -43,6 +43,23 @@ def api_settings(config: Callable[[str], Any]) -> tuple[str, str]:
     return str(key), str(url)
 
 
+def region_for(region: str | None) -> str:
+    """The region a resource is in: the one given, else config `pipecat:region`, else us-west."""
+    if region is not None:
+        return region
+    return pulumi.Config("pipecat").get("region") or DEFAULT_REGION
+
+
+def region_problem(region: Any) -> str | None:
+    """An empty region, which every Pipecat Cloud call would refuse."""
+    if not isinstance(region, str) or region.strip():
+        return None
+    return (
+        'region is empty: pass region="us-west" (or another region) '
+        "or run `pulumi config set pipecat:region us-west`"
+    )
+
+
 def settings_problem(config: pulumi.Config) -> str | None:
     """At preview: no key configured anywhere, or an API URL the key must not go to."""
     if config.get_secret("apiKey") is None and not os.environ.get("PIPECAT_API_KEY"):

@@ -46,11 +46,12 @@ from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api
 from pcc_provider.resource import (
-    DEFAULT_REGION,
     ApiProvider,
     Patience,
     Progress,
     poll,
+    region_for,
+    region_problem,
     resource_urn,
     settings_problem,
 )
@@ -111,12 +112,6 @@ def host_problem(host: Any) -> str | None:
         f"host {host!r} must be an https:// registry URL, such as https://ghcr.io or "
         "https://index.docker.io/v1/"
     )
-
-
-def region_problem(region: Any) -> str | None:
-    if isinstance(region, str) and region.strip():
-        return None
-    return 'region is empty: pass region="us-west" (or another region)'
 
 
 def secret_set_problems(given: Mapping[str, Any]) -> list[str]:
@@ -498,11 +493,6 @@ class ImagePullSecretProvider(SetProvider):
 # -- resources --------------------------------------------------------------------------------
 
 
-def _region(region: str | None) -> str:
-    config = pulumi.Config("pipecat")
-    return region if region is not None else (config.get("region") or DEFAULT_REGION)
-
-
 def _fail_early(kind: str, resource_name: str, found: list[str]) -> None:
     complaint = settings_problem(pulumi.Config("pipecat"))
     if complaint:
@@ -542,7 +532,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        region = _region(region)
+        region = region_for(region)
         if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
             # The keys must be known in the program: they are plain, and agents rely on them.
             raise pulumi.RunError(
@@ -607,7 +597,7 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        region = _region(region)
+        region = region_for(region)
         given = {
             "set_name": set_name,
             "region": region,
