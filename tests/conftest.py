@@ -10,6 +10,15 @@ from pulumi_stack import Stack, engine_env, new_project
 
 
 @pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A context cache of the test's own, with its own signing key (under XDG_CONFIG_HOME)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return folder
+
+
+@pytest.fixture
 def engine(tmp_path: Path) -> dict[str, str]:
     """Environment for the real Pulumi CLI: isolated PULUMI_HOME, file backend, passphrase."""
     home, state = tmp_path / "pulumi-home", tmp_path / "pulumi-state"

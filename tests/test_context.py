@@ -21,12 +21,8 @@ from pcc_provider.context import ContextError
 MiB = 1024**2
 
 
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))  # the cache's key
-    return folder
+# Each test its own context cache and cache key (conftest.py).
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 @pytest.fixture

@@ -17,13 +17,8 @@ from context_corpus import official
 
 from pcc_provider import context
 
-
-@pytest.fixture(autouse=True)
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    folder = tmp_path / "cache"
-    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(folder))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return folder
+# Each test its own context cache and cache key (conftest.py).
+pytestmark = pytest.mark.usefixtures("cache")
 
 
 @pytest.fixture
