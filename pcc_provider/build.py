@@ -356,6 +356,8 @@ class Build(ApiResource, module="pipecat", name="Build"):
                 "add it to .dockerignore",
                 resource=self,
             )
+        for warning in selected.warnings:
+            pulumi.log.warn(warning, resource=self)
         for name in selected.symlinked_dirs:
             pulumi.log.warn(
                 f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "

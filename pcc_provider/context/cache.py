@@ -104,9 +104,12 @@ def _create_private(path: Path) -> BinaryIO:
 
 
 def _read_signing_key(path: Path) -> bytes:
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as source:
+    # O_NONBLOCK: a FIFO planted here must not hang every run; fstat below refuses it.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as source:
         st = os.fstat(source.fileno())
         key = source.read(_SIGNING_KEY_BYTES + 1)
+    if not stat.S_ISREG(st.st_mode):
+        raise PermissionError(f"{path} is not a regular file")
     if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
         raise PermissionError(f"{path} is not private to this user")
     if len(key) != _SIGNING_KEY_BYTES:
@@ -169,7 +172,10 @@ class _Cache:
         path = self.hashes / f"{key}.json"
         try:
             secret = self._open()
-            with open(path, "rb") as entry:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as entry:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None  # never read a FIFO or device planted in the cache
                 data = json.loads(entry.read(4096))
             check = data.pop("check")
             if not (
