@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +42,44 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "pcc-provider"
+
+
+@contextlib.contextmanager
+def image_lock(image_key: str, waiting: Callable[[], None]) -> Iterator[None]:
+    """Held by one process of this user at a time for `image_key`, so that stacks on this
+    machine building the same image at the same moment upload and start it once: the
+    holder looks the build up, uploads and starts it; the next finds it. `waiting` is
+    called when another process holds it.
+
+    An flock on cache/locks/<sha256 of the key>.lock: the kernel releases it when its
+    holder dies, so a killed run never leaves it held. The files stay (a few bytes each):
+    removing one could let two processes lock different files of the same name. Without a
+    usable cache folder there is no coordination, which at worst costs a second build.
+    """
+    import fcntl
+
+    folder = cache_dir() / "locks"
+    name = hashlib.sha256(image_key.encode("utf-8", "surrogateescape")).hexdigest()
+    try:
+        _private_dir(cache_dir())
+        _private_dir(folder)
+        fd = os.open(
+            folder / f"{name}.lock",
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
+            0o600,
+        )
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _cache_key(files: Sequence[_File]) -> str:
