@@ -45,9 +45,9 @@ def test_two_stacks_building_the_same_new_context_build_once(
     stacks = [cloud_stack(PROGRAM, project=name, files=AGENT_FILES) for name in ("one", "two")]
     for stack in stacks:
         stack.config("barrier", str(barrier))
-    # The first to ask for an upload URL is told to come back in 3 s: without coordination
+    # The first to ask for an upload URL is told to come back in 5 s: without coordination
     # the other stack finds no build meanwhile, and uploads and builds a second time.
-    emulator.fault(UPLOAD_URL, status=429, retryAfter=3, times=1)
+    emulator.fault(UPLOAD_URL, status=429, retryAfter=5, times=1)
 
     results: dict[str, Result] = {}
 
