@@ -186,6 +186,7 @@ class _Cache:
     archives/<contextHash>.tar.gz: the archive itself, checked against the SHA-256 in its
       signed entry before every use.
     tmp/: files being written (renamed into place atomically) and upload hard links.
+    locks/<sha256>.lock: one per image built, flocked by image_lock() (not part of _Cache).
 
     A folder of another user, or no usable key, means no cache: that only costs time.
     """

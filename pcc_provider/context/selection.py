@@ -231,8 +231,8 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
             f"cannot read {ignore}: {reason}: fix or remove the .dockerignore file"
         ) from None
     patterns = [_normalize(line) for _, line in numbered]
-    # The official CLI has no re-include: "!name" is an fnmatch pattern like any other (it
-    # excludes only names that start with "!"). Kept so the hash stays the CLI's; said aloud.
+    # The official CLI has no re-include: "!name" is an fnmatch pattern like any other, which
+    # matches only names that begin with "!". Kept so the hash stays the CLI's; said aloud.
     warnings = tuple(
         f'{ignore} line {number} {_q(line)}: "!" (re-include) is not supported and the '
         "line is ignored, as the official CLI ignores it: what other lines exclude stays "
