@@ -32,10 +32,17 @@ def _context_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _warn(warnings: Sequence[str]) -> None:
+    # On stderr even with --json: stdout stays one JSON object.
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+
+
 def _hash(args: argparse.Namespace) -> int:
     from pcc_provider import context
 
     selected = context.select(args.context, args.dockerfile, args.exclude)
+    _warn(selected.warnings)
     digest = context.digest(selected)
     if args.json:
         print(
@@ -69,6 +76,7 @@ def _files(args: argparse.Namespace) -> int:
     from pcc_provider import context
 
     selected = context.select(args.context, args.dockerfile, args.exclude)
+    _warn(selected.warnings)
     if args.json:
         print(json.dumps({"files": list(selected.files), "totalBytes": selected.total_bytes}))
     else:

@@ -113,7 +113,7 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
     inputs = {k: v for k, v in given.items() if v != UNKNOWN}
     found: list[tuple[str, str]] = []
     name = inputs.get("serviceName")
-    if isinstance(name, str) and (len(name) > SERVICE_NAME_MAX or not SERVICE_NAME.match(name)):
+    if isinstance(name, str) and (len(name) > SERVICE_NAME_MAX or not SERVICE_NAME.fullmatch(name)):
         found.append(
             (
                 "serviceName",

@@ -137,9 +137,29 @@ class BuildProvider(ApiProvider):
 
     def _obtain(self, client: api.Client, props: dict[str, Any]) -> tuple[dict[str, Any], str]:
         progress = Progress(props.get("__urn"))
-        want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
         timeout = float(props.get("buildTimeout") or DEFAULT_BUILD_TIMEOUT)
 
+        def waiting() -> None:
+            progress.info(
+                "waiting for another stack's build of the same image, which is being started "
+                "on this machine; this one then reuses or reattaches to it"
+            )
+
+        # Another stack on this machine may be starting the same image right now: the one
+        # holding the lock looks up, uploads and starts; the next then finds its build. The
+        # lock is released before waiting for the build, which the next reattaches to.
+        with build_context.image_lock(_lock_key(props, client.api_url), waiting):
+            build, source = self._start(client, props, progress, timeout)
+        if source in ("reattached", "new"):
+            return self._wait(client, build, timeout, progress), source
+        return build, source
+
+    def _start(
+        self, client: api.Client, props: dict[str, Any], progress: Progress, timeout: float
+    ) -> tuple[dict[str, Any], str]:
+        """A build of this image: a finished one (existing, cache), or one in flight to wait
+        for (reattached, new)."""
+        want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
         progress.status(f"looking for a build of {want_hash} in {region}")
         found = self._find(client, want_hash, region, dockerfile)
         if found is not None and found["status"] == "success":
@@ -156,7 +176,7 @@ class BuildProvider(ApiProvider):
         if found is not None:
             status, logs = found["status"], found.get("logsUrl")
             progress.info(f"reattaching to build {found['id']} ({status}); logs: {logs}")
-            return self._wait(client, found, timeout, progress), "reattached"
+            return found, "reattached"
 
         selected = build_context.select(props["context"], dockerfile, props.get("exclude") or ())
         with build_context.archive(selected) as (archive, digest):
@@ -188,7 +208,7 @@ class BuildProvider(ApiProvider):
             progress.info(f"Pipecat Cloud already had this image: build {build['id']}")
             return build, "cache"
         progress.info(f"started build {build['id']}; logs: {build.get('logsUrl')}")
-        return self._wait(client, build, timeout, progress), "new"
+        return build, "new"
 
     @staticmethod
     def _find(
@@ -356,6 +376,8 @@ class Build(ApiResource, module="pipecat", name="Build"):
                 "add it to .dockerignore",
                 resource=self,
             )
+        for warning in selected.warnings:
+            pulumi.log.warn(warning, resource=self)
         for name in selected.symlinked_dirs:
             pulumi.log.warn(
                 f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
@@ -416,6 +438,12 @@ def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> s
 # Per image key, the error of the last create in this process that failed: a create that
 # waited for it fails with it instead of building the same content again.
 _failures: dict[tuple[Any, ...], str] = {}
+
+
+def _lock_key(props: dict[str, Any], api_url: str) -> str:
+    """What the cross-process image lock is named by: the image and the service it is
+    built in."""
+    return "\0".join(map(str, (props.get("contextHash"), *_image_key(props), api_url)))
 
 
 def _image_key(props: dict[str, Any]) -> tuple[Any, ...]:

@@ -77,7 +77,7 @@ class ProvisioningFailed(SecretSetError):
 
 
 def set_name_problem(name: Any) -> str | None:
-    if isinstance(name, str) and 3 <= len(name) <= 63 and SET_NAME.match(name):
+    if isinstance(name, str) and 3 <= len(name) <= 63 and SET_NAME.fullmatch(name):
         return None
     return (
         f"set_name {name!r} is not a valid secret set name: use 3 to 63 lowercase letters, "
@@ -86,7 +86,7 @@ def set_name_problem(name: Any) -> str | None:
 
 
 def key_problem(key: Any) -> str | None:
-    if isinstance(key, str) and len(key) <= SECRET_KEY_MAX and SECRET_KEY.match(key):
+    if isinstance(key, str) and len(key) <= SECRET_KEY_MAX and SECRET_KEY.fullmatch(key):
         return None
     return (
         f"secret key {key!r} is not valid: use at most 64 letters, digits, underscores and hyphens"

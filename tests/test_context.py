@@ -555,3 +555,100 @@ def test_concurrent_processes_share_the_cache_safely(agent: Path, cache: Path) -
     assert len(list((cache / "hashes").iterdir())) == 1
     assert list((cache / "tmp").iterdir()) == []
     assert re.fullmatch(r"[0-9a-f]{16}  .*\(cached\)\n", cli("hash", agent).stdout)
+
+
+# -- reading never blocks, and says why it cannot read (issue 16 items 5 and 10) ----------
+
+_SWAP = """
+import os, sys
+from pcc_provider import context
+from pcc_provider.context import ContextError
+root, victim, kind = sys.argv[1:4]
+selected = context.select(root)
+os.unlink(victim)
+if kind == "fifo":
+    os.mkfifo(victim)
+else:
+    os.symlink(os.path.join(root, "Dockerfile"), victim)
+try:
+    context.digest(selected)
+except ContextError as exc:
+    print(exc)
+    sys.exit(1)
+"""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink"])
+def test_file_replaced_after_listing_is_refused_without_blocking(agent: Path, kind: str) -> None:
+    # In a subprocess: before the fix, opening the FIFO blocked forever; the timeout only
+    # guards the test run.
+    run = subprocess.run(
+        [sys.executable, "-c", _SWAP, str(agent), str(agent / "src" / "bot.py"), kind],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ,
+    )
+    assert run.returncode == 1, run.stderr
+    expected = {
+        "fifo": '"src/bot.py" is no longer a regular file (it was replaced while the build '
+        "context was being archived): make it a regular file, remove it or add it to "
+        ".dockerignore\n",
+        "symlink": '"src/bot.py" became a symlink while the build context was being '
+        "archived: run again once it stops changing\n",
+    }[kind]
+    assert run.stdout == expected
+
+
+def test_dockerignore_that_is_a_fifo_is_refused_without_blocking(agent: Path) -> None:
+    os.mkfifo(agent / ".dockerignore")
+    run = subprocess.run(
+        [sys.executable, "-m", "pcc_provider", "hash", str(agent)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 1
+    assert run.stderr == (
+        f"error: {agent}/.dockerignore is not a regular file: make it a regular file or remove it\n"
+    )
+
+
+def test_path_too_long_says_so(agent: Path) -> None:
+    # Deeper than PATH_MAX: each level is created relative to the last one.
+    fd = os.open(agent / "src", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(40):
+            os.mkdir("d" * 200, dir_fd=fd)
+            inner = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        with os.fdopen(os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd), "w") as f:
+            f.write("x")
+    finally:
+        os.close(fd)
+    message = refusal(agent)
+    assert message.startswith('cannot read "src/ddd')
+    assert message.endswith(
+        "its path is longer than this system allows (File name too long): shorten the "
+        "names of the folders that hold it, move the context to a shorter path, or add "
+        "it to .dockerignore"
+    )
+    assert "permissions" not in message
+
+
+def test_dockerignore_reinclude_keeps_the_official_hash_and_warns(agent: Path) -> None:
+    (agent / ".dockerignore").write_text("# data\n*.bin\n!src/data.bin\n")
+    selected = context.select(agent)
+    assert selected.files == (".dockerignore", ".env", "Dockerfile", "src/bot.py")
+    assert context.digest(selected).context_hash == official(agent).context_hash
+    warning = (
+        f'{agent}/.dockerignore line 3 "!src/data.bin": "!" (re-include) is not supported '
+        "and the line is ignored, as the official CLI ignores it: what other lines exclude "
+        "stays excluded; narrow those lines instead"
+    )
+    assert selected.warnings == (warning,)
+    for command in ("files", "hash"):
+        run = cli(command, agent)
+        assert run.returncode == 0, run.stderr
+        assert f"warning: {warning}\n" in run.stderr

@@ -28,7 +28,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pcc_provider.context import cache as _cache
-from pcc_provider.context.cache import _Cache, _cache_key, _create_private, _racy, cache_dir
+from pcc_provider.context.cache import (
+    _Cache,
+    _cache_key,
+    _create_private,
+    _racy,
+    cache_dir,
+    image_lock,
+)
 from pcc_provider.context.selection import (
     DEFAULT_EXCLUSIONS,
     MAX_CONTEXT_BYTES,
@@ -48,6 +55,7 @@ __all__ = [
     "archive",
     "cache_dir",
     "digest",
+    "image_lock",
     "select",
 ]
 

@@ -14,7 +14,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -42,6 +42,44 @@ def cache_dir() -> Path:
     xdg = os.environ.get("XDG_CACHE_HOME")
     base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return base / "pcc-provider"
+
+
+@contextlib.contextmanager
+def image_lock(image_key: str, waiting: Callable[[], None]) -> Iterator[None]:
+    """Held by one process of this user at a time for `image_key`, so that stacks on this
+    machine building the same image at the same moment upload and start it once: the
+    holder looks the build up, uploads and starts it; the next finds it. `waiting` is
+    called when another process holds it.
+
+    An flock on cache/locks/<sha256 of the key>.lock: the kernel releases it when its
+    holder dies, so a killed run never leaves it held. The files stay (a few bytes each):
+    removing one could let two processes lock different files of the same name. Without a
+    usable cache folder there is no coordination, which at worst costs a second build.
+    """
+    import fcntl
+
+    folder = cache_dir() / "locks"
+    name = hashlib.sha256(image_key.encode("utf-8", "surrogateescape")).hexdigest()
+    try:
+        _private_dir(cache_dir())
+        _private_dir(folder)
+        fd = os.open(
+            folder / f"{name}.lock",
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
+            0o600,
+        )
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _cache_key(files: Sequence[_File]) -> str:
@@ -104,9 +142,12 @@ def _create_private(path: Path) -> BinaryIO:
 
 
 def _read_signing_key(path: Path) -> bytes:
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as source:
+    # O_NONBLOCK: a FIFO planted here must not hang every run; fstat below refuses it.
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb") as source:
         st = os.fstat(source.fileno())
         key = source.read(_SIGNING_KEY_BYTES + 1)
+    if not stat.S_ISREG(st.st_mode):
+        raise PermissionError(f"{path} is not a regular file")
     if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
         raise PermissionError(f"{path} is not private to this user")
     if len(key) != _SIGNING_KEY_BYTES:
@@ -145,6 +186,7 @@ class _Cache:
     archives/<contextHash>.tar.gz: the archive itself, checked against the SHA-256 in its
       signed entry before every use.
     tmp/: files being written (renamed into place atomically) and upload hard links.
+    locks/<sha256>.lock: one per image built, flocked by image_lock() (not part of _Cache).
 
     A folder of another user, or no usable key, means no cache: that only costs time.
     """
@@ -169,7 +211,10 @@ class _Cache:
         path = self.hashes / f"{key}.json"
         try:
             secret = self._open()
-            with open(path, "rb") as entry:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            with os.fdopen(fd, "rb") as entry:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None  # never read a FIFO or device planted in the cache
                 data = json.loads(entry.read(4096))
             check = data.pop("check")
             if not (

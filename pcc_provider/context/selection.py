@@ -5,6 +5,7 @@ Pure: standard library only; no Pulumi, no HTTP.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import json
 import os
@@ -100,6 +101,9 @@ class _File(NamedTuple):
     ino: int
     dev: int
     mode: int
+    # Read through when the listing saw a symlink to a file; otherwise opened O_NOFOLLOW, so a
+    # symlink swapped in after the listing is refused rather than followed.
+    symlink: bool = False
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class Context:
     # Symlinks to folders: the official CLI neither follows nor stores them, so their
     # contents are not uploaded. Reported so callers can warn.
     symlinked_dirs: tuple[str, ...] = ()
+    # What the user should know about how the files were chosen, one line each.
+    warnings: tuple[str, ...] = ()
     _entries: tuple[_File, ...] = field(default=(), repr=False, compare=False)
     _scanned_ns: int = field(default=0, repr=False, compare=False)
 
@@ -121,6 +127,19 @@ class Context:
 def _q(text: str) -> str:
     """Quote a name for a message: JSON escapes keep odd names readable and on one line."""
     return json.dumps(text, ensure_ascii=False)
+
+
+def _unreadable(exc: OSError) -> str:
+    """Why an entry cannot be read and what to do, for "cannot read X: <this>"."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return (
+            "its path is longer than this system allows (File name too long): shorten the "
+            "names of the folders that hold it, move the context to a shorter path, or add "
+            "it to .dockerignore"
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{exc.strerror}: fix its permissions or add it to .dockerignore"
+    return f"{exc.strerror}: fix it, remove it or add it to .dockerignore"
 
 
 class _Patterns:
@@ -131,9 +150,12 @@ class _Patterns:
     relative path need testing; its ancestors' names were tested on the way down.
     """
 
-    def __init__(self, patterns: Iterable[str], source: str) -> None:
+    def __init__(
+        self, patterns: Iterable[str], source: str, warnings: tuple[str, ...] = ()
+    ) -> None:
         self.patterns = tuple(sorted(set(patterns)))
         self.source = source
+        self.warnings = warnings
         # Literal patterns are compared as strings; the rest form one regex.
         self._literals = frozenset(p for p in self.patterns if not any(c in p for c in "*?["))
         globs = [p for p in self.patterns if p not in self._literals]
@@ -184,20 +206,41 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
             "move them into .dockerignore and remove them from exclude"
         )
     try:
+        # Never blocks on a FIFO, and reads only a regular file.
+        fd = os.open(ignore, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ContextError(
+                f"{ignore} is not a regular file: make it a regular file or remove it"
+            )
         # Text mode: lines end at \n, \r\n or \r, as when the official CLI reads it.
-        with open(ignore, encoding="utf-8") as lines:
-            patterns = [
-                _normalize(line)
-                for line in lines
+        with open(fd, encoding="utf-8") as lines:
+            numbered = [
+                (number, line.strip())
+                for number, line in enumerate(lines, 1)
                 if line.strip() and not line.strip().startswith("#")
             ]
     except (OSError, UnicodeDecodeError) as exc:
         # The official CLI falls back to the default exclusions here, silently.
-        reason = "it is not UTF-8" if isinstance(exc, UnicodeDecodeError) else exc.strerror
+        reason = (
+            "it is not UTF-8"
+            if isinstance(exc, UnicodeDecodeError)
+            else _unreadable(exc).split(": ", 1)[0]
+        )
         raise ContextError(
             f"cannot read {ignore}: {reason}: fix or remove the .dockerignore file"
         ) from None
-    return _Patterns((p for p in patterns if p), f"{ignore}")
+    patterns = [_normalize(line) for _, line in numbered]
+    # The official CLI has no re-include: "!name" is an fnmatch pattern like any other, which
+    # matches only names that begin with "!". Kept so the hash stays the CLI's; said aloud.
+    warnings = tuple(
+        f'{ignore} line {number} {_q(line)}: "!" (re-include) is not supported and the '
+        "line is ignored, as the official CLI ignores it: what other lines exclude stays "
+        "excluded; narrow those lines instead"
+        for number, line in numbered
+        if line.startswith("!")
+    )
+    return _Patterns((p for p in patterns if p), f"{ignore}", warnings)
 
 
 class _Scan(NamedTuple):
@@ -220,8 +263,7 @@ def _scan(root: str, patterns: _Patterns) -> _Scan:
             # os.walk skips unreadable folders silently; their files would be missing.
             where = _q(prefix.rstrip("/")) if prefix else "the context folder"
             raise ContextError(
-                f"cannot read {where} in context {root}: {exc.strerror}: "
-                "fix its permissions or add it to .dockerignore"
+                f"cannot read {where} in context {root}: {_unreadable(exc)}"
             ) from None
         for entry in entries:
             name = entry.name
@@ -241,14 +283,13 @@ def _scan(root: str, patterns: _Patterns) -> _Scan:
             try:
                 st = entry.stat()
             except OSError as exc:
-                problem = (
-                    "is a broken symlink"
-                    if entry.is_symlink()
-                    else f"cannot be read ({exc.strerror})"
-                )
+                if entry.is_symlink() and exc.errno == errno.ENOENT:
+                    raise ContextError(
+                        f"{_q(rel)} in context {root} is a broken symlink: "
+                        "fix it, remove it or add it to .dockerignore"
+                    ) from None
                 raise ContextError(
-                    f"{_q(rel)} in context {root} {problem}: "
-                    "fix it, remove it or add it to .dockerignore"
+                    f"cannot read {_q(rel)} in context {root}: {_unreadable(exc)}"
                 ) from None
             if not stat.S_ISREG(st.st_mode):
                 # A FIFO would hang the official CLI; sockets and devices make it crash.
@@ -269,6 +310,7 @@ def _scan(root: str, patterns: _Patterns) -> _Scan:
                     st.st_ino,
                     st.st_dev,
                     st.st_mode,
+                    entry.is_symlink(),
                 )
             )
     # Archive order: the relative path strings, sorted as Python sorts str.
@@ -419,6 +461,7 @@ def select(
         total_bytes=total,
         secret_files=secrets,
         symlinked_dirs=tuple(scan.symlinked_dirs),
+        warnings=patterns.warnings,
         _entries=tuple(scan.files),
         _scanned_ns=scanned_ns,
     )

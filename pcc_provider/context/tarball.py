@@ -6,6 +6,7 @@ Pure: standard library only; no Pulumi, no HTTP.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
-from pcc_provider.context.selection import ContextError, _File, _q
+from pcc_provider.context.selection import ContextError, _File, _q, _unreadable
 
 if TYPE_CHECKING:
     import queue
@@ -68,18 +69,7 @@ def _tar_chunks(
         # The owner's x bit, as git records it: os.access depends on the user and the mount.
         executable = b"x" if f.mode & stat.S_IXUSR else b"-"
         content(b"%s\0%s\0%d\n" % (f.name.encode("utf-8", "surrogateescape"), executable, f.size))
-        try:
-            source = open(f.path, "rb", buffering=0)  # noqa: SIM115 - closed below
-        except FileNotFoundError:
-            raise ContextError(
-                f"{_q(f.name)} disappeared while the build context was being archived: "
-                "run again once it stops changing"
-            ) from None
-        except OSError as exc:
-            raise ContextError(
-                f"cannot read {_q(f.name)}: {exc.strerror}: "
-                "fix its permissions or add it to .dockerignore"
-            ) from None
+        source = _open_regular(f)
         with source:
             left = f.size
             while left:
@@ -108,6 +98,42 @@ def _tar_chunks(
         buf += bytes(-f.size % _BLOCK)
     if buf:
         yield bytes(buf)
+
+
+def _open_regular(f: _File) -> BinaryIO:
+    """`f` opened for reading, or ContextError: never blocks (a FIFO swapped in after the
+    listing would block open() and read() forever) and never yields anything but a regular
+    file; a symlink swapped in for a file the listing saw as a file is not followed."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not f.symlink:
+        flags |= os.O_NOFOLLOW
+    try:
+        fd = os.open(f.path, flags)
+    except FileNotFoundError:
+        raise ContextError(
+            f"{_q(f.name)} disappeared while the build context was being archived: "
+            "run again once it stops changing"
+        ) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP and not f.symlink:
+            raise ContextError(
+                f"{_q(f.name)} became a symlink while the build context was being archived: "
+                "run again once it stops changing"
+            ) from None
+        raise ContextError(f"cannot read {_q(f.name)}: {_unreadable(exc)}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ContextError(
+                f"{_q(f.name)} is no longer a regular file (it was replaced while the build "
+                "context was being archived): make it a regular file, remove it or add it "
+                "to .dockerignore"
+            )
+        # Regular files ignore O_NONBLOCK; reads stay ordinary.
+        return os.fdopen(fd, "rb", buffering=0)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _put(q: queue.Queue[bytes | None], item: bytes | None, stop: threading.Event) -> bool:

@@ -272,7 +272,7 @@ def req_str(body: dict[str, Any], name: str) -> str:
 
 def opt_uuid(body: dict[str, Any], name: str) -> str | None:
     value = opt_str(body, name)
-    if value is not None and not UUID_RE.match(value):
+    if value is not None and not UUID_RE.fullmatch(value):
         bad_request(f"'{name}' must be a UUID")
     return value.lower() if value is not None else None
 
@@ -304,7 +304,7 @@ def query_int(request: Request, name: str, default: int, low: int, high: int | N
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not INT_RE.match(raw):
+    if not INT_RE.fullmatch(raw):
         bad_request(f"'{name}' must be an integer")
     value = int(raw)
     if value < low or (high is not None and value > high):
@@ -321,14 +321,14 @@ def query_str(request: Request, name: str) -> str | None:
 
 
 def check_build_id(build_id: str) -> str:
-    if not UUID_RE.match(build_id):
+    if not UUID_RE.fullmatch(build_id):
         bad_request("Invalid build ID format")
     return build_id.lower()
 
 
 def check_set_name(name: str) -> str:
     low, high = spec.SECRET_SET_NAME_LENGTH
-    if not low <= len(name) <= high or not SECRET_SET_NAME_RE.match(name):
+    if not low <= len(name) <= high or not SECRET_SET_NAME_RE.fullmatch(name):
         bad_request(
             "Invalid secret set name: use 3 to 63 lowercase letters, digits, hyphens and dots, "
             "starting and ending with a letter or digit"
@@ -357,7 +357,7 @@ def secret_set_request(body: dict[str, Any]) -> tuple[dict[str, str], str | None
         if not isinstance(item, dict):
             bad_request("'secrets' must be a non-empty array of {secretKey, secretValue}")
         key, value = req_str(item, "secretKey"), req_str(item, "secretValue")
-        if not SECRET_KEY_RE.match(key):
+        if not SECRET_KEY_RE.fullmatch(key):
             bad_request(
                 "Invalid secret key: use at most 64 letters, digits, underscores and hyphens"
             )
@@ -622,7 +622,7 @@ class EmulatorApp:
             bad_request("'serviceName' is required")
         if not isinstance(name, str):
             bad_request("'serviceName' must be a string")
-        if len(name) > spec.SERVICE_NAME_MAX or not spec.SERVICE_NAME_RE.match(name):
+        if len(name) > spec.SERVICE_NAME_MAX or not spec.SERVICE_NAME_RE.fullmatch(name):
             bad_request(
                 "'serviceName' must start and end with a lowercase letter or number, contain "
                 "only lowercase letters, numbers and hyphens, and be at most "
