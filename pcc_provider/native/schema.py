@@ -1,0 +1,158 @@
+"""The `pipecat` package schema, generated from the Python resource classes.
+
+A resource's inputs are the keyword parameters of its Python constructor and its outputs
+the class's `pulumi.Output` annotations, both in the API's camelCase names (the names the
+dynamic resources already use on the wire and in the state). Nothing is listed twice, so
+a new parameter or output in Python appears in the schema by itself.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+import pcc_provider
+from pcc_provider.build import Build
+from pcc_provider.resource import camel
+
+PACKAGE = "pipecat"
+
+# The config keys both doors read (resource.api_settings, resource.region_for).
+CONFIG: dict[str, dict[str, Any]] = {
+    "apiKey": {
+        "type": "string",
+        "secret": True,
+        "description": "Pipecat Cloud private API key (or the PIPECAT_API_KEY variable).",
+        "defaultInfo": {"environment": ["PIPECAT_API_KEY"]},
+    },
+    "apiUrl": {
+        "type": "string",
+        "description": "Pipecat Cloud API URL (or the PIPECAT_API_URL variable).",
+        "defaultInfo": {"environment": ["PIPECAT_API_URL"]},
+    },
+    "region": {
+        "type": "string",
+        "description": "The region of resources that name none (default us-west).",
+    },
+}
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """One resource of the package: its token and the Python class that defines it."""
+
+    name: str
+    cls: type[pulumi.CustomResource]
+
+    @property
+    def token(self) -> str:
+        return f"{PACKAGE}:index:{self.name}"
+
+
+RESOURCES = (ResourceKind("Build", Build),)
+
+
+def inputs(cls: type) -> dict[str, dict[str, Any]]:
+    """camelCase input name -> schema property, from the constructor's keyword parameters."""
+    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    docs = _param_docs(cls.__doc__ or "")
+    found: dict[str, dict[str, Any]] = {}
+    for name, param in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
+        if param.kind is not inspect.Parameter.KEYWORD_ONLY or name == "opts":
+            continue
+        spec = _type_spec(hints[name])
+        if name in docs:
+            spec["description"] = docs[name]
+        if param.default is not inspect.Parameter.empty and param.default is not None:
+            spec["default"] = param.default
+        found[camel(name)] = spec
+    return found
+
+
+def required_inputs(cls: type) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
+    return [
+        camel(p.name)
+        for p in params
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+        and p.name != "opts"
+        and p.default is inspect.Parameter.empty
+    ]
+
+
+def outputs(cls: type) -> dict[str, dict[str, Any]]:
+    """camelCase output name -> schema property, from the class's Output annotations."""
+    # The class's own annotations: the SDK's base classes annotate things that are not outputs.
+    module = vars(sys.modules[cls.__module__])
+    found: dict[str, dict[str, Any]] = {}
+    for name, text in vars(cls).get("__annotations__", {}).items():
+        hint = eval(text, module) if isinstance(text, str) else text
+        if typing.get_origin(hint) is pulumi.Output:
+            found[camel(name)] = _type_spec(typing.get_args(hint)[0])
+    return found
+
+
+def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
+    resources: dict[str, Any] = {}
+    for kind in RESOURCES:
+        ins, outs = inputs(kind.cls), outputs(kind.cls)
+        properties = {**ins, **outs}
+        resources[kind.token] = {
+            "description": (kind.cls.__doc__ or "").strip().split("\n\n")[0],
+            "inputProperties": ins,
+            "requiredInputs": required_inputs(kind.cls),
+            # No output is `required`: some stay null (a build's completedAt while in flight).
+            "properties": properties,
+        }
+    return {
+        "name": PACKAGE,
+        "displayName": "Pipecat Cloud",
+        "version": version,
+        "description": "Pipecat Cloud builds and agents (pcc-provider's native provider)",
+        "license": "Apache-2.0",
+        "publisher": "pcc-provider",
+        "config": {"variables": CONFIG},
+        "provider": {"inputProperties": CONFIG},
+        "resources": resources,
+        # The SDK generators (`pulumi package gen-sdk` or pkg/v3/codegen) need these, or the
+        # SDKs come out without a version and cannot find the plugin.
+        "language": {
+            "python": {"packageName": "pulumi_pipecat", "respectSchemaVersion": True},
+            "nodejs": {"packageName": "@pcc-provider/pipecat", "respectSchemaVersion": True},
+            "go": {
+                "importBasePath": "github.com/pcc-provider/pcc-provider/sdk/go/pipecat",
+                "respectSchemaVersion": True,
+            },
+        },
+    }
+
+
+def _type_spec(hint: Any) -> dict[str, Any]:
+    """A Python annotation as a schema type; Optional[X] is X (inputs are all optional)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return _type_spec(args[0])
+    if typing.get_origin(hint) in (Sequence, list, tuple) or hint in (list, tuple):
+        (item,) = typing.get_args(hint)[:1] or (str,)
+        return {"type": "array", "items": _type_spec(item)}
+    simple = {str: "string", bool: "boolean", int: "integer", float: "number"}
+    if hint in simple:
+        return {"type": simple[hint]}
+    raise TypeError(f"no schema type for {hint!r}: extend pcc_provider.native.schema")
+
+
+def _param_docs(doc: str) -> dict[str, str]:
+    """`:param name: text` entries of a docstring (continuation lines joined)."""
+    found: dict[str, str] = {}
+    for match in re.finditer(r":param (\w+): (.*?)(?=\n\s*:param |\n\s*\n|\Z)", doc, re.S):
+        found[match[1]] = " ".join(match[2].split())
+    return found

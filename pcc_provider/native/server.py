@@ -1,0 +1,332 @@
+"""The `pulumi-resource-pipecat` plugin: the engine's requests onto the existing providers.
+
+Each resource kind is served by the same provider class as its dynamic resource
+(BuildProvider, ...), which takes and returns plain dicts in the API's camelCase names.
+This module only translates: engine values to dicts and back, `check` doing what the
+Python constructor does in a program (defaults, validation, hashing the context), and the
+provider's one-line errors as the gRPC error the engine shows.
+
+Worked around here (SDK defects measured on 3.235-3.272; see tests/test_native_provider.py):
+1. an unknown value cannot be encoded as `PropertyValue.computed()`: the rpc UNKNOWN sentinel
+   string is what the engine reads as unknown (and what arrives for unknown inputs);
+2. DiffConfig with a detailed diff fails: the provider keeps the default DiffConfig;
+3. `PropertyValue` refuses ints: numbers go out as floats;
+4. errors arrive as `Unexpected <class ...>: msg` or with a traceback: the servicer below
+   aborts the call with the message alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import os
+import sys
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import grpc
+from pulumi.provider.experimental import server as sdk_server
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.provider import (
+    CheckFailure,
+    CheckRequest,
+    CheckResponse,
+    ConfigureRequest,
+    ConfigureResponse,
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    DiffRequest,
+    DiffResponse,
+    GetSchemaRequest,
+    GetSchemaResponse,
+    PropertyDiff,
+    PropertyDiffKind,
+    Provider,
+    ReadRequest,
+    ReadResponse,
+    UpdateRequest,
+    UpdateResponse,
+)
+from pulumi.runtime.proto import provider_pb2_grpc
+from pulumi.runtime.rpc import UNKNOWN
+
+import pcc_provider
+from pcc_provider import api, build
+from pcc_provider import context as build_context
+from pcc_provider.native import schema
+from pcc_provider.resource import DEFAULT_REGION, Progress, api_settings, region_problem
+
+T = TypeVar("T")
+
+# Blocking calls (HTTP, hashing, waiting for builds) run here, not on the event loop nor on
+# asyncio's default executor (cpus + 4 threads): one thread per resource in flight, for
+# programs with many resources. Idle threads cost nothing until used.
+POOL_SIZE = 256
+
+
+def plain(values: Mapping[str, PropertyValue]) -> tuple[dict[str, Any], set[str]]:
+    """Engine values as plain Python (the providers' dicts), and the names that were secret."""
+    secret = {name for name, value in values.items() if value.contains_secret()}
+    return {name: _plain(value) for name, value in values.items()}, secret
+
+
+def _plain(value: PropertyValue) -> Any:
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return {k: _plain(v) for k, v in inner.items()}
+    if isinstance(inner, Sequence) and not isinstance(inner, str):
+        return [_plain(v) for v in inner]
+    if isinstance(inner, float) and inner.is_integer():
+        return int(inner)  # the engine has only floats; ids, sizes and counts are ints
+    return inner
+
+
+def engine_values(props: Mapping[str, Any], secret: Collection[str] = ()) -> dict[str, Any]:
+    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown."""
+    return {
+        name: _engine_value(value).with_secret(name in secret)
+        for name, value in props.items()
+        if not name.startswith("__")  # the dynamic door's private keys (__urn)
+    }
+
+
+def _engine_value(value: Any) -> PropertyValue:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return PropertyValue(value)
+    if isinstance(value, int | float):
+        return PropertyValue(float(value))
+    if isinstance(value, Mapping):
+        return PropertyValue({str(k): _engine_value(v) for k, v in value.items()})
+    if isinstance(value, Sequence):
+        return PropertyValue([_engine_value(v) for v in value])
+    raise TypeError(f"cannot send {type(value).__name__} to the engine")
+
+
+def unknown(value: Any) -> bool:
+    return isinstance(value, str) and value == UNKNOWN
+
+
+class BuildDoor:
+    """pipecat:index:Build onto build.BuildProvider."""
+
+    def __init__(self, provider: build.BuildProvider) -> None:
+        self.provider = provider
+
+    def check(
+        self, urn: str, news: dict[str, Any], region: str | None
+    ) -> tuple[dict[str, Any], list[CheckFailure]]:
+        """What Build.__init__ does in a Python program: defaults, validation, the hashes."""
+        failures: list[CheckFailure] = []
+        props = {name: news.get(name) for name in schema.inputs(build.Build)}
+        for name, spec in schema.inputs(build.Build).items():
+            if props[name] is None and "default" in spec:
+                props[name] = spec["default"]
+        if props["region"] is None:
+            props["region"] = region or DEFAULT_REGION
+        exclude = props["exclude"]
+        props["exclude"] = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        if (problem := region_problem(props["region"])) is not None:
+            failures.append(CheckFailure("region", problem.replace("region=", "region: ")))
+        timeout = props["buildTimeout"]
+        if not unknown(timeout) and not (isinstance(timeout, int | float) and timeout > 0):
+            failures.append(
+                CheckFailure(
+                    "buildTimeout",
+                    f"buildTimeout must be a positive number of seconds, not {timeout!r}",
+                )
+            )
+        if failures or any(unknown(props[k]) for k in ("context", "dockerfile", "exclude")):
+            # The hashes are unknown until the context is: the build is decided at `up`.
+            props.update(contextHash=UNKNOWN, contentDigest=UNKNOWN, contextSizeBytes=UNKNOWN)
+            return props, failures
+        for name in ("context", "dockerfile"):
+            if not isinstance(props[name], str):
+                failures.append(CheckFailure(name, f"{name} must be a string, not {props[name]!r}"))
+        if failures:
+            return props, failures
+        try:
+            selected = build_context.select(
+                str(props["context"]), str(props["dockerfile"]), list(props["exclude"] or [])
+            )
+            digest = build_context.digest(selected)
+        except build_context.ContextError as exc:
+            return props, [CheckFailure("context", str(exc))]
+        progress = Progress(urn)
+        for name in selected.secret_files:
+            progress.warn(
+                f"{name} looks like a secret and will be uploaded with the build context: "
+                "add it to .dockerignore"
+            )
+        for name in selected.symlinked_dirs:
+            progress.warn(
+                f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
+                "contents (as with `pcc deploy`); copy the folder into the context instead"
+            )
+        props.update(
+            dockerfile=selected.dockerfile,
+            contextHash=digest.context_hash,
+            contentDigest=digest.content_digest,
+            contextSizeBytes=digest.archive_bytes,
+        )
+        return props, []
+
+    def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
+        outs = dict(props)
+        outs.update({name: UNKNOWN for name in build.OUTPUTS})
+        return outs
+
+
+class PipecatProvider(Provider):
+    """The `pipecat` provider: configuration, then each request to the resource's door."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+        self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
+        self.builds = build.BuildProvider()
+        self.build_door = BuildDoor(self.builds)
+        self.region: str | None = None
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(call, *args))
+
+    def _door(self, urn: str) -> BuildDoor:
+        kind = urn.split("::")[2].split("$")[-1]
+        if kind != "pipecat:index:Build":
+            raise ValueError(f"pipecat: unknown resource type {kind}")
+        return self.build_door
+
+    async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
+        import json
+
+        return GetSchemaResponse(json.dumps(schema.schema()))
+
+    async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
+        config, _ = plain(request.args)
+        settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
+        for provider in (self.builds,):
+            provider._settings = settings
+        self.region = config.get("region") or os.environ.get("PIPECAT_REGION") or None
+        return ConfigureResponse(
+            accept_secrets=True, supports_preview=True, accept_outputs=False, accept_resources=False
+        )
+
+    def _settings_problem(self) -> str | None:
+        key, url = self.builds._settings or api_settings(lambda _: None)
+        return api.NO_KEY if not key else api.url_problem(url)
+
+    async def check(self, request: CheckRequest) -> CheckResponse:
+        door = self._door(request.urn)
+        news, secret = plain(request.new_inputs)
+        if (problem := self._settings_problem()) is not None:
+            raise api.ApiError(problem)
+        props, failures = await self._run(door.check, request.urn, news, self.region)
+        return CheckResponse(engine_values(props, secret), failures)
+
+    async def diff(self, request: DiffRequest) -> DiffResponse:
+        self._door(request.urn)
+        olds, _ = plain(request.old_state)
+        news, _ = plain(request.new_inputs)
+        for name in request.ignore_changes:
+            if name in olds:
+                news[name] = olds[name]
+        result = await self._run(self.builds.diff, request.resource_id, olds, news)
+        replaces = list(result.replaces or [])
+        detailed = {
+            name: PropertyDiff(
+                PropertyDiffKind.ADD_REPLACE
+                if olds.get(name) is None
+                else PropertyDiffKind.UPDATE_REPLACE,
+                input_diff=True,
+            )
+            for name in replaces
+        }
+        return DiffResponse(
+            changes=bool(result.changes),
+            replaces=replaces,
+            delete_before_replace=bool(result.delete_before_replace),
+            detailed_diff=detailed,
+        )
+
+    async def create(self, request: CreateRequest) -> CreateResponse:
+        door = self._door(request.urn)
+        props, secret = plain(request.properties)
+        if request.preview:
+            return CreateResponse("", engine_values(door.preview_outputs(props), secret))
+        result = await self._run(self.builds.create, {**props, "__urn": request.urn})
+        return CreateResponse(str(result.id), engine_values(result.outs or {}, secret))
+
+    async def read(self, request: ReadRequest) -> ReadResponse:
+        self._door(request.urn)
+        props, secret = plain(request.properties)
+        result = await self._run(self.builds.read, request.resource_id, props)
+        outs = engine_values(result.outs or {}, secret)
+        ins = {name: outs[name] for name in schema.inputs(build.Build) if name in outs}
+        return ReadResponse(result.id or "", outs, ins)
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        # A Build changes only by replacement (build.REPLACE_ON): an update records inputs.
+        self._door(request.urn)
+        olds, secret = plain(request.olds)
+        news, _ = plain(request.news)
+        return UpdateResponse(engine_values({**olds, **news}, secret))
+
+    async def delete(self, request: DeleteRequest) -> None:
+        self._door(request.urn)
+        props, _ = plain(request.properties)
+        await self._run(self.builds.delete, request.resource_id, {**props, "__urn": request.urn})
+
+
+class Servicer(sdk_server.ProviderServicer):
+    """The SDK's servicer, with the provider's error as the whole message (defect 4)."""
+
+
+def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:
+            await context.abort(grpc.StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
+
+    return call
+
+
+for _name in (
+    "CheckConfig",
+    "Configure",
+    "Check",
+    "Diff",
+    "Create",
+    "Read",
+    "Update",
+    "Delete",
+    "GetSchema",
+):
+    setattr(Servicer, _name, _one_line_errors(getattr(sdk_server.ProviderServicer, _name)))
+
+
+def main() -> None:
+    """`pulumi-resource-pipecat <engine address>`: serve until the engine stops us.
+
+    The SDK's `server.main`, with our servicer. Progress (pcc_provider.resource) reaches the
+    engine at sys.argv[1], the address the engine starts every provider plugin with."""
+    parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
+    parser.add_argument("engine", help="the Pulumi engine's address")
+    engine = parser.parse_known_args()[0].engine
+
+    async def serve() -> None:
+        server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]
+        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, PipecatProvider(), engine)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
+        port = server.add_insecure_port(address="127.0.0.1:0")
+        await server.start()
+        sys.stdout.write(f"{port}\n")
+        sys.stdout.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())

@@ -1,0 +1,109 @@
+"""The native `pipecat` provider under the real engine, from a YAML program.
+
+The plugin is reached the way a user with pcc-provider pip-installed reaches it: a
+`plugins: providers:` entry in Pulumi.yaml naming the folder that holds the
+`pulumi-resource-pipecat` console script (their virtualenv's bin folder), so nothing is
+installed into the Pulumi plugin cache and no "plugin from $PATH" warning is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import API_KEY, EmulatorHandle
+from pulumi_stack import VENV_BIN, Stack
+
+pytestmark = pytest.mark.engine
+
+DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
+
+
+def yaml_stack(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle, resources: dict[str, Any]
+) -> Stack:
+    if shutil.which("pulumi-language-yaml", path=engine["PATH"]) is None:
+        raise RuntimeError("the YAML language host is missing: run `make pulumi`")
+    project = tmp_path / "yaml-project"
+    (project / "agent").mkdir(parents=True)
+    (project / "agent" / "Dockerfile").write_text(DOCKERFILE)
+    (project / "agent" / "bot.py").write_text("print('hello')\n")
+    program = {
+        "name": "yamlproj",
+        "runtime": "yaml",
+        "plugins": {"providers": [{"name": "pipecat", "path": str(VENV_BIN)}]},
+        "resources": resources,
+        "outputs": {"imageUri": "${image.imageUri}", "buildId": "${image.buildId}"},
+    }
+    # JSON is YAML: no YAML library needed to write the program.
+    (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+    stack = Stack(project, "dev", engine).init()
+    stack.config("pipecat:apiUrl", emulator.api_url)
+    stack.config("pipecat:apiKey", API_KEY, secret=True)
+    return stack
+
+
+def test_yaml_build_up_unchanged_preview_and_destroy(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    stack = yaml_stack(
+        tmp_path,
+        engine,
+        emulator,
+        {"image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}}},
+    )
+
+    up = stack.up()
+    assert "warning" not in up.output.lower(), up.output
+    # Progress from the shared core reaches the resource's row through the native door too.
+    assert "started build" in up.output, up.output
+    outputs = stack.outputs()
+    builds = emulator.api("GET", "/builds").json()["builds"]
+    assert [b["id"] for b in builds] == [outputs["buildId"]]
+    assert outputs["imageUri"] == builds[0]["imageUri"]
+    assert builds[0]["status"] == "success"
+    (build,) = [r for r in stack.resources() if r["type"] == "pipecat:index:Build"]
+    assert build["outputs"]["source"] == "new"
+    assert build["outputs"]["contentDigest"]
+    assert API_KEY not in stack.export()
+
+    before = emulator.stats()["requests"]
+    preview = stack.preview()
+    assert emulator.stats()["requests"] == before, "an unchanged preview called the API"
+    assert "2 unchanged" in preview.output, preview.output  # the stack and the build
+
+    # An edit of the context: a replacement, and the detailed diff names why.
+    (stack.dir / "agent" / "bot.py").write_text("print('hello again')\n")
+    edited = stack.preview()
+    assert "+-pipecat:index:Build: (replace)" in edited.output, edited.output
+    assert "~ contentDigest" in edited.output, edited.output
+    assert emulator.stats()["requests"] == before, "a preview called the API"
+
+    stack.destroy()
+    assert [r for r in stack.resources() if r["type"] == "pipecat:index:Build"] == []
+
+
+def test_yaml_build_bad_input_fails_the_preview_with_one_line(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    stack = yaml_stack(
+        tmp_path,
+        engine,
+        emulator,
+        {"image": {"type": "pipecat:index:Build", "properties": {"context": "./missing"}}},
+    )
+
+    preview = stack.preview(check=False)
+
+    assert preview.returncode != 0
+    errors = [line for line in preview.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, preview.output
+    assert (
+        "yaml-project/missing does not exist: pass the folder that holds your Dockerfile"
+        in errors[0]
+    )
+    assert "Traceback" not in preview.output
+    assert emulator.calls("POST /v1/builds") == 0
