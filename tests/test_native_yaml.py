@@ -107,3 +107,26 @@ def test_yaml_build_bad_input_fails_the_preview_with_one_line(
     )
     assert "Traceback" not in preview.output
     assert emulator.calls("POST /v1/builds") == 0
+
+
+def test_yaml_failed_build_reads_as_the_providers_message(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    stack = yaml_stack(
+        tmp_path,
+        engine,
+        emulator,
+        {"image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}}},
+    )
+    (stack.dir / "agent" / "Dockerfile").write_text(DOCKERFILE + "RUN exit 1\n")
+
+    up = stack.up(check=False)
+
+    assert up.returncode != 0
+    (build,) = emulator.api("GET", "/builds").json()["builds"]
+    assert build["status"] == "failed"
+    # The provider's own message, not the SDK's `Unexpected <class ...>` wrapping or a traceback.
+    assert f"build {build['id']} failed" in up.output, up.output
+    assert "Unexpected <class" not in up.output, up.output
+    assert "Traceback" not in up.output, up.output
+    assert [r for r in stack.resources() if r["type"] == "pipecat:index:Build"] == []
