@@ -46,9 +46,10 @@ def agent_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def configured(emulator: EmulatorHandle) -> PipecatProvider:
+def configured(emulator: EmulatorHandle, **config: str) -> PipecatProvider:
     provider = PipecatProvider()
     args = {
+        **engine_values(config),
         "apiKey": PropertyValue(API_KEY, is_secret=True),
         "apiUrl": PropertyValue(emulator.api_url),
     }
@@ -126,6 +127,15 @@ def test_check_applies_the_python_defaults_and_hashes_the_context(
     assert inputs["contentDigest"] == digest.content_digest
     assert inputs["contextHash"] == digest.context_hash
     assert emulator.stats()["requests"] == {}
+
+
+def test_check_takes_the_region_from_provider_config(
+    emulator: EmulatorHandle, agent_dir: Path
+) -> None:
+    provider = configured(emulator, region="eu-central")
+    assert plain(checked(provider, context=str(agent_dir)))[0]["region"] == "eu-central"
+    given = checked(provider, context=str(agent_dir), region="us-east")
+    assert plain(given)[0]["region"] == "us-east"
 
 
 def test_check_names_the_bad_input(emulator: EmulatorHandle, agent_dir: Path) -> None:

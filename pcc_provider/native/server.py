@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import os
 import sys
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -209,7 +208,8 @@ class PipecatProvider(Provider):
         settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
         for provider in (self.builds,):
             provider._settings = settings
-        self.region = config.get("region") or os.environ.get("PIPECAT_REGION") or None
+        # As resource.region_for: config `pipecat:region`, else us-west (no variable for it).
+        self.region = config.get("region") or None
         return ConfigureResponse(
             accept_secrets=True, supports_preview=True, accept_outputs=False, accept_resources=False
         )
