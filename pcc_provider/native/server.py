@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import sys
+import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -107,6 +108,10 @@ def _engine_value(value: Any) -> PropertyValue:
 
 def unknown(value: Any) -> bool:
     return isinstance(value, str) and value == UNKNOWN
+
+
+class NativeError(Exception):
+    """A request this provider cannot serve; str() is for the user."""
 
 
 class BuildDoor:
@@ -195,7 +200,7 @@ class PipecatProvider(Provider):
     def _door(self, urn: str) -> BuildDoor:
         kind = urn.split("::")[2].split("$")[-1]
         if kind != "pipecat:index:Build":
-            raise ValueError(f"pipecat: unknown resource type {kind}")
+            raise NativeError(f"pipecat: unknown resource type {kind}")
         return self.build_door
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
@@ -281,7 +286,10 @@ class PipecatProvider(Provider):
 
 
 class Servicer(sdk_server.ProviderServicer):
-    """The SDK's servicer, with the provider's error as the whole message (defect 4)."""
+    """The SDK's servicer, with the provider's error as the whole message (defect 4).
+
+    As in the dynamic door (pcc_provider.plugin): an exception of ours is a message for the
+    user, shown alone; anything else is a bug and keeps its traceback."""
 
 
 def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -290,7 +298,9 @@ def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await method(self, request, context)
         except Exception as exc:
-            await context.abort(grpc.StatusCode.UNKNOWN, str(exc) or type(exc).__name__)
+            ours = type(exc).__module__.startswith("pcc_provider.")
+            message = str(exc) if ours else traceback.format_exc()
+            await context.abort(grpc.StatusCode.UNKNOWN, message)
 
     return call
 
