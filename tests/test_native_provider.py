@@ -171,10 +171,10 @@ def test_diff_names_what_replaces_the_build(emulator: EmulatorHandle, agent_dir:
     assert changed.changes is True
     assert set(changed.replaces or []) == {"contentDigest", "region"}
     kinds = {name: d.kind for name, d in changed.detailed_diff.items()}
-    assert kinds == {
-        "contentDigest": PropertyDiffKind.UPDATE_REPLACE,
-        "region": PropertyDiffKind.UPDATE_REPLACE,
-    }
+    assert kinds["contentDigest"] == kinds["region"] == PropertyDiffKind.UPDATE_REPLACE
+    # What else differs is named too, as changing with the replacement.
+    assert kinds["contextHash"] == PropertyDiffKind.UPDATE
+    assert "context" not in kinds and "dockerfile" not in kinds
     ignored = asyncio.run(provider.diff(DiffRequest(URN, "b1", olds, news, ["region"])))
     assert set(ignored.replaces or []) == {"contentDigest"}
     assert emulator.stats()["requests"] == {}

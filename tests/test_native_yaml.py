@@ -22,15 +22,7 @@ pytestmark = pytest.mark.engine
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
 
 
-def yaml_stack(
-    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle, resources: dict[str, Any]
-) -> Stack:
-    if shutil.which("pulumi-language-yaml", path=engine["PATH"]) is None:
-        raise RuntimeError("the YAML language host is missing: run `make pulumi`")
-    project = tmp_path / "yaml-project"
-    (project / "agent").mkdir(parents=True)
-    (project / "agent" / "Dockerfile").write_text(DOCKERFILE)
-    (project / "agent" / "bot.py").write_text("print('hello')\n")
+def write_program(project: Path, resources: dict[str, Any]) -> None:
     program = {
         "name": "yamlproj",
         "runtime": "yaml",
@@ -40,6 +32,18 @@ def yaml_stack(
     }
     # JSON is YAML: no YAML library needed to write the program.
     (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+
+
+def yaml_stack(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle, resources: dict[str, Any]
+) -> Stack:
+    if shutil.which("pulumi-language-yaml", path=engine["PATH"]) is None:
+        raise RuntimeError("the YAML language host is missing: run `make pulumi`")
+    project = tmp_path / "yaml-project"
+    (project / "agent").mkdir(parents=True)
+    (project / "agent" / "Dockerfile").write_text(DOCKERFILE)
+    (project / "agent" / "bot.py").write_text("print('hello')\n")
+    write_program(project, resources)
     stack = Stack(project, "dev", engine).init()
     stack.config("pipecat:apiUrl", emulator.api_url)
     stack.config("pipecat:apiKey", API_KEY, secret=True)
@@ -130,3 +134,42 @@ def test_yaml_failed_build_reads_as_the_providers_message(
     assert "Unexpected <class" not in up.output, up.output
     assert "Traceback" not in up.output, up.output
     assert [r for r in stack.resources() if r["type"] == "pipecat:index:Build"] == []
+
+
+def test_yaml_agent_deploys_the_build_updates_by_name_and_is_destroyed(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    def program(max_agents: int) -> dict[str, Any]:
+        return {
+            "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+            "bot": {
+                "type": "pipecat:index:Agent",
+                "properties": {
+                    "serviceName": "bot",
+                    "buildId": "${image.buildId}",
+                    "maxAgents": max_agents,
+                },
+            },
+        }
+
+    stack = yaml_stack(tmp_path, engine, emulator, program(5))
+    stack.up()
+    agent = emulator.api("GET", "/agents/bot").json()
+    assert agent["ready"] is True
+    (bot,) = [r for r in stack.resources() if r["type"] == "pipecat:index:Agent"]
+    assert bot["id"] == "bot" and bot["outputs"]["buildId"] == stack.outputs()["buildId"]
+    assert bot["outputs"]["reconciledDeploymentId"] == agent["reconciledDeploymentId"]
+    assert agent["autoScaling"]["maxReplicas"] == 5
+
+    before = emulator.stats()["requests"]
+    assert "3 unchanged" in stack.preview().output
+    assert emulator.stats()["requests"] == before, "an unchanged preview called the API"
+
+    write_program(stack.dir, program(3))
+    edited = stack.preview()
+    assert "~ maxAgents: 5 => 3" in edited.output, edited.output
+    stack.up()
+    assert emulator.api("GET", "/agents/bot").json()["autoScaling"]["maxReplicas"] == 3
+
+    stack.destroy()
+    assert emulator.api("GET", "/agents/bot").status_code == 404

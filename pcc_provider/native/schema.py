@@ -13,13 +13,14 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 import pcc_provider
+from pcc_provider.agent import Agent
 from pcc_provider.build import Build
 from pcc_provider.resource import camel
 
@@ -57,12 +58,12 @@ class ResourceKind:
         return f"{PACKAGE}:index:{self.name}"
 
 
-RESOURCES = (ResourceKind("Build", Build),)
+RESOURCES = (ResourceKind("Build", Build), ResourceKind("Agent", Agent))
 
 
 def inputs(cls: type) -> dict[str, dict[str, Any]]:
     """camelCase input name -> schema property, from the constructor's keyword parameters."""
-    hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
+    hints = _annotations(cls.__init__, cls)  # type: ignore[misc]
     docs = _param_docs(cls.__doc__ or "")
     found: dict[str, dict[str, Any]] = {}
     for name, param in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
@@ -91,10 +92,8 @@ def required_inputs(cls: type) -> list[str]:
 def outputs(cls: type) -> dict[str, dict[str, Any]]:
     """camelCase output name -> schema property, from the class's Output annotations."""
     # The class's own annotations: the SDK's base classes annotate things that are not outputs.
-    module = vars(sys.modules[cls.__module__])
     found: dict[str, dict[str, Any]] = {}
-    for name, text in vars(cls).get("__annotations__", {}).items():
-        hint = eval(text, module) if isinstance(text, str) else text
+    for name, hint in _annotations(cls, cls).items():
         if typing.get_origin(hint) is pulumi.Output:
             found[camel(name)] = _type_spec(typing.get_args(hint)[0])
     return found
@@ -136,11 +135,18 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
 
 
 def _type_spec(hint: Any) -> dict[str, Any]:
-    """A Python annotation as a schema type; Optional[X] is X (inputs are all optional)."""
+    """A Python annotation as a schema type.
+
+    Optional[X] is X (no input is required by the schema unless the constructor requires
+    it); pulumi.Input[X] is X; a resource given in place of its name (SecretSet for
+    secret_set) is the name; Any is Pulumi's Any."""
+    if hint is Any:
+        return {"$ref": "pulumi.json#/Any"}
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return _type_spec(args[0])
+        args = [a for a in typing.get_args(hint) if a is not type(None) and not _wrapper(a)]
+        plain_types = [a for a in args if not _is_resource(a)]
+        if len({repr(a) for a in plain_types}) == 1:
+            return _type_spec(plain_types[0])
     if typing.get_origin(hint) in (Sequence, list, tuple) or hint in (list, tuple):
         (item,) = typing.get_args(hint)[:1] or (str,)
         return {"type": "array", "items": _type_spec(item)}
@@ -150,9 +156,36 @@ def _type_spec(hint: Any) -> dict[str, Any]:
     raise TypeError(f"no schema type for {hint!r}: extend pcc_provider.native.schema")
 
 
+def _annotations(owner: Any, cls: type) -> dict[str, Any]:
+    """owner's own annotations, evaluated in cls's module. Not typing.get_type_hints: it
+    fails on pulumi.Input, whose Output[X] member is a forward reference it cannot resolve."""
+    module = vars(sys.modules[cls.__module__])
+    # A class's own (vars): not those of the SDK's base classes. A function's: its attribute.
+    own = (
+        vars(owner).get("__annotations__", {}) if isinstance(owner, type) else owner.__annotations__
+    )
+    return {
+        name: eval(text, module) if isinstance(text, str) else text for name, text in own.items()
+    }
+
+
+def _wrapper(hint: Any) -> bool:
+    """Awaitable[X] and Output[X] (a forward reference in pulumi.Input): what Input adds."""
+    return (
+        typing.get_origin(hint) in (Awaitable, pulumi.Output)
+        or hint is pulumi.Output
+        or isinstance(hint, typing.ForwardRef)
+    )
+
+
+def _is_resource(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, pulumi.Resource)
+
+
 def _param_docs(doc: str) -> dict[str, str]:
     """`:param name: text` entries of a docstring (continuation lines joined)."""
     found: dict[str, str] = {}
-    for match in re.finditer(r":param (\w+): (.*?)(?=\n\s*:param |\n\s*\n|\Z)", doc, re.S):
-        found[match[1]] = " ".join(match[2].split())
+    for match in re.finditer(r":param ([\w, ]+): (.*?)(?=\n\s*:param |\n\s*\n|\Z)", doc, re.S):
+        for name in match[1].split(","):  # `:param min_agents, max_agents: ...`
+            found[name.strip()] = " ".join(match[2].split())
     return found

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import json
 import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -55,10 +56,16 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import api, build
+from pcc_provider import agent, api, build
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
-from pcc_provider.resource import DEFAULT_REGION, Progress, api_settings, region_problem
+from pcc_provider.resource import (
+    DEFAULT_REGION,
+    ApiProvider,
+    Progress,
+    api_settings,
+    region_problem,
+)
 
 T = TypeVar("T")
 
@@ -114,23 +121,49 @@ class NativeError(Exception):
     """A request this provider cannot serve; str() is for the user."""
 
 
-class BuildDoor:
-    """pipecat:index:Build onto build.BuildProvider."""
+class Door:
+    """One resource kind: its Python class (for the schema) and its dynamic provider."""
 
-    def __init__(self, provider: build.BuildProvider) -> None:
+    token: str
+    cls: type
+    outputs: tuple[str, ...]
+
+    def __init__(self, provider: ApiProvider) -> None:
         self.provider = provider
 
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        """The inputs with the Python constructor's defaults, as a program would send them."""
+        props = {name: news.get(name) for name in schema.inputs(self.cls)}
+        for name, spec in schema.inputs(self.cls).items():
+            if props[name] is None and "default" in spec:
+                props[name] = spec["default"]
+        if "region" in props and props["region"] is None:
+            props["region"] = region or DEFAULT_REGION  # resource.region_for
+        return props
+
     def check(
-        self, urn: str, news: dict[str, Any], region: str | None
+        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
+    ) -> tuple[dict[str, Any], list[CheckFailure]]:
+        props = self.defaults(news, region)
+        result = self.provider.check(olds, props)
+        failures = [CheckFailure(f.property, f.reason) for f in result.failures or []]
+        return dict(result.inputs or props), failures
+
+    def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {**props, **{name: UNKNOWN for name in self.outputs}}
+
+
+class BuildDoor(Door):
+    """pipecat:index:Build onto build.BuildProvider."""
+
+    token, cls, outputs = "pipecat:index:Build", build.Build, build.OUTPUTS
+
+    def check(
+        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
         """What Build.__init__ does in a Python program: defaults, validation, the hashes."""
         failures: list[CheckFailure] = []
-        props = {name: news.get(name) for name in schema.inputs(build.Build)}
-        for name, spec in schema.inputs(build.Build).items():
-            if props[name] is None and "default" in spec:
-                props[name] = spec["default"]
-        if props["region"] is None:
-            props["region"] = region or DEFAULT_REGION
+        props = self.defaults(news, region)
         exclude = props["exclude"]
         props["exclude"] = [exclude] if isinstance(exclude, str) else list(exclude or [])
         if (problem := region_problem(props["region"])) is not None:
@@ -178,10 +211,14 @@ class BuildDoor:
         )
         return props, []
 
-    def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
-        outs = dict(props)
-        outs.update({name: UNKNOWN for name in build.OUTPUTS})
-        return outs
+
+class AgentDoor(Door):
+    """pipecat:index:Agent onto agent.AgentProvider (its check validates, as in a program).
+
+    Not yet: a SecretSet declared in the same YAML program is bound by name only, so a
+    change of its values does not roll the agent out (agent.secretRevision stays unset)."""
+
+    token, cls, outputs = "pipecat:index:Agent", agent.Agent, agent.OUTPUTS
 
 
 class PipecatProvider(Provider):
@@ -189,30 +226,30 @@ class PipecatProvider(Provider):
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
-        self.builds = build.BuildProvider()
-        self.build_door = BuildDoor(self.builds)
+        doors: list[Door] = [BuildDoor(build.BuildProvider()), AgentDoor(agent.AgentProvider())]
+        self.doors = {door.token: door for door in doors}
         self.region: str | None = None
+        self.settings: tuple[str, str] | None = None
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(call, *args))
 
-    def _door(self, urn: str) -> BuildDoor:
+    def _door(self, urn: str) -> Door:
         kind = urn.split("::")[2].split("$")[-1]
-        if kind != "pipecat:index:Build":
+        door = self.doors.get(kind)
+        if door is None:
             raise NativeError(f"pipecat: unknown resource type {kind}")
-        return self.build_door
+        return door
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
-        import json
-
         return GetSchemaResponse(json.dumps(schema.schema()))
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
         config, _ = plain(request.args)
-        settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
-        for provider in (self.builds,):
-            provider._settings = settings
+        self.settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
+        for door in self.doors.values():
+            door.provider._settings = self.settings
         # As resource.region_for: config `pipecat:region`, else us-west (no variable for it).
         self.region = config.get("region") or None
         return ConfigureResponse(
@@ -220,35 +257,44 @@ class PipecatProvider(Provider):
         )
 
     def _settings_problem(self) -> str | None:
-        key, url = self.builds._settings or api_settings(lambda _: None)
+        key, url = self.settings or api_settings(lambda _: None)
         return api.NO_KEY if not key else api.url_problem(url)
 
     async def check(self, request: CheckRequest) -> CheckResponse:
         door = self._door(request.urn)
+        olds, _ = plain(request.old_inputs)
         news, secret = plain(request.new_inputs)
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
-        props, failures = await self._run(door.check, request.urn, news, self.region)
+        props, failures = await self._run(door.check, request.urn, olds, news, self.region)
         return CheckResponse(engine_values(props, secret), failures)
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
-        self._door(request.urn)
+        door = self._door(request.urn)
         olds, _ = plain(request.old_state)
         news, _ = plain(request.new_inputs)
         for name in request.ignore_changes:
             if name in olds:
                 news[name] = olds[name]
-        result = await self._run(self.builds.diff, request.resource_id, olds, news)
+        result = await self._run(door.provider.diff, request.resource_id, olds, news)
         replaces = list(result.replaces or [])
-        detailed = {
-            name: PropertyDiff(
-                PropertyDiffKind.ADD_REPLACE
-                if olds.get(name) is None
-                else PropertyDiffKind.UPDATE_REPLACE,
-                input_diff=True,
-            )
-            for name in replaces
-        }
+        detailed: dict[str, PropertyDiff] = {}
+        if result.changes:
+            # Every input that differs, by its name: what replaces, and what updates in place.
+            for name in sorted(set(news) | set(replaces)):
+                if name not in replaces and olds.get(name) == news.get(name):
+                    continue
+                if name in replaces:
+                    kind = (
+                        PropertyDiffKind.ADD_REPLACE
+                        if olds.get(name) is None
+                        else PropertyDiffKind.UPDATE_REPLACE
+                    )
+                else:
+                    kind = (
+                        PropertyDiffKind.ADD if olds.get(name) is None else PropertyDiffKind.UPDATE
+                    )
+                detailed[name] = PropertyDiff(kind, input_diff=True)
         return DiffResponse(
             changes=bool(result.changes),
             replaces=replaces,
@@ -261,28 +307,32 @@ class PipecatProvider(Provider):
         props, secret = plain(request.properties)
         if request.preview:
             return CreateResponse("", engine_values(door.preview_outputs(props), secret))
-        result = await self._run(self.builds.create, {**props, "__urn": request.urn})
+        result = await self._run(door.provider.create, {**props, "__urn": request.urn})
         return CreateResponse(str(result.id), engine_values(result.outs or {}, secret))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
-        self._door(request.urn)
+        door = self._door(request.urn)
         props, secret = plain(request.properties)
-        result = await self._run(self.builds.read, request.resource_id, props)
+        result = await self._run(door.provider.read, request.resource_id, props)
         outs = engine_values(result.outs or {}, secret)
-        ins = {name: outs[name] for name in schema.inputs(build.Build) if name in outs}
+        ins = {name: outs[name] for name in schema.inputs(door.cls) if name in outs}
         return ReadResponse(result.id or "", outs, ins)
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
-        # A Build changes only by replacement (build.REPLACE_ON): an update records inputs.
-        self._door(request.urn)
+        door = self._door(request.urn)
         olds, secret = plain(request.olds)
         news, _ = plain(request.news)
-        return UpdateResponse(engine_values({**olds, **news}, secret))
+        if request.preview:
+            return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
+        result = await self._run(
+            door.provider.update, request.resource_id, olds, {**news, "__urn": request.urn}
+        )
+        return UpdateResponse(engine_values(result.outs or {**olds, **news}, secret))
 
     async def delete(self, request: DeleteRequest) -> None:
-        self._door(request.urn)
+        door = self._door(request.urn)
         props, _ = plain(request.properties)
-        await self._run(self.builds.delete, request.resource_id, {**props, "__urn": request.urn})
+        await self._run(door.provider.delete, request.resource_id, {**props, "__urn": request.urn})
 
 
 class Servicer(sdk_server.ProviderServicer):
