@@ -29,7 +29,7 @@ from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import api, build
+from pcc_provider import agent, api, build
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
 from pcc_provider.native.server import PipecatProvider, engine_values, plain
@@ -83,6 +83,15 @@ def test_schema_lists_the_python_constructor_and_outputs() -> None:
     }
     # What decides a replacement and what the provider returns are declared outputs.
     assert set(build.REPLACE_ON) | set(build.OUTPUTS) <= set(spec["properties"])
+
+
+def test_schema_lists_what_the_agent_provider_sends_and_returns() -> None:
+    spec = schema.schema()["resources"]["pipecat:index:Agent"]
+    assert spec["requiredInputs"] == ["serviceName"]
+    assert spec["inputProperties"]["minAgents"]["type"] == "integer"
+    assert spec["inputProperties"]["triggers"]["$ref"] == "pulumi.json#/Any"
+    assert set(agent.SETTINGS) | set(agent.REPLACE_ON) <= set(spec["inputProperties"])
+    assert set(agent.OUTPUTS) <= set(spec["properties"])
 
 
 def test_schema_is_versioned_for_the_sdk_generators() -> None:

@@ -17,6 +17,8 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 
+from pcc_provider.native import schema
+
 pytestmark = pytest.mark.engine
 
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
@@ -159,6 +161,9 @@ def test_yaml_agent_deploys_the_build_updates_by_name_and_is_destroyed(
     (bot,) = [r for r in stack.resources() if r["type"] == "pipecat:index:Agent"]
     assert bot["id"] == "bot" and bot["outputs"]["buildId"] == stack.outputs()["buildId"]
     assert bot["outputs"]["reconciledDeploymentId"] == agent["reconciledDeploymentId"]
+    # What the shared core stored is what the schema declares (the doors cannot drift).
+    declared = schema.schema()["resources"]["pipecat:index:Agent"]["properties"]
+    assert set(bot["outputs"]) <= set(declared), set(bot["outputs"]) - set(declared)
     assert agent["autoScaling"]["maxReplicas"] == 5
 
     before = emulator.stats()["requests"]
