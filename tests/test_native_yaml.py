@@ -178,3 +178,45 @@ def test_yaml_agent_deploys_the_build_updates_by_name_and_is_destroyed(
 
     stack.destroy()
     assert emulator.api("GET", "/agents/bot").status_code == 404
+
+
+def test_yaml_secret_set_names_a_changed_key_never_its_value(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    def program(value: str) -> dict[str, Any]:
+        return {
+            "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+            "creds": {
+                "type": "pipecat:index:SecretSet",
+                "properties": {
+                    "setName": "bot-secrets",
+                    "secrets": {"OPENAI_API_KEY": value, "GREETING": "hello"},
+                },
+            },
+        }
+
+    stack = yaml_stack(tmp_path, engine, emulator, program("sk-first-value"))
+    stack.up()
+    found = emulator.api("GET", "/secrets/bot-secrets").json()
+    assert sorted(s["fieldName"] for s in found["secrets"]) == ["GREETING", "OPENAI_API_KEY"]
+    state = stack.export()
+    assert "sk-first-value" not in state
+    (creds,) = [r for r in stack.resources() if r["type"] == "pipecat:index:SecretSet"]
+    assert creds["outputs"]["keys"] == ["GREETING", "OPENAI_API_KEY"]
+
+    before = emulator.stats()["requests"]
+    assert "3 unchanged" in stack.preview().output
+    assert emulator.stats()["requests"] == before, "an unchanged preview called the API"
+
+    write_program(stack.dir, program("sk-second-value"))
+    edited = stack.preview()
+    # The changed key by name, its value hidden; the unchanged key not at all.
+    assert "~ OPENAI_API_KEY: [secret] => [secret]" in edited.output, edited.output
+    assert "GREETING" not in edited.output, edited.output
+    assert "~ 1 to update" in edited.output
+    assert "sk-first-value" not in edited.output and "sk-second-value" not in edited.output
+    stack.up()
+    assert "sk-second-value" not in stack.export()
+
+    stack.destroy()
+    assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404

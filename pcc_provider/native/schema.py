@@ -13,7 +13,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import pcc_provider
 from pcc_provider.agent import Agent
 from pcc_provider.build import Build
 from pcc_provider.resource import camel
+from pcc_provider.secrets import SecretSet
 
 PACKAGE = "pipecat"
 
@@ -52,13 +53,24 @@ class ResourceKind:
 
     name: str
     cls: type[pulumi.CustomResource]
+    # Properties that are always secret (the SecretSet class keeps them so in Python).
+    secret: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
         return f"{PACKAGE}:index:{self.name}"
 
 
-RESOURCES = (ResourceKind("Build", Build), ResourceKind("Agent", Agent))
+RESOURCES = (
+    ResourceKind("Build", Build),
+    ResourceKind("Agent", Agent),
+    ResourceKind("SecretSet", SecretSet, secret=("secrets", "revision")),
+)
+
+
+def kind(token: str) -> ResourceKind:
+    (found,) = [k for k in RESOURCES if k.token == token]
+    return found
 
 
 def inputs(cls: type) -> dict[str, dict[str, Any]]:
@@ -103,6 +115,10 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     for kind in RESOURCES:
         ins, outs = inputs(kind.cls), outputs(kind.cls)
+        for name in kind.secret:
+            for table in (ins, outs):
+                if name in table:
+                    table[name]["secret"] = True
         properties = {**ins, **outs}
         resources[kind.token] = {
             "description": (kind.cls.__doc__ or "").strip().split("\n\n")[0],
@@ -147,6 +163,8 @@ def _type_spec(hint: Any) -> dict[str, Any]:
         plain_types = [a for a in args if not _is_resource(a)]
         if len({repr(a) for a in plain_types}) == 1:
             return _type_spec(plain_types[0])
+    if typing.get_origin(hint) in (Mapping, dict):
+        return {"type": "object", "additionalProperties": _type_spec(typing.get_args(hint)[1])}
     if typing.get_origin(hint) in (Sequence, list, tuple) or hint in (list, tuple):
         (item,) = typing.get_args(hint)[:1] or (str,)
         return {"type": "array", "items": _type_spec(item)}

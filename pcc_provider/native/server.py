@@ -56,7 +56,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import agent, api, build
+from pcc_provider import agent, api, build, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
 from pcc_provider.resource import (
@@ -64,7 +64,9 @@ from pcc_provider.resource import (
     ApiProvider,
     Progress,
     api_settings,
+    camel,
     region_problem,
+    snake,
 )
 
 T = TypeVar("T")
@@ -127,9 +129,18 @@ class Door:
     token: str
     cls: type
     outputs: tuple[str, ...]
+    # Outputs kept secret whatever the inputs were (values, digests of values).
+    secret: frozenset[str] = frozenset()
 
     def __init__(self, provider: ApiProvider) -> None:
         self.provider = provider
+
+    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Schema names to the provider's (the API's camelCase for most: the same)."""
+        return dict(props)
+
+    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        return dict(props)
 
     def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
         """The inputs with the Python constructor's defaults, as a program would send them."""
@@ -144,10 +155,14 @@ class Door:
     def check(
         self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
-        props = self.defaults(news, region)
-        result = self.provider.check(olds, props)
+        props = self.to_core(self.defaults(news, region))
+        result = self.provider.check(self.to_core(olds), props)
         failures = [CheckFailure(f.property, f.reason) for f in result.failures or []]
-        return dict(result.inputs or props), failures
+        for failure in failures:
+            if not failure.property:
+                # A problem of no one property: the engine would print "property  value".
+                raise NativeError(failure.reason)
+        return self.from_core(dict(result.inputs or props)), failures
 
     def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
         return {**props, **{name: UNKNOWN for name in self.outputs}}
@@ -221,12 +236,69 @@ class AgentDoor(Door):
     token, cls, outputs = "pipecat:index:Agent", agent.Agent, agent.OUTPUTS
 
 
+class SetDoor(Door):
+    """The set kinds: their providers keep Python's snake_case names (set_name) in the state,
+    so the door translates the top-level names (never the secret keys inside `secrets`)."""
+
+    kind: str
+
+    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {snake(k): v for k, v in props.items()}
+
+    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        outs = {camel(k): v for k, v in props.items()}
+        values = {k: outs.get(k) for k in ("secrets", "host", "username", "password")}
+        if self.kind == "imagePullSecret":
+            values.pop("secrets")
+        else:
+            values = {**(outs.get("secrets") or {})}
+        if isinstance(outs.get("setName"), str) and not any(unknown(v) for v in values.values()):
+            # What the Python door computes in the program (SecretSet.revision).
+            outs["revision"] = secrets.revision_digest(self.kind, outs["setName"], values)
+        return outs
+
+
+class SecretSetDoor(SetDoor):
+    """pipecat:index:SecretSet onto secrets.SecretSetProvider.
+
+    Not yet: the revision does not reach an Agent that binds the set (no rollout on a
+    changed value, unlike the Python door's secrets.bindings)."""
+
+    token, cls, outputs = "pipecat:index:SecretSet", secrets.SecretSet, ("status",)
+    secret = frozenset(schema.kind("pipecat:index:SecretSet").secret)
+    kind = "secret"
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        props = super().defaults(news, region)
+        given = props.get("secrets")
+        props["keys"] = sorted(given) if isinstance(given, dict) else None
+        props["status"] = None
+        return props
+
+
+def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
+    kinds = {
+        (None, False): PropertyDiffKind.ADD,
+        ("delete", False): PropertyDiffKind.DELETE,
+        ("update", False): PropertyDiffKind.UPDATE,
+        (None, True): PropertyDiffKind.ADD_REPLACE,
+        ("delete", True): PropertyDiffKind.DELETE_REPLACE,
+        ("update", True): PropertyDiffKind.UPDATE_REPLACE,
+    }
+    change = None if old is None else "delete" if new is None else "update"
+    return PropertyDiff(kinds[change, replace], input_diff=True)
+
+
 class PipecatProvider(Provider):
     """The `pipecat` provider: configuration, then each request to the resource's door."""
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
-        doors: list[Door] = [BuildDoor(build.BuildProvider()), AgentDoor(agent.AgentProvider())]
+        doors: list[Door] = [
+            BuildDoor(build.BuildProvider()),
+            AgentDoor(agent.AgentProvider()),
+            SecretSetDoor(secrets.SecretSetProvider()),
+        ]
         self.doors = {door.token: door for door in doors}
         self.region: str | None = None
         self.settings: tuple[str, str] | None = None
@@ -267,7 +339,8 @@ class PipecatProvider(Provider):
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
         props, failures = await self._run(door.check, request.urn, olds, news, self.region)
-        return CheckResponse(engine_values(props, secret), failures)
+        # Kept secret in the state's inputs too, even when the program gave plain values.
+        return CheckResponse(engine_values(props, secret | door.secret), failures)
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
         door = self._door(request.urn)
@@ -276,25 +349,26 @@ class PipecatProvider(Provider):
         for name in request.ignore_changes:
             if name in olds:
                 news[name] = olds[name]
-        result = await self._run(door.provider.diff, request.resource_id, olds, news)
-        replaces = list(result.replaces or [])
+        result = await self._run(
+            door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
+        )
+        replaces = [camel(name) for name in result.replaces or []]
         detailed: dict[str, PropertyDiff] = {}
         if result.changes:
-            # Every input that differs, by its name: what replaces, and what updates in place.
-            for name in sorted(set(news) | set(replaces)):
-                if name not in replaces and olds.get(name) == news.get(name):
+            # Every input that differs, by its name: what replaces, and what updates in place;
+            # inside a map (a set's secrets), by key: `~ secrets.OPENAI_API_KEY`.
+            # Only the declared inputs: what the program can change (not status and the like).
+            for name in sorted(set(schema.inputs(door.cls)) | set(replaces)):
+                old, new = olds.get(name), news.get(name)
+                if name not in replaces and old == new:
                     continue
-                if name in replaces:
-                    kind = (
-                        PropertyDiffKind.ADD_REPLACE
-                        if olds.get(name) is None
-                        else PropertyDiffKind.UPDATE_REPLACE
-                    )
-                else:
-                    kind = (
-                        PropertyDiffKind.ADD if olds.get(name) is None else PropertyDiffKind.UPDATE
-                    )
-                detailed[name] = PropertyDiff(kind, input_diff=True)
+                replace = name in replaces
+                if isinstance(old, dict) and isinstance(new, dict) and not replace:
+                    for key in sorted(set(old) | set(new)):
+                        if old.get(key) != new.get(key):
+                            detailed[f"{name}.{key}"] = property_diff(old.get(key), new.get(key))
+                    continue
+                detailed[name] = property_diff(old, new, replace)
         return DiffResponse(
             changes=bool(result.changes),
             replaces=replaces,
@@ -305,29 +379,37 @@ class PipecatProvider(Provider):
     async def create(self, request: CreateRequest) -> CreateResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
+        secret |= door.secret
         if request.preview:
             return CreateResponse("", engine_values(door.preview_outputs(props), secret))
-        result = await self._run(door.provider.create, {**props, "__urn": request.urn})
-        return CreateResponse(str(result.id), engine_values(result.outs or {}, secret))
+        core = {**door.to_core(props), "__urn": request.urn}
+        result = await self._run(door.provider.create, core)
+        outs = door.from_core(result.outs or {})
+        return CreateResponse(str(result.id), engine_values(outs, secret))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
-        result = await self._run(door.provider.read, request.resource_id, props)
-        outs = engine_values(result.outs or {}, secret)
+        result = await self._run(door.provider.read, request.resource_id, door.to_core(props))
+        outs = engine_values(door.from_core(result.outs or {}), secret | door.secret)
         ins = {name: outs[name] for name in schema.inputs(door.cls) if name in outs}
         return ReadResponse(result.id or "", outs, ins)
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
         door = self._door(request.urn)
         olds, secret = plain(request.olds)
-        news, _ = plain(request.news)
+        news, secret_news = plain(request.news)
+        secret |= secret_news | door.secret
         if request.preview:
             return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
         result = await self._run(
-            door.provider.update, request.resource_id, olds, {**news, "__urn": request.urn}
+            door.provider.update,
+            request.resource_id,
+            door.to_core(olds),
+            {**door.to_core(news), "__urn": request.urn},
         )
-        return UpdateResponse(engine_values(result.outs or {**olds, **news}, secret))
+        outs = door.from_core(result.outs) if result.outs else {**olds, **news}
+        return UpdateResponse(engine_values(outs, secret))
 
     async def delete(self, request: DeleteRequest) -> None:
         door = self._door(request.urn)
