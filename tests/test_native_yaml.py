@@ -18,6 +18,7 @@ from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 
 from pcc_provider.native import schema
+from pcc_provider.native.server import AgentDoor
 
 pytestmark = pytest.mark.engine
 
@@ -162,8 +163,9 @@ def test_yaml_agent_deploys_the_build_updates_by_name_and_is_destroyed(
     assert bot["id"] == "bot" and bot["outputs"]["buildId"] == stack.outputs()["buildId"]
     assert bot["outputs"]["reconciledDeploymentId"] == agent["reconciledDeploymentId"]
     # What the shared core stored is what the schema declares (the doors cannot drift).
-    declared = schema.schema()["resources"]["pipecat:index:Agent"]["properties"]
-    assert set(bot["outputs"]) <= set(declared), set(bot["outputs"]) - set(declared)
+    declared = {*schema.schema()["resources"]["pipecat:index:Agent"]["properties"]}
+    declared |= {*AgentDoor.internal}
+    assert set(bot["outputs"]) <= declared, set(bot["outputs"]) - declared
     assert agent["autoScaling"]["maxReplicas"] == 5
 
     before = emulator.stats()["requests"]
@@ -220,3 +222,45 @@ def test_yaml_secret_set_names_a_changed_key_never_its_value(
 
     stack.destroy()
     assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
+
+
+def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    def program(value: str) -> dict[str, Any]:
+        return {
+            "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+            "creds": {
+                "type": "pipecat:index:SecretSet",
+                "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": value}},
+            },
+            "bot": {
+                "type": "pipecat:index:Agent",
+                "properties": {
+                    "serviceName": "bot",
+                    "buildId": "${image.buildId}",
+                    "secretSet": "${creds.setName}",
+                },
+            },
+        }
+
+    stack = yaml_stack(tmp_path, engine, emulator, program("sk-first-value"))
+    stack.up()
+    first = emulator.api("GET", "/agents/bot").json()
+    assert first["deployment"]["manifest"]["spec"]["envFromSecretNames"] == ["bot-secrets"]
+
+    before = emulator.stats()["requests"]
+    assert "4 unchanged" in stack.preview().output
+    assert emulator.stats()["requests"] == before, "an unchanged preview called the API"
+
+    write_program(stack.dir, program("sk-second-value"))
+    edited = stack.preview()
+    assert "~ 2 to update" in edited.output, edited.output
+    assert "~ secretRevision: [secret] => [secret]" in edited.output, edited.output
+    assert "sk-second-value" not in edited.output
+    stack.up()
+    rolled = emulator.api("GET", "/agents/bot").json()
+    assert rolled["desiredDeploymentId"] != first["desiredDeploymentId"]
+    assert rolled["ready"] is True
+    assert "sk-second-value" not in stack.export() and "sk-first-value" not in stack.export()
+    stack.destroy()

@@ -26,6 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -131,6 +132,8 @@ class Door:
     outputs: tuple[str, ...]
     # Outputs kept secret whatever the inputs were (values, digests of values).
     secret: frozenset[str] = frozenset()
+    # Inputs the door computes (not in the schema) that the state keeps for the next diff.
+    internal: tuple[str, ...] = ()
 
     def __init__(self, provider: ApiProvider) -> None:
         self.provider = provider
@@ -230,10 +233,36 @@ class BuildDoor(Door):
 class AgentDoor(Door):
     """pipecat:index:Agent onto agent.AgentProvider (its check validates, as in a program).
 
-    Not yet: a SecretSet declared in the same YAML program is bound by name only, so a
-    change of its values does not roll the agent out (agent.secretRevision stays unset)."""
+    A set declared in the same program (checked earlier in this process: the agent names it
+    through the set's output, so the engine checks the set first) is bound as in the Python
+    door (secrets.bindings): the agent gets its revision, so a changed value rolls the agent
+    out, and its region, so a set in another region fails the preview."""
 
     token, cls, outputs = "pipecat:index:Agent", agent.Agent, agent.OUTPUTS
+    secret = frozenset({"secretRevision"})
+    internal = ("secretRevision", "setRegions")
+
+    def __init__(self, provider: ApiProvider, declared: dict[str, Declared]) -> None:
+        super().__init__(provider)
+        self.declared = declared
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        props = super().defaults(news, region)
+        bound = [props.get(k) for k in ("secretSet", "imagePullSecretSet")]
+        found = {n: self.declared[n] for n in bound if isinstance(n, str) and n in self.declared}
+        tracked = found.get(bound[0]) if isinstance(bound[0], str) else None
+        props["secretRevision"] = tracked.revision if tracked and tracked.kind == "secret" else None
+        props["setRegions"] = {n: d.region for n, d in found.items()} if any(bound) else None
+        return props
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A set checked in this process: what an Agent binding it needs (secrets.Declared)."""
+
+    kind: str
+    region: str
+    revision: str
 
 
 class SetDoor(Door):
@@ -294,9 +323,10 @@ class PipecatProvider(Provider):
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
+        self.declared: dict[str, Declared] = {}
         doors: list[Door] = [
             BuildDoor(build.BuildProvider()),
-            AgentDoor(agent.AgentProvider()),
+            AgentDoor(agent.AgentProvider(), self.declared),
             SecretSetDoor(secrets.SecretSetProvider()),
         ]
         self.doors = {door.token: door for door in doors}
@@ -339,6 +369,10 @@ class PipecatProvider(Provider):
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
         props, failures = await self._run(door.check, request.urn, olds, news, self.region)
+        if isinstance(door, SetDoor) and not failures and isinstance(props.get("revision"), str):
+            self.declared[props["setName"]] = Declared(
+                door.kind, props["region"], props["revision"]
+            )
         # Kept secret in the state's inputs too, even when the program gave plain values.
         return CheckResponse(engine_values(props, secret | door.secret), failures)
 
@@ -358,7 +392,7 @@ class PipecatProvider(Provider):
             # Every input that differs, by its name: what replaces, and what updates in place;
             # inside a map (a set's secrets), by key: `~ secrets.OPENAI_API_KEY`.
             # Only the declared inputs: what the program can change (not status and the like).
-            for name in sorted(set(schema.inputs(door.cls)) | set(replaces)):
+            for name in sorted(set(schema.inputs(door.cls)) | set(door.internal) | set(replaces)):
                 old, new = olds.get(name), news.get(name)
                 if name not in replaces and old == new:
                     continue
