@@ -94,6 +94,18 @@ def test_schema_lists_what_the_agent_provider_sends_and_returns() -> None:
     assert set(agent.OUTPUTS) <= set(spec["properties"])
 
 
+def test_schema_keeps_set_values_secret() -> None:
+    resources = schema.schema()["resources"]
+    secret_set = resources["pipecat:index:SecretSet"]
+    assert secret_set["requiredInputs"] == ["setName", "secrets"]
+    assert secret_set["inputProperties"]["secrets"]["secret"] is True
+    assert secret_set["inputProperties"]["secrets"]["additionalProperties"] == {"type": "string"}
+    assert secret_set["properties"]["revision"]["secret"] is True
+    pull = resources["pipecat:index:ImagePullSecret"]
+    assert pull["inputProperties"]["password"]["secret"] is True
+    assert "secret" not in pull["inputProperties"]["username"]
+
+
 def test_schema_is_versioned_for_the_sdk_generators() -> None:
     document = schema.schema()
     assert document["name"] == "pipecat"

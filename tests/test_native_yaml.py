@@ -264,3 +264,37 @@ def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     assert rolled["ready"] is True
     assert "sk-second-value" not in stack.export() and "sk-first-value" not in stack.export()
     stack.destroy()
+
+
+def test_yaml_image_pull_secret_keeps_the_password_secret(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    def program(password: str) -> dict[str, Any]:
+        return {
+            "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+            "pull": {
+                "type": "pipecat:index:ImagePullSecret",
+                "properties": {
+                    "setName": "registry",
+                    "host": "https://ghcr.io",
+                    "username": "robot",
+                    "password": password,
+                },
+            },
+        }
+
+    stack = yaml_stack(tmp_path, engine, emulator, program("pw-first-value"))
+    stack.up()
+    listed = {s["name"]: s for s in emulator.api("GET", "/secrets").json()["sets"]}
+    assert listed["registry"]["type"] == "imagePullSecret"
+    assert listed["registry"]["status"] == "ready"
+    assert "pw-first-value" not in stack.export()
+
+    write_program(stack.dir, program("pw-second-value"))
+    edited = stack.preview()
+    assert "~ password: [secret] => [secret]" in edited.output, edited.output
+    stack.up()
+    assert "pw-second-value" not in stack.export()
+
+    stack.destroy()
+    assert emulator.api("GET", "/secrets").json() == {"sets": []}

@@ -23,7 +23,7 @@ import pcc_provider
 from pcc_provider.agent import Agent
 from pcc_provider.build import Build
 from pcc_provider.resource import camel
-from pcc_provider.secrets import SecretSet
+from pcc_provider.secrets import ImagePullSecret, SecretSet
 
 PACKAGE = "pipecat"
 
@@ -65,6 +65,7 @@ RESOURCES = (
     ResourceKind("Build", Build),
     ResourceKind("Agent", Agent),
     ResourceKind("SecretSet", SecretSet, secret=("secrets", "revision")),
+    ResourceKind("ImagePullSecret", ImagePullSecret, secret=("password", "revision")),
 )
 
 

@@ -318,6 +318,17 @@ def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
     return PropertyDiff(kinds[change, replace], input_diff=True)
 
 
+class ImagePullSecretDoor(SetDoor):
+    """pipecat:index:ImagePullSecret onto secrets.ImagePullSecretProvider."""
+
+    token, cls, outputs = "pipecat:index:ImagePullSecret", secrets.ImagePullSecret, ("status",)
+    secret = frozenset(schema.kind("pipecat:index:ImagePullSecret").secret)
+    kind = "imagePullSecret"
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        return {**super().defaults(news, region), "status": None}
+
+
 class PipecatProvider(Provider):
     """The `pipecat` provider: configuration, then each request to the resource's door."""
 
@@ -328,6 +339,7 @@ class PipecatProvider(Provider):
             BuildDoor(build.BuildProvider()),
             AgentDoor(agent.AgentProvider(), self.declared),
             SecretSetDoor(secrets.SecretSetProvider()),
+            ImagePullSecretDoor(secrets.ImagePullSecretProvider()),
         ]
         self.doors = {door.token: door for door in doors}
         self.region: str | None = None
