@@ -25,11 +25,12 @@ pytestmark = pytest.mark.engine
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
 
 
-def write_program(project: Path, resources: dict[str, Any]) -> None:
+def write_program(project: Path, resources: dict[str, Any], **config: Any) -> None:
     program = {
         "name": "yamlproj",
         "runtime": "yaml",
         "plugins": {"providers": [{"name": "pipecat", "path": str(VENV_BIN)}]},
+        **({"config": config} if config else {}),
         "resources": resources,
         "outputs": {"imageUri": "${image.imageUri}", "buildId": "${image.buildId}"},
     }
@@ -38,7 +39,11 @@ def write_program(project: Path, resources: dict[str, Any]) -> None:
 
 
 def yaml_stack(
-    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle, resources: dict[str, Any]
+    tmp_path: Path,
+    engine: dict[str, str],
+    emulator: EmulatorHandle,
+    resources: dict[str, Any],
+    **config: Any,
 ) -> Stack:
     if shutil.which("pulumi-language-yaml", path=engine["PATH"]) is None:
         raise RuntimeError("the YAML language host is missing: run `make pulumi`")
@@ -46,7 +51,7 @@ def yaml_stack(
     (project / "agent").mkdir(parents=True)
     (project / "agent" / "Dockerfile").write_text(DOCKERFILE)
     (project / "agent" / "bot.py").write_text("print('hello')\n")
-    write_program(project, resources)
+    write_program(project, resources, **config)
     stack = Stack(project, "dev", engine).init()
     stack.config("pipecat:apiUrl", emulator.api_url)
     stack.config("pipecat:apiKey", API_KEY, secret=True)
@@ -227,24 +232,25 @@ def test_yaml_secret_set_names_a_changed_key_never_its_value(
 def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
 ) -> None:
-    def program(value: str) -> dict[str, Any]:
-        return {
-            "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
-            "creds": {
-                "type": "pipecat:index:SecretSet",
-                "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": value}},
+    # As the README shows it: the value from a secret stack config.
+    resources = {
+        "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+        "creds": {
+            "type": "pipecat:index:SecretSet",
+            "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": "${openaiKey}"}},
+        },
+        "bot": {
+            "type": "pipecat:index:Agent",
+            "properties": {
+                "serviceName": "bot",
+                "buildId": "${image.buildId}",
+                "secretSet": "${creds.setName}",
             },
-            "bot": {
-                "type": "pipecat:index:Agent",
-                "properties": {
-                    "serviceName": "bot",
-                    "buildId": "${image.buildId}",
-                    "secretSet": "${creds.setName}",
-                },
-            },
-        }
-
-    stack = yaml_stack(tmp_path, engine, emulator, program("sk-first-value"))
+        },
+    }
+    config = {"openaiKey": {"type": "string", "secret": True}}
+    stack = yaml_stack(tmp_path, engine, emulator, resources, **config)
+    stack.config("openaiKey", "sk-first-value", secret=True)
     stack.up()
     first = emulator.api("GET", "/agents/bot").json()
     assert first["deployment"]["manifest"]["spec"]["envFromSecretNames"] == ["bot-secrets"]
@@ -253,7 +259,7 @@ def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     assert "4 unchanged" in stack.preview().output
     assert emulator.stats()["requests"] == before, "an unchanged preview called the API"
 
-    write_program(stack.dir, program("sk-second-value"))
+    stack.config("openaiKey", "sk-second-value", secret=True)
     edited = stack.preview()
     assert "~ 2 to update" in edited.output, edited.output
     assert "~ secretRevision: [secret] => [secret]" in edited.output, edited.output
