@@ -32,7 +32,7 @@ import pcc_provider
 from pcc_provider import agent, api, build
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
-from pcc_provider.native.server import PipecatProvider, engine_values, plain
+from pcc_provider.native.server import NativeError, PipecatProvider, engine_values, plain
 
 URN = "urn:pulumi:dev::proj::pipecat:index:Build::image"
 
@@ -198,6 +198,20 @@ def test_diff_names_what_replaces_the_build(emulator: EmulatorHandle, agent_dir:
     ignored = asyncio.run(provider.diff(DiffRequest(URN, "b1", olds, news, ["region"])))
     assert set(ignored.replaces or []) == {"contentDigest"}
     assert emulator.stats()["requests"] == {}
+
+
+def test_a_set_name_declared_twice_is_refused(emulator: EmulatorHandle) -> None:
+    provider = configured(emulator)
+    news = engine_values({"setName": "bot-secrets", "secrets": {"KEY": "v"}})
+    first = "urn:pulumi:dev::proj::pipecat:index:SecretSet::one"
+    second = "urn:pulumi:dev::proj::pipecat:index:ImagePullSecret::two"
+    asyncio.run(provider.check(CheckRequest(first, {}, news, b"")))
+    asyncio.run(provider.check(CheckRequest(first, {}, news, b"")))  # the same set again: fine
+    pull = engine_values(
+        {"setName": "bot-secrets", "host": "https://ghcr.io", "username": "u", "password": "p"}
+    )
+    with pytest.raises(NativeError, match="'bot-secrets' is declared twice in this program"):
+        asyncio.run(provider.check(CheckRequest(second, {}, pull, b"")))
 
 
 # -- the plugin process ---------------------------------------------------------------------

@@ -251,6 +251,10 @@ def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     config = {"openaiKey": {"type": "string", "secret": True}}
     stack = yaml_stack(tmp_path, engine, emulator, resources, **config)
     stack.config("openaiKey", "sk-first-value", secret=True)
+    # The first preview: the build's id is unknown until `up`, and the agent still checks.
+    first_preview = stack.preview()
+    assert "+ 4 to create" in first_preview.output, first_preview.output
+    assert emulator.calls("POST /v1/builds") == 0 and emulator.calls("POST /v1/agents") == 0
     stack.up()
     first = emulator.api("GET", "/agents/bot").json()
     assert first["deployment"]["manifest"]["spec"]["envFromSecretNames"] == ["bot-secrets"]

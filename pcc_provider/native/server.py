@@ -335,6 +335,7 @@ class PipecatProvider(Provider):
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
         self.declared: dict[str, Declared] = {}
+        self.declared_by: dict[str, str] = {}  # set name -> the URN that declared it
         doors: list[Door] = [
             BuildDoor(build.BuildProvider()),
             AgentDoor(agent.AgentProvider(), self.declared),
@@ -381,12 +382,23 @@ class PipecatProvider(Provider):
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
         props, failures = await self._run(door.check, request.urn, olds, news, self.region)
-        if isinstance(door, SetDoor) and not failures and isinstance(props.get("revision"), str):
-            self.declared[props["setName"]] = Declared(
-                door.kind, props["region"], props["revision"]
-            )
+        if isinstance(door, SetDoor) and not failures:
+            self._declare(request.urn, door, props)
         # Kept secret in the state's inputs too, even when the program gave plain values.
         return CheckResponse(engine_values(props, secret | door.secret), failures)
+
+    def _declare(self, urn: str, door: SetDoor, props: dict[str, Any]) -> None:
+        """Record a set of this program for the agents that bind it (secrets._declare)."""
+        name = props.get("setName")
+        if not isinstance(name, str) or unknown(name):
+            return
+        if self.declared_by.setdefault(name, urn) != urn:
+            raise NativeError(
+                f"secret set {name!r} is declared twice in this program: give each SecretSet "
+                "and ImagePullSecret its own setName"
+            )
+        if isinstance(props.get("revision"), str):
+            self.declared[name] = Declared(door.kind, props["region"], props["revision"])
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
         door = self._door(request.urn)
