@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -308,3 +311,39 @@ def test_yaml_image_pull_secret_keeps_the_password_secret(
 
     stack.destroy()
     assert emulator.api("GET", "/secrets").json() == {"sets": []}
+
+
+def test_yaml_one_ctrl_c_stops_waiting_and_the_next_up_reattaches(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    stack = yaml_stack(
+        tmp_path,
+        engine,
+        emulator,
+        {"image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}}},
+    )
+    emulator.configure(buildSeconds=25)
+    argv = ["pulumi", "up", "--stack", "dev", "--yes", "--skip-preview", "--non-interactive"]
+    up = subprocess.Popen(
+        argv, cwd=stack.dir, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        while not emulator.api("GET", "/builds").json()["builds"]:
+            assert up.poll() is None, up.communicate()[0]
+            time.sleep(0.2)
+        up.send_signal(signal.SIGINT)  # one Ctrl-C
+        # Well before the 25 s build ends (no time asserted beyond that).
+        output = up.communicate(timeout=20)[0].decode()
+    finally:
+        if up.poll() is None:
+            up.kill()
+    (build,) = emulator.api("GET", "/builds").json()["builds"]
+    assert build["status"] in ("pending", "building"), output
+    assert up.returncode != 0
+    assert "cancelled while creating: it goes on in Pipecat Cloud" in output, output
+
+    emulator.configure(buildSeconds=1)
+    again = stack.up()
+    assert f"reattaching to build {build['id']}" in again.output, again.output
+    assert emulator.calls("POST /v1/builds") == 1  # one upload and build in total
+    assert stack.outputs()["buildId"] == build["id"]

@@ -336,6 +336,7 @@ class PipecatProvider(Provider):
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
         self.declared: dict[str, Declared] = {}
         self.declared_by: dict[str, str] = {}  # set name -> the URN that declared it
+        self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
         doors: list[Door] = [
             BuildDoor(build.BuildProvider()),
             AgentDoor(agent.AgentProvider(), self.declared),
@@ -349,6 +350,36 @@ class PipecatProvider(Provider):
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, functools.partial(call, *args))
+
+    async def _run_until_cancelled(self, what: str, call: Callable[..., T], *args: Any) -> T:
+        """_run, but a Cancel from the engine (one Ctrl-C) answers at once.
+
+        The call goes on in its thread while the engine winds down: an upload finishes, a
+        build or deployment goes on in Pipecat Cloud, and the next `pulumi up` takes it up
+        again (a build in flight is reattached to, an agent left by an interrupted up is
+        recovered)."""
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self.pool, functools.partial(call, *args))
+        cancelled = asyncio.ensure_future(self._cancelled().wait())
+        try:
+            waiting: set[asyncio.Future[Any]] = {work, cancelled}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancelled.cancel()
+        if not work.done():
+            raise NativeError(
+                f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
+                "`pulumi up` takes it up again"
+            )
+        return work.result()
+
+    def _cancelled(self) -> asyncio.Event:
+        if self.cancel_requested is None:
+            self.cancel_requested = asyncio.Event()
+        return self.cancel_requested
+
+    async def cancel(self) -> None:
+        self._cancelled().set()
 
     def _door(self, urn: str) -> Door:
         kind = urn.split("::")[2].split("$")[-1]
@@ -441,7 +472,7 @@ class PipecatProvider(Provider):
         if request.preview:
             return CreateResponse("", engine_values(door.preview_outputs(props), secret))
         core = {**door.to_core(props), "__urn": request.urn}
-        result = await self._run(door.provider.create, core)
+        result = await self._run_until_cancelled("creating", door.provider.create, core)
         outs = door.from_core(result.outs or {})
         return CreateResponse(str(result.id), engine_values(outs, secret))
 
@@ -460,7 +491,8 @@ class PipecatProvider(Provider):
         secret |= secret_news | door.secret
         if request.preview:
             return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
-        result = await self._run(
+        result = await self._run_until_cancelled(
+            "updating",
             door.provider.update,
             request.resource_id,
             door.to_core(olds),
@@ -472,7 +504,9 @@ class PipecatProvider(Provider):
     async def delete(self, request: DeleteRequest) -> None:
         door = self._door(request.urn)
         props, _ = plain(request.properties)
-        await self._run(door.provider.delete, request.resource_id, {**props, "__urn": request.urn})
+        await self._run_until_cancelled(
+            "deleting", door.provider.delete, request.resource_id, {**props, "__urn": request.urn}
+        )
 
 
 class Servicer(sdk_server.ProviderServicer):
