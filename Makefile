@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint typecheck pytest pulumi install clean
+.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml install clean
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -17,9 +17,16 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 install: $(VENV)/.installed
 
 # The Pulumi CLI, our Python language host and the dynamic-provider plugin, into .venv/bin.
-pulumi: install
+pulumi-cli: install
 	@echo "==> Pulumi CLI (built from Go modules once, then cached)"
 	@scripts/install-pulumi
+
+# The YAML language host (YAML programs over the native provider); only the tests need it.
+pulumi-yaml: install
+	@echo "==> Pulumi YAML language host (built from Go modules once, then cached)"
+	@scripts/install-pulumi-yaml
+
+pulumi: pulumi-cli pulumi-yaml
 
 lint: install
 	@echo "==> ruff"
@@ -37,7 +44,8 @@ pytest: pulumi
 
 test: lint typecheck pytest
 
-demo: pulumi
+# The demo is a Python program: it does not wait for the YAML host.
+demo: pulumi-cli
 	@scripts/demo
 
 clean:

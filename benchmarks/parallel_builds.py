@@ -1,6 +1,9 @@
 """Eight Builds in one `pulumi up`, beside the `pulumi up` of a single Build.
 
-    .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5]
+    .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5] [--yaml]
+
+With --yaml the programs are YAML over the native provider (pcc_provider/native), not Python
+over the dynamic resources.
 
 The emulator's builds take `--seconds` each. A one-Build stack and an N-Build stack (small
 contexts, all new) are each brought up once with the engine's default `--parallel`; then
@@ -29,6 +32,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--builds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--yaml", action="store_true", help="the native provider's door")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -46,6 +50,8 @@ def main() -> int:
                 emu.api_url,
                 files=contexts(names),
             )
+            if args.yaml:
+                yaml_program(stack.dir, f"builds{count}", names)
             for run in range(2):
                 for name in names:  # new contents: every build is a new one
                     (stack.dir / name / "run.txt").write_text(f"stack {count}, run {run}\n")
@@ -68,6 +74,21 @@ def main() -> int:
             ),
         ]
     )
+
+
+def yaml_program(project: Path, name: str, names: list[str]) -> None:
+    """The same Builds as a YAML program (JSON is YAML), the plugin from this virtualenv."""
+    program = {
+        "name": name,
+        "runtime": "yaml",
+        "plugins": {"providers": [{"name": "pipecat", "path": str(Path(sys.executable).parent)}]},
+        "resources": {
+            n: {"type": "pipecat:index:Build", "properties": {"context": n}} for n in names
+        },
+        "outputs": {n: f"${{{n}.buildId}}" for n in names},
+    }
+    (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+    (project / "__main__.py").unlink()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,567 @@
+"""The `pulumi-resource-pipecat` plugin: the engine's requests onto the existing providers.
+
+Each resource kind is served by the same provider class as its dynamic resource
+(BuildProvider, ...), which takes and returns plain dicts in the API's camelCase names.
+This module only translates: engine values to dicts and back, `check` doing what the
+Python constructor does in a program (defaults, validation, hashing the context), and the
+provider's one-line errors as the gRPC error the engine shows.
+
+Worked around here (SDK defects measured on 3.235-3.272; contract tests for 1 and 3 in
+tests/test_native_provider.py, 4 under the engine in tests/test_native_yaml.py):
+1. an unknown value cannot be encoded as `PropertyValue.computed()`: the rpc UNKNOWN sentinel
+   string is what the engine reads as unknown (and what arrives for unknown inputs);
+2. DiffConfig with a detailed diff fails: the provider keeps the default DiffConfig;
+3. `PropertyValue` refuses ints: numbers go out as floats;
+4. errors arrive as `Unexpected <class ...>: msg` or with a traceback: the servicer below
+   aborts the call with the message alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import grpc
+from pulumi.provider.experimental import server as sdk_server
+from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.provider import (
+    CheckFailure,
+    CheckRequest,
+    CheckResponse,
+    ConfigureRequest,
+    ConfigureResponse,
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    DiffRequest,
+    DiffResponse,
+    GetSchemaRequest,
+    GetSchemaResponse,
+    PropertyDiff,
+    PropertyDiffKind,
+    Provider,
+    ReadRequest,
+    ReadResponse,
+    UpdateRequest,
+    UpdateResponse,
+)
+from pulumi.runtime.proto import provider_pb2_grpc
+from pulumi.runtime.rpc import UNKNOWN
+
+import pcc_provider
+from pcc_provider import agent, api, build, secrets
+from pcc_provider import context as build_context
+from pcc_provider.native import schema
+from pcc_provider.resource import (
+    DEFAULT_REGION,
+    ApiProvider,
+    Progress,
+    api_settings,
+    camel,
+    region_problem,
+    snake,
+)
+
+T = TypeVar("T")
+
+# Blocking calls (HTTP, hashing, waiting for builds) run here, not on the event loop nor on
+# asyncio's default executor (cpus + 4 threads): one thread per resource in flight, for
+# programs with many resources. Idle threads cost nothing until used.
+POOL_SIZE = 256
+
+
+def plain(values: Mapping[str, PropertyValue]) -> tuple[dict[str, Any], set[str]]:
+    """Engine values as plain Python (the providers' dicts), and the names that were secret."""
+    secret = {name for name, value in values.items() if value.contains_secret()}
+    return {name: _plain(value) for name, value in values.items()}, secret
+
+
+def _plain(value: PropertyValue) -> Any:
+    inner = value.value
+    if isinstance(inner, Mapping):
+        return {k: _plain(v) for k, v in inner.items()}
+    if isinstance(inner, Sequence) and not isinstance(inner, str):
+        return [_plain(v) for v in inner]
+    if isinstance(inner, float) and inner.is_integer():
+        return int(inner)  # the engine has only floats; ids, sizes and counts are ints
+    return inner
+
+
+def engine_values(props: Mapping[str, Any], secret: Collection[str] = ()) -> dict[str, Any]:
+    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown."""
+    return {
+        name: _engine_value(value).with_secret(name in secret)
+        for name, value in props.items()
+        if not name.startswith("__")  # the dynamic door's private keys (__urn)
+    }
+
+
+def _engine_value(value: Any) -> PropertyValue:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return PropertyValue(value)
+    if isinstance(value, int | float):
+        return PropertyValue(float(value))
+    if isinstance(value, Mapping):
+        return PropertyValue({str(k): _engine_value(v) for k, v in value.items()})
+    if isinstance(value, Sequence):
+        return PropertyValue([_engine_value(v) for v in value])
+    raise TypeError(f"cannot send {type(value).__name__} to the engine")
+
+
+def unknown(value: Any) -> bool:
+    return isinstance(value, str) and value == UNKNOWN
+
+
+class NativeError(Exception):
+    """A request this provider cannot serve; str() is for the user."""
+
+
+class Door:
+    """One resource kind: its Python class (for the schema) and its dynamic provider."""
+
+    token: str
+    cls: type
+    outputs: tuple[str, ...]
+    # Outputs kept secret whatever the inputs were (values, digests of values).
+    secret: frozenset[str] = frozenset()
+    # Inputs the door computes (not in the schema) that the state keeps for the next diff.
+    internal: tuple[str, ...] = ()
+
+    def __init__(self, provider: ApiProvider) -> None:
+        self.provider = provider
+
+    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Schema names to the provider's (the API's camelCase for most: the same)."""
+        return dict(props)
+
+    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        return dict(props)
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        """The inputs with the Python constructor's defaults, as a program would send them."""
+        props = {name: news.get(name) for name in schema.inputs(self.cls)}
+        for name, spec in schema.inputs(self.cls).items():
+            if props[name] is None and "default" in spec:
+                props[name] = spec["default"]
+        if "region" in props and props["region"] is None:
+            props["region"] = region or DEFAULT_REGION  # resource.region_for
+        return props
+
+    def check(
+        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
+    ) -> tuple[dict[str, Any], list[CheckFailure]]:
+        props = self.to_core(self.defaults(news, region))
+        result = self.provider.check(self.to_core(olds), props)
+        failures = [CheckFailure(f.property, f.reason) for f in result.failures or []]
+        for failure in failures:
+            if not failure.property:
+                # A problem of no one property: the engine would print "property  value".
+                raise NativeError(failure.reason)
+        return self.from_core(dict(result.inputs or props)), failures
+
+    def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {**props, **{name: UNKNOWN for name in self.outputs}}
+
+
+class BuildDoor(Door):
+    """pipecat:index:Build onto build.BuildProvider."""
+
+    token, cls, outputs = "pipecat:index:Build", build.Build, build.OUTPUTS
+
+    def check(
+        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
+    ) -> tuple[dict[str, Any], list[CheckFailure]]:
+        """What Build.__init__ does in a Python program: defaults, validation, the hashes."""
+        failures: list[CheckFailure] = []
+        props = self.defaults(news, region)
+        exclude = props["exclude"]
+        props["exclude"] = [exclude] if isinstance(exclude, str) else list(exclude or [])
+        if (problem := region_problem(props["region"])) is not None:
+            failures.append(CheckFailure("region", problem.replace("region=", "region: ")))
+        timeout = props["buildTimeout"]
+        if not unknown(timeout) and not (isinstance(timeout, int | float) and timeout > 0):
+            failures.append(
+                CheckFailure(
+                    "buildTimeout",
+                    f"buildTimeout must be a positive number of seconds, not {timeout!r}",
+                )
+            )
+        if failures or any(unknown(props[k]) for k in ("context", "dockerfile", "exclude")):
+            # The hashes are unknown until the context is: the build is decided at `up`.
+            props.update(contextHash=UNKNOWN, contentDigest=UNKNOWN, contextSizeBytes=UNKNOWN)
+            return props, failures
+        for name in ("context", "dockerfile"):
+            if not isinstance(props[name], str):
+                failures.append(CheckFailure(name, f"{name} must be a string, not {props[name]!r}"))
+        if failures:
+            return props, failures
+        try:
+            selected = build_context.select(
+                str(props["context"]), str(props["dockerfile"]), list(props["exclude"] or [])
+            )
+            digest = build_context.digest(selected)
+        except build_context.ContextError as exc:
+            return props, [CheckFailure("context", str(exc))]
+        progress = Progress(urn)
+        for name in selected.secret_files:
+            progress.warn(
+                f"{name} looks like a secret and will be uploaded with the build context: "
+                "add it to .dockerignore"
+            )
+        for name in selected.symlinked_dirs:
+            progress.warn(
+                f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
+                "contents (as with `pcc deploy`); copy the folder into the context instead"
+            )
+        props.update(
+            dockerfile=selected.dockerfile,
+            contextHash=digest.context_hash,
+            contentDigest=digest.content_digest,
+            contextSizeBytes=digest.archive_bytes,
+        )
+        return props, []
+
+
+class AgentDoor(Door):
+    """pipecat:index:Agent onto agent.AgentProvider (its check validates, as in a program).
+
+    A set declared in the same program (checked earlier in this process: the agent names it
+    through the set's output, so the engine checks the set first) is bound as in the Python
+    door (secrets.bindings): the agent gets its revision, so a changed value rolls the agent
+    out, and its region, so a set in another region fails the preview."""
+
+    token, cls, outputs = "pipecat:index:Agent", agent.Agent, agent.OUTPUTS
+    secret = frozenset({"secretRevision"})
+    internal = ("secretRevision", "setRegions")
+
+    def __init__(self, provider: ApiProvider, declared: dict[str, Declared]) -> None:
+        super().__init__(provider)
+        self.declared = declared
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        props = super().defaults(news, region)
+        bound = [props.get(k) for k in ("secretSet", "imagePullSecretSet")]
+        found = {n: self.declared[n] for n in bound if isinstance(n, str) and n in self.declared}
+        tracked = found.get(bound[0]) if isinstance(bound[0], str) else None
+        props["secretRevision"] = tracked.revision if tracked and tracked.kind == "secret" else None
+        props["setRegions"] = {n: d.region for n, d in found.items()} if any(bound) else None
+        return props
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A set checked in this process: what an Agent binding it needs (secrets.Declared)."""
+
+    kind: str
+    region: str
+    revision: str
+
+
+class SetDoor(Door):
+    """The set kinds: their providers keep Python's snake_case names (set_name) in the state,
+    so the door translates the top-level names (never the secret keys inside `secrets`)."""
+
+    kind: str
+
+    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        return {snake(k): v for k, v in props.items()}
+
+    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
+        outs = {camel(k): v for k, v in props.items()}
+        values = {k: outs.get(k) for k in ("secrets", "host", "username", "password")}
+        if self.kind == "imagePullSecret":
+            values.pop("secrets")
+        else:
+            values = {**(outs.get("secrets") or {})}
+        if isinstance(outs.get("setName"), str) and not any(unknown(v) for v in values.values()):
+            # What the Python door computes in the program (SecretSet.revision).
+            outs["revision"] = secrets.revision_digest(self.kind, outs["setName"], values)
+        return outs
+
+
+class SecretSetDoor(SetDoor):
+    """pipecat:index:SecretSet onto secrets.SecretSetProvider.
+
+    Not yet: the revision does not reach an Agent that binds the set (no rollout on a
+    changed value, unlike the Python door's secrets.bindings)."""
+
+    token, cls, outputs = "pipecat:index:SecretSet", secrets.SecretSet, ("status",)
+    secret = frozenset(schema.kind("pipecat:index:SecretSet").secret)
+    kind = "secret"
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        props = super().defaults(news, region)
+        given = props.get("secrets")
+        props["keys"] = sorted(given) if isinstance(given, dict) else None
+        props["status"] = None
+        return props
+
+
+def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
+    kinds = {
+        (None, False): PropertyDiffKind.ADD,
+        ("delete", False): PropertyDiffKind.DELETE,
+        ("update", False): PropertyDiffKind.UPDATE,
+        (None, True): PropertyDiffKind.ADD_REPLACE,
+        ("delete", True): PropertyDiffKind.DELETE_REPLACE,
+        ("update", True): PropertyDiffKind.UPDATE_REPLACE,
+    }
+    change = None if old is None else "delete" if new is None else "update"
+    return PropertyDiff(kinds[change, replace], input_diff=True)
+
+
+class ImagePullSecretDoor(SetDoor):
+    """pipecat:index:ImagePullSecret onto secrets.ImagePullSecretProvider."""
+
+    token, cls, outputs = "pipecat:index:ImagePullSecret", secrets.ImagePullSecret, ("status",)
+    secret = frozenset(schema.kind("pipecat:index:ImagePullSecret").secret)
+    kind = "imagePullSecret"
+
+    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
+        return {**super().defaults(news, region), "status": None}
+
+
+class PipecatProvider(Provider):
+    """The `pipecat` provider: configuration, then each request to the resource's door."""
+
+    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+        self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
+        self.declared: dict[str, Declared] = {}
+        self.declared_by: dict[str, str] = {}  # set name -> the URN that declared it
+        self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
+        doors: list[Door] = [
+            BuildDoor(build.BuildProvider()),
+            AgentDoor(agent.AgentProvider(), self.declared),
+            SecretSetDoor(secrets.SecretSetProvider()),
+            ImagePullSecretDoor(secrets.ImagePullSecretProvider()),
+        ]
+        self.doors = {door.token: door for door in doors}
+        self.region: str | None = None
+        self.settings: tuple[str, str] | None = None
+
+    async def _run(self, call: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, functools.partial(call, *args))
+
+    async def _run_until_cancelled(self, what: str, call: Callable[..., T], *args: Any) -> T:
+        """_run, but a Cancel from the engine (one Ctrl-C) answers at once.
+
+        The call goes on in its thread while the engine winds down: an upload finishes, a
+        build or deployment goes on in Pipecat Cloud, and the next `pulumi up` takes it up
+        again (a build in flight is reattached to, an agent left by an interrupted up is
+        recovered)."""
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self.pool, functools.partial(call, *args))
+        cancelled = asyncio.ensure_future(self._cancelled().wait())
+        try:
+            waiting: set[asyncio.Future[Any]] = {work, cancelled}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancelled.cancel()
+        if not work.done():
+            raise NativeError(
+                f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
+                "`pulumi up` takes it up again"
+            )
+        return work.result()
+
+    def _cancelled(self) -> asyncio.Event:
+        if self.cancel_requested is None:
+            self.cancel_requested = asyncio.Event()
+        return self.cancel_requested
+
+    async def cancel(self) -> None:
+        self._cancelled().set()
+
+    def _door(self, urn: str) -> Door:
+        kind = urn.split("::")[2].split("$")[-1]
+        door = self.doors.get(kind)
+        if door is None:
+            raise NativeError(f"pipecat: unknown resource type {kind}")
+        return door
+
+    async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
+        return GetSchemaResponse(json.dumps(schema.schema()))
+
+    async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
+        config, _ = plain(request.args)
+        self.settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
+        for door in self.doors.values():
+            door.provider._settings = self.settings
+        # As resource.region_for: config `pipecat:region`, else us-west (no variable for it).
+        self.region = config.get("region") or None
+        return ConfigureResponse(
+            accept_secrets=True, supports_preview=True, accept_outputs=False, accept_resources=False
+        )
+
+    def _settings_problem(self) -> str | None:
+        key, url = self.settings or api_settings(lambda _: None)
+        return api.NO_KEY if not key else api.url_problem(url)
+
+    async def check(self, request: CheckRequest) -> CheckResponse:
+        door = self._door(request.urn)
+        olds, _ = plain(request.old_inputs)
+        news, secret = plain(request.new_inputs)
+        if (problem := self._settings_problem()) is not None:
+            raise api.ApiError(problem)
+        props, failures = await self._run(door.check, request.urn, olds, news, self.region)
+        if isinstance(door, SetDoor) and not failures:
+            self._declare(request.urn, door, props)
+        # Kept secret in the state's inputs too, even when the program gave plain values.
+        return CheckResponse(engine_values(props, secret | door.secret), failures)
+
+    def _declare(self, urn: str, door: SetDoor, props: dict[str, Any]) -> None:
+        """Record a set of this program for the agents that bind it (secrets._declare)."""
+        name = props.get("setName")
+        if not isinstance(name, str) or unknown(name):
+            return
+        if self.declared_by.setdefault(name, urn) != urn:
+            raise NativeError(
+                f"secret set {name!r} is declared twice in this program: give each SecretSet "
+                "and ImagePullSecret its own setName"
+            )
+        if isinstance(props.get("revision"), str):
+            self.declared[name] = Declared(door.kind, props["region"], props["revision"])
+
+    async def diff(self, request: DiffRequest) -> DiffResponse:
+        door = self._door(request.urn)
+        olds, _ = plain(request.old_state)
+        news, _ = plain(request.new_inputs)
+        for name in request.ignore_changes:
+            if name in olds:
+                news[name] = olds[name]
+        result = await self._run(
+            door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
+        )
+        replaces = [camel(name) for name in result.replaces or []]
+        detailed: dict[str, PropertyDiff] = {}
+        if result.changes:
+            # Every input that differs, by its name: what replaces, and what updates in place;
+            # inside a map (a set's secrets), by key: `~ secrets.OPENAI_API_KEY`.
+            # Only the declared inputs: what the program can change (not status and the like).
+            for name in sorted(set(schema.inputs(door.cls)) | set(door.internal) | set(replaces)):
+                old, new = olds.get(name), news.get(name)
+                if name not in replaces and old == new:
+                    continue
+                replace = name in replaces
+                if isinstance(old, dict) and isinstance(new, dict) and not replace:
+                    for key in sorted(set(old) | set(new)):
+                        if old.get(key) != new.get(key):
+                            detailed[f"{name}.{key}"] = property_diff(old.get(key), new.get(key))
+                    continue
+                detailed[name] = property_diff(old, new, replace)
+        return DiffResponse(
+            changes=bool(result.changes),
+            replaces=replaces,
+            delete_before_replace=bool(result.delete_before_replace),
+            detailed_diff=detailed,
+        )
+
+    async def create(self, request: CreateRequest) -> CreateResponse:
+        door = self._door(request.urn)
+        props, secret = plain(request.properties)
+        secret |= door.secret
+        if request.preview:
+            return CreateResponse("", engine_values(door.preview_outputs(props), secret))
+        core = {**door.to_core(props), "__urn": request.urn}
+        result = await self._run_until_cancelled("creating", door.provider.create, core)
+        outs = door.from_core(result.outs or {})
+        return CreateResponse(str(result.id), engine_values(outs, secret))
+
+    async def read(self, request: ReadRequest) -> ReadResponse:
+        door = self._door(request.urn)
+        props, secret = plain(request.properties)
+        result = await self._run(door.provider.read, request.resource_id, door.to_core(props))
+        outs = engine_values(door.from_core(result.outs or {}), secret | door.secret)
+        ins = {name: outs[name] for name in schema.inputs(door.cls) if name in outs}
+        return ReadResponse(result.id or "", outs, ins)
+
+    async def update(self, request: UpdateRequest) -> UpdateResponse:
+        door = self._door(request.urn)
+        olds, secret = plain(request.olds)
+        news, secret_news = plain(request.news)
+        secret |= secret_news | door.secret
+        if request.preview:
+            return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
+        result = await self._run_until_cancelled(
+            "updating",
+            door.provider.update,
+            request.resource_id,
+            door.to_core(olds),
+            {**door.to_core(news), "__urn": request.urn},
+        )
+        outs = door.from_core(result.outs) if result.outs else {**olds, **news}
+        return UpdateResponse(engine_values(outs, secret))
+
+    async def delete(self, request: DeleteRequest) -> None:
+        door = self._door(request.urn)
+        props, _ = plain(request.properties)
+        await self._run_until_cancelled(
+            "deleting", door.provider.delete, request.resource_id, {**props, "__urn": request.urn}
+        )
+
+
+class Servicer(sdk_server.ProviderServicer):
+    """The SDK's servicer, with the provider's error as the whole message (defect 4).
+
+    As in the dynamic door (pcc_provider.plugin): an exception of ours is a message for the
+    user, shown alone; anything else is a bug and keeps its traceback."""
+
+
+def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def call(self: Servicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:
+            ours = type(exc).__module__.startswith("pcc_provider.")
+            message = str(exc) if ours else traceback.format_exc()
+            await context.abort(grpc.StatusCode.UNKNOWN, message)
+
+    return call
+
+
+for _name in (
+    "CheckConfig",
+    "Configure",
+    "Check",
+    "Diff",
+    "Create",
+    "Read",
+    "Update",
+    "Delete",
+    "GetSchema",
+):
+    setattr(Servicer, _name, _one_line_errors(getattr(sdk_server.ProviderServicer, _name)))
+
+
+def main() -> None:
+    """`pulumi-resource-pipecat <engine address>`: serve until the engine stops us.
+
+    The SDK's `server.main`, with our servicer. Progress (pcc_provider.resource) reaches the
+    engine at sys.argv[1], the address the engine starts every provider plugin with."""
+    parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
+    parser.add_argument("engine", help="the Pulumi engine's address")
+    engine = parser.parse_known_args()[0].engine
+
+    async def serve() -> None:
+        server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]
+        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, PipecatProvider(), engine)
+        provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
+        port = server.add_insecure_port(address="127.0.0.1:0")
+        await server.start()
+        sys.stdout.write(f"{port}\n")
+        sys.stdout.flush()
+        await server.wait_for_termination()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve())
