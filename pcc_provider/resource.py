@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import pulumi
@@ -18,6 +20,14 @@ from pcc_provider.plugin import allow_concurrent_calls, report_errors_plainly
 DEFAULT_REGION = "us-west"
 # Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
 TRANSIENT_TRIES = 5
+# After this long without an answer, a waiting row says so, and updates it as time goes on.
+QUIET_SECONDS = 10.0
+# What a refused key means where the engine passes the config recorded at the last `up`.
+RECORDED_KEY_REFUSED = (
+    "that is the key recorded at the last `pulumi up`, which `pulumi refresh` and "
+    "`pulumi destroy` use: after a key rotation run `pulumi up` first, pass --run-program "
+    "to refresh or destroy, or set PIPECAT_API_KEY to the current key"
+)
 T = TypeVar("T")
 
 
@@ -112,17 +122,28 @@ class ApiProvider(ResourceProvider):
     def __init__(self) -> None:
         super().__init__()
         self._settings: tuple[str, str] | None = None
+        self._from_config = False
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = api_settings(req.config.get)
+        self._from_config = bool(req.config.get("pipecat:apiKey"))
         # In the SDK's plugin: a create waiting for a build must not hold a call slot that
         # other resources need, and our errors are one line (pcc_provider/plugin.py).
         allow_concurrent_calls()
         report_errors_plainly()
 
-    def _client(self) -> api.Client:
+    def _client(self, recorded: bool = False) -> api.Client:
+        """`recorded`: for refresh and destroy, where the engine configures this provider
+        with the config of the last `up`: a key rotated since is refused, and the current
+        one in PIPECAT_API_KEY, if any, is tried instead."""
         key, url = self._settings or api_settings(lambda _: None)
-        return api.Client(key, url)
+        current = os.environ.get("PIPECAT_API_KEY") or None
+        refused = api.REFUSED
+        if recorded and self._from_config:
+            refused = RECORDED_KEY_REFUSED
+            if current and current != key:
+                refused = "so did the one in PIPECAT_API_KEY: " + api.REFUSED
+        return api.Client(key, url, fallback_key=current, refused=refused)
 
 
 def poll(
@@ -149,16 +170,39 @@ def poll(
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
             raise expired(current)
-        progress.status(describe(current, elapsed))
+        shown = describe(current, elapsed)
+        progress.status(shown)
         time.sleep(min(interval, max(timeout - elapsed, 0.05)))
         interval = min(interval * 1.5, interval_max)
-        current = fetch()
+        with quiet_watch(progress, shown):
+            current = fetch()
     return current
 
 
+@contextmanager
+def quiet_watch(progress: Progress, shown: str) -> Iterator[None]:
+    """While the body waits on Pipecat Cloud, keep the row moving: after QUIET_SECONDS
+    without an answer it says how long the API has been silent."""
+    answered = threading.Event()
+    start = time.monotonic()
+
+    def watch() -> None:
+        while not answered.wait(QUIET_SECONDS if time.monotonic() - start < 1 else 5.0):
+            quiet = time.monotonic() - start
+            progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
+
+    watcher = threading.Thread(target=watch, name="quiet-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        answered.set()
+
+
 class Patience:
-    """While waiting, an API error that may pass (a 5xx, 429 or lost connection) is
-    tolerated TRANSIENT_TRIES times in a row: the poll goes on with what it saw last."""
+    """While waiting, an API error that may pass (a 5xx, 429, lost connection, or an answer
+    not in the API's shape, as a proxy gives) is tolerated TRANSIENT_TRIES times in a row:
+    the poll goes on with what it saw last."""
 
     def __init__(self) -> None:
         self.misses = 0
@@ -167,7 +211,12 @@ class Patience:
         try:
             value = fetch()
         except api.ApiError as exc:
-            passing = exc.status is None or exc.status == 429 or exc.status >= 500
+            passing = (
+                isinstance(exc, api.NotTheApi)
+                or exc.status is None
+                or exc.status == 429
+                or exc.status >= 500
+            )
             if not passing or self.misses >= TRANSIENT_TRIES:
                 raise
             self.misses += 1
