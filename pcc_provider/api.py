@@ -278,17 +278,16 @@ class Client:
         """Whether the list of builds answers a JSON page of builds: checked once per client,
         before a 404 is taken to mean the object is gone."""
         if self._is_api is None:
+            self._is_api = False  # meanwhile: the probe's own 404 is no object's
             try:
                 page = self._answer(
                     "GET", "/builds", repeatable=True, params={"limit": 1}, json=None
                 )
                 self._is_api = isinstance(page.get("builds"), list)
-            except NotFound:
-                self._is_api = False
             except ApiError as exc:
                 if exc.status is None or exc.status >= 500 or exc.status == 429:
+                    self._is_api = None
                     raise  # says nothing about the URL: the caller sees why
-                self._is_api = False
         return self._is_api
 
     @staticmethod
