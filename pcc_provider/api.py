@@ -13,6 +13,7 @@ refused connection, 429 or 503.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +187,7 @@ class Client:
         self._fallback = _Bearer(fallback_key) if fallback_key and fallback_key != api_key else None
         self._refused = refused
         self._is_api: bool | None = None
+        self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
         self._repeatable = _session(_REPEATABLE)
         self._creating = _session(_CREATING)
         self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
@@ -251,6 +253,7 @@ class Client:
             )
         except requests.RequestException as exc:
             raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
+        self.last_answer = time.monotonic()
         if response.status_code >= 300:
             error = _error(method, url, response, self._refused)
             if isinstance(error, NotFound) and not self._answers_as_the_api():

@@ -284,6 +284,7 @@ class BuildProvider(ApiProvider):
             ),
             progress=progress,
             interval=self.poll_interval,
+            answered=lambda: client.last_answer,
         )
 
     @staticmethod

@@ -20,6 +20,8 @@ from pcc_provider.plugin import allow_concurrent_calls, report_errors_plainly
 DEFAULT_REGION = "us-west"
 # Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
 TRANSIENT_TRIES = 5
+# ... and for at most this long: with a silent API each try takes minutes (api.TIMEOUT).
+TRANSIENT_SECONDS = 120.0
 # After this long without an answer, a waiting row says so, and updates it as time goes on.
 QUIET_SECONDS = 10.0
 # What a refused key means where the engine passes the config recorded at the last `up`.
@@ -27,6 +29,18 @@ RECORDED_KEY_REFUSED = (
     "that is the key recorded at the last `pulumi up`, which `pulumi refresh` and "
     "`pulumi destroy` use: after a key rotation run `pulumi up` first, pass --run-program "
     "to refresh or destroy, or set PIPECAT_API_KEY to the current key"
+)
+CONFIG_KEY_REFUSED = (
+    "the key in the stack config (pipecat:apiKey) is wrong or revoked: set a valid private "
+    "key with `pulumi config set --secret pipecat:apiKey <key>`"
+)
+ENV_KEY_REFUSED = (
+    "the key in PIPECAT_API_KEY is wrong or revoked: set it to a valid private key (or "
+    "unset it and `pulumi config set --secret pipecat:apiKey <key>`)"
+)
+BOTH_KEYS_REFUSED = (
+    "so was the one in PIPECAT_API_KEY: set PIPECAT_API_KEY to a valid private key, or "
+    "`pulumi config set --secret pipecat:apiKey <key>` and run `pulumi up` first"
 )
 T = TypeVar("T")
 
@@ -138,12 +152,17 @@ class ApiProvider(ResourceProvider):
         one in PIPECAT_API_KEY, if any, is tried instead."""
         key, url = self._settings or api_settings(lambda _: None)
         current = os.environ.get("PIPECAT_API_KEY") or None
-        refused = api.REFUSED
+        other = current if current and current != key else None
         if recorded and self._from_config:
-            refused = RECORDED_KEY_REFUSED
-            if current and current != key:
-                refused = "so did the one in PIPECAT_API_KEY: " + api.REFUSED
-        return api.Client(key, url, fallback_key=current, refused=refused)
+            recorded_refused = "that is the key recorded at the last `pulumi up`, and "
+            refused = RECORDED_KEY_REFUSED if not other else recorded_refused + BOTH_KEYS_REFUSED
+        elif self._from_config:
+            refused = (
+                CONFIG_KEY_REFUSED if not other else f"{CONFIG_KEY_REFUSED}; {BOTH_KEYS_REFUSED}"
+            )
+        else:
+            refused = ENV_KEY_REFUSED
+        return api.Client(key, url, fallback_key=other, refused=refused)
 
 
 def poll(
@@ -157,8 +176,12 @@ def poll(
     progress: Progress,
     interval: float = 0.5,
     interval_max: float = 1.5,
+    answered: Callable[[], float] | None = None,
 ) -> T:
     """Fetch until done, backing off, showing `describe` as the live status.
+
+    `answered`: when Pipecat Cloud last answered (time.monotonic()), so that a row waiting
+    on a silent API counts from then rather than from the latest request.
 
     The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
     it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py).
@@ -174,38 +197,44 @@ def poll(
         progress.status(shown)
         time.sleep(min(interval, max(timeout - elapsed, 0.05)))
         interval = min(interval * 1.5, interval_max)
-        with quiet_watch(progress, shown):
+        with quiet_watch(progress, shown, answered):
             current = fetch()
     return current
 
 
 @contextmanager
-def quiet_watch(progress: Progress, shown: str) -> Iterator[None]:
+def quiet_watch(
+    progress: Progress, shown: str, answered: Callable[[], float] | None = None
+) -> Iterator[None]:
     """While the body waits on Pipecat Cloud, keep the row moving: after QUIET_SECONDS
     without an answer it says how long the API has been silent."""
-    answered = threading.Event()
+    done = threading.Event()
     start = time.monotonic()
+    since = answered or (lambda: start)
 
     def watch() -> None:
-        while not answered.wait(QUIET_SECONDS if time.monotonic() - start < 1 else 5.0):
-            quiet = time.monotonic() - start
+        wait = QUIET_SECONDS
+        while not done.wait(wait):
+            quiet = time.monotonic() - min(since(), start)
             progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
+            wait = QUIET_SECONDS / 2
 
     watcher = threading.Thread(target=watch, name="quiet-watch", daemon=True)
     watcher.start()
     try:
         yield
     finally:
-        answered.set()
+        done.set()
 
 
 class Patience:
     """While waiting, an API error that may pass (a 5xx, 429, lost connection, or an answer
-    not in the API's shape, as a proxy gives) is tolerated TRANSIENT_TRIES times in a row:
-    the poll goes on with what it saw last."""
+    not in the API's shape, as a proxy gives) is tolerated TRANSIENT_TRIES times in a row,
+    within TRANSIENT_SECONDS: the poll goes on with what it saw last."""
 
     def __init__(self) -> None:
         self.misses = 0
+        self.failing_since = 0.0
 
     def call(self, fetch: Callable[[], T], last: T) -> T:
         try:
@@ -217,7 +246,10 @@ class Patience:
                 or exc.status == 429
                 or exc.status >= 500
             )
-            if not passing or self.misses >= TRANSIENT_TRIES:
+            if self.misses == 0:
+                self.failing_since = time.monotonic()
+            failing_for = time.monotonic() - self.failing_since
+            if not passing or self.misses >= TRANSIENT_TRIES or failing_for > TRANSIENT_SECONDS:
                 raise
             self.misses += 1
             return last

@@ -228,3 +228,26 @@ def test_an_api_that_stops_answering_keeps_the_row_moving(
     assert created.outs["status"] == "success"
     quiet = [s for s in shown if "no answer from Pipecat Cloud for" in s]
     assert quiet and quiet[0].startswith(f"build {created.id} "), shown
+
+
+def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
+    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = BuildProvider()
+    refused._settings = ("pk_wrong_key_77", emulator.api_url)
+    refused._from_config = True
+    with pytest.raises(BuildError) as raised:
+        refused.create(build_props(agent))
+    message = str(raised.value)
+    assert "the key in the stack config (pipecat:apiKey) is wrong or revoked" in message
+    assert "or PIPECAT_API_KEY" not in message and "pk_wrong_key_77" not in message
+    # The same key from the environment, with nothing in the config: that is what is named.
+    from_env = BuildProvider()
+    monkeypatch.setenv("PIPECAT_API_KEY", "pk_wrong_key_77")
+    from_env._settings = ("pk_wrong_key_77", emulator.api_url)
+    with pytest.raises(BuildError, match="the key in PIPECAT_API_KEY is wrong or revoked"):
+        from_env.create(build_props(agent))
+    # A valid key in the environment beside a refused one in the config: it is used.
+    monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
+    created = refused.create(build_props(agent))
+    assert created.outs["status"] == "success"
