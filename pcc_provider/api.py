@@ -436,7 +436,12 @@ class Client:
 
     def list_secret_sets(self) -> list[dict[str, Any]]:
         sets = self._call("GET", "/secrets", repeatable=True).get("sets")
-        return [s for s in sets if isinstance(s, dict)] if isinstance(sets, list) else []
+        if not isinstance(sets, list):
+            # Read as "no sets", it would have refresh forget every image pull secret.
+            raise NotTheApi(
+                f"GET {self.api_url}/secrets answered without a list of sets: {FIX_URL}"
+            )
+        return [s for s in sets if isinstance(s, dict)]
 
     def delete_secret_set(self, name: str) -> None:
         self._call("DELETE", f"/secrets/{name}", repeatable=True)
