@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -206,11 +207,15 @@ def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
     assert "with a body that is not JSON" in message or "answered without a build" in message
     assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message
     assert "is pipecat:apiUrl right?" not in message
-    # And so it does: the next create finds that build and waits for it.
+    # And so it does: the next create finds that build still in flight and waits for it.
     [build] = emulator.api("GET", "/builds").json()["builds"]
-    emulator.finish(build["id"])
+    assert build["status"] in ("pending", "building")
+    finisher = threading.Timer(0.5, emulator.finish, args=(build["id"],))
+    finisher.start()
     again = configured(BuildProvider(), emulator).create(build_props(agent))
-    assert again.id == build["id"] and again.outs["source"] in ("reattached", "existing")
+    finisher.join()
+    assert again.id == build["id"] and again.outs["source"] == "reattached"
+    assert emulator.calls("POST /v1/builds") == 1
 
 
 def test_an_api_that_stops_answering_keeps_the_row_moving(
