@@ -9,6 +9,10 @@ which only issues a presigned URL) are retried on connection
 errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
 refused connection, 429 or 503.
+
+Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
+URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
+HTML page, not JSON) is NotTheApi, named in the message but never quoted.
 """
 
 from __future__ import annotations

@@ -256,3 +256,20 @@ def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
     created = refused.create(build_props(agent))
     assert created.outs["status"] == "success"
+
+
+def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
+    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "TIMEOUT", (5.0, 0.5))
+    monkeypatch.setattr(resource, "TRANSIENT_SECONDS", 1.0)
+    emulator.configure(buildSeconds=3600)
+    emulator.fault(GET_BUILD, hold=30, times=1000)
+    try:
+        with pytest.raises(BuildError) as raised:
+            configured(BuildProvider(), emulator).create(build_props(agent))
+    finally:
+        requests.delete(f"{emulator.url}/_emulator/faults", timeout=10)  # releases held ones
+    message = str(raised.value)
+    assert message.startswith("lost track of build "), message
+    assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message
