@@ -384,7 +384,7 @@ class AgentProvider(ApiProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 agent = client.get_agent(id_)
         except api.NotFound:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
@@ -396,7 +396,7 @@ class AgentProvider(ApiProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 self._delete(client, id_, props)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
