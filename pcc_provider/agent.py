@@ -403,7 +403,7 @@ class AgentProvider(ApiProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 agent = client.get_agent(id_)
         except api.NotFound:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
@@ -422,7 +422,7 @@ class AgentProvider(ApiProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 try:
                     stranger = _not_ours(props, client.get_agent(id_))
                 except api.NotFound:

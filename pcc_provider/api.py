@@ -9,10 +9,15 @@ which only issues a presigned URL) are retried on connection
 errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
 refused connection, 429 or 503.
+
+Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
+URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
+HTML page, not JSON) is NotTheApi, named in the message but never quoted.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +41,9 @@ NO_KEY = (
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 # (connect, read) seconds. For an upload the read timeout starts once the body is sent.
-TIMEOUT = (10.0, 60.0)
+# Every API call answers within seconds; a server silent for 30 s is stuck, and with the
+# read retries of a repeatable call the caller hears of it within about two minutes.
+TIMEOUT = (10.0, 30.0)
 PAGE_SIZE = 100
 
 
@@ -55,6 +62,11 @@ class AuthError(ApiError):
 
 class NotFound(ApiError):
     """404: no such build or agent."""
+
+
+class NotTheApi(ApiError):
+    """An answer not in the API's shape (an HTML page, not JSON, a JSON body of another
+    shape): a proxy or gateway between us, or a pipecat:apiUrl that is not the API."""
 
 
 class UploadRefused(ApiError):
@@ -96,7 +108,7 @@ def _policy(**settings: Any) -> Retry:
 _REPEATABLE = _retry(
     frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "POST", "PUT"}),
     frozenset({429, 502, 503, 504}),
-    read=4,
+    read=2,
 )
 # read=0: a request that was sent but got no answer may have acted; it is not repeated.
 _CREATING = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
@@ -147,8 +159,28 @@ def url_problem(api_url: str) -> str | None:
     )
 
 
+FIX_URL = (
+    f"set pipecat:apiUrl (or PIPECAT_API_URL) to the API's base URL, {DEFAULT_API_URL} "
+    "(with /v1) unless you use another"
+)
+REFUSED = (
+    "set a valid private key with `pulumi config set --secret pipecat:apiKey <key>` "
+    "or PIPECAT_API_KEY"
+)
+
+
 class Client:
-    def __init__(self, api_key: str, api_url: str = DEFAULT_API_URL) -> None:
+    """`fallback_key`, if given, is tried once when Pipecat Cloud refuses `api_key` (a key
+    rotated since it was recorded); `refused` is what a refused key's message says to do."""
+
+    def __init__(
+        self,
+        api_key: str,
+        api_url: str = DEFAULT_API_URL,
+        *,
+        fallback_key: str | None = None,
+        refused: str = REFUSED,
+    ) -> None:
         if not api_key:
             raise AuthError(NO_KEY)
         problem = url_problem(api_url)
@@ -156,6 +188,10 @@ class Client:
             raise ApiError(problem)
         self.api_url = api_url.rstrip("/")
         self._auth = _Bearer(api_key)
+        self._fallback = _Bearer(fallback_key) if fallback_key and fallback_key != api_key else None
+        self._refused = refused
+        self._is_api: bool | None = None
+        self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
         self._repeatable = _session(_REPEATABLE)
         self._creating = _session(_CREATING)
         self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
@@ -185,6 +221,24 @@ class Client:
         json: Any = None,
     ) -> dict[str, Any]:
         """The JSON object a call answers; ApiError for anything else."""
+        try:
+            return self._answer(method, path, repeatable=repeatable, params=params, json=json)
+        except AuthError:
+            if self._fallback is None:
+                raise
+            # A refused key did nothing: the same call is safe to make with the other key.
+            self._auth, self._fallback = self._fallback, None
+            return self._answer(method, path, repeatable=repeatable, params=params, json=json)
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        *,
+        repeatable: bool,
+        params: dict[str, Any] | None,
+        json: Any,
+    ) -> dict[str, Any]:
         import requests
 
         session = self._repeatable if repeatable else self._creating
@@ -203,25 +257,51 @@ class Client:
             )
         except requests.RequestException as exc:
             raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
+        self.last_answer = time.monotonic()
         if response.status_code >= 300:
-            raise _error(method, url, response)
+            error = _error(method, url, response, self._refused)
+            if isinstance(error, NotFound) and not self._answers_as_the_api():
+                # A server that answers every unknown path so (the emulator, a framework's
+                # default) would otherwise have a mistyped URL read as "all deleted".
+                raise NotTheApi(
+                    f"{method} {url} answered 404, but {self.api_url}/builds does not answer "
+                    f"as Pipecat Cloud's API does: {FIX_URL}",
+                    status=404,
+                )
+            raise error
         try:
             data = response.json()
         except ValueError:
             data = None
         if not isinstance(data, dict):
-            raise ApiError(
-                f"{method} {url} answered {response.status_code} without a JSON object: "
-                "is pipecat:apiUrl right?",
+            raise NotTheApi(
+                f"{method} {url} answered {response.status_code} with "
+                f"{_what(response)}, not the JSON object Pipecat Cloud's API answers: {FIX_URL}",
                 status=response.status_code,
             )
         return data
+
+    def _answers_as_the_api(self) -> bool:
+        """Whether the list of builds answers a JSON page of builds: checked once per client,
+        before a 404 is taken to mean the object is gone."""
+        if self._is_api is None:
+            self._is_api = False  # meanwhile: the probe's own 404 is no object's
+            try:
+                page = self._answer(
+                    "GET", "/builds", repeatable=True, params={"limit": 1}, json=None
+                )
+                self._is_api = isinstance(page.get("builds"), list)
+            except ApiError as exc:
+                if exc.status is None or exc.status >= 500 or exc.status == 429:
+                    self._is_api = None
+                    raise  # says nothing about the URL: the caller sees why
+        return self._is_api
 
     @staticmethod
     def _member(data: dict[str, Any], key: str, what: str) -> dict[str, Any]:
         member = data.get(key)
         if not isinstance(member, dict) or not member.get("id"):
-            raise ApiError(f"{what} answered without a {key}")
+            raise NotTheApi(f"{what} answered without a {key}: {FIX_URL}")
         return member
 
     # -- builds ---------------------------------------------------------------------------
@@ -360,7 +440,12 @@ class Client:
 
     def list_secret_sets(self) -> list[dict[str, Any]]:
         sets = self._call("GET", "/secrets", repeatable=True).get("sets")
-        return [s for s in sets if isinstance(s, dict)] if isinstance(sets, list) else []
+        if not isinstance(sets, list):
+            # Read as "no sets", it would have refresh forget every image pull secret.
+            raise NotTheApi(
+                f"GET {self.api_url}/secrets answered without a list of sets: {FIX_URL}"
+            )
+        return [s for s in sets if isinstance(s, dict)]
 
     def delete_secret_set(self, name: str) -> None:
         self._call("DELETE", f"/secrets/{name}", repeatable=True)
@@ -376,30 +461,72 @@ def _reason(exc: requests.RequestException) -> str:
     return str(inner or reason).splitlines()[0]
 
 
-def _error(method: str, url: str, response: requests.Response) -> ApiError:
+def _what(response: requests.Response) -> str:
+    """What a body that is not the API's JSON is, in a few words (never the body itself)."""
+    text = response.text.lstrip()[:200].lower()
+    if "html" in response.headers.get("Content-Type", "") or text.startswith(
+        ("<!doctype", "<html")
+    ):
+        return "an HTML page"
+    if not text:
+        return "an empty body"
+    try:
+        response.json()
+    except ValueError:
+        return "a body that is not JSON"
+    return "JSON not in the API's error shape"
+
+
+def _error(method: str, url: str, response: requests.Response, refused: str) -> ApiError:
     status = response.status_code
     message, code = "", None
     try:
         body = response.json()
-        if isinstance(body, dict):
-            message = str(body.get("error") or body.get("message") or "")
-            code = body.get("code")
     except ValueError:
-        message = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+        body = None
+    # The API's error shape (ErrorResponse in its spec): {"error": str, "code": str}.
+    shaped = (
+        isinstance(body, dict)
+        and isinstance(body.get("error"), str)
+        and isinstance(body.get("code"), str)
+    )
+    if isinstance(body, dict):
+        message = str(body.get("error") or body.get("message") or "")
+        code = body.get("code") if isinstance(body.get("code"), str) else None
     if status == 401:
         return AuthError(
             f"Pipecat Cloud refused the API key (401{': ' + message if message else ''}): "
-            "set a valid private key with `pulumi config set --secret pipecat:apiKey <key>` "
-            "or PIPECAT_API_KEY",
+            + refused,
             status=status,
             code=code,
         )
     if 300 <= status < 400:
-        message = f"a redirect to {response.headers.get('Location')!r}, not followed"
+        where = response.headers.get("Location")
+        return ApiError(
+            f"{method} {url} answered {status}, a redirect to {where!r}, not followed: {FIX_URL}",
+            status=status,
+        )
+    if not shaped and message and status != 404:
+        pass  # JSON with a message: the API speaking, if not quite in its documented shape
+    elif not shaped and status >= 500:
+        # A proxy or gateway in front of the API answering for it: its page says nothing
+        # more, and the call may pass on its own.
+        return NotTheApi(
+            f"{method} {url} answered {status} with {_what(response)}, not Pipecat Cloud's "
+            "API: a proxy or gateway error; try again later, and if it persists check "
+            "pipecat:apiUrl",
+            status=status,
+        )
+    elif not shaped:
+        return NotTheApi(
+            f"{method} {url} answered {status} with {_what(response)}, which does not look "
+            f"like Pipecat Cloud's API: {FIX_URL}",
+            status=status,
+        )
     detail = f": {message}" if message else ""
     if code:
         detail += f" [{code}]"
-    cls = NotFound if status == 404 else ApiError
+    cls = NotFound if status == 404 and shaped else ApiError
     return cls(f"{method} {url} answered {status}{detail}", status=status, code=code)
 
 

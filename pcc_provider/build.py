@@ -29,6 +29,7 @@ from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
     ApiProvider,
     ApiResource,
+    Patience,
     Progress,
     poll,
     region_for,
@@ -119,7 +120,7 @@ class BuildProvider(ApiProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 build = client.get_build(id_)
         except api.NotFound:
             return ReadResult("", {})  # gone: refresh drops it from the state
@@ -253,9 +254,42 @@ class BuildProvider(ApiProvider):
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
         build_id, logs = build["id"], build.get("logsUrl")
-        build = poll(
+        patience = Patience()
+        try:
+            build = self._poll(client, build, timeout, progress, patience)
+        except (api.NotFound, api.AuthError):
+            raise
+        except api.ApiError as exc:
+            # build.py reattaches to a build in flight: the wait is lost, not the build.
+            raise BuildError(
+                f"lost track of build {build_id} while waiting for it ({exc}); it goes on in "
+                "Pipecat Cloud, and the next `pulumi up` reattaches to it while it is younger "
+                f"than buildTimeout ({timeout:g}s). Logs: {logs}"
+            ) from None
+        if build["status"] != "success":
+            try:
+                tail = client.build_logs(build_id)[-LOG_TAIL:]
+            except api.ApiError:
+                tail = []
+            reason = build.get("errorMessage") or "no error message"
+            lines = [f"build {build_id} {build['status']}: {reason}", f"logs: {logs}"]
+            if tail:
+                lines += ["last log lines:", *(f"  {line}" for line in tail)]
+            raise BuildError("\n".join(lines))
+        return build
+
+    def _poll(
+        self,
+        client: api.Client,
+        build: dict[str, Any],
+        timeout: float,
+        progress: Progress,
+        patience: Patience,
+    ) -> dict[str, Any]:
+        build_id, logs = build["id"], build.get("logsUrl")
+        return poll(
             build,
-            lambda: client.get_build(build_id),
+            lambda: patience.call(lambda: client.get_build(build_id), build),
             lambda b: b.get("status") in api.TERMINAL_STATUSES,
             timeout=timeout,
             describe=lambda b, took: (
@@ -270,18 +304,8 @@ class BuildProvider(ApiProvider):
             ),
             progress=progress,
             interval=self.poll_interval,
+            answered=lambda: client.last_answer,
         )
-        if build["status"] != "success":
-            try:
-                tail = client.build_logs(build_id)[-LOG_TAIL:]
-            except api.ApiError:
-                tail = []
-            reason = build.get("errorMessage") or "no error message"
-            lines = [f"build {build_id} {build['status']}: {reason}", f"logs: {logs}"]
-            if tail:
-                lines += ["last log lines:", *(f"  {line}" for line in tail)]
-            raise BuildError("\n".join(lines))
-        return build
 
     @staticmethod
     def _outputs(props: dict[str, Any], build: dict[str, Any], source: str) -> dict[str, Any]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import pulumi
@@ -18,6 +20,28 @@ from pcc_provider.plugin import allow_concurrent_calls, report_errors_plainly
 DEFAULT_REGION = "us-west"
 # Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
 TRANSIENT_TRIES = 5
+# ... and for at most this long: with a silent API each try takes minutes (api.TIMEOUT).
+TRANSIENT_SECONDS = 120.0
+# After this long without an answer, a waiting row says so, and updates it as time goes on.
+QUIET_SECONDS = 10.0
+# What a refused key means where the engine passes the config recorded at the last `up`.
+RECORDED_KEY_REFUSED = (
+    "that is the key recorded at the last `pulumi up`, which `pulumi refresh` and "
+    "`pulumi destroy` use: after a key rotation run `pulumi up` first, pass --run-program "
+    "to refresh or destroy, or set PIPECAT_API_KEY to the current key"
+)
+CONFIG_KEY_REFUSED = (
+    "the key in the stack config (pipecat:apiKey) is wrong or revoked: set a valid private "
+    "key with `pulumi config set --secret pipecat:apiKey <key>`"
+)
+ENV_KEY_REFUSED = (
+    "the key in PIPECAT_API_KEY is wrong or revoked: set it to a valid private key (or "
+    "unset it and `pulumi config set --secret pipecat:apiKey <key>`)"
+)
+BOTH_KEYS_REFUSED = (
+    "so was the one in PIPECAT_API_KEY: set PIPECAT_API_KEY to a valid private key, or "
+    "`pulumi config set --secret pipecat:apiKey <key>` and run `pulumi up` first"
+)
 T = TypeVar("T")
 
 
@@ -112,17 +136,33 @@ class ApiProvider(ResourceProvider):
     def __init__(self) -> None:
         super().__init__()
         self._settings: tuple[str, str] | None = None
+        self._from_config = False
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings = api_settings(req.config.get)
+        self._from_config = bool(req.config.get("pipecat:apiKey"))
         # In the SDK's plugin: a create waiting for a build must not hold a call slot that
         # other resources need, and our errors are one line (pcc_provider/plugin.py).
         allow_concurrent_calls()
         report_errors_plainly()
 
-    def _client(self) -> api.Client:
+    def _client(self, recorded: bool = False) -> api.Client:
+        """`recorded`: for refresh and destroy, where the engine configures this provider
+        with the config of the last `up`: a key rotated since is refused, and the current
+        one in PIPECAT_API_KEY, if any, is tried instead."""
         key, url = self._settings or api_settings(lambda _: None)
-        return api.Client(key, url)
+        current = os.environ.get("PIPECAT_API_KEY") or None
+        other = current if current and current != key else None
+        if recorded and self._from_config:
+            recorded_refused = "that is the key recorded at the last `pulumi up`, and "
+            refused = RECORDED_KEY_REFUSED if not other else recorded_refused + BOTH_KEYS_REFUSED
+        elif self._from_config:
+            refused = (
+                CONFIG_KEY_REFUSED if not other else f"{CONFIG_KEY_REFUSED}; {BOTH_KEYS_REFUSED}"
+            )
+        else:
+            refused = ENV_KEY_REFUSED
+        return api.Client(key, url, fallback_key=other, refused=refused)
 
 
 def poll(
@@ -136,8 +176,12 @@ def poll(
     progress: Progress,
     interval: float = 0.5,
     interval_max: float = 1.5,
+    answered: Callable[[], float] | None = None,
 ) -> T:
     """Fetch until done, backing off, showing `describe` as the live status.
+
+    `answered`: when Pipecat Cloud last answered (time.monotonic()), so that a row waiting
+    on a silent API counts from then rather than from the latest request.
 
     The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
     it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py).
@@ -149,26 +193,63 @@ def poll(
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
             raise expired(current)
-        progress.status(describe(current, elapsed))
+        shown = describe(current, elapsed)
+        progress.status(shown)
         time.sleep(min(interval, max(timeout - elapsed, 0.05)))
         interval = min(interval * 1.5, interval_max)
-        current = fetch()
+        with quiet_watch(progress, shown, answered):
+            current = fetch()
     return current
 
 
+@contextmanager
+def quiet_watch(
+    progress: Progress, shown: str, answered: Callable[[], float] | None = None
+) -> Iterator[None]:
+    """While the body waits on Pipecat Cloud, keep the row moving: after QUIET_SECONDS
+    without an answer it says how long the API has been silent."""
+    done = threading.Event()
+    start = time.monotonic()
+    since = answered or (lambda: start)
+
+    def watch() -> None:
+        wait = QUIET_SECONDS
+        while not done.wait(wait):
+            quiet = time.monotonic() - min(since(), start)
+            progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
+            wait = QUIET_SECONDS / 2
+
+    watcher = threading.Thread(target=watch, name="quiet-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
 class Patience:
-    """While waiting, an API error that may pass (a 5xx, 429 or lost connection) is
-    tolerated TRANSIENT_TRIES times in a row: the poll goes on with what it saw last."""
+    """While waiting, an API error that may pass (a 5xx, 429, lost connection, or an answer
+    not in the API's shape, as a proxy gives) is tolerated TRANSIENT_TRIES times in a row,
+    within TRANSIENT_SECONDS: the poll goes on with what it saw last."""
 
     def __init__(self) -> None:
         self.misses = 0
+        self.failing_since = 0.0
 
     def call(self, fetch: Callable[[], T], last: T) -> T:
         try:
             value = fetch()
         except api.ApiError as exc:
-            passing = exc.status is None or exc.status == 429 or exc.status >= 500
-            if not passing or self.misses >= TRANSIENT_TRIES:
+            passing = (
+                isinstance(exc, api.NotTheApi)
+                or exc.status is None
+                or exc.status == 429
+                or exc.status >= 500
+            )
+            if self.misses == 0:
+                self.failing_since = time.monotonic()
+            failing_for = time.monotonic() - self.failing_since
+            if not passing or self.misses >= TRANSIENT_TRIES or failing_for > TRANSIENT_SECONDS:
                 raise
             self.misses += 1
             return last

@@ -26,10 +26,11 @@ import hashlib
 import json
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import pulumi
 from pulumi.dynamic import (
@@ -261,15 +262,11 @@ class SetProvider(ApiProvider):
         raise NotImplementedError
 
     def _hide(self, props: dict[str, Any], said: str | Exception) -> str:
-        """What the service said, with any declared value it echoed replaced by [secret]. Our
+        """What the service said, with any declared value it echoed hidden (`redact`). Our
         own messages (SecretSetError) never hold one."""
         if isinstance(said, SecretSetError):
             return str(said)
-        text = str(said)
-        for value in sorted(self._values(props), key=len, reverse=True):
-            if value:
-                text = text.replace(value, "[secret]")
-        return text
+        return redact(str(said), self._values(props))
 
     def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
         """The key names a set reports (GET /secrets/{set}), None where the API shows none."""
@@ -402,7 +399,7 @@ class SetProvider(ApiProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 found = self._status(client, id_)
         except api.ApiError as exc:
             raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
@@ -420,7 +417,7 @@ class SetProvider(ApiProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         progress = Progress(props.get("__urn"))
         try:
-            with self._client() as client:
+            with self._client(recorded=True) as client:
                 found = self._status(client, id_)
                 if found is None:
                     return  # already gone
@@ -565,11 +562,63 @@ class ImagePullSecretProvider(SetProvider):
         username, password = props.get("username"), props.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return []
-        return [password, pull_credentials(username, password)]
+        return [password, f"{username}:{password}", pull_credentials(username, password)]
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         credentials = pull_credentials(props["username"], props["password"])
         client.put_image_pull_secret(props["set_name"], props["host"], credentials, props["region"])
+
+
+# -- hiding values in what the service says ---------------------------------------------------
+
+# A run this long of any form of a value is hidden wherever it appears. Long enough that
+# ordinary words of a message are rarely taken for part of a value, short enough that the
+# few characters left around a hidden run say next to nothing about a real secret (tokens and
+# passwords are 16+ characters); a whole value shorter than this is hidden in each form.
+PARTIAL_MIN = 6
+HIDDEN = "[secret]"
+
+
+def echo_forms(value: str) -> set[str]:
+    """The forms in which a service may quote a value it was sent: as is, JSON-escaped and
+    JSON-quoted (it travels in a JSON body), repr, base64 and URL-encoded."""
+    dumped = json.dumps(value)
+    raw = value.encode()
+    forms = {
+        value,
+        dumped,
+        dumped[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        json.dumps(dumped)[1:-1],  # escaped twice: the body quoted inside a JSON string
+        repr(value),
+        ascii(value),
+        repr(value)[1:-1],
+        base64.b64encode(raw).decode(),
+        base64.b64encode(raw).decode().rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        quote(value, safe=""),
+        quote_plus(value, safe=""),
+    }
+    return {form for form in forms if form}
+
+
+def redact(text: str, values: Iterable[str]) -> str:
+    """`text` with every echo form of every value replaced by [secret], and with any run of
+    PARTIAL_MIN or more characters of such a form (a truncated or partial echo) too."""
+    forms = sorted({f for v in values if v for f in echo_forms(v)}, key=len, reverse=True)
+    mark = "\x00"  # stands for HIDDEN until the end, so no pass matches what one hid
+    for form in forms:
+        text = text.replace(form, mark)
+    for form in forms:
+        if len(form) < PARTIAL_MIN or mark in form:
+            continue
+        while True:
+            matcher = SequenceMatcher(None, text, form, autojunk=False)
+            at, _, size = matcher.find_longest_match(0, len(text), 0, len(form))
+            if size < PARTIAL_MIN:
+                break
+            text = text[:at] + mark + text[at + size :]
+    return text.replace(mark, HIDDEN)
 
 
 # -- resources --------------------------------------------------------------------------------

@@ -263,9 +263,7 @@ def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     other = URN.replace("::proj::", "::other-project::")
     with pytest.raises(AgentError) as failed:
         provider.create(props(buildId=build_b, __urn=other))
-    assert "an agent named bot already exists and this stack did not create it" in str(
-        failed.value
-    )
+    assert "an agent named bot already exists and this stack did not create it" in str(failed.value)
     assert "adopt_existing=True" in str(failed.value)
     assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
     assert deployments(emulator)[-1]["buildId"] == build_a

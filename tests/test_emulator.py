@@ -769,6 +769,42 @@ def test_faults_can_be_cleared_and_bad_specs_are_refused(api: Client) -> None:
         assert set(response.json()) == {"error", "code"}
 
 
+def test_faults_answer_html_malformed_echo_delayed_or_not_at_all(api: Client) -> None:
+    route = "GET /v1/regions"
+    api.control("POST", "/faults", json={"route": route, "status": 502, "body": "html"})
+    page = api.raw("GET", "/regions")
+    assert page.status_code == 502 and page.headers["Content-Type"].startswith("text/html")
+    assert page.text.startswith("<html>")
+    api.control("POST", "/faults", json={"route": route, "status": 200, "body": "malformed"})
+    malformed = api.raw("GET", "/regions")
+    assert malformed.status_code == 200
+    with pytest.raises(ValueError):
+        malformed.json()
+    api.control(
+        "POST",
+        "/faults",
+        json={"route": "PUT /v1/secrets/{setName}", "status": 400, "body": "echo"},
+    )
+    sent = {"secrets": [{"secretKey": "K", "secretValue": "two\nlines"}], "region": "us-west"}
+    echoed = api.raw("PUT", "/secrets/echoed", json=sent)
+    assert echoed.status_code == 400 and "two\\nlines" in echoed.json()["error"]
+    api.control("POST", "/faults", json={"route": route, "delay": 0.3})
+    started = time.monotonic()
+    api.call("GET", "/regions", 200)  # delayed, then answered as usual
+    assert time.monotonic() - started >= 0.3
+    api.control("POST", "/faults", json={"route": route, "hold": 60})
+    with pytest.raises(requests.exceptions.Timeout):
+        api.session.get(api.emu.api_url + "/regions", timeout=0.5)
+    api.control("DELETE", "/faults")  # releases the held request
+    api.call("GET", "/regions", 200)
+    for spec in [
+        {"route": route, "body": "html"},
+        {"route": route, "status": 502, "body": "xml"},
+        {"route": route, "hold": 1, "status": 502},
+    ]:
+        assert api.control("POST", "/faults", json=spec).status_code == 400, spec
+
+
 def test_config_changes_apply_to_new_builds(api: Client) -> None:
     assert api.control("GET", "/config").json() == {
         "buildSeconds": 0.5,

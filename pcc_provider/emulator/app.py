@@ -156,6 +156,10 @@ class Fault:
     remaining: int
     retry_after: int
     acted: bool = False  # the request is handled, then its answer is dropped
+    body: str = "json"  # json (the API's error shape), html, malformed or echo
+    message: str = "Fault injected by the emulator"
+    delay: float = 0.0  # seconds before answering (or, with hold, before dropping)
+    hold: bool = False  # no answer at all: held for `delay` seconds or until released
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"route": self.route, "times": self.remaining}
@@ -163,10 +167,16 @@ class Fault:
             body["actThenDrop"] = True
         elif self.drop:
             body["drop"] = True
-        else:
+        elif self.hold:
+            body["hold"] = self.delay
+        elif self.status:
             body["status"] = self.status
             if self.status == 429:
                 body["retryAfter"] = self.retry_after
+            if self.body != "json":
+                body["body"] = self.body
+        if self.delay and not self.hold:
+            body["delay"] = self.delay
         return body
 
 
@@ -206,6 +216,7 @@ class Faults:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.queue: deque[Fault] = deque()
+        self.released = threading.Event()  # set by clearing the faults: held requests end
 
     def add(self, fault: Fault) -> None:
         with self.lock:
@@ -225,6 +236,12 @@ class Faults:
     def clear(self) -> None:
         with self.lock:
             self.queue.clear()
+            self.released.set()
+            self.released = threading.Event()
+
+    def wait(self, fault: Fault) -> None:
+        """Sleep `fault.delay` seconds, or less if the faults are cleared meanwhile."""
+        self.released.wait(fault.delay)
 
     def to_json(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -486,8 +503,13 @@ class EmulatorApp:
             if not route.split(" ", 1)[1].startswith("/_emulator"):
                 self._count(request, route, is_storage)
                 fault = self.faults.take(route)
+                if fault is not None and fault.delay:
+                    self.faults.wait(fault)
                 if fault is not None and not fault.acted:
-                    return self._fault_response(fault, is_storage)
+                    if fault.delay and not fault.hold and not fault.status:
+                        fault = None  # only delayed: answered as usual
+                    else:
+                        return self._fault_response(fault, is_storage, request)
             if is_api:
                 self._authorize(request)
             response = self.handlers[str(rule.endpoint)](request, **args)
@@ -525,16 +547,25 @@ class EmulatorApp:
                 401, "Unauthorized", "UNAUTHORIZED", {"WWW-Authenticate": 'Bearer realm="api"'}
             )
 
-    def _fault_response(self, fault: Fault, is_storage: bool) -> Response:
-        if fault.drop:
+    def _fault_response(self, fault: Fault, is_storage: bool, request: Request) -> Response:
+        if fault.drop or fault.hold:
             raise DropConnection("fault injected: connection dropped")
         headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+        if fault.body == "html":  # a proxy's or gateway's own page
+            title = f"<head><title>{fault.status}</title></head>"
+            page = f"<html>{title}<body>{fault.message}</body></html>"
+            return Response(page, fault.status, headers, content_type="text/html")
+        if fault.body == "malformed":
+            return Response('{"build": {"id": ', fault.status, headers, mimetype="application/json")
+        if fault.body == "echo":  # a service that quotes the request it refuses
+            said = request.get_data(as_text=True)
+            return error_response(fault.status, f"{fault.message}: {said}", headers=headers)
         if is_storage:
             code = "SlowDown" if fault.status in (429, 503) else "InternalError"
             response = s3_error_response(fault.status, code, "Fault injected by the emulator")
             response.headers.update(headers)
             return response
-        return error_response(fault.status, "Fault injected by the emulator", headers=headers)
+        return error_response(fault.status, fault.message, headers=headers)
 
     # -- builds ------------------------------------------------------------------------------
 
@@ -786,7 +817,9 @@ class EmulatorApp:
     def on_faults_add(self, request: Request) -> Response:
         body = read_json(request)
         unknown = sorted(
-            set(body) - {"route", "status", "times", "drop", "actThenDrop", "retryAfter"}
+            set(body)
+            - {"route", "status", "times", "drop", "actThenDrop", "retryAfter"}
+            - {"body", "message", "delay", "hold"}
         )
         if unknown:
             bad_request(f"Unknown fault keys: {', '.join(unknown)}")
@@ -799,9 +832,22 @@ class EmulatorApp:
         acted = body.get("actThenDrop", False)
         if not isinstance(acted, bool):
             bad_request("'actThenDrop' must be a boolean")
-        status = opt_int(body, "status", 400, 599)
-        if [status is not None, drop, acted].count(True) != 1:
-            bad_request("Give one of 'status' (400-599), 'drop': true or 'actThenDrop': true")
+        kind = opt_str(body, "body") or "json"
+        if kind not in ("json", "html", "malformed", "echo"):
+            bad_request("'body' must be one of json, html, malformed, echo")
+        # A malformed body may come with a 200: an answer that is not what it should be.
+        status = opt_int(body, "status", 200 if kind == "malformed" else 400, 599)
+        delay = opt_number(body, "delay", 0)
+        hold = opt_number(body, "hold", 0)
+        if [status is not None, drop, acted, hold is not None].count(True) > 1 or (
+            delay is None and [status is not None, drop, acted, hold is not None].count(True) == 0
+        ):
+            bad_request(
+                "Give one of 'status' (400-599), 'drop': true, 'actThenDrop': true or "
+                "'hold': seconds (and/or 'delay': seconds)"
+            )
+        if kind != "json" and status is None:
+            bad_request("'body' needs a 'status'")
         times = opt_int(body, "times", 1, 1_000_000) or 1
         retry_after = opt_int(body, "retryAfter", 0, 3600)
         self.faults.add(
@@ -812,6 +858,10 @@ class EmulatorApp:
                 remaining=times,
                 retry_after=1 if retry_after is None else retry_after,
                 acted=acted,
+                body=kind,
+                message=opt_str(body, "message") or "Fault injected by the emulator",
+                delay=hold if hold is not None else delay or 0.0,
+                hold=hold is not None,
             )
         )
         return json_response({"faults": self.faults.to_json()}, 201)
