@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime
 from typing import Any, ClassVar
 
 import pulumi
@@ -33,7 +32,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api, secrets
+from pcc_provider import api, ownership, secrets
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
@@ -54,11 +53,8 @@ SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
-# Seconds the service's clock may be behind this machine's when judging whether an agent
-# found after a lost create answer was created by that create. Small on purpose: an agent
-# made just before the call and within this margin would be taken as ours (and deleted
-# again on a definite failure); a larger skew only makes ours look adopted (never deleted).
-CLOCK_SKEW = 5.0
+# What claims name agents by (ownership.py).
+CLAIM = "agent"
 
 REPLACE_ON = ("serviceName", "region")
 # The settings sent to the API, by their API names.
@@ -262,6 +258,7 @@ class AgentProvider(ApiProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, progress = props["serviceName"], Progress(props.get("__urn"))
+        urn = props.get("__urn") or ""
         with self._client() as client:
             try:
                 progress.status(f"creating agent {name}")
@@ -275,17 +272,19 @@ class AgentProvider(ApiProvider):
                 raise AgentError(exc.under(f"agent {name}: {exc}{undone}")) from None
             except api.NotFound:
                 # Deleted behind our back: nothing is left, so the next `pulumi up` creates it.
+                ownership.release(urn, CLAIM, name)
                 raise AgentError(
                     f"agent {name} was deleted while it deployed: run `pulumi up` again to "
                     "create it again"
                 ) from None
             except api.ApiError as exc:
-                # Not a verdict on the deployment: the agent is kept, and the next `pulumi up`
-                # finds it unchanged since its creation and carries on with it.
+                # Not a verdict on the deployment: the agent is kept, with its claim, and the
+                # next `pulumi up` carries on with it.
                 raise AgentError(
                     f"agent {name}: {exc}; the agent exists and was left as it is: "
                     "run `pulumi up` again to carry on"
                 ) from None
+        ownership.release(urn, CLAIM, name)  # in the state from here on
         return CreateResult(name, self._outputs(props, agent))
 
     def _undo(self, client: api.Client, name: str, props: dict[str, Any], ours: bool) -> str:
@@ -295,6 +294,7 @@ class AgentProvider(ApiProvider):
             return "; the agent existed before this update, so it was left as it is"
         try:
             self._delete(client, name, props)
+            ownership.release(props.get("__urn") or "", CLAIM, name)
             return "; the agent was deleted again"
         except (api.ApiError, AgentError):
             return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)"
@@ -303,12 +303,19 @@ class AgentProvider(ApiProvider):
         self, client: api.Client, name: str, props: dict[str, Any], progress: Progress
     ) -> tuple[dict[str, Any], bool]:
         """(the agent, whether this call created it)."""
+        urn = props.get("__urn") or ""
+        # An earlier create of this resource that never saved its result (ownership.py).
+        earlier = ownership.claimed(urn, CLAIM, name)
+        # Written before the call: if this `up` is interrupted, the next one can prove that
+        # the agent it finds is the one this call made.
+        ownership.claim(urn, CLAIM, name, props["region"])
         started = time.time()
         try:
             return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
             lost = exc.status is None  # the answer was lost: the agent may exist now
             if not lost and not (exc.status == 400 and "already exists" in str(exc).lower()):
+                ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise
             try:
                 existing = client.get_agent(name)
@@ -318,17 +325,22 @@ class AgentProvider(ApiProvider):
         # The build cannot be compared (the API redacts it), so whatever is found is sent
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
-        if lost and not differences and _created_since(existing, started):
+        if lost and not differences and ownership.created_after(existing.get("createdAt"), started):
             return client.update_agent(name, request_body(props, create=False)), True
-        if not differences and existing.get("createdAt") == existing.get("updatedAt"):
-            # What an interrupted `pulumi up` of this program leaves: an agent with exactly
-            # these settings, never changed since its creation.
+        if (
+            earlier is not None
+            and not differences
+            and existing.get("region") == earlier.region
+            and earlier.covers(existing.get("createdAt"))
+        ):
+            # With these settings, created since an earlier create of this very resource
+            # began, which never saved its result: what an interrupted `up` of this stack left.
             progress.warn(
-                f"agent {name} already exists with exactly these settings and was never "
-                "changed since its creation: taken to be the one an interrupted `pulumi up` "
-                "created, and adopted"
+                f"agent {name} was created by an interrupted `pulumi up` of this stack "
+                f"(at {existing.get('createdAt')}): carrying on with it"
             )
             return client.update_agent(name, request_body(props, create=False)), False
+        ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
                 f"an agent named {name} already exists in region {existing.get('region')}: "
@@ -338,7 +350,7 @@ class AgentProvider(ApiProvider):
             how = (
                 f"it differs in {', '.join(differences)}"
                 if differences
-                else "it was changed after its creation"
+                else f"created at {existing.get('createdAt')} by someone else"
             )
             raise api.ApiError(
                 f"an agent named {name} already exists and this stack did not create it "
@@ -369,6 +381,13 @@ class AgentProvider(ApiProvider):
         try:
             with self._client() as client:
                 progress.status(f"updating agent {id_}")
+                stranger = _not_ours(olds, client.get_agent(id_))
+                if stranger and not news.get("adoptExisting"):
+                    raise AgentError(
+                        f"agent {id_} is not the one this stack created ({stranger}): it was "
+                        "left as it is. Run `pulumi refresh` to forget it, or pass "
+                        "adopt_existing=True to take it over"
+                    )
                 agent = client.update_agent(id_, body)
                 agent = self._wait(client, id_, agent, news, progress)
         except DeployFailed as exc:
@@ -390,6 +409,13 @@ class AgentProvider(ApiProvider):
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
+        stranger = _not_ours(props, agent)
+        if stranger:
+            Progress(props.get("__urn")).warn(
+                f"agent {id_} is not the one this stack created ({stranger}): forgotten, and "
+                "left as it is; pass adopt_existing=True to take it over"
+            )
+            return ReadResult("", {})
         # Settings changed outside Pulumi show up as drift, for the ones the program sets.
         drift = {k: v for k, v in observed(agent).items() if props.get(k) is not None}
         return ReadResult(id_, self._outputs({"serviceName": id_, **props, **drift}, agent))
@@ -397,6 +423,16 @@ class AgentProvider(ApiProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
             with self._client(recorded=True) as client:
+                try:
+                    stranger = _not_ours(props, client.get_agent(id_))
+                except api.NotFound:
+                    return  # already gone
+                if stranger:
+                    Progress(props.get("__urn")).warn(
+                        f"agent {id_} was not deleted: it is not the one this stack created "
+                        f"({stranger}); it is forgotten and left as it is"
+                    )
+                    return
                 self._delete(client, id_, props)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
@@ -548,14 +584,14 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     return [k for k in asked if seen[k] != asked[k]]
 
 
-def _created_since(agent: dict[str, Any], started: float) -> bool:
-    """Whether the agent was created after `started` (this machine's clock), give or take
-    CLOCK_SKEW seconds between this machine's clock and the service's."""
-    try:
-        created = datetime.fromisoformat(str(agent.get("createdAt"))).timestamp()
-    except ValueError:
-        return False  # unknown: not taken to be this call's, so never deleted
-    return created >= started - CLOCK_SKEW
+def _not_ours(state: dict[str, Any], agent: dict[str, Any]) -> str | None:
+    """Why the agent found under the state's name is another one than the state records
+    (deleted and made again by someone else), or None. A state from before createdAt was
+    recorded proves nothing either way."""
+    recorded = state.get("createdAt")
+    if not recorded or agent.get("createdAt") == recorded:
+        return None
+    return f"this stack's was created at {recorded}, this one at {agent.get('createdAt')}"
 
 
 def _exists(client: api.Client, name: str) -> bool:

@@ -45,7 +45,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api
+from pcc_provider import api, ownership
 from pcc_provider.resource import (
     ApiProvider,
     Patience,
@@ -228,6 +228,7 @@ class SetProvider(ApiProvider):
 
     poll_interval: ClassVar[float] = 0.5
     what: ClassVar[str] = "secret set"
+    kind: ClassVar[str] = "secretSet"  # what claims call this kind of set (ownership.py)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         # No property named: the engine would print the property's value beside the reason.
@@ -267,33 +268,86 @@ class SetProvider(ApiProvider):
             return str(said)
         return redact(str(said), self._values(props))
 
-    def _left_by_an_interrupted_up(
-        self, client: api.Client, props: dict[str, Any], found: dict[str, Any]
-    ) -> bool:
-        """Whether an existing set of this name is safely the one an interrupted `pulumi up`
-        of this program created (its answer lost, or cancelled before the state was saved)."""
-        return False
+    def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
+        """The key names a set reports (GET /secrets/{set}), None where the API shows none."""
+        return None
+
+    def _declared_keys(self, props: Mapping[str, Any]) -> list[str]:
+        return []
+
+    def _take_over(self, props: dict[str, Any], found: dict[str, Any], progress: Progress) -> None:
+        """Refuse a set of the declared name that this stack did not create, unless the program
+        adopts it on purpose or it is provably what this resource's interrupted `up` left."""
+        name, urn = props["set_name"], props.get("__urn") or ""
+        keys, declared = self._keys(found), self._declared_keys(props)
+        where = found.get("region")
+        claim = ownership.claimed(urn, self.kind, name)
+        if claim is not None and claim.region == where and (keys is None or keys == claim.keys):
+            # No set of this name existed when that create claimed it (the claim is written
+            # only then), and this one has the keys it was about to write.
+            progress.warn(
+                f"{self.what} {name} was created by an interrupted `pulumi up` of this stack: "
+                "its values are set to the declared ones"
+            )
+            return
+        if where != props["region"]:
+            raise SecretSetError(
+                f"a {self.what} of this name already exists in region {where}, and this stack "
+                f"did not create it: choose another set_name, or delete it (`pcc secrets delete "
+                f"{name}`) and run `pulumi up` again"
+            )
+        if not props.get("adopt_existing"):
+            how = ""
+            if keys is not None and keys != declared:
+                how = f" (it has the keys {', '.join(keys) or 'none'}; this program declares "
+                how += f"{', '.join(declared)})"
+            elif keys is not None:
+                how = " (with the same keys)"
+            raise SecretSetError(
+                f"it already exists in Pipecat Cloud and this stack did not create it{how}: "
+                "pass adopt_existing=True to take it over (its values are replaced by the "
+                "declared ones and `pulumi destroy` deletes it), choose another set_name, or "
+                f"delete it (`pcc secrets delete {name}`)"
+            )
+        extra = sorted(set(keys or []) - set(declared))
+        progress.warn(
+            f"{self.what} {name} already exists: adopt_existing=True takes it over, sets the "
+            "declared values"
+            + (f", removes the keys {', '.join(extra)}" if extra else "")
+            + ", and `pulumi destroy` will delete it"
+        )
+
+    def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
+        """Why the set found under the state's name is not the one the state records (deleted
+        and made again by someone else), or None. Sets have no creation time: a set in
+        another region, or one that shares none of the recorded keys, is another set."""
+        if found.get("region") != state.get("region"):
+            return f"it is in region {found.get('region')}, this stack's in {state.get('region')}"
+        keys, recorded = self._keys(found), state.get("keys")
+        if keys is not None and recorded and not set(keys) & set(recorded):
+            return (
+                f"it has the keys {', '.join(keys) or 'none'}, this stack's had "
+                f"{', '.join(recorded)}"
+            )
+        return None
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, progress = props["set_name"], Progress(props.get("__urn"))
+        urn = props.get("__urn") or ""
         with self._client() as client:
             try:
                 found = self._status(client, name)
-                if found is not None and not self._left_by_an_interrupted_up(client, props, found):
-                    raise SecretSetError(
-                        "it already exists in Pipecat Cloud and is not the one this program "
-                        "declares. If an interrupted `pulumi up` created it, or another program "
-                        f"owns it: delete it (`pcc secrets delete {name}`) and run `pulumi up` "
-                        "again, or choose another set_name"
-                    )
                 if found is not None:
-                    progress.warn(
-                        f"{self.what} {name} already exists with exactly the declared keys, in "
-                        f"{found.get('region')}: taken to be the one an interrupted `pulumi up` "
-                        "created; its values are set to the declared ones"
-                    )
+                    self._take_over(props, found, progress)
+                else:
+                    # Nothing of this name exists now: what is found under it after an
+                    # interrupted `up` is this create's (ownership.py).
+                    keys = self._declared_keys(props)
+                    ownership.claim(urn, self.kind, name, props["region"], keys)
                 progress.status(f"creating {self.what} {name}")
                 self._put(client, props)
+                if found is not None:
+                    self._after_put(client, {"keys": self._keys(found) or []}, props)
             except (api.ApiError, SecretSetError) as exc:
                 raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
             try:
@@ -303,8 +357,10 @@ class SetProvider(ApiProvider):
                 try:
                     self._delete(client, props, progress)
                     undone = "; the set was deleted again"
+                    ownership.release(urn, self.kind, name)
                 except api.NotFound:
                     undone = "; the set is gone"
+                    ownership.release(urn, self.kind, name)
                 except (api.ApiError, SecretSetError):
                     undone = "; deleting it again failed too: delete it before retrying"
                 why = self._hide(props, exc)
@@ -312,6 +368,7 @@ class SetProvider(ApiProvider):
             except (api.ApiError, SecretSetError) as exc:
                 # It may still become ready: the next `pulumi up` takes it up again.
                 raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
+        ownership.release(urn, self.kind, name)  # in the state from here on
         return CreateResult(name, self._outputs(props, found))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -320,8 +377,18 @@ class SetProvider(ApiProvider):
         try:
             with self._client() as client:
                 progress.status(f"updating {self.what} {id_}")
+                found = self._status(client, id_)
+                stranger = self._stranger(olds, found) if found is not None else None
+                if stranger and not news.get("adopt_existing"):
+                    raise SecretSetError(
+                        f"it is not the one this stack created ({stranger}): it was left as "
+                        "it is. Run `pulumi refresh` to forget it, or pass adopt_existing=True "
+                        "to take it over"
+                    )
                 self._put(client, news)
-                self._after_put(client, olds, news)
+                # Keys the service holds beyond the declared ones go too (added outside).
+                held = set(olds.get("keys") or []) | set(self._keys(found or {}) or [])
+                self._after_put(client, {**olds, "keys": sorted(held)}, news)
                 found = self._wait(client, news, progress)
         except (api.ApiError, SecretSetError) as exc:
             raise SecretSetError(f"{self.what} {id_}: {self._hide(news, exc)}") from None
@@ -338,12 +405,30 @@ class SetProvider(ApiProvider):
             raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
         if found is None:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
+        stranger = self._stranger(props, found)
+        if stranger:
+            Progress(props.get("__urn")).warn(
+                f"{self.what} {id_} is not the one this stack created ({stranger}): "
+                "forgotten, and left as it is; pass adopt_existing=True to take it over"
+            )
+            return ReadResult("", {})
         return ReadResult(id_, self._outputs(props, found))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
+        progress = Progress(props.get("__urn"))
         try:
             with self._client(recorded=True) as client:
-                self._delete(client, {**props, "set_name": id_}, Progress(props.get("__urn")))
+                found = self._status(client, id_)
+                if found is None:
+                    return  # already gone
+                stranger = self._stranger(props, found)
+                if stranger:
+                    progress.warn(
+                        f"{self.what} {id_} was not deleted: it is not the one this stack "
+                        f"created ({stranger}); it is forgotten and left as it is"
+                    )
+                    return
+                self._delete(client, {**props, "set_name": id_}, progress)
         except api.NotFound:
             pass  # already gone
         except (api.ApiError, SecretSetError) as exc:
@@ -426,15 +511,15 @@ class SecretSetProvider(SetProvider):
     def _values(self, props: dict[str, Any]) -> list[str]:
         return [v for v in (props.get("secrets") or {}).values() if isinstance(v, str)]
 
-    def _left_by_an_interrupted_up(
-        self, client: api.Client, props: dict[str, Any], found: dict[str, Any]
-    ) -> bool:
-        # Exactly the declared keys in the declared region: what our PUT makes. Values cannot
-        # be read back, so a set with any other key is someone else's, never merged into.
-        keys = sorted(
-            str(s.get("fieldName")) for s in found.get("secrets") or [] if isinstance(s, dict)
+    def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
+        return sorted(
+            str(s["fieldName"])
+            for s in found.get("secrets") or []
+            if isinstance(s, dict) and s.get("fieldName")
         )
-        return found.get("region") == props["region"] and keys == sorted(props["secrets"])
+
+    def _declared_keys(self, props: Mapping[str, Any]) -> list[str]:
+        return sorted(props.get("secrets") or {})
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         client.put_secret_set(props["set_name"], props["secrets"], props["region"])
@@ -447,11 +532,7 @@ class SecretSetProvider(SetProvider):
 
     def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         outs = super()._outputs(props, found)
-        keys = sorted(
-            str(s["fieldName"])
-            for s in found.get("secrets") or []
-            if isinstance(s, dict) and s.get("fieldName")
-        )
+        keys = self._keys(found) or []
         outs["keys"] = keys
         # Values cannot be read back: the state keeps the declared ones of the keys that exist.
         outs["secrets"] = {k: v for k, v in (props.get("secrets") or {}).items() if k in keys}
@@ -460,6 +541,7 @@ class SecretSetProvider(SetProvider):
 
 class ImagePullSecretProvider(SetProvider):
     what = "image pull secret"
+    kind = "imagePullSecret"
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
         return image_pull_problems(given)
@@ -558,6 +640,10 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
     :param region: default: config `pipecat:region`, else "us-west". Agents that bind the
         set must be in the same region.
     :param ready_timeout: seconds to wait for the set to be provisioned (default 300).
+    :param adopt_existing: take over a set of this name that already exists and that this
+        stack did not create (made by `pcc secrets set`, say): its values are replaced by
+        these, keys not declared are removed, and `pulumi destroy` deletes it. Off by
+        default: such a set fails the create, and is left as it is.
 
     Property names here are the Python ones in the state too: the SDK would otherwise
     camel-case the secret keys along with the property names.
@@ -579,6 +665,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         secrets: Mapping[str, pulumi.Input[str]],
         region: str | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         region = region_for(region)
@@ -593,6 +680,8 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         found = secret_set_problems({"set_name": set_name, "region": region, "secrets": given})
         if not ready_timeout > 0:
             found.append("ready_timeout must be a positive number of seconds")
+        if not isinstance(adopt_existing, bool):
+            found.append("adopt_existing must be True or False")
         _fail_early("SecretSet", resource_name, found)
         values = {k: pulumi.Output.secret(v) for k, v in secrets.items()}
         props: dict[str, Any] = {
@@ -602,6 +691,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
             "keys": sorted(values),
             "status": None,
             "ready_timeout": ready_timeout,
+            "adopt_existing": adopt_existing,
             "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(SecretSetProvider(), resource_name, props, opts)
@@ -624,6 +714,8 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         image-pull-secret` does; the password is kept a Pulumi secret.
     :param region: default: config `pipecat:region`, else "us-west".
     :param ready_timeout: seconds to wait for the secret to be provisioned (default 300).
+    :param adopt_existing: take over an image pull secret of this name that this stack did
+        not create: its credentials are replaced and `pulumi destroy` deletes it.
     """
 
     set_name: pulumi.Output[str]
@@ -644,6 +736,7 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         password: pulumi.Input[str],
         region: str | None = None,
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         region = region_for(region)
@@ -659,12 +752,15 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         )
         if not ready_timeout > 0:
             found.append("ready_timeout must be a positive number of seconds")
+        if not isinstance(adopt_existing, bool):
+            found.append("adopt_existing must be True or False")
         _fail_early("ImagePullSecret", resource_name, found)
         props: dict[str, Any] = {
             **given,
             "password": pulumi.Output.secret(password),
             "status": None,
             "ready_timeout": ready_timeout,
+            "adopt_existing": adopt_existing,
             "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(ImagePullSecretProvider(), resource_name, props, opts)

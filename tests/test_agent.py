@@ -276,7 +276,7 @@ def test_an_up_interrupted_while_creating_the_agent_is_recovered(
     stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
 
     result = stack.up()
-    assert "taken to be the one an interrupted `pulumi up` created" in result.output
+    assert "was created by an interrupted `pulumi up` of this stack" in result.output
     assert stack.outputs()["ready"] is True
     assert [s["name"] for s in emulator.api("GET", "/agents").json()["services"]] == ["bot"]
     # Sent the same settings again: no new deployment.

@@ -15,7 +15,7 @@ import requests
 from conftest import API_KEY, EmulatorHandle
 from test_emulator import SPEC, context, post_upload
 
-from pcc_provider import agent as agent_module
+from pcc_provider import ownership
 from pcc_provider.agent import (
     AgentError,
     AgentProvider,
@@ -202,28 +202,45 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
     assert agent(emulator)["name"] == "bot"
 
 
+URN = "urn:pulumi:dev::proj::pulumi-python:dynamic:pipecat:Agent::bot"
+
+
+def interrupted_create(provider: AgentProvider, emulator: EmulatorHandle, inputs: Any) -> None:
+    """A create that made the agent and then lost the service while waiting for it, as an
+    interrupted `pulumi up` does: the agent exists and is not in any state."""
+    emulator.fault(GET_AGENT, status=500, times=50)
+    with pytest.raises(AgentError, match="the agent exists and was left as it is"):
+        provider.create(inputs)
+    requests.delete(f"{emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+
+
 def test_an_agent_left_by_an_interrupted_create_is_picked_up(
-    provider: AgentProvider, emulator: EmulatorHandle
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
-    # What an interrupted `pulumi up` leaves: exactly this create's agent, never changed.
-    inputs = props(image="example/agent:1", maxAgents=4, agentProfile="agent-2x")
-    left = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
+    inputs = props(image="example/agent:1", maxAgents=4, agentProfile="agent-2x", __urn=URN)
+    interrupted_create(provider, emulator, inputs)
+    left = agent(emulator)
     created = provider.create(inputs)
     assert created.id == "bot" and created.outs["ready"] is True
     # Sent its settings again, the same configuration makes no new deployment.
     assert created.outs["desiredDeploymentId"] == left["desiredDeploymentId"]
     assert len(deployments(emulator)) == 1
 
+    # Settled: the claim is gone, so the same agent is not "left by an interrupted up" again.
+    emulator.api("DELETE", "/agents/bot")
+    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
+
 
 def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_build(
-    provider: AgentProvider, emulator: EmulatorHandle
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
-    # An up interrupted while build A deployed; bot.py edited; the next up built B. The API
-    # hides an agent's build, so the agent left behind looks like this create's own.
+    # An up interrupted while build A deployed; bot.py edited; the next up built B.
     build_a = build(emulator, "FROM python:3.12\nCMD echo a\n")
     build_b = build(emulator, "FROM python:3.12\nCMD echo b\n")
-    emulator.api("POST", "/agents", json=request_body(props(buildId=build_a), create=True))
-    created = provider.create(props(buildId=build_b))
+    interrupted_create(provider, emulator, props(buildId=build_a, __urn=URN))
+    created = provider.create(props(buildId=build_b, __urn=URN))
     assert created.outs["ready"] is True
     latest = deployments(emulator)[-1]
     assert latest["buildId"] == build_b
@@ -234,14 +251,41 @@ def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_bu
     )
 
 
-def test_a_same_named_agent_changed_since_its_creation_is_not_ours(
-    provider: AgentProvider, emulator: EmulatorHandle
+def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
-    inputs = props(image="example/agent:1")
+    # The first stack's create was interrupted; a second stack (another URN) declares the
+    # same name with the same settings and another build: it must not take it over.
+    build_a = build(emulator, "FROM python:3.12\nCMD echo a\n")
+    build_b = build(emulator, "FROM python:3.12\nCMD echo b\n")
+    interrupted_create(provider, emulator, props(buildId=build_a, __urn=URN))
+    theirs = agent(emulator)
+    other = URN.replace("::proj::", "::other-project::")
+    with pytest.raises(AgentError) as failed:
+        provider.create(props(buildId=build_b, __urn=other))
+    assert "an agent named bot already exists and this stack did not create it" in str(failed.value)
+    assert "adopt_existing=True" in str(failed.value)
+    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert deployments(emulator)[-1]["buildId"] == build_a
+
+    # Nor does a stack with no claim at all (one that never started a create of it).
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(props(buildId=build_b))
+
+
+def test_an_agent_made_before_the_interrupted_create_began_is_not_ours(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    inputs = props(image="example/agent:1", __urn=URN)
     emulator.api("POST", "/agents", json=request_body(inputs, create=True))
-    emulator.api("POST", "/agents/bot", json={"forceRedeploy": True})
-    with pytest.raises(AgentError, match=r"did not create it \(it was changed after its creation"):
-        provider.create(inputs)
+    time.sleep(0.05)
+    # This resource's create starts (and claims the name) after the agent was made.
+    interrupted = ownership.claim(URN, "agent", "bot", "us-west")
+    assert interrupted.started > 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+        with pytest.raises(AgentError, match="this stack did not create it"):
+            provider.create(inputs)
 
 
 def test_a_create_whose_answer_is_lost_finds_its_agent(
@@ -259,20 +303,20 @@ def test_a_create_whose_answer_is_lost_finds_its_agent(
     assert gone(emulator, "bot-two")
 
 
-def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_never_deleted(
+def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_taken_over(
     provider: AgentProvider, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Made before this call (by `pcc deploy`, say) with these very settings; the create's
-    # answer is lost. Not this call's agent: a definite failure leaves it.
-    monkeypatch.setattr(agent_module, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+    # answer is lost. Not this call's agent: refused, and left as it is.
+    monkeypatch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
     inputs = props(image="example/crashloop:1")
-    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)
     emulator.fault("POST /v1/agents", drop=True)
-    with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
+    with pytest.raises(AgentError, match="this stack did not create it") as failed:
         provider.create(inputs)
-    assert "existed before this update, so it was left as it is" in str(failed.value)
-    assert agent(emulator)["name"] == "bot"
+    assert "adopt_existing=True" in str(failed.value)
+    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
 
 
 def test_an_agent_deleted_while_it_deploys_says_so(
@@ -470,3 +514,32 @@ def test_the_input_checks_agree_with_the_spec() -> None:
         assert problems({**props(image="x:1"), **given}) == [], given
     for given in bad:
         assert problems({**props(image="x:1"), **given}), given
+
+
+def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    ours = provider.create(props(image="example/agent:1")).outs
+    # Deleted by hand; someone else deploys an agent of the same name.
+    emulator.api("DELETE", "/agents/bot")
+    while not gone(emulator):
+        time.sleep(0.05)
+    time.sleep(0.01)  # a later createdAt
+    theirs = emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/x:1"})
+    assert theirs.status_code in (200, 201), theirs.text
+
+    with pytest.raises(AgentError) as failed:
+        provider.update("bot", ours, props(image="example/agent:2"))
+    message = str(failed.value)
+    assert message.startswith("agent bot is not the one this stack created (this stack's was")
+    assert "Run `pulumi refresh` to forget it, or pass adopt_existing=True" in message
+    assert provider.read("bot", ours).id == ""  # refresh forgets it
+    provider.delete("bot", ours)  # leaves it
+    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "them/x:1"
+
+    # Taken over on purpose.
+    taken = provider.update("bot", ours, props(image="example/agent:2", adoptExisting=True))
+    assert taken.outs["createdAt"] == agent(emulator)["createdAt"] != ours["createdAt"]
+    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
+    provider.delete("bot", taken.outs)
+    assert gone(emulator)

@@ -523,3 +523,53 @@ def test_secret_sets_are_shared_both_ways_with_pulumi(
         "agent", "status", "cli-bound"
     )
     assert_no_secret_value(*outputs, stack.export())
+
+
+ADOPT_PROGRAM = """
+import pulumi
+from pcc_provider import SecretSet
+
+cfg = pulumi.Config()
+SecretSet("bot-secrets", set_name="acme-bot-secrets",
+          secrets={"OPENAI_API_KEY": cfg.require_secret("openai"),
+                   "CARTESIA_API_KEY": cfg.require_secret("cartesia")},
+          adopt_existing=cfg.get_bool("adopt") or False)
+"""
+
+
+def test_a_set_made_by_pcc_is_left_alone_unless_adopted(
+    pcc: Callable[..., str],
+    emulator: EmulatorHandle,
+    cloud_stack: Callable[..., Stack],
+    tmp_path: Path,
+) -> None:
+    emulator.configure(secretReadySeconds=0)
+    made = pcc(
+        "secrets", "set", "acme-bot-secrets",
+        f"OPENAI_API_KEY={OPENAI_KEY}", f"CARTESIA_API_KEY={GREETING}", "--skip",
+    )  # fmt: skip
+    assert "created successfully" in made
+    theirs = stored_set(tmp_path, "acme-bot-secrets")["values"]
+
+    stack = cloud_stack(ADOPT_PROGRAM)
+    stack.config("openai", EXTRA_VALUE, secret=True)
+    stack.config("cartesia", REGISTRY_TOKEN, secret=True)
+    failed = stack.up(check=False)
+    assert failed.returncode != 0 and "Traceback" not in failed.output
+    assert (
+        "secret set acme-bot-secrets: it already exists in Pipecat Cloud and this stack did "
+        "not create it (with the same keys): pass adopt_existing=True to take it over"
+    ) in failed.output
+    assert stored_set(tmp_path, "acme-bot-secrets")["values"] == theirs
+
+    stack.config("adopt", "true")
+    adopted = stack.up()
+    assert "adopt_existing=True takes it over" in adopted.output
+    assert stored_set(tmp_path, "acme-bot-secrets")["values"] == {
+        "OPENAI_API_KEY": EXTRA_VALUE,
+        "CARTESIA_API_KEY": REGISTRY_TOKEN,
+    }
+    assert "2 unchanged" in stack.preview().stdout
+    stack.destroy()
+    assert "acme-bot-secrets" not in pcc("secrets", "list")
+    assert_no_secret_value(made, failed.output, adopted.output, stack.export())

@@ -308,24 +308,86 @@ def test_a_set_that_vanished_while_provisioning_is_reported_gone(emu: Emulator) 
     )
 
 
-def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(emu: Emulator) -> None:
+URN = "urn:pulumi:dev::proj::pulumi-python:dynamic:pipecat:SecretSet::bot"
+
+
+def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
+    emu: Emulator, cache: Path
+) -> None:
     provider = configured(SecretSetProvider(), emu)
-    # What an interrupted `pulumi up` leaves: the set, with exactly the declared keys.
-    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "old", "B": "old"}, None)
-    created = provider.create(props(A=VALUE, B="2"))
+    # An up interrupted while the set provisioned: the PUT landed, the wait never ended.
+    emu.config.secret_ready_seconds = 30
+    with pytest.raises(SecretSetError, match="still pending"):
+        provider.create({**props(A="old", B="old"), "__urn": URN, "ready_timeout": 0.3})
+    emu.config.secret_ready_seconds = 0.2
+    created = provider.create({**props(A=VALUE, B="2"), "__urn": URN})
     assert created.outs["status"] == "ready"
     assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
 
-    # Another key, or another region: someone else's set, never merged into.
+    # Settled: the same set is not "left by an interrupted up" a second time.
+    with pytest.raises(SecretSetError, match="this stack did not create it"):
+        provider.create({**props(A="x", B="y"), "__urn": URN})
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
+
+    # Another stack's set, with exactly the declared keys: never taken over.
     emu.store.delete_secret_set("bot-secrets")
-    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs"}, None)
+    other = URN.replace("::proj::", "::other::")
+    with pytest.raises(SecretSetError) as raised:
+        provider.create({**props(A=VALUE), "__urn": other})
+    assert "this stack did not create it (with the same keys)" in str(raised.value)
+    assert "adopt_existing=True" in str(raised.value)
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "theirs"}
+
+    # With other keys, the refusal names them (never values); another region is refused too.
+    emu.store.put_secret_set("bot-secrets", "us-west", {"X": "theirs"}, None)
     with pytest.raises(SecretSetError) as raised:
         provider.create(props(A=VALUE))
-    assert "If an interrupted `pulumi up` created it" in str(raised.value)
-    assert "pcc secrets delete bot-secrets" in str(raised.value)
-    assert emu.store.secret_sets["bot-secrets"].values == {"A": "theirs", "X": "theirs"}
-    with pytest.raises(SecretSetError, match="already exists"):
-        provider.create({**props(A=VALUE, X="x"), "region": "eu-central"})
+    assert "(it has the keys A, X; this program declares A)" in str(raised.value)
+    assert "theirs" not in str(raised.value) and VALUE not in str(raised.value)
+    with pytest.raises(SecretSetError, match="already exists in region us-west"):
+        provider.create({**props(A=VALUE, X="x"), "region": "eu-central", "adopt_existing": True})
+
+
+def test_a_set_is_adopted_on_purpose(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
+    adopted = provider.create({**props(A=VALUE, B="2"), "adopt_existing": True})
+    assert adopted.outs["keys"] == ["A", "B"]
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
+    provider.delete("bot-secrets", adopted.outs)
+    assert "bot-secrets" not in emu.store.secret_sets
+
+
+def test_a_newcomer_under_the_name_is_left_alone(emu: Emulator) -> None:
+    provider = configured(SecretSetProvider(), emu)
+    ours = provider.create(props(A=VALUE, B="2")).outs
+    # Deleted by hand; someone makes another set of the same name with other keys.
+    emu.store.delete_secret_set("bot-secrets")
+    emu.store.put_secret_set("bot-secrets", "us-west", {"THEIRS": "x"}, None)
+
+    with pytest.raises(SecretSetError) as raised:
+        provider.update("bot-secrets", ours, props(A="new", B="2"))
+    assert "it is not the one this stack created (it has the keys THEIRS" in str(raised.value)
+    assert "pulumi refresh" in str(raised.value)
+    assert provider.read("bot-secrets", ours).id == ""  # refresh forgets it
+    provider.delete("bot-secrets", ours)
+    assert emu.store.secret_sets["bot-secrets"].values == {"THEIRS": "x"}
+
+    # Taken over on purpose.
+    updated = provider.update("bot-secrets", ours, {**props(A="new"), "adopt_existing": True})
+    assert updated.outs["keys"] == ["A"]
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "new"}
+
+
+def test_a_newcomer_image_pull_secret_in_another_region_is_left_alone(emu: Emulator) -> None:
+    pull = configured(ImagePullSecretProvider(), emu)
+    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    ours = pull.create({**given, "username": "bot", "password": VALUE, "ready_timeout": 10}).outs
+    emu.store.delete_secret_set("ghcr")
+    emu.store.put_secret_set("ghcr", "eu-central", {"x": "y"}, "https://ghcr.io")
+    pull.delete("ghcr", ours)
+    assert "ghcr" in emu.store.secret_sets
 
 
 def test_a_value_the_service_echoes_is_hidden(emu: Emulator) -> None:

@@ -61,8 +61,8 @@ def image_lock(image_key: str, waiting: Callable[[], None]) -> Iterator[None]:
     folder = cache_dir() / "locks"
     name = hashlib.sha256(image_key.encode("utf-8", "surrogateescape")).hexdigest()
     try:
-        _private_dir(cache_dir())
-        _private_dir(folder)
+        private_dir(cache_dir())
+        private_dir(folder)
         fd = os.open(
             folder / f"{name}.lock",
             os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0),
@@ -119,7 +119,7 @@ def _signing_key_path() -> Path:
     return base / "pcc-provider" / "cache.key"
 
 
-def _private_dir(path: Path) -> None:
+def private_dir(path: Path) -> None:
     """Make `path` a folder only this user can enter (0700), or raise OSError: one that exists
     must be a real folder (not a symlink) owned by this user."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ def _read_signing_key(path: Path) -> bytes:
 def _signing_key() -> bytes:
     """This user's key for the cache's entries, made on first use; raises OSError."""
     path = _signing_key_path()
-    _private_dir(path.parent)
+    private_dir(path.parent)
     with contextlib.suppress(FileNotFoundError):
         return _read_signing_key(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
@@ -203,7 +203,7 @@ class _Cache:
         if self._secret is None:
             secret = _signing_key()
             for folder in (self.root, self.hashes, self.archives, self.tmp):
-                _private_dir(folder)
+                private_dir(folder)
             self._secret = secret
         return self._secret
 

@@ -1,0 +1,120 @@
+"""Which objects in Pipecat Cloud a stack may change: the ones it created, the ones its
+program adopts on purpose, and the ones its own interrupted `pulumi up` provably left.
+
+Names are shared by every stack and by `pcc`, and the API gives no labels, so a found object
+of the declared name is never taken to be ours from its name or settings alone. Proof that
+an interrupted `up` of this very resource made it comes from a claim: before a create calls
+the API, it writes down in this user's cache folder that this resource (its URN, which names
+the project and the stack) is creating the object NAME in REGION, from time T, with these
+key names (never values). The claim is removed once the create has succeeded (the state has
+the object then) or has definitely not made anything. A claim still there on the next create
+is what an interrupted `up` (killed, cancelled, or its answer lost) left, and an object found
+then is this resource's only if it matches the claim: same region, created after T (agents),
+the same key names (secret sets).
+
+A claim proves nothing across machines (it stays in the cache folder of the machine that
+made it): there, a found object is refused and the message says how to adopt it.
+
+Pure: no Pulumi, no HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from pcc_provider.context.cache import cache_dir, private_dir
+
+# Seconds the service's clock may be behind this machine's when judging whether an agent was
+# created after a claim's start. Small on purpose: an agent made just before the claim and
+# within this margin would be taken as ours.
+CLOCK_SKEW = 5.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This resource is creating `name` in `region` since `started` (this machine's clock)."""
+
+    urn: str
+    kind: str
+    name: str
+    region: str
+    started: float
+    keys: list[str] = field(default_factory=list)
+
+    def covers(self, created_at: object) -> bool:
+        """Whether an object created at `created_at` was created after this claim began."""
+        return created_after(created_at, self.started)
+
+
+def created_after(created_at: object, started: float) -> bool:
+    """Whether `created_at` (the API's ISO time) is after `started` (this machine's clock),
+    give or take CLOCK_SKEW; False when it cannot be read (then nothing is taken as ours)."""
+    try:
+        created = datetime.fromisoformat(str(created_at)).timestamp()
+    except ValueError:
+        return False
+    return created >= started - CLOCK_SKEW
+
+
+def _path(urn: str, kind: str, name: str) -> Path:
+    digest = hashlib.sha256(f"{urn}\0{kind}\0{name}".encode("utf-8", "surrogateescape"))
+    return cache_dir() / "claims" / f"{digest.hexdigest()}.json"
+
+
+def claimed(urn: str, kind: str, name: str) -> Claim | None:
+    """The claim an earlier create of this resource left, if any."""
+    if not urn:
+        return None
+    try:
+        path = _path(urn, kind, name)
+        # O_NONBLOCK and O_NOFOLLOW: a FIFO or a link planted here must neither hang nor
+        # redirect the read; the folder is private to this user (private_dir).
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as source:
+            data = json.loads(source.read(64 * 1024))
+        claim = Claim(**data)
+    except (OSError, ValueError, TypeError):
+        return None
+    if (claim.urn, claim.kind, claim.name) != (urn, kind, name):
+        return None
+    return claim
+
+
+def claim(urn: str, kind: str, name: str, region: str, keys: Sequence[str] = ()) -> Claim:
+    """Write down that this resource is about to create `name`, unless an earlier claim for
+    the same object stands (its earlier start is the one that bounds the object's creation).
+
+    Without a usable cache folder nothing is written: an interrupted `up` then cannot be
+    recovered automatically, and the next create says how to adopt what it left.
+    """
+    earlier = claimed(urn, kind, name)
+    if earlier is not None and earlier.region == region:
+        return earlier
+    made = Claim(urn, kind, name, region, time.time(), sorted(keys))
+    if not urn:
+        return made
+    path = _path(urn, kind, name)
+    with contextlib.suppress(OSError):
+        private_dir(cache_dir())
+        private_dir(path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as sink:
+            json.dump(asdict(made), sink)
+        os.replace(tmp, path)
+    return made
+
+
+def release(urn: str, kind: str, name: str) -> None:
+    """The create is settled: the object is in the state, or it was never made."""
+    if urn:
+        with contextlib.suppress(OSError):
+            _path(urn, kind, name).unlink()
