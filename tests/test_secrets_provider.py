@@ -3,6 +3,7 @@ against the emulator (no engine): the pure logic behind the acceptance tests."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
@@ -411,6 +412,8 @@ def test_a_secret_object_is_refused_in_one_line() -> None:
 
     from pcc_provider.secrets import SecretSet
 
+    # An Output needs an event loop; an earlier asyncio.run() in this worker leaves none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     with pytest.raises(pulumi.RunError) as raised:
         SecretSet("bot", set_name="bot-secrets", secrets=pulumi.Output.secret({"A": "b"}))  # type: ignore[arg-type]
     assert str(raised.value).startswith(
