@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +107,29 @@ class Stack:
         return self.pulumi(
             "up", "--stack", self.name, "--yes", "--skip-preview", *extra, check=check
         )
+
+    def up_killed_once(self, happened: Callable[[], bool], timeout: float = 120) -> None:
+        """Start `pulumi up` and SIGKILL it, engine, language host and provider plugin at
+        once, as soon as `happened()`; then `pulumi cancel`, as a user would."""
+        argv = ["pulumi", "up", "--stack", self.name, "--yes", "--skip-preview"]
+        up = subprocess.Popen(
+            [*argv, "--non-interactive"],
+            cwd=self.dir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not happened():
+                assert up.poll() is None, "pulumi up ended before it could be killed"
+                assert time.monotonic() < deadline, "what should happen did not"
+                time.sleep(0.1)
+        finally:
+            os.killpg(up.pid, signal.SIGKILL)
+            up.wait()
+        self.pulumi("cancel", "--yes", "--stack", self.name, check=False)
 
     def refresh(self, *extra: str, check: bool = True) -> Result:
         return self.pulumi(

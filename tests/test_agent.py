@@ -3,11 +3,7 @@ and one program doing both, under the real Pulumi engine against the emulator.""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -255,25 +251,8 @@ def test_an_up_interrupted_while_creating_the_agent_is_recovered(
 ) -> None:
     emulator.configure(agentReadySeconds=8)
     stack = cloud_stack(IMAGE_PROGRAM)
-    argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
-    up = subprocess.Popen(
-        argv,
-        cwd=stack.dir,
-        env=stack.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while emulator.api("GET", "/agents/bot").status_code != 200:
-            assert up.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        # The whole `pulumi up`, engine and provider plugin, dies at once mid-create.
-        os.killpg(up.pid, signal.SIGKILL)
-        up.wait()
-    stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
+    # Killed mid-create, once the agent exists and before its deployment is ready.
+    stack.up_killed_once(lambda: emulator.api("GET", "/agents/bot").status_code == 200)
 
     result = stack.up()
     assert "was created by an interrupted `pulumi up` of this stack" in result.output

@@ -5,9 +5,6 @@ stack's interrupted `up` left. Two stacks declaring one name is the normal case 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,25 +140,8 @@ def test_a_set_left_by_this_stacks_interrupted_up_is_recovered(
 ) -> None:
     emulator.configure(agentReadySeconds=0.2, secretReadySeconds=8)
     stack = cloud_stack(IMAGE_PROGRAM)
-    argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
-    up = subprocess.Popen(
-        argv,
-        cwd=stack.dir,
-        env=stack.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while emulator.api("GET", "/secrets/bot-secrets").status_code != 200:
-            assert up.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
-    finally:
-        # The whole `pulumi up`, engine and provider plugin, dies at once mid-create.
-        os.killpg(up.pid, signal.SIGKILL)
-        up.wait()
-    stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
+    # Killed while the set provisions.
+    stack.up_killed_once(lambda: emulator.api("GET", "/secrets/bot-secrets").status_code == 200)
     emulator.configure(secretReadySeconds=0.2)
 
     result = stack.up()
