@@ -171,8 +171,10 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
 def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
-    An update states every setting, defaults included: the API keeps what an update leaves
-    out, so a setting removed from the program must be sent as its default to be undone.
+    A create sends only the settings the program sets, as `pcc deploy` does, so the agent
+    holds what the service gives an agent deployed without them. An update states every
+    setting, defaults included: the API keeps what an update leaves out, so a setting removed
+    from the program must be sent as its default to be undone.
     """
     body: dict[str, Any] = {}
     if create:
@@ -184,14 +186,15 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     for key in ("secretSet", "imagePullSecretSet"):
         if inputs.get(key) or not create:
             body[key] = inputs.get(key) or None  # null drops a set, as `pcc deploy` does
-    body["agentProfile"] = inputs.get("agentProfile") or DEFAULTS["agentProfile"]
-    body["maxSessionDuration"] = int(
-        inputs.get("maxSessionDuration") or DEFAULTS["maxSessionDuration"]
-    )
-    body["autoScaling"] = {
-        key: int(inputs[key] if inputs.get(key) is not None else DEFAULTS[key])
-        for key in ("minAgents", "maxAgents")
-    }
+    given = {k: inputs[k] for k in DEFAULTS if inputs.get(k) not in (None, "")}
+    settings = given if create else {**DEFAULTS, **given}
+    if "agentProfile" in settings:
+        body["agentProfile"] = settings["agentProfile"]
+    if "maxSessionDuration" in settings:
+        body["maxSessionDuration"] = int(settings["maxSessionDuration"])
+    scaling = {k: int(settings[k]) for k in ("minAgents", "maxAgents") if k in settings}
+    if scaling:
+        body["autoScaling"] = scaling
     body["krispViva"] = {"audioFilter": inputs.get("krispVivaAudioFilter")}
     return body
 
@@ -319,7 +322,7 @@ class AgentProvider(ApiProvider):
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
         if lost and not differences and _created_since(existing, started):
-            return client.update_agent(name, request_body(props, create=False)), True
+            return client.update_agent(name, _taking_over(props, differences)), True
         if not differences and existing.get("createdAt") == existing.get("updatedAt"):
             # What an interrupted `pulumi up` of this program leaves: an agent with exactly
             # these settings, never changed since its creation.
@@ -328,7 +331,7 @@ class AgentProvider(ApiProvider):
                 "changed since its creation: taken to be the one an interrupted `pulumi up` "
                 "created, and adopted"
             )
-            return client.update_agent(name, request_body(props, create=False)), False
+            return client.update_agent(name, _taking_over(props, differences)), False
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
                 f"an agent named {name} already exists in region {existing.get('region')}: "
@@ -349,7 +352,7 @@ class AgentProvider(ApiProvider):
             f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return client.update_agent(name, request_body(props, create=False)), False
+        return client.update_agent(name, _taking_over(props, differences)), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
@@ -518,14 +521,15 @@ def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tupl
 
 def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     """The settings (by API name) in which an existing agent differs from what a create with
-    `props` would make. A build-deployed agent's build cannot be compared: the API redacts it."""
-    wanted = request_body(props, create=True)
+    `props` would make. A setting the program leaves unset matches what the service holds for
+    an agent deployed without it: nothing, or its documented default. A build-deployed
+    agent's build cannot be compared: the API redacts it."""
     spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
     scaling = spec.get("autoScaling") or {}
     krisp = agent.get("krispViva") or {}
     seen: dict[str, Any] = {
         "region": agent.get("region"),
-        "image": spec.get("image") if "image" in wanted else None,
+        "image": spec.get("image") if props.get("image") else None,
         "secretSet": (spec.get("envFromSecretNames") or [None])[0],
         "imagePullSecretSet": spec.get("imagePullSecretName"),
         "agentProfile": agent.get("agentProfile"),
@@ -534,18 +538,26 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
         "maxAgents": scaling.get("maxReplicas"),
         "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
     }
-    asked: dict[str, Any] = {
-        "region": wanted["region"],
-        "image": wanted.get("image"),
-        "secretSet": wanted.get("secretSet"),
-        "imagePullSecretSet": wanted.get("imagePullSecretSet"),
-        "agentProfile": wanted["agentProfile"],
-        "maxSessionDuration": wanted["maxSessionDuration"],
-        "minAgents": wanted["autoScaling"]["minAgents"],
-        "maxAgents": wanted["autoScaling"]["maxAgents"],
-        "krispVivaAudioFilter": wanted["krispViva"]["audioFilter"],
-    }
-    return [k for k in asked if seen[k] != asked[k]]
+    differ = []
+    for key, held in seen.items():
+        asked = props.get(key) if key in DEFAULTS else (props.get(key) or None)
+        if asked is None and key in DEFAULTS:
+            if held not in (None, DEFAULTS[key]):
+                differ.append(key)
+        elif held != asked:
+            differ.append(key)
+    return differ
+
+
+def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:
+    """The update that gives a found agent this create's settings. One that differs in
+    nothing is sent only what the program sets, so it keeps what the service gave it for
+    the rest (a `pcc deploy` agent has no session limit) and is not redeployed."""
+    if differences:
+        return request_body(props, create=False)
+    body = request_body(props, create=True)
+    del body["serviceName"], body["region"]
+    return body
 
 
 def _created_since(agent: dict[str, Any], started: float) -> bool:

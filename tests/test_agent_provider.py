@@ -470,3 +470,55 @@ def test_the_input_checks_agree_with_the_spec() -> None:
         assert problems({**props(image="x:1"), **given}) == [], given
     for given in bad:
         assert problems({**props(image="x:1"), **given}), given
+
+
+# -- settings the program leaves unset are not differences (issue 19) ------------------------
+
+
+def held_spec(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+    spec: dict[str, Any] = agent(emulator, name)["deployment"]["manifest"]["spec"]
+    return spec
+
+
+def test_an_agent_pcc_deploy_made_with_the_same_settings_differs_in_nothing(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # What `pcc deploy` sends for a file with an image and `max_agents = 5`: no session limit.
+    body = {
+        "serviceName": "bot",
+        "region": "us-west",
+        "image": "example/agent:1",
+        "autoScaling": {"minAgents": 0, "maxAgents": 5},
+        "agentProfile": "agent-1x",
+        "krispViva": {"audioFilter": None},
+    }
+    assert emulator.api("POST", "/agents", json=body).status_code == 200
+    emulator.api("POST", "/agents/bot", json={"forceRedeploy": True})  # redeployed since
+    with pytest.raises(AgentError) as refused:
+        provider.create(props(image="example/agent:1", maxAgents=5))
+    assert "(it was changed after its creation)" in str(refused.value)
+    assert "differs" not in str(refused.value)
+    # Different explicit settings are still named.
+    with pytest.raises(AgentError, match=r"differs in agentProfile, maxAgents\)"):
+        provider.create(props(image="example/agent:1", maxAgents=6, agentProfile="agent-2x"))
+
+
+def test_a_create_pins_no_setting_the_program_leaves_unset(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    provider.create(props(image="example/agent:1", maxAgents=3))
+    spec = held_spec(emulator)
+    assert "maxSessionDurationSeconds" not in spec  # as for `pcc deploy` without it
+    assert spec["autoScaling"] == {"minReplicas": 0, "maxReplicas": 3}
+
+
+def test_an_update_still_undoes_a_setting_removed_from_the_program(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    olds = props(image="example/agent:1", maxSessionDuration=600, maxAgents=3)
+    created = provider.create(olds)
+    assert held_spec(emulator)["maxSessionDurationSeconds"] == 600
+    provider.update("bot", {**olds, **created.outs}, props(image="example/agent:1"))
+    spec = held_spec(emulator)
+    assert spec["maxSessionDurationSeconds"] == 7200
+    assert spec["autoScaling"] == {"minReplicas": 0, "maxReplicas": 50}
