@@ -200,18 +200,33 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
 
 
 def observed(agent: dict[str, Any]) -> dict[str, Any]:
-    """The settings an agent reports, by input name, where it reports them."""
-    seen: dict[str, Any] = {}
-    scaling = agent.get("autoScaling")
-    if isinstance(scaling, dict):
-        seen["minAgents"] = scaling.get("minReplicas")
-        seen["maxAgents"] = scaling.get("maxReplicas")
-    if agent.get("agentProfile"):
-        seen["agentProfile"] = agent["agentProfile"]
-    krisp = agent.get("krispViva")
-    if isinstance(krisp, dict):
-        seen["krispVivaAudioFilter"] = krisp.get("audioFilter")
-    return {k: v for k, v in seen.items() if v is not None or k == "krispVivaAudioFilter"}
+    """The settings an agent holds, by input name (None where it holds none). The API
+    redacts the build of a build-deployed agent, and then its image too."""
+    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
+    scaling = agent.get("autoScaling") or {}
+    krisp = agent.get("krispViva") or {}
+    return {
+        "region": agent.get("region"),
+        "image": spec.get("image"),
+        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
+        "imagePullSecretSet": spec.get("imagePullSecretName"),
+        "agentProfile": agent.get("agentProfile"),
+        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
+        "minAgents": scaling.get("minReplicas"),
+        "maxAgents": scaling.get("maxReplicas"),
+        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
+    }
+
+
+def differs(key: str, held: Any, asked: Any) -> bool:
+    """Whether an agent holding `held` for a setting differs from a program asking `asked`.
+    A setting the program leaves unset matches what the service holds for an agent
+    deployed without it: nothing, or its documented default."""
+    if key in DEFAULTS:
+        if asked is None:
+            return held not in (None, DEFAULTS[key])
+        return bool(held != asked)
+    return bool(held != (asked or None))
 
 
 class AgentProvider(ApiProvider):
@@ -393,9 +408,18 @@ class AgentProvider(ApiProvider):
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
-        # Settings changed outside Pulumi show up as drift, for the ones the program sets.
-        drift = {k: v for k, v in observed(agent).items() if props.get(k) is not None}
-        return ReadResult(id_, self._outputs({"serviceName": id_, **props, **drift}, agent))
+        # A setting changed outside Pulumi becomes the input it now is, so that after a
+        # refresh the engine's diff (old inputs => program's inputs) names it with both values
+        # and the next update restores it. Region and image cannot drift (the region is
+        # fixed, the image of a build-deployed agent is redacted).
+        drift = {
+            k: held
+            for k, held in observed(agent).items()
+            if k not in ("region", "image") and differs(k, held, props.get(k))
+        }
+        outs = self._outputs({"serviceName": id_, **props, **drift}, agent)
+        inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
+        return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
@@ -521,32 +545,11 @@ def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tupl
 
 def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     """The settings (by API name) in which an existing agent differs from what a create with
-    `props` would make. A setting the program leaves unset matches what the service holds for
-    an agent deployed without it: nothing, or its documented default. A build-deployed
-    agent's build cannot be compared: the API redacts it."""
-    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
-    scaling = spec.get("autoScaling") or {}
-    krisp = agent.get("krispViva") or {}
-    seen: dict[str, Any] = {
-        "region": agent.get("region"),
-        "image": spec.get("image") if props.get("image") else None,
-        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
-        "imagePullSecretSet": spec.get("imagePullSecretName"),
-        "agentProfile": agent.get("agentProfile"),
-        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
-        "minAgents": scaling.get("minReplicas"),
-        "maxAgents": scaling.get("maxReplicas"),
-        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
-    }
-    differ = []
-    for key, held in seen.items():
-        asked = props.get(key) if key in DEFAULTS else (props.get(key) or None)
-        if asked is None and key in DEFAULTS:
-            if held not in (None, DEFAULTS[key]):
-                differ.append(key)
-        elif held != asked:
-            differ.append(key)
-    return differ
+    `props` would make. A build-deployed agent's build cannot be compared: the API redacts it."""
+    seen = observed(agent)
+    if not props.get("image"):
+        del seen["image"]
+    return [k for k, held in seen.items() if differs(k, held, props.get(k))]
 
 
 def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:

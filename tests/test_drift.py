@@ -1,0 +1,46 @@
+"""Drift made outside Pulumi, under the real engine: after `pulumi refresh`, `pulumi preview
+--diff` names each changed setting with its old and new value, and the next `up` restores it
+(issue 19)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from conftest import EmulatorHandle
+from pulumi_stack import Stack
+
+AGENT_PROGRAM = """
+from pcc_provider import Agent
+
+Agent("bot", service_name="bot", image="example/agent:1", max_agents=5, deploy_timeout=60)
+"""
+
+
+def held(emulator: EmulatorHandle) -> tuple[str, int, int | None]:
+    agent = emulator.api("GET", "/agents/bot").json()
+    spec = agent["deployment"]["manifest"]["spec"]
+    return (
+        agent["agentProfile"],
+        agent["autoScaling"]["maxReplicas"],
+        spec.get("maxSessionDurationSeconds"),
+    )
+
+
+def test_agent_drift_shows_with_old_and_new_values_and_up_restores_it(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = cloud_stack(AGENT_PROGRAM)
+    stack.up()
+    assert held(emulator) == ("agent-1x", 5, None)
+    # Changed outside Pulumi, as `pcc deploy --max-agents 12 --agent-profile agent-2x` does:
+    # one setting the program sets, one it leaves to the service.
+    body = {"autoScaling": {"maxAgents": 12}, "agentProfile": "agent-2x"}
+    assert emulator.api("POST", "/agents/bot", json=body).status_code == 200
+    stack.refresh()
+    shown = stack.preview("--diff").stdout
+    assert "maxAgents" in shown and "12 => 5" in shown, shown
+    assert "agentProfile" in shown and "agent-2x" in shown, shown
+    stack.up()
+    # An update states every setting: the unset session limit as its documented default.
+    assert held(emulator) == ("agent-1x", 5, 7200)
+    stack.preview("--expect-no-changes")
