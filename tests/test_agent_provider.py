@@ -398,20 +398,30 @@ def test_a_build_from_another_region_or_unfinished_is_refused_at_check(
 # -- refresh ---------------------------------------------------------------------------------
 
 
-def test_refresh_shows_drift_in_what_the_program_sets_and_drops_a_deleted_agent(
+def test_refresh_shows_drift_in_every_setting_and_drops_a_deleted_agent(
     provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     inputs = props(image="example/agent:1", maxAgents=5)
     created = provider.create(inputs)
     state = {**inputs, **created.outs}
     assert provider.read("bot", state).outs["maxAgents"] == 5
-    # Changed outside Pulumi: the setting the program sets shows the service's value; one it
-    # leaves unset is not reported as drift.
+    # Changed outside Pulumi: each changed setting reads as the service's value, in the
+    # outputs and in the inputs the engine diffs the program against, also one the program
+    # leaves unset (the program's `up` sets it back to the service's default).
     body = {"autoScaling": {"minAgents": 1, "maxAgents": 9}, "agentProfile": "agent-2x"}
     emulator.api("POST", "/agents/bot", json=body)
     read = provider.read("bot", state)
     assert read.id == "bot" and read.outs["maxAgents"] == 9
-    assert read.outs.get("minAgents") is None and read.outs.get("agentProfile") is None
+    assert read.outs["minAgents"] == 1 and read.outs["agentProfile"] == "agent-2x"
+    assert read.inputs is not None
+    assert {k: read.inputs[k] for k in ("maxAgents", "minAgents", "agentProfile")} == {
+        "maxAgents": 9,
+        "minAgents": 1,
+        "agentProfile": "agent-2x",
+    }
+    assert "ready" not in read.inputs and "desiredDeploymentId" not in read.inputs
+    # Unchanged settings the program leaves unset are not drift.
+    assert "maxSessionDuration" not in read.inputs and "secretSet" not in read.inputs
     # The next `up` puts the program's value back.
     assert provider.diff("bot", read.outs, {**read.outs, **inputs}).changes is True
     emulator.api("DELETE", "/agents/bot")
