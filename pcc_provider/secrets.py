@@ -341,7 +341,11 @@ class SetProvider(ApiProvider):
             raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
         if found is None:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
-        return ReadResult(id_, self._outputs(props, found))
+        outs = self._outputs(props, found)
+        # What the service now holds becomes the inputs the engine diffs the program against,
+        # so a key removed outside Pulumi shows in `keys` (names only; values stay secret).
+        inputs = {k: v for k, v in outs.items() if k != "status" and not k.startswith("__")}
+        return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from conftest import EmulatorHandle
@@ -43,4 +44,30 @@ def test_agent_drift_shows_with_old_and_new_values_and_up_restores_it(
     stack.up()
     # An update states every setting: the unset session limit as its documented default.
     assert held(emulator) == ("agent-1x", 5, 7200)
+    stack.preview("--expect-no-changes")
+
+
+SET_PROGRAM = """
+from pcc_provider import SecretSet
+
+SecretSet("keys", set_name="acme-bot-secrets",
+          secrets={"OPENAI_API_KEY": "sk-open-1234", "CARTESIA_API_KEY": "ca-5678"})
+"""
+
+
+def test_a_secret_key_removed_outside_pulumi_shows_by_name_and_up_restores_it(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    stack = cloud_stack(SET_PROGRAM)
+    stack.up()
+    # As `pcc secrets unset acme-bot-secrets CARTESIA_API_KEY` does.
+    assert emulator.api("DELETE", "/secrets/acme-bot-secrets/CARTESIA_API_KEY").ok
+    stack.refresh()
+    shown = stack.preview("--diff").stdout
+    # The removed key, by name, its value hidden.
+    assert re.search(r"\+ CARTESIA_API_KEY\s*: \[secret\]", shown), shown
+    assert "sk-open-1234" not in shown and "ca-5678" not in shown
+    stack.up()
+    held = emulator.api("GET", "/secrets/acme-bot-secrets").json()["secrets"]
+    assert sorted(s["fieldName"] for s in held) == ["CARTESIA_API_KEY", "OPENAI_API_KEY"]
     stack.preview("--expect-no-changes")
