@@ -42,6 +42,7 @@ from pcc_provider.resource import (
     Progress,
     camel,
     poll,
+    refuse_import,
     region_for,
     region_problem,
     resource_urn,
@@ -647,6 +648,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("Agent", resource_name, opts)
         if isinstance(secret_set, secrets.SecretSet):
             secret_set = secret_set.set_name
         if isinstance(image_pull_secret_set, secrets.ImagePullSecret):

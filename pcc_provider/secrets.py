@@ -50,6 +50,7 @@ from pcc_provider.resource import (
     Patience,
     Progress,
     poll,
+    refuse_import,
     region_for,
     region_problem,
     resource_urn,
@@ -536,6 +537,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("SecretSet", resource_name, opts)
         region = region_for(region)
         if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
             # The keys must be known in the program: they are plain, and agents rely on them.
@@ -601,6 +603,7 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("ImagePullSecret", resource_name, opts)
         region = region_for(region)
         given = {
             "set_name": set_name,
