@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from conftest import EmulatorHandle
 from pulumi_stack import Stack
+from test_official_cli import pcc  # noqa: F401 (a fixture)
 
 AGENT_PROGRAM = """
 from pcc_provider import Agent
@@ -28,15 +29,30 @@ def held(emulator: EmulatorHandle) -> tuple[str, int, int | None]:
 
 
 def test_agent_drift_shows_with_old_and_new_values_and_up_restores_it(
-    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    emulator: EmulatorHandle,
 ) -> None:
     stack = cloud_stack(AGENT_PROGRAM)
     stack.up()
     assert held(emulator) == ("agent-1x", 5, None)
-    # Changed outside Pulumi, as `pcc deploy --max-agents 12 --agent-profile agent-2x` does:
-    # one setting the program sets, one it leaves to the service.
-    body = {"autoScaling": {"maxAgents": 12}, "agentProfile": "agent-2x"}
-    assert emulator.api("POST", "/agents/bot", json=body).status_code == 200
+    # Changed outside Pulumi with `pcc deploy`: one setting the program sets, one it leaves
+    # to the service.
+    out = pcc(
+        "deploy",
+        "bot",
+        "example/agent:1",
+        "--max-agents",
+        "12",
+        "--min-agents",
+        "0",
+        "--profile",
+        "agent-2x",
+        "--region",
+        "us-west",
+        "--yes",
+    )
+    assert "is ready" in out, out
     stack.refresh()
     shown = stack.preview("--diff").stdout
     assert "maxAgents" in shown and "12 => 5" in shown, shown
@@ -56,12 +72,14 @@ SecretSet("keys", set_name="acme-bot-secrets",
 
 
 def test_a_secret_key_removed_outside_pulumi_shows_by_name_and_up_restores_it(
-    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    emulator: EmulatorHandle,
 ) -> None:
     stack = cloud_stack(SET_PROGRAM)
     stack.up()
-    # As `pcc secrets unset acme-bot-secrets CARTESIA_API_KEY` does.
-    assert emulator.api("DELETE", "/secrets/acme-bot-secrets/CARTESIA_API_KEY").ok
+    out = pcc("secrets", "unset", "acme-bot-secrets", "CARTESIA_API_KEY", "--skip")
+    assert "deleted successfully" in out, out
     stack.refresh()
     shown = stack.preview("--diff").stdout
     # The removed key, by name, its value hidden.
