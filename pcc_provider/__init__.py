@@ -16,13 +16,15 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
     from pcc_provider.build import Build
+    from pcc_provider.deployment import Deployment
     from pcc_provider.secrets import ImagePullSecret, SecretSet
 
-__all__ = ["Agent", "Build", "ImagePullSecret", "SecretSet"]
+__all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
 
 _LAZY = {
     "Build": "pcc_provider.build",
     "Agent": "pcc_provider.agent",
+    "Deployment": "pcc_provider.deployment",
     "SecretSet": "pcc_provider.secrets",
     "ImagePullSecret": "pcc_provider.secrets",
 }

@@ -41,6 +41,7 @@ from pcc_provider.resource import (
     Progress,
     camel,
     poll,
+    refuse_import,
     region_for,
     region_problem,
     resource_urn,
@@ -167,8 +168,10 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
 def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
-    An update states every setting, defaults included: the API keeps what an update leaves
-    out, so a setting removed from the program must be sent as its default to be undone.
+    A create sends only the settings the program sets, as `pcc deploy` does, so the agent
+    holds what the service gives an agent deployed without them. An update states every
+    setting, defaults included: the API keeps what an update leaves out, so a setting removed
+    from the program must be sent as its default to be undone.
     """
     body: dict[str, Any] = {}
     if create:
@@ -180,31 +183,47 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     for key in ("secretSet", "imagePullSecretSet"):
         if inputs.get(key) or not create:
             body[key] = inputs.get(key) or None  # null drops a set, as `pcc deploy` does
-    body["agentProfile"] = inputs.get("agentProfile") or DEFAULTS["agentProfile"]
-    body["maxSessionDuration"] = int(
-        inputs.get("maxSessionDuration") or DEFAULTS["maxSessionDuration"]
-    )
-    body["autoScaling"] = {
-        key: int(inputs[key] if inputs.get(key) is not None else DEFAULTS[key])
-        for key in ("minAgents", "maxAgents")
-    }
+    given = {k: inputs[k] for k in DEFAULTS if inputs.get(k) not in (None, "")}
+    settings = given if create else {**DEFAULTS, **given}
+    if "agentProfile" in settings:
+        body["agentProfile"] = settings["agentProfile"]
+    if "maxSessionDuration" in settings:
+        body["maxSessionDuration"] = int(settings["maxSessionDuration"])
+    scaling = {k: int(settings[k]) for k in ("minAgents", "maxAgents") if k in settings}
+    if scaling:
+        body["autoScaling"] = scaling
     body["krispViva"] = {"audioFilter": inputs.get("krispVivaAudioFilter")}
     return body
 
 
 def observed(agent: dict[str, Any]) -> dict[str, Any]:
-    """The settings an agent reports, by input name, where it reports them."""
-    seen: dict[str, Any] = {}
-    scaling = agent.get("autoScaling")
-    if isinstance(scaling, dict):
-        seen["minAgents"] = scaling.get("minReplicas")
-        seen["maxAgents"] = scaling.get("maxReplicas")
-    if agent.get("agentProfile"):
-        seen["agentProfile"] = agent["agentProfile"]
-    krisp = agent.get("krispViva")
-    if isinstance(krisp, dict):
-        seen["krispVivaAudioFilter"] = krisp.get("audioFilter")
-    return {k: v for k, v in seen.items() if v is not None or k == "krispVivaAudioFilter"}
+    """The settings an agent holds, by input name (None where it holds none). The API
+    redacts the build of a build-deployed agent, and then its image too."""
+    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
+    scaling = agent.get("autoScaling") or {}
+    krisp = agent.get("krispViva") or {}
+    return {
+        "region": agent.get("region"),
+        "image": spec.get("image"),
+        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
+        "imagePullSecretSet": spec.get("imagePullSecretName"),
+        "agentProfile": agent.get("agentProfile"),
+        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
+        "minAgents": scaling.get("minReplicas"),
+        "maxAgents": scaling.get("maxReplicas"),
+        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
+    }
+
+
+def differs(key: str, held: Any, asked: Any) -> bool:
+    """Whether an agent holding `held` for a setting differs from a program asking `asked`.
+    A setting the program leaves unset matches what the service holds for an agent
+    deployed without it: nothing, or its documented default."""
+    if key in DEFAULTS:
+        if asked is None:
+            return held not in (None, DEFAULTS[key])
+        return bool(held != asked)
+    return bool(held != (asked or None))
 
 
 class AgentProvider(ApiProvider):
@@ -326,7 +345,7 @@ class AgentProvider(ApiProvider):
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
         if lost and not differences and ownership.created_after(existing.get("createdAt"), started):
-            return client.update_agent(name, request_body(props, create=False)), True
+            return client.update_agent(name, _taking_over(props, differences)), True
         if (
             earlier is not None
             and not differences
@@ -339,7 +358,7 @@ class AgentProvider(ApiProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
-            return client.update_agent(name, request_body(props, create=False)), False
+            return client.update_agent(name, _taking_over(props, differences)), False
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -361,7 +380,7 @@ class AgentProvider(ApiProvider):
             f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return client.update_agent(name, request_body(props, create=False)), False
+        return client.update_agent(name, _taking_over(props, differences)), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
@@ -416,9 +435,18 @@ class AgentProvider(ApiProvider):
                 "left as it is; pass adopt_existing=True to take it over"
             )
             return ReadResult("", {})
-        # Settings changed outside Pulumi show up as drift, for the ones the program sets.
-        drift = {k: v for k, v in observed(agent).items() if props.get(k) is not None}
-        return ReadResult(id_, self._outputs({"serviceName": id_, **props, **drift}, agent))
+        # A setting changed outside Pulumi becomes the input it now is, so that after a
+        # refresh the engine's diff (old inputs => program's inputs) names it with both values
+        # and the next update restores it. Region and image cannot drift (the region is
+        # fixed, the image of a build-deployed agent is redacted).
+        drift = {
+            k: held
+            for k, held in observed(agent).items()
+            if k not in ("region", "image") and differs(k, held, props.get(k))
+        }
+        outs = self._outputs({"serviceName": id_, **props, **drift}, agent)
+        inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
+        return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         try:
@@ -555,33 +583,21 @@ def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tupl
 def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     """The settings (by API name) in which an existing agent differs from what a create with
     `props` would make. A build-deployed agent's build cannot be compared: the API redacts it."""
-    wanted = request_body(props, create=True)
-    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
-    scaling = spec.get("autoScaling") or {}
-    krisp = agent.get("krispViva") or {}
-    seen: dict[str, Any] = {
-        "region": agent.get("region"),
-        "image": spec.get("image") if "image" in wanted else None,
-        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
-        "imagePullSecretSet": spec.get("imagePullSecretName"),
-        "agentProfile": agent.get("agentProfile"),
-        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
-        "minAgents": scaling.get("minReplicas"),
-        "maxAgents": scaling.get("maxReplicas"),
-        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
-    }
-    asked: dict[str, Any] = {
-        "region": wanted["region"],
-        "image": wanted.get("image"),
-        "secretSet": wanted.get("secretSet"),
-        "imagePullSecretSet": wanted.get("imagePullSecretSet"),
-        "agentProfile": wanted["agentProfile"],
-        "maxSessionDuration": wanted["maxSessionDuration"],
-        "minAgents": wanted["autoScaling"]["minAgents"],
-        "maxAgents": wanted["autoScaling"]["maxAgents"],
-        "krispVivaAudioFilter": wanted["krispViva"]["audioFilter"],
-    }
-    return [k for k in asked if seen[k] != asked[k]]
+    seen = observed(agent)
+    if not props.get("image"):
+        del seen["image"]
+    return [k for k, held in seen.items() if differs(k, held, props.get(k))]
+
+
+def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:
+    """The update that gives a found agent this create's settings. One that differs in
+    nothing is sent only what the program sets, so it keeps what the service gave it for
+    the rest (a `pcc deploy` agent has no session limit) and is not redeployed."""
+    if differences:
+        return request_body(props, create=False)
+    body = request_body(props, create=True)
+    del body["serviceName"], body["region"]
+    return body
 
 
 def _not_ours(state: dict[str, Any], agent: dict[str, Any]) -> str | None:
@@ -668,6 +684,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("Agent", resource_name, opts)
         if isinstance(secret_set, secrets.SecretSet):
             secret_set = secret_set.set_name
         if isinstance(image_pull_secret_set, secrets.ImagePullSecret):

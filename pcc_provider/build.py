@@ -32,6 +32,7 @@ from pcc_provider.resource import (
     Patience,
     Progress,
     poll,
+    refuse_import,
     region_for,
     region_problem,
     resource_urn,
@@ -367,6 +368,7 @@ class Build(ApiResource, module="pipecat", name="Build"):
         build_timeout: float = DEFAULT_BUILD_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("Build", resource_name, opts)
         # One pattern given as a string is one pattern, not a list of letters.
         patterns = [exclude] if isinstance(exclude, str) else list(exclude or [])
         config = pulumi.Config("pipecat")

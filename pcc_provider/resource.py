@@ -113,6 +113,18 @@ def resource_urn(
     return pulumi.Output(set(), known_urn, urn.is_known(), urn.is_secret())
 
 
+def refuse_import(kind: str, resource_name: str, opts: pulumi.ResourceOptions | None) -> None:
+    """Stop the program in one line when it asks to import: the SDK's dynamic provider
+    plugin cannot read a resource it did not create (it fails with `KeyError: '__provider'`)."""
+    if opts is not None and opts.import_:
+        raise pulumi.RunError(
+            f"{kind} {resource_name!r}: opts.import_ is not supported by pcc_provider's Python "
+            "resources: take an existing agent or set over with adopt_existing=True, use an "
+            "existing build with Build.get(...), or use `pulumi import` with the native "
+            "`pipecat` provider (coming)"
+        )
+
+
 class ApiResource(Resource):
     """A dynamic resource named in the API's terms (imageUri) in the state, diffs and wire,
     and in Python's (image_uri) in programs."""

@@ -51,6 +51,7 @@ from pcc_provider.resource import (
     Patience,
     Progress,
     poll,
+    refuse_import,
     region_for,
     region_problem,
     resource_urn,
@@ -412,7 +413,11 @@ class SetProvider(ApiProvider):
                 "forgotten, and left as it is; pass adopt_existing=True to take it over"
             )
             return ReadResult("", {})
-        return ReadResult(id_, self._outputs(props, found))
+        outs = self._outputs(props, found)
+        # What the service now holds becomes the inputs the engine diffs the program against,
+        # so a key removed outside Pulumi shows in `keys` (names only; values stay secret).
+        inputs = {k: v for k, v in outs.items() if k != "status" and not k.startswith("__")}
+        return ReadResult(id_, outs, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         progress = Progress(props.get("__urn"))
@@ -668,6 +673,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("SecretSet", resource_name, opts)
         region = region_for(region)
         if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
             # The keys must be known in the program: they are plain, and agents rely on them.
@@ -739,6 +745,7 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
         adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        refuse_import("ImagePullSecret", resource_name, opts)
         region = region_for(region)
         given = {
             "set_name": set_name,

@@ -442,20 +442,30 @@ def test_a_build_from_another_region_or_unfinished_is_refused_at_check(
 # -- refresh ---------------------------------------------------------------------------------
 
 
-def test_refresh_shows_drift_in_what_the_program_sets_and_drops_a_deleted_agent(
+def test_refresh_shows_drift_in_every_setting_and_drops_a_deleted_agent(
     provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     inputs = props(image="example/agent:1", maxAgents=5)
     created = provider.create(inputs)
     state = {**inputs, **created.outs}
     assert provider.read("bot", state).outs["maxAgents"] == 5
-    # Changed outside Pulumi: the setting the program sets shows the service's value; one it
-    # leaves unset is not reported as drift.
+    # Changed outside Pulumi: each changed setting reads as the service's value, in the
+    # outputs and in the inputs the engine diffs the program against, also one the program
+    # leaves unset (the program's `up` sets it back to the service's default).
     body = {"autoScaling": {"minAgents": 1, "maxAgents": 9}, "agentProfile": "agent-2x"}
     emulator.api("POST", "/agents/bot", json=body)
     read = provider.read("bot", state)
     assert read.id == "bot" and read.outs["maxAgents"] == 9
-    assert read.outs.get("minAgents") is None and read.outs.get("agentProfile") is None
+    assert read.outs["minAgents"] == 1 and read.outs["agentProfile"] == "agent-2x"
+    assert read.inputs is not None
+    assert {k: read.inputs[k] for k in ("maxAgents", "minAgents", "agentProfile")} == {
+        "maxAgents": 9,
+        "minAgents": 1,
+        "agentProfile": "agent-2x",
+    }
+    assert "ready" not in read.inputs and "desiredDeploymentId" not in read.inputs
+    # Unchanged settings the program leaves unset are not drift.
+    assert "maxSessionDuration" not in read.inputs and "secretSet" not in read.inputs
     # The next `up` puts the program's value back.
     assert provider.diff("bot", read.outs, {**read.outs, **inputs}).changes is True
     emulator.api("DELETE", "/agents/bot")
@@ -543,3 +553,54 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
     provider.delete("bot", taken.outs)
     assert gone(emulator)
+
+
+# -- settings the program leaves unset are not differences (issue 19) ------------------------
+
+
+def held_spec(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+    spec: dict[str, Any] = agent(emulator, name)["deployment"]["manifest"]["spec"]
+    return spec
+
+
+def test_an_agent_pcc_deploy_made_with_the_same_settings_differs_in_nothing(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # What `pcc deploy` sends for a file with an image and `max_agents = 5`: no session limit.
+    body = {
+        "serviceName": "bot",
+        "region": "us-west",
+        "image": "example/agent:1",
+        "autoScaling": {"minAgents": 0, "maxAgents": 5},
+        "agentProfile": "agent-1x",
+        "krispViva": {"audioFilter": None},
+    }
+    assert emulator.api("POST", "/agents", json=body).status_code == 200
+    with pytest.raises(AgentError) as refused:
+        provider.create(props(image="example/agent:1", maxAgents=5))
+    assert "this stack did not create it (created at " in str(refused.value)
+    assert "differs" not in str(refused.value)
+    # Different explicit settings are still named.
+    with pytest.raises(AgentError, match=r"differs in agentProfile, maxAgents\)"):
+        provider.create(props(image="example/agent:1", maxAgents=6, agentProfile="agent-2x"))
+
+
+def test_a_create_pins_no_setting_the_program_leaves_unset(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    provider.create(props(image="example/agent:1", maxAgents=3))
+    spec = held_spec(emulator)
+    assert "maxSessionDurationSeconds" not in spec  # as for `pcc deploy` without it
+    assert spec["autoScaling"] == {"minReplicas": 0, "maxReplicas": 3}
+
+
+def test_an_update_still_undoes_a_setting_removed_from_the_program(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    olds = props(image="example/agent:1", maxSessionDuration=600, maxAgents=3)
+    created = provider.create(olds)
+    assert held_spec(emulator)["maxSessionDurationSeconds"] == 600
+    provider.update("bot", {**olds, **created.outs}, props(image="example/agent:1"))
+    spec = held_spec(emulator)
+    assert spec["maxSessionDurationSeconds"] == 7200
+    assert spec["autoScaling"] == {"minReplicas": 0, "maxReplicas": 50}
