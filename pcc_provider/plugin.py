@@ -1,5 +1,5 @@
 """How pcc_provider adapts the Pulumi SDK's dynamic-provider plugin: more than four calls at
-once, and our errors shown as the one line they are.
+once, our errors shown as the one line they are, and an exit when the engine is gone.
 
 The SDK's plugin (`python -m pulumi.dynamic`) serves the engine's calls on a gRPC server
 built on `ThreadPoolExecutor(max_workers=4)`. A create that waits minutes for a build holds
@@ -19,8 +19,11 @@ fails, saying so.
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 import threading
+import time
 import traceback
 import weakref
 from collections.abc import Callable, Hashable, Iterator
@@ -118,3 +121,48 @@ class PlainTraceback:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(traceback, name)
+
+
+def engine_address() -> str | None:
+    """The engine's gRPC address: the engine starts every provider plugin with it as the
+    first argument."""
+    address = sys.argv[1] if len(sys.argv) > 1 else ""
+    return address if re.fullmatch(r"[\w.\-\[\]:]+:\d+", address) else None
+
+
+_watching = False
+
+
+def exit_with_the_engine(interval: float = 1.0) -> None:
+    """Exit this plugin process once the engine that started it stops answering.
+
+    A killed `pulumi` (SIGKILL, a CI runner's timeout) tells its plugins nothing, and a
+    plugin waiting for a build would run on for its whole timeout. Pulumi's own plugins and
+    hosts ask the engine's health service every so often (rpcutil.Healthcheck) and exit
+    when it fails; this does the same, from a daemon thread, once per process.
+    """
+    global _watching
+    address = engine_address()
+    with _lock:
+        if _watching or address is None:
+            return
+        _watching = True
+    threading.Thread(
+        target=_watch_engine, args=(address, interval), name="pcc-engine-watch", daemon=True
+    ).start()
+
+
+def _watch_engine(address: str, interval: float) -> None:
+    import grpc
+
+    # Raw bytes both ways: an empty HealthCheckRequest is b"", and the answer is not read.
+    check = grpc.insecure_channel(address).unary_unary("/grpc.health.v1.Health/Check")
+    while True:
+        time.sleep(interval)
+        try:
+            check(b"")
+        except grpc.RpcError as exc:
+            # An engine without a health service is alive; anything else (no one listening)
+            # means it is gone, as rpcutil.Healthcheck decides.
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                os._exit(1)

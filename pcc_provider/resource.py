@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,7 +14,12 @@ import pulumi
 from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
 
 from pcc_provider import api
-from pcc_provider.plugin import allow_concurrent_calls, report_errors_plainly
+from pcc_provider.plugin import (
+    allow_concurrent_calls,
+    engine_address,
+    exit_with_the_engine,
+    report_errors_plainly,
+)
 
 DEFAULT_REGION = "us-west"
 # Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
@@ -154,9 +158,11 @@ class ApiProvider(ResourceProvider):
         self._settings = api_settings(req.config.get)
         self._from_config = bool(req.config.get("pipecat:apiKey"))
         # In the SDK's plugin: a create waiting for a build must not hold a call slot that
-        # other resources need, and our errors are one line (pcc_provider/plugin.py).
+        # other resources need, our errors are one line, and the plugin exits when the
+        # engine is gone (pcc_provider/plugin.py).
         allow_concurrent_calls()
         report_errors_plainly()
+        exit_with_the_engine()
 
     def _client(self, recorded: bool = False) -> api.Client:
         """`recorded`: for refresh and destroy, where the engine configures this provider
@@ -280,8 +286,8 @@ class Progress:
     def __init__(self, urn: str | None) -> None:
         self.urn = urn or ""
         self._engine: Any = None
-        address = sys.argv[1] if len(sys.argv) > 1 else ""
-        if self.urn and re.fullmatch(r"[\w.\-\[\]:]+:\d+", address):
+        address = engine_address()
+        if self.urn and address:
             import grpc
             from pulumi.runtime.proto import engine_pb2_grpc
 

@@ -61,6 +61,7 @@ import pcc_provider
 from pcc_provider import agent, api, build, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
+from pcc_provider.plugin import exit_with_the_engine
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
@@ -552,6 +553,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
     parser.add_argument("engine", help="the Pulumi engine's address")
     engine = parser.parse_known_args()[0].engine
+    exit_with_the_engine()  # a killed engine tells its plugins nothing
 
     async def serve() -> None:
         server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	pbempty "google.golang.org/protobuf/types/known/emptypb"
 
@@ -40,6 +41,8 @@ type host struct {
 	pulumirpc.UnimplementedLanguageRuntimeServer
 	engineAddress string
 	launcher      string
+	// Done once the engine stops answering: the program it ran is stopped with the host.
+	engineGone context.Context
 }
 
 func main() {
@@ -69,9 +72,21 @@ func main() {
 	// job in a script, some CI runners) unless it asks for it, so ask: otherwise every
 	// command would wait those 5 s for this host.
 	stop, unregister := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A killed engine sends no signal: like Pulumi's own hosts, ask it every second whether
+	// it is still there, and when it is not, stop the program and exit instead of running
+	// on as an orphan.
+	gone, engineGone := context.WithCancel(context.Background())
+	if err := rpcutil.Healthcheck(gone, h.engineAddress, time.Second, engineGone); err != nil {
+		fmt.Fprintf(os.Stderr, "pulumi-language-python: %v\n", err)
+		os.Exit(1)
+	}
+	h.engineGone = gone
 	cancel := make(chan bool)
 	go func() {
-		<-stop.Done()
+		select {
+		case <-stop.Done():
+		case <-gone.Done():
+		}
 		unregister()
 		close(cancel)
 	}()
@@ -169,6 +184,17 @@ func (h *host) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pulumirpc.R
 		entry,
 	}
 	args = append(args, req.GetArgs()...)
+	// The program stops with the engine: exec kills it when this context ends, and the
+	// server's graceful stop waits for this call to return.
+	ctx, stopProgram := context.WithCancel(ctx)
+	defer stopProgram()
+	go func() {
+		select {
+		case <-h.engineGone.Done():
+			stopProgram()
+		case <-ctx.Done():
+		}
+	}()
 	cmd, err := tc.Command(ctx, args...)
 	if err != nil {
 		return nil, err
