@@ -7,6 +7,7 @@ Imports neither Pulumi nor the emulator's server stack unless the command needs 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -94,18 +95,34 @@ def _emulator(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    emulator.serve(
-        host=args.host,
-        port=args.port,
-        state_dir=args.state_dir,
-        api_key=args.api_key,
-        build_seconds=args.build_seconds,
-        agent_ready_seconds=args.agent_ready_seconds,
-        agent_delete_seconds=args.agent_delete_seconds,
-        secret_ready_seconds=args.secret_ready_seconds,
-        upload_ttl_seconds=args.upload_ttl_seconds,
-        max_upload_bytes=args.max_upload_bytes,
-    )
+    try:
+        emulator.serve(
+            host=args.host,
+            port=args.port,
+            state_dir=args.state_dir,
+            api_key=args.api_key,
+            build_seconds=args.build_seconds,
+            agent_ready_seconds=args.agent_ready_seconds,
+            agent_delete_seconds=args.agent_delete_seconds,
+            secret_ready_seconds=args.secret_ready_seconds,
+            upload_ttl_seconds=args.upload_ttl_seconds,
+            max_upload_bytes=args.max_upload_bytes,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {args.port} on {args.host} is in use: pass another --port "
+                "(--port 0 picks a free one), or stop what listens there",
+                file=sys.stderr,
+            )
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            print(f"error: {args.host} is not an address of this machine: pass --host "
+                  "127.0.0.1", file=sys.stderr)  # fmt: skip
+        else:
+            print(
+                f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr
+            )
+        return 1
     return 0
 
 

@@ -993,3 +993,24 @@ def test_stop_does_not_hang_on_idle_keep_alive_connections(tmp_path: Path) -> No
         stopper.start()
         stopper.join(timeout=5)
         assert not stopper.is_alive() and time.monotonic() - started < 3
+
+
+def test_command_line_emulator_on_a_busy_port_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+                *("--port", str(port), "--state-dir", str(tmp_path / "state")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"error: port {port} on 127.0.0.1 is in use: pass another --port (--port 0 picks a "
+        "free one), or stop what listens there\n"
+    )

@@ -211,8 +211,10 @@ def test_size_limit_is_enforced_while_streaming_and_up_front(api: Client) -> Non
     assert ["content-length-range", 1, 4096] in _policy(g["uploadFields"])["conditions"]
     # Just over: found while streaming the file.
     refused(post_upload(g["uploadUrl"], g["uploadFields"], b"x" * 4097), 400, "EntityTooLarge")
-    # Far over: refused from Content-Length alone.
-    refused(post_upload(g["uploadUrl"], g["uploadFields"], b"x" * 300_000), 400, "EntityTooLarge")
+    # Far over (beyond the form fields' allowance too): refused from Content-Length alone, by
+    # the server before it reads the body, so with its 413 rather than S3's XML.
+    far = post_upload(g["uploadUrl"], g["uploadFields"], b"x" * 300_000)
+    assert far.status_code == 413, far.text
     refused(post_upload(g["uploadUrl"], g["uploadFields"], b""), 400, "EntityTooSmall")
     assert_nothing_stored(api, g["uploadId"])
     assert post_upload(g["uploadUrl"], g["uploadFields"], b"x" * 4096).status_code == 204
@@ -340,3 +342,31 @@ def test_a_large_upload_streams_to_disk(api: Client, tmp_path: Path) -> None:
         hashlib.md5(stored.read_bytes()).hexdigest()
         == hashlib.md5(archive.read_bytes()).hexdigest()
     )
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(api: Client, emu: Emulator) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    g = grant(api)
+    where = urlsplit(g["uploadUrl"])
+    limit = emu.config.max_upload_bytes
+    head = (
+        f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\n"
+        "Content-Type: multipart/form-data; boundary=x\r\n"
+        f"Content-Length: {limit + 10 * 1024 * 1024}\r\n\r\n"
+    )
+    with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
+        # The headers and a first KiB only: the answer must not wait for the other 510 MB.
+        sock.sendall(head.encode() + b"--x\r\n" + b"x" * 1024)
+        answer = sock.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413"), answer
+    assert api.stats()["uploadedBytes"] == 0
+
+    # A larger limit set through the control API is followed by the server too.
+    api.control("POST", "/config", json={"maxUploadBytes": limit + 20 * 1024 * 1024})
+    with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
+        sock.sendall(head.encode() + b"--x\r\n" + b"x" * 1024)
+        sock.settimeout(1.0)
+        with pytest.raises(TimeoutError):  # now it waits for the body it would accept
+            sock.recv(4096)

@@ -443,6 +443,8 @@ class EmulatorApp:
         self.store = store
         self.api_key = api_key
         self.base_url = base_url
+        # Called after the control API changes a setting (the server follows the upload limit).
+        self.on_config: Callable[[], None] = lambda: None
         self.stats = Stats()
         self.faults = Faults()
         self.storage = UploadTarget(store, self.stats.stored)
@@ -809,6 +811,7 @@ class EmulatorApp:
             c.secret_ready_seconds = secret_ready
         if deleting is not None:
             c.agent_delete_seconds = deleting
+        self.on_config()
         return json_response(self._config_json())
 
     def on_faults_get(self, request: Request) -> Response:

@@ -13,10 +13,8 @@ import waitress
 
 from pcc_provider.emulator.app import EmulatorApp
 from pcc_provider.emulator.models import Config, Store
+from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
 
-# waitress spools request bodies to temporary files before the app sees them; its own limit
-# must sit above any upload limit so that the app, not waitress, refuses oversized uploads.
-_WAITRESS_MAX_BODY = 1 << 40
 
 
 class Emulator:
@@ -75,7 +73,7 @@ class Emulator:
             host=self.host,
             port=self.port,
             threads=self.threads,
-            max_request_body_size=_WAITRESS_MAX_BODY,
+            max_request_body_size=self._body_limit(),
             # Test suites open many short-lived sessions; poll() is not bound by FD_SETSIZE.
             connection_limit=1000,
             asyncore_use_poll=True,
@@ -90,9 +88,21 @@ class Emulator:
             host = f"[{host}]"
         self.app.base_url = f"http://{host}:{server.effective_port}"
         self._server = server
+        self.app.on_config = self._follow_upload_limit
         self._thread = threading.Thread(target=server.run, name="pcc-emulator", daemon=True)
         self._thread.start()
         return self
+
+    def _body_limit(self) -> int:
+        """waitress reads a whole request body, spooling it to a temporary file, before the
+        app sees it: its limit is the largest upload plus its form fields, so a larger
+        Content-Length is refused (413) before a byte of the body is read, and a chunked
+        body is cut there. The app refuses what lies between, as S3 does."""
+        return self.config.max_upload_bytes + MAX_FORM_FIELDS_BYTES + 1
+
+    def _follow_upload_limit(self) -> None:
+        if self._server is not None:  # read by waitress for each request
+            self._server.adj.max_request_body_size = self._body_limit()
 
     def stop(self) -> None:
         server, thread = self._server, self._thread

@@ -207,7 +207,8 @@ class UploadTarget:
             )
         limit = self.store.config.max_upload_bytes
         if length > limit + MAX_FORM_FIELDS_BYTES:
-            # Refused before a byte of the body is read.
+            # Under our server, waitress refuses this from the Content-Length before reading
+            # the body (server.py); this answer is for the app served by another server.
             raise S3Error(
                 400,
                 "EntityTooLarge",
