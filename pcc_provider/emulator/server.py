@@ -16,7 +16,6 @@ from pcc_provider.emulator.models import Config, Store
 from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
 
 
-
 class Emulator:
     """A Pipecat Cloud emulator on loopback.
 
