@@ -67,11 +67,10 @@ def test_a_deployment_from_pcc_deploy_toml_comes_up_reruns_and_adopts_pcc_deploy
     folder = agent_folder(tmp_path / "acme-bot", toml=TOML)
     (folder / "debug.log").write_text("not uploaded\n")
 
-    # The agent as `pcc deploy` makes it from the file, deployed twice (an agent never changed
-    # since its creation is what an interrupted `up` leaves: the ownership rule's case).
-    for _ in range(2):
-        out = pcc("deploy", "--yes", "--force", cwd=folder)
-        assert "is ready" in out, out
+    # The agent as `pcc deploy` makes it from the file: the same settings as the program's,
+    # never changed since, and still not this stack's.
+    out = pcc("deploy", "--yes", cwd=folder)
+    assert "is ready" in out, out
     before = held(emulator)
     assert before["profile"] == "agent-2x" and before["secretSet"] == ["bot-secrets"]
 
