@@ -312,11 +312,21 @@ class Client:
         context_hash: str | None = None,
         region: str | None = None,
         status: str | None = None,
+        dockerfile_path: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every matching build, newest first, page by page."""
+        """Every matching build, newest first, page by page.
+
+        `dockerfile_path` is a filter the service applies though the spec does not list it
+        (Daily's deploy action relies on it): a caller must still check each answer's.
+        """
         params: dict[str, Any] = {
             k: v
-            for k, v in (("contextHash", context_hash), ("region", region), ("status", status))
+            for k, v in (
+                ("contextHash", context_hash),
+                ("region", region),
+                ("status", status),
+                ("dockerfilePath", dockerfile_path),
+            )
             if v
         }
         offset = 0

@@ -218,7 +218,11 @@ class BuildProvider(ApiProvider):
     ) -> dict[str, Any] | None:
         """The newest successful build of this key, else the youngest one in flight."""
         in_flight = None
-        for build in client.list_builds(context_hash=want_hash, region=region):
+        # The dockerfilePath filter saves pages when other Dockerfiles share this context.
+        listed = client.list_builds(
+            context_hash=want_hash, region=region, dockerfile_path=dockerfile
+        )
+        for build in listed:
             # Checked here too: a filter the service ignored must not pick another image.
             if (
                 build.get("contextHash") != want_hash

@@ -604,3 +604,22 @@ def test_an_update_still_undoes_a_setting_removed_from_the_program(
     spec = held_spec(emulator)
     assert spec["maxSessionDurationSeconds"] == 7200
     assert spec["autoScaling"] == {"minReplicas": 0, "maxReplicas": 50}
+
+
+def test_a_secret_set_that_does_not_exist_is_named_in_one_line_and_nothing_changes(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # The service answers 404 NOT_FOUND here (the spec's code; 409 is for a set not ready).
+    with pytest.raises(AgentError) as refused:
+        provider.create(props(image="example/bot:1", secretSet="no-such-set"))
+    message = str(refused.value)
+    assert "answered 404: Secret set 'no-such-set' not found [NOT_FOUND]" in message, message
+    assert "\n" not in message and gone(emulator)
+
+    created = provider.create(props(image="example/bot:1"))
+    before = deployments(emulator)
+    with pytest.raises(AgentError) as refused:
+        provider.update("bot", created.outs, props(image="example/bot:1", secretSet="no-such-set"))
+    message = str(refused.value)
+    assert message.startswith("agent bot: ") and "Secret set 'no-such-set' not found" in message
+    assert "deleted" not in message and deployments(emulator) == before

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pulumi
 import pytest
+import requests
 from conftest import API_KEY, EmulatorHandle
 
-from pcc_provider import Build, context
+from pcc_provider import Build, api, context
 from pcc_provider.build import BuildError, BuildProvider
 
 CREATE = "POST /v1/builds"
@@ -252,3 +256,90 @@ def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
     assert sorted(errors) == sorted(
         [first_error, f"another Build of the same image failed: {first_error}"]
     )
+
+
+# --------------------------------------------------------------------------- dockerfilePath
+
+
+def build_of(emulator: EmulatorHandle, agent: Path, dockerfile: str) -> str:
+    created = provider(emulator).create({**props(agent, 60), "dockerfile": dockerfile})
+    assert created.outs["dockerfilePath"] == dockerfile
+    return created.id
+
+
+def test_the_look_up_asks_the_service_for_this_dockerfile_only(
+    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One build per page: each build of another Dockerfile in the answer costs a request.
+    monkeypatch.setattr(api, "PAGE_SIZE", 1)
+    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    (agent / "Dockerfile.b").write_text("FROM python:3.13\n")
+    mine = build_of(emulator, agent, "Dockerfile")
+    # Newer builds over the same context (both files are in it), other Dockerfiles.
+    others = [
+        build_of(emulator, agent, "Dockerfile.alt"),
+        build_of(emulator, agent, "Dockerfile.b"),
+    ]
+    assert mine not in others
+    requests.delete(f"{emulator.url}/_emulator/stats", timeout=10).raise_for_status()
+    again = provider(emulator).create(props(agent, 60))
+    assert (again.id, again.outs["source"]) == (mine, "existing")
+    assert emulator.calls("GET /v1/builds") == 1
+
+
+class FilterIgnoringProxy(BaseHTTPRequestHandler):
+    """A service that ignores list-builds' dockerfilePath: drops it, forwards the rest."""
+
+    target = ""
+
+    def _forward(self) -> None:
+        parts = urlsplit(self.path)
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "dockerfilePath"]
+        length = int(self.headers.get("Content-Length") or 0)
+        answer = requests.request(
+            self.command,
+            f"{self.target}{parts.path}?{urlencode(query)}",
+            headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+            data=self.rfile.read(length) if length else None,
+            timeout=30,
+        )
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = _forward
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def filter_ignored(emulator: EmulatorHandle) -> Iterator[str]:
+    handler = type("Proxy", (FilterIgnoringProxy,), {"target": emulator.url})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_service_ignoring_the_dockerfile_filter_does_not_get_the_wrong_image_reused(
+    agent: Path, emulator: EmulatorHandle, filter_ignored: str
+) -> None:
+    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    alt = build_of(emulator, agent, "Dockerfile.alt")
+    through_proxy = BuildProvider()
+    through_proxy._settings = (API_KEY, filter_ignored)
+    created = through_proxy.create(props(agent, 60))
+    assert created.id != alt and created.outs["source"] == "new"
+    assert created.outs["dockerfilePath"] == "Dockerfile"
+    # The proxy's answer did hold the other build: only our own check kept it out.
+    listed = requests.get(
+        f"{filter_ignored}/builds",
+        params={"dockerfilePath": "Dockerfile", "status": "success"},
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        timeout=10,
+    ).json()["builds"]
+    assert alt in [b["id"] for b in listed]

@@ -301,11 +301,23 @@ def test_upload_url_is_a_presigned_post_that_expires_in_15_minutes(api: Client) 
 
 @pytest.mark.parametrize(
     "payload",
-    [{}, {"region": None}, {"region": 5}, {"region": ""}, {"region": "mars-north"}, {"dummy": 1}],
+    [{"region": None}, {"region": 5}, {"region": ""}, {"region": "mars-north"}],
 )
 def test_upload_url_needs_a_known_region(api: Client, payload: dict[str, Any]) -> None:
     body = api.call("POST", "/builds/upload-url", 400, json=payload)
     assert body["code"] == "GENERIC_BAD_REQUEST"
+
+
+@pytest.mark.parametrize("payload", [{}, {"dummy": 1}])
+def test_upload_url_without_a_region_uses_the_organizations_default(
+    api: Client, payload: dict[str, Any]
+) -> None:
+    # Beyond the spec, which marks it required: the real service fills it in.
+    body = api.call("POST", "/builds/upload-url", 200, json=payload)
+    assert body["uploadUrl"].endswith("-us-west-2")
+    api.call("PATCH", "/properties", 200, json={"defaultRegion": "eu-central"})
+    body = api.call("POST", "/builds/upload-url", 200, json=payload)
+    assert body["uploadUrl"].endswith("-eu-central-1")
 
 
 # -- builds ----------------------------------------------------------------------------------
@@ -452,7 +464,7 @@ def test_create_build_refusals(api: Client) -> None:
     truncated = api.upload(context()[:-20])
     cases: list[tuple[Any, str]] = [
         ({"region": "us-west"}, "'uploadId' is required"),
-        ({"uploadId": good}, "'region' is required"),
+        ({"uploadId": good, "region": ""}, "'region' must not be empty"),
         ({"uploadId": "not-a-uuid", "region": "us-west"}, "must be a UUID"),
         ({"uploadId": 12, "region": "us-west"}, "must be a string"),
         ({"uploadId": good, "region": ["us-west"]}, "must be a string"),

@@ -83,8 +83,8 @@ def _patched_spec(ids: dict[str, str]) -> dict[str, Any]:
         for operation in methods.values():
             if isinstance(operation, dict) and operation.get("operationId") in OPERATIONS:
                 operation["responses"].setdefault("401", {"description": "Unauthorized", **error})
-    # The PUT /secrets/{setName} text says a deploy binding a set that is missing or not
-    # ready gets 409; the deploy operations do not list it.
+    # The PUT /secrets/{setName} text says a deploy binding a set that is not ready gets
+    # 409; the deploy operations do not list it (they list 404 for a missing one).
     for path, method in (("/agents", "post"), ("/agents/{agentName}", "post")):
         spec["paths"][path][method]["responses"].setdefault(
             "409", {"description": "Conflict", **error}
@@ -100,6 +100,14 @@ def _patched_spec(ids: dict[str, str]) -> dict[str, Any]:
         for parameter in spec["paths"][path]["get"]["parameters"]:
             if parameter["name"] == "buildId":
                 parameter["example"] = ids["build"]
+    # Beyond the spec, as the real service (README, "Clients the emulator serves"): no
+    # region means the organization's default, and listBuilds filters on dockerfilePath.
+    spec["paths"]["/builds/upload-url"]["post"]["requestBody"]["required"] = False
+    for schema in ("UploadUrlRequest", "CreateBuildRequest"):
+        spec["components"]["schemas"][schema]["required"].remove("region")
+    spec["paths"]["/builds"]["get"]["parameters"].append(
+        {"name": "dockerfilePath", "in": "query", "schema": {"type": "string"}}
+    )
     request = spec["components"]["schemas"]["CreateBuildRequest"]["properties"]
     request["uploadId"]["example"] = ids["upload"]
     return spec
@@ -183,7 +191,10 @@ ROUTES = [
     body=bodies,
     query=st.dictionaries(
         st.sampled_from(
-            ["limit", "offset", "status", "region", "contextHash", "includeActiveDeployment"]
+            [
+                *("limit", "offset", "status", "region", "contextHash", "dockerfilePath"),
+                "includeActiveDeployment",
+            ]
         ),
         st.text(max_size=8),
         max_size=3,

@@ -1,5 +1,6 @@
-"""The emulator's /v1/secrets, as a client sees it over HTTP, and the 409 a deploy gets for a
-secret set that is missing or not ready. Responses are checked against the official spec."""
+"""The emulator's /v1/secrets, as a client sees it over HTTP, and what a deploy gets for a
+secret set that is missing (404) or not ready (409). Responses are checked against the
+official spec."""
 
 from __future__ import annotations
 
@@ -129,7 +130,11 @@ def test_bad_secret_requests(api: Client, name: str, body: dict[str, Any], words
 
 def test_deploy_binding_a_missing_or_pending_set_is_refused(api: Client) -> None:
     agent = {"serviceName": "bot", "image": "x:1", "secretSet": "bot-secrets"}
-    assert api.call("POST", "/agents", 409, json=agent)["code"] == "CONFLICT"
+    missing = api.call("POST", "/agents", 404, json=agent)
+    assert (missing["code"], missing["error"]) == (
+        "NOT_FOUND",
+        "Secret set 'bot-secrets' not found",
+    )
     api.control("POST", "/config", json={"secretReadySeconds": 30})
     put(api, "bot-secrets", secrets=regular(A="1"))
     assert "not ready (status: pending)" in api.call("POST", "/agents", 409, json=agent)["error"]
@@ -151,7 +156,9 @@ def test_deploy_binding_a_missing_or_pending_set_is_refused(api: Client) -> None
     put(api, "eu-secrets", secrets=regular(A="1"), region="eu-central")
     api.call("POST", "/agents/bot", 400, json={"secretSet": "eu-secrets"})
     put(api, "pull", isImagePullSecret=True, host="https://ghcr.io", secretValue="x")
-    api.call("POST", "/agents/bot", 409, json={"secretSet": "pull"})
+    # No secret set of that name: 404, as for a missing one.
+    api.call("POST", "/agents/bot", 404, json={"secretSet": "pull"})
+    api.call("POST", "/agents/bot", 404, json={"imagePullSecretSet": "no-such-pull"})
     api.call("POST", "/agents/bot", 200, json={"imagePullSecretSet": "pull"})
 
 

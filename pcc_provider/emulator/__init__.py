@@ -15,7 +15,11 @@ Two route tables over one model layer: the public API (`/v1/builds`, `/v1/agents
 PIPECAT_API_HOST=<emulator url> PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's
 `regions list`, `deploy`, `build list|status|logs`, `agent list|status|delete`,
 `organizations list|properties|default-region` and `auth whoami` work; organization.py lists
-what is not served.
+what is not served. Daily's GitHub deploy action (v2.0.3, `api-url` = the emulator url, no
+`/v1`) works too; for it the public routes go beyond openapi.json where the real service does:
+no `region` on `POST /v1/builds/upload-url` and `POST /v1/builds` means the organization's
+`defaultRegion`, `GET /v1/builds` filters on `dockerfilePath`, and builds of other Dockerfiles
+over one context get other image tags (tests/test_github_action.py).
 
 Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
 Dockerfile fails it, `RUN sleep infinity` makes it time out.

@@ -573,7 +573,9 @@ class EmulatorApp:
 
     def on_upload_url(self, request: Request) -> Response:
         body = read_json(request)
-        region = req_str(body, "region")
+        # Beyond the spec (which marks it required): like the real service, a request without
+        # a region uses the organization's default; the GitHub deploy action relies on it.
+        region = opt_str(body, "region") or self.store.default_region()
         upload = self.store.create_upload(region)
         return json_response(
             {
@@ -589,7 +591,8 @@ class EmulatorApp:
         upload_id = opt_uuid(body, "uploadId")
         if upload_id is None:
             bad_request("'uploadId' is required")
-        region = req_str(body, "region")
+        # Beyond the spec, as for upload-url: no region means the organization's default.
+        region = opt_str(body, "region") or self.store.default_region()
         dockerfile_path = opt_str(body, "dockerfilePath")
         if dockerfile_path is None:
             dockerfile_path = "Dockerfile"
@@ -615,6 +618,9 @@ class EmulatorApp:
             status,
             query_str(request, "region"),
             query_str(request, "contextHash"),
+            # Beyond the spec's listBuilds: the real service filters on it exactly, and the
+            # GitHub deploy action's cache look-up depends on that.
+            query_str(request, "dockerfilePath"),
             limit,
             offset,
         )

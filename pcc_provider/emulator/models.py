@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
+import hashlib
 import json
 import os
 import posixpath
@@ -598,6 +599,7 @@ class Store:
         status: str | None,
         region: str | None,
         context_hash: str | None,
+        dockerfile_path: str | None,
         limit: int,
         offset: int,
     ) -> tuple[list[Build], int]:
@@ -610,15 +612,21 @@ class Store:
             if (status is None or b.status(now) == status)
             and (region is None or b.region == region)
             and (context_hash is None or b.context_hash == context_hash)
+            and (dockerfile_path is None or b.dockerfile_path == dockerfile_path)
         ]
         matches.sort(key=lambda b: (b.created_at, b.id), reverse=True)
         return matches[offset : offset + limit], len(matches)
 
     def image_uri(self, build: Build) -> str:
         aws_region = REGIONS[build.region][1]
+        # Builds of other Dockerfiles over the same context are other images, so they get
+        # other tags (the GitHub deploy action relies on it); `Dockerfile` keeps the bare hash.
+        tag = build.context_hash
+        if build.dockerfile_path != "Dockerfile":
+            tag += "-" + hashlib.sha256(build.dockerfile_path.encode()).hexdigest()[:8]
         return (
             f"{self.account_id}.dkr.ecr.{aws_region}.amazonaws.com/"
-            f"pipecat-cloud/{self.organization_id}:{build.context_hash}"
+            f"pipecat-cloud/{self.organization_id}:{tag}"
         )
 
     def build_json(self, build: Build, base_url: str) -> dict[str, Any]:
@@ -1120,7 +1128,8 @@ class Store:
         return body
 
     def _bind_sets(self, region: str, settings: dict[str, Any]) -> dict[str, Any]:
-        """The versions of the sets a deployment binds; 409 for a set missing or not ready."""
+        """The versions of the sets a deployment binds: 404 for a set missing (as the spec
+        documents for the deploy operations), 409 for one not ready."""
         bound: dict[str, Any] = {}
         now = self.clock()
         for field_name, kind in (
@@ -1133,7 +1142,7 @@ class Store:
             found = self.secret_sets.get(name)
             if found is None or found.type != kind:
                 what = "Secret set" if kind == "secret" else "Image pull secret"
-                raise Conflict(f"{what} '{name}' not found")
+                raise NotFound(f"{what} '{name}' not found")
             if found.region != region:
                 raise BadRequest(
                     f"Secret set '{name}' is in region '{found.region}' but service is in "
