@@ -524,11 +524,22 @@ def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return await method(self, request, context)
         except Exception as exc:
-            ours = type(exc).__module__.startswith("pcc_provider.")
-            message = str(exc) if ours else traceback.format_exc()
+            ours = _ours(exc)
+            message = str(ours) if ours is not None else traceback.format_exc()
             await context.abort(grpc.StatusCode.UNKNOWN, message)
 
     return call
+
+
+def _ours(exc: BaseException | None) -> BaseException | None:
+    """The exception of ours behind `exc`, if any. SDKs since 3.260 re-raise every error of a
+    provider as a new Exception carrying the traceback in its message, from within their
+    handler, so ours is that one's __context__."""
+    for _ in range(3):
+        if exc is None or type(exc).__module__.startswith("pcc_provider."):
+            return exc
+        exc = exc.__context__
+    return None
 
 
 for _name in (
