@@ -370,3 +370,97 @@ def test_an_oversized_body_is_refused_before_it_is_read(api: Client, emu: Emulat
         sock.settimeout(1.0)
         with pytest.raises(TimeoutError):  # now it waits for the body it would accept
             sock.recv(4096)
+
+
+def _spooled_bytes(pid: int, spool: Path) -> int:
+    """Bytes in the temporary files a process holds under `spool` (waitress's are unlinked
+    at once, so they are found through the process's open files, not the folder)."""
+    total = sum(f.stat().st_size for f in spool.iterdir() if f.is_file())
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            if os.readlink(fd).startswith(str(spool)):
+                total += fd.stat().st_size
+        except OSError:
+            continue  # closed meanwhile
+    return total
+
+
+def test_an_oversized_body_is_never_spooled_beyond_the_limit(tmp_path: Path) -> None:
+    import re
+    import select
+    import socket
+    import sys
+    import threading
+    from urllib.parse import urlsplit
+
+    from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
+
+    limit = 1024 * 1024
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+            *("--state-dir", str(tmp_path / "state"), "--max-upload-bytes", str(limit)),
+        ],
+        env={**os.environ, "TMPDIR": str(spool)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        found = re.search(r"http://[\d.]+:\d+", server.stdout.readline())
+        assert found, server.stderr.read() if server.stderr else None
+        headers = {"Authorization": f"Bearer {KEY}"}
+        g = requests.post(
+            f"{found[0]}/v1/builds/upload-url", json={"region": "us-west"}, headers=headers,
+            timeout=10,
+        ).json()  # fmt: skip
+        where = urlsplit(g["uploadUrl"])
+        address = (where.hostname, where.port)
+        start = (
+            f"POST {where.path} HTTP/1.1\r\nHost: {where.netloc}\r\n"
+            "Content-Type: multipart/form-data; boundary=x\r\n"
+        )
+        peak = 0
+        sending = threading.Event()
+
+        def watch() -> None:
+            nonlocal peak
+            while not sending.is_set():
+                peak = max(peak, _spooled_bytes(server.pid, spool))
+                time.sleep(0.005)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            # A Content-Length over the limit: answered after the headers and 1 KiB.
+            with socket.create_connection(address, timeout=30) as sock:
+                head = f"{start}Content-Length: {8 * limit}\r\n\r\n--x\r\n"
+                sock.sendall(head.encode() + b"x" * 1024)
+                assert sock.recv(4096).startswith(b"HTTP/1.1 413"), "no early answer"
+
+            # A chunked body without a length: cut at the limit, answered while it is sent.
+            answer = b""
+            with socket.create_connection(address, timeout=30) as sock:
+                sock.sendall(f"{start}Transfer-Encoding: chunked\r\n\r\n".encode())
+                chunk = b"%x\r\n" % (64 * 1024) + b"x" * (64 * 1024) + b"\r\n"
+                try:
+                    for _ in range(8 * limit // (64 * 1024)):
+                        if select.select([sock], [], [], 0.02)[0]:
+                            break
+                        sock.sendall(chunk)
+                    else:
+                        sock.sendall(b"0\r\n\r\n")
+                    answer = sock.recv(4096)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+        finally:
+            sending.set()
+            watcher.join()
+        assert peak <= limit + MAX_FORM_FIELDS_BYTES + 64 * 1024, f"{peak} bytes spooled"
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

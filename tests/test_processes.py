@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import EmulatorHandle
-from pulumi_stack import Stack
+from pulumi_stack import VENV_BIN, Stack
 
 pytestmark = pytest.mark.engine
 
@@ -24,6 +24,15 @@ from pcc_provider import Build
 image = Build("image", context="agent")
 pulumi.export("buildId", image.build_id)
 """
+# The same Build through the native provider (pulumi-resource-pipecat), which the engine
+# starts as a plugin of its own.
+NATIVE = """
+import pulumi
+
+image = pulumi.CustomResource("pipecat:index:Build", "image", {"context": "agent", "buildId": None})
+pulumi.export("buildId", image.buildId)
+"""
+PLUGIN = {"dynamic": "pulumi.dynamic", "native": "pulumi-resource-pipecat"}
 FILES = {"agent/Dockerfile": "FROM dailyco/pipecat-base:latest\nCOPY bot.py bot.py\n"}
 FILES["agent/bot.py"] = "print('hello')\n"
 
@@ -47,12 +56,19 @@ def processes_of(home: str) -> dict[int, str]:
     return found
 
 
-@pytest.mark.parametrize("sigint", ["default", "ignored"])
+@pytest.mark.parametrize(
+    ("provider", "sigint"), [("dynamic", "default"), ("dynamic", "ignored"), ("native", "default")]
+)
 def test_nothing_outlives_a_killed_pulumi(
-    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, sigint: str
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, provider: str, sigint: str
 ) -> None:
     emulator.configure(buildSeconds=120)
-    stack = cloud_stack(PROGRAM, files=FILES)
+    stack = cloud_stack(NATIVE if provider == "native" else PROGRAM, files=FILES)
+    if provider == "native":
+        (stack.dir / "Pulumi.yaml").write_text(
+            "name: proj\nruntime: python\nplugins:\n  providers:\n"
+            f"    - name: pipecat\n      path: {VENV_BIN}\n"
+        )
     argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
     # A parent that ignores SIGINT (a background job, some CI runners) passes that on.
     up = subprocess.Popen(
@@ -74,7 +90,7 @@ def test_nothing_outlives_a_killed_pulumi(
             time.sleep(0.1)
         running = processes_of(home)
         assert any("pulumi-language-python" in c for c in running.values()), running
-        assert any("pulumi.dynamic" in c for c in running.values()), running
+        assert any(PLUGIN[provider] in c for c in running.values()), running
         up.kill()  # the CLI alone: nothing tells its children
         up.wait()
         left = processes_of(home)
