@@ -54,6 +54,8 @@ SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
+# A container image reference as an agent reports it; anything else (a redacted one) is not.
+IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
 # What claims name agents by (ownership.py).
 CLAIM = "agent"
 
@@ -444,6 +446,15 @@ class AgentProvider(ApiProvider):
             for k, held in observed(agent).items()
             if k not in ("region", "image") and differs(k, held, props.get(k))
         }
+        if "serviceName" not in props:
+            # `pulumi import` (native provider): nothing is known but the name, so the inputs
+            # are what the agent holds, with our own inputs' defaults. An image-deployed
+            # agent names its image; a build-deployed one's is redacted: the program then
+            # gives build_id, and the first `up` sends it.
+            image = observed(agent)["image"]
+            if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
+                drift["image"] = image
+            drift.update(deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False)
         outs = self._outputs({"serviceName": id_, **props, **drift}, agent)
         inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
         return ReadResult(id_, outs, inputs)
