@@ -125,9 +125,11 @@ class PlainTraceback:
 
 def engine_address() -> str | None:
     """The engine's gRPC address: the engine starts every provider plugin with it as the
-    first argument."""
-    address = sys.argv[1] if len(sys.argv) > 1 else ""
-    return address if re.fullmatch(r"[\w.\-\[\]:]+:\d+", address) else None
+    last argument, after any flags of its own (`-v=9`, `--tracing …`)."""
+    for arg in reversed(sys.argv[1:]):
+        if re.fullmatch(r"[\w.\-\[\]:]+:\d+", arg):
+            return arg
+    return None
 
 
 _watching = False

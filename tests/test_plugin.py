@@ -54,3 +54,14 @@ def test_every_other_traceback_name_is_the_modules_own(server: types.ModuleType)
         server.traceback.print_exc(file=out)
     assert out.getvalue().rstrip().endswith("ValueError: printed")
     assert server.traceback.format_exception is traceback.format_exception
+
+
+def test_the_engine_address_is_found_after_the_engines_flags(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pcc_provider.plugin import engine_address
+
+    monkeypatch.setattr(sys, "argv", ["plugin", "-v=9", "--tracing", "x", "127.0.0.1:4321"])
+    assert engine_address() == "127.0.0.1:4321"
+    monkeypatch.setattr(sys, "argv", ["plugin"])
+    assert engine_address() is None
