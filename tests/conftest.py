@@ -19,6 +19,16 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def agent(tmp_path: Path) -> Path:
+    """A small agent's build context: a Dockerfile and bot.py."""
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY ./bot.py bot.py\n")
+    (root / "bot.py").write_text("print('hello')\n")
+    return root
+
+
+@pytest.fixture
 def engine(tmp_path: Path) -> dict[str, str]:
     """Environment for the real Pulumi CLI: isolated PULUMI_HOME, file backend, passphrase."""
     home, state = tmp_path / "pulumi-home", tmp_path / "pulumi-state"

@@ -158,15 +158,6 @@ def build_props(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Path:
-    root = tmp_path / "agent"
-    root.mkdir()
-    (root / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY ./bot.py bot.py\n")
-    (root / "bot.py").write_text("print('hello')\n")
-    return root
-
-
-@pytest.fixture
 def shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     statuses: list[str] = []
     monkeypatch.setattr(Progress, "status", lambda _self, message: statuses.append(message))

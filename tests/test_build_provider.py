@@ -31,15 +31,6 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIPECAT_API_URL", raising=False)
 
 
-@pytest.fixture
-def agent(tmp_path: Path) -> Path:
-    root = tmp_path / "agent"
-    root.mkdir()
-    (root / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY ./bot.py bot.py\n")
-    (root / "bot.py").write_text("print('hello')\n")
-    return root
-
-
 # --------------------------------------------------------------------------- bad input
 
 # (Build arguments, files to add to the context, environment, words of the one line)
