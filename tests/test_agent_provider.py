@@ -541,7 +541,7 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     with pytest.raises(AgentError) as failed:
         provider.update("bot", ours, props(image="example/agent:2"))
     message = str(failed.value)
-    assert message.startswith("agent bot is not the one this stack created (this stack's was")
+    assert message.startswith("agent bot: it is not the one this stack created (this stack's was")
     assert "Run `pulumi refresh` to forget it, or pass adopt_existing=True" in message
     assert provider.read("bot", ours).id == ""  # refresh forgets it
     provider.delete("bot", ours)  # leaves it
