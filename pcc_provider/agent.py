@@ -46,7 +46,6 @@ from pcc_provider.resource import (
     refuse_import,
     region_for,
     region_problem,
-    resource_urn,
     settings_problem,
     snake,
 )
@@ -713,7 +712,4 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             found.append(("apiKey", complaint))
         if found:
             raise pulumi.RunError(f"Agent {resource_name!r}: {found[0][1]}")
-        props["__urn"] = resource_urn(
-            f"pulumi-python:{self._resource_type_name}", resource_name, opts
-        )
         super().__init__(AgentProvider(), resource_name, props, opts)

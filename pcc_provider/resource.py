@@ -129,7 +129,23 @@ def refuse_import(kind: str, resource_name: str, opts: pulumi.ResourceOptions | 
         )
 
 
-class ApiResource(Resource):
+class PipecatResource(Resource):
+    """A dynamic resource of ours: its provider is told the resource's URN (`__urn`), for the
+    progress on its row and for its ownership claims."""
+
+    def __init__(
+        self,
+        provider: ResourceProvider,
+        resource_name: str,
+        props: dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        type_ = f"pulumi-python:{self._resource_type_name}"
+        props.setdefault("__urn", resource_urn(type_, resource_name, opts))
+        super().__init__(provider, resource_name, props, opts)
+
+
+class ApiResource(PipecatResource):
     """A dynamic resource named in the API's terms (imageUri) in the state, diffs and wire,
     and in Python's (image_uri) in programs."""
 

@@ -38,7 +38,6 @@ from pulumi.dynamic import (
     CheckResult,
     CreateResult,
     DiffResult,
-    Resource,
     UpdateResult,
 )
 from pulumi.runtime.rpc import UNKNOWN
@@ -48,13 +47,13 @@ from pcc_provider import api, ownership
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
+    PipecatResource,
     Progress,
     StillThere,
     poll,
     refuse_import,
     region_for,
     region_problem,
-    resource_urn,
     settings_problem,
 )
 
@@ -574,7 +573,7 @@ def _fail_early(kind: str, resource_name: str, found: list[str]) -> None:
         raise pulumi.RunError(f"{kind} {resource_name!r}: {found[0]}")
 
 
-class SecretSet(Resource, module="pipecat", name="SecretSet"):
+class SecretSet(PipecatResource, module="pipecat", name="SecretSet"):
     """A Pipecat Cloud secret set: environment variables for the agents that bind it.
 
     :param set_name: the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
@@ -635,7 +634,6 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
             "status": None,
             "ready_timeout": ready_timeout,
             "adopt_existing": adopt_existing,
-            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(SecretSetProvider(), resource_name, props, opts)
         digest: pulumi.Output[str] = pulumi.Output.all(**values).apply(
@@ -648,7 +646,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         _declare(resource_name, set_name, Declared("secret", region, self.revision))
 
 
-class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
+class ImagePullSecret(PipecatResource, module="pipecat", name="ImagePullSecret"):
     """Credentials Pipecat Cloud uses to pull an agent's image from a private registry.
 
     :param set_name: the name agents give as `image_pull_secret_set`.
@@ -705,7 +703,6 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
             "status": None,
             "ready_timeout": ready_timeout,
             "adopt_existing": adopt_existing,
-            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(ImagePullSecretProvider(), resource_name, props, opts)
         digest: pulumi.Output[str] = pulumi.Output.all(host, username, props["password"]).apply(
