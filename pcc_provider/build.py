@@ -127,7 +127,21 @@ class BuildProvider(ApiProvider):
             return ReadResult("", {})  # gone: refresh drops it from the state
         except api.ApiError as exc:
             raise BuildError(str(exc)) from None
-        return ReadResult(id_, self._outputs(props, build, props.get("source") or "existing"))
+        outs = self._outputs(props, build, props.get("source") or "existing")
+        if "context" in props:
+            return ReadResult(id_, outs)
+        # `pulumi import` (native provider): the build's region and Dockerfile; its context
+        # is a folder on the machine that made it, which the program names. Until the program
+        # hashes it, the build's contextHash is what a preview compares (BuildProvider.diff),
+        # so a program whose context has that hash keeps the build.
+        inputs = {
+            "region": outs["region"],
+            "dockerfile": outs["dockerfilePath"] or "Dockerfile",
+            "exclude": [],
+            "buildTimeout": DEFAULT_BUILD_TIMEOUT,
+            "contextHash": outs["contextHash"],
+        }
+        return ReadResult(id_, {**outs, **inputs}, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         # The API has no way to delete a build: Pulumi forgets it, Pipecat Cloud keeps it.

@@ -230,10 +230,26 @@ class SetProvider(OwnedObjectProvider):
     reasons = (SecretSetError,)
     kind: ClassVar[str] = "secretSet"  # what claims call this kind of set (ownership.py)
 
+    # What cannot be read back from Pipecat Cloud: a set brought in by `pulumi import` has
+    # none of these in its state, and the program may leave them out (`values_unmanaged`).
+    unreadable: ClassVar[tuple[str, ...]] = ("secrets",)
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        if self.values_unmanaged(olds, news):
+            return CheckResult(news, [])
         # No property named: the engine would print the property's value beside the reason.
         failures = [CheckFailure("", reason) for reason in self._problems(news)]
         return CheckResult(news, failures)
+
+    def values_unmanaged(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+        """An imported set (the state holds no values) whose program declares none either
+        (`secrets: {}`, as `pulumi import` writes it): its values are left as they are in
+        Pipecat Cloud. Once the program declares them, the next `up` sets them all."""
+        return (
+            bool(olds.get("set_name"))
+            and olds.get("set_name") == news.get("set_name")
+            and all(not olds.get(k) and not news.get(k) for k in self.unreadable)
+        )
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError
@@ -322,7 +338,10 @@ class SetProvider(OwnedObjectProvider):
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         """Why the set found under the state's name is not the one the state records (deleted
         and made again by someone else), or None. Sets have no creation time: a set in
-        another region, or one that shares none of the recorded keys, is another set."""
+        another region, or one that shares none of the recorded keys, is another set.
+        A state that records neither (`pulumi import`) proves nothing either way."""
+        if not state.get("region"):
+            return None
         if found.get("region") != state.get("region"):
             return f"it is in region {found.get('region')}, this stack's in {state.get('region')}"
         keys, recorded = self._keys(found), state.get("keys")
@@ -387,6 +406,16 @@ class SetProvider(OwnedObjectProvider):
     def _observed(
         self, name: str, props: dict[str, Any], found: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if "set_name" not in props:
+            # `pulumi import` (native provider): name, region and key names; the values
+            # cannot be read back, so the state holds none (`values_unmanaged`).
+            props = {
+                "set_name": name,
+                "region": found.get("region"),
+                "ready_timeout": DEFAULT_READY_TIMEOUT,
+                "adopt_existing": False,
+                **{k: None for k in self.unreadable},
+            }
         outs = self._outputs(props, found)
         # What the service now holds becomes the inputs the engine diffs the program against,
         # so a key removed outside Pulumi shows in `keys` (names only; values stay secret).
@@ -438,6 +467,8 @@ class SecretSetProvider(SetProvider):
         return secret_set_problems(given)
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        if self.values_unmanaged(olds, news):
+            return False
         # `keys` in the old state is what the service last reported: keys added or removed
         # outside Pulumi are a change too.
         wanted = sorted(news.get("secrets") or {})
@@ -476,13 +507,15 @@ class SecretSetProvider(SetProvider):
         keys = self._keys(found) or []
         outs["keys"] = keys
         # Values cannot be read back: the state keeps the declared ones of the keys that exist.
-        outs["secrets"] = {k: v for k, v in (props.get("secrets") or {}).items() if k in keys}
+        if props.get("secrets") is not None:
+            outs["secrets"] = {k: v for k, v in props["secrets"].items() if k in keys}
         return outs
 
 
 class ImagePullSecretProvider(SetProvider):
     what = "image pull secret"
     kind = "imagePullSecret"
+    unreadable = ("host", "username", "password")
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
         return image_pull_problems(given)

@@ -136,6 +136,9 @@ class Door:
     secret: frozenset[str] = frozenset()
     # Inputs the door computes (not in the schema) that the state keeps for the next diff.
     internal: tuple[str, ...] = ()
+    # What `pulumi import` records beside the schema's inputs, for the next preview to
+    # compare against (a build's contextHash, a set's key names).
+    imported: tuple[str, ...] = ()
 
     def __init__(self, provider: ApiProvider) -> None:
         self.provider = provider
@@ -177,11 +180,16 @@ class BuildDoor(Door):
     """pipecat:index:Build onto build.BuildProvider."""
 
     token, cls, outputs = "pipecat:index:Build", build.Build, build.OUTPUTS
+    imported = ("contextHash",)
 
     def check(
         self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
         """What Build.__init__ does in a Python program: defaults, validation, the hashes."""
+        if news.get("context") is None and "contextHash" in news:
+            # The check of `pulumi import` (a program never gives contextHash): the build as
+            # it was found; the program that names its context is hashed at its preview.
+            return dict(news), []
         failures: list[CheckFailure] = []
         props = self.defaults(news, region)
         exclude = props["exclude"]
@@ -298,6 +306,7 @@ class SecretSetDoor(SetDoor):
     token, cls, outputs = "pipecat:index:SecretSet", secrets.SecretSet, ("status",)
     secret = frozenset(schema.kind("pipecat:index:SecretSet").secret)
     kind = "secret"
+    imported = ("keys",)
 
     def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
         props = super().defaults(news, region)
@@ -482,8 +491,11 @@ class PipecatProvider(Provider):
         door = self._door(request.urn)
         props, secret = plain(request.properties)
         result = await self._run(door.provider.read, request.resource_id, door.to_core(props))
-        outs = engine_values(door.from_core(result.outs or {}), secret | door.secret)
-        ins = {name: outs[name] for name in schema.inputs(door.cls) if name in outs}
+        read = door.from_core(result.outs or {})
+        outs = engine_values(read, secret | door.secret)
+        # Not what is unset (a set's values after an import: the program gives them).
+        names = (*schema.inputs(door.cls), *door.imported)
+        ins = {n: outs[n] for n in names if read.get(n) is not None}
         return ReadResponse(result.id or "", outs, ins)
 
     async def update(self, request: UpdateRequest) -> UpdateResponse:
