@@ -172,6 +172,10 @@ class Door:
                 raise NativeError(failure.reason)
         return self.from_core(dict(result.inputs or props)), failures
 
+    def moved(self, state: dict[str, Any]) -> bool:
+        """Whether the state was written by the dynamic door in names of its own."""
+        return False
+
     def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
         return {**props, **{name: UNKNOWN for name in self.outputs}}
 
@@ -283,6 +287,9 @@ class SetDoor(Door):
 
     def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
         return {snake(k): v for k, v in props.items()}
+
+    def moved(self, state: dict[str, Any]) -> bool:
+        return "set_name" in state  # the dynamic sets keep Python's names (secrets.SecretSet)
 
     def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
         outs = {camel(k): v for k, v in props.items()}
@@ -452,6 +459,11 @@ class PipecatProvider(Provider):
         result = await self._run(
             door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
         )
+        if not result.changes and door.moved(olds):
+            # A state the dynamic door wrote, in its own names: an update with nothing to send
+            # rewrites it in the native names (`update`), so that outputs other resources
+            # read (a set's setName) are known.
+            return DiffResponse(changes=True, replaces=[], detailed_diff={})
         replaces = [camel(name) for name in result.replaces or []]
         detailed: dict[str, PropertyDiff] = {}
         if result.changes:
@@ -503,6 +515,16 @@ class PipecatProvider(Provider):
         olds, secret = plain(request.olds)
         news, secret_news = plain(request.news)
         secret |= secret_news | door.secret
+        moved = door.moved(olds)
+        olds = door.from_core(door.to_core(olds))
+        if moved:
+            unchanged = await self._run(
+                door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
+            )
+            if not unchanged.changes:
+                # Only the names of the state change (`diff`): nothing to ask Pipecat Cloud.
+                given = {k: v for k, v in news.items() if v is not None}
+                return UpdateResponse(engine_values({**olds, **given}, secret))
         if request.preview:
             return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
         result = await self._run_until_cancelled(
@@ -519,7 +541,10 @@ class PipecatProvider(Provider):
         door = self._door(request.urn)
         props, _ = plain(request.properties)
         await self._run_until_cancelled(
-            "deleting", door.provider.delete, request.resource_id, {**props, "__urn": request.urn}
+            "deleting",
+            door.provider.delete,
+            request.resource_id,
+            {**door.to_core(props), "__urn": request.urn},
         )
 
 
