@@ -1,4 +1,4 @@
-"""Command line: `python -m pcc_provider hash|files|emulator`.
+"""Command line: `python -m pcc_provider hash|files|plugin|emulator`.
 
 Imports neither Pulumi nor the emulator's server stack unless the command needs it, so
 `hash` on an unchanged context answers in a fraction of a second.
@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pcc_provider import __version__
 
@@ -86,6 +87,18 @@ def _files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plugin(args: argparse.Namespace) -> int:
+    from pcc_provider.native.archive import write_archive
+
+    path = write_archive(Path(args.out))
+    print(path)
+    print(
+        f"install it with: pulumi plugin install resource pipecat {__version__} --file {path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from pcc_provider import emulator
 
@@ -140,6 +153,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     files_cmd = commands.add_parser("files", help="list the files a build of CONTEXT uploads")
     _context_options(files_cmd)
     files_cmd.set_defaults(run=_files)
+
+    plugin_cmd = commands.add_parser(
+        "plugin", help="write the pipecat provider plugin archive for `pulumi plugin install`"
+    )
+    plugin_cmd.add_argument("--out", default=".", help="the folder to write it in (default .)")
+    plugin_cmd.set_defaults(run=_plugin)
 
     emu = commands.add_parser("emulator", help="serve a local Pipecat Cloud on loopback")
     emu.add_argument("--host", default="127.0.0.1")
