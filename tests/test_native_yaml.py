@@ -276,7 +276,22 @@ def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     assert rolled["desiredDeploymentId"] != first["desiredDeploymentId"]
     assert rolled["ready"] is True
     assert "sk-second-value" not in stack.export() and "sk-first-value" not in stack.export()
+
+    # An edited context: the Build is replaced and the agent follows with the new build.
+    (stack.dir / "agent" / "bot.py").write_text("print('hello again')\n")
+    edited = stack.preview()
+    assert "+-pipecat:index:Build: (replace)" in edited.output, edited.output
+    assert "~ pipecat:index:Agent: (update)" in edited.output, edited.output
+    stack.up()
+    followed = emulator.api("GET", "/agents/bot").json()
+    assert followed["desiredDeploymentId"] != rolled["desiredDeploymentId"]
+    assert stack.outputs()["buildId"] == next(
+        r["outputs"]["buildId"] for r in stack.resources() if r["type"] == "pipecat:index:Agent"
+    )
+    assert emulator.calls("POST /v1/builds") == 2
     stack.destroy()
+    assert emulator.api("GET", "/agents/bot").status_code == 404
+    assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
 
 
 def test_yaml_image_pull_secret_keeps_the_password_secret(
