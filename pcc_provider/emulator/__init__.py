@@ -4,12 +4,22 @@
     with Emulator(state_dir, api_key="k", build_seconds=0.5) as emu:
         emu.api_url  # point a client here
 
-`python -m pcc_provider emulator` runs `serve`. Layout: models.py holds the state (no HTTP),
-storage.py the presigned-POST upload target, app.py the WSGI app and the public API's route
-table, organization.py the second route table, server.py waitress. openapi.json is the official
-API description the public routes answer to.
+`python -m pcc_provider emulator` runs `serve`. Layers, each importing only those above it:
+    spec.py         what requests may contain, read from openapi.json (the official API)
+    entities.py     uploads, builds, agents, secret sets: their status at a time, what fails them
+    archive.py      reading an uploaded context: a tar.gz, and its Dockerfile
+    settings.py     the runtime settings (durations, upload limits)
+    persistence.py  one JSON file per entity in the state directory
+    backend.py      the operations, returning entities (moto's "backend")
+    render.py       the API's JSON of an entity at a time `now`: pure functions
+    web.py          HTTP helpers: the error shape, JSON bodies, request validators
+    storage.py      the presigned-POST upload target (an S3 bucket)
+    traffic.py      request counts and injected faults
+    public.py, organization.py, control.py   the route tables (handlers are their endpoints)
+    app.py          the WSGI app composing them: dispatch, auth, faults, stats
+    server.py       waitress, in a thread (`Emulator`) or in the foreground (`serve`)
 
-Two route tables over one model layer: the public API (`/v1/builds`, `/v1/agents`,
+Two API route tables over one backend: the public API (`/v1/builds`, `/v1/agents`,
 `/v1/regions`, `/v1/properties`) and the organization-scoped API the official CLI
 (`pipecatcloud` 1.4.0) calls (`/v1/organizations/{org}/...`, `/v1/users`). With
 PIPECAT_API_HOST=<emulator url> PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's

@@ -12,7 +12,8 @@ from typing import Any
 import waitress
 
 from pcc_provider.emulator.app import EmulatorApp
-from pcc_provider.emulator.models import Config, Store
+from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.settings import Config
 from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
 
 
@@ -49,7 +50,7 @@ class Emulator:
             agent_delete_seconds=agent_delete_seconds,
             secret_ready_seconds=secret_ready_seconds,
         )
-        self.store = Store(state_dir, self.config)
+        self.store = Backend(state_dir, self.config)
         self.app = EmulatorApp(self.store, api_key)
         self._server: Any = None
         self._thread: threading.Thread | None = None
