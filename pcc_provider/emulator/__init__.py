@@ -41,9 +41,8 @@ from openapi.json (spec.py).
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n}
-    GET/POST   /_emulator/config  {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes",
-                                   "agentReadySeconds", "agentDeleteSeconds",
-                                   "secretReadySeconds"}
+    GET/POST   /_emulator/config  {"buildSeconds": 3.0, ...}: each setting of settings.py,
+                                   by its camelCase name
     GET/POST/DELETE /_emulator/faults
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
@@ -55,6 +54,20 @@ Control endpoints (no auth, not counted in the stats):
                each secret set it bound
 """
 
-from pcc_provider.emulator.server import Emulator, serve
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pcc_provider.emulator.server import Emulator, serve
 
 __all__ = ["Emulator", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, so that reading the settings (the CLI's flags) loads no server.
+    if name in __all__:
+        from pcc_provider.emulator import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

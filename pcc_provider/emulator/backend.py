@@ -36,7 +36,7 @@ from pcc_provider.emulator.entities import (
     image_uri,
 )
 from pcc_provider.emulator.persistence import Records
-from pcc_provider.emulator.settings import Config
+from pcc_provider.emulator.settings import Settings
 
 
 class ServiceError(Exception):
@@ -67,11 +67,11 @@ class Backend:
     def __init__(
         self,
         state_dir: str | os.PathLike[str],
-        config: Config | None = None,
+        settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.records = Records(state_dir)
-        self.config = config or Config()
+        self.settings = settings or Settings()
         self.clock = clock
         self.lock = threading.RLock()
         self.secret, self.organization = self.records.identity()
@@ -133,7 +133,7 @@ class Backend:
             bucket=bucket_for(region),
             key=f"{self.organization.organization_id}/{upload_id}.tar.gz",
             created_at=now,
-            expires_at=now + self.config.upload_ttl_seconds,
+            expires_at=now + self.settings.upload_ttl_seconds,
         )
         with self.lock:
             self.uploads[upload_id] = upload
@@ -232,7 +232,7 @@ class Backend:
             dockerfile_path=dockerfile_path,
             context_size=size,
             created_at=now,
-            duration=max(0.0, float(self.config.build_seconds)),
+            duration=max(0.0, float(self.settings.build_seconds)),
             outcome=planned.outcome,
             error_message=planned.error_message,
             # A plausible image: a base layer, the context, and a little per-context spread.
@@ -304,7 +304,7 @@ class Backend:
         return Deployment(
             id=str(uuid.uuid4()),
             created_at=now,
-            ready_at=now + max(0.0, float(self.config.agent_ready_seconds)),
+            ready_at=now + max(0.0, float(self.settings.agent_ready_seconds)),
             image=source["image"],
             build_id=build_id,
             settings=settings,
@@ -418,7 +418,7 @@ class Backend:
             if agent is None:
                 raise NotFound("Not found")
             if agent.gone_at is None:
-                agent.gone_at = self.clock() + max(0.0, self.config.agent_delete_seconds)
+                agent.gone_at = self.clock() + max(0.0, self.settings.agent_delete_seconds)
                 self.records.save("agents", name, agent)
             self._live_agent(name)
 
@@ -472,7 +472,7 @@ class Backend:
     def _provision(self, secret_set: SecretSet, now: float) -> None:
         secret_set.version += 1
         secret_set.changed_at = now
-        secret_set.ready_at = now + max(0.0, float(self.config.secret_ready_seconds))
+        secret_set.ready_at = now + max(0.0, float(self.settings.secret_ready_seconds))
         secret_set.error_message = self.failing_sets.pop(secret_set.name, None)
         self.secret_sets[secret_set.name] = secret_set
         self.records.save("secrets", secret_set.name, secret_set)

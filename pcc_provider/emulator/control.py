@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator import render
 from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.settings import SETTINGS
 from pcc_provider.emulator.traffic import Fault, Faults, Stats
 from pcc_provider.emulator.web import (
     bad_request,
@@ -92,54 +93,26 @@ class ControlApi:
 
     # -- settings ----------------------------------------------------------------------------
 
-    def _config_json(self) -> dict[str, Any]:
-        c = self.backend.config
-        return {
-            "buildSeconds": c.build_seconds,
-            "uploadTtlSeconds": c.upload_ttl_seconds,
-            "maxUploadBytes": c.max_upload_bytes,
-            "agentReadySeconds": c.agent_ready_seconds,
-            "secretReadySeconds": c.secret_ready_seconds,
-            "agentDeleteSeconds": c.agent_delete_seconds,
-        }
-
     def config_get(self, request: Request) -> Response:
-        return json_response(self._config_json())
+        return json_response(self.backend.settings.to_json())
 
     def config_set(self, request: Request) -> Response:
         body = read_json(request)
-        known = {
-            "buildSeconds",
-            "uploadTtlSeconds",
-            "maxUploadBytes",
-            "agentReadySeconds",
-            "secretReadySeconds",
-            "agentDeleteSeconds",
-        }
-        unknown = sorted(set(body) - known)
+        unknown = sorted(set(body) - {s.json_name for s in SETTINGS})
         if unknown:
             bad_request(f"Unknown config keys: {', '.join(unknown)}")
-        build_seconds = opt_number(body, "buildSeconds", 0)
-        ttl = opt_number(body, "uploadTtlSeconds", 0)
-        max_bytes = opt_int(body, "maxUploadBytes", 1, 1 << 40)
-        ready = opt_number(body, "agentReadySeconds", 0)
-        secret_ready = opt_number(body, "secretReadySeconds", 0)
-        deleting = opt_number(body, "agentDeleteSeconds", 0)
-        c = self.backend.config
-        if build_seconds is not None:
-            c.build_seconds = build_seconds
-        if ttl is not None:
-            c.upload_ttl_seconds = ttl
-        if max_bytes is not None:
-            c.max_upload_bytes = max_bytes
-        if ready is not None:
-            c.agent_ready_seconds = ready
-        if secret_ready is not None:
-            c.secret_ready_seconds = secret_ready
-        if deleting is not None:
-            c.agent_delete_seconds = deleting
+        changes: dict[str, float] = {}
+        for setting in SETTINGS:
+            if setting.json_name in body:
+                value = body[setting.json_name]
+                problem = setting.problem(value)
+                if problem:
+                    bad_request(f"'{setting.json_name}' {problem}")
+                changes[setting.name] = value if setting.whole else float(value)
+        for name, value in changes.items():
+            setattr(self.backend.settings, name, value)
         self.on_config()
-        return json_response(self._config_json())
+        return json_response(self.backend.settings.to_json())
 
     # -- faults ------------------------------------------------------------------------------
 

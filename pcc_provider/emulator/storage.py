@@ -165,7 +165,7 @@ class UploadTarget:
 
     def presign(self, upload: Upload) -> dict[str, str]:
         aws_region = bucket_region(upload.bucket) or "us-west-2"
-        return self.signer.presign(upload, aws_region, self.backend.config.max_upload_bytes)
+        return self.signer.presign(upload, aws_region, self.backend.settings.max_upload_bytes)
 
     def rules(self) -> list[Rule]:
         """The upload target's one route; stats and faults name it `POST /_storage/{bucket}`."""
@@ -212,7 +212,7 @@ class UploadTarget:
             raise S3Error(
                 411, "MissingContentLength", "You must provide the Content-Length HTTP header."
             )
-        limit = self.backend.config.max_upload_bytes
+        limit = self.backend.settings.max_upload_bytes
         if length > limit + MAX_FORM_FIELDS_BYTES:
             # Under our server, waitress refuses this from the Content-Length before reading
             # the body (server.py); this answer is for the app served by another server.
@@ -393,7 +393,7 @@ class UploadTarget:
         expiration = datetime.fromisoformat(str(policy["expiration"]).replace("Z", "+00:00"))
         if expiration.timestamp() <= time.time():
             raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        min_bytes, max_bytes = 0, self.backend.config.max_upload_bytes
+        min_bytes, max_bytes = 0, self.backend.settings.max_upload_bytes
         allowed = {"Policy", "X-Amz-Signature", "file"}
         for condition in policy["conditions"]:
             if isinstance(condition, list) and condition[0] == "content-length-range":
