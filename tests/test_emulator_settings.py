@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
 from pcc_provider.emulator.settings import SETTINGS, Settings
 
-KEY = "pk_settings_test"
 # A value for each setting that is none of the defaults, of the setting's own kind.
 CHOSEN = {s.name: (12345 if s.whole else 7.25) for s in SETTINGS}
 
 
 def test_each_setting_has_one_flag_and_one_control_name_and_its_default(tmp_path: Path) -> None:
-    with Emulator(tmp_path / "state", api_key=KEY) as emulator:
+    with Emulator(tmp_path / "state", api_key=API_KEY) as emulator:
         shown = requests.get(f"{emulator.url}/_emulator/config", timeout=10).json()
     assert shown == {s.json_name: s.default for s in SETTINGS}
     assert shown == Settings().to_json()
@@ -37,7 +37,7 @@ def test_the_command_line_sets_each_setting(tmp_path: Path) -> None:
     flags = [part for s in SETTINGS for part in (s.flag, str(CHOSEN[s.name]))]
     process = subprocess.Popen(
         [
-            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", API_KEY),
             *("--state-dir", str(tmp_path / "state"), *flags),
         ],
         stdout=subprocess.PIPE,
@@ -59,7 +59,7 @@ def test_the_command_line_sets_each_setting(tmp_path: Path) -> None:
 def test_the_control_endpoint_sets_each_setting_and_emulator_takes_each_keyword(
     tmp_path: Path,
 ) -> None:
-    with Emulator(tmp_path / "a", api_key=KEY, **CHOSEN) as emulator:
+    with Emulator(tmp_path / "a", api_key=API_KEY, **CHOSEN) as emulator:
         shown = requests.get(f"{emulator.url}/_emulator/config", timeout=10).json()
         assert shown == {s.json_name: CHOSEN[s.name] for s in SETTINGS}
         changed = {s.json_name: s.default for s in SETTINGS}
@@ -82,7 +82,7 @@ def test_the_command_line_refuses_a_setting_out_of_bounds_in_one_line(
 ) -> None:
     done = subprocess.run(
         [
-            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", API_KEY),
             *("--state-dir", str(tmp_path / "state"), flag, value),
         ],
         capture_output=True,
@@ -97,7 +97,7 @@ def test_the_command_line_refuses_a_setting_out_of_bounds_in_one_line(
 
 
 def test_the_control_endpoint_refuses_a_setting_out_of_bounds(tmp_path: Path) -> None:
-    with Emulator(tmp_path / "state", api_key=KEY) as emulator:
+    with Emulator(tmp_path / "state", api_key=API_KEY) as emulator:
         url = f"{emulator.url}/_emulator/config"
         for body, message in [
             ({"buildSeconds": -1}, "'buildSeconds' must be between 0 and 1e9"),
