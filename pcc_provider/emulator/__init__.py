@@ -29,7 +29,7 @@ what is not served. Daily's GitHub deploy action (v2.0.3, `api-url` = the emulat
 `/v1`) works too; for it the public routes go beyond openapi.json where the real service does:
 no `region` on `POST /v1/builds/upload-url` and `POST /v1/builds` means the organization's
 `defaultRegion`, `GET /v1/builds` filters on `dockerfilePath`, and builds of other Dockerfiles
-over one context get other image tags (tests/test_github_action.py).
+over one context get other image tags (tests/emulator/test_github_action.py).
 
 Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
 Dockerfile fails it, `RUN sleep infinity` makes it time out.

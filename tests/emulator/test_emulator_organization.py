@@ -1,7 +1,7 @@
 """The emulator's organization properties (public `/v1/properties`, against the spec) and the
 organization-scoped route table the official CLI calls, at the HTTP level.
 
-tests/test_official_cli.py drives the CLI itself; this module pins the contract details."""
+tests/engine/test_official_cli.py drives the CLI itself; this module pins the contract details."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Agent provider's check/diff/create/update/delete, called directly against the emulator
 (no Pulumi engine): failed deployments, transient errors, what a rollback may delete, taking
-over an existing agent, and the input checks. tests/test_agent.py keeps what only the engine
+over an existing agent, and the input checks. tests/engine/test_agent.py keeps what only the engine
 shows."""
 
 from __future__ import annotations
