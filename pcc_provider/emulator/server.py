@@ -1,5 +1,7 @@
-"""Serving the emulator with waitress: in a background thread (`Emulator`) or in the
-foreground until SIGINT/SIGTERM (`serve`, behind `python -m pcc_provider emulator`)."""
+"""Serving the emulator with waitress: in a thread (`Emulator`) or until a signal (`serve`).
+
+`serve` runs in the foreground until SIGINT/SIGTERM, behind `python -m pcc_provider emulator`.
+"""
 
 from __future__ import annotations
 
