@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pcc_provider import __version__
@@ -101,6 +101,7 @@ def _plugin(args: argparse.Namespace) -> int:
 
 def _emulator(args: argparse.Namespace) -> int:
     from pcc_provider import emulator
+    from pcc_provider.emulator.settings import SETTINGS
 
     if not args.api_key:
         print(
@@ -114,12 +115,7 @@ def _emulator(args: argparse.Namespace) -> int:
             port=args.port,
             state_dir=args.state_dir,
             api_key=args.api_key,
-            build_seconds=args.build_seconds,
-            agent_ready_seconds=args.agent_ready_seconds,
-            agent_delete_seconds=args.agent_delete_seconds,
-            secret_ready_seconds=args.secret_ready_seconds,
-            upload_ttl_seconds=args.upload_ttl_seconds,
-            max_upload_bytes=args.max_upload_bytes,
+            **{setting.name: getattr(args, setting.name) for setting in SETTINGS},
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -137,6 +133,30 @@ def _emulator(args: argparse.Namespace) -> int:
             )
         return 1
     return 0
+
+
+def _emulator_settings(parser: argparse.ArgumentParser) -> None:
+    """A flag for each of the emulator's settings, as settings.py declares them."""
+    from pcc_provider.emulator.settings import SETTINGS, Setting
+
+    def parser_of(setting: Setting) -> Callable[[str], float]:
+        def parse(text: str) -> float:
+            try:
+                return setting.parse(text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+        return parse
+
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            type=parser_of(setting),
+            default=setting.default,
+            metavar="BYTES" if setting.whole else "SECONDS",
+            help=f"{setting.help} (default: %(default)s)",
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,25 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     emu.add_argument("--port", type=int, default=0, help="0 picks a free port")
     emu.add_argument("--state-dir", required=True, help="where builds, uploads and agents live")
     emu.add_argument("--api-key", default=os.environ.get("PIPECAT_API_KEY"))
-    emu.add_argument("--build-seconds", type=float, default=3.0, help="how long a build takes")
-    emu.add_argument(
-        "--agent-ready-seconds", type=float, default=1.0, help="how long a deployment takes"
-    )
-    emu.add_argument(
-        "--agent-delete-seconds", type=float, default=0.0, help="how long a deletion takes"
-    )
-    emu.add_argument(
-        "--secret-ready-seconds",
-        type=float,
-        default=0.5,
-        help="how long a secret set takes to be provisioned",
-    )
-    emu.add_argument(
-        "--upload-ttl-seconds", type=float, default=900.0, help="how long an upload URL lasts"
-    )
-    emu.add_argument(
-        "--max-upload-bytes", type=int, default=500 * 1024 * 1024, help="upload size limit"
-    )
+    _emulator_settings(emu)
     emu.set_defaults(run=_emulator)
 
     args = parser.parse_args(argv)

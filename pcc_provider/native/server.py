@@ -7,7 +7,7 @@ Python constructor does in a program (defaults, validation, hashing the context)
 provider's one-line errors as the gRPC error the engine shows.
 
 Worked around here (SDK defects measured on 3.235-3.272; contract tests for 1 and 3 in
-tests/test_native_provider.py, 4 under the engine in tests/test_native_yaml.py):
+tests/emulator/test_native_provider.py, 4 under the engine in tests/engine/test_native_yaml.py):
 1. an unknown value cannot be encoded as `PropertyValue.computed()`: the rpc UNKNOWN sentinel
    string is what the engine reads as unknown (and what arrives for unknown inputs);
 2. DiffConfig with a detailed diff fails: the provider keeps the default DiffConfig;

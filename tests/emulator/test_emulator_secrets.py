@@ -6,20 +6,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_emulator import KEY, Client
+from api_contract import Client
+from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
 
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Client]:
-    with Emulator(tmp_path / "state", api_key=KEY, agent_ready_seconds=0.2) as running:
-        yield Client(running)
+pytestmark = pytest.mark.emulator(agent_ready_seconds=0.2)
 
 
 def put(api: Client, name: str, expect: int = 202, **body: Any) -> Any:
@@ -185,11 +180,11 @@ def test_a_set_can_be_made_to_fail(api: Client) -> None:
 
 def test_secret_sets_survive_a_restart(tmp_path: Any) -> None:
     state = tmp_path / "state"
-    with Emulator(state, api_key=KEY) as first:
+    with Emulator(state, api_key=API_KEY) as first:
         put(Client(first), "kept", secrets=regular(A="1"))
     stored = json.loads((state / "secrets" / "kept.json").read_text())
     assert stored["values"] == {"A": "1"}
-    with Emulator(state, api_key=KEY) as second:
+    with Emulator(state, api_key=API_KEY) as second:
         keys = Client(second).call("GET", "/secrets/kept", 200)["secrets"]
     assert keys == [{"fieldName": "A"}]
 

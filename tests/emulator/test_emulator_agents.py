@@ -1,27 +1,17 @@
 """The emulator's agents when things go wrong: deployments that crash-loop or cannot pull their
 image, deletions that take a while, answers lost after the service acted, and request limits
-read from the spec it ships. Every body is checked against the spec (test_emulator.conforms)."""
+read from the spec it ships. Every body is checked against the spec (api_contract.conforms)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from test_emulator import KEY, SPEC, Client, context
+from api_contract import SPEC, Client, context
 
-from pcc_provider.emulator import Emulator
-
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Client]:
-    with Emulator(
-        tmp_path / "state", api_key=KEY, build_seconds=0.5, agent_ready_seconds=0.4
-    ) as running:
-        yield Client(running)
+pytestmark = pytest.mark.emulator(build_seconds=0.5, agent_ready_seconds=0.4)
 
 
 def _until(api: Client, name: str, done: Any, timeout: float = 10.0) -> dict[str, Any]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import re
 import signal
 import socket
@@ -20,193 +19,28 @@ import tarfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-import jsonschema
 import pytest
 import requests
+from api_contract import Client, conforms, context, make_archive, post_upload
+from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
 
-KEY = "pk_emulator_test_key"
-SPEC: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parent.parent / "pcc_provider/emulator/openapi.json").read_text()
-)
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IMAGE_RE = re.compile(
     r"^\d{12}\.dkr\.ecr\.us-west-2\.amazonaws\.com/pipecat-cloud/(?P<org>[^:]+):(?P<tag>[0-9a-f]{16})$"
 )
 
+pytestmark = pytest.mark.emulator(build_seconds=0.5, agent_ready_seconds=0.4)
+
 RUN_EXIT_1_ERROR = (
     'failed to solve: process "/bin/sh -c exit 1" did not complete successfully: exit code: 1'
 )
-
-# -- the contract ----------------------------------------------------------------------------
-
-_FORMATS = jsonschema.FormatChecker()
-
-
-@_FORMATS.checks("date-time", raises=ValueError)
-def _is_datetime(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", value):
-        raise ValueError(f"not RFC 3339: {value}")
-    datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return True
-
-
-@_FORMATS.checks("uri", raises=ValueError)
-def _is_uri(value: object) -> bool:
-    if isinstance(value, str):
-        parts = urlsplit(value)
-        if not (parts.scheme and parts.netloc):
-            raise ValueError(f"not an absolute URI: {value}")
-    return True
-
-
-def _ref(ref: str) -> Any:
-    node: Any = SPEC
-    for part in ref.removeprefix("#/").split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def to_json_schema(node: Any) -> Any:
-    """OpenAPI 3.0 schema -> JSON Schema: $refs inlined, nullable honoured, closed objects."""
-    if "$ref" in node:
-        return to_json_schema(_ref(node["$ref"]))
-    out = dict(node)
-    for key in ("allOf", "anyOf", "oneOf"):
-        if key in out:
-            out[key] = [to_json_schema(s) for s in out[key]]
-    if "items" in out:
-        out["items"] = to_json_schema(out["items"])
-    if isinstance(out.get("additionalProperties"), dict):
-        out["additionalProperties"] = to_json_schema(out["additionalProperties"])
-    if "properties" in out:
-        out["properties"] = {k: to_json_schema(v) for k, v in out["properties"].items()}
-        out.setdefault("additionalProperties", False)
-    if out.pop("nullable", False):
-        return {"anyOf": [{"type": "null"}, out]}
-    return out
-
-
-def _template(path: str) -> str:
-    """The spec's path template a concrete /v1 path belongs to (static segments win)."""
-    for template in sorted(SPEC["paths"], key=lambda t: t.count("{")):
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-        if re.fullmatch(pattern, path):
-            return str(template)
-    raise AssertionError(f"{path} is not in the spec")
-
-
-def conforms(response: requests.Response, method: str, path: str) -> Any:
-    """Assert the response is what the spec documents for it; return its JSON body."""
-    template = _template(urlsplit(path).path)
-    documented = SPEC["paths"][template][method.lower()]["responses"]
-    assert response.headers["Content-Type"].startswith("application/json"), response.text
-    body = response.json()
-    status = str(response.status_code)
-    if status in documented:
-        schema = documented[status]["content"]["application/json"]["schema"]
-    else:
-        # Statuses the spec leaves out for this operation (401, 405, 413, 429, 503 and the
-        # 400 of GET /builds) still carry the documented error body.
-        assert response.status_code >= 400, f"undocumented {status} for {method} {template}"
-        schema = SPEC["components"]["schemas"]["ErrorResponse"]
-    jsonschema.validate(body, to_json_schema(schema), format_checker=_FORMATS)
-    return body
-
-
-# -- helpers ---------------------------------------------------------------------------------
-
-
-def make_archive(files: dict[str, str | bytes]) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as tar:
-        for name, content in sorted(files.items()):
-            data = content.encode() if isinstance(content, str) else content
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
-
-
-def context(dockerfile: str = "FROM python:3.12\nRUN echo ok\n", **extra: str) -> bytes:
-    """A fresh context every call (a random file), unless `extra` pins the contents."""
-    files: dict[str, str | bytes] = {"Dockerfile": dockerfile, **extra}
-    if not extra:
-        files["salt.txt"] = uuid.uuid4().hex
-    return make_archive(files)
-
-
-class Client:
-    def __init__(self, emu: Emulator) -> None:
-        self.emu = emu
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {KEY}"
-
-    def call(self, method: str, path: str, expect: int | None = None, **kw: Any) -> Any:
-        response = self.session.request(method, self.emu.api_url + path, timeout=30, **kw)
-        body = conforms(response, method, path)
-        if expect is not None:
-            assert response.status_code == expect, (response.status_code, body)
-        return body
-
-    def raw(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return self.session.request(method, self.emu.api_url + path, timeout=30, **kw)
-
-    def upload(self, data: bytes, region: str = "us-west") -> str:
-        grant = self.call("POST", "/builds/upload-url", 200, json={"region": region})
-        response = post_upload(grant["uploadUrl"], grant["uploadFields"], data)
-        assert response.status_code == 204, response.text
-        return str(grant["uploadId"])
-
-    def create(self, data: bytes, region: str = "us-west", **kw: Any) -> tuple[int, Any]:
-        upload_id = self.upload(data, region)
-        response = self.raw("POST", "/builds", json={"uploadId": upload_id, "region": region, **kw})
-        return response.status_code, conforms(response, "POST", "/builds")
-
-    def wait(self, build_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            build: dict[str, Any] = self.call("GET", f"/builds/{build_id}", 200)["build"]
-            if build["status"] in ("success", "failed", "timeout"):
-                return build
-            assert time.monotonic() < deadline, build
-            time.sleep(0.05)
-
-    def control(self, method: str, path: str, **kw: Any) -> requests.Response:
-        return requests.request(method, f"{self.emu.url}/_emulator{path}", timeout=10, **kw)
-
-    def stats(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.control("GET", "/stats").json()
-        return data
-
-
-def post_upload(url: str, fields: dict[str, str], data: bytes, **kw: Any) -> requests.Response:
-    form: list[tuple[str, Any]] = [(k, (None, v)) for k, v in fields.items()]
-    form.append(("file", ("context.tar.gz", data, "application/gzip")))
-    return requests.post(url, files=form, timeout=30, **kw)
-
-
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(
-        tmp_path / "state", api_key=KEY, build_seconds=0.5, agent_ready_seconds=0.4
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def api(emu: Emulator) -> Client:
-    return Client(emu)
 
 
 def _ts(value: str) -> float:
@@ -230,7 +64,9 @@ V1_ROUTES = [
 ]
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong-key", f"Basic {KEY}", KEY, "Bearer"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong-key", f"Basic {API_KEY}", API_KEY, "Bearer"]
+)
 def test_every_api_route_refuses_a_missing_or_wrong_key(emu: Emulator, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
     for method, path in V1_ROUTES:
@@ -851,14 +687,14 @@ def test_a_build_can_be_made_to_vanish(api: Client) -> None:
 def test_state_survives_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "state"
     data = context(salt="restart")
-    with Emulator(state, api_key=KEY, build_seconds=1.0, agent_ready_seconds=1.0) as first:
+    with Emulator(state, api_key=API_KEY, build_seconds=1.0, agent_ready_seconds=1.0) as first:
         api = Client(first)
         build = api.create(data)[1]["build"]
         early = api.call("POST", "/builds/upload-url", 200, json={"region": "us-west"})
         api.call("POST", "/agents", 200, json={"serviceName": "kept", "image": "x:1"})
         first_url = first.url
     time.sleep(1.1)  # the build finishes while the emulator is down
-    with Emulator(state, api_key=KEY, build_seconds=1.0) as second:
+    with Emulator(state, api_key=API_KEY, build_seconds=1.0) as second:
         api = Client(second)
         again = api.call("GET", f"/builds/{build['id']}", 200)["build"]
         assert again["status"] == "success"
@@ -921,7 +757,7 @@ def _spawn(state: Path) -> tuple[subprocess.Popen[str], str]:
         [
             *(sys.executable, "-m", "pcc_provider", "emulator"),
             *("--host", "127.0.0.1", "--port", "0", "--state-dir", str(state)),
-            *("--api-key", KEY, "--build-seconds", "0.3"),
+            *("--api-key", API_KEY, "--build-seconds", "0.3"),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -943,7 +779,7 @@ def test_command_line_emulator_prints_its_url_and_stops_cleanly(tmp_path: Path) 
     state = tmp_path / "cli-state"
     process, url = _spawn(state)
     try:
-        headers = {"Authorization": f"Bearer {KEY}"}
+        headers = {"Authorization": f"Bearer {API_KEY}"}
         regions = requests.get(f"{url}/v1/regions", headers=headers, timeout=10)
         assert regions.status_code == 200
         grant = requests.post(
@@ -986,7 +822,7 @@ def test_command_line_emulator_prints_its_url_and_stops_cleanly(tmp_path: Path) 
 
 
 def test_emulator_start_stop_is_repeatable(tmp_path: Path) -> None:
-    emulator = Emulator(tmp_path / "s", api_key=KEY)
+    emulator = Emulator(tmp_path / "s", api_key=API_KEY)
     with pytest.raises(RuntimeError):
         _ = emulator.url
     for _ in range(2):
@@ -997,7 +833,7 @@ def test_emulator_start_stop_is_repeatable(tmp_path: Path) -> None:
 
 
 def test_stop_does_not_hang_on_idle_keep_alive_connections(tmp_path: Path) -> None:
-    with Emulator(tmp_path / "s", api_key=KEY) as emulator:
+    with Emulator(tmp_path / "s", api_key=API_KEY) as emulator:
         session = requests.Session()
         session.get(emulator.url + "/_emulator/stats", timeout=5)
         started = time.monotonic()
@@ -1014,7 +850,7 @@ def test_command_line_emulator_on_a_busy_port_says_so_in_one_line(tmp_path: Path
         port = taken.getsockname()[1]
         done = subprocess.run(
             [
-                *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+                *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", API_KEY),
                 *("--port", str(port), "--state-dir", str(tmp_path / "state")),
             ],
             capture_output=True,

@@ -14,27 +14,18 @@ import subprocess
 import time
 import tracemalloc
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+from api_contract import Client, context, post_upload
+from conftest import API_KEY
 from requests_toolbelt import MultipartEncoder
-from test_emulator import KEY, Client, context, post_upload
 
 from pcc_provider.emulator import Emulator
 
-
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(tmp_path / "state", api_key=KEY, build_seconds=0.2) as running:
-        yield running
-
-
-@pytest.fixture
-def api(emu: Emulator) -> Client:
-    return Client(emu)
+pytestmark = pytest.mark.emulator(build_seconds=0.2)
 
 
 def grant(api: Client, region: str = "us-west") -> dict[str, Any]:
@@ -71,7 +62,7 @@ def assert_nothing_stored(api: Client, upload_id: str) -> None:
 
 def test_authorization_header_is_refused_and_counted(api: Client) -> None:
     g = grant(api)
-    for header in [f"Bearer {KEY}", "AWS4-HMAC-SHA256 Credential=x"]:
+    for header in [f"Bearer {API_KEY}", "AWS4-HMAC-SHA256 Credential=x"]:
         response = post_upload(
             g["uploadUrl"], g["uploadFields"], b"data", headers={"Authorization": header}
         )
@@ -400,7 +391,7 @@ def test_an_oversized_body_is_never_spooled_beyond_the_limit(tmp_path: Path) -> 
     spool.mkdir()
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", KEY),
+            *(sys.executable, "-m", "pcc_provider", "emulator", "--api-key", API_KEY),
             *("--state-dir", str(tmp_path / "state"), "--max-upload-bytes", str(limit)),
         ],
         env={**os.environ, "TMPDIR": str(spool)},
@@ -412,7 +403,7 @@ def test_an_oversized_body_is_never_spooled_beyond_the_limit(tmp_path: Path) -> 
         assert server.stdout is not None
         found = re.search(r"http://[\d.]+:\d+", server.stdout.readline())
         assert found, server.stderr.read() if server.stderr else None
-        headers = {"Authorization": f"Bearer {KEY}"}
+        headers = {"Authorization": f"Bearer {API_KEY}"}
         g = requests.post(
             f"{found[0]}/v1/builds/upload-url", json={"region": "us-west"}, headers=headers,
             timeout=10,

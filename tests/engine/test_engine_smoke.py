@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pulumi_stack import Stack
 
-PROGRAM = (Path(__file__).parent / "programs" / "smoke" / "__main__.py").read_text()
+PROGRAM = (Path(__file__).parent.parent / "programs" / "smoke" / "__main__.py").read_text()
 
 
 def test_preview_up_refresh_destroy(make_stack: Callable[..., Stack]) -> None:

@@ -20,7 +20,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 from pulumi_stack import VENV_BIN, Stack
 
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parent.parent  # where concurrency_provider.py is
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider import Build, api, context
 from pcc_provider.build import BuildError, BuildProvider
+from pcc_provider.resource import api_settings
 
 CREATE = "POST /v1/builds"
 UPLOAD = "POST /_storage/{bucket}"
@@ -63,6 +64,8 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     args, files, env, words = BAD_INPUTS[case]
     for name, text in files.items():
         (agent / name).write_text(text)
+    # Whatever the program would send goes to the emulator, unless the case is the URL itself.
+    monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     for name, value in env.items():
         if value is None:
             monkeypatch.delenv(name)
@@ -74,6 +77,8 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     message = str(raised.value)
     assert message.startswith("Build 'image': ") and words in message, message
     assert "\n" not in message
+    if "PIPECAT_API_URL" not in env:
+        assert api_settings(lambda _: None)[1] == emulator.api_url  # it would be seen there
     assert emulator.stats()["requests"] == {}
 
 
@@ -272,7 +277,7 @@ def test_the_look_up_asks_the_service_for_this_dockerfile_only(
         build_of(emulator, agent, "Dockerfile.b"),
     ]
     assert mine not in others
-    requests.delete(f"{emulator.url}/_emulator/stats", timeout=10).raise_for_status()
+    emulator.reset_stats()
     again = provider(emulator).create(props(agent, 60))
     assert (again.id, again.outs["source"]) == (mine, "existing")
     assert emulator.calls("GET /v1/builds") == 1

@@ -9,16 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_emulator import KEY, Client
+from api_contract import Client
 
 from pcc_provider import agent, secrets
-from pcc_provider.emulator import Emulator, spec
+from pcc_provider.emulator import spec
 
-
-@pytest.fixture
-def api(tmp_path: Path) -> Iterator[Client]:
-    with Emulator(tmp_path / "state", api_key=KEY) as running:
-        yield Client(running)
+pytestmark = pytest.mark.emulator()  # every setting at its default
 
 
 def _spec_patterns(node: Any) -> Iterator[str]:

@@ -1,37 +1,27 @@
 """The emulator's organization properties (public `/v1/properties`, against the spec) and the
 organization-scoped route table the official CLI calls, at the HTTP level.
 
-tests/test_official_cli.py drives the CLI itself; this module pins the contract details."""
+tests/engine/test_official_cli.py drives the CLI itself; this module pins the contract details."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from test_emulator import KEY, SPEC, Client, context, post_upload
+from api_contract import SPEC, Client, context, post_upload
+from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
 
 ORG = "/organizations/acme"
 
 
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(
-        tmp_path / "state", api_key=KEY, build_seconds=0.2, agent_ready_seconds=0.2
-    ) as running:
-        yield running
-
-
-@pytest.fixture
-def api(emu: Emulator) -> Client:
-    return Client(emu)
+pytestmark = pytest.mark.emulator(build_seconds=0.2, agent_ready_seconds=0.2)
 
 
 # -- public /v1/properties -------------------------------------------------------------------
@@ -73,12 +63,12 @@ def test_bad_property_updates_are_refused_in_one_line(api: Client, body: Any, me
 
 def test_properties_need_the_key_and_survive_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    with Emulator(state, api_key=KEY) as emu:
+    with Emulator(state, api_key=API_KEY) as emu:
         for method in ("GET", "PATCH"):
             response = requests.request(method, emu.api_url + "/properties", timeout=10)
             assert response.status_code == 401
         Client(emu).call("PATCH", "/properties", 200, json={"defaultRegion": "ap-south"})
-    with Emulator(state, api_key=KEY) as emu:
+    with Emulator(state, api_key=API_KEY) as emu:
         assert Client(emu).call("GET", "/properties", 200)["properties"] == {
             "defaultRegion": "ap-south"
         }
@@ -89,7 +79,7 @@ def test_schemathesis_finds_no_contract_breaks_in_properties(emu: Emulator, tmp_
     spec_file.write_text(json.dumps(SPEC))
     args = [
         *(sys.executable, "-m", "schemathesis.cli", "run", str(spec_file)),
-        *("--url", emu.api_url, "--header", f"Authorization: Bearer {KEY}"),
+        *("--url", emu.api_url, "--header", f"Authorization: Bearer {API_KEY}"),
         *("--include-operation-id-regex", "^(getProperties|updateProperties|getPropertiesSchema)$"),
         # positive_data_acceptance: `{}` fits the schema but the API refuses it, as documented.
         *("--checks", "all", "--exclude-checks", "positive_data_acceptance"),
@@ -186,10 +176,10 @@ def test_faults_and_stats_cover_the_organization_routes(api: Client) -> None:
 @pytest.mark.parametrize("stored", ["{not json", '["eu-central"]', '{"defaultRegion": "mars"}'])
 def test_an_unreadable_properties_file_means_the_defaults(tmp_path: Path, stored: str) -> None:
     state = tmp_path / "state"
-    with Emulator(state, api_key=KEY):
+    with Emulator(state, api_key=API_KEY):
         pass
     (state / "properties.json").write_text(stored)
-    with Emulator(state, api_key=KEY) as emu:
+    with Emulator(state, api_key=API_KEY) as emu:
         api = Client(emu)
         assert api.call("GET", "/properties", 200)["properties"] == {"defaultRegion": "us-west"}
         api.call("PATCH", "/properties", 200, json={"defaultRegion": "us-east"})

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 import requests
+from api_contract import SPEC, Client, context, post_upload
+from conftest import API_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_emulator import KEY, SPEC, Client, context, post_upload
 
 from pcc_provider.emulator import Emulator
 
@@ -48,7 +49,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator,
     """A running emulator with a successful build, a failed one and an uploaded context, so
     the fuzzers reach past 'not found' into real responses."""
     state = tmp_path_factory.mktemp("fuzz") / "state"
-    with Emulator(state, api_key=KEY, build_seconds=0.2, agent_ready_seconds=0.2) as emu:
+    with Emulator(state, api_key=API_KEY, build_seconds=0.2, agent_ready_seconds=0.2) as emu:
         api = Client(emu)
         ok = api.wait(api.create(context())[1]["build"]["id"])
         failed = api.wait(api.create(context("RUN exit 1\n"))[1]["build"]["id"])
@@ -65,7 +66,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator,
 
 def session_call(emu: Emulator, method: str, path: str, **kw: Any) -> Any:
     # One request, one connection, closed: a fuzz loop must not pile up idle sessions.
-    headers = {"Authorization": f"Bearer {KEY}"}
+    headers = {"Authorization": f"Bearer {API_KEY}"}
     response = requests.request(method, emu.api_url + path, headers=headers, timeout=10, **kw)
     assert response.status_code == 200, response.text
     return response.json()
@@ -121,7 +122,7 @@ def test_schemathesis_finds_no_server_errors_or_contract_breaks(
     spec_file.write_text(json.dumps(_patched_spec(ids)))
     args = [
         *(sys.executable, "-m", "schemathesis.cli", "run", str(spec_file)),
-        *("--url", emu.api_url, "--header", f"Authorization: Bearer {KEY}"),
+        *("--url", emu.api_url, "--header", f"Authorization: Bearer {API_KEY}"),
         "--include-operation-id-regex",
         "^(" + "|".join(OPERATIONS) + ")$",
         # All checks but positive_data_acceptance: schema-valid data such as an unknown
@@ -213,7 +214,7 @@ def test_arbitrary_json_never_breaks_the_api(
         emu.api_url + path,
         data=json.dumps(body),
         params=query,
-        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+        headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
         timeout=10,
     )
     assert response.status_code < 500, response.text

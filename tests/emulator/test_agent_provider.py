@@ -1,6 +1,6 @@
 """The Agent provider's check/diff/create/update/delete, called directly against the emulator
 (no Pulumi engine): failed deployments, transient errors, what a rollback may delete, taking
-over an existing agent, and the input checks. tests/test_agent.py keeps what only the engine
+over an existing agent, and the input checks. tests/engine/test_agent.py keeps what only the engine
 shows."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import uuid
 from typing import Any
 
 import pytest
-import requests
+from api_contract import SPEC, context, post_upload
 from conftest import API_KEY, EmulatorHandle
-from test_emulator import SPEC, context, post_upload
 
 from pcc_provider import ownership
 from pcc_provider.agent import (
@@ -51,10 +50,7 @@ def agent(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
 
 def deployments(emulator: EmulatorHandle, name: str = "bot") -> list[dict[str, Any]]:
     """Each deployment the agent has had (the emulator keeps the last two), oldest first."""
-    response = requests.get(f"{emulator.url}/_emulator/agents/{name}", timeout=10)
-    response.raise_for_status()
-    found: list[dict[str, Any]] = response.json()["deployments"]
-    return found
+    return emulator.deployments(name)
 
 
 def gone(emulator: EmulatorHandle, name: str = "bot") -> bool:
@@ -162,7 +158,7 @@ def test_errors_that_persist_fail_the_wait_but_keep_the_agent(
     assert "the agent exists and was left as it is" in str(failed.value)
     requests_made = emulator.stats()["requests"][GET_AGENT]
     assert 2 <= requests_made <= 10  # bounded
-    requests.delete(f"{emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+    emulator.clear_faults()
     assert agent(emulator)["name"] == "bot"  # not deleted: nothing said it failed
 
 
@@ -211,7 +207,7 @@ def interrupted_create(provider: AgentProvider, emulator: EmulatorHandle, inputs
     emulator.fault(GET_AGENT, status=500, times=50)
     with pytest.raises(AgentError, match="the agent exists and was left as it is"):
         provider.create(inputs)
-    requests.delete(f"{emulator.url}/_emulator/faults", timeout=10).raise_for_status()
+    emulator.clear_faults()
 
 
 def test_an_agent_left_by_an_interrupted_create_is_picked_up(

@@ -19,7 +19,7 @@ from test_official_cli import run_pcc
 
 pytestmark = pytest.mark.engine
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "tests" / "typescript" / "node_modules"
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
 

@@ -22,11 +22,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import API_KEY
 from pulumi_stack import REPO, VENV_BIN, Stack, engine_env
 
 import pcc_provider
 
-API_KEY = "pk_package_test_0123456789_secret"
 FLOOR_PULUMI = re.search(
     r"^pulumi==(\S+)$", (REPO / "constraints-floor.txt").read_text(), re.MULTILINE
 )

@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import requests
 from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider import api, context, resource
@@ -124,8 +123,7 @@ def test_no_error_path_shows_a_value_in_any_echo_form(
     emulator.fault("PUT /v1/secrets/{setName}", status=400, body="echo")
     messages["create refused, body echoed"] = failure(lambda: provider.create(props))
 
-    failing = f"{emulator.url}/_emulator/secrets/{name}/fail"
-    requests.post(failing, json={"errorMessage": said}, timeout=10).raise_for_status()
+    emulator.fail_next_provisioning(name, said)
     messages["provisioning failed"] = failure(lambda: provider.create(props))
 
     created = provider.create(props)
@@ -220,7 +218,7 @@ def test_an_api_that_stops_answering_keeps_the_row_moving(
     try:
         created = configured(BuildProvider(), emulator).create(build_props(agent))
     finally:
-        requests.delete(f"{emulator.url}/_emulator/faults", timeout=10)  # releases held ones
+        emulator.clear_faults()  # releases held ones
     assert created.outs["status"] == "success"
     quiet = [s for s in shown if "no answer from Pipecat Cloud for" in s]
     assert quiet and quiet[0].startswith(f"build {created.id} "), shown
@@ -260,7 +258,7 @@ def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
         with pytest.raises(BuildError) as raised:
             configured(BuildProvider(), emulator).create(build_props(agent))
     finally:
-        requests.delete(f"{emulator.url}/_emulator/faults", timeout=10)  # releases held ones
+        emulator.clear_faults()  # releases held ones
     message = str(raised.value)
     assert message.startswith("lost track of build "), message
     assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider.agent import AgentProvider, problems
 from pcc_provider.emulator import Emulator
@@ -20,20 +20,14 @@ from pcc_provider.secrets import (
     revision_digest,
 )
 
-KEY = "pk_provider_test"
 VALUE = "sk-very-secret-value-9f8e"
 
 
-@pytest.fixture
-def emu(tmp_path: Path) -> Iterator[Emulator]:
-    with Emulator(
-        tmp_path / "state", api_key=KEY, agent_ready_seconds=0.1, secret_ready_seconds=0.2
-    ) as running:
-        yield running
+pytestmark = pytest.mark.emulator(agent_ready_seconds=0.1, secret_ready_seconds=0.2)
 
 
 def configured(provider: Any, emu: Emulator) -> Any:
-    provider._settings = (KEY, emu.api_url)
+    provider._settings = (API_KEY, emu.api_url)
     provider.poll_interval = 0.05
     return provider
 
@@ -205,10 +199,10 @@ def test_the_emulator_takes_the_secret_ready_time_on_its_command_line(
 
     given: dict[str, Any] = {}
     monkeypatch.setattr(emulator, "serve", lambda **kw: given.update(kw))
-    argv = ["emulator", "--state-dir", str(tmp_path), "--api-key", KEY]
+    argv = ["emulator", "--state-dir", str(tmp_path), "--api-key", API_KEY]
     assert __main__.main([*argv, "--secret-ready-seconds", "2.5"]) == 0
     assert given["secret_ready_seconds"] == 2.5
-    with Emulator(tmp_path / "s", api_key=KEY, secret_ready_seconds=2.5) as running:
+    with Emulator(tmp_path / "s", api_key=API_KEY, secret_ready_seconds=2.5) as running:
         assert running.config.secret_ready_seconds == 2.5
 
 
@@ -236,13 +230,11 @@ def test_the_set_name_check_agrees_with_the_spec() -> None:
 
 
 def fault(emu: Emulator, route: str, status: int, times: int = 1) -> None:
-    from pcc_provider.emulator.app import Fault
-
-    emu.app.faults.add(Fault(route, status, False, times, 1))
+    EmulatorHandle(emu.url).fault(route, status=status, times=times)
 
 
 def requests_to(emu: Emulator, route: str) -> int:
-    return int(emu.app.stats.to_json()["requests"].get(route, 0))
+    return EmulatorHandle(emu.url).calls(route)
 
 
 GET_SET = "GET /v1/secrets/{setName}"
