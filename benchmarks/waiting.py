@@ -148,9 +148,7 @@ def main() -> int:
         cold = warm(Path(tmp), emu, opt_out=True)
     ratio = many["seconds"] / one["seconds"]
     rate = many["polls"] / many["seconds"] * 60
-    print(
-        f"deployments of {args.deploy_seconds:g} s, sets of {args.set_seconds:g} s, one `up`:"
-    )
+    print(f"deployments of {args.deploy_seconds:g} s, sets of {args.set_seconds:g} s, one `up`:")
     print(f"{'':24} {'wall':>8} {'API calls':>10} {'polls':>6} {'polls/min':>10}")
     for label, run in (("1 customer (reference)", one), (f"{args.customers} customers", many)):
         print(
