@@ -520,7 +520,9 @@ class AgentProvider(OwnedObjectProvider):
             image = observed(found)["image"]
             if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
                 drift["image"] = image
-            drift.update(deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False)
+            drift.update(
+                deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
+            )
         outs = self._outputs({"serviceName": name, **props, **drift}, found)
         inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
         return outs, inputs

@@ -170,7 +170,10 @@ class Lookout:
                 self.look(waiters)
                 interval = min(max(interval, min(w.every for w in waiters)) * 1.5, LOOK_EVERY)
         finally:
-            self.done = True
+            with Lookout._lock:
+                if Lookout._all.get(ident) is self:  # it failed: the next waiter starts another
+                    del Lookout._all[ident]
+                self.done = True
             self.client.close()
 
     def look(self, waiters: list[Waiter]) -> None:
