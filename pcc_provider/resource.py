@@ -363,7 +363,9 @@ def poll(
     on a silent API counts from then rather than from the latest request.
 
     The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
-    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py).
+    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py). Agents and
+    sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
+    (watch.py), which keeps that schedule for all of them at once.
 
     Raises `expired(latest)` once `timeout` seconds have passed.
     """
