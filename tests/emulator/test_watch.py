@@ -15,6 +15,7 @@ from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider.agent import AgentError, AgentProvider
 from pcc_provider.secrets import SecretSetProvider
+from pcc_provider.watch import Lookout
 
 LIST_AGENTS, GET_AGENT = "GET /v1/agents", "GET /v1/agents/{agentName}"
 LIST_SETS, GET_SET = "GET /v1/secrets", "GET /v1/secrets/{setName}"
@@ -63,9 +64,13 @@ def test_many_waiting_agents_share_one_list_call_per_look(emulator: EmulatorHand
     emulator.configure(agentReadySeconds=4, replicaWarmSeconds=0)
     provider = AgentProvider()
     count = 10
-    created = all_at_once(
-        [lambda i=i: provider.create(agent_props(f"bot-{i}")) for i in range(count)]
-    )
+    with ThreadPoolExecutor(count) as pool:
+        waiting = [pool.submit(provider.create, agent_props(f"bot-{i}")) for i in range(count)]
+        until(lambda: emulator.calls(LIST_AGENTS) >= 1, "the agents are waiting")
+        # One poller for all of them: per API URL, key and kind, in this process.
+        lookouts = [k for k in Lookout._all if k[1] == "agents" and emulator.api_url in k[0][0]]
+        assert len(lookouts) == 1
+        created = [f.result() for f in waiting]
     assert all(c.outs["ready"] for c in created)
     lists, details = emulator.calls(LIST_AGENTS), emulator.calls(GET_AGENT)
     # Each look: one list, one agent detailed in turn, and a detail for each agent whose
