@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api, ownership, secrets
+from pcc_provider import api, ownership, secrets, watch
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiResource,
@@ -176,9 +176,10 @@ def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
     timeout = inputs.get("deployTimeout")
     if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
         found.append(("deployTimeout", "deploy_timeout must be a positive number of seconds"))
-    adopt = inputs.get("adoptExisting")
-    if adopt is not None and not isinstance(adopt, bool):
-        found.append(("adoptExisting", "adopt_existing must be True or False"))
+    for prop in ("adoptExisting", "waitForCapacity"):
+        flag = inputs.get(prop)
+        if flag is not None and not isinstance(flag, bool):
+            found.append((prop, f"{snake(prop)} must be True or False"))
     krisp = inputs.get("krispVivaAudioFilter")
     if krisp is not None and krisp not in KRISP_FILTERS:
         found.append(
@@ -264,8 +265,33 @@ def differs(key: str, held: Any, asked: Any) -> bool:
     return bool(held != (asked or None))
 
 
+def capacity(agent: Mapping[str, Any], wanted: str | None) -> tuple[int, int]:
+    """(warm, needed): the ready replicas of the agent's current revision (0 while it is
+    another deployment's), and the minimum it is scaled to (`autoScaling.minReplicas`)."""
+    revision = agent.get("currentRevision")
+    warm = 0
+    ours = isinstance(revision, dict) and revision.get("deploymentID") in (None, wanted)
+    if isinstance(revision, dict) and (ours or not wanted):
+        warm = int(revision.get("readyReplicas") or 0)
+    scaling = agent.get("autoScaling")
+    needed = scaling.get("minReplicas") if isinstance(scaling, dict) else None
+    return warm, int(needed or 0)
+
+
+def waits_for_capacity(news: Mapping[str, Any], olds: Mapping[str, Any] | None = None) -> bool:
+    """Whether a deployment waits for min_agents warm replicas: by default, unless the
+    program opts out, or it scales down (fewer replicas cannot be colder ones)."""
+    if news.get("waitForCapacity") is False:
+        return False
+    if olds is None:
+        return True
+    before, after = olds.get("minAgents"), news.get("minAgents")
+    return not (isinstance(before, int) and isinstance(after, int) and after < before)
+
+
 class AgentProvider(OwnedObjectProvider):
     what, error, adopt = "agent", AgentError, "adoptExisting"
+    watched = watch.AGENTS
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         try:
@@ -325,6 +351,9 @@ class AgentProvider(OwnedObjectProvider):
         updates = [
             k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
         ]
+        # Unset (a state from before the input) is its default, True: no change.
+        if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
+            updates.append("waitForCapacity")
         return DiffResult(
             changes=bool(replaces or updates),
             replaces=replaces,
@@ -341,7 +370,7 @@ class AgentProvider(OwnedObjectProvider):
                 progress.status(f"creating agent {name}")
                 agent, ours = self._create(client, name, props, progress)
             try:
-                agent = self._wait(client, name, agent, props, progress)
+                agent = self._wait(client, name, agent, props, progress, waits_for_capacity(props))
             except DeployFailed as exc:
                 undone = self._undo(client, name, props, ours)
                 raise AgentError(exc.under(f"agent {name}: {exc}{undone}")) from None
@@ -446,6 +475,7 @@ class AgentProvider(OwnedObjectProvider):
                     **olds,
                     "deployTimeout": news.get("deployTimeout"),
                     "adoptExisting": news.get("adoptExisting"),
+                    "waitForCapacity": news.get("waitForCapacity"),
                 }
             )
         progress = self._progress(news, olds)
@@ -459,7 +489,8 @@ class AgentProvider(OwnedObjectProvider):
                 with self.reported(id_, news):
                     self._ensure_ours(client, id_, olds, news)
                     agent = client.update_agent(id_, body)
-                    agent = self._wait(client, id_, agent, news, progress)
+                    warmth = waits_for_capacity(news, olds)
+                    agent = self._wait(client, id_, agent, news, progress, warmth)
         except DeployFailed as exc:
             raise AgentError(
                 exc.under(
@@ -489,7 +520,9 @@ class AgentProvider(OwnedObjectProvider):
             image = observed(found)["image"]
             if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
                 drift["image"] = image
-            drift.update(deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False)
+            drift.update(
+                deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
+            )
         outs = self._outputs({"serviceName": name, **props, **drift}, found)
         inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
         return outs, inputs
@@ -501,41 +534,70 @@ class AgentProvider(OwnedObjectProvider):
         agent: dict[str, Any],
         props: dict[str, Any],
         progress: Progress,
+        warmth_wanted: bool = True,
     ) -> dict[str, Any]:
-        """Until the deployment this call requested is reconciled and ready.
+        """Until the deployment this call requested is reconciled and ready, and, with
+        `warmth_wanted`, until its current revision has min_agents ready replicas (callers
+        would meet cold starts otherwise).
 
         DeployFailed as soon as the service reports that deployment failed, or at the timeout.
+        api.NotFound if the agent is deleted meanwhile.
         """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
         patience = Patience()
-        latest = [agent]
+        latest: list[dict[str, Any] | None] = [agent]
 
-        def fetch() -> dict[str, Any]:
-            latest[0] = patience.call(lambda: client.get_agent(name), latest[0])
-            failure = deploy_failure(latest[0], wanted, name)
-            if failure:
-                raise DeployFailed(*failure)
-            return latest[0]
-
-        agent = poll(
-            agent,
-            fetch,
-            lambda a: bool(
+        def reconciled(a: dict[str, Any]) -> bool:
+            return bool(
                 a.get("ready")
                 and a.get("desiredDeploymentId")
                 and a.get("reconciledDeploymentId") == a.get("desiredDeploymentId")
                 and (wanted is None or a.get("desiredDeploymentId") == wanted)
-            ),
-            timeout=timeout,
-            describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {_reason(a)}",
-            expired=lambda a: DeployFailed(
-                f"not ready after {timeout:g}s (deployTimeout): {_reason(a)}"
-            ),
-            progress=progress,
-            interval=self.poll_interval,
+            )
+
+        def warm(a: dict[str, Any]) -> bool:
+            have, need = capacity(a, wanted) if warmth_wanted else (0, 0)
+            return have >= need
+
+        def waiting_on(a: dict[str, Any]) -> str:
+            if reconciled(a):
+                have, need = capacity(a, wanted)
+                return f"{have}/{need} warm"
+            return _reason(a)
+
+        with watch.Lookout.waiting(
+            self.watched, client, name, self._detail(name), agent, self.poll_interval
+        ) as (lookout, waiter):
+            seen = watch.fetcher(lookout, waiter)
+
+            def fetch() -> dict[str, Any]:
+                found = latest[0] = patience.call(seen, latest[0])
+                if found is None:
+                    raise api.NotFound(f"agent {name} is gone", status=404)
+                failure = deploy_failure(found, wanted, name)
+                if failure:
+                    raise DeployFailed(*failure)
+                return found
+
+            agent = poll(
+                agent,
+                fetch,
+                lambda a: reconciled(a) and warm(a),
+                timeout=timeout,
+                describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {waiting_on(a)}",
+                expired=lambda a: DeployFailed(
+                    f"not ready after {timeout:g}s (deployTimeout): {waiting_on(a)}"
+                ),
+                progress=progress,
+                interval=0,  # the lookout paces the looks
+                answered=lambda: lookout.last_answer,
+            )
+        have, need = capacity(agent, wanted)
+        warmth = f", {have}/{need} warm" if warmth_wanted and need else ""
+        progress.info(
+            f"agent {name} is ready (deployment {agent.get('desiredDeploymentId')}){warmth}"
         )
-        progress.info(f"agent {name} is ready (deployment {agent.get('desiredDeploymentId')})")
         return agent
 
     @staticmethod
@@ -641,6 +703,9 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
     :param krisp_viva_audio_filter: "tel", "pro", or None (off).
     :param max_session_duration: seconds, 60 to 14400.
     :param deploy_timeout: seconds to wait for a deployment to become ready (default 600).
+    :param wait_for_capacity: whether a deployment also waits, within deploy_timeout, until
+        min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet
+        no cold start right after the `up` (default True). A scale-down does not wait.
     :param adopt_existing: take over an agent of this name that already exists and that this
         stack did not create (made by `pcc deploy`, say): it is redeployed with these settings
         and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
@@ -672,6 +737,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         krisp_viva_audio_filter: str | None = None,
         max_session_duration: int | None = None,
         deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
+        wait_for_capacity: bool = True,
         triggers: pulumi.Input[Any] | None = None,
         adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
@@ -698,6 +764,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             krisp_viva_audio_filter=krisp_viva_audio_filter,
             max_session_duration=max_session_duration,
             deploy_timeout=deploy_timeout,
+            wait_for_capacity=wait_for_capacity,
             triggers=triggers,
             secret_revision=secret_revision,
             set_regions=set_regions,

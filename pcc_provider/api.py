@@ -8,7 +8,9 @@ Retries follow what is safe to repeat. Calls marked repeatable (reads, deletes,
 which only issues a presigned URL) are retried on connection
 errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
-refused connection, 429 or 503.
+refused connection, 429 or 503. A Retry-After heard by any call pauses every call of the
+process to the same API with the same key until it has passed (`Pause`): the rate limit is
+the key's, not the call's.
 
 Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
 URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
@@ -17,11 +19,13 @@ HTML page, not JSON) is NotTheApi, named in the message but never quoted.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 # requests and urllib3 load with the first Client: a preview (the program, and the plugin's
@@ -81,8 +85,46 @@ class Upload:
     expires_at: str
 
 
-def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Callable[[], Retry]:
-    return lambda: _policy(
+class Pause:
+    """When the calls of this process to one API with one key may go again, after a
+    Retry-After (a 429's, a 503's). Shared by every Client of the process with that URL and
+    key, so that one rate-limited call slows them all: waiters of every kind, builds, creates."""
+
+    _all: ClassVar[dict[tuple[str, str], Pause]] = {}
+    _made = threading.Lock()
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.until = 0.0  # time.monotonic()
+
+    @classmethod
+    def of(cls, api_url: str, key: str) -> Pause:
+        # By a digest: the key itself stays in its Client alone.
+        ident = (api_url, hashlib.sha256(key.encode()).hexdigest())
+        with cls._made:
+            return cls._all.setdefault(ident, cls())
+
+    def heard(self, seconds: float) -> None:
+        with self._lock:
+            self.until = max(self.until, time.monotonic() + min(seconds, RETRY_AFTER_MAX))
+
+    def wait(self) -> None:
+        """Sleep until the latest Retry-After heard has passed."""
+        while True:
+            left = self.until - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(left)
+
+
+RETRY_AFTER_MAX = 60  # a Retry-After of an hour must not stall a deployment
+
+
+def _retry(
+    methods: frozenset[str], statuses: frozenset[int], read: int
+) -> Callable[[Callable[[float], None] | None], Retry]:
+    return lambda heard: _policy(
+        heard,
         total=6,
         connect=4,
         read=read,
@@ -94,15 +136,26 @@ def _retry(methods: frozenset[str], statuses: frozenset[int], read: int) -> Call
         backoff_max=20,
         backoff_jitter=0.5,
         respect_retry_after_header=True,
-        retry_after_max=60,  # a Retry-After of an hour must not stall a deployment
+        retry_after_max=RETRY_AFTER_MAX,
         raise_on_status=False,
     )
 
 
-def _policy(**settings: Any) -> Retry:
+def _policy(heard: Callable[[float], None] | None = None, **settings: Any) -> Retry:
+    """urllib3's Retry; `heard` is told each Retry-After it is about to sleep for."""
     from urllib3.util.retry import Retry
 
-    return Retry(**settings)
+    if heard is None:
+        return Retry(**settings)
+
+    class Heeding(Retry):
+        def sleep_for_retry(self, response: Any) -> bool:
+            after = self.get_retry_after(response)
+            if after and heard is not None:
+                heard(after)
+            return bool(super().sleep_for_retry(response))
+
+    return Heeding(**settings)
 
 
 _REPEATABLE = _retry(
@@ -116,16 +169,19 @@ _CREATING = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
 
 # Storage: only refused connections. A streamed body cannot be replayed, so a failed
 # upload is retried by the caller with a fresh URL and a fresh stream.
-def _STORAGE() -> Retry:
+def _STORAGE(heard: Callable[[float], None] | None = None) -> Retry:
     return _policy(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5)
 
 
-def _session(retry: Callable[[], Retry]) -> requests.Session:
+def _session(
+    retry: Callable[[Callable[[float], None] | None], Retry],
+    heard: Callable[[float], None] | None = None,
+) -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry())
+    adapter = HTTPAdapter(max_retries=retry(heard))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "pcc-provider"
@@ -187,17 +243,31 @@ class Client:
         if problem:
             raise ApiError(problem)
         self.api_url = api_url.rstrip("/")
+        self._given = (api_key, fallback_key, refused)  # for `twin`
+        self.pause = Pause.of(self.api_url, api_key)
         self._auth = _Bearer(api_key)
         self._fallback = _Bearer(fallback_key) if fallback_key and fallback_key != api_key else None
         self._refused = refused
         self._is_api: bool | None = None
         self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
-        self._repeatable = _session(_REPEATABLE)
-        self._creating = _session(_CREATING)
+        self._repeatable = _session(_REPEATABLE, self.pause.heard)
+        self._creating = _session(_CREATING, self.pause.heard)
         self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"
+
+    def twin(self) -> Client:
+        """A new client with the same URL, keys and messages: one a poller thread owns."""
+        key, fallback, refused = self._given
+        return Client(key, self.api_url, fallback_key=fallback, refused=refused)
+
+    @property
+    def identity(self) -> tuple[str, str, str]:
+        """What tells the key and URL of this client apart, without the key itself."""
+        key, fallback, refused = self._given
+        digest = hashlib.sha256(f"{key}\0{fallback or ''}".encode()).hexdigest()
+        return self.api_url, digest, refused
 
     def close(self) -> None:
         for session in (self._repeatable, self._creating, self._storage):
@@ -243,6 +313,7 @@ class Client:
 
         session = self._repeatable if repeatable else self._creating
         url = f"{self.api_url}{path}"
+        self.pause.wait()
         try:
             # Redirects are not followed: one could carry the key elsewhere, or turn a
             # POST into a GET.
@@ -258,6 +329,9 @@ class Client:
         except requests.RequestException as exc:
             raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
         self.last_answer = time.monotonic()
+        after = response.headers.get("Retry-After")
+        if response.status_code in (429, 503) and after and after.strip().isdigit():
+            self.pause.heard(float(after))  # retries ran out: the pause holds all the same
         if response.status_code >= 300:
             error = _error(method, url, response, self._refused)
             if isinstance(error, NotFound) and not self._answers_as_the_api():
@@ -422,6 +496,15 @@ class Client:
 
     def create_agent(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/agents", repeatable=False, json=spec)
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """Every agent of the organization, all regions: names and deployment ids."""
+        agents = self._call("GET", "/agents", repeatable=True).get("services")
+        if not isinstance(agents, list):
+            raise NotTheApi(
+                f"GET {self.api_url}/agents answered without a list of agents: {FIX_URL}"
+            )
+        return [a for a in agents if isinstance(a, dict)]
 
     def get_agent(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"/agents/{name}", repeatable=True)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
-from pcc_provider import api
+from pcc_provider import api, watch
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -223,6 +223,7 @@ class OwnedObjectProvider(ApiProvider):
     # Errors of the kind that carry a reason only: `reported` puts the object's name first.
     reasons: ClassVar[tuple[type[Exception], ...]] = ()
     adopt: ClassVar[str]  # the input that takes over an object on purpose
+    watched: ClassVar[watch.Kind]  # what the waits of this kind share (watch.py)
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         """The object as the API reports it, None when it does not exist."""
@@ -231,6 +232,10 @@ class OwnedObjectProvider(ApiProvider):
     def _remove(self, client: api.Client, name: str) -> None:
         """Ask for the deletion (api.NotFound when already gone)."""
         raise NotImplementedError
+
+    def _detail(self, name: str) -> watch.Detail | None:
+        """How a lookout reads one object in detail; None: its list entry is all there is."""
+        return lambda client: self._find(client, name)
 
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         """Why the object found under the state's name is not the state's, or None."""
@@ -321,16 +326,21 @@ class OwnedObjectProvider(ApiProvider):
             return False
         timeout = self._timeout(props)
         patience = Patience()
-        poll(
-            True,
-            lambda: patience.call(lambda: self._find(client, name) is not None, True),
-            lambda exists: not exists,
-            timeout=timeout,
-            describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
-            expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
-            progress=progress,
-            interval=self.poll_interval,
-        )
+        with watch.Lookout.waiting(
+            self.watched, client, name, self._detail(name), {"name": name}, self.poll_interval
+        ) as (lookout, waiter):
+            seen = watch.fetcher(lookout, waiter)
+            poll(
+                True,
+                lambda: patience.call(lambda: seen() is not None, True),
+                lambda exists: not exists,
+                timeout=timeout,
+                describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
+                expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
+                progress=progress,
+                interval=0,  # the lookout paces the looks
+                answered=lambda: lookout.last_answer,
+            )
         return True
 
 
@@ -353,7 +363,9 @@ def poll(
     on a silent API counts from then rather than from the latest request.
 
     The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
-    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py).
+    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py). Agents and
+    sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
+    (watch.py), which keeps that schedule for all of them at once.
 
     Raises `expired(latest)` once `timeout` seconds have passed.
     """

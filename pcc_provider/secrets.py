@@ -43,7 +43,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api, ownership
+from pcc_provider import api, ownership, watch
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
@@ -227,6 +227,7 @@ class SetProvider(OwnedObjectProvider):
     """What both kinds of set share: replace on name or region, wait until ready, delete."""
 
     what, error, adopt = "secret set", SecretSetError, "adopt_existing"
+    watched = watch.SECRET_SETS
     reasons = (SecretSetError,)
     kind: ClassVar[str] = "secretSet"  # what claims call this kind of set (ownership.py)
 
@@ -430,26 +431,32 @@ class SetProvider(OwnedObjectProvider):
         name = props["set_name"]
         timeout = self._timeout(props)
         patience = Patience()
-        latest: list[dict[str, Any] | None] = [{"status": "pending"}]
+        pending: dict[str, Any] = {"status": "pending"}
+        latest: list[dict[str, Any] | None] = [pending]
+        with watch.Lookout.waiting(
+            self.watched, client, name, self._detail(name), pending, self.poll_interval
+        ) as (lookout, waiter):
+            seen = watch.fetcher(lookout, waiter)
 
-        def fetch() -> dict[str, Any]:
-            latest[0] = patience.call(lambda: self._find(client, name), latest[0])
-            if latest[0] is None:
-                raise ProvisioningFailed("it disappeared while being provisioned")
-            return latest[0]
+            def fetch() -> dict[str, Any]:
+                latest[0] = patience.call(seen, latest[0])
+                if latest[0] is None:
+                    raise ProvisioningFailed("it disappeared while being provisioned")
+                return latest[0]
 
-        found = poll(
-            {"status": "pending"},
-            fetch,
-            lambda s: s.get("status") != "pending",
-            timeout=timeout,
-            describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
-            expired=lambda _: ProvisioningFailed(
-                f"still pending after {timeout:g}s (ready_timeout)"
-            ),
-            progress=progress,
-            interval=self.poll_interval,
-        )
+            found = poll(
+                pending,
+                fetch,
+                lambda s: s.get("status") != "pending",
+                timeout=timeout,
+                describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
+                expired=lambda _: ProvisioningFailed(
+                    f"still pending after {timeout:g}s (ready_timeout)"
+                ),
+                progress=progress,
+                interval=0,  # the lookout paces the looks
+                answered=lambda: lookout.last_answer,
+            )
         if found.get("status") != "ready":
             reason = self._hide(props, str(found.get("errorMessage") or "no error message"))
             raise ProvisioningFailed(f"provisioning {found.get('status')}: {reason}")
@@ -522,6 +529,9 @@ class ImagePullSecretProvider(SetProvider):
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
+
+    def _detail(self, name: str) -> watch.Detail | None:
+        return None  # the list entry is all there is: GET /secrets/{name} refuses these
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         # GET /secrets/{name} refuses image pull secrets: the list says how they are.

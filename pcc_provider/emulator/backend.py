@@ -309,6 +309,7 @@ class Backend:
             build_id=build_id,
             settings=settings,
             fault=deployment_fault(str(source["image"]), steps),
+            warm_seconds=max(0.0, float(self.settings.replica_warm_seconds)),
         )
 
     def _resolve_source(

@@ -209,9 +209,21 @@ class Deployment:
     bound_sets: dict[str, Any] = field(default_factory=dict)
     # Why this deployment never becomes ready: "crash:<exit code>" or "pull"; None if healthy.
     fault: str | None = None
+    # Once it is ready, its min_agents replicas warm one after another, this far apart.
+    warm_seconds: float = 0.0
 
     def healthy_at(self, now: float) -> bool:
         return self.fault is None and self.ready_at <= now
+
+    def ready_replicas(self, now: float) -> int:
+        """Its warm replicas at `now`: none before it is ready (nor ever, if it fails), then
+        one more each `warm_seconds`, up to min_agents (a scale-to-zero agent keeps none)."""
+        wanted = int(self.settings["autoScaling"]["minAgents"])
+        if not self.healthy_at(now) or wanted <= 0:
+            return 0
+        if self.warm_seconds <= 0:
+            return wanted
+        return min(wanted, int((now - self.ready_at) / self.warm_seconds))
 
 
 def deployment_fault(image: str, build_steps: list[str] | None) -> str | None:

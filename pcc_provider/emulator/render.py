@@ -216,7 +216,7 @@ def _revision(dep: Deployment, now: float, previous: bool) -> dict[str, Any]:
     revision: dict[str, Any] = {
         "deploymentID": dep.id,
         "phase": phase,
-        "readyReplicas": replicas if phase in ("Active", "Draining") else 0,
+        "readyReplicas": dep.ready_replicas(now) if phase in ("Active", "Draining") else 0,
         "phaseStartedAt": iso(started),
     }
     if phase != "Creating":

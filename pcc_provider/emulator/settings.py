@@ -26,6 +26,12 @@ class Settings:
     upload_ttl_seconds: float = _setting(900.0, "how long an upload URL lasts", low=0)
     max_upload_bytes: int = _setting(500 * 1024 * 1024, "upload size limit", low=1, high=1 << 40)
     agent_ready_seconds: float = _setting(1.0, "how long a deployment takes", low=0)
+    replica_warm_seconds: float = _setting(
+        0.5,
+        "how long each of a deployment's min_agents replicas takes to warm, one after "
+        "another, once the deployment is ready",
+        low=0,
+    )
     secret_ready_seconds: float = _setting(
         0.5, "how long a secret set takes to be provisioned", low=0
     )

@@ -83,6 +83,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public readonly triggers: pulumi.Output<any | undefined>;
     declare public /*out*/ readonly updatedAt: pulumi.Output<string | undefined>;
+    /**
+     * whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+     */
+    declare public readonly waitForCapacity: pulumi.Output<boolean | undefined>;
 
     /**
      * Create a Agent resource with the given unique name, arguments, and options.
@@ -112,6 +116,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["secretSet"] = args?.secretSet;
             resourceInputs["serviceName"] = args?.serviceName;
             resourceInputs["triggers"] = args?.triggers;
+            resourceInputs["waitForCapacity"] = (args?.waitForCapacity) ?? true;
             resourceInputs["createdAt"] = undefined /*out*/;
             resourceInputs["desiredDeploymentId"] = undefined /*out*/;
             resourceInputs["ready"] = undefined /*out*/;
@@ -137,6 +142,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["serviceName"] = undefined /*out*/;
             resourceInputs["triggers"] = undefined /*out*/;
             resourceInputs["updatedAt"] = undefined /*out*/;
+            resourceInputs["waitForCapacity"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(Agent.__pulumiType, name, resourceInputs, opts);
@@ -203,4 +209,8 @@ export interface AgentArgs {
      * any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
      */
     triggers?: any | undefined;
+    /**
+     * whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+     */
+    waitForCapacity?: pulumi.Input<boolean | undefined>;
 }

@@ -659,6 +659,7 @@ def test_config_changes_apply_to_new_builds(api: Client) -> None:
         "uploadTtlSeconds": 900.0,
         "maxUploadBytes": 500 * 1024 * 1024,
         "agentReadySeconds": 0.4,
+        "replicaWarmSeconds": 0.5,
         "secretReadySeconds": 0.5,
         "agentDeleteSeconds": 0.0,
     }

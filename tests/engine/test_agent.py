@@ -287,3 +287,38 @@ def test_resources_under_a_component_show_their_progress_on_their_rows(
     assert any("pipecat:Build image" in line and "logs" in line for line in lines), lines
     ours = [r for r in stack.resources() if r["type"].startswith("pulumi-python:dynamic/")]
     assert sorted(r["parent"].rsplit("::", 1)[1] for r in ours) == ["app", "app"]
+
+
+WARM_PROGRAM = """
+import pulumi
+from pcc_provider import Agent
+
+cfg = pulumi.Config()
+bot = Agent("bot", service_name="bot", image="example/agent:1", deploy_timeout=60,
+            min_agents=cfg.get_int("minAgents"),
+            wait_for_capacity=cfg.get_bool("waitForCapacity") is not False)
+pulumi.export("ready", bot.ready)
+"""
+
+
+def test_an_up_ends_when_min_agents_replicas_are_warm_unless_the_program_opts_out(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    # Replicas warm 2 s apart once the deployment is ready: the up waits for both.
+    emulator.configure(agentReadySeconds=1, replicaWarmSeconds=2)
+    stack = cloud_stack(WARM_PROGRAM)
+    stack.config("minAgents", "2")
+    result = stack.up()
+    agent = emulator.api("GET", "/agents/bot").json()
+    assert agent["currentRevision"]["readyReplicas"] == 2
+    assert agent["autoScaling"]["minReplicas"] == 2
+    assert "2/2 warm" in result.output
+
+    # Opted out, a scale-up ends when the deployment is ready, before any replica is warm.
+    emulator.configure(replicaWarmSeconds=60)
+    stack.config("waitForCapacity", "false")
+    stack.config("minAgents", "3")
+    stack.up()
+    agent = emulator.api("GET", "/agents/bot").json()
+    assert agent["ready"] is True and agent["autoScaling"]["minReplicas"] == 3
+    assert agent["currentRevision"]["readyReplicas"] == 0

@@ -88,3 +88,26 @@ def test_an_agent_that_cannot_pull_its_image_fails_once_it_would_have_been_ready
     ]
     assert phases == ["Creating", "Validating", "Failed"]
     assert render.agent_json(agent, 2003.0, ORG)["ready"] is False
+
+
+def test_replicas_warm_one_by_one_once_the_deployment_is_ready() -> None:
+    scaled = {**SETTINGS, "autoScaling": {"minAgents": 2, "maxAgents": 5}}
+    deployment = Deployment(
+        id="d2",
+        created_at=3000.0,
+        ready_at=3002.0,
+        image="example/agent:1",
+        build_id=None,
+        settings=scaled,
+        warm_seconds=3.0,
+    )
+    agent = Agent("a2", "bot", "us-west", 3000.0, 3000.0, [deployment])
+    seen = {now: render.agent_json(agent, now, ORG) for now in (3001.0, 3002.0, 3005.5, 3008.0)}
+    warm = [body["currentRevision"]["readyReplicas"] for body in seen.values()]
+    # Ready (reconciled, `ready`) with no replica warm yet, then one more every 3 s, up to 2.
+    assert warm == [0, 0, 1, 2]
+    assert [body["ready"] for body in seen.values()] == [False, True, True, True]
+    assert seen[3008.0]["autoScaling"]["minReplicas"] == 2
+    # A scale-to-zero agent keeps none warm, ready all the same.
+    idle = Deployment("d3", 3000.0, 3002.0, "example/agent:1", None, SETTINGS, warm_seconds=3.0)
+    assert idle.ready_replicas(3010.0) == 0 and idle.healthy_at(3010.0)

@@ -45,6 +45,8 @@ type Agent struct {
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers  pulumi.AnyOutput       `pulumi:"triggers"`
 	UpdatedAt pulumi.StringPtrOutput `pulumi:"updatedAt"`
+	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+	WaitForCapacity pulumi.BoolPtrOutput `pulumi:"waitForCapacity"`
 }
 
 // NewAgent registers a new resource with the given unique name, arguments, and options.
@@ -62,6 +64,9 @@ func NewAgent(ctx *pulumi.Context,
 	}
 	if args.DeployTimeout == nil {
 		args.DeployTimeout = pulumi.Float64Ptr(600.0)
+	}
+	if args.WaitForCapacity == nil {
+		args.WaitForCapacity = pulumi.BoolPtr(true)
 	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource Agent
@@ -124,6 +129,8 @@ type agentArgs struct {
 	ServiceName string `pulumi:"serviceName"`
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers interface{} `pulumi:"triggers"`
+	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+	WaitForCapacity *bool `pulumi:"waitForCapacity"`
 }
 
 // The set of arguments for constructing a Agent resource.
@@ -156,6 +163,8 @@ type AgentArgs struct {
 	ServiceName pulumi.StringInput
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers pulumi.Input
+	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+	WaitForCapacity pulumi.BoolPtrInput
 }
 
 func (AgentArgs) ElementType() reflect.Type {
@@ -279,6 +288,11 @@ func (o AgentOutput) Triggers() pulumi.AnyOutput {
 
 func (o AgentOutput) UpdatedAt() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.UpdatedAt }).(pulumi.StringPtrOutput)
+}
+
+// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
+func (o AgentOutput) WaitForCapacity() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Agent) pulumi.BoolPtrOutput { return v.WaitForCapacity }).(pulumi.BoolPtrOutput)
 }
 
 func init() {
