@@ -91,7 +91,7 @@ OLD = {
     "dockerfile": "Dockerfile",
     "region": "us-west",
     "contextHash": "0123456789abcdef",
-    "contentDigest": "sha256:" + "a" * 64,
+    "contentDigest": "files-sha256:" + "a" * 64,
 }
 
 
@@ -101,7 +101,7 @@ OLD = {
         ({}, []),
         ({"context": "moved", "buildTimeout": 60, "exclude": ["x"]}, []),
         ({"contextHash": "fedcba9876543210"}, []),  # another zlib, the same files
-        ({"contentDigest": "sha256:" + "b" * 64}, ["contentDigest"]),
+        ({"contentDigest": "files-sha256:" + "b" * 64}, ["contentDigest"]),
         ({"region": "eu-central"}, ["region"]),
         ({"dockerfile": "Dockerfile.prod"}, ["dockerfile"]),
     ],
@@ -112,12 +112,45 @@ def test_only_another_image_is_a_change(change: dict[str, Any], replaces: list[s
     assert diff.changes is bool(replaces)
 
 
-def test_state_from_before_the_content_digest_is_not_replaced_for_it() -> None:
-    old = {k: v for k, v in OLD.items() if k != "contentDigest"}
-    unchanged = BuildProvider().diff("id", old, OLD)
+def written_by_an_earlier_version(root: Path, digest: bool = True) -> dict[str, Any]:
+    """The state an earlier pcc-provider wrote for `root`: the contextHash as an input, and
+    the content digest in its old encoding (or none, before it existed)."""
+    selected = context.select(root)
+    old = {**OLD, "context": str(root), "contextHash": context.digest(selected).context_hash}
+    old["contentDigest"] = context.legacy_content_digest(selected) if digest else None
+    return old
+
+
+def news(root: Path) -> dict[str, Any]:
+    """What this version's program sends for `root`."""
+    found = context.content_digest(context.select(root))
+    return {k: v for k, v in OLD.items() if k != "contextHash"} | {
+        "context": str(root),
+        "contentDigest": found,
+    }
+
+
+@pytest.mark.parametrize("digest", [True, False], ids=["old digest", "no digest"])
+@pytest.mark.usefixtures("cache")
+def test_state_of_an_earlier_version_is_not_replaced_for_it(agent: Path, digest: bool) -> None:
+    old = written_by_an_earlier_version(agent, digest)
+    unchanged = BuildProvider().diff("id", old, news(agent))
     assert (unchanged.changes, unchanged.replaces) == (False, [])
-    edited = BuildProvider().diff("id", old, {**OLD, "contextHash": "fedcba9876543210"})
-    assert (edited.changes, edited.replaces) == (True, ["contextHash"])
+    (agent / "bot.py").write_text("print('edited')\n")
+    edited = BuildProvider().diff("id", old, news(agent))
+    assert (edited.changes, edited.replaces) == (True, ["contentDigest"])
+
+
+@pytest.mark.usefixtures("cache")
+def test_state_of_an_earlier_version_is_read_once(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old digest of a content is computed once, then kept: later previews read nothing."""
+    old = written_by_an_earlier_version(agent)
+    BuildProvider().diff("id", old, news(agent))
+    monkeypatch.setattr(context.cache, "legacy_digest", lambda *_: pytest.fail("read again"))
+    again = BuildProvider().diff("id", old, news(agent))
+    assert (again.changes, again.replaces) == (False, [])
 
 
 # --------------------------------------------------------------------------- create
@@ -130,15 +163,13 @@ def provider(emulator: EmulatorHandle) -> BuildProvider:
 
 
 def props(root: Path, timeout: float) -> dict[str, Any]:
-    found = context.digest(context.select(root))
     return {
         "context": str(root),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
         "buildTimeout": timeout,
-        "contextHash": found.context_hash,
-        "contentDigest": found.content_digest,
+        "contentDigest": context.content_digest(context.select(root)),
         "__urn": None,
     }
 
