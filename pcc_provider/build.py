@@ -352,7 +352,7 @@ class BuildProvider(ApiProvider):
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
         build_id, logs = build["id"], build.get("logsUrl")
-        patience = Patience()
+        patience, started = Patience(), time.monotonic()
         try:
             build = self._poll(client, build, timeout, progress, patience)
         except (api.NotFound, api.AuthError):
@@ -364,6 +364,10 @@ class BuildProvider(ApiProvider):
                 "Pipecat Cloud, and the next `pulumi up` reattaches to it while it is younger "
                 f"than buildTimeout ({timeout:g}s). Logs: {logs}"
             ) from None
+        # The row's last word: the outcome, not the last status polled ("building (2s)").
+        took = time.monotonic() - started
+        outcome = "succeeded" if build["status"] == "success" else build["status"]
+        progress.status(f"build {build_id} {outcome} after {took:.0f}s")
         if build["status"] != "success":
             try:
                 tail = client.build_logs(build_id)[-LOG_TAIL:]

@@ -520,3 +520,30 @@ def test_cli_hash_matches_the_planned_hash(build_stack: Callable[..., Stack]) ->
         check=True,
     )
     assert cli.stdout.split()[0] == stack.outputs()["context_hash"]
+
+
+def test_rows_say_what_is_happening_and_end_with_the_outcome(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    """The Build's row while it hashes (shown at once here), uploads and builds, and its last
+    word once created: the outcome, not the last status polled."""
+    program = PROGRAM.replace(
+        "from pcc_provider import Build\n",
+        "from pcc_provider import Build, build\nbuild.HASH_PROGRESS_AFTER = 0\n",
+    )
+    emulator.configure(buildSeconds=2)
+    stack = cloud_stack(program, files=AGENT_FILES)
+    output = stack.up().stdout
+    rows = [
+        line.split(" image ", 1)[1] for line in output.splitlines() if "pipecat:Build image" in line
+    ]
+    [build_id] = [b["id"] for b in emulator.api("GET", "/builds").json()["builds"]]
+    size = len(official(stack.dir / "agent").tarball)
+    selected = sum(len(text) for text in AGENT_FILES.values())
+    # Before the step starts: the program hashes the context in Build's constructor.
+    assert rows[0] == f" hashing the build context: {selected} B", rows
+    assert re.fullmatch(rf" hashed the build context: {selected} B in \d+\.\ds", rows[1]), rows
+    uploading = rf"creating \(\d+s\) uploading context: {size} B"
+    assert any(re.fullmatch(uploading, row) for row in rows), rows
+    assert not any(" MB" in row for row in rows), rows
+    assert re.fullmatch(rf"created \(\d+s\) build {build_id} succeeded after \d+s", rows[-1]), rows

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +18,8 @@ import pytest
 import requests
 from conftest import API_KEY, EmulatorHandle
 
-from pcc_provider import Build, api, context
-from pcc_provider.build import BuildError, BuildProvider
+from pcc_provider import Build, api, build, context
+from pcc_provider.build import BuildError, BuildProvider, UploadProgress, digest_content
 
 CREATE = "POST /v1/builds"
 UPLOAD = "POST /_storage/{bucket}"
@@ -82,6 +84,62 @@ def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
         f.truncate(501 * 1024 * 1024)  # sparse: costs no disk
     with pytest.raises(pulumi.RunError, match=r"^Build 'image': .*weights\.bin.*\.dockerignore"):
         Build("image", context=str(agent))
+
+
+# --------------------------------------------------------------------------- progress
+
+
+class Row:
+    """A Progress that records the statuses a resource's row would show."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def status(self, message: str) -> None:
+        self.shown.append(message)
+
+
+@pytest.mark.parametrize(
+    ("sent", "size", "shown"),
+    [
+        (0, 12_345, "uploading context: 12 KB"),
+        (12_345, 12_345, "uploading context: 12 KB"),
+        (900, 900, "uploading context: 900 B"),
+        (1_200_000, 3_400_000, "uploading context: 1.2 of 3.4 MB"),
+        (120_000_000, 340_000_000, "uploading context: 120 of 340 MB"),
+        (340_000_000, 340_000_000, "uploading context: 340 MB"),
+    ],
+)
+def test_upload_progress_in_units_people_read(sent: int, size: int, shown: str) -> None:
+    row = Row()
+    UploadProgress(row, size)(sent, size)  # type: ignore[arg-type]
+    assert row.shown == [shown]
+
+
+def test_hashing_shows_its_progress_once_it_takes_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    row = Row()
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 3600.0)
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    assert row.shown == []  # quicker than HASH_PROGRESS_AFTER: nothing to say
+
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    time.sleep(0.15)  # past the window in which a fresh file's digest is not kept
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    counting = r"hashing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
+    assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
+    # The last word: done, not a count that stopped.
+    assert re.fullmatch(r"hashed the build context: 3\.1 MB in \d+\.\ds", row.shown[-1])
+
+    row.shown.clear()
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    assert row.shown == []  # unchanged: nothing read
 
 
 # --------------------------------------------------------------------------- diff
