@@ -346,6 +346,17 @@ def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache:
     assert list((cache / "tmp").iterdir()) == []
 
 
+def test_a_cold_digest_reads_each_file_once(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing known, compressing digests the files in the same pass: the next content
+    digest reads nothing."""
+    read = files_read(monkeypatch)
+    settle()
+    found = fresh_digest(agent)
+    assert read == [] and not found.cached
+    assert context.content_digest(context.select(agent)) == found.content_digest
+    assert read == []
+
+
 def test_digest_of_a_preview_never_compresses(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = official(agent)
     monkeypatch.setattr(context.cache, "compress", lambda *_: pytest.fail("compressed"))
@@ -672,10 +683,10 @@ def test_file_replaced_after_listing_is_refused_without_blocking(agent: Path, ki
     assert run.returncode == 1, run.stderr
     expected = {
         "fifo": '"src/bot.py" is no longer a regular file (it was replaced while the build '
-        "context was being hashed): make it a regular file, remove it or add it to "
+        "context was being archived): make it a regular file, remove it or add it to "
         ".dockerignore\n",
         "symlink": '"src/bot.py" became a symlink while the build context was being '
-        "hashed: run again once it stops changing\n",
+        "archived: run again once it stops changing\n",
     }[kind]
     assert run.stdout == expected
 

@@ -37,13 +37,18 @@ from pcc_provider.context.selection import Context, File, entries
 from pcc_provider.context.tarball import Digest, compress
 
 __all__ = [
+    "HashProgress",
     "archive",
     "cache_dir",
     "cached_digest",
     "content_digest",
+    "create_private",
     "digest",
     "image_lock",
     "legacy_content_digest",
+    "private_dir",
+    "racy",
+    "stat_key",
 ]
 
 _CACHE_ENV = "PCC_PROVIDER_CACHE_DIR"
@@ -71,11 +76,7 @@ def content_digest(ctx: Context, progress: HashProgress | None = None) -> str:
     MiB, from the hashing threads."""
     files = entries(ctx)
     cache = _Cache(cache_dir())
-    known = cache.file_table(ctx.root)
-    digests: list[str | None] = []
-    for f in files:
-        held = known.get(f.name)
-        digests.append(held[1] if held is not None and held[0] == stat_key(f) else None)
+    digests, known = _known_digests(ctx, cache)
     todo = [i for i, d in enumerate(digests) if d is None]
     if todo:
         total, done, lock = sum(files[i].size for i in todo), [0], threading.Lock()
@@ -90,34 +91,27 @@ def content_digest(ctx: Context, progress: HashProgress | None = None) -> str:
         for i, found in zip(todo, hash_files([files[i] for i in todo], hashed), strict=True):
             digests[i] = found
     complete = [d for d in digests if d is not None]
-    fresh = {
-        f.name: (stat_key(f), d)
-        for f, d in zip(files, complete, strict=True)
-        if not racy(f, ctx.scanned_ns)
-    }
-    if todo or set(known) - set(fresh):
-        cache.keep_file_table(ctx.root, fresh, known)
+    _keep_file_digests(ctx, cache, complete, known, bool(todo))
     return combine(files, complete)
 
 
 def cached_digest(ctx: Context) -> Digest | None:
     """The contextHash of `ctx` if this machine archived the same content before, else None;
     never compresses."""
-    files = entries(ctx)
-    found = _Cache(cache_dir()).lookup(_hash_key(files, content_digest(ctx)))
-    try:
-        return (
-            Digest(str(found["context_hash"]), int(found["archive_bytes"]), True, found["content"])
-            if found is not None
-            else None
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
+    return _known_hash(_Cache(cache_dir()), entries(ctx), content_digest(ctx))
 
 
 def digest(ctx: Context) -> Digest:
-    """The contextHash of `ctx`: from the cache, else by compressing (nothing is written)."""
-    return cached_digest(ctx) or _compressed(ctx, None)
+    """The contextHash of `ctx`: from the cache, else by compressing (nothing is written).
+
+    Files whose stat changed are rehashed first: the same content may have been archived
+    before (a `git checkout` makes new files of the same bytes), and hashing costs a
+    fraction of compressing. A context none of whose files is known is compressed at once,
+    which digests each file in the same pass."""
+    cache = _Cache(cache_dir())
+    if not any(_known_digests(ctx, cache)[0]):
+        return _compressed(ctx, None)
+    return _known_hash(cache, entries(ctx), content_digest(ctx)) or _compressed(ctx, None)
 
 
 @contextlib.contextmanager
@@ -157,11 +151,14 @@ def legacy_content_digest(ctx: Context) -> str:
 
 
 def _compressed(ctx: Context, out: BinaryIO | None) -> Digest:
-    """Compress `ctx` (into `out`, if given) and remember its contextHash for its content."""
+    """Compress `ctx` (into `out`, if given) and remember its contextHash for its content,
+    and the digests of its files."""
     files = entries(ctx)
     found = compress(files, out)
+    cache = _Cache(cache_dir())
+    _keep_file_digests(ctx, cache, found.file_digests, cache.file_table(ctx.root), True)
     # Keyed by the digest of the bytes compressed: right even if a file changed meanwhile.
-    _Cache(cache_dir()).store(
+    cache.store(
         _hash_key(files, found.content_digest),
         {
             "context_hash": found.context_hash,
@@ -170,6 +167,46 @@ def _compressed(ctx: Context, out: BinaryIO | None) -> Digest:
         },
     )
     return found
+
+
+def _known_digests(
+    ctx: Context, cache: _Cache
+) -> tuple[list[str | None], dict[str, tuple[tuple[int, ...], str]]]:
+    """The cached digest of each file of `ctx` (None where its stat changed), and the table."""
+    known = cache.file_table(ctx.root)
+    digests: list[str | None] = []
+    for f in entries(ctx):
+        held = known.get(f.name)
+        digests.append(held[1] if held is not None and held[0] == stat_key(f) else None)
+    return digests, known
+
+
+def _keep_file_digests(
+    ctx: Context,
+    cache: _Cache,
+    digests: Sequence[str],
+    known: dict[str, tuple[tuple[int, ...], str]],
+    changed: bool,
+) -> None:
+    """Keep the digests of the files of `ctx` (but those too young to trust)."""
+    files = entries(ctx)
+    fresh = {
+        f.name: (stat_key(f), d)
+        for f, d in zip(files, digests, strict=True)
+        if not racy(f, ctx.scanned_ns)
+    }
+    if changed or set(known) - set(fresh):
+        cache.keep_file_table(ctx.root, fresh, known)
+
+
+def _known_hash(cache: _Cache, files: Sequence[File], content: str) -> Digest | None:
+    found = cache.lookup(_hash_key(files, content))
+    if found is None:
+        return None
+    try:
+        return Digest(str(found["context_hash"]), int(found["archive_bytes"]), True, content)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # -- what identifies an unchanged file and a content -------------------------------------

@@ -17,6 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+__all__ = [
+    "DEFAULT_EXCLUSIONS",
+    "MAX_CONTEXT_BYTES",
+    "Context",
+    "ContextError",
+    "File",
+    "entries",
+    "quote",
+    "select",
+    "unreadable",
+]
+
 # The official CLI refuses more than 500 * 1024 * 1024 bytes of selected files (MiB, though
 # it prints "MB"); exactly the limit is accepted.
 MAX_CONTEXT_BYTES = 500 * 1024 * 1024

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
 from pcc_provider.context.content import CHUNK, combine, open_regular, unchanged_while_read
@@ -37,6 +37,8 @@ class Digest:
     cached: bool  # known from the cache: nothing was compressed
     # The content digest (content.combine) of the files as they were archived.
     content_digest: str
+    # The SHA-256 of each file as it was archived (none when known from the cache).
+    file_digests: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 def _tar_chunks(files: Sequence[File], digests: list[str]) -> Iterator[bytes]:
@@ -179,6 +181,7 @@ def compress(files: Sequence[File], out: BinaryIO | None) -> Digest:
         sink.size,
         cached=False,
         content_digest=combine(files, digests),
+        file_digests=tuple(digests),
     )
 
 
