@@ -102,7 +102,7 @@ class UploadProgress:
             self.progress.status(f"uploading context: {amounts(min(sent, self.size), self.size)}")
 
 
-class HashProgress:
+class HashingProgress:
     """Hashing progress as the resource's status, once hashing has taken longer than
     HASH_PROGRESS_AFTER, then at most twice a second (called from the hashing threads)."""
 
@@ -131,7 +131,7 @@ def digest_content(
     selected: build_context.Context, progress: Progress, what: str = "the build context"
 ) -> str:
     """The content digest of `selected`, its progress on the row when it takes a while."""
-    report = HashProgress(progress, what)
+    report = HashingProgress(progress, what)
     found = build_context.content_digest(selected, report)
     report.finish()
     return found

@@ -27,7 +27,7 @@ Pure: standard library only; no Pulumi, no HTTP.
 from __future__ import annotations
 
 from pcc_provider.context.cache import (
-    HashProgress,
+    Hashed,
     archive,
     cache_dir,
     cached_digest,
@@ -53,7 +53,7 @@ __all__ = [
     "Context",
     "ContextError",
     "Digest",
-    "HashProgress",
+    "Hashed",
     "archive",
     "cache_dir",
     "cached_digest",

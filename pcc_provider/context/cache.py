@@ -37,7 +37,7 @@ from pcc_provider.context.selection import Context, File, entries
 from pcc_provider.context.tarball import Digest, compress
 
 __all__ = [
-    "HashProgress",
+    "Hashed",
     "archive",
     "cache_dir",
     "cached_digest",
@@ -63,13 +63,14 @@ _STALE_TMP_SECONDS = 24 * 3600
 _RACY_NS = 100_000_000
 _RACY_COARSE_NS = 3_000_000_000  # filesystems with whole-second timestamps
 
-HashProgress = Callable[[int, int], None]  # (bytes hashed so far, bytes to hash)
+# Told (bytes hashed so far, bytes to hash) as files are read.
+Hashed = Callable[[int, int], None]
 
 
 # -- the operations -----------------------------------------------------------------------
 
 
-def content_digest(ctx: Context, progress: HashProgress | None = None) -> str:
+def content_digest(ctx: Context, progress: Hashed | None = None) -> str:
     """The content digest of `ctx`: only files whose stat changed are read.
 
     `progress` is told (bytes hashed, bytes to hash) as files are read, at most once a
