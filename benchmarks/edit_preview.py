@@ -95,18 +95,20 @@ def main() -> int:
     print(f"context: {root} ({before['files']} files, {int(before['bytes']) / 1e6:.1f} MB)")
     python = sys.version.split()[0]
     print(f"python {python}, {os.cpu_count()} cores; first `pulumi up` {first_up:.1f} s")
+    print(f"load average at the end: {', '.join(f'{n:.1f}' for n in os.getloadavg())}")
     print()
-    print("| pulumi preview | median (s) | best (s) |")
-    print("|---|---:|---:|")
+    print("| pulumi preview | median (s) | best (s) | median over unchanged (s) |")
+    print("|---|---:|---:|---:|")
     for name, label in (
         ("unchanged", "unchanged stack"),
         ("edit", "after a one-line edit"),
         ("cold", "unchanged, empty context cache"),
     ):
-        print(f"| {label} | {median(name):.2f} | {min(times[name]):.2f} |")
+        over = "" if name == "unchanged" else f"{median(name) - median('unchanged'):+.2f}"
+        print(f"| {label} | {median(name):.2f} | {min(times[name]):.2f} | {over} |")
     print(
         f"| reference: before, the program compressed the context on every change "
-        f"(`context.digest`, empty cache, the call alone) | {float(before['seconds']):.2f} | |"
+        f"(`context.digest`, empty cache, the call alone) | {float(before['seconds']):.2f} | | |"
     )
     over = median("edit") - median("unchanged")
     checks = [
