@@ -103,11 +103,13 @@ class UploadProgress:
 
 
 class HashingProgress:
-    """Hashing progress as the resource's status, once hashing has taken longer than
-    HASH_PROGRESS_AFTER, then at most twice a second (called from the hashing threads)."""
+    """Hashing (or compressing) progress as the resource's status, once it has taken longer
+    than HASH_PROGRESS_AFTER, then at most twice a second (called from the reading threads)."""
 
-    def __init__(self, progress: Progress, what: str) -> None:
-        self.progress, self.what = progress, what
+    def __init__(
+        self, progress: Progress, what: str, verbs: tuple[str, str] = ("hashing", "hashed")
+    ) -> None:
+        self.progress, self.what, self.verbs = progress, what, verbs
         self.started = self.last = time.monotonic()
         self.shown = False
         self.total = 0
@@ -118,13 +120,15 @@ class HashingProgress:
         if now - self.started < HASH_PROGRESS_AFTER or (now - self.last < 0.5 and done < total):
             return
         self.last, self.shown = now, True
-        self.progress.status(f"hashing {self.what}: {amounts(done, total)}")
+        self.progress.status(f"{self.verbs[0]} {self.what}: {amounts(done, total)}")
 
     def finish(self) -> None:
         """The row's last word on hashing, if it said anything: not a count that stopped."""
         if self.shown:
             took = time.monotonic() - self.started
-            self.progress.status(f"hashed {self.what}: {amount(self.total)} in {took:.1f}s")
+            self.progress.status(
+                f"{self.verbs[1]} {self.what}: {amount(self.total)} in {took:.1f}s"
+            )
 
 
 def digest_content(
@@ -229,7 +233,9 @@ class BuildProvider(ApiProvider):
             found = self._look(client, known.context_hash, region, dockerfile, progress, timeout)
             if found is not None:
                 return found
-        with build_context.archive(selected) as (archive, digest):
+        compressing = HashingProgress(progress, "the build context", ("compressing", "compressed"))
+        with build_context.archive(selected, compressing) as (archive, digest):
+            compressing.finish()
             if digest.content_digest != planned:
                 raise BuildError(_changed(planned))
             props.update(contextHash=digest.context_hash, contextSizeBytes=digest.archive_bytes)

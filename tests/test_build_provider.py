@@ -19,7 +19,13 @@ import requests
 from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider import Build, api, build, context
-from pcc_provider.build import BuildError, BuildProvider, UploadProgress, digest_content
+from pcc_provider.build import (
+    BuildError,
+    BuildProvider,
+    HashingProgress,
+    UploadProgress,
+    digest_content,
+)
 
 CREATE = "POST /v1/builds"
 UPLOAD = "POST /_storage/{bucket}"
@@ -140,6 +146,24 @@ def test_hashing_shows_its_progress_once_it_takes_a_while(
     row.shown.clear()
     digest_content(context.select(root), row)  # type: ignore[arg-type]
     assert row.shown == []  # unchanged: nothing read
+
+
+def test_compressing_for_upload_shows_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `up` compresses the context once, for the upload; a big one says so as it goes."""
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
+    row = Row()
+    report = HashingProgress(row, "the build context", ("compressing", "compressed"))  # type: ignore[arg-type]
+    with context.archive(context.select(root), report):
+        report.finish()
+    counting = r"compressing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
+    assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
+    assert re.fullmatch(r"compressed the build context: 3\.1 MB in \d+\.\ds", row.shown[-1])
 
 
 # --------------------------------------------------------------------------- diff

@@ -80,15 +80,7 @@ def content_digest(ctx: Context, progress: Hashed | None = None) -> str:
     digests, known = _known_digests(ctx, cache)
     todo = [i for i, d in enumerate(digests) if d is None]
     if todo:
-        total, done, lock = sum(files[i].size for i in todo), [0], threading.Lock()
-
-        def hashed(size: int) -> None:
-            with lock:
-                done[0] += size
-                now = done[0]
-            if progress is not None:
-                progress(now, total)
-
+        hashed = _counting(sum(files[i].size for i in todo), progress)
         for i, found in zip(todo, hash_files([files[i] for i in todo], hashed), strict=True):
             digests[i] = found
     complete = [d for d in digests if d is not None]
@@ -116,9 +108,10 @@ def digest(ctx: Context) -> Digest:
 
 
 @contextlib.contextmanager
-def archive(ctx: Context) -> Iterator[tuple[Path, Digest]]:
+def archive(ctx: Context, progress: Hashed | None = None) -> Iterator[tuple[Path, Digest]]:
     """A .tar.gz of `ctx` on disk for upload, private to this user, with its Digest (of the
-    bytes archived); removed on exit. Compresses every time: one `up` needs it once."""
+    bytes archived); removed on exit. Compresses every time: one `up` needs it once.
+    `progress` is told (bytes read, bytes to read) as files are read."""
     cache = _Cache(cache_dir())
     try:
         workdir = cache.workdir()
@@ -129,7 +122,7 @@ def archive(ctx: Context) -> Iterator[tuple[Path, Digest]]:
     try:
         path = workdir / "context.tar.gz"
         with create_private(path) as out:
-            found = _compressed(ctx, out)
+            found = _compressed(ctx, out, progress)
         yield path, found
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -151,11 +144,11 @@ def legacy_content_digest(ctx: Context) -> str:
     return found
 
 
-def _compressed(ctx: Context, out: BinaryIO | None) -> Digest:
+def _compressed(ctx: Context, out: BinaryIO | None, progress: Hashed | None = None) -> Digest:
     """Compress `ctx` (into `out`, if given) and remember its contextHash for its content,
     and the digests of its files."""
     files = entries(ctx)
-    found = compress(files, out)
+    found = compress(files, out, _counting(sum(f.size for f in files), progress))
     cache = _Cache(cache_dir())
     _keep_file_digests(ctx, cache, found.file_digests, cache.file_table(ctx.root), True)
     # Keyed by the digest of the bytes compressed: right even if a file changed meanwhile.
@@ -168,6 +161,20 @@ def _compressed(ctx: Context, out: BinaryIO | None) -> Digest:
         },
     )
     return found
+
+
+def _counting(total: int, progress: Hashed | None) -> Callable[[int], None]:
+    """A callback for the reading threads that tells `progress` (bytes so far, `total`)."""
+    done, lock = [0], threading.Lock()
+
+    def read(size: int) -> None:
+        with lock:
+            done[0] += size
+            now = done[0]
+        if progress is not None:
+            progress(now, total)
+
+    return read
 
 
 def _known_digests(

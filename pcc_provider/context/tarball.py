@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -41,11 +41,14 @@ class Digest:
     file_digests: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
-def _tar_chunks(files: Sequence[File], digests: list[str]) -> Iterator[bytes]:
+def _tar_chunks(
+    files: Sequence[File], digests: list[str], progress: Callable[[int], object]
+) -> Iterator[bytes]:
     """The uncompressed tar stream, in pieces of about CHUNK bytes, as tarfile.open(mode="w")
     writes it: PAX format, regular files only, mtime/uid/gid 0, empty owner names.
 
-    Appends to `digests` the SHA-256 of each file's bytes as they are read."""
+    Appends to `digests` the SHA-256 of each file's bytes as they are read, and tells
+    `progress` how many bytes were read."""
     import tarfile
 
     # tarfile's defaults for a TarFile opened for writing.
@@ -68,6 +71,7 @@ def _tar_chunks(files: Sequence[File], digests: list[str]) -> Iterator[bytes]:
                     break
                 left -= len(data)
                 content.update(data)
+                progress(len(data))
                 if not buf and len(data) == CHUNK:
                     yield data
                     continue
@@ -110,7 +114,11 @@ class _Sink:
         return len(data)
 
 
-def compress(files: Sequence[File], out: BinaryIO | None) -> Digest:
+def compress(
+    files: Sequence[File],
+    out: BinaryIO | None,
+    progress: Callable[[int], object] = lambda _: None,
+) -> Digest:
     """Walk → tar → gzip → MD5 (→ `out`) in one pass, in three threads so that reading and
     hashing overlap deflate, the bottleneck. zlib and hashlib release the GIL. The reader
     also computes the content digest from the bytes it reads."""
@@ -130,7 +138,7 @@ def compress(files: Sequence[File], out: BinaryIO | None) -> Digest:
     def read() -> None:
         crc = size = 0
         try:
-            for chunk in _tar_stream(files, digests):
+            for chunk in _tar_stream(files, digests, progress):
                 crc = zlib.crc32(chunk, crc)
                 size += len(chunk)
                 if not _put(raw, chunk, stop):
@@ -185,10 +193,12 @@ def compress(files: Sequence[File], out: BinaryIO | None) -> Digest:
     )
 
 
-def _tar_stream(files: Sequence[File], digests: list[str]) -> Iterator[bytes]:
+def _tar_stream(
+    files: Sequence[File], digests: list[str], progress: Callable[[int], object]
+) -> Iterator[bytes]:
     """_tar_chunks plus the end-of-archive blocks and record padding of TarFile.close()."""
     length = 0
-    for chunk in _tar_chunks(files, digests):
+    for chunk in _tar_chunks(files, digests, progress):
         length += len(chunk)
         yield chunk
     length += 2 * _BLOCK
