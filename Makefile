@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml install clean
+.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -26,7 +26,17 @@ pulumi-yaml: install
 	@echo "==> Pulumi YAML language host (built from Go modules once, then cached)"
 	@scripts/install-pulumi-yaml
 
-pulumi: pulumi-cli pulumi-yaml
+# TypeScript programs (the generated SDK's tests): our Node language host, sdk/nodejs built,
+# tests/typescript/node_modules installed from its lock; only the tests need them.
+typescript: install
+	@echo "==> Node language host and the TypeScript SDK"
+	@scripts/install-pulumi-nodejs
+
+# Regenerate the SDKs (sdk/) and the reference pages (docs/reference/) from the schema.
+sdk: install
+	@scripts/generate-sdks
+
+pulumi: pulumi-cli pulumi-yaml typescript
 
 lint: install
 	@echo "==> ruff"

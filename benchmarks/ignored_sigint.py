@@ -1,6 +1,7 @@
 """`pulumi preview` with SIGINT ignored by its parent, beside the same preview without.
 
-    .venv/bin/python benchmarks/ignored_sigint.py [--rounds 5] [--tests tests/test_engine_smoke.py]
+    .venv/bin/python benchmarks/ignored_sigint.py [--rounds 5]
+        [--tests tests/engine/test_engine_smoke.py]
 
 A background job in a non-interactive script, and some CI runners, start commands with
 SIGINT ignored; the engine stops its language host with SIGINT. The script previews an
@@ -33,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument(
-        "--tests", help="a pytest file to time both ways, e.g. tests/test_engine_smoke.py"
+        "--tests", help="a pytest file to time both ways, e.g. tests/engine/test_engine_smoke.py"
     )
     args = parser.parse_args()
     times: dict[bool, list[float]] = {False: [], True: []}

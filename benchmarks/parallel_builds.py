@@ -1,9 +1,10 @@
 """Eight Builds in one `pulumi up`, beside the `pulumi up` of a single Build.
 
-    .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5] [--yaml]
+    .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5] [--yaml|--typescript]
 
-With --yaml the programs are YAML over the native provider (pcc_provider/native), not Python
-over the dynamic resources.
+With --yaml the programs are YAML over the native provider (pcc_provider/native), with
+--typescript TypeScript over the generated SDK (sdk/nodejs; `make typescript` first), not
+Python over the dynamic resources.
 
 The emulator's builds take `--seconds` each. A one-Build stack and an N-Build stack (small
 contexts, all new) are each brought up once with the engine's default `--parallel`; then
@@ -33,6 +34,7 @@ def main() -> int:
     parser.add_argument("--builds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--yaml", action="store_true", help="the native provider's door")
+    parser.add_argument("--typescript", action="store_true", help="the generated TS SDK")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -52,6 +54,8 @@ def main() -> int:
             )
             if args.yaml:
                 yaml_program(stack.dir, f"builds{count}", names)
+            if args.typescript:
+                typescript_program(stack.dir, f"builds{count}", names)
             for run in range(2):
                 for name in names:  # new contents: every build is a new one
                     (stack.dir / name / "run.txt").write_text(f"stack {count}, run {run}\n")
@@ -88,6 +92,24 @@ def yaml_program(project: Path, name: str, names: list[str]) -> None:
         "outputs": {n: f"${{{n}.buildId}}" for n in names},
     }
     (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+    (project / "__main__.py").unlink()
+
+
+def typescript_program(project: Path, name: str, names: list[str]) -> None:
+    """The same Builds as a TypeScript program on the generated SDK."""
+    modules = Path(__file__).resolve().parent.parent / "tests" / "typescript" / "node_modules"
+    plugin = Path(sys.executable).parent
+    (project / "Pulumi.yaml").write_text(
+        f"name: {name}\nruntime: nodejs\nplugins:\n  providers:\n"
+        f"    - name: pipecat\n      path: {plugin}\n"
+    )
+    lines = ['import * as pipecat from "@pcc-provider/pipecat";']
+    lines += [
+        f'export const {n} = new pipecat.Build("{n}", {{ context: "{n}" }}).buildId;' for n in names
+    ]
+    (project / "index.ts").write_text("\n".join(lines) + "\n")
+    (project / "package.json").write_text(json.dumps({"name": name, "main": "index.ts"}))
+    (project / "node_modules").symlink_to(modules)
     (project / "__main__.py").unlink()
 
 

@@ -1,4 +1,4 @@
-"""Command line: `python -m pcc_provider hash|files|emulator`.
+"""Command line: `python -m pcc_provider hash|files|plugin|emulator`.
 
 Imports neither Pulumi nor the emulator's server stack unless the command needs it, so
 `hash` on an unchanged context answers in a fraction of a second.
@@ -11,7 +11,8 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pcc_provider import __version__
 
@@ -86,8 +87,21 @@ def _files(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plugin(args: argparse.Namespace) -> int:
+    from pcc_provider.native.archive import write_archive
+
+    path = write_archive(Path(args.out))
+    print(path)
+    print(
+        f"install it with: pulumi plugin install resource pipecat {__version__} --file {path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from pcc_provider import emulator
+    from pcc_provider.emulator.settings import SETTINGS
 
     if not args.api_key:
         print(
@@ -101,12 +115,7 @@ def _emulator(args: argparse.Namespace) -> int:
             port=args.port,
             state_dir=args.state_dir,
             api_key=args.api_key,
-            build_seconds=args.build_seconds,
-            agent_ready_seconds=args.agent_ready_seconds,
-            agent_delete_seconds=args.agent_delete_seconds,
-            secret_ready_seconds=args.secret_ready_seconds,
-            upload_ttl_seconds=args.upload_ttl_seconds,
-            max_upload_bytes=args.max_upload_bytes,
+            **{setting.name: getattr(args, setting.name) for setting in SETTINGS},
         )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
@@ -126,6 +135,30 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emulator_settings(parser: argparse.ArgumentParser) -> None:
+    """A flag for each of the emulator's settings, as settings.py declares them."""
+    from pcc_provider.emulator.settings import SETTINGS, Setting
+
+    def parser_of(setting: Setting) -> Callable[[str], float]:
+        def parse(text: str) -> float:
+            try:
+                return setting.parse(text)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+
+        return parse
+
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            type=parser_of(setting),
+            default=setting.default,
+            metavar="BYTES" if setting.whole else "SECONDS",
+            help=f"{setting.help} (default: %(default)s)",
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pcc_provider", description="Pipecat Cloud build contexts and emulator"
@@ -141,30 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     _context_options(files_cmd)
     files_cmd.set_defaults(run=_files)
 
+    plugin_cmd = commands.add_parser(
+        "plugin", help="write the pipecat provider plugin archive for `pulumi plugin install`"
+    )
+    plugin_cmd.add_argument("--out", default=".", help="the folder to write it in (default .)")
+    plugin_cmd.set_defaults(run=_plugin)
+
     emu = commands.add_parser("emulator", help="serve a local Pipecat Cloud on loopback")
     emu.add_argument("--host", default="127.0.0.1")
     emu.add_argument("--port", type=int, default=0, help="0 picks a free port")
     emu.add_argument("--state-dir", required=True, help="where builds, uploads and agents live")
     emu.add_argument("--api-key", default=os.environ.get("PIPECAT_API_KEY"))
-    emu.add_argument("--build-seconds", type=float, default=3.0, help="how long a build takes")
-    emu.add_argument(
-        "--agent-ready-seconds", type=float, default=1.0, help="how long a deployment takes"
-    )
-    emu.add_argument(
-        "--agent-delete-seconds", type=float, default=0.0, help="how long a deletion takes"
-    )
-    emu.add_argument(
-        "--secret-ready-seconds",
-        type=float,
-        default=0.5,
-        help="how long a secret set takes to be provisioned",
-    )
-    emu.add_argument(
-        "--upload-ttl-seconds", type=float, default=900.0, help="how long an upload URL lasts"
-    )
-    emu.add_argument(
-        "--max-upload-bytes", type=int, default=500 * 1024 * 1024, help="upload size limit"
-    )
+    _emulator_settings(emu)
     emu.set_defaults(run=_emulator)
 
     args = parser.parse_args(argv)

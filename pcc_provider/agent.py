@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -27,7 +29,6 @@ from pulumi.dynamic import (
     CheckResult,
     CreateResult,
     DiffResult,
-    ReadResult,
     UpdateResult,
 )
 from pulumi.runtime.rpc import UNKNOWN
@@ -35,16 +36,16 @@ from pulumi.runtime.rpc import UNKNOWN
 from pcc_provider import api, ownership, secrets
 from pcc_provider.resource import (
     DEFAULT_REGION,
-    ApiProvider,
     ApiResource,
+    OwnedObjectProvider,
     Patience,
     Progress,
+    StillThere,
     camel,
     poll,
     refuse_import,
     region_for,
     region_problem,
-    resource_urn,
     settings_problem,
     snake,
 )
@@ -60,28 +61,68 @@ IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
 CLAIM = "agent"
 
 REPLACE_ON = ("serviceName", "region")
-# The settings sent to the API, by their API names.
-SETTINGS = (
-    "buildId",
-    "image",
-    "secretSet",
-    "imagePullSecretSet",
-    "agentProfile",
-    "maxSessionDuration",
-    "minAgents",
-    "maxAgents",
-    "krispVivaAudioFilter",
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One agent setting, described once: its input (API) name, where CreateServiceRequest /
+    UpdateServiceRequest take it and where an agent (GET /agents/{name}) reports it, and what
+    the service holds for an agent deployed without it. The request bodies, drift on refresh,
+    the comparison with a found agent and the schema all follow from this table."""
+
+    name: str
+    sent: tuple[str, ...]
+    # None: the API does not report it (the build of a build-deployed agent is redacted).
+    held: tuple[str | int, ...] | None
+    # The service's documented default; None: the agent then holds nothing.
+    default: Any = None
+    # Whether an update sends a setting the program leaves unset (as its default or null),
+    # so that removing it from the program undoes it: the API keeps what an update omits.
+    # The image source is not: a build and an image exclude each other.
+    undone: bool = True
+    number: bool = False
+
+    def value(self, given: Any) -> Any:
+        return int(given) if self.number and given is not None else given
+
+
+_SPEC = ("deployment", "manifest", "spec")
+SETTINGS_TABLE = (
+    Setting("buildId", ("buildId",), None, undone=False),
+    Setting("image", ("image",), (*_SPEC, "image"), undone=False),
+    Setting("secretSet", ("secretSet",), (*_SPEC, "envFromSecretNames", 0)),
+    Setting("imagePullSecretSet", ("imagePullSecretSet",), (*_SPEC, "imagePullSecretName")),
+    Setting("agentProfile", ("agentProfile",), ("agentProfile",), default="agent-1x"),
+    Setting(
+        "maxSessionDuration",
+        ("maxSessionDuration",),
+        (*_SPEC, "maxSessionDurationSeconds"),
+        default=7200,
+        number=True,
+    ),
+    Setting(
+        "minAgents",
+        ("autoScaling", "minAgents"),
+        ("autoScaling", "minReplicas"),
+        default=0,
+        number=True,
+    ),
+    Setting(
+        "maxAgents",
+        ("autoScaling", "maxAgents"),
+        ("autoScaling", "maxReplicas"),
+        default=50,
+        number=True,
+    ),
+    Setting("krispVivaAudioFilter", ("krispViva", "audioFilter"), ("krispViva", "audioFilter")),
 )
+# The settings sent to the API, by their API names.
+SETTINGS = tuple(s.name for s in SETTINGS_TABLE)
 # A change in these redeploys the same settings (`forceRedeploy`, as `pcc deploy --force`).
 ROLLOUT_ON = ("secretRevision", "triggers")
 OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt", "updatedAt")
 # What the service uses for a setting left unset (CreateServiceRequest's documented defaults).
-DEFAULTS: dict[str, Any] = {
-    "agentProfile": "agent-1x",
-    "maxSessionDuration": 7200,
-    "minAgents": 0,
-    "maxAgents": 50,
-}
+DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS_TABLE if s.default is not None}
 
 
 class AgentError(Exception):
@@ -182,48 +223,43 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     A create sends only the settings the program sets, as `pcc deploy` does, so the agent
     holds what the service gives an agent deployed without them. An update states every
     setting, defaults included: the API keeps what an update leaves out, so a setting removed
-    from the program must be sent as its default to be undone.
+    from the program must be sent as its default (or null, which drops a set) to be undone.
     """
     body: dict[str, Any] = {}
     if create:
         body["serviceName"] = inputs["serviceName"]
         body["region"] = inputs["region"]
-    for key in ("buildId", "image"):
-        if inputs.get(key):
-            body[key] = inputs[key]
-    for key in ("secretSet", "imagePullSecretSet"):
-        if inputs.get(key) or not create:
-            body[key] = inputs.get(key) or None  # null drops a set, as `pcc deploy` does
-    given = {k: inputs[k] for k in DEFAULTS if inputs.get(k) not in (None, "")}
-    settings = given if create else {**DEFAULTS, **given}
-    if "agentProfile" in settings:
-        body["agentProfile"] = settings["agentProfile"]
-    if "maxSessionDuration" in settings:
-        body["maxSessionDuration"] = int(settings["maxSessionDuration"])
-    scaling = {k: int(settings[k]) for k in ("minAgents", "maxAgents") if k in settings}
-    if scaling:
-        body["autoScaling"] = scaling
-    body["krispViva"] = {"audioFilter": inputs.get("krispVivaAudioFilter")}
+    for setting in SETTINGS_TABLE:
+        given = inputs.get(setting.name)
+        if given in (None, ""):
+            if create or not setting.undone:
+                continue
+            given = setting.default
+        *path, last = setting.sent
+        at = body
+        for part in path:
+            at = at.setdefault(part, {})
+        at[last] = setting.value(given)
     return body
 
 
 def observed(agent: dict[str, Any]) -> dict[str, Any]:
-    """The settings an agent holds, by input name (None where it holds none). The API
-    redacts the build of a build-deployed agent, and then its image too."""
-    spec = ((agent.get("deployment") or {}).get("manifest") or {}).get("spec") or {}
-    scaling = agent.get("autoScaling") or {}
-    krisp = agent.get("krispViva") or {}
-    return {
-        "region": agent.get("region"),
-        "image": spec.get("image"),
-        "secretSet": (spec.get("envFromSecretNames") or [None])[0],
-        "imagePullSecretSet": spec.get("imagePullSecretName"),
-        "agentProfile": agent.get("agentProfile"),
-        "maxSessionDuration": spec.get("maxSessionDurationSeconds"),
-        "minAgents": scaling.get("minReplicas"),
-        "maxAgents": scaling.get("maxReplicas"),
-        "krispVivaAudioFilter": krisp.get("audioFilter") if isinstance(krisp, dict) else None,
-    }
+    """The region and the settings an agent holds, by input name (None where it holds none).
+    The API redacts the build of a build-deployed agent, and then its image too."""
+    held: dict[str, Any] = {"region": agent.get("region")}
+    for setting in SETTINGS_TABLE:
+        if setting.held is not None:
+            held[setting.name] = _at(agent, setting.held)
+    return held
+
+
+def _at(found: Any, path: tuple[str | int, ...]) -> Any:
+    for part in path:
+        if isinstance(part, int):
+            found = found[part] if isinstance(found, list) and len(found) > part else None
+        else:
+            found = found.get(part) if isinstance(found, dict) else None
+    return found
 
 
 def differs(key: str, held: Any, asked: Any) -> bool:
@@ -237,8 +273,28 @@ def differs(key: str, held: Any, asked: Any) -> bool:
     return bool(held != (asked or None))
 
 
-class AgentProvider(ApiProvider):
-    poll_interval: ClassVar[float] = 0.5
+class AgentProvider(OwnedObjectProvider):
+    what, error, adopt = "agent", AgentError, "adoptExisting"
+
+    def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        try:
+            return client.get_agent(name)
+        except api.NotFound:
+            return None
+
+    def _remove(self, client: api.Client, name: str) -> None:
+        client.delete_agent(name)
+
+    def _timeout(self, props: Mapping[str, Any]) -> float:
+        return float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
+
+    def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
+        """Agents record when they were made: another createdAt is another agent. A state from
+        before createdAt was recorded proves nothing either way."""
+        recorded = state.get("createdAt")
+        if not recorded or found.get("createdAt") == recorded:
+            return None
+        return f"this stack's was created at {recorded}, this one at {found.get('createdAt')}"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = [CheckFailure(prop, reason) for prop, reason in problems(news)]
@@ -287,14 +343,12 @@ class AgentProvider(ApiProvider):
         )
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        name, progress = props["serviceName"], Progress(props.get("__urn"))
+        name, progress = props["serviceName"], self._progress(props)
         urn = props.get("__urn") or ""
         with self._client() as client:
-            try:
+            with self.reported(name, props):
                 progress.status(f"creating agent {name}")
                 agent, ours = self._create(client, name, props, progress)
-            except api.ApiError as exc:
-                raise AgentError(f"agent {name}: {exc}") from None
             try:
                 agent = self._wait(client, name, agent, props, progress)
             except DeployFailed as exc:
@@ -326,10 +380,10 @@ class AgentProvider(ApiProvider):
         if not ours:
             return "; the agent existed before this update, so it was left as it is", False
         try:
-            self._delete(client, name, props)
+            self._delete(client, name, props, self._progress(props))
             ownership.release(props.get("__urn") or "", CLAIM, name)
             return "; the agent was deleted again", True
-        except (api.ApiError, AgentError):
+        except (api.ApiError, StillThere):
             return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)", False
 
     def _create(
@@ -406,7 +460,7 @@ class AgentProvider(ApiProvider):
                     "adoptExisting": news.get("adoptExisting"),
                 }
             )
-        progress = Progress(news.get("__urn") or olds.get("__urn"))
+        progress = self._progress(news, olds)
         body = request_body(news, create=False)
         if forced:
             # The same settings would not roll out: a set's new values or a trigger must.
@@ -414,15 +468,10 @@ class AgentProvider(ApiProvider):
         try:
             with self._client() as client:
                 progress.status(f"updating agent {id_}")
-                stranger = _not_ours(olds, client.get_agent(id_))
-                if stranger and not news.get("adoptExisting"):
-                    raise AgentError(
-                        f"agent {id_} is not the one this stack created ({stranger}): it was "
-                        "left as it is. Run `pulumi refresh` to forget it, or pass "
-                        "adopt_existing=True to take it over"
-                    )
-                agent = client.update_agent(id_, body)
-                agent = self._wait(client, id_, agent, news, progress)
+                with self.reported(id_, news):
+                    self._ensure_ours(client, id_, olds, news)
+                    agent = client.update_agent(id_, body)
+                    agent = self._wait(client, id_, agent, news, progress)
         except DeployFailed as exc:
             raise AgentError(
                 exc.under(
@@ -430,32 +479,18 @@ class AgentProvider(ApiProvider):
                     "serving its previous deployment while it can)"
                 )
             ) from None
-        except api.ApiError as exc:
-            raise AgentError(f"agent {id_}: {exc}") from None
         return UpdateResult(self._outputs(news, agent))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        try:
-            with self._client(recorded=True) as client:
-                agent = client.get_agent(id_)
-        except api.NotFound:
-            return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
-        except api.ApiError as exc:
-            raise AgentError(f"agent {id_}: {exc}") from None
-        stranger = _not_ours(props, agent)
-        if stranger:
-            Progress(props.get("__urn")).warn(
-                f"agent {id_} is not the one this stack created ({stranger}): forgotten, and "
-                "left as it is; pass adopt_existing=True to take it over"
-            )
-            return ReadResult("", {})
+    def _observed(
+        self, name: str, props: dict[str, Any], found: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         # A setting changed outside Pulumi becomes the input it now is, so that after a
         # refresh the engine's diff (old inputs => program's inputs) names it with both values
         # and the next update restores it. Region and image cannot drift (the region is
         # fixed, the image of a build-deployed agent is redacted).
         drift = {
             k: held
-            for k, held in observed(agent).items()
+            for k, held in observed(found).items()
             if k not in ("region", "image") and differs(k, held, props.get(k))
         }
         if "serviceName" not in props:
@@ -463,49 +498,13 @@ class AgentProvider(ApiProvider):
             # are what the agent holds, with our own inputs' defaults. An image-deployed
             # agent names its image; a build-deployed one's is redacted: the program then
             # gives build_id, and the first `up` sends it.
-            image = observed(agent)["image"]
+            image = observed(found)["image"]
             if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
                 drift["image"] = image
             drift.update(deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False)
-        outs = self._outputs({"serviceName": id_, **props, **drift}, agent)
+        outs = self._outputs({"serviceName": name, **props, **drift}, found)
         inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
-        return ReadResult(id_, outs, inputs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        try:
-            with self._client(recorded=True) as client:
-                try:
-                    stranger = _not_ours(props, client.get_agent(id_))
-                except api.NotFound:
-                    return  # already gone
-                if stranger:
-                    Progress(props.get("__urn")).warn(
-                        f"agent {id_} was not deleted: it is not the one this stack created "
-                        f"({stranger}); it is forgotten and left as it is"
-                    )
-                    return
-                self._delete(client, id_, props)
-        except api.ApiError as exc:
-            raise AgentError(f"agent {id_}: {exc}") from None
-
-    def _delete(self, client: api.Client, name: str, props: dict[str, Any]) -> None:
-        timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
-        try:
-            client.delete_agent(name)
-        except api.NotFound:
-            return  # already gone
-        patience = Patience()
-        # Gone means gone: a replacement of the same name is created right after.
-        poll(
-            True,
-            lambda: patience.call(lambda: _exists(client, name), True),
-            lambda exists: not exists,
-            timeout=timeout,
-            describe=lambda _, took: f"deleting agent {name} ({took:.0f}s)",
-            expired=lambda _: AgentError(f"agent {name} still exists after {timeout:g}s"),
-            progress=Progress(props.get("__urn")),
-            interval=self.poll_interval,
-        )
+        return outs, inputs
 
     def _wait(
         self,
@@ -627,24 +626,6 @@ def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any
     return body
 
 
-def _not_ours(state: dict[str, Any], agent: dict[str, Any]) -> str | None:
-    """Why the agent found under the state's name is another one than the state records
-    (deleted and made again by someone else), or None. A state from before createdAt was
-    recorded proves nothing either way."""
-    recorded = state.get("createdAt")
-    if not recorded or agent.get("createdAt") == recorded:
-        return None
-    return f"this stack's was created at {recorded}, this one at {agent.get('createdAt')}"
-
-
-def _exists(client: api.Client, name: str) -> bool:
-    try:
-        client.get_agent(name)
-        return True
-    except api.NotFound:
-        return False
-
-
 def _reason(agent: dict[str, Any]) -> str:
     """What the agent is waiting on, in the API's own words where it gives any."""
     revision = agent.get("currentRevision") or {}
@@ -747,7 +728,4 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             found.append(("apiKey", complaint))
         if found:
             raise pulumi.RunError(f"Agent {resource_name!r}: {found[0][1]}")
-        props["__urn"] = resource_urn(
-            f"pulumi-python:{self._resource_type_name}", resource_name, opts
-        )
         super().__init__(AgentProvider(), resource_name, props, opts)

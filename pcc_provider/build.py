@@ -150,8 +150,9 @@ class BuildProvider(ApiProvider):
         # downstream sees this build's outputs as unknown during preview.
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         if "contentDigest" in replaces and _earlier_state_holds_this_content(olds, news):
-            # A state an earlier version wrote, of the same content: upgrading pcc-provider
-            # replaces nothing. (Its outputs keep the old digest until the next build.)
+            # A state an earlier version wrote, or `pulumi import` (the build's contextHash,
+            # no digest), of the same content: upgrading pcc-provider or importing replaces
+            # nothing. (Its outputs keep what they held until the next build.)
             replaces.remove("contentDigest")
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
@@ -186,7 +187,21 @@ class BuildProvider(ApiProvider):
             return ReadResult("", {})  # gone: refresh drops it from the state
         except api.ApiError as exc:
             raise BuildError(str(exc)) from None
-        return ReadResult(id_, self._outputs(props, build, props.get("source") or "existing"))
+        outs = self._outputs(props, build, props.get("source") or "existing")
+        if "context" in props:
+            return ReadResult(id_, outs)
+        # `pulumi import` (native provider): the build's region and Dockerfile; its context
+        # is a folder on the machine that made it, which the program names. Until the program
+        # hashes it, the build's contextHash is what a preview compares (BuildProvider.diff),
+        # so a program whose context has that hash keeps the build.
+        inputs = {
+            "region": outs["region"],
+            "dockerfile": outs["dockerfilePath"] or "Dockerfile",
+            "exclude": [],
+            "buildTimeout": DEFAULT_BUILD_TIMEOUT,
+            "contextHash": outs["contextHash"],
+        }
+        return ReadResult(id_, {**outs, **inputs}, inputs)
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         # The API has no way to delete a build: Pulumi forgets it, Pipecat Cloud keeps it.
@@ -588,9 +603,10 @@ def _changed(planned: str) -> str:
 
 def _earlier_state_holds_this_content(olds: dict[str, Any], news: dict[str, Any]) -> bool:
     """Whether a state written by an earlier pcc-provider, whose contentDigest is in the
-    old encoding (content.LEGACY_PREFIX) or missing (then the contextHash decided), records
-    the content `news` digests. Computes the old digest or the contextHash of the context
-    once (the cache keeps it), never for a state this version wrote."""
+    old encoding (content.LEGACY_PREFIX) or missing (then the contextHash decided, as after
+    `pulumi import` of a build), records the content `news` digests. Computes the old
+    digest or the contextHash of the context once (the cache keeps it), never for a state
+    this version wrote."""
     old = olds.get("contentDigest")
     if isinstance(old, str) and not old.startswith(build_context.LEGACY_PREFIX):
         return False

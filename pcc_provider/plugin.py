@@ -13,8 +13,8 @@ This relies on three things that are not public: that the SDK serves calls on a
 their pool as their target's first argument (`Thread._args`), and that the pool reads its
 `_max_workers` whenever it may add a thread (CPython 3.8 to 3.14). If one stops being true,
 the lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
-still correct), and tests/test_concurrency.py::test_plugin_serves_more_than_four_calls_at_once
-fails, saying so.
+still correct), and test_plugin_serves_more_than_four_calls_at_once
+(tests/engine/test_concurrency.py) fails, saying so.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ import os
 import re
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import pulumi
-from pulumi.dynamic import ConfigureRequest, Resource, ResourceProvider
+from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
 from pcc_provider import api
 from pcc_provider.plugin import (
@@ -129,7 +129,23 @@ def refuse_import(kind: str, resource_name: str, opts: pulumi.ResourceOptions | 
         )
 
 
-class ApiResource(Resource):
+class PipecatResource(Resource):
+    """A dynamic resource of ours: its provider is told the resource's URN (`__urn`), for the
+    progress on its row and for its ownership claims."""
+
+    def __init__(
+        self,
+        provider: ResourceProvider,
+        resource_name: str,
+        props: dict[str, Any],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        type_ = f"pulumi-python:{self._resource_type_name}"
+        props.setdefault("__urn", resource_urn(type_, resource_name, opts))
+        super().__init__(provider, resource_name, props, opts)
+
+
+class ApiResource(PipecatResource):
     """A dynamic resource named in the API's terms (imageUri) in the state, diffs and wire,
     and in Python's (image_uri) in programs."""
 
@@ -181,6 +197,141 @@ class ApiProvider(ResourceProvider):
         else:
             refused = ENV_KEY_REFUSED
         return api.Client(key, url, fallback_key=other, refused=refused)
+
+
+class StillThere(Exception):
+    """A deleted object that has not gone within its timeout."""
+
+
+class NotOurs(Exception):
+    """The object found under the state's name is another one: it is left alone."""
+
+
+class OwnedObjectProvider(ApiProvider):
+    """A provider of an object a stack owns in Pipecat Cloud (an agent, a set): how it is read
+    or forgotten, checked before a change, deleted and awaited until gone, and how a failure
+    reads, written once for every kind. A kind says how to find, compare and remove one.
+
+    The ownership rule (ownership.py): an object found under the recorded name that is not the
+    one the state records (deleted, then made again by someone else) is never changed or
+    deleted: update refuses, refresh and destroy forget it with a warning.
+    """
+
+    poll_interval: ClassVar[float] = 0.5
+    what: ClassVar[str]  # how messages name the kind: "agent", "secret set"
+    error: ClassVar[type[Exception]]  # the kind's one-line error
+    # Errors of the kind that carry a reason only: `reported` puts the object's name first.
+    reasons: ClassVar[tuple[type[Exception], ...]] = ()
+    adopt: ClassVar[str]  # the input that takes over an object on purpose
+
+    def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        """The object as the API reports it, None when it does not exist."""
+        raise NotImplementedError
+
+    def _remove(self, client: api.Client, name: str) -> None:
+        """Ask for the deletion (api.NotFound when already gone)."""
+        raise NotImplementedError
+
+    def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
+        """Why the object found under the state's name is not the state's, or None."""
+        raise NotImplementedError
+
+    def _observed(
+        self, name: str, props: dict[str, Any], found: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(outputs, inputs) of a refresh: what the object now holds, as the state's."""
+        raise NotImplementedError
+
+    def _timeout(self, props: Mapping[str, Any]) -> float:
+        raise NotImplementedError
+
+    def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
+        """What the service said, as it may be shown (sets hide echoed values)."""
+        return str(said)
+
+    @staticmethod
+    def _progress(props: Mapping[str, Any], *more: Mapping[str, Any]) -> Progress:
+        urns = [p.get("__urn") for p in (props, *more)]
+        return Progress(next((u for u in urns if u), None))
+
+    @contextmanager
+    def reported(self, name: str, props: Mapping[str, Any]) -> Iterator[None]:
+        """An API error (or a reason of the kind) inside, as the kind's error in one line that
+        names the object: `agent bot: <why>`."""
+        caught: tuple[type[Exception], ...] = (api.ApiError, StillThere, NotOurs, *self.reasons)
+        try:
+            yield
+        except caught as exc:
+            raise self.error(f"{self.what} {name}: {self._hide(props, exc)}") from None
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with self.reported(id_, props), self._client(recorded=True) as client:
+            found = self._find(client, id_)
+        if found is None:
+            return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
+        stranger = self._stranger(props, found)
+        if stranger:
+            self._progress(props).warn(
+                f"{self.what} {id_} is not the one this stack created ({stranger}): forgotten, "
+                f"and left as it is; pass {snake(self.adopt)}=True to take it over"
+            )
+            return ReadResult("", {})
+        outs, inputs = self._observed(id_, props, found)
+        return ReadResult(id_, outs, inputs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        progress = self._progress(props)
+        with self.reported(id_, props), self._client(recorded=True) as client:
+            found = self._find(client, id_)
+            if found is None:
+                return  # already gone
+            stranger = self._stranger(props, found)
+            if stranger:
+                progress.warn(
+                    f"{self.what} {id_} was not deleted: it is not the one this stack created "
+                    f"({stranger}); it is forgotten and left as it is"
+                )
+                return
+            self._delete(client, id_, props, progress)
+
+    def _ensure_ours(
+        self, client: api.Client, name: str, olds: Mapping[str, Any], news: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """Before an update: the object as found; NotOurs for a stranger the program does
+        not adopt (raise it within `reported`)."""
+        found = self._find(client, name)
+        stranger = self._stranger(olds, found) if found is not None else None
+        if stranger and not news.get(self.adopt):
+            raise NotOurs(
+                f"it is not the one this stack created ({stranger}): it was left as it is. "
+                f"Run `pulumi refresh` to forget it, or pass {snake(self.adopt)}=True to take "
+                "it over"
+            )
+        return found
+
+    def _delete(
+        self, client: api.Client, name: str, props: Mapping[str, Any], progress: Progress
+    ) -> bool:
+        """Delete, then wait until gone: a replacement of the same name is created right
+        after, and the service deletes asynchronously. False if it was gone already;
+        StillThere at the timeout."""
+        try:
+            self._remove(client, name)
+        except api.NotFound:
+            return False
+        timeout = self._timeout(props)
+        patience = Patience()
+        poll(
+            True,
+            lambda: patience.call(lambda: self._find(client, name) is not None, True),
+            lambda exists: not exists,
+            timeout=timeout,
+            describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
+            expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
+            progress=progress,
+            interval=self.poll_interval,
+        )
+        return True
 
 
 def poll(

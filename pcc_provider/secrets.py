@@ -38,8 +38,6 @@ from pulumi.dynamic import (
     CheckResult,
     CreateResult,
     DiffResult,
-    ReadResult,
-    Resource,
     UpdateResult,
 )
 from pulumi.runtime.rpc import UNKNOWN
@@ -47,14 +45,15 @@ from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api, ownership
 from pcc_provider.resource import (
-    ApiProvider,
+    OwnedObjectProvider,
     Patience,
+    PipecatResource,
     Progress,
+    StillThere,
     poll,
     refuse_import,
     region_for,
     region_problem,
-    resource_urn,
     settings_problem,
 )
 
@@ -224,17 +223,33 @@ def bindings(
 # -- providers --------------------------------------------------------------------------------
 
 
-class SetProvider(ApiProvider):
+class SetProvider(OwnedObjectProvider):
     """What both kinds of set share: replace on name or region, wait until ready, delete."""
 
-    poll_interval: ClassVar[float] = 0.5
-    what: ClassVar[str] = "secret set"
+    what, error, adopt = "secret set", SecretSetError, "adopt_existing"
+    reasons = (SecretSetError,)
     kind: ClassVar[str] = "secretSet"  # what claims call this kind of set (ownership.py)
 
+    # What cannot be read back from Pipecat Cloud: a set brought in by `pulumi import` has
+    # none of these in its state, and the program may leave them out (`values_unmanaged`).
+    unreadable: ClassVar[tuple[str, ...]] = ("secrets",)
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        if self.values_unmanaged(olds, news):
+            return CheckResult(news, [])
         # No property named: the engine would print the property's value beside the reason.
         failures = [CheckFailure("", reason) for reason in self._problems(news)]
         return CheckResult(news, failures)
+
+    def values_unmanaged(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
+        """An imported set (the state holds no values) whose program declares none either
+        (`secrets: {}`, as `pulumi import` writes it): its values are left as they are in
+        Pipecat Cloud. Once the program declares them, the next `up` sets them all."""
+        return (
+            bool(olds.get("set_name"))
+            and olds.get("set_name") == news.get("set_name")
+            and all(not olds.get(k) and not news.get(k) for k in self.unreadable)
+        )
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
         raise NotImplementedError
@@ -251,18 +266,20 @@ class SetProvider(ApiProvider):
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         raise NotImplementedError
 
-    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
-        """{status, region, errorMessage?, ...} of the set, None when it does not exist."""
-        raise NotImplementedError
+    def _remove(self, client: api.Client, name: str) -> None:
+        client.delete_secret_set(name)
+
+    def _timeout(self, props: Mapping[str, Any]) -> float:
+        return float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         raise NotImplementedError
 
-    def _values(self, props: dict[str, Any]) -> list[str]:
+    def _values(self, props: Mapping[str, Any]) -> list[str]:
         """What must never appear in an error: the declared values, as they go on the wire."""
         raise NotImplementedError
 
-    def _hide(self, props: dict[str, Any], said: str | Exception) -> str:
+    def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
         """What the service said, with any declared value it echoed hidden (`redact`). Our
         own messages (SecretSetError) never hold one."""
         if isinstance(said, SecretSetError):
@@ -321,7 +338,10 @@ class SetProvider(ApiProvider):
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         """Why the set found under the state's name is not the one the state records (deleted
         and made again by someone else), or None. Sets have no creation time: a set in
-        another region, or one that shares none of the recorded keys, is another set."""
+        another region, or one that shares none of the recorded keys, is another set.
+        A state that records neither (`pulumi import`) proves nothing either way."""
+        if not state.get("region"):
+            return None
         if found.get("region") != state.get("region"):
             return f"it is in region {found.get('region')}, this stack's in {state.get('region')}"
         keys, recorded = self._keys(found), state.get("keys")
@@ -333,11 +353,11 @@ class SetProvider(ApiProvider):
         return None
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        name, progress = props["set_name"], Progress(props.get("__urn"))
+        name, progress = props["set_name"], self._progress(props)
         urn = props.get("__urn") or ""
         with self._client() as client:
-            try:
-                found = self._status(client, name)
+            with self.reported(name, props):
+                found = self._find(client, name)
                 if found is not None:
                     self._take_over(props, found, progress)
                 else:
@@ -349,20 +369,15 @@ class SetProvider(ApiProvider):
                 self._put(client, props)
                 if found is not None:
                     self._after_put(client, {"keys": self._keys(found) or []}, props)
-            except (api.ApiError, SecretSetError) as exc:
-                raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
             try:
                 found = self._wait(client, props, progress)
             except ProvisioningFailed as exc:
                 # Nothing half-made stays behind: the next `pulumi up` starts clean.
                 try:
-                    self._delete(client, props, progress)
-                    undone = "; the set was deleted again"
+                    deleted = self._delete(client, name, props, progress)
+                    undone = "; the set was deleted again" if deleted else "; the set is gone"
                     ownership.release(urn, self.kind, name)
-                except api.NotFound:
-                    undone = "; the set is gone"
-                    ownership.release(urn, self.kind, name)
-                except (api.ApiError, SecretSetError):
+                except (api.ApiError, StillThere):
                     undone = "; deleting it again failed too: delete it before retrying"
                 why = self._hide(props, exc)
                 raise SecretSetError(f"{self.what} {name}: {why}{undone}") from None
@@ -374,88 +389,38 @@ class SetProvider(ApiProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The engine calls update only when diff reported a change without a replacement.
-        progress = Progress(news.get("__urn") or olds.get("__urn"))
-        try:
-            with self._client() as client:
-                progress.status(f"updating {self.what} {id_}")
-                found = self._status(client, id_)
-                stranger = self._stranger(olds, found) if found is not None else None
-                if stranger and not news.get("adopt_existing"):
-                    raise SecretSetError(
-                        f"it is not the one this stack created ({stranger}): it was left as "
-                        "it is. Run `pulumi refresh` to forget it, or pass adopt_existing=True "
-                        "to take it over"
-                    )
-                self._put(client, news)
-                # Keys the service holds beyond the declared ones go too (added outside).
-                held = set(olds.get("keys") or []) | set(self._keys(found or {}) or [])
-                self._after_put(client, {**olds, "keys": sorted(held)}, news)
-                found = self._wait(client, news, progress)
-        except (api.ApiError, SecretSetError) as exc:
-            raise SecretSetError(f"{self.what} {id_}: {self._hide(news, exc)}") from None
+        progress = self._progress(news, olds)
+        with self.reported(id_, news), self._client() as client:
+            progress.status(f"updating {self.what} {id_}")
+            found = self._ensure_ours(client, id_, olds, news)
+            self._put(client, news)
+            # Keys the service holds beyond the declared ones go too (added outside).
+            held = set(olds.get("keys") or []) | set(self._keys(found or {}) or [])
+            self._after_put(client, {**olds, "keys": sorted(held)}, news)
+            found = self._wait(client, news, progress)
         return UpdateResult(self._outputs(news, found))
 
     def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
         pass
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        try:
-            with self._client(recorded=True) as client:
-                found = self._status(client, id_)
-        except api.ApiError as exc:
-            raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
-        if found is None:
-            return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
-        stranger = self._stranger(props, found)
-        if stranger:
-            Progress(props.get("__urn")).warn(
-                f"{self.what} {id_} is not the one this stack created ({stranger}): "
-                "forgotten, and left as it is; pass adopt_existing=True to take it over"
-            )
-            return ReadResult("", {})
+    def _observed(
+        self, name: str, props: dict[str, Any], found: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        if "set_name" not in props:
+            # `pulumi import` (native provider): name, region and key names; the values
+            # cannot be read back, so the state holds none (`values_unmanaged`).
+            props = {
+                "set_name": name,
+                "region": found.get("region"),
+                "ready_timeout": DEFAULT_READY_TIMEOUT,
+                "adopt_existing": False,
+                **{k: None for k in self.unreadable},
+            }
         outs = self._outputs(props, found)
         # What the service now holds becomes the inputs the engine diffs the program against,
         # so a key removed outside Pulumi shows in `keys` (names only; values stay secret).
         inputs = {k: v for k, v in outs.items() if k != "status" and not k.startswith("__")}
-        return ReadResult(id_, outs, inputs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        progress = Progress(props.get("__urn"))
-        try:
-            with self._client(recorded=True) as client:
-                found = self._status(client, id_)
-                if found is None:
-                    return  # already gone
-                stranger = self._stranger(props, found)
-                if stranger:
-                    progress.warn(
-                        f"{self.what} {id_} was not deleted: it is not the one this stack "
-                        f"created ({stranger}); it is forgotten and left as it is"
-                    )
-                    return
-                self._delete(client, {**props, "set_name": id_}, progress)
-        except api.NotFound:
-            pass  # already gone
-        except (api.ApiError, SecretSetError) as exc:
-            raise SecretSetError(f"{self.what} {id_}: {self._hide(props, exc)}") from None
-
-    def _delete(self, client: api.Client, props: dict[str, Any], progress: Progress) -> None:
-        """Delete, then wait until it is gone: a replacement of the same name (a region change)
-        is created right after, and the service deletes asynchronously. NotFound if gone."""
-        name = props["set_name"]
-        timeout = float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
-        client.delete_secret_set(name)
-        patience = Patience()
-        poll(
-            True,
-            lambda: patience.call(lambda: self._status(client, name) is not None, True),
-            lambda exists: not exists,
-            timeout=timeout,
-            describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
-            expired=lambda _: SecretSetError(f"it still exists after {timeout:g}s"),
-            progress=progress,
-            interval=self.poll_interval,
-        )
+        return outs, inputs
 
     def _wait(
         self, client: api.Client, props: dict[str, Any], progress: Progress
@@ -463,12 +428,12 @@ class SetProvider(ApiProvider):
         """Until provisioning ends. ProvisioningFailed for `failed`, a set that vanished, or
         the timeout; an API error that may pass (5xx, 429, network) is tolerated a few times."""
         name = props["set_name"]
-        timeout = float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+        timeout = self._timeout(props)
         patience = Patience()
         latest: list[dict[str, Any] | None] = [{"status": "pending"}]
 
         def fetch() -> dict[str, Any]:
-            latest[0] = patience.call(lambda: self._status(client, name), latest[0])
+            latest[0] = patience.call(lambda: self._find(client, name), latest[0])
             if latest[0] is None:
                 raise ProvisioningFailed("it disappeared while being provisioned")
             return latest[0]
@@ -502,18 +467,20 @@ class SecretSetProvider(SetProvider):
         return secret_set_problems(given)
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        if self.values_unmanaged(olds, news):
+            return False
         # `keys` in the old state is what the service last reported: keys added or removed
         # outside Pulumi are a change too.
         wanted = sorted(news.get("secrets") or {})
         return olds.get("secrets") != news.get("secrets") or olds.get("keys") != wanted
 
-    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
+    def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         try:
             return client.get_secret_set(name)
         except api.NotFound:
             return None
 
-    def _values(self, props: dict[str, Any]) -> list[str]:
+    def _values(self, props: Mapping[str, Any]) -> list[str]:
         return [v for v in (props.get("secrets") or {}).values() if isinstance(v, str)]
 
     def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
@@ -540,13 +507,15 @@ class SecretSetProvider(SetProvider):
         keys = self._keys(found) or []
         outs["keys"] = keys
         # Values cannot be read back: the state keeps the declared ones of the keys that exist.
-        outs["secrets"] = {k: v for k, v in (props.get("secrets") or {}).items() if k in keys}
+        if props.get("secrets") is not None:
+            outs["secrets"] = {k: v for k, v in props["secrets"].items() if k in keys}
         return outs
 
 
 class ImagePullSecretProvider(SetProvider):
     what = "image pull secret"
     kind = "imagePullSecret"
+    unreadable = ("host", "username", "password")
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
         return image_pull_problems(given)
@@ -554,7 +523,7 @@ class ImagePullSecretProvider(SetProvider):
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
 
-    def _status(self, client: api.Client, name: str) -> dict[str, Any] | None:
+    def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         # GET /secrets/{name} refuses image pull secrets: the list says how they are.
         for found in client.list_secret_sets():
             if found.get("name") == name:
@@ -563,7 +532,7 @@ class ImagePullSecretProvider(SetProvider):
                 return found
         return None
 
-    def _values(self, props: dict[str, Any]) -> list[str]:
+    def _values(self, props: Mapping[str, Any]) -> list[str]:
         username, password = props.get("username"), props.get("password")
         if not isinstance(username, str) or not isinstance(password, str):
             return []
@@ -637,7 +606,7 @@ def _fail_early(kind: str, resource_name: str, found: list[str]) -> None:
         raise pulumi.RunError(f"{kind} {resource_name!r}: {found[0]}")
 
 
-class SecretSet(Resource, module="pipecat", name="SecretSet"):
+class SecretSet(PipecatResource, module="pipecat", name="SecretSet"):
     """A Pipecat Cloud secret set: environment variables for the agents that bind it.
 
     :param set_name: the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
@@ -698,7 +667,6 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
             "status": None,
             "ready_timeout": ready_timeout,
             "adopt_existing": adopt_existing,
-            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(SecretSetProvider(), resource_name, props, opts)
         digest: pulumi.Output[str] = pulumi.Output.all(**values).apply(
@@ -711,7 +679,7 @@ class SecretSet(Resource, module="pipecat", name="SecretSet"):
         _declare(resource_name, set_name, Declared("secret", region, self.revision))
 
 
-class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
+class ImagePullSecret(PipecatResource, module="pipecat", name="ImagePullSecret"):
     """Credentials Pipecat Cloud uses to pull an agent's image from a private registry.
 
     :param set_name: the name agents give as `image_pull_secret_set`.
@@ -768,7 +736,6 @@ class ImagePullSecret(Resource, module="pipecat", name="ImagePullSecret"):
             "status": None,
             "ready_timeout": ready_timeout,
             "adopt_existing": adopt_existing,
-            "__urn": resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
         }
         super().__init__(ImagePullSecretProvider(), resource_name, props, opts)
         digest: pulumi.Output[str] = pulumi.Output.all(host, username, props["password"]).apply(

@@ -1,4 +1,4 @@
-"""A provider for tests/test_concurrency.py, loaded by the SDK's dynamic-provider plugin.
+"""A provider for tests/engine/test_concurrency.py, loaded by the SDK's dynamic-provider plugin.
 
 It lives in its own module so that dill serializes it by reference and the plugin process
 imports it from this folder (on its PYTHONPATH).

@@ -4,12 +4,22 @@
     with Emulator(state_dir, api_key="k", build_seconds=0.5) as emu:
         emu.api_url  # point a client here
 
-`python -m pcc_provider emulator` runs `serve`. Layout: models.py holds the state (no HTTP),
-storage.py the presigned-POST upload target, app.py the WSGI app and the public API's route
-table, organization.py the second route table, server.py waitress. openapi.json is the official
-API description the public routes answer to.
+`python -m pcc_provider emulator` runs `serve`. Layers, each importing only those above it:
+    spec.py         what requests may contain, read from openapi.json (the official API)
+    entities.py     uploads, builds, agents, secret sets: their status at a time, what fails them
+    archive.py      reading an uploaded context: a tar.gz, and its Dockerfile
+    settings.py     the runtime settings (durations, upload limits)
+    persistence.py  one JSON file per entity in the state directory
+    backend.py      the operations, returning entities (moto's "backend")
+    render.py       the API's JSON of an entity at a time `now`: pure functions
+    web.py          HTTP helpers: the error shape, JSON bodies, request validators
+    storage.py      the presigned-POST upload target (an S3 bucket)
+    traffic.py      request counts and injected faults
+    public.py, organization.py, control.py   the route tables (handlers are their endpoints)
+    app.py          the WSGI app composing them: dispatch, auth, faults, stats
+    server.py       waitress, in a thread (`Emulator`) or in the foreground (`serve`)
 
-Two route tables over one model layer: the public API (`/v1/builds`, `/v1/agents`,
+Two API route tables over one backend: the public API (`/v1/builds`, `/v1/agents`,
 `/v1/regions`, `/v1/properties`) and the organization-scoped API the official CLI
 (`pipecatcloud` 1.4.0) calls (`/v1/organizations/{org}/...`, `/v1/users`). With
 PIPECAT_API_HOST=<emulator url> PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's
@@ -19,7 +29,7 @@ what is not served. Daily's GitHub deploy action (v2.0.3, `api-url` = the emulat
 `/v1`) works too; for it the public routes go beyond openapi.json where the real service does:
 no `region` on `POST /v1/builds/upload-url` and `POST /v1/builds` means the organization's
 `defaultRegion`, `GET /v1/builds` filters on `dockerfilePath`, and builds of other Dockerfiles
-over one context get other image tags (tests/test_github_action.py).
+over one context get other image tags (tests/emulator/test_github_action.py).
 
 Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, a missing
 Dockerfile fails it, `RUN sleep infinity` makes it time out.
@@ -31,9 +41,8 @@ from openapi.json (spec.py).
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n}
-    GET/POST   /_emulator/config  {"buildSeconds", "uploadTtlSeconds", "maxUploadBytes",
-                                   "agentReadySeconds", "agentDeleteSeconds",
-                                   "secretReadySeconds"}
+    GET/POST   /_emulator/config  {"buildSeconds": 3.0, ...}: each setting of settings.py,
+                                   by its camelCase name
     GET/POST/DELETE /_emulator/faults
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
@@ -45,6 +54,20 @@ Control endpoints (no auth, not counted in the stats):
                each secret set it bound
 """
 
-from pcc_provider.emulator.server import Emulator, serve
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pcc_provider.emulator.server import Emulator, serve
 
 __all__ = ["Emulator", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, so that reading the settings (the CLI's flags) loads no server.
+    if name in __all__:
+        from pcc_provider.emulator import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

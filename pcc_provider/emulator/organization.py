@@ -1,12 +1,13 @@
-"""The second route table: the organization-scoped API the official CLI (`pipecatcloud` 1.4.0,
-`pcc`) calls, over the same store and the same handlers as the public API in app.py.
+"""The official CLI's route table: the organization-scoped API `pipecatcloud` 1.4.0 calls.
+
+It runs over the same backend and renderers as the public API (public.py).
 
 The CLI never calls the public `/v1/builds` or `/v1/agents`: it calls
 `/v1/organizations/{org}/...` (paths from `pipecatcloud/config.py`), sends agent updates as
 `PUT .../services` with the name in the body, and reads an agent wrapped in `{"body": ...}`.
 None of this is in the public spec; each shape below names the CLI code that reads it. The
-handlers only translate: validation, business rules and response bodies stay in app.py and
-models.py, so both APIs always agree.
+handlers only translate: they validate with web.py, act through the backend and render with
+render.py, as the public routes do, so both APIs always agree.
 
 Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image; create,
 update, `--force`, the organization's default region when none is given); `build list`,
@@ -24,112 +25,113 @@ key pins its organization), and `/v1/organizations` lists it under its emulator 
 
 from __future__ import annotations
 
-import io
-import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator.app import json_response, read_json, req_str, route_key
+from pcc_provider.emulator import render
+from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.entities import Build
+from pcc_provider.emulator.storage import UploadTarget
+from pcc_provider.emulator.web import (
+    bad_request,
+    build_request,
+    builds_query,
+    check_build_id,
+    check_set_name,
+    create_agent_request,
+    include_deployment,
+    json_response,
+    logs_json,
+    logs_page,
+    opt_str,
+    query_str,
+    read_json,
+    req_str,
+    secret_set_request,
+    update_agent_request,
+)
 
-if TYPE_CHECKING:
-    from pcc_provider.emulator.app import EmulatorApp
-
-# (path, methods, endpoint), as in app.ROUTES; stats name them "<METHOD> <path template>".
-ROUTES: list[tuple[str, list[str], str]] = [
-    ("/v1/users", ["GET"], "org_user"),
-    ("/v1/organizations", ["GET"], "org_organizations"),
-    ("/v1/organizations/<org>/regions", ["GET"], "org_regions"),
-    ("/v1/organizations/<org>/properties", ["GET"], "org_properties_get"),
-    ("/v1/organizations/<org>/properties", ["PATCH"], "org_properties_update"),
-    ("/v1/organizations/<org>/properties/schema", ["GET"], "org_properties_schema"),
-    ("/v1/organizations/<org>/builds/upload-url", ["POST"], "org_upload_url"),
-    ("/v1/organizations/<org>/builds", ["GET"], "org_list_builds"),
-    ("/v1/organizations/<org>/builds", ["POST"], "org_create_build"),
-    ("/v1/organizations/<org>/builds/<build:buildId>", ["GET"], "org_get_build"),
-    ("/v1/organizations/<org>/builds/<build:buildId>/logs", ["GET"], "org_build_logs"),
-    ("/v1/organizations/<org>/services", ["GET"], "org_list_services"),
-    ("/v1/organizations/<org>/services", ["POST"], "org_create_service"),
-    ("/v1/organizations/<org>/services", ["PUT"], "org_update_service"),
-    ("/v1/organizations/<org>/services/<agentName>", ["GET"], "org_get_service"),
-    ("/v1/organizations/<org>/services/<agentName>", ["DELETE"], "org_delete_service"),
-    ("/v1/organizations/<org>/secrets", ["GET"], "org_list_secret_sets"),
-    ("/v1/organizations/<org>/secrets/<setName>", ["PUT"], "org_put_secret_set"),
-    ("/v1/organizations/<org>/secrets/<setName>", ["GET"], "org_get_secret_set"),
-    ("/v1/organizations/<org>/secrets/<setName>", ["DELETE"], "org_delete_secret_set"),
-    ("/v1/organizations/<org>/secrets/<setName>/<secretKey>", ["DELETE"], "org_delete_secret"),
-]
-
-
-def with_body(request: Request, body: dict[str, Any]) -> Request:
-    """`request` with `body` as its JSON body, for handing to a public handler."""
-    data = json.dumps(body).encode()
-    environ = dict(request.environ)
-    environ.update(
-        {
-            "wsgi.input": io.BytesIO(data),
-            "CONTENT_LENGTH": str(len(data)),
-            "CONTENT_TYPE": "application/json",
-        }
-    )
-    return Request(environ)
-
-
-def body_of(response: Response) -> Any:
-    return json.loads(response.get_data())
+ORG = "/v1/organizations/<org>"
 
 
 class OrganizationApi:
-    """Handlers for ROUTES; each takes the `{org}` path segment and delegates to `app`."""
+    """Handlers for the organization-scoped routes; each takes the `{org}` path segment, which
+    any name fills (the key decides the organization)."""
 
-    def __init__(self, app: EmulatorApp) -> None:
-        self.app = app
-        self.store = app.store
+    def __init__(self, backend: Backend, uploads: UploadTarget, base_url: Callable[[], str]):
+        self.backend = backend
+        self.uploads = uploads
+        self.base_url = base_url
 
-    def register(self) -> None:
-        for path, methods, endpoint in ROUTES:
-            self.app.url_map.add(Rule(path, methods=methods, endpoint=endpoint))
-            self.app.handlers[endpoint] = getattr(self, f"on_{endpoint}")
-            for method in methods:
-                self.app.faultable[route_key(method, path)] = endpoint
+    def rules(self) -> list[Rule]:
+        return [
+            Rule("/v1/users", methods=["GET"], endpoint=self.user),
+            Rule("/v1/organizations", methods=["GET"], endpoint=self.organizations),
+            Rule(f"{ORG}/regions", methods=["GET"], endpoint=self.regions),
+            Rule(f"{ORG}/properties", methods=["GET"], endpoint=self.properties_get),
+            Rule(f"{ORG}/properties", methods=["PATCH"], endpoint=self.properties_update),
+            Rule(f"{ORG}/properties/schema", methods=["GET"], endpoint=self.properties_schema),
+            Rule(f"{ORG}/builds/upload-url", methods=["POST"], endpoint=self.upload_url),
+            Rule(f"{ORG}/builds", methods=["GET"], endpoint=self.list_builds),
+            Rule(f"{ORG}/builds", methods=["POST"], endpoint=self.create_build),
+            Rule(f"{ORG}/builds/<build:buildId>", methods=["GET"], endpoint=self.get_build),
+            Rule(f"{ORG}/builds/<build:buildId>/logs", methods=["GET"], endpoint=self.build_logs),
+            Rule(f"{ORG}/services", methods=["GET"], endpoint=self.list_services),
+            Rule(f"{ORG}/services", methods=["POST"], endpoint=self.create_service),
+            Rule(f"{ORG}/services", methods=["PUT"], endpoint=self.update_service),
+            Rule(f"{ORG}/services/<agentName>", methods=["GET"], endpoint=self.get_service),
+            Rule(f"{ORG}/services/<agentName>", methods=["DELETE"], endpoint=self.delete_service),
+            Rule(f"{ORG}/secrets", methods=["GET"], endpoint=self.list_secret_sets),
+            Rule(f"{ORG}/secrets/<setName>", methods=["PUT"], endpoint=self.put_secret_set),
+            Rule(f"{ORG}/secrets/<setName>", methods=["GET"], endpoint=self.get_secret_set),
+            Rule(f"{ORG}/secrets/<setName>", methods=["DELETE"], endpoint=self.delete_secret_set),
+            Rule(
+                f"{ORG}/secrets/<setName>/<secretKey>",
+                methods=["DELETE"],
+                endpoint=self.delete_secret,
+            ),
+        ]
 
-    def _with_region(self, request: Request) -> Request:
-        """The request with the organization's default region filled in when it names none:
-        the CLI leaves `region` out and expects the API to choose (deploy.py, api.py)."""
-        body = read_json(request)
+    def _with_region(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`body` with the organization's default region filled in when it names none: the
+        CLI leaves `region` out and expects the API to choose (deploy.py, api.py)."""
         if body.get("region") is None:
-            body["region"] = self.store.default_region()
-        return with_body(request, body)
+            body["region"] = self.backend.default_region()
+        return body
+
+    def _build_json(self, build: Build) -> dict[str, Any]:
+        return render.build_json(
+            build, self.backend.clock(), self.backend.organization, self.base_url()
+        )
 
     # -- account (auth whoami, organizations list) --------------------------------------------
 
-    def on_org_user(self, request: Request) -> Response:
+    def user(self, request: Request) -> Response:
         # auth.py `whoami` prints user.emails[0].emailAddress, else user.userId.
         return json_response(
             {
                 "user": {
-                    "userId": f"user_{self.store.organization_id}",
+                    "userId": f"user_{self.backend.organization.organization_id}",
                     "emails": [{"emailAddress": "emulator@localhost"}],
                 }
             }
         )
 
-    def on_org_organizations(self, request: Request) -> Response:
+    def organizations(self, request: Request) -> Response:
         # api.py `_organizations` reads organizations[].name and .verboseName; with no
         # PIPECAT_ORG the CLI uses the first name in every path (auth_utils.py).
+        name = self.backend.organization.organization_id
         return json_response(
-            {
-                "organizations": [
-                    {"name": self.store.organization_id, "verboseName": "Pipecat Cloud emulator"}
-                ]
-            }
+            {"organizations": [{"name": name, "verboseName": "Pipecat Cloud emulator"}]}
         )
 
     # -- regions and properties ----------------------------------------------------------
 
-    def on_org_regions(self, request: Request, org: str) -> Response:
-        regions = body_of(self.app.on_regions(request))["regions"]
+    def regions(self, request: Request, org: str) -> Response:
+        regions = render.regions_json()
         for region in regions:
             # Read by `regions list` and `deploy --architecture` (regions.py); the emulator's
             # agents run on arm (nodeType "arm"), as Daily-hosted regions do.
@@ -137,50 +139,92 @@ class OrganizationApi:
             region["default_architecture"] = "arm64"
         return json_response({"regions": regions})
 
-    def on_org_properties_get(self, request: Request, org: str) -> Response:
-        return self.app.on_properties_get(request)
+    def properties_get(self, request: Request, org: str) -> Response:
+        return json_response({"properties": self.backend.properties()})
 
-    def on_org_properties_schema(self, request: Request, org: str) -> Response:
-        return self.app.on_properties_schema(request)
+    def properties_schema(self, request: Request, org: str) -> Response:
+        schema = render.property_schema_json(self.backend.properties())
+        return json_response({"properties": schema})
 
-    def on_org_properties_update(self, request: Request, org: str) -> Response:
+    def properties_update(self, request: Request, org: str) -> Response:
         # Unlike the public PATCH (which answers with the schema), the CLI reads plain values
         # back: `properties set` prints data.get(name) (organizations.py).
-        return json_response({"properties": self.store.update_properties(read_json(request))})
+        return json_response({"properties": self.backend.update_properties(read_json(request))})
 
     # -- builds ------------------------------------------------------------------------------
 
-    def on_org_upload_url(self, request: Request, org: str) -> Response:
-        return self.app.on_upload_url(self._with_region(request))
+    def upload_url(self, request: Request, org: str) -> Response:
+        body = self._with_region(read_json(request))
+        region = opt_str(body, "region") or self.backend.default_region()
+        upload = self.backend.create_upload(region)
+        return json_response(
+            render.upload_json(upload, self.base_url(), self.uploads.presign(upload))
+        )
 
-    def on_org_create_build(self, request: Request, org: str) -> Response:
-        return self.app.on_create_build(self._with_region(request))
+    def create_build(self, request: Request, org: str) -> Response:
+        body = self._with_region(read_json(request))
+        upload_id, region, dockerfile_path = build_request(body, self.backend.default_region())
+        build, cached = self.backend.create_build(upload_id, region, dockerfile_path)
+        return json_response(
+            {"build": self._build_json(build), "contextHash": build.context_hash, "cached": cached},
+            200 if cached else 201,
+        )
 
-    def on_org_list_builds(self, request: Request, org: str) -> Response:
-        return self.app.on_list_builds(request)
+    def list_builds(self, request: Request, org: str) -> Response:
+        query = builds_query(request)
+        builds, total = self.backend.list_builds(**query)
+        return json_response(
+            {
+                "builds": [self._build_json(b) for b in builds],
+                "total": total,
+                "limit": query["limit"],
+                "offset": query["offset"],
+            }
+        )
 
-    def on_org_get_build(self, request: Request, org: str, buildId: str) -> Response:
-        return self.app.on_get_build(request, buildId)
+    def get_build(self, request: Request, org: str, buildId: str) -> Response:
+        build = self.backend.get_build(check_build_id(buildId))
+        return json_response({"build": self._build_json(build)})
 
-    def on_org_build_logs(self, request: Request, org: str, buildId: str) -> Response:
-        return self.app.on_build_logs(request, buildId)
+    def build_logs(self, request: Request, org: str, buildId: str) -> Response:
+        build_id = check_build_id(buildId)
+        start, limit = logs_page(request)
+        build = self.backend.get_build(build_id)
+        lines = render.build_logs(build, self.backend.clock(), self.backend.organization)
+        return json_response(logs_json(lines, start, limit))
 
     # -- services (agents) -------------------------------------------------------------------
 
-    def on_org_list_services(self, request: Request, org: str) -> Response:
+    def list_services(self, request: Request, org: str) -> Response:
         # `include=git` (agent list) is ignored: the emulator has no GitHub bindings.
-        return self.app.on_list_agents(request)
+        with_deployment = include_deployment(request)
+        agents = self.backend.list_agents(query_str(request, "region"))
+        now, organization = self.backend.clock(), self.backend.organization
+        return json_response(
+            {
+                "services": [
+                    render.agent_list_item(a, now, organization, with_deployment) for a in agents
+                ]
+            }
+        )
 
-    def on_org_create_service(self, request: Request, org: str) -> Response:
-        return self.app.on_create_agent(self._with_region(request))
+    def create_service(self, request: Request, org: str) -> Response:
+        body = self._with_region(read_json(request))
+        name, region, image, build_id, settings = create_agent_request(body)
+        agent = self.backend.create_agent(name, region, image, build_id, settings)
+        return json_response(
+            render.agent_json(agent, self.backend.clock(), self.backend.organization)
+        )
 
-    def on_org_update_service(self, request: Request, org: str) -> Response:
+    def update_service(self, request: Request, org: str) -> Response:
         # `deploy` of an existing agent: PUT with the whole config and the name in the body.
         body = read_json(request)
         name = req_str(body, "serviceName")
-        before = self.store.get_agent(name, "Service not found").current.id
-        updated = body_of(self.app.on_update_agent(with_body(request, body), name))
-        if updated["desiredDeploymentId"] == before and not body.get("forceRedeploy"):
+        current = self.backend.get_agent(name, "Service not found").current
+        image, build_id, changes, force = update_agent_request(body, current.settings)
+        agent = self.backend.update_agent(name, image, build_id, changes, force)
+        updated = render.agent_json(agent, self.backend.clock(), self.backend.organization)
+        if updated["desiredDeploymentId"] == current.id and not body.get("forceRedeploy"):
             # deploy.py prints result["warning"] "when identical config was deployed without
             # --force"; the message is ours.
             updated["warning"] = (
@@ -189,32 +233,37 @@ class OrganizationApi:
             )
         return json_response(updated)
 
-    def on_org_get_service(self, request: Request, org: str, agentName: str) -> Response:
-        agent = body_of(self.app.on_get_agent(request, agentName))
-        build_id = self.store.get_agent(agentName).current.build_id
+    def get_service(self, request: Request, org: str, agentName: str) -> Response:
+        agent = self.backend.get_agent(agentName)
+        body = render.agent_json(agent, self.backend.clock(), self.backend.organization)
+        build_id = agent.current.build_id
         if build_id is not None:
             # A cloud-built deployment carries its build id and no image: `agent status` shows
             # "Build: <id>" from deployment.buildId (agent.py `_image_display`).
-            agent["deployment"]["buildId"] = build_id
-            agent["deployment"]["manifest"]["spec"].pop("image", None)
+            body["deployment"]["buildId"] = build_id
+            body["deployment"]["manifest"]["spec"].pop("image", None)
         # api.py `_agent` returns result["body"], and None (a new agent) without it.
-        return json_response({"body": agent})
+        return json_response({"body": body})
 
-    def on_org_delete_service(self, request: Request, org: str, agentName: str) -> Response:
-        return self.app.on_delete_agent(request, agentName)
+    def delete_service(self, request: Request, org: str, agentName: str) -> Response:
+        self.backend.delete_agent(agentName)
+        return json_response({"status": "OK"})
 
     # -- secrets -----------------------------------------------------------------------------
 
-    def on_org_list_secret_sets(self, request: Request, org: str) -> Response:
-        sets = body_of(self.app.on_list_secret_sets(request))["sets"]
+    def list_secret_sets(self, request: Request, org: str) -> Response:
         # `secrets list --region` sends ?region= (api.py `_secrets_list`); the public list
         # takes no filter.
         region = request.args.get("region")
-        if region is not None:
-            sets = [s for s in sets if s["region"] == region]
+        now = self.backend.clock()
+        sets = [
+            render.secret_set_json(s, now, False)
+            for s in self.backend.list_secret_sets()
+            if region is None or s.region == region
+        ]
         return json_response({"sets": sets})
 
-    def on_org_put_secret_set(self, request: Request, org: str, setName: str) -> Response:
+    def put_secret_set(self, request: Request, org: str, setName: str) -> Response:
         body = read_json(request)
         if not body.get("isImagePullSecret") and "secretKey" in body:
             # `secrets set` sends one PUT per key, {name, isImagePullSecret: false, secretKey,
@@ -226,18 +275,22 @@ class OrganizationApi:
                 ],
                 **({"region": body["region"]} if "region" in body else {}),
             }
-        return self.app.on_put_secret_set(with_body(request, body), setName)
+        name = check_set_name(setName)
+        region = opt_str(body, "region")
+        values, host = secret_set_request(body)
+        secret_set = self.backend.put_secret_set(name, region, values, host)
+        return json_response({"status": "OK", "region": secret_set.region}, 202)
 
-    def on_org_get_secret_set(self, request: Request, org: str, setName: str) -> Response:
-        return self.app.on_get_secret_set(request, setName)
+    def get_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        secret_set = self.backend.get_secret_set(check_set_name(setName))
+        if secret_set.type == "imagePullSecret":
+            bad_request("Cannot retrieve image pull secrets by name")
+        return json_response(render.secret_set_json(secret_set, self.backend.clock(), True))
 
-    def on_org_delete_secret_set(self, request: Request, org: str, setName: str) -> Response:
-        return self.app.on_delete_secret_set(request, setName)
+    def delete_secret_set(self, request: Request, org: str, setName: str) -> Response:
+        self.backend.delete_secret_set(setName)
+        return json_response({"status": "OK"})
 
-    def on_org_delete_secret(
-        self, request: Request, org: str, setName: str, secretKey: str
-    ) -> Response:
-        return self.app.on_delete_secret(request, setName, secretKey)
-
-
-__all__ = ["ROUTES", "OrganizationApi"]
+    def delete_secret(self, request: Request, org: str, setName: str, secretKey: str) -> Response:
+        self.backend.delete_secret(setName, secretKey)
+        return json_response({"status": "OK"})

@@ -1,5 +1,7 @@
-"""Serving the emulator with waitress: in a background thread (`Emulator`) or in the
-foreground until SIGINT/SIGTERM (`serve`, behind `python -m pcc_provider emulator`)."""
+"""Serving the emulator with waitress: in a thread (`Emulator`) or until a signal (`serve`).
+
+`serve` runs in the foreground until SIGINT/SIGTERM, behind `python -m pcc_provider emulator`.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from typing import Any
 import waitress
 
 from pcc_provider.emulator.app import EmulatorApp
-from pcc_provider.emulator.models import Config, Store
+from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.settings import Settings
 from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
 
 
@@ -30,26 +33,17 @@ class Emulator:
         api_key: str,
         host: str = "127.0.0.1",
         port: int = 0,
-        build_seconds: float = 3.0,
-        upload_ttl_seconds: float = 900.0,
-        max_upload_bytes: int = 500 * 1024 * 1024,
-        agent_ready_seconds: float = 1.0,
-        agent_delete_seconds: float = 0.0,
-        secret_ready_seconds: float = 0.5,
         threads: int = 8,
+        **settings: Any,
     ) -> None:
+        """`settings`: any field of `Settings` (build_seconds=0.5, ...); the rest keep their
+        defaults."""
         self.host = host
         self.port = port
         self.threads = threads
-        self.config = Config(
-            build_seconds=build_seconds,
-            upload_ttl_seconds=upload_ttl_seconds,
-            max_upload_bytes=max_upload_bytes,
-            agent_ready_seconds=agent_ready_seconds,
-            agent_delete_seconds=agent_delete_seconds,
-            secret_ready_seconds=secret_ready_seconds,
-        )
-        self.store = Store(state_dir, self.config)
+        # The live settings (settings.py): the control endpoint changes this very object.
+        self.config = Settings(**settings)
+        self.store = Backend(state_dir, self.config)
         self.app = EmulatorApp(self.store, api_key)
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -142,12 +136,7 @@ def serve(
     port: int = 0,
     state_dir: str | os.PathLike[str],
     api_key: str,
-    build_seconds: float = 3.0,
-    upload_ttl_seconds: float = 900.0,
-    max_upload_bytes: int = 500 * 1024 * 1024,
-    agent_ready_seconds: float = 1.0,
-    agent_delete_seconds: float = 0.0,
-    secret_ready_seconds: float = 0.5,
+    **settings: Any,
 ) -> None:
     """Run until SIGINT or SIGTERM. The first line on stdout says where (tests parse it)."""
     stopping = threading.Event()
@@ -157,18 +146,7 @@ def serve(
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    emulator = Emulator(
-        state_dir,
-        api_key=api_key,
-        host=host,
-        port=port,
-        build_seconds=build_seconds,
-        upload_ttl_seconds=upload_ttl_seconds,
-        max_upload_bytes=max_upload_bytes,
-        agent_ready_seconds=agent_ready_seconds,
-        agent_delete_seconds=agent_delete_seconds,
-        secret_ready_seconds=secret_ready_seconds,
-    )
+    emulator = Emulator(state_dir, api_key=api_key, host=host, port=port, **settings)
     emulator.start()
     try:
         print(

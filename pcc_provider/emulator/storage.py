@@ -24,10 +24,13 @@ from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
+from werkzeug.routing import Rule
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator.models import Store, Upload, iso
+from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.entities import Upload, bucket_region
+from pcc_provider.emulator.render import iso
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CONTENT_TYPE = "application/gzip"
@@ -153,16 +156,20 @@ class Accepted:
 
 
 class UploadTarget:
-    """Serves `POST /_storage/<bucket>` for the uploads the Store hands out."""
+    """Serves `POST /_storage/<bucket>` for the uploads the backend hands out."""
 
-    def __init__(self, store: Store, on_stored: Callable[[int], None]) -> None:
-        self.store = store
-        self.signer = Signer(store.secret)
+    def __init__(self, backend: Backend, on_stored: Callable[[int], None]) -> None:
+        self.backend = backend
+        self.signer = Signer(backend.secret)
         self.on_stored = on_stored
 
     def presign(self, upload: Upload) -> dict[str, str]:
-        aws_region = self.store.known_bucket(upload.bucket) or "us-west-2"
-        return self.signer.presign(upload, aws_region, self.store.config.max_upload_bytes)
+        aws_region = bucket_region(upload.bucket) or "us-west-2"
+        return self.signer.presign(upload, aws_region, self.backend.settings.max_upload_bytes)
+
+    def rules(self) -> list[Rule]:
+        """The upload target's one route; stats and faults name it `POST /_storage/{bucket}`."""
+        return [Rule("/_storage/<bucket>", methods=["POST"], endpoint=self.handle)]
 
     def handle(self, request: Request, bucket: str) -> Response:
         try:
@@ -181,7 +188,7 @@ class UploadTarget:
                 "Signature query string parameter or the Authorization header should be specified",
                 ArgumentName="Authorization",
             )
-        if self.store.known_bucket(bucket) is None:
+        if bucket_region(bucket) is None:
             raise S3Error(
                 404, "NoSuchBucket", "The specified bucket does not exist", BucketName=bucket
             )
@@ -205,7 +212,7 @@ class UploadTarget:
             raise S3Error(
                 411, "MissingContentLength", "You must provide the Content-Length HTTP header."
             )
-        limit = self.store.config.max_upload_bytes
+        limit = self.backend.settings.max_upload_bytes
         if length > limit + MAX_FORM_FIELDS_BYTES:
             # Under our server, waitress refuses this from the Content-Length before reading
             # the body (server.py); this answer is for the app served by another server.
@@ -216,7 +223,7 @@ class UploadTarget:
                 ProposedSize=str(length),
                 MaxSizeAllowed=str(limit),
             )
-        partial = self.store.partial_file()
+        partial = self.backend.partial_file()
         try:
             accepted, size, md5 = self._receive(request.stream, boundary.encode(), bucket, partial)
             if size < accepted.min_bytes:
@@ -227,7 +234,7 @@ class UploadTarget:
                     ProposedSize=str(size),
                     MinSizeAllowed=str(accepted.min_bytes),
                 )
-            self.store.complete_upload(accepted.upload, partial, size, md5)
+            self.backend.complete_upload(accepted.upload, partial, size, md5)
         finally:
             partial.unlink(missing_ok=True)
         self.on_stored(size)
@@ -386,7 +393,7 @@ class UploadTarget:
         expiration = datetime.fromisoformat(str(policy["expiration"]).replace("Z", "+00:00"))
         if expiration.timestamp() <= time.time():
             raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        min_bytes, max_bytes = 0, self.store.config.max_upload_bytes
+        min_bytes, max_bytes = 0, self.backend.settings.max_upload_bytes
         allowed = {"Policy", "X-Amz-Signature", "file"}
         for condition in policy["conditions"]:
             if isinstance(condition, list) and condition[0] == "content-length-range":
@@ -417,7 +424,7 @@ class UploadTarget:
                 "AccessDenied",
                 f"Invalid according to Policy: Extra input fields: {', '.join(extra)}",
             )
-        upload = self.store.upload_for_key(form["key"])
+        upload = self.backend.upload_for_key(form["key"])
         if upload is None:
             raise S3Error(403, "AccessDenied", "Access Denied")
         return Accepted(upload=upload, min_bytes=min_bytes, max_bytes=max_bytes)

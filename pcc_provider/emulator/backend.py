@@ -1,0 +1,536 @@
+"""The emulated service's operations: create, read, change and delete its entities.
+
+One backend per emulator (as in moto): it holds every entity in memory under one lock, saves
+each change through persistence.py, and answers with entities, never with HTTP or JSON (the
+route tables render them with render.py). A request the service refuses raises a
+`ServiceError`, whose kind the app turns into an HTTP status. Build and deployment progress
+is derived from timestamps whenever it is read, never from a background thread, so it also
+advances while the emulator is down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pcc_provider.emulator import spec
+from pcc_provider.emulator.archive import InvalidArchive, read_dockerfile
+from pcc_provider.emulator.entities import (
+    PROPERTY_SCHEMA,
+    REGIONS,
+    Agent,
+    Build,
+    Deployment,
+    SecretSet,
+    Upload,
+    agent_from,
+    bucket_for,
+    build_outcome,
+    deployment_fault,
+    image_uri,
+)
+from pcc_provider.emulator.persistence import Records
+from pcc_provider.emulator.settings import Settings
+
+
+class ServiceError(Exception):
+    """A request the emulated service refuses; `kind` picks the HTTP status in app.py."""
+
+    kind = "bad_request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    kind = "bad_request"
+
+
+class NotFound(ServiceError):
+    kind = "not_found"
+
+
+class Conflict(ServiceError):
+    kind = "conflict"
+
+
+class Backend:
+    """All state, on disk under `state_dir`, with an in-memory index guarded by one lock."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str],
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.records = Records(state_dir)
+        self.settings = settings or Settings()
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.secret, self.organization = self.records.identity()
+        self.uploads: dict[str, Upload] = {
+            u.id: u for u in self.records.load_all("uploads", lambda d: Upload(**d))
+        }
+        self.builds: dict[str, Build] = {
+            b.id: b for b in self.records.load_all("builds", lambda d: Build(**d))
+        }
+        self.agents: dict[str, Agent] = {
+            a.name: a for a in self.records.load_all("agents", agent_from)
+        }
+        self.secret_sets: dict[str, SecretSet] = {
+            s.name: s for s in self.records.load_all("secrets", lambda d: SecretSet(**d))
+        }
+        # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
+        self.failing_sets: dict[str, str] = {}
+
+    # -- organization properties -------------------------------------------------------------
+
+    def properties(self) -> dict[str, Any]:
+        """The organization's configurable properties, with their defaults filled in."""
+        with self.lock:
+            stored = self.records.read_properties()
+        region = stored.get("defaultRegion") if isinstance(stored, dict) else None
+        return {"defaultRegion": region if region in REGIONS else spec.DEFAULT_REGION}
+
+    def default_region(self) -> str:
+        """Where an agent or build goes when a request names no region (organization APIs)."""
+        region: str = self.properties()["defaultRegion"]
+        return region
+
+    def update_properties(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Validate and apply `changes` (messages as the API documents them); return all."""
+        if not changes:
+            raise BadRequest("No properties provided")
+        for name, value in changes.items():
+            if name not in PROPERTY_SCHEMA:
+                raise BadRequest(f"Property '{name}' is not a valid property")
+            if name == "defaultRegion" and (not isinstance(value, str) or value not in REGIONS):
+                raise BadRequest(
+                    f"Region '{value}' is not available. Available regions: {', '.join(REGIONS)}"
+                )
+        with self.lock:
+            updated = {**self.properties(), **changes}
+            self.records.write_properties(updated)
+        return updated
+
+    # -- uploads -----------------------------------------------------------------------------
+
+    def create_upload(self, region: str) -> Upload:
+        if region not in REGIONS:
+            raise BadRequest(f"Cloud build is not enabled for region '{region}'")
+        now = self.clock()
+        upload_id = str(uuid.uuid4())
+        upload = Upload(
+            id=upload_id,
+            region=region,
+            bucket=bucket_for(region),
+            key=f"{self.organization.organization_id}/{upload_id}.tar.gz",
+            created_at=now,
+            expires_at=now + self.settings.upload_ttl_seconds,
+        )
+        with self.lock:
+            self.uploads[upload_id] = upload
+            self.records.save("uploads", upload_id, upload)
+        return upload
+
+    def upload_for_key(self, key: str) -> Upload | None:
+        match = re.fullmatch(r"[^/]+/([0-9a-f-]{36})\.tar\.gz", key)
+        if not match:
+            return None
+        with self.lock:
+            upload = self.uploads.get(match.group(1))
+        return upload if upload is not None and upload.key == key else None
+
+    @property
+    def root(self) -> Path:
+        """The state directory."""
+        return self.records.root
+
+    def partial_file(self) -> Path:
+        """Where an upload in flight is written before it is known to be acceptable."""
+        return self.records.partial_file()
+
+    def object_path(self, upload_id: str) -> Path:
+        """Where the context archive of an upload is stored."""
+        return self.records.object_path(upload_id)
+
+    def complete_upload(self, upload: Upload, partial: Path, size: int, md5: str) -> None:
+        with self.lock:
+            self.records.store_object(partial, upload.id)
+            upload.size = size
+            upload.md5 = md5
+            self.records.save("uploads", upload.id, upload)
+
+    # -- builds ------------------------------------------------------------------------------
+
+    def create_build(self, upload_id: str, region: str, dockerfile_path: str) -> tuple[Build, bool]:
+        """The build for an upload: (an existing successful build, True) or (a new one, False)."""
+        with self.lock:
+            upload = self.uploads.get(upload_id)
+        if upload is None:
+            raise BadRequest(f"Upload not found: {upload_id}")
+        if upload.size is None or upload.md5 is None:
+            raise BadRequest(f"Upload {upload_id} has no context archive: upload it first")
+        if region != upload.region:
+            raise BadRequest(
+                f"Region '{region}' does not match the region of the upload '{upload.region}'"
+            )
+        context_hash = upload.md5[:16]
+        cached = self._cached_build(context_hash, region, dockerfile_path)
+        if cached is not None:
+            return cached, True
+        try:
+            dockerfile = read_dockerfile(self.records.object_path(upload_id), dockerfile_path)
+        except InvalidArchive as exc:
+            raise BadRequest(f"Invalid build context: {exc}") from exc
+        except FileNotFoundError as exc:
+            raise BadRequest(f"Upload {upload_id} has no context archive") from exc
+        build = self._plan_build(upload, context_hash, dockerfile_path, dockerfile, self.clock())
+        with self.lock:
+            # Checked again under the lock: another request may have finished meanwhile.
+            cached = self._cached_build(context_hash, region, dockerfile_path)
+            if cached is not None:
+                return cached, True
+            self.builds[build.id] = build
+            self.records.save("builds", build.id, build)
+        return build, False
+
+    def _cached_build(self, context_hash: str, region: str, dockerfile_path: str) -> Build | None:
+        now = self.clock()
+        with self.lock:
+            hits = [
+                b
+                for b in self.builds.values()
+                if b.context_hash == context_hash
+                and b.region == region
+                and b.dockerfile_path == dockerfile_path
+                and b.status(now) == "success"
+            ]
+        return max(hits, key=lambda b: b.created_at) if hits else None
+
+    def _plan_build(
+        self,
+        upload: Upload,
+        context_hash: str,
+        dockerfile_path: str,
+        dockerfile: str | None,
+        now: float,
+    ) -> Build:
+        size = upload.size or 0
+        planned = build_outcome(dockerfile, dockerfile_path)
+        return Build(
+            id=str(uuid.uuid4()),
+            region=upload.region,
+            context_hash=context_hash,
+            dockerfile_path=dockerfile_path,
+            context_size=size,
+            created_at=now,
+            duration=max(0.0, float(self.settings.build_seconds)),
+            outcome=planned.outcome,
+            error_message=planned.error_message,
+            # A plausible image: a base layer, the context, and a little per-context spread.
+            image_size=180_000_000 + 2 * size + int(context_hash[:4], 16) * 1000
+            if planned.outcome == "success"
+            else None,
+            steps=planned.steps,
+            failed_step=planned.failed_step,
+        )
+
+    def get_build(self, build_id: str) -> Build:
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+        if build is None:
+            raise NotFound("Build not found")
+        return build
+
+    def finish_build(self, build_id: str) -> Build:
+        """Let a build in flight end now, as planned (success, failed or timeout)."""
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+            if build is None:
+                raise NotFound("Build not found")
+            now = self.clock()
+            if build.status(now) in ("pending", "building"):
+                build.duration = max(0.0, now - build.created_at)
+                self.records.save("builds", build.id, build)
+        return build
+
+    def delete_build(self, build_id: str) -> None:
+        with self.lock:
+            if self.builds.pop(build_id.lower(), None) is None:
+                raise NotFound("Build not found")
+            self.records.remove("builds", build_id.lower())
+
+    def list_builds(
+        self,
+        status: str | None,
+        region: str | None,
+        context_hash: str | None,
+        dockerfile_path: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Build], int]:
+        now = self.clock()
+        with self.lock:
+            builds = list(self.builds.values())
+        matches = [
+            b
+            for b in builds
+            if (status is None or b.status(now) == status)
+            and (region is None or b.region == region)
+            and (context_hash is None or b.context_hash == context_hash)
+            and (dockerfile_path is None or b.dockerfile_path == dockerfile_path)
+        ]
+        matches.sort(key=lambda b: (b.created_at, b.id), reverse=True)
+        return matches[offset : offset + limit], len(matches)
+
+    # -- agents ------------------------------------------------------------------------------
+
+    def _deployment(self, source: dict[str, Any], settings: dict[str, Any]) -> Deployment:
+        now = self.clock()
+        build_id = source.get("buildId")
+        steps: list[str] | None = None
+        if build_id is not None:
+            with self.lock:
+                build = self.builds.get(build_id)
+            steps = build.steps if build is not None else []
+        return Deployment(
+            id=str(uuid.uuid4()),
+            created_at=now,
+            ready_at=now + max(0.0, float(self.settings.agent_ready_seconds)),
+            image=source["image"],
+            build_id=build_id,
+            settings=settings,
+            fault=deployment_fault(str(source["image"]), steps),
+        )
+
+    def _resolve_source(
+        self, region: str, image: str | None, build_id: str | None
+    ) -> dict[str, Any]:
+        if image is not None and build_id is not None:
+            raise BadRequest("Cannot specify both image and buildId. Use one or the other.")
+        if image is not None:
+            return {"image": image}
+        if build_id is None:
+            raise BadRequest("Either image or buildId is required for service creation")
+        with self.lock:
+            build = self.builds.get(build_id.lower())
+        if build is None:
+            raise BadRequest("Build not found")
+        if build.region != region:
+            raise BadRequest(
+                f"Build is in region '{build.region}' but service is in region '{region}'. "
+                "Builds must be in the same region as the service."
+            )
+        status = build.status(self.clock())
+        if status != "success":
+            raise BadRequest(
+                f"Build is not ready (status: {status}). Only successful builds can be deployed."
+            )
+        return {"image": image_uri(build, self.organization), "buildId": build.id}
+
+    def create_agent(
+        self,
+        name: str,
+        region: str,
+        image: str | None,
+        build_id: str | None,
+        settings: dict[str, Any],
+    ) -> Agent:
+        if region not in REGIONS:
+            raise BadRequest(f"Invalid region '{region}'")
+        source = self._resolve_source(region, image, build_id)
+        with self.lock:
+            if self._live_agent(name) is not None:
+                raise BadRequest("Service already exists")
+            bound = self._bind_sets(region, settings)
+            now = self.clock()
+            agent = Agent(
+                id=str(uuid.uuid4()),
+                name=name,
+                region=region,
+                created_at=now,
+                updated_at=now,
+                deployments=[self._deployment(source, settings)],
+            )
+            agent.current.bound_sets = bound
+            self.agents[name] = agent
+            self.records.save("agents", name, agent)
+        return agent
+
+    def _live_agent(self, name: str) -> Agent | None:
+        """The agent of that name, unless a delete of it has completed by now. Call locked."""
+        agent = self.agents.get(name)
+        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock():
+            del self.agents[name]
+            self.records.remove("agents", name)
+            return None
+        return agent
+
+    def get_agent(self, name: str, message: str = "Not found") -> Agent:
+        with self.lock:
+            agent = self._live_agent(name)
+        if agent is None:
+            raise NotFound(message)
+        return agent
+
+    def update_agent(
+        self,
+        name: str,
+        image: str | None,
+        build_id: str | None,
+        changes: dict[str, Any],
+        force: bool,
+    ) -> Agent:
+        with self.lock:
+            agent = self.get_agent(name, "Service not found")
+            current = agent.current
+            if image is None and build_id is None:
+                source: dict[str, Any] = {"image": current.image, "buildId": current.build_id}
+            else:
+                source = self._resolve_source(agent.region, image, build_id)
+            settings = {**current.settings, **changes}
+            unchanged = (
+                source["image"] == current.image
+                and source.get("buildId") == current.build_id
+                and settings == current.settings
+            )
+            if unchanged and not force:
+                return agent  # nothing to roll out: the same deployment stays desired
+            bound = self._bind_sets(agent.region, settings)
+            agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
+            agent.current.bound_sets = bound
+            agent.updated_at = self.clock()
+            self.records.save("agents", name, agent)
+        return agent
+
+    def delete_agent(self, name: str) -> None:
+        """Deleted at once, or, with `agent_delete_seconds`, still seen for that long."""
+        with self.lock:
+            agent = self._live_agent(name)
+            if agent is None:
+                raise NotFound("Not found")
+            if agent.gone_at is None:
+                agent.gone_at = self.clock() + max(0.0, self.settings.agent_delete_seconds)
+                self.records.save("agents", name, agent)
+            self._live_agent(name)
+
+    def list_agents(self, region: str | None) -> list[Agent]:
+        with self.lock:
+            agents = [a for a in map(self._live_agent, list(self.agents)) if a is not None]
+        return sorted(
+            (a for a in agents if region is None or a.region == region),
+            key=lambda a: (a.created_at, a.name),
+        )
+
+    # -- secret sets -------------------------------------------------------------------------
+
+    def put_secret_set(
+        self,
+        name: str,
+        region: str | None,
+        values: dict[str, str],
+        host: str | None,
+    ) -> SecretSet:
+        """Create a set or change it: regular secrets are merged key by key, an image pull
+        secret (`host` given) is replaced. Provisioning starts again either way."""
+        kind = "secret" if host is None else "imagePullSecret"
+        if region is not None and region not in REGIONS:
+            raise BadRequest("Invalid region or organization does not have access")
+        with self.lock:
+            now = self.clock()
+            current = self.secret_sets.get(name)
+            if current is None:
+                # The spec: a set named with no region goes to the organization's default.
+                where = region or self.default_region()
+                current = SecretSet(name, where, kind, {}, None, 0, now, now, None)
+            elif current.type != kind:
+                raise BadRequest(
+                    "Cannot update existing regular secrets to image pull secrets"
+                    if kind == "imagePullSecret"
+                    else "Cannot update an image pull secret with regular secrets"
+                )
+            elif region is not None and region != current.region:
+                raise BadRequest(
+                    f"Secret already exists in region '{current.region}'. "
+                    f"Cannot change region to '{region}'."
+                )
+            if host is None:
+                current.values.update(values)
+            else:
+                current.values, current.host = dict(values), host
+            self._provision(current, now)
+        return current
+
+    def _provision(self, secret_set: SecretSet, now: float) -> None:
+        secret_set.version += 1
+        secret_set.changed_at = now
+        secret_set.ready_at = now + max(0.0, float(self.settings.secret_ready_seconds))
+        secret_set.error_message = self.failing_sets.pop(secret_set.name, None)
+        self.secret_sets[secret_set.name] = secret_set
+        self.records.save("secrets", secret_set.name, secret_set)
+
+    def get_secret_set(self, name: str) -> SecretSet:
+        with self.lock:
+            found = self.secret_sets.get(name)
+        if found is None:
+            raise NotFound("Set not found")
+        return found
+
+    def list_secret_sets(self) -> list[SecretSet]:
+        with self.lock:
+            return sorted(self.secret_sets.values(), key=lambda s: s.name)
+
+    def delete_secret_set(self, name: str) -> None:
+        with self.lock:
+            if self.secret_sets.pop(name, None) is None:
+                raise NotFound("Set not found")
+            self.records.remove("secrets", name)
+
+    def delete_secret(self, name: str, key: str) -> None:
+        with self.lock:
+            found = self.get_secret_set(name)
+            if found.type == "imagePullSecret":
+                raise BadRequest("Cannot delete keys from an image pull secret")
+            if found.values.pop(key, None) is None:
+                raise NotFound("Secret not found")
+            self._provision(found, self.clock())
+
+    def fail_secret_set(self, name: str, message: str) -> None:
+        """The next provisioning of `name` fails with `message`."""
+        with self.lock:
+            self.failing_sets[name] = message
+
+    def _bind_sets(self, region: str, settings: dict[str, Any]) -> dict[str, Any]:
+        """The versions of the sets a deployment binds: 404 for a set missing (as the spec
+        documents for the deploy operations), 409 for one not ready."""
+        bound: dict[str, Any] = {}
+        now = self.clock()
+        for field_name, kind in (
+            ("secretSet", "secret"),
+            ("imagePullSecretSet", "imagePullSecret"),
+        ):
+            name = settings.get(field_name)
+            if not name:
+                continue
+            found = self.secret_sets.get(name)
+            if found is None or found.type != kind:
+                what = "Secret set" if kind == "secret" else "Image pull secret"
+                raise NotFound(f"{what} '{name}' not found")
+            if found.region != region:
+                raise BadRequest(
+                    f"Secret set '{name}' is in region '{found.region}' but service is in "
+                    f"region '{region}'. Secrets must be in the same region as the service."
+                )
+            status = found.status(now)
+            if status != "ready":
+                raise Conflict(f"Secret set '{name}' is not ready (status: {status})")
+            bound[field_name] = {"name": name, "version": found.version}
+        return bound

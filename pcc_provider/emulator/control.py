@@ -1,0 +1,194 @@
+"""The `/_emulator` control API's route table: stats, settings, faults, and test-only actions.
+
+No auth and not counted in the stats. Besides reading and resetting the request counts and
+changing the settings live, a test can queue faults for any API route, make a build vanish
+(the real API cannot delete builds) or end now, make a secret set's next provisioning fail,
+and see each deployment of an agent with the secret-set versions it bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from typing import Any
+
+from werkzeug.routing import Rule
+from werkzeug.wrappers import Request, Response
+
+from pcc_provider.emulator import render
+from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.settings import SETTINGS
+from pcc_provider.emulator.traffic import Fault, Faults, Stats
+from pcc_provider.emulator.web import (
+    bad_request,
+    check_build_id,
+    json_response,
+    opt_int,
+    opt_number,
+    opt_str,
+    read_json,
+    req_str,
+)
+
+FAULT_KEYS = {"route", "status", "times", "drop", "actThenDrop", "retryAfter"} | {
+    "body",
+    "message",
+    "delay",
+    "hold",
+}
+
+
+class ControlApi:
+    """Handlers for `/_emulator/...`. `faultable` holds the routes a fault may target;
+    `on_config()` runs after a setting changes (the server follows the upload limit)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        stats: Stats,
+        faults: Faults,
+        faultable: Collection[str],
+        base_url: Callable[[], str],
+        on_config: Callable[[], None],
+    ) -> None:
+        self.backend = backend
+        self.stats = stats
+        self.faults = faults
+        self.faultable = faultable
+        self.base_url = base_url
+        self.on_config = on_config
+
+    def rules(self) -> list[Rule]:
+        return [
+            Rule("/_emulator/stats", methods=["GET"], endpoint=self.stats_get),
+            Rule("/_emulator/stats", methods=["DELETE"], endpoint=self.stats_reset),
+            Rule("/_emulator/config", methods=["GET"], endpoint=self.config_get),
+            Rule("/_emulator/config", methods=["POST"], endpoint=self.config_set),
+            Rule("/_emulator/faults", methods=["GET"], endpoint=self.faults_get),
+            Rule("/_emulator/faults", methods=["POST"], endpoint=self.faults_add),
+            Rule("/_emulator/faults", methods=["DELETE"], endpoint=self.faults_clear),
+            Rule(
+                "/_emulator/builds/<build:buildId>", methods=["DELETE"], endpoint=self.vanish_build
+            ),
+            Rule(
+                "/_emulator/builds/<build:buildId>/finish",
+                methods=["POST"],
+                endpoint=self.finish_build,
+            ),
+            Rule(
+                "/_emulator/secrets/<setName>/fail",
+                methods=["POST"],
+                endpoint=self.fail_secret_set,
+            ),
+            Rule("/_emulator/agents/<agentName>", methods=["GET"], endpoint=self.agent_deployments),
+        ]
+
+    # -- stats -------------------------------------------------------------------------------
+
+    def stats_get(self, request: Request) -> Response:
+        return json_response(self.stats.to_json())
+
+    def stats_reset(self, request: Request) -> Response:
+        self.stats.reset()
+        return json_response(self.stats.to_json())
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def config_get(self, request: Request) -> Response:
+        return json_response(self.backend.settings.to_json())
+
+    def config_set(self, request: Request) -> Response:
+        body = read_json(request)
+        unknown = sorted(set(body) - {s.json_name for s in SETTINGS})
+        if unknown:
+            bad_request(f"Unknown config keys: {', '.join(unknown)}")
+        changes: dict[str, float] = {}
+        for setting in SETTINGS:
+            if setting.json_name in body:
+                value = body[setting.json_name]
+                problem = setting.problem(value)
+                if problem:
+                    bad_request(f"'{setting.json_name}' {problem}")
+                changes[setting.name] = value if setting.whole else float(value)
+        for name, value in changes.items():
+            setattr(self.backend.settings, name, value)
+        self.on_config()
+        return json_response(self.backend.settings.to_json())
+
+    # -- faults ------------------------------------------------------------------------------
+
+    def faults_get(self, request: Request) -> Response:
+        return json_response({"faults": self.faults.to_json()})
+
+    def faults_add(self, request: Request) -> Response:
+        self.faults.add(self._fault(read_json(request)))
+        return json_response({"faults": self.faults.to_json()}, 201)
+
+    def _fault(self, body: dict[str, Any]) -> Fault:
+        unknown = sorted(set(body) - FAULT_KEYS)
+        if unknown:
+            bad_request(f"Unknown fault keys: {', '.join(unknown)}")
+        route = req_str(body, "route")
+        if route not in self.faultable:
+            bad_request(f"Unknown route '{route}'; one of: {', '.join(sorted(self.faultable))}")
+        drop = body.get("drop", False)
+        if not isinstance(drop, bool):
+            bad_request("'drop' must be a boolean")
+        acted = body.get("actThenDrop", False)
+        if not isinstance(acted, bool):
+            bad_request("'actThenDrop' must be a boolean")
+        kind = opt_str(body, "body") or "json"
+        if kind not in ("json", "html", "malformed", "echo"):
+            bad_request("'body' must be one of json, html, malformed, echo")
+        # A malformed body may come with a 200: an answer that is not what it should be.
+        status = opt_int(body, "status", 200 if kind == "malformed" else 400, 599)
+        delay = opt_number(body, "delay", 0)
+        hold = opt_number(body, "hold", 0)
+        if [status is not None, drop, acted, hold is not None].count(True) > 1 or (
+            delay is None and [status is not None, drop, acted, hold is not None].count(True) == 0
+        ):
+            bad_request(
+                "Give one of 'status' (400-599), 'drop': true, 'actThenDrop': true or "
+                "'hold': seconds (and/or 'delay': seconds)"
+            )
+        if kind != "json" and status is None:
+            bad_request("'body' needs a 'status'")
+        times = opt_int(body, "times", 1, 1_000_000) or 1
+        retry_after = opt_int(body, "retryAfter", 0, 3600)
+        return Fault(
+            route=route,
+            status=status or 0,
+            drop=drop,
+            remaining=times,
+            retry_after=1 if retry_after is None else retry_after,
+            acted=acted,
+            body=kind,
+            message=opt_str(body, "message") or "Fault injected by the emulator",
+            delay=hold if hold is not None else delay or 0.0,
+            hold=hold is not None,
+        )
+
+    def faults_clear(self, request: Request) -> Response:
+        self.faults.clear()
+        return json_response({"faults": []})
+
+    # -- test-only actions -------------------------------------------------------------------
+
+    def vanish_build(self, request: Request, buildId: str) -> Response:
+        self.backend.delete_build(check_build_id(buildId))
+        return json_response({"deleted": buildId.lower()})
+
+    def finish_build(self, request: Request, buildId: str) -> Response:
+        build = self.backend.finish_build(check_build_id(buildId))
+        body = render.build_json(
+            build, self.backend.clock(), self.backend.organization, self.base_url()
+        )
+        return json_response({"build": body})
+
+    def fail_secret_set(self, request: Request, setName: str) -> Response:
+        message = opt_str(read_json(request), "errorMessage") or "Secret set provisioning failed"
+        self.backend.fail_secret_set(setName, message)
+        return json_response({"failing": setName, "errorMessage": message})
+
+    def agent_deployments(self, request: Request, agentName: str) -> Response:
+        agent = self.backend.get_agent(agentName)
+        return json_response({"deployments": render.deployments_json(agent)})

@@ -1,0 +1,275 @@
+"""The emulated service's entities: what each one is at a given time, and what content fails it.
+
+Uploads, builds, agents (with their deployments) and secret sets are plain dataclasses, saved
+as they are (persistence.py). Nothing here reads the clock: a build's or a set's status, a
+deployment's health, is asked for at a time `now`. What makes a build fail (a Dockerfile line
+`RUN exit 1`, `RUN sleep infinity` for a timeout) or a deployment never get ready (`CMD exit N`,
+an image named `crashloop` or `does-not-exist`) is decided here from the content alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pcc_provider.emulator import spec
+
+# The regions of the official API's example, with the AWS region each one builds in.
+REGIONS: dict[str, tuple[str, str]] = {
+    "us-west": ("US West (Oregon)", "us-west-2"),
+    "us-east": ("US East (Virginia)", "us-east-1"),
+    "eu-central": ("Europe (Frankfurt)", "eu-central-1"),
+    "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
+}
+# The organization properties a user may set (`PATCH /properties`), as the API documents them.
+PROPERTY_SCHEMA: dict[str, dict[str, Any]] = {
+    "defaultRegion": {
+        "type": "string",
+        "description": "Default region for new service deployments",
+        "default": spec.DEFAULT_REGION,
+        "availableValues": list(REGIONS),
+    },
+}
+
+# CPU and memory per profile, as the spec's agentProfile description gives them.
+_PROFILE_RESOURCES = {
+    "agent-1x": ("500m", "1Gi"),
+    "agent-2x": ("1000m", "2Gi"),
+    "agent-3x": ("1500m", "3Gi"),
+}
+AGENT_PROFILES = {p: _PROFILE_RESOURCES.get(p, ("500m", "1Gi")) for p in spec.AGENT_PROFILES}
+# The revision phases and health states render.py reports are the spec's (RevisionInfo.phase,
+# RevisionHealth.state): checked once here rather than at each place that writes one.
+if not {"Creating", "Validating", "Active", "Draining", "Failed"} <= set(
+    spec.REVISION_PHASES
+) or not {"running", "waiting"} <= set(spec.HEALTH_STATES):
+    raise ImportError("the emulator reports a revision phase or health state the spec lacks")
+
+# The set name rule of the API's /secrets paths (from the spec); the key rule is the official
+# CLI's (the spec gives none).
+SECRET_SET_NAME_RE = spec.SECRET_SET_NAME_RE
+SECRET_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+_FAIL_LINE = re.compile(r"^RUN\s+exit\s+1$", re.IGNORECASE)
+_TIMEOUT_LINE = re.compile(r"^RUN\s+sleep\s+infinity$", re.IGNORECASE)
+# A deployment fails from its content alone: a build whose Dockerfile starts the agent with
+# `CMD exit N` (or ENTRYPOINT, shell or exec form) crash-loops with exit code N; an image whose
+# reference contains "crashloop" crash-loops with exit code 1; one containing "does-not-exist"
+# cannot be pulled, and its revision ends in phase Failed.
+_CRASH_STEP = re.compile(r"^(?:CMD|ENTRYPOINT)\b.*\bexit\W+(\d+)", re.IGNORECASE)
+CRASH_IMAGE_WORD = "crashloop"
+MISSING_IMAGE_WORD = "does-not-exist"
+
+
+@dataclass(frozen=True)
+class Organization:
+    """The one organization an emulator is: its ids, made once and kept (persistence.py)."""
+
+    organization_id: str
+    account_id: str
+
+
+@dataclass
+class Upload:
+    id: str
+    region: str
+    bucket: str
+    key: str
+    created_at: float
+    expires_at: float
+    size: int | None = None  # set once an object has been stored under `key`
+    md5: str | None = None
+
+
+@dataclass
+class Build:
+    id: str
+    region: str
+    context_hash: str
+    dockerfile_path: str
+    context_size: int
+    created_at: float
+    duration: float
+    outcome: str  # the final status: success, failed or timeout
+    error_message: str | None
+    image_size: int | None
+    steps: list[str]  # the Dockerfile's instructions, for the logs
+    failed_step: int | None  # index into steps of the step that fails or hangs
+
+    @property
+    def started_at(self) -> float:
+        # A short queueing phase, so that clients see `pending` before `building`.
+        return self.created_at + min(1.0, 0.2 * self.duration)
+
+    @property
+    def completed_at(self) -> float:
+        return self.created_at + self.duration
+
+    def status(self, now: float) -> str:
+        if now < self.started_at:
+            return "pending"
+        if now < self.completed_at:
+            return "building"
+        return self.outcome
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    """How a build of a Dockerfile ends, read from its text alone."""
+
+    outcome: str  # success, failed or timeout
+    error_message: str | None
+    steps: list[str]
+    failed_step: int | None
+
+
+def build_outcome(dockerfile: str | None, dockerfile_path: str) -> BuildOutcome:
+    """A missing Dockerfile fails; `RUN exit 1` fails at that step; `RUN sleep infinity` hangs
+    there until the build times out; anything else succeeds."""
+    if dockerfile is None:
+        error = (
+            "failed to solve: failed to read dockerfile: "
+            f"open {dockerfile_path}: no such file or directory"
+        )
+        return BuildOutcome("failed", error, [], None)
+    steps = dockerfile_steps(dockerfile)
+    for index, step in enumerate(steps):
+        if _FAIL_LINE.match(step):
+            error = (
+                'failed to solve: process "/bin/sh -c exit 1" did not complete '
+                "successfully: exit code: 1"
+            )
+            return BuildOutcome("failed", error, steps, index)
+        if _TIMEOUT_LINE.match(step):
+            return BuildOutcome("timeout", "Build timed out", steps, index)
+    return BuildOutcome("success", None, steps, None)
+
+
+def dockerfile_steps(text: str) -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    steps: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1].strip() + " "
+            continue
+        steps.append((pending + line).strip())
+        pending = ""
+    if pending.strip():
+        steps.append(pending.strip())
+    return steps
+
+
+def valid_dockerfile_path(path: str) -> bool:
+    if not path or len(path) > 1024 or "\x00" in path or path.startswith(("/", "\\")):
+        return False
+    return ".." not in path.replace("\\", "/").split("/")
+
+
+def bucket_for(region: str) -> str:
+    """The S3 bucket build contexts of `region` are uploaded to."""
+    return f"daily-co-pcc-build-context-emulator-{REGIONS[region][1]}"
+
+
+def bucket_region(bucket: str) -> str | None:
+    """The AWS region a bucket name of ours lives in, else None."""
+    for _, aws_region in REGIONS.values():
+        if bucket == f"daily-co-pcc-build-context-emulator-{aws_region}":
+            return aws_region
+    return None
+
+
+def image_uri(build: Build, organization: Organization) -> str:
+    aws_region = REGIONS[build.region][1]
+    # Builds of other Dockerfiles over the same context are other images, so they get
+    # other tags (the GitHub deploy action relies on it); `Dockerfile` keeps the bare hash.
+    tag = build.context_hash
+    if build.dockerfile_path != "Dockerfile":
+        tag += "-" + hashlib.sha256(build.dockerfile_path.encode()).hexdigest()[:8]
+    return (
+        f"{organization.account_id}.dkr.ecr.{aws_region}.amazonaws.com/"
+        f"pipecat-cloud/{organization.organization_id}:{tag}"
+    )
+
+
+@dataclass
+class Deployment:
+    id: str
+    created_at: float
+    ready_at: float
+    image: str
+    build_id: str | None
+    settings: dict[str, Any]
+    # The version of each secret set the deployment bound, so tests can see a rollout.
+    bound_sets: dict[str, Any] = field(default_factory=dict)
+    # Why this deployment never becomes ready: "crash:<exit code>" or "pull"; None if healthy.
+    fault: str | None = None
+
+    def healthy_at(self, now: float) -> bool:
+        return self.fault is None and self.ready_at <= now
+
+
+def deployment_fault(image: str, build_steps: list[str] | None) -> str | None:
+    """Why a deployment never gets ready, or None: from its image reference, or, when it
+    deploys a build, from that build's Dockerfile steps (`build_steps`)."""
+    if build_steps is None:
+        lowered = image.lower()
+        if MISSING_IMAGE_WORD in lowered:
+            return "pull"
+        return "crash:1" if CRASH_IMAGE_WORD in lowered else None
+    for step in build_steps:
+        match = _CRASH_STEP.match(step)
+        if match:
+            return f"crash:{int(match.group(1))}"
+    return None
+
+
+@dataclass
+class Agent:
+    id: str
+    name: str
+    region: str
+    created_at: float
+    updated_at: float
+    deployments: list[Deployment] = field(default_factory=list)
+    gone_at: float | None = None  # set by a delete: when the agent disappears
+
+    @property
+    def current(self) -> Deployment:
+        return self.deployments[-1]
+
+    def reconciled(self, now: float) -> Deployment | None:
+        """The latest deployment that is healthy at `now`: the one serving."""
+        ready = [d for d in self.deployments if d.healthy_at(now)]
+        return ready[-1] if ready else None
+
+
+@dataclass
+class SecretSet:
+    """A secret set; an image pull secret keeps `host` and one value under "secretValue"."""
+
+    name: str
+    region: str
+    type: str  # "secret" or "imagePullSecret"
+    values: dict[str, str]
+    host: str | None
+    version: int  # counts the changes, for the deployments that bind it
+    changed_at: float
+    ready_at: float  # provisioning of the latest change ends here
+    error_message: str | None  # set: that provisioning fails
+
+    def status(self, now: float) -> str:
+        if now < self.ready_at:
+            return "pending"
+        return "failed" if self.error_message else "ready"
+
+
+def agent_from(data: dict[str, Any]) -> Agent:
+    """An agent from its saved dict (its deployments are dicts there too)."""
+    deployments = [Deployment(**d) for d in data.pop("deployments")]
+    return Agent(**data, deployments=deployments)

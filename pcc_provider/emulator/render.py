@@ -1,0 +1,353 @@
+"""The API's JSON for each entity as it stands at a time `now`: pure functions, no clock, no I/O.
+
+Every route table renders through these, so the public API and the official CLI's
+organization API always agree on what an entity looks like.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pcc_provider.emulator.entities import (
+    AGENT_PROFILES,
+    PROPERTY_SCHEMA,
+    REGIONS,
+    Agent,
+    Build,
+    Deployment,
+    Organization,
+    SecretSet,
+    Upload,
+    image_uri,
+)
+
+# Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
+REDACTED_IMAGE = "[redacted]"
+
+
+def iso(ts: float) -> str:
+    """RFC 3339 with milliseconds and Z, as the real API writes timestamps."""
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _log_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y/%m/%d %H:%M:%S")
+
+
+# -- organization ----------------------------------------------------------------------------
+
+
+def regions_json() -> list[dict[str, Any]]:
+    return [{"code": code, "display_name": display} for code, (display, _) in REGIONS.items()]
+
+
+def property_schema_json(current: dict[str, Any]) -> dict[str, Any]:
+    """Each property with its metadata and `current` value (`/properties/schema`)."""
+    return {
+        name: {**meta, "readOnly": False, "currentValue": current[name]}
+        for name, meta in PROPERTY_SCHEMA.items()
+    }
+
+
+# -- uploads and builds ----------------------------------------------------------------------
+
+
+def upload_json(upload: Upload, base_url: str, fields: dict[str, str]) -> dict[str, Any]:
+    """The answer to an upload-url request: where to POST the context, with which `fields`."""
+    return {
+        "uploadId": upload.id,
+        "uploadUrl": f"{base_url}/_storage/{upload.bucket}",
+        "uploadFields": fields,
+        "expiresAt": iso(upload.expires_at),
+    }
+
+
+def build_json(
+    build: Build, now: float, organization: Organization, base_url: str
+) -> dict[str, Any]:
+    status = build.status(now)
+    updated = build.created_at
+    body: dict[str, Any] = {
+        "id": build.id,
+        "organizationId": organization.organization_id,
+        "status": status,
+        "region": build.region,
+        "contextHash": build.context_hash,
+        "dockerfilePath": build.dockerfile_path,
+        "contextSizeBytes": build.context_size,
+        "logsUrl": f"{base_url}/v1/builds/{build.id}/logs",
+        "createdAt": iso(build.created_at),
+    }
+    if status != "pending":
+        body["startedAt"] = iso(build.started_at)
+        updated = build.started_at
+    if status in ("success", "failed", "timeout"):
+        body["completedAt"] = iso(build.completed_at)
+        body["buildDurationSeconds"] = round(build.completed_at - build.started_at)
+        updated = build.completed_at
+        if status == "success":
+            body["imageUri"] = image_uri(build, organization)
+            body["imageSizeBytes"] = build.image_size
+        elif build.error_message:
+            body["errorMessage"] = build.error_message
+    body["updatedAt"] = iso(updated)
+    return body
+
+
+def build_logs(build: Build, now: float, organization: Organization) -> list[str]:
+    """The log lines written by `now`: they appear over the build's duration."""
+    return [line for at, line in _log_schedule(build, organization) if at <= now]
+
+
+def _log_schedule(build: Build, organization: Organization) -> list[tuple[float, str]]:
+    start, end = build.started_at, build.completed_at
+    image = image_uri(build, organization)
+    df = build.dockerfile_path
+    head = [
+        "Running on CodeBuild On-demand",
+        "Entering phase: DOWNLOAD_SOURCE",
+        "Entering phase: INSTALL",
+        "Entering phase: PRE_BUILD",
+        "Entering phase: BUILD",
+        f"Running command docker buildx build --platform linux/arm64 -f {df} -t {image} .",
+    ]
+    body: list[str] = [f"#1 [internal] load build definition from {df}"]
+    tail: list[str] = []
+    if build.outcome == "failed" and not build.steps:
+        body.append(f"#1 ERROR: failed to read dockerfile: open {df}: no such file or directory")
+        tail = [
+            f"ERROR: {build.error_message}",
+            "Command did not exit successfully docker buildx build exit status 1",
+            "Phase complete: BUILD State: FAILED",
+        ]
+    else:
+        body.append("#1 DONE 0.1s")
+        total = len(build.steps)
+        last = build.failed_step if build.failed_step is not None else total - 1
+        for index, step in enumerate(build.steps[: last + 1]):
+            body.append(f"#{index + 2} [{index + 1}/{total}] {step}")
+            if index == build.failed_step and build.outcome == "failed":
+                body.append(
+                    f'#{index + 2} ERROR: process "/bin/sh -c exit 1" did not complete '
+                    "successfully: exit code: 1"
+                )
+            elif index != build.failed_step:
+                body.append(f"#{index + 2} DONE 0.{(index * 37) % 10}s")
+        if build.outcome == "success":
+            tail = [
+                f"#{total + 2} exporting to image",
+                f"#{total + 2} naming to {image} done",
+                "Phase complete: BUILD State: SUCCEEDED",
+                "Entering phase: POST_BUILD",
+                f"Running command docker push {image}",
+                "Phase complete: POST_BUILD State: SUCCEEDED",
+            ]
+        elif build.outcome == "failed":
+            tail = [
+                f"ERROR: {build.error_message}",
+                "Command did not exit successfully docker buildx build exit status 1",
+                "Phase complete: BUILD State: FAILED",
+            ]
+        else:
+            tail = ["Build timed out", "Phase complete: BUILD State: TIMED_OUT"]
+    lines = head + body + tail
+    span = max(0.0, end - start)
+    schedule: list[tuple[float, str]] = []
+    for index, text in enumerate(lines):
+        # Spread over the building phase; the outcome lines land exactly at completion.
+        at = start + span * index / max(1, len(lines) - 1)
+        at = min(at, end)
+        prefix = f"[Container] {_log_time(at)} " if not text.startswith("#") else ""
+        schedule.append((at, prefix + text))
+    return schedule
+
+
+# -- agents ----------------------------------------------------------------------------------
+
+
+def _manifest(agent: Agent, dep: Deployment, organization: Organization) -> dict[str, Any]:
+    s = dep.settings
+    cpu, memory = AGENT_PROFILES[s["agentProfile"]]
+    spec: dict[str, Any] = {
+        "dailyNodeType": s["nodeType"],
+        "image": REDACTED_IMAGE if dep.build_id else dep.image,
+        "autoScaling": {
+            "minReplicas": s["autoScaling"]["minAgents"],
+            "maxReplicas": s["autoScaling"]["maxAgents"],
+        },
+        "envFromSecretNames": [s["secretSet"]] if s.get("secretSet") else [],
+        "resources": {"cpu": cpu, "memory": memory},
+        "krispViva": {"audioFilters": s["krispViva"]["audioFilter"] is not None},
+    }
+    if s.get("imagePullSecretSet"):
+        spec["imagePullSecretName"] = s["imagePullSecretSet"]
+    if s.get("maxSessionDuration") is not None:
+        spec["maxSessionDurationSeconds"] = s["maxSessionDuration"]
+    return {
+        "id": dep.id,
+        "manifest": {
+            "apiVersion": "pipecatcloud.daily.co/v1",
+            "kind": "PCService",
+            "metadata": {
+                "name": agent.name,
+                "namespace": organization.organization_id.replace("_", "-"),
+            },
+            "spec": spec,
+        },
+        "serviceId": agent.id,
+        "createdAt": iso(dep.created_at),
+        "updatedAt": iso(dep.created_at),
+    }
+
+
+def _revision(dep: Deployment, now: float, previous: bool) -> dict[str, Any]:
+    replicas = max(1, int(dep.settings["autoScaling"]["minAgents"]))
+    if dep.fault is not None and not previous:
+        return _failing_revision(dep, now, replicas)
+    if previous or dep.ready_at <= now:
+        phase = "Draining" if previous else "Active"
+        started = dep.ready_at
+    elif now < (dep.created_at + dep.ready_at) / 2:
+        phase, started = "Creating", dep.created_at
+    else:
+        phase, started = "Validating", (dep.created_at + dep.ready_at) / 2
+    revision: dict[str, Any] = {
+        "deploymentID": dep.id,
+        "phase": phase,
+        "readyReplicas": replicas if phase in ("Active", "Draining") else 0,
+        "phaseStartedAt": iso(started),
+    }
+    if phase != "Creating":
+        ready = phase in ("Active", "Draining")
+        revision["health"] = {
+            "ready": ready,
+            "state": "running",
+            "restartCount": 0,
+            "replicasStarted": replicas,
+        }
+    return revision
+
+
+def _failing_revision(dep: Deployment, now: float, replicas: int) -> dict[str, Any]:
+    """A revision that never gets ready: it is created, then its health says why.
+
+    A crash loop stays in Validating (the service keeps restarting it); an image that
+    cannot be pulled ends in phase Failed once it would have been ready.
+    """
+    half = (dep.created_at + dep.ready_at) / 2
+    if now < half:
+        return {
+            "deploymentID": dep.id,
+            "phase": "Creating",
+            "readyReplicas": 0,
+            "phaseStartedAt": iso(dep.created_at),
+        }
+    failed = dep.fault == "pull" and now >= dep.ready_at
+    health: dict[str, Any] = {"ready": False, "state": "waiting", "restartCount": 0}
+    if dep.fault == "pull":
+        health.update(
+            replicasStarted=0,
+            reason="ImagePullBackOff",
+            message=f'Back-off pulling image "{dep.image}": not found',
+        )
+    else:
+        code = int(str(dep.fault).partition(":")[2] or 1)
+        health.update(
+            replicasStarted=replicas,
+            restartCount=1 + int((now - half) // 2),
+            reason="CrashLoopBackOff",
+            lastExitCode=code,
+            lastTerminationReason="Error",
+            message=(
+                "Traceback (most recent call last):\n"
+                '  File "/app/bot.py", line 1, in <module>\n'
+                f"SystemExit: {code}"
+            ),
+        )
+    return {
+        "deploymentID": dep.id,
+        "phase": "Failed" if failed else "Validating",
+        "readyReplicas": 0,
+        "phaseStartedAt": iso(dep.ready_at if failed else half),
+        "health": health,
+    }
+
+
+def agent_json(agent: Agent, now: float, organization: Organization) -> dict[str, Any]:
+    current = agent.current
+    s = current.settings
+    reconciled = agent.reconciled(now)
+    ready = current.healthy_at(now)
+    body: dict[str, Any] = {
+        "name": agent.name,
+        "region": agent.region,
+        "ready": ready,
+        "available": reconciled is not None,
+        "createdAt": iso(agent.created_at),
+        "updatedAt": iso(agent.updated_at),
+        "desiredDeploymentId": current.id,
+        "activeDeploymentId": current.id,
+        "activeDeploymentReady": ready,
+        "autoScaling": {
+            "maxReplicas": s["autoScaling"]["maxAgents"],
+            "minReplicas": s["autoScaling"]["minAgents"],
+        },
+        "activeSessionCount": 0,
+        "deployment": _manifest(agent, current, organization),
+        "agentProfile": s["agentProfile"],
+        "krispViva": {"audioFilter": s["krispViva"]["audioFilter"]},
+        "currentRevision": _revision(current, now, previous=False),
+        "previousRevision": None,
+    }
+    if reconciled is not None:
+        body["reconciledDeploymentId"] = reconciled.id
+    if not ready and reconciled is not None and reconciled is not current:
+        body["previousRevision"] = _revision(reconciled, now, previous=True)
+    return body
+
+
+def agent_list_item(
+    agent: Agent, now: float, organization: Organization, with_deployment: bool
+) -> dict[str, Any]:
+    reconciled = agent.reconciled(now)
+    item: dict[str, Any] = {
+        "id": agent.id,
+        "name": agent.name,
+        "region": agent.region,
+        "desiredDeploymentId": agent.current.id,
+        "activeDeploymentId": agent.current.id,
+        "organizationId": organization.organization_id,
+        "createdAt": iso(agent.created_at),
+        "updatedAt": iso(agent.updated_at),
+        "deletedAt": None,
+    }
+    if reconciled is not None:
+        item["reconciledDeploymentId"] = reconciled.id
+    if with_deployment:
+        item["deployment"] = _manifest(agent, agent.current, organization)
+    return item
+
+
+def deployments_json(agent: Agent) -> list[dict[str, Any]]:
+    """Each deployment's build, settings and the version of each secret set it bound."""
+    return [
+        {"id": d.id, "buildId": d.build_id, "boundSets": d.bound_sets, "settings": d.settings}
+        for d in agent.deployments
+    ]
+
+
+# -- secret sets -----------------------------------------------------------------------------
+
+
+def secret_set_json(secret_set: SecretSet, now: float, with_keys: bool) -> dict[str, Any]:
+    status = secret_set.status(now)
+    body: dict[str, Any] = {"region": secret_set.region, "status": status}
+    if not with_keys:
+        body = {"name": secret_set.name, "type": secret_set.type, **body}
+    if status == "failed":
+        body["errorMessage"] = secret_set.error_message
+    if with_keys:
+        body["secrets"] = [{"fieldName": k} for k in sorted(secret_set.values)]
+    return body

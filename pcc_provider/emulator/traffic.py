@@ -1,0 +1,113 @@
+"""What the emulator does to traffic besides answering it: request counts and injected faults.
+
+The app counts each request under its route ("<METHOD> <path template>") and, before
+handling one, takes the next fault queued for its route; the control API reads and changes
+both. Nothing here speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class Fault:
+    route: str
+    status: int
+    drop: bool
+    remaining: int
+    retry_after: int
+    acted: bool = False  # the request is handled, then its answer is dropped
+    body: str = "json"  # json (the API's error shape), html, malformed or echo
+    message: str = "Fault injected by the emulator"
+    delay: float = 0.0  # seconds before answering (or, with hold, before dropping)
+    hold: bool = False  # no answer at all: held for `delay` seconds or until released
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"route": self.route, "times": self.remaining}
+        if self.acted:
+            body["actThenDrop"] = True
+        elif self.drop:
+            body["drop"] = True
+        elif self.hold:
+            body["hold"] = self.delay
+        elif self.status:
+            body["status"] = self.status
+            if self.status == 429:
+                body["retryAfter"] = self.retry_after
+            if self.body != "json":
+                body["body"] = self.body
+        if self.delay and not self.hold:
+            body["delay"] = self.delay
+        return body
+
+
+class Stats:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests: dict[str, int] = {}
+        self.uploaded_bytes = 0
+        self.upload_authorization_headers = 0
+
+    def count(self, key: str, *, upload_authorization: bool = False) -> None:
+        with self.lock:
+            self.requests[key] = self.requests.get(key, 0) + 1
+            if upload_authorization:
+                self.upload_authorization_headers += 1
+
+    def stored(self, size: int) -> None:
+        with self.lock:
+            self.uploaded_bytes += size
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "requests": dict(sorted(self.requests.items())),
+                "uploadedBytes": self.uploaded_bytes,
+                "uploadAuthorizationHeaders": self.upload_authorization_headers,
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.uploaded_bytes = 0
+            self.upload_authorization_headers = 0
+
+
+class Faults:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queue: deque[Fault] = deque()
+        self.released = threading.Event()  # set by clearing the faults: held requests end
+
+    def add(self, fault: Fault) -> None:
+        with self.lock:
+            self.queue.append(fault)
+
+    def take(self, route: str) -> Fault | None:
+        """The fault the next request to `route` suffers, if any; queued faults run in order."""
+        with self.lock:
+            for fault in self.queue:
+                if fault.route == route:
+                    fault.remaining -= 1
+                    if fault.remaining <= 0:
+                        self.queue.remove(fault)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self.lock:
+            self.queue.clear()
+            self.released.set()
+            self.released = threading.Event()
+
+    def wait(self, fault: Fault) -> None:
+        """Sleep `fault.delay` seconds, or less if the faults are cleared meanwhile."""
+        self.released.wait(fault.delay)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [f.to_json() for f in self.queue]

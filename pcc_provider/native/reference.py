@@ -1,0 +1,217 @@
+"""Reference pages, one per resource, written from the `pipecat` schema (docs/reference/).
+
+`python -m pcc_provider.native.reference OUT` writes them; `scripts/generate-sdks --check`
+(run by the tests) fails when the committed pages differ from what the schema gives, so a
+page cannot drift from the resources it describes. Each page lists the inputs (Python and
+schema names, type, default, whether required or secret), the outputs, and one example in
+Python, YAML and TypeScript.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from pcc_provider.native.schema import schema
+from pcc_provider.resource import snake
+
+EXAMPLES: dict[str, dict[str, str]] = {
+    "Build": {
+        "python": """\
+from pcc_provider import Build
+
+image = Build("image", context="./agent", dockerfile="Dockerfile", region="us-west")
+pulumi.export("imageUri", image.image_uri)""",
+        "yaml": """\
+resources:
+  image:
+    type: pipecat:index:Build
+    properties: {context: ./agent, dockerfile: Dockerfile, region: us-west}
+outputs:
+  imageUri: ${image.imageUri}""",
+        "typescript": """\
+import * as pipecat from "@pcc-provider/pipecat";
+
+const image = new pipecat.Build("image", { context: "./agent", dockerfile: "Dockerfile" });
+export const imageUri = image.imageUri;""",
+    },
+    "Agent": {
+        "python": """\
+from pcc_provider import Agent
+
+bot = Agent("bot", service_name="bot", build_id=image.build_id, secret_set=creds,
+            min_agents=1, max_agents=5)""",
+        "yaml": """\
+resources:
+  bot:
+    type: pipecat:index:Agent
+    properties:
+      serviceName: bot
+      buildId: ${image.buildId}
+      secretSet: ${creds.setName}
+      minAgents: 1
+      maxAgents: 5""",
+        "typescript": """\
+const bot = new pipecat.Agent("bot", {
+    serviceName: "bot",
+    buildId: image.buildId,
+    secretSet: creds.setName,
+    minAgents: 1,
+    maxAgents: 5,
+});""",
+    },
+    "SecretSet": {
+        "python": """\
+from pcc_provider import SecretSet
+
+cfg = pulumi.Config()
+creds = SecretSet("creds", set_name="bot-secrets",
+                  secrets={"OPENAI_API_KEY": cfg.require_secret("openaiKey")})""",
+        "yaml": """\
+config:
+  openaiKey: {type: string, secret: true}
+resources:
+  creds:
+    type: pipecat:index:SecretSet
+    properties:
+      setName: bot-secrets
+      secrets: {OPENAI_API_KEY: "${openaiKey}"}""",
+        "typescript": """\
+const config = new pulumi.Config();
+const creds = new pipecat.SecretSet("creds", {
+    setName: "bot-secrets",
+    secrets: { OPENAI_API_KEY: config.requireSecret("openaiKey") },
+});""",
+    },
+    "ImagePullSecret": {
+        "python": """\
+from pcc_provider import ImagePullSecret
+
+registry = ImagePullSecret("registry", set_name="ghcr", host="https://ghcr.io",
+                           username="bot", password=cfg.require_secret("ghcrToken"))""",
+        "yaml": """\
+resources:
+  registry:
+    type: pipecat:index:ImagePullSecret
+    properties:
+      setName: ghcr
+      host: https://ghcr.io
+      username: bot
+      password: ${ghcrToken}""",
+        "typescript": """\
+const registry = new pipecat.ImagePullSecret("registry", {
+    setName: "ghcr",
+    host: "https://ghcr.io",
+    username: "bot",
+    password: config.requireSecret("ghcrToken"),
+});""",
+    },
+}
+
+
+def _type(spec: dict[str, Any]) -> str:
+    if "$ref" in spec:
+        return "any"
+    kind = str(spec.get("type", "any"))
+    if kind == "array":
+        return f"list of {_type(spec.get('items') or {})}"
+    if kind == "object" and "additionalProperties" in spec:
+        return f"map of {_type(spec['additionalProperties'])}"
+    return kind
+
+
+def _cell(text: str) -> str:
+    return re.sub(r"\s+", " ", text).replace("|", "\\|").strip()
+
+
+def _row(name: str, spec: dict[str, Any], required: bool, python: bool = True) -> str:
+    notes = []
+    if required:
+        notes.append("required")
+    if "default" in spec:
+        notes.append(f"default `{json.dumps(spec['default'])}`")
+    if spec.get("secret"):
+        notes.append("secret")
+    names = f"`{name}` / `{snake(name)}`" if python and snake(name) != name else f"`{name}`"
+    return (
+        f"| {names} | {_type(spec)} | {', '.join(notes)} | {_cell(spec.get('description', ''))} |"
+    )
+
+
+def page(token: str, resource: dict[str, Any]) -> str:
+    name = token.rsplit(":", 1)[1]
+    inputs: dict[str, Any] = resource.get("inputProperties", {})
+    required = set(resource.get("requiredInputs", []))
+    outputs = {k: v for k, v in resource.get("properties", {}).items() if k not in inputs}
+    lines = [
+        f"# {name}",
+        "",
+        "<!-- Written by `python -m pcc_provider.native.reference` from the pipecat schema: "
+        "do not edit by hand (`make sdk`). -->",
+        "",
+        _cell(resource.get("description", "")),
+        "",
+        f"Python: `pcc_provider.{name}`. Other languages: `{token}` (native provider `pipecat`).",
+        "",
+        "## Example",
+        "",
+    ]
+    for language, title in (("python", "Python"), ("yaml", "YAML"), ("typescript", "TypeScript")):
+        lines += [f"{title}:", "", f"```{language}", EXAMPLES[name][language], "```", ""]
+    lines += [
+        "## Inputs",
+        "",
+        "| name (schema / Python) | type | | description |",
+        "|---|---|---|---|",
+        *(_row(k, v, k in required) for k, v in inputs.items()),
+        "",
+        "## Outputs",
+        "",
+        "Every input, and:",
+        "",
+        "| name (schema / Python) | type | | description |",
+        "|---|---|---|---|",
+        *(_row(k, v, False) for k, v in outputs.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def pages() -> dict[str, str]:
+    """File name -> Markdown, for every resource of the schema, and an index."""
+    spec = schema()
+    written = {
+        f"{snake(token.rsplit(':', 1)[1]).replace('_', '-')}.md": page(token, resource)
+        for token, resource in spec["resources"].items()
+    }
+    config = spec["provider"]["inputProperties"]
+    index = [
+        "# pipecat reference",
+        "",
+        "<!-- Written by `python -m pcc_provider.native.reference`: do not edit by hand. -->",
+        "",
+        f"Package `{spec['name']}` {spec['version']}: {spec['description']}.",
+        "",
+        *(f"- [{name.removesuffix('.md')}]({name})" for name in sorted(written)),
+        "",
+        "## Provider configuration",
+        "",
+        "| name | type | | description |",
+        "|---|---|---|---|",
+        *(_row(f"pipecat:{k}", v, False, python=False) for k, v in config.items()),
+        "",
+    ]
+    return {**written, "README.md": "\n".join(index)}
+
+
+def write(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in pages().items():
+        (folder / name).write_text(text)
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]))

@@ -1,0 +1,2 @@
+// Pipecat Cloud builds and agents (pcc-provider's native provider)
+package pipecat

@@ -1,0 +1,264 @@
+"""Answers that are not what Pipecat Cloud says, through the providers called directly against
+the emulator (no engine): secret values echoed in any form, a proxy's HTML page, a malformed
+poll answer, and an API that stops answering."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from conftest import API_KEY, EmulatorHandle
+
+from pcc_provider import api, context, resource
+from pcc_provider.build import BuildError, BuildProvider
+from pcc_provider.resource import Progress
+from pcc_provider.secrets import (
+    ImagePullSecretProvider,
+    SecretSetError,
+    SecretSetProvider,
+    SetProvider,
+)
+
+PARTIAL_MIN = 6  # secrets.PARTIAL_MIN: a run this long of a value is a leak
+
+# No common words in it: any run of PARTIAL_MIN of its characters in a message is a leak.
+VALUE = "sk-9f8eQ7zPwL\nline-two-XK31"
+USERNAME, PASSWORD = "robot", "ghp_Zq81mNvT0rW5yB"
+GET_BUILD = "GET /v1/builds/{buildId}"
+
+# The forms a service may echo a value in, each as it would write it.
+ECHOES: dict[str, Callable[[str], str]] = {
+    "verbatim": lambda v: v,
+    "JSON-escaped": lambda v: json.dumps(v)[1:-1],
+    "JSON-quoted": json.dumps,
+    "repr": repr,
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+    "URL-encoded": lambda v: quote(v, safe=""),
+    "truncated": lambda v: v[:10] + "...",
+    "partial": lambda v: "..." + v[3:11] + "...",
+}
+
+
+@pytest.fixture(autouse=True)
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("PIPECAT_API_KEY", raising=False)
+    monkeypatch.delenv("PIPECAT_API_URL", raising=False)
+
+
+def configured(provider: Any, emulator: EmulatorHandle) -> Any:
+    provider._settings = (API_KEY, emulator.api_url)
+    provider.poll_interval = 0.05
+    return provider
+
+
+def leaks(message: str, values: list[str]) -> list[str]:
+    """Every run of PARTIAL_MIN characters of any form of a value found in `message`."""
+    found = []
+    for form in {echo(v) for v in values for echo in ECHOES.values()}:
+        for start in range(len(form) - PARTIAL_MIN + 1):
+            run = form[start : start + PARTIAL_MIN]
+            if run in message:
+                found.append(run)
+    return found
+
+
+def secret_set(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
+    props = {
+        "set_name": "bot-secrets",
+        "region": "us-west",
+        "secrets": {"OPENAI_API_KEY": VALUE},
+        "keys": ["OPENAI_API_KEY"],
+        "ready_timeout": 10,
+        **change,
+    }
+    return SecretSetProvider(), props, [VALUE]
+
+
+def image_pull(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
+    props = {
+        "set_name": "ghcr-pull",
+        "region": "us-west",
+        "host": "ghcr.io",
+        "username": USERNAME,
+        "password": PASSWORD,
+        "ready_timeout": 10,
+        **change,
+    }
+    return ImagePullSecretProvider(), props, [PASSWORD]
+
+
+KINDS = {"secret set": secret_set, "image pull secret": image_pull}
+
+
+def failure(call: Callable[[], object]) -> str:
+    with pytest.raises(SecretSetError) as raised:
+        call()
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("echo", list(ECHOES))
+def test_no_error_path_shows_a_value_in_any_echo_form(
+    kind: str, echo: str, emulator: EmulatorHandle
+) -> None:
+    provider, props, values = KINDS[kind]()
+    configured(provider, emulator)
+    name = props["set_name"]
+    said = "refused " + " and ".join(ECHOES[echo](v) for v in values)
+    # The credentials of an image pull secret go out as base64(user:password): echoed too.
+    if kind == "image pull secret":
+        said += " for " + ECHOES[echo](base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode())
+    messages = {}
+
+    emulator.fault("PUT /v1/secrets/{setName}", status=400, message=said)
+    messages["create refused"] = failure(lambda: provider.create(props))
+    emulator.fault("PUT /v1/secrets/{setName}", status=400, body="echo")
+    messages["create refused, body echoed"] = failure(lambda: provider.create(props))
+
+    emulator.fail_next_provisioning(name, said)
+    messages["provisioning failed"] = failure(lambda: provider.create(props))
+
+    created = provider.create(props)
+    assert created.id == name
+    emulator.fault("PUT /v1/secrets/{setName}", status=422, message=said)
+    messages["update refused"] = failure(lambda: provider.update(name, props, props))
+    read_route = "GET /v1/secrets" if kind == "image pull secret" else "GET /v1/secrets/{setName}"
+    emulator.fault(read_route, status=400, message=said)
+    messages["read"] = failure(lambda: provider.read(name, props))
+    emulator.fault("DELETE /v1/secrets/{setName}", status=409, message=said)
+    messages["delete refused"] = failure(lambda: provider.delete(name, props))
+
+    for path, message in messages.items():
+        assert "[secret]" in message, (path, message)
+        assert not leaks(message, values), (path, message, leaks(message, values))
+
+
+def build_props(root: Path) -> dict[str, Any]:
+    found = context.digest(context.select(root))
+    return {
+        "context": str(root),
+        "dockerfile": "Dockerfile",
+        "region": "us-west",
+        "exclude": [],
+        "buildTimeout": 60,
+        "contextHash": found.context_hash,
+        "contentDigest": found.content_digest,
+        "__urn": None,
+    }
+
+
+@pytest.fixture
+def shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    statuses: list[str] = []
+    monkeypatch.setattr(Progress, "status", lambda _self, message: statuses.append(message))
+    return statuses
+
+
+def test_a_502_html_page_is_named_not_shown(agent: Path, emulator: EmulatorHandle) -> None:
+    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    # More than the retries of a read: the page is what the refresh ends with.
+    emulator.fault(GET_BUILD, status=502, body="html", times=20)
+    with pytest.raises(BuildError) as raised:
+        configured(BuildProvider(), emulator).read(created.id, created.outs)
+    message = str(raised.value)
+    assert f"/v1/builds/{created.id} answered 502 with an HTML page" in message
+    assert "a proxy or gateway error; try again later" in message
+    assert "<" not in message and "\n" not in message
+
+
+def test_a_malformed_poll_answer_is_waited_out(
+    agent: Path, emulator: EmulatorHandle, shown: list[str]
+) -> None:
+    emulator.configure(buildSeconds=1.5)
+    emulator.fault(GET_BUILD, status=200, body="malformed", times=2)
+    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    assert created.outs["status"] == "success" and created.outs["source"] == "new"
+    assert emulator.calls(GET_BUILD) >= 3
+
+
+def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
+    agent: Path, emulator: EmulatorHandle, shown: list[str]
+) -> None:
+    emulator.configure(buildSeconds=3600)
+    emulator.fault(GET_BUILD, status=200, body="malformed", times=resource.TRANSIENT_TRIES + 1)
+    with pytest.raises(BuildError) as raised:
+        configured(BuildProvider(), emulator).create(build_props(agent))
+    message = str(raised.value)
+    assert "without the JSON object" not in message
+    assert "with a body that is not JSON" in message or "answered without a build" in message
+    assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message
+    assert "is pipecat:apiUrl right?" not in message
+    # And so it does: the next create finds that build still in flight and waits for it.
+    [build] = emulator.api("GET", "/builds").json()["builds"]
+    assert build["status"] in ("pending", "building")
+    finisher = threading.Timer(0.5, emulator.finish, args=(build["id"],))
+    finisher.start()
+    again = configured(BuildProvider(), emulator).create(build_props(agent))
+    finisher.join()
+    assert again.id == build["id"] and again.outs["source"] == "reattached"
+    assert emulator.calls("POST /v1/builds") == 1
+
+
+def test_an_api_that_stops_answering_keeps_the_row_moving(
+    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "TIMEOUT", (5.0, 1.0))
+    monkeypatch.setattr(resource, "QUIET_SECONDS", 0.5)
+    emulator.configure(buildSeconds=0.5)
+    # Each poll request is held longer than the read timeout, and again on each retry.
+    emulator.fault(GET_BUILD, hold=30, times=3)
+    try:
+        created = configured(BuildProvider(), emulator).create(build_props(agent))
+    finally:
+        emulator.clear_faults()  # releases held ones
+    assert created.outs["status"] == "success"
+    quiet = [s for s in shown if "no answer from Pipecat Cloud for" in s]
+    assert quiet and quiet[0].startswith(f"build {created.id} "), shown
+
+
+def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
+    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    refused = BuildProvider()
+    refused._settings = ("pk_wrong_key_77", emulator.api_url)
+    refused._from_config = True
+    with pytest.raises(BuildError) as raised:
+        refused.create(build_props(agent))
+    message = str(raised.value)
+    assert "the key in the stack config (pipecat:apiKey) is wrong or revoked" in message
+    assert "or PIPECAT_API_KEY" not in message and "pk_wrong_key_77" not in message
+    # The same key from the environment, with nothing in the config: that is what is named.
+    from_env = BuildProvider()
+    monkeypatch.setenv("PIPECAT_API_KEY", "pk_wrong_key_77")
+    from_env._settings = ("pk_wrong_key_77", emulator.api_url)
+    with pytest.raises(BuildError, match="the key in PIPECAT_API_KEY is wrong or revoked"):
+        from_env.create(build_props(agent))
+    # A valid key in the environment beside a refused one in the config: it is used.
+    monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
+    created = refused.create(build_props(agent))
+    assert created.outs["status"] == "success"
+
+
+def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
+    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "TIMEOUT", (5.0, 0.5))
+    monkeypatch.setattr(resource, "TRANSIENT_SECONDS", 1.0)
+    emulator.configure(buildSeconds=3600)
+    emulator.fault(GET_BUILD, hold=30, times=1000)
+    try:
+        with pytest.raises(BuildError) as raised:
+            configured(BuildProvider(), emulator).create(build_props(agent))
+    finally:
+        emulator.clear_faults()  # releases held ones
+    message = str(raised.value)
+    assert message.startswith("lost track of build "), message
+    assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message
