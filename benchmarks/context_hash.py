@@ -7,8 +7,8 @@ tree; a temporary folder when omitted): 2,000 source files, three 100 MB incompr
 assets, and a .venv folder the default exclusions leave out. Then measures, each in its own
 process so that peak RSS is that run's alone:
 
-- ours, cold: `select` + `digest` with an empty cache (compresses; keeps the archive);
-- ours, warm: the same on the unchanged tree (answered from the cache);
+- ours, cold: `select` + `digest` with an empty cache (hashes every file, compresses);
+- ours, warm: the same on the unchanged tree (a stat per file; the rest from the cache);
 - the official CLI: `get_exclusions` + `create_deterministic_tarball` (it has no cache);
 - `python -m pcc_provider hash FOLDER` as a whole process on the unchanged tree.
 
@@ -160,7 +160,7 @@ def main() -> int:
     cache = Path(tempfile.mkdtemp(prefix="pcc-bench-cache-"))
     env = {**os.environ, "PCC_PROVIDER_CACHE_DIR": str(cache)}
     try:
-        # Files younger than a fraction of a second are not cached (see context.cache._racy).
+        # Files younger than a fraction of a second are not cached (see context.cache.racy).
         time.sleep(0.2)
         official = measure(OFFICIAL, [str(root)], env)
         cold = measure(OURS, [str(root)], env)

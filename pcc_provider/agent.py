@@ -133,14 +133,23 @@ class DeployFailed(AgentError):
     """The deployment definitely did not succeed: the service says it failed, or it was not
     ready within deployTimeout. Only then is an agent this call created deleted again.
 
-    str() is one line; `details` (the agent's own output, say) goes below it.
+    str() is one line; `details` (the agent's own output, say) goes below it; `logs` is the
+    command that shows the agent's logs while the agent exists.
     """
 
-    def __init__(self, message: str, details: str = "") -> None:
+    def __init__(self, message: str, details: str = "", logs: str = "") -> None:
         super().__init__(message)
         self.details = details
+        self.logs = logs
 
-    def under(self, line: str) -> str:
+    def under(self, line: str, gone: bool = False) -> str:
+        """`line`, where the agent's logs are, then `details`. The logs of an agent that was
+        deleted (`gone`) went with it: only its output in `details` is left."""
+        if gone:
+            line += ", and its logs with it"
+            line += ": its last output is below" if self.details else ""
+        elif self.logs:
+            line += f"; its logs: {self.logs}"
         return line + (f"\n{self.details}" if self.details else "")
 
 
@@ -372,8 +381,8 @@ class AgentProvider(OwnedObjectProvider):
             try:
                 agent = self._wait(client, name, agent, props, progress, waits_for_capacity(props))
             except DeployFailed as exc:
-                undone = self._undo(client, name, props, ours)
-                raise AgentError(exc.under(f"agent {name}: {exc}{undone}")) from None
+                undone, gone = self._undo(client, name, props, ours)
+                raise AgentError(exc.under(f"agent {name}: {exc}{undone}", gone)) from None
             except api.NotFound:
                 # Deleted behind our back: nothing is left, so the next `pulumi up` creates it.
                 ownership.release(urn, CLAIM, name)
@@ -391,17 +400,20 @@ class AgentProvider(OwnedObjectProvider):
         ownership.release(urn, CLAIM, name)  # in the state from here on
         return CreateResult(name, self._outputs(props, agent))
 
-    def _undo(self, client: api.Client, name: str, props: dict[str, Any], ours: bool) -> str:
+    def _undo(
+        self, client: api.Client, name: str, props: dict[str, Any], ours: bool
+    ) -> tuple[str, bool]:
         """After a definite failure: delete the agent if this call created it (so that the
-        next `pulumi up` starts clean), never one it found."""
+        next `pulumi up` starts clean), never one it found. (What was done, whether it is
+        gone.)"""
         if not ours:
-            return "; the agent existed before this update, so it was left as it is"
+            return "; the agent existed before this update, so it was left as it is", False
         try:
             self._delete(client, name, props, self._progress(props))
             ownership.release(props.get("__urn") or "", CLAIM, name)
-            return "; the agent was deleted again"
+            return "; the agent was deleted again", True
         except (api.ApiError, StillThere):
-            return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)"
+            return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)", False
 
     def _create(
         self, client: api.Client, name: str, props: dict[str, Any], progress: Progress
@@ -615,9 +627,12 @@ class AgentProvider(OwnedObjectProvider):
         return outs
 
 
-def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tuple[str, str] | None:
-    """(why, the agent's output) when the service reports that the deployment `wanted` failed:
-    its current revision is in phase Failed, or its code terminated or crash-loops."""
+def deploy_failure(
+    agent: dict[str, Any], wanted: str | None, name: str
+) -> tuple[str, str, str] | None:
+    """(why, the agent's output, the command that shows its logs) when the service reports
+    that the deployment `wanted` failed: its current revision is in phase Failed, or its code
+    terminated or crash-loops."""
     revision = agent.get("currentRevision")
     if not isinstance(revision, dict):
         return None
@@ -644,12 +659,13 @@ def deploy_failure(agent: dict[str, Any], wanted: str | None, name: str) -> tupl
     summary = f"deployment {deployment} failed: {what}"
     if last_line:
         summary += f": {last_line}"
-    summary += f"; fix the agent and run `pulumi up` again; its logs: {hint}"
+    # Where its logs are depends on whether the agent is kept: DeployFailed.under says.
+    summary += "; fix the agent and run `pulumi up` again"
     details = ""
     if message and message != last_line:
         # The whole output (a traceback, say) under the one-line summary, at most 20 lines.
         details = "\n".join("    " + line for line in message.splitlines()[-20:])
-    return summary, details
+    return summary, details, hint
 
 
 def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:

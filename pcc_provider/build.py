@@ -3,12 +3,13 @@
     image = Build("agent-image", context="agent", dockerfile="Dockerfile", region="us-west")
     pulumi.export("imageUri", image.image_uri)
 
-The program hashes the context (pcc_provider.context, cached) and passes its content
-digest and `contextHash` as inputs, so `pulumi preview` shows a replacement exactly when the
-image would change and an unchanged stack previews with no API call. On create the provider
-reuses a successful build with the same hash, region and Dockerfile, reattaches to one in
-flight unless it is older than build_timeout (stuck), or uploads the context and waits for
-the new build.
+The program digests the context (pcc_provider.context: a SHA-256 per file, cached by stat)
+and passes the content digest as an input, so `pulumi preview` shows a replacement exactly
+when the image would change, reads only the files that changed, and calls no API. The
+archive and its `contextHash` are made only on create, once: the provider reuses a
+successful build with the same hash, region and Dockerfile, reattaches to one in flight
+unless it is older than build_timeout (stuck), or uploads the archive and waits for the new
+build. contextHash is an output, so it is unknown in a preview that replaces the build.
 """
 
 from __future__ import annotations
@@ -48,7 +49,11 @@ LOG_TAIL = 15
 # the same files, timeout, key, API URL) rebuilds or calls the API. Not contextHash: it
 # depends on the machine's zlib, tarfile and os.access, the content digest does not.
 REPLACE_ON = ("contentDigest", "region", "dockerfile")
+# Hashing that takes longer than this shows its progress on the resource's row.
+HASH_PROGRESS_AFTER = 1.0
 OUTPUTS = (
+    "contextHash",
+    "contextSizeBytes",
     "buildId",
     "imageUri",
     "status",
@@ -66,6 +71,24 @@ class BuildError(Exception):
     """A build that failed, timed out, or could not be started; str() is for the user."""
 
 
+def amount(size: float) -> str:
+    """A byte count as people read it: 900 B, 12 KB, 3.4 MB, 1.2 GB (powers of 1000)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{size:.0f} B"
+
+
+def amounts(done: float, total: float) -> str:
+    """How far along: "12 KB" when done (or too small to count), else "3.4 of 340 MB"."""
+    if done >= total or total < 1e6:
+        return amount(total)
+    unit, scale = ("GB", 1e9) if total >= 1e9 else ("MB", 1e6)
+    digits = 1 if total / scale < 10 else 0
+    return f"{done / scale:.{digits}f} of {total / scale:.{digits}f} {unit}"
+
+
 class UploadProgress:
     """Upload progress as the resource's status, at most twice a second."""
 
@@ -76,8 +99,46 @@ class UploadProgress:
         now = time.monotonic()
         if now - self.last >= 0.5 or sent >= total:
             self.last = now
-            done = min(sent, self.size)
-            self.progress.status(f"uploading context: {done / 1e6:.1f} of {self.size / 1e6:.1f} MB")
+            self.progress.status(f"uploading context: {amounts(min(sent, self.size), self.size)}")
+
+
+class HashingProgress:
+    """Hashing (or compressing) progress as the resource's status, once it has taken longer
+    than HASH_PROGRESS_AFTER, then at most twice a second (called from the reading threads)."""
+
+    def __init__(
+        self, progress: Progress, what: str, verbs: tuple[str, str] = ("hashing", "hashed")
+    ) -> None:
+        self.progress, self.what, self.verbs = progress, what, verbs
+        self.started = self.last = time.monotonic()
+        self.shown = False
+        self.total = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        self.total = total
+        if now - self.started < HASH_PROGRESS_AFTER or (now - self.last < 0.5 and done < total):
+            return
+        self.last, self.shown = now, True
+        self.progress.status(f"{self.verbs[0]} {self.what}: {amounts(done, total)}")
+
+    def finish(self) -> None:
+        """The row's last word on hashing, if it said anything: not a count that stopped."""
+        if self.shown:
+            took = time.monotonic() - self.started
+            self.progress.status(
+                f"{self.verbs[1]} {self.what}: {amount(self.total)} in {took:.1f}s"
+            )
+
+
+def digest_content(
+    selected: build_context.Context, progress: Progress, what: str = "the build context"
+) -> str:
+    """The content digest of `selected`, its progress on the row when it takes a while."""
+    report = HashingProgress(progress, what)
+    found = build_context.content_digest(selected, report)
+    report.finish()
+    return found
 
 
 class BuildProvider(ApiProvider):
@@ -88,12 +149,11 @@ class BuildProvider(ApiProvider):
         # that selects the same files is recorded without an update step, so nothing
         # downstream sees this build's outputs as unknown during preview.
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
-        if "contentDigest" in replaces and not olds.get("contentDigest"):
-            # A state written before the content digest existed: the contextHash decides, as
-            # it did then, so that upgrading pcc-provider replaces nothing.
+        if "contentDigest" in replaces and _earlier_state_holds_this_content(olds, news):
+            # A state an earlier version wrote, or `pulumi import` (the build's contextHash,
+            # no digest), of the same content: upgrading pcc-provider or importing replaces
+            # nothing. (Its outputs keep what they held until the next build.)
             replaces.remove("contentDigest")
-            if olds.get("contextHash") != news.get("contextHash"):
-                replaces.append("contextHash")
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -175,7 +235,44 @@ class BuildProvider(ApiProvider):
     ) -> tuple[dict[str, Any], str]:
         """A build of this image: a finished one (existing, cache), or one in flight to wait
         for (reattached, new)."""
-        want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
+        region, dockerfile = props["region"], props["dockerfile"]
+        selected = build_context.select(props["context"], dockerfile, props.get("exclude") or ())
+        planned = props["contentDigest"]
+        if digest_content(selected, progress) != planned:
+            raise BuildError(_changed(planned))
+        # The contextHash names the build to reuse. It takes compressing the context, unless
+        # this machine archived this content before; then an existing build needs no archive.
+        known = build_context.cached_digest(selected)
+        if known is not None:
+            props.update(contextHash=known.context_hash, contextSizeBytes=known.archive_bytes)
+            found = self._look(client, known.context_hash, region, dockerfile, progress, timeout)
+            if found is not None:
+                return found
+        compressing = HashingProgress(progress, "the build context", ("compressing", "compressed"))
+        with build_context.archive(selected, compressing) as (archive, digest):
+            compressing.finish()
+            if digest.content_digest != planned:
+                raise BuildError(_changed(planned))
+            props.update(contextHash=digest.context_hash, contextSizeBytes=digest.archive_bytes)
+            if known is None:
+                found = self._look(
+                    client, digest.context_hash, region, dockerfile, progress, timeout
+                )
+                if found is not None:
+                    return found
+            upload = self._upload(client, region, archive, progress)
+        return self._create(client, props, upload, progress, timeout)
+
+    def _look(
+        self,
+        client: api.Client,
+        want_hash: str,
+        region: str,
+        dockerfile: str,
+        progress: Progress,
+        timeout: float,
+    ) -> tuple[dict[str, Any], str] | None:
+        """A build of this image to reuse (existing) or to wait for (reattached), if any."""
         progress.status(f"looking for a build of {want_hash} in {region}")
         found = self._find(client, want_hash, region, dockerfile)
         if found is not None and found["status"] == "success":
@@ -193,15 +290,18 @@ class BuildProvider(ApiProvider):
             status, logs = found["status"], found.get("logsUrl")
             progress.info(f"reattaching to build {found['id']} ({status}); logs: {logs}")
             return found, "reattached"
+        return None
 
-        selected = build_context.select(props["context"], dockerfile, props.get("exclude") or ())
-        with build_context.archive(selected) as (archive, digest):
-            if digest.context_hash != want_hash:
-                raise BuildError(
-                    f"the context changed since it was hashed for this deployment (planned "
-                    f"{want_hash}, now {digest.context_hash}): run `pulumi up` again"
-                )
-            upload = self._upload(client, region, archive, progress)
+    def _create(
+        self,
+        client: api.Client,
+        props: dict[str, Any],
+        upload: api.Upload,
+        progress: Progress,
+        timeout: float,
+    ) -> tuple[dict[str, Any], str]:
+        """The build of the uploaded archive: a new one, or the server's cached one."""
+        want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
         try:
             build, cached = client.create_build(upload.upload_id, region, dockerfile)
         except api.ApiError as exc:
@@ -273,7 +373,7 @@ class BuildProvider(ApiProvider):
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
         build_id, logs = build["id"], build.get("logsUrl")
-        patience = Patience()
+        patience, started = Patience(), time.monotonic()
         try:
             build = self._poll(client, build, timeout, progress, patience)
         except (api.NotFound, api.AuthError):
@@ -285,6 +385,10 @@ class BuildProvider(ApiProvider):
                 "Pipecat Cloud, and the next `pulumi up` reattaches to it while it is younger "
                 f"than buildTimeout ({timeout:g}s). Logs: {logs}"
             ) from None
+        # The row's last word: the outcome, not the last status polled ("building (2s)").
+        took = time.monotonic() - started
+        outcome = "succeeded" if build["status"] == "success" else build["status"]
+        progress.status(f"build {build_id} {outcome} after {took:.0f}s")
         if build["status"] != "success":
             try:
                 tail = client.build_logs(build_id)[-LOG_TAIL:]
@@ -394,9 +498,11 @@ class Build(ApiResource, module="pipecat", name="Build"):
         problem = _check_inputs(config, region, build_timeout)
         if problem:
             raise pulumi.RunError(f"Build {resource_name!r}: {problem}")
+        urn = resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts)
         try:
             selected = build_context.select(context, dockerfile, patterns)
-            digest = build_context.digest(selected)
+            # On the row of this resource when it has its own URN (a child's is not known yet).
+            content = digest_content(selected, Progress(urn if isinstance(urn, str) else None))
         except build_context.ContextError as exc:
             raise pulumi.RunError(f"Build {resource_name!r}: {exc}") from None
 
@@ -408,10 +514,8 @@ class Build(ApiResource, module="pipecat", name="Build"):
             region=region,
             exclude=patterns,
             build_timeout=build_timeout,
-            context_hash=digest.context_hash,
-            content_digest=digest.content_digest,
-            context_size_bytes=digest.archive_bytes,
-            __urn=resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts),
+            content_digest=content,
+            __urn=urn,
         )
         super().__init__(BuildProvider(), resource_name, props, opts)
         for name in selected.secret_files:
@@ -487,7 +591,39 @@ _failures: dict[tuple[Any, ...], str] = {}
 def _lock_key(props: dict[str, Any], api_url: str) -> str:
     """What the cross-process image lock is named by: the image and the service it is
     built in."""
-    return "\0".join(map(str, (props.get("contextHash"), *_image_key(props), api_url)))
+    return "\0".join(map(str, (*_image_key(props), api_url)))
+
+
+def _changed(planned: str) -> str:
+    return (
+        f"the context changed since it was hashed for this deployment (planned {planned}): "
+        "run `pulumi up` again"
+    )
+
+
+def _earlier_state_holds_this_content(olds: dict[str, Any], news: dict[str, Any]) -> bool:
+    """Whether a state written by an earlier pcc-provider, whose contentDigest is in the
+    old encoding (content.LEGACY_PREFIX) or missing (then the contextHash decided, as after
+    `pulumi import` of a build), records the content `news` digests. Computes the old
+    digest or the contextHash of the context once (the cache keeps it), never for a state
+    this version wrote."""
+    old = olds.get("contentDigest")
+    if isinstance(old, str) and not old.startswith(build_context.LEGACY_PREFIX):
+        return False
+    if old is None and not olds.get("contextHash"):
+        return False
+    context, dockerfile = news.get("context"), news.get("dockerfile")
+    if not isinstance(context, str) or not isinstance(dockerfile, str):
+        return False  # not known yet
+    try:
+        selected = build_context.select(context, dockerfile, news.get("exclude") or ())
+        if build_context.content_digest(selected) != news.get("contentDigest"):
+            return False  # changed since the program digested it
+        if old is None:
+            return build_context.digest(selected).context_hash == str(olds.get("contextHash"))
+        return bool(build_context.legacy_content_digest(selected) == old)
+    except build_context.ContextError:
+        return False
 
 
 def _image_key(props: dict[str, Any]) -> tuple[Any, ...]:

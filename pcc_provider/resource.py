@@ -455,6 +455,12 @@ class Progress:
             from pulumi.runtime.proto import engine_pb2_grpc
 
             self._engine = engine_pb2_grpc.EngineStub(grpc.insecure_channel(address))
+        elif self.urn:
+            # In a program (a Build hashing its context in its constructor): the program's
+            # own client of the engine, if it runs under one.
+            from pulumi.runtime import settings
+
+            self._engine = settings.get_engine()
 
     def _log(self, message: str, severity: str, ephemeral: bool) -> None:
         if self._engine is None:

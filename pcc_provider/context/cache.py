@@ -1,5 +1,17 @@
-"""The context cache: hashes and archives of unchanged contexts, private to their user and
-signed with a key kept outside the cache.
+"""The context cache and the operations that use it: the content digest of a selection,
+its contextHash and its archive for upload.
+
+The cache keeps, in a folder private to its user, entries signed with a key kept outside it:
+
+files/<sha256 of the context folder>.json: each selected file's SHA-256 with what tells an
+  unchanged file (stat_key), so that a preview rehashes only what changed;
+hashes/<key>.json: the contextHash and archive size of a content digest on this machine's
+  Python and zlib (and the old-format digest of a content, for states written before it);
+tmp/: archives being written for an upload, removed once it is done;
+locks/<sha256>.lock: one per image built, flocked by image_lock().
+
+No archive is kept: a preview needs none, and an `up` compresses once and uploads what it
+compressed. A folder of another user, or no usable key, means no cache: that only costs time.
 
 Pure: standard library only; no Pulumi, no HTTP.
 """
@@ -11,27 +23,235 @@ import hashlib
 import hmac
 import json
 import os
+import shutil
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from pcc_provider.context.selection import Context, _File
-from pcc_provider.context.tarball import _CHUNK, Digest
+from pcc_provider.context.content import combine, hash_files, legacy_digest
+from pcc_provider.context.selection import Context, File, entries
+from pcc_provider.context.tarball import Digest, compress
+
+__all__ = [
+    "Hashed",
+    "archive",
+    "cache_dir",
+    "cached_digest",
+    "content_digest",
+    "create_private",
+    "digest",
+    "image_lock",
+    "legacy_content_digest",
+    "private_dir",
+    "racy",
+    "stat_key",
+]
 
 _CACHE_ENV = "PCC_PROVIDER_CACHE_DIR"
 # Bumped whenever the archive layout or the cache entry format changes.
-_FORMAT = "pcc-provider-context-2"
+_FORMAT = "pcc-provider-context-3"
 _SIGNING_KEY_BYTES = 32
 _MAX_HASH_ENTRIES = 1024
-_MAX_ARCHIVE_CACHE_BYTES = 2 * 1024**3
+_MAX_FILE_TABLES = 256  # context folders whose files' digests are kept
 _STALE_TMP_SECONDS = 24 * 3600
-# A file whose ctime is this close to the scan may still change without its ctime changing
-# (timestamps come from a coarse clock), so such a scan is not cached ("racy git" problem).
+# A file whose ctime is this close to the scan may still change without its stat changing
+# (timestamps come from a coarse clock), so its digest is not kept ("racy git" problem).
 _RACY_NS = 100_000_000
 _RACY_COARSE_NS = 3_000_000_000  # filesystems with whole-second timestamps
+
+# Told (bytes hashed so far, bytes to hash) as files are read.
+Hashed = Callable[[int, int], None]
+
+
+# -- the operations -----------------------------------------------------------------------
+
+
+def content_digest(ctx: Context, progress: Hashed | None = None) -> str:
+    """The content digest of `ctx`: only files whose stat changed are read.
+
+    `progress` is told (bytes hashed, bytes to hash) as files are read, at most once a
+    MiB, from the hashing threads."""
+    files = entries(ctx)
+    cache = _Cache(cache_dir())
+    digests, known = _known_digests(ctx, cache)
+    todo = [i for i, d in enumerate(digests) if d is None]
+    if todo:
+        hashed = _counting(sum(files[i].size for i in todo), progress)
+        for i, found in zip(todo, hash_files([files[i] for i in todo], hashed), strict=True):
+            digests[i] = found
+    complete = [d for d in digests if d is not None]
+    _keep_file_digests(ctx, cache, complete, known, bool(todo))
+    return combine(files, complete)
+
+
+def cached_digest(ctx: Context) -> Digest | None:
+    """The contextHash of `ctx` if this machine archived the same content before, else None;
+    never compresses."""
+    return _known_hash(_Cache(cache_dir()), entries(ctx), content_digest(ctx))
+
+
+def digest(ctx: Context) -> Digest:
+    """The contextHash of `ctx`: from the cache, else by compressing (nothing is written).
+
+    Files whose stat changed are rehashed first: the same content may have been archived
+    before (a `git checkout` makes new files of the same bytes), and hashing costs a
+    fraction of compressing. A context none of whose files is known is compressed at once,
+    which digests each file in the same pass."""
+    cache = _Cache(cache_dir())
+    if not any(_known_digests(ctx, cache)[0]):
+        return _compressed(ctx, None)
+    return _known_hash(cache, entries(ctx), content_digest(ctx)) or _compressed(ctx, None)
+
+
+@contextlib.contextmanager
+def archive(ctx: Context, progress: Hashed | None = None) -> Iterator[tuple[Path, Digest]]:
+    """A .tar.gz of `ctx` on disk for upload, private to this user, with its Digest (of the
+    bytes archived); removed on exit. Compresses every time: one `up` needs it once.
+    `progress` is told (bytes read, bytes to read) as files are read."""
+    cache = _Cache(cache_dir())
+    try:
+        workdir = cache.workdir()
+    except OSError:
+        import tempfile
+
+        workdir = Path(tempfile.mkdtemp(prefix="pcc-context-"))
+    try:
+        path = workdir / "context.tar.gz"
+        with create_private(path) as out:
+            found = _compressed(ctx, out, progress)
+        yield path, found
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def legacy_content_digest(ctx: Context) -> str:
+    """The content digest of `ctx` as versions before per-file digests computed it
+    (content.LEGACY_PREFIX), for a state they wrote; kept per content once computed."""
+    files = entries(ctx)
+    current = content_digest(ctx)
+    cache = _Cache(cache_dir())
+    key = hashlib.sha256(f"{_FORMAT}\0legacy\0{current}".encode()).hexdigest()
+    held = cache.lookup(key)
+    if held is not None and isinstance(held.get("legacy"), str):
+        return str(held["legacy"])
+    # Each file is checked to be what the listing saw once read (content.unchanged_while_read).
+    found = legacy_digest(files)
+    cache.store(key, {"legacy": found})
+    return found
+
+
+def _compressed(ctx: Context, out: BinaryIO | None, progress: Hashed | None = None) -> Digest:
+    """Compress `ctx` (into `out`, if given) and remember its contextHash for its content,
+    and the digests of its files."""
+    files = entries(ctx)
+    found = compress(files, out, _counting(sum(f.size for f in files), progress))
+    cache = _Cache(cache_dir())
+    _keep_file_digests(ctx, cache, found.file_digests, cache.file_table(ctx.root), True)
+    # Keyed by the digest of the bytes compressed: right even if a file changed meanwhile.
+    cache.store(
+        _hash_key(files, found.content_digest),
+        {
+            "context_hash": found.context_hash,
+            "archive_bytes": found.archive_bytes,
+            "content": found.content_digest,
+        },
+    )
+    return found
+
+
+def _counting(total: int, progress: Hashed | None) -> Callable[[int], None]:
+    """A callback for the reading threads that tells `progress` (bytes so far, `total`)."""
+    done, lock = [0], threading.Lock()
+
+    def read(size: int) -> None:
+        with lock:
+            done[0] += size
+            now = done[0]
+        if progress is not None:
+            progress(now, total)
+
+    return read
+
+
+def _known_digests(
+    ctx: Context, cache: _Cache
+) -> tuple[list[str | None], dict[str, tuple[tuple[int, ...], str]]]:
+    """The cached digest of each file of `ctx` (None where its stat changed), and the table."""
+    known = cache.file_table(ctx.root)
+    digests: list[str | None] = []
+    for f in entries(ctx):
+        held = known.get(f.name)
+        digests.append(held[1] if held is not None and held[0] == stat_key(f) else None)
+    return digests, known
+
+
+def _keep_file_digests(
+    ctx: Context,
+    cache: _Cache,
+    digests: Sequence[str],
+    known: dict[str, tuple[tuple[int, ...], str]],
+    changed: bool,
+) -> None:
+    """Keep the digests of the files of `ctx` (but those too young to trust)."""
+    files = entries(ctx)
+    fresh = {
+        f.name: (stat_key(f), d)
+        for f, d in zip(files, digests, strict=True)
+        if not racy(f, ctx.scanned_ns)
+    }
+    if changed or set(known) - set(fresh):
+        cache.keep_file_table(ctx.root, fresh, known)
+
+
+def _known_hash(cache: _Cache, files: Sequence[File], content: str) -> Digest | None:
+    found = cache.lookup(_hash_key(files, content))
+    if found is None:
+        return None
+    try:
+        return Digest(str(found["context_hash"]), int(found["archive_bytes"]), True, content)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+# -- what identifies an unchanged file and a content -------------------------------------
+
+
+def stat_key(f: File) -> tuple[int, ...]:
+    """What tells that a file (by its path in the context folder) still holds the bytes it
+    was hashed with, without reading it, as git's index does:
+
+    size: an append or a truncation; mtime_ns: any ordinary write; ctime_ns: a write that
+    set the mtime back (`touch -r`, `rsync --inplace -t`), which the kernel cannot hide;
+    inode and device: another file put in its place (editors save to a new file and rename
+    it, `git checkout` writes new files), even one copied with its times (`cp -p`); mode:
+    the executable bit is part of the digest.
+    """
+    return (f.size, f.mtime_ns, f.ctime_ns, f.ino, f.dev, f.mode)
+
+
+def racy(f: File, scanned_ns: int) -> bool:
+    """Whether `f` changed so shortly before the scan that it could change again within the
+    same clock tick, keeping its stat: such a digest is used, not kept."""
+    coarse = f.ctime_ns % 1_000_000_000 == 0
+    return f.ctime_ns >= scanned_ns - (_RACY_COARSE_NS if coarse else _RACY_NS)
+
+
+def _hash_key(files: Sequence[File], content: str) -> str:
+    """What the contextHash of a content depends on besides the content: the executable
+    bits as os.access sees them (the archive's modes), tarfile's headers (Python) and
+    deflate's output (zlib)."""
+    import zlib
+
+    version = sys.version_info
+    bits = "".join("x" if f.executable else "-" for f in files)
+    return hashlib.sha256(
+        f"{_FORMAT}\0{version[0]}.{version[1]}\0{zlib.ZLIB_RUNTIME_VERSION}\0"
+        f"{sys.getfilesystemencoding()}\0{content}\0{bits}\n".encode()
+    ).hexdigest()
 
 
 def cache_dir() -> Path:
@@ -82,35 +302,6 @@ def image_lock(image_key: str, waiting: Callable[[], None]) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
-def _cache_key(files: Sequence[_File]) -> str:
-    import zlib
-
-    # Python and zlib versions: tarfile's headers and deflate's output are theirs.
-    version = sys.version_info
-    key = hashlib.sha256(
-        f"{_FORMAT}\0{version[0]}.{version[1]}\0{zlib.ZLIB_RUNTIME_VERSION}\n".encode()
-    )
-    # Names hold no NUL and the field count is fixed, so this encoding is unambiguous.
-    key.update(
-        "".join(
-            f"{f.name}\0{f.size}\0{f.executable:d}\0{f.mtime_ns}\0{f.ctime_ns}"
-            f"\0{f.ino}\0{f.dev}\0{f.mode}\n"
-            for f in files
-        ).encode("utf-8", "surrogateescape")
-    )
-    return key.hexdigest()
-
-
-def _racy(ctx: Context) -> bool:
-    """Whether a file changed so recently that it could change again with the same ctime."""
-    files = ctx._entries
-    if not files:
-        return False
-    newest = max(f.ctime_ns for f in files)
-    coarse = all(f.ctime_ns % 1_000_000_000 == 0 for f in files)
-    return newest >= ctx._scanned_ns - (_RACY_COARSE_NS if coarse else _RACY_NS)
-
-
 def _signing_key_path() -> Path:
     """$XDG_CONFIG_HOME/pcc-provider/cache.key, else ~/.config/pcc-provider/cache.key: outside
     the cache folder, so that whoever can write the cache still cannot sign an entry."""
@@ -136,7 +327,7 @@ def private_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _create_private(path: Path) -> BinaryIO:
+def create_private(path: Path) -> BinaryIO:
     """A new file that only this user can read (0600)."""
     return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
 
@@ -163,7 +354,7 @@ def _signing_key() -> bytes:
         return _read_signing_key(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     try:
-        with _create_private(tmp) as out:
+        with create_private(tmp) as out:
             out.write(os.urandom(_SIGNING_KEY_BYTES))
         with contextlib.suppress(FileExistsError):
             os.link(tmp, path)  # never replaces a key another process made first
@@ -173,28 +364,18 @@ def _signing_key() -> bytes:
     return _read_signing_key(path)
 
 
-def _sign(secret: bytes, entry: dict[str, object]) -> str:
-    message = json.dumps(entry, sort_keys=True).encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+def _sign(secret: bytes, body: bytes) -> str:
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 class _Cache:
-    """In a folder only its owner can enter (0700; files 0600):
-
-    hashes/<key>.json: fingerprint of the selected files → Digest, signed (HMAC-SHA256) with
-      this user's key from _signing_key_path(), which lives outside the cache folder.
-    archives/<contextHash>.tar.gz: the archive itself, checked against the SHA-256 in its
-      signed entry before every use.
-    tmp/: files being written (renamed into place atomically) and upload hard links.
-    locks/<sha256>.lock: one per image built, flocked by image_lock() (not part of _Cache).
-
-    A folder of another user, or no usable key, means no cache: that only costs time.
-    """
+    """The cache folder (see the module's docstring); every method only costs time when the
+    folder or the key cannot be used."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self.files = root / "files"
         self.hashes = root / "hashes"
-        self.archives = root / "archives"
         self.tmp = root / "tmp"
         self._secret: bytes | None = None
 
@@ -202,65 +383,100 @@ class _Cache:
         """The signing key, once every cache folder is private; raises OSError."""
         if self._secret is None:
             secret = _signing_key()
-            for folder in (self.root, self.hashes, self.archives, self.tmp):
+            for folder in (self.root, self.files, self.hashes, self.tmp):
                 private_dir(folder)
+            # Versions before 0.1.0 kept archives here (up to 2 GiB): none is needed now.
+            shutil.rmtree(self.root / "archives", ignore_errors=True)
             self._secret = secret
         return self._secret
 
-    def lookup(self, key: str) -> Digest | None:
-        path = self.hashes / f"{key}.json"
+    # -- signed entries: "<HMAC-SHA256 of the body>\n<JSON body>" ---------------------------
+
+    def _read(self, path: Path, limit: int) -> dict[str, Any] | None:
         try:
             secret = self._open()
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
             with os.fdopen(fd, "rb") as entry:
                 if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return None  # never read a FIFO or device planted in the cache
-                data = json.loads(entry.read(4096))
-            check = data.pop("check")
-            if not (
-                data["format"] == _FORMAT
-                and data["key"] == key
-                and hmac.compare_digest(str(check), _sign(secret, data))
-            ):
+                data = entry.read(limit + 1)
+            check, _, body = data.partition(b"\n")
+            if len(data) > limit or not hmac.compare_digest(check, _sign(secret, body).encode()):
                 return None
-            found = Digest(
-                data["context_hash"],
-                data["archive_bytes"],
-                cached=True,
-                content_digest=data["content_digest"],
-                _archive_sha256=data["archive_sha256"],
-            )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            found = json.loads(body)
+            if not isinstance(found, dict) or found.get("format") != _FORMAT:
+                return None
+        except (OSError, ValueError):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # least recently used goes first
         return found
 
-    def store(self, key: str, found: Digest) -> None:
-        entry: dict[str, object] = {
-            "format": _FORMAT,
-            "key": key,
-            "context_hash": found.context_hash,
-            "archive_bytes": found.archive_bytes,
-            "content_digest": found.content_digest,
-            "archive_sha256": found._archive_sha256,
-        }
-        try:
-            entry["check"] = _sign(self._open(), entry)
-            self._write_atomic(self.hashes / f"{key}.json", json.dumps(entry).encode())
-            _evict(self.hashes, ".json", max_count=_MAX_HASH_ENTRIES)
-        except OSError:
-            pass  # a cache that cannot be written only costs time
-
-    def _write_atomic(self, path: Path, data: bytes) -> None:
+    def _write(self, path: Path, found: dict[str, Any]) -> None:
+        body = json.dumps({**found, "format": _FORMAT}, separators=(",", ":")).encode()
+        data = _sign(self._open(), body).encode() + b"\n" + body
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
         try:
-            with _create_private(tmp) as out:
+            with create_private(tmp) as out:
                 out.write(data)
             os.replace(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
+
+    def lookup(self, key: str) -> dict[str, Any] | None:
+        found = self._read(self.hashes / f"{key}.json", 4096)
+        return found if found is not None and found.get("key") == key else None
+
+    def store(self, key: str, found: dict[str, Any]) -> None:
+        try:
+            self._write(self.hashes / f"{key}.json", {**found, "key": key})
+            _evict(self.hashes, ".json", max_count=_MAX_HASH_ENTRIES)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+    # -- the files' digests, one table per context folder ---------------------------------
+
+    def _table_path(self, folder: Path) -> Path:
+        name = hashlib.sha256(os.fsencode(folder)).hexdigest()
+        return self.files / f"{name}.json"
+
+    def file_table(self, folder: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+        """Name in the context -> (stat_key, SHA-256) as last hashed."""
+        found = self._read(self._table_path(folder), 64 * 1024**2)
+        if found is None or found.get("folder") != os.fsdecode(folder):
+            return {}
+        try:
+            return {
+                str(name): (tuple(int(n) for n in held[:-1]), str(held[-1]))
+                for name, held in found["files"].items()
+            }
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return {}
+
+    def keep_file_table(
+        self,
+        folder: Path,
+        fresh: dict[str, tuple[tuple[int, ...], str]],
+        known: dict[str, tuple[tuple[int, ...], str]],
+    ) -> None:
+        """Keep `fresh`, and those `known` files outside this selection (another Build's
+        excludes) that are still unchanged on disk; the rest is forgotten."""
+        table = dict(fresh)
+        for name, held in known.items():
+            if name in table:
+                continue
+            with contextlib.suppress(OSError):
+                st = os.stat(folder / name)
+                now = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev, st.st_mode)
+                if now == held[0]:
+                    table[name] = held
+        files = {name: [*key, digest] for name, (key, digest) in table.items()}
+        try:
+            self._write(self._table_path(folder), {"folder": os.fsdecode(folder), "files": files})
+            _evict(self.files, ".json", max_count=_MAX_FILE_TABLES)
+        except OSError:
+            pass
 
     def workdir(self) -> Path:
         import tempfile
@@ -268,52 +484,6 @@ class _Cache:
         self._open()
         _evict(self.tmp, "", max_age=_STALE_TMP_SECONDS)
         return Path(tempfile.mkdtemp(dir=self.tmp, prefix=f"{os.getpid()}-"))
-
-    def keep(self, path: Path, found: Digest) -> None:
-        """Add the finished archive at `path` (in a workdir) to the archive cache."""
-        if found.archive_bytes > _MAX_ARCHIVE_CACHE_BYTES:
-            return
-        try:
-            self._open()
-            staged = path.with_name(path.name + ".keep")
-            os.link(path, staged)
-            os.replace(staged, self.archives / f"{found.context_hash}.tar.gz")
-            _evict(self.archives, ".tar.gz", max_bytes=_MAX_ARCHIVE_CACHE_BYTES)
-        except OSError:
-            pass
-
-    def fetch(self, found: Digest, workdir: Path) -> Path | None:
-        """A verified private link to the cached archive for `found`, or None."""
-        cached = self.archives / f"{found.context_hash}.tar.gz"
-        mine = workdir / "context.tar.gz"
-        try:
-            os.link(cached, mine)  # eviction by another process cannot touch our link
-        except FileNotFoundError:
-            return None
-        except OSError:
-            try:
-                import shutil
-
-                shutil.copyfile(cached, mine)
-                os.chmod(mine, 0o600)
-            except OSError:
-                return None
-        sha256 = hashlib.sha256()
-        size = 0
-        with open(mine, "rb", buffering=0) as data:
-            while chunk := data.read(_CHUNK):
-                sha256.update(chunk)
-                size += len(chunk)
-        if size != found.archive_bytes or not hmac.compare_digest(
-            sha256.hexdigest(), found._archive_sha256
-        ):
-            with contextlib.suppress(OSError):
-                os.unlink(cached)
-            os.unlink(mine)
-            return None
-        with contextlib.suppress(OSError):
-            os.utime(cached)
-        return mine
 
 
 def _evict(
@@ -356,8 +526,6 @@ def _evict(
             continue
         with contextlib.suppress(OSError):
             if entry.is_dir(follow_symlinks=False):
-                import shutil
-
                 shutil.rmtree(entry.path, ignore_errors=True)
             else:
                 os.unlink(entry.path)

@@ -17,6 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+__all__ = [
+    "DEFAULT_EXCLUSIONS",
+    "MAX_CONTEXT_BYTES",
+    "Context",
+    "ContextError",
+    "File",
+    "entries",
+    "quote",
+    "select",
+    "unreadable",
+]
+
 # The official CLI refuses more than 500 * 1024 * 1024 bytes of selected files (MiB, though
 # it prints "MB"); exactly the limit is accepted.
 MAX_CONTEXT_BYTES = 500 * 1024 * 1024
@@ -89,13 +101,14 @@ class ContextError(Exception):
         super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
-class _File(NamedTuple):
+class File(NamedTuple):
+    """A selected file as the listing saw it."""
+
     name: str  # posix path relative to the context root: the tar member name
     path: str  # absolute path to read from
     size: int
-    executable: bool
-    # What the cache key is made of, besides name, size and executable bit. ctime catches
-    # writes that keep the size and restore the mtime; ino/dev catch replaced files.
+    executable: bool  # os.access(X_OK), as the official CLI asks: the archive's mode
+    # With path and size, what tells the cache a file is unchanged (cache.stat_key says why).
     mtime_ns: int
     ctime_ns: int
     ino: int
@@ -120,16 +133,18 @@ class Context:
     symlinked_dirs: tuple[str, ...] = ()
     # What the user should know about how the files were chosen, one line each.
     warnings: tuple[str, ...] = ()
-    _entries: tuple[_File, ...] = field(default=(), repr=False, compare=False)
-    _scanned_ns: int = field(default=0, repr=False, compare=False)
+    # What the cache and the archive read: the listing's stat of each file, in archive order,
+    # and when the scan began (files changed since may change again unseen: cache.racy).
+    entries: tuple[File, ...] = field(default=(), repr=False, compare=False)
+    scanned_ns: int = field(default=0, repr=False, compare=False)
 
 
-def _q(text: str) -> str:
+def quote(text: str) -> str:
     """Quote a name for a message: JSON escapes keep odd names readable and on one line."""
     return json.dumps(text, ensure_ascii=False)
 
 
-def _unreadable(exc: OSError) -> str:
+def unreadable(exc: OSError) -> str:
     """Why an entry cannot be read and what to do, for "cannot read X: <this>"."""
     if exc.errno == errno.ENAMETOOLONG:
         return (
@@ -201,7 +216,7 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
         # The official CLI silently drops them; refuse rather than upload what the user
         # asked to leave out.
         raise ContextError(
-            f"exclude patterns {', '.join(_q(p) for p in extra)} are ignored because "
+            f"exclude patterns {', '.join(quote(p) for p in extra)} are ignored because "
             f"{ignore} exists (it replaces all other exclusions): "
             "move them into .dockerignore and remove them from exclude"
         )
@@ -225,7 +240,7 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
         reason = (
             "it is not UTF-8"
             if isinstance(exc, UnicodeDecodeError)
-            else _unreadable(exc).split(": ", 1)[0]
+            else unreadable(exc).split(": ", 1)[0]
         )
         raise ContextError(
             f"cannot read {ignore}: {reason}: fix or remove the .dockerignore file"
@@ -234,7 +249,7 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
     # The official CLI has no re-include: "!name" is an fnmatch pattern like any other, which
     # matches only names that begin with "!". Kept so the hash stays the CLI's; said aloud.
     warnings = tuple(
-        f'{ignore} line {number} {_q(line)}: "!" (re-include) is not supported and the '
+        f'{ignore} line {number} {quote(line)}: "!" (re-include) is not supported and the '
         "line is ignored, as the official CLI ignores it: what other lines exclude stays "
         "excluded; narrow those lines instead"
         for number, line in numbered
@@ -244,14 +259,14 @@ def _patterns(root: Path, extra: Sequence[str]) -> _Patterns:
 
 
 class _Scan(NamedTuple):
-    files: list[_File]
+    files: list[File]
     symlinked_dirs: list[str]
 
 
 def _scan(root: str, patterns: _Patterns) -> _Scan:
     """Walk like the official CLI's os.walk: symlinks to files are read through, symlinks
     to folders are neither followed nor stored, excluded folders are not entered."""
-    files: list[_File] = []
+    files: list[File] = []
     links: list[str] = []
     pending = [("", root)]
     while pending:
@@ -261,9 +276,9 @@ def _scan(root: str, patterns: _Patterns) -> _Scan:
                 entries = list(listing)
         except OSError as exc:
             # os.walk skips unreadable folders silently; their files would be missing.
-            where = _q(prefix.rstrip("/")) if prefix else "the context folder"
+            where = quote(prefix.rstrip("/")) if prefix else "the context folder"
             raise ContextError(
-                f"cannot read {where} in context {root}: {_unreadable(exc)}"
+                f"cannot read {where} in context {root}: {unreadable(exc)}"
             ) from None
         for entry in entries:
             name = entry.name
@@ -285,20 +300,20 @@ def _scan(root: str, patterns: _Patterns) -> _Scan:
             except OSError as exc:
                 if entry.is_symlink() and exc.errno == errno.ENOENT:
                     raise ContextError(
-                        f"{_q(rel)} in context {root} is a broken symlink: "
+                        f"{quote(rel)} in context {root} is a broken symlink: "
                         "fix it, remove it or add it to .dockerignore"
                     ) from None
                 raise ContextError(
-                    f"cannot read {_q(rel)} in context {root}: {_unreadable(exc)}"
+                    f"cannot read {quote(rel)} in context {root}: {unreadable(exc)}"
                 ) from None
             if not stat.S_ISREG(st.st_mode):
                 # A FIFO would hang the official CLI; sockets and devices make it crash.
                 raise ContextError(
-                    f"{_q(rel)} in context {root} is not a regular file: "
+                    f"{quote(rel)} in context {root} is not a regular file: "
                     "remove it or add it to .dockerignore"
                 )
             files.append(
-                _File(
+                File(
                     rel,
                     entry.path,
                     st.st_size,
@@ -326,13 +341,13 @@ def _dockerfile_name(root: Path, dockerfile: str) -> str:
         inside = os.path.relpath(name, root).replace(os.sep, "/")
         hint = inside if not inside.startswith("../") else "path/inside/context"
         raise ContextError(
-            f"Dockerfile {_q(name)} must be a path relative to the context {root}: "
-            f"pass dockerfile={_q(hint)}"
+            f"Dockerfile {quote(name)} must be a path relative to the context {root}: "
+            f"pass dockerfile={quote(hint)}"
         )
     normal = os.path.normpath(name).replace(os.sep, "/") if name else "."
     if normal == ".." or normal.startswith("../"):
         raise ContextError(
-            f"Dockerfile {_q(name)} is outside the context {root}: move it into the context "
+            f"Dockerfile {quote(name)} is outside the context {root}: move it into the context "
             'and pass dockerfile="path/inside/context"'
         )
     return normal
@@ -343,12 +358,12 @@ def _dockerfile_problem(root: Path, name: str, patterns: _Patterns) -> ContextEr
     full = root / name
     if not full.exists():
         return ContextError(
-            f"Dockerfile {_q(name)} not found in context {root}: "
+            f"Dockerfile {quote(name)} not found in context {root}: "
             'create it or pass dockerfile="path/inside/context"'
         )
     if full.is_dir():
         return ContextError(
-            f"Dockerfile {_q(name)} in context {root} is a folder: "
+            f"Dockerfile {quote(name)} in context {root} is a folder: "
             'pass dockerfile="path/inside/context" naming the Dockerfile itself'
         )
     culprit = patterns.culprit(name)
@@ -361,24 +376,24 @@ def _dockerfile_problem(root: Path, name: str, patterns: _Patterns) -> ContextEr
             )
             where = "exclude pattern" if culprit not in DEFAULT_EXCLUSIONS else "default exclusion"
             return ContextError(
-                f"Dockerfile {_q(name)} is excluded from context {root} by the {where} "
-                f"{_q(culprit)}: {fix}"
+                f"Dockerfile {quote(name)} is excluded from context {root} by the {where} "
+                f"{quote(culprit)}: {fix}"
             )
         return ContextError(
-            f"Dockerfile {_q(name)} is excluded from context {root} by the pattern "
-            f"{_q(culprit)} in {patterns.source}: remove or narrow that pattern"
+            f"Dockerfile {quote(name)} is excluded from context {root} by the pattern "
+            f"{quote(culprit)} in {patterns.source}: remove or narrow that pattern"
         )
     parts = name.split("/")
     for depth in range(1, len(parts)):
         folder = "/".join(parts[:depth])
         if (root / folder).is_symlink():
             return ContextError(
-                f"Dockerfile {_q(name)} is inside {_q(folder)}, a symlink to a folder, and "
-                f"symlinked folders are not uploaded: make {_q(folder)} a real folder "
+                f"Dockerfile {quote(name)} is inside {quote(folder)}, a symlink to a folder, and "
+                f"symlinked folders are not uploaded: make {quote(folder)} a real folder "
                 "or move the Dockerfile"
             )
     return ContextError(
-        f"Dockerfile {_q(name)} is not among the files uploaded from context {root} "
+        f"Dockerfile {quote(name)} is not among the files uploaded from context {root} "
         "(names are case-sensitive): pass dockerfile with the exact path inside the context"
     )
 
@@ -387,7 +402,7 @@ def _mib(size: int) -> str:
     return f"{size / 1024**2:.1f} MiB"
 
 
-def _largest(files: Sequence[_File], count: int = 3) -> list[tuple[str, int]]:
+def _largest(files: Sequence[File], count: int = 3) -> list[tuple[str, int]]:
     """The biggest files or folders, none inside another. A folder is named only when no
     single entry in it accounts for most of its size (that entry is the better hint)."""
     sizes: dict[str, int] = {}
@@ -462,14 +477,15 @@ def select(
         secret_files=secrets,
         symlinked_dirs=tuple(scan.symlinked_dirs),
         warnings=patterns.warnings,
-        _entries=tuple(scan.files),
-        _scanned_ns=scanned_ns,
+        entries=tuple(scan.files),
+        scanned_ns=scanned_ns,
     )
 
 
-def _entries(ctx: Context) -> tuple[_File, ...]:
-    if len(ctx._entries) != len(ctx.files) or any(
-        f.name != n for f, n in zip(ctx._entries, ctx.files, strict=True)
+def entries(ctx: Context) -> tuple[File, ...]:
+    """The files of `ctx` as listed, checked to be the ones its `files` name."""
+    if len(ctx.entries) != len(ctx.files) or any(
+        f.name != n for f, n in zip(ctx.entries, ctx.files, strict=True)
     ):
         raise ValueError("Context must come from context.select()")
-    return ctx._entries
+    return ctx.entries

@@ -189,10 +189,11 @@ class BuildDoor(Door):
     def check(
         self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
-        """What Build.__init__ does in a Python program: defaults, validation, the hashes."""
+        """What Build.__init__ does in a Python program: defaults, validation, the content
+        digest (the contextHash is an output, made on create)."""
         if news.get("context") is None and "contextHash" in news:
             # The check of `pulumi import` (a program never gives contextHash): the build as
-            # it was found; the program that names its context is hashed at its preview.
+            # it was found; the program that names its context is digested at its preview.
             return dict(news), []
         failures: list[CheckFailure] = []
         props = self.defaults(news, region)
@@ -209,22 +210,22 @@ class BuildDoor(Door):
                 )
             )
         if failures or any(unknown(props[k]) for k in ("context", "dockerfile", "exclude")):
-            # The hashes are unknown until the context is: the build is decided at `up`.
-            props.update(contextHash=UNKNOWN, contentDigest=UNKNOWN, contextSizeBytes=UNKNOWN)
+            # The digest is unknown until the context is: the build is decided at `up`.
+            props.update(contentDigest=UNKNOWN)
             return props, failures
         for name in ("context", "dockerfile"):
             if not isinstance(props[name], str):
                 failures.append(CheckFailure(name, f"{name} must be a string, not {props[name]!r}"))
         if failures:
             return props, failures
+        progress = Progress(urn)
         try:
             selected = build_context.select(
                 str(props["context"]), str(props["dockerfile"]), list(props["exclude"] or [])
             )
-            digest = build_context.digest(selected)
+            content = build.digest_content(selected, progress)
         except build_context.ContextError as exc:
             return props, [CheckFailure("context", str(exc))]
-        progress = Progress(urn)
         for name in selected.secret_files:
             progress.warn(
                 f"{name} looks like a secret and will be uploaded with the build context: "
@@ -235,12 +236,7 @@ class BuildDoor(Door):
                 f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
                 "contents (as with `pcc deploy`); copy the folder into the context instead"
             )
-        props.update(
-            dockerfile=selected.dockerfile,
-            contextHash=digest.context_hash,
-            contentDigest=digest.content_digest,
-            contextSizeBytes=digest.archive_bytes,
-        )
+        props.update(dockerfile=selected.dockerfile, contentDigest=content)
         return props, []
 
 

@@ -87,10 +87,14 @@ def test_a_crash_looping_agent_fails_at_once_naming_the_reason(
     first = message.splitlines()[0]
     assert first.startswith("agent bot: deployment ") and "failed: CrashLoopBackOff" in first
     assert "exit code 1" in first and "Error" in first and "SystemExit: 1" in first
-    assert "pcc agent logs bot --deployment " in first
+    # The agent is deleted, and its logs with it: no `pcc agent logs` that cannot work, but
+    # where its output is.
+    assert "pcc agent logs" not in message
     assert "Traceback (most recent call last)" in message  # the agent's output, in full
     assert "not ready after" not in message
-    assert first.endswith("; the agent was deleted again")
+    assert first.endswith(
+        "; the agent was deleted again, and its logs with it: its last output is below"
+    )
     assert gone(emulator)  # this call created it, and it definitely failed
 
 
@@ -119,7 +123,11 @@ def test_a_failed_update_keeps_the_agent_and_says_so(
     new = props(image="example/crashloop:2")
     with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
         provider.update(created.id, {**old, **created.outs}, new)
-    assert "the agent is left as it is" in str(failed.value)
+    first = str(failed.value).splitlines()[0]
+    assert "the agent is left as it is" in first
+    # It exists, so its logs can be read.
+    deployment = agent(emulator)["desiredDeploymentId"]
+    assert first.endswith(f"; its logs: `pcc agent logs bot --deployment {deployment}`")
     seen = agent(emulator)
     assert seen["available"] is True
     assert seen["reconciledDeploymentId"] == created.outs["desiredDeploymentId"]
@@ -195,6 +203,7 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
     with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
         provider.create(props(image="example/crashloop:1", adoptExisting=True))
     assert "existed before this update, so it was left as it is" in str(failed.value)
+    assert "; its logs: `pcc agent logs bot --deployment " in str(failed.value)
     assert agent(emulator)["name"] == "bot"
 
 
@@ -484,7 +493,7 @@ def test_what_counts_as_a_failed_deployment() -> None:
     found = deploy_failure(_revision("Validating", terminated), "d1", "bot")
     assert found is not None
     assert found[0].startswith("deployment d1 failed: OOMKilled (exit code 137)")
-    assert "`pcc agent logs bot --deployment d1`" in found[0] and found[1] == ""
+    assert found[1:] == ("", "`pcc agent logs bot --deployment d1`")
     bare = deploy_failure(_revision("Failed"), "d1", "bot")
     assert bare is not None and bare[0].startswith("deployment d1 failed: phase Failed;")
     # Still on its way, or a revision of another deployment: not a failure of this one.

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -16,8 +18,14 @@ import pytest
 import requests
 from conftest import API_KEY, EmulatorHandle
 
-from pcc_provider import Build, api, context
-from pcc_provider.build import BuildError, BuildProvider
+from pcc_provider import Build, api, build, context
+from pcc_provider.build import (
+    BuildError,
+    BuildProvider,
+    HashingProgress,
+    UploadProgress,
+    digest_content,
+)
 from pcc_provider.resource import api_settings
 
 CREATE = "POST /v1/builds"
@@ -89,6 +97,80 @@ def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
         Build("image", context=str(agent))
 
 
+# --------------------------------------------------------------------------- progress
+
+
+class Row:
+    """A Progress that records the statuses a resource's row would show."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def status(self, message: str) -> None:
+        self.shown.append(message)
+
+
+@pytest.mark.parametrize(
+    ("sent", "size", "shown"),
+    [
+        (0, 12_345, "uploading context: 12 KB"),
+        (12_345, 12_345, "uploading context: 12 KB"),
+        (900, 900, "uploading context: 900 B"),
+        (1_200_000, 3_400_000, "uploading context: 1.2 of 3.4 MB"),
+        (120_000_000, 340_000_000, "uploading context: 120 of 340 MB"),
+        (340_000_000, 340_000_000, "uploading context: 340 MB"),
+    ],
+)
+def test_upload_progress_in_units_people_read(sent: int, size: int, shown: str) -> None:
+    row = Row()
+    UploadProgress(row, size)(sent, size)  # type: ignore[arg-type]
+    assert row.shown == [shown]
+
+
+def test_hashing_shows_its_progress_once_it_takes_a_while(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    row = Row()
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 3600.0)
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    assert row.shown == []  # quicker than HASH_PROGRESS_AFTER: nothing to say
+
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    time.sleep(0.15)  # past the window in which a fresh file's digest is not kept
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    counting = r"hashing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
+    assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
+    # The last word: done, not a count that stopped.
+    assert re.fullmatch(r"hashed the build context: 3\.1 MB in \d+\.\ds", row.shown[-1])
+
+    row.shown.clear()
+    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    assert row.shown == []  # unchanged: nothing read
+
+
+def test_compressing_for_upload_shows_its_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `up` compresses the context once, for the upload; a big one says so as it goes."""
+    root = tmp_path / "agent"
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM scratch\n")
+    (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
+    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
+    row = Row()
+    report = HashingProgress(row, "the build context", ("compressing", "compressed"))  # type: ignore[arg-type]
+    with context.archive(context.select(root), report):
+        report.finish()
+    counting = r"compressing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
+    assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
+    assert re.fullmatch(r"compressed the build context: 3\.1 MB in \d+\.\ds", row.shown[-1])
+
+
 # --------------------------------------------------------------------------- diff
 
 OLD = {
@@ -96,7 +178,7 @@ OLD = {
     "dockerfile": "Dockerfile",
     "region": "us-west",
     "contextHash": "0123456789abcdef",
-    "contentDigest": "sha256:" + "a" * 64,
+    "contentDigest": "files-sha256:" + "a" * 64,
 }
 
 
@@ -106,7 +188,7 @@ OLD = {
         ({}, []),
         ({"context": "moved", "buildTimeout": 60, "exclude": ["x"]}, []),
         ({"contextHash": "fedcba9876543210"}, []),  # another zlib, the same files
-        ({"contentDigest": "sha256:" + "b" * 64}, ["contentDigest"]),
+        ({"contentDigest": "files-sha256:" + "b" * 64}, ["contentDigest"]),
         ({"region": "eu-central"}, ["region"]),
         ({"dockerfile": "Dockerfile.prod"}, ["dockerfile"]),
     ],
@@ -117,12 +199,45 @@ def test_only_another_image_is_a_change(change: dict[str, Any], replaces: list[s
     assert diff.changes is bool(replaces)
 
 
-def test_state_from_before_the_content_digest_is_not_replaced_for_it() -> None:
-    old = {k: v for k, v in OLD.items() if k != "contentDigest"}
-    unchanged = BuildProvider().diff("id", old, OLD)
+def written_by_an_earlier_version(root: Path, digest: bool = True) -> dict[str, Any]:
+    """The state an earlier pcc-provider wrote for `root`: the contextHash as an input, and
+    the content digest in its old encoding (or none, before it existed)."""
+    selected = context.select(root)
+    old = {**OLD, "context": str(root), "contextHash": context.digest(selected).context_hash}
+    old["contentDigest"] = context.legacy_content_digest(selected) if digest else None
+    return old
+
+
+def news(root: Path) -> dict[str, Any]:
+    """What this version's program sends for `root`."""
+    found = context.content_digest(context.select(root))
+    return {k: v for k, v in OLD.items() if k != "contextHash"} | {
+        "context": str(root),
+        "contentDigest": found,
+    }
+
+
+@pytest.mark.parametrize("digest", [True, False], ids=["old digest", "no digest"])
+@pytest.mark.usefixtures("cache")
+def test_state_of_an_earlier_version_is_not_replaced_for_it(agent: Path, digest: bool) -> None:
+    old = written_by_an_earlier_version(agent, digest)
+    unchanged = BuildProvider().diff("id", old, news(agent))
     assert (unchanged.changes, unchanged.replaces) == (False, [])
-    edited = BuildProvider().diff("id", old, {**OLD, "contextHash": "fedcba9876543210"})
-    assert (edited.changes, edited.replaces) == (True, ["contextHash"])
+    (agent / "bot.py").write_text("print('edited')\n")
+    edited = BuildProvider().diff("id", old, news(agent))
+    assert (edited.changes, edited.replaces) == (True, ["contentDigest"])
+
+
+@pytest.mark.usefixtures("cache")
+def test_state_of_an_earlier_version_is_read_once(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old digest of a content is computed once, then kept: later previews read nothing."""
+    old = written_by_an_earlier_version(agent)
+    BuildProvider().diff("id", old, news(agent))
+    monkeypatch.setattr(context.cache, "legacy_digest", lambda *_: pytest.fail("read again"))
+    again = BuildProvider().diff("id", old, news(agent))
+    assert (again.changes, again.replaces) == (False, [])
 
 
 # --------------------------------------------------------------------------- create
@@ -135,15 +250,13 @@ def provider(emulator: EmulatorHandle) -> BuildProvider:
 
 
 def props(root: Path, timeout: float) -> dict[str, Any]:
-    found = context.digest(context.select(root))
     return {
         "context": str(root),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
         "buildTimeout": timeout,
-        "contextHash": found.context_hash,
-        "contentDigest": found.content_digest,
+        "contentDigest": context.content_digest(context.select(root)),
         "__urn": None,
     }
 

@@ -143,11 +143,20 @@ def test_check_applies_the_python_defaults_and_hashes_the_context(
     assert inputs["region"] == "us-west"
     assert inputs["exclude"] == []
     assert inputs["buildTimeout"] == build.DEFAULT_BUILD_TIMEOUT
-    # The hashes the Python door computes in the program (Build.__init__).
-    digest = build_context.digest(build_context.select(agent_dir, "Dockerfile", []))
-    assert inputs["contentDigest"] == digest.content_digest
-    assert inputs["contextHash"] == digest.context_hash
+    # The digest the Python door computes in the program (Build.__init__); the contextHash
+    # is an output, made on create.
+    selected = build_context.select(agent_dir, "Dockerfile", [])
+    assert inputs["contentDigest"] == build_context.content_digest(selected)
+    assert "contextHash" not in inputs and "contextSizeBytes" not in inputs
     assert emulator.stats()["requests"] == {}
+
+
+def test_check_never_compresses_the_context(
+    emulator: EmulatorHandle, agent_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(build_context.cache, "compress", lambda *_: pytest.fail("compressed"))
+    inputs, _ = plain(checked(configured(emulator), context=str(agent_dir)))
+    assert inputs["contentDigest"].startswith("files-sha256:")
 
 
 def test_check_takes_the_region_from_provider_config(
@@ -176,6 +185,7 @@ def test_preview_create_leaves_outputs_unknown_and_calls_nothing(
     previewed = asyncio.run(provider.create(CreateRequest(URN, inputs, 60, True)))
     outs, _ = plain(previewed.properties or {})
     assert outs["imageUri"] == UNKNOWN and outs["buildId"] == UNKNOWN
+    assert outs["contextHash"] == UNKNOWN and outs["contextSizeBytes"] == UNKNOWN
     assert outs["contentDigest"] == plain(inputs)[0]["contentDigest"]
     assert emulator.stats()["requests"] == {}
 

@@ -207,8 +207,8 @@ def test_a_crash_looping_agent_fails_the_up_with_its_reason_then_recovers(
     result = stack.up(check=False)
     assert result.returncode != 0
     line = next(line for line in result.output.splitlines() if "failed: CrashLoopBackOff" in line)
-    assert "exit code 1" in line and "pcc agent logs bot --deployment" in line
-    assert "the agent was deleted again" in line
+    assert "exit code 1" in line and "pcc agent logs" not in result.output
+    assert "the agent was deleted again, and its logs with it: its last output is below" in line
     assert "Traceback (most recent call last)" in result.output
     assert emulator.api("GET", "/agents/bot").status_code == 404
 

@@ -7,6 +7,7 @@ saw (the emulator's request counts).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import subprocess
@@ -14,10 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import API_KEY, EmulatorHandle
+from context_corpus import official
 from pulumi_stack import Stack
 
 pytestmark = pytest.mark.engine
@@ -94,24 +97,24 @@ def test_build_reuse_and_replacement(
     assert "2 unchanged" in preview.stdout
     assert total_calls(emulator) == before
 
-    # An edit shows the content digest's and the contextHash's change as a replacement,
-    # then builds anew.
+    # An edit shows the content digest's change as a replacement, without compressing the
+    # context (no contextHash is learnt: it is an output, made by the `up`), then builds anew.
+    hashes = Path(stack.env["PCC_PROVIDER_CACHE_DIR"]) / "hashes"
+    known = sorted(hashes.iterdir())
     bot.write_text("print('hello, again')\n")
     preview = stack.preview()
-    change = re.search(
-        r'contextHash\s*:\s*"([0-9a-f]{16})"\s*=>\s*"([0-9a-f]{16})"', preview.stdout
-    )
-    assert change, preview.stdout
-    assert change.group(1) == first["context_hash"]
     digest = re.search(
-        r'contentDigest\s*:\s*"(sha256:[0-9a-f]{64})"\s*=>\s*"sha256:', preview.stdout
+        r'contentDigest\s*:\s*"(files-sha256:[0-9a-f]{64})"\s*=>\s*"files-sha256:',
+        preview.stdout,
     )
     assert digest and digest.group(1) == first["content_digest"], preview.stdout
     assert "+-1 to replace" in preview.stdout
+    assert sorted(hashes.iterdir()) == known
     assert total_calls(emulator) == before
     stack.up()
     second = stack.outputs()
     assert second["source"] == "new" and second["build_id"] != first["build_id"]
+    assert second["context_hash"] == official(stack.dir / "agent").context_hash
     assert emulator.calls(UPLOAD) == 2
 
     # Reverting the edit reuses the first build: no upload.
@@ -191,8 +194,8 @@ def test_another_machine_plans_no_change(
     assert "2 unchanged" in preview.stdout, preview.stdout
     stack.up()
     assert total_calls(emulator) == before
-    # The archive's hash did change; the build and its outputs did not.
-    assert build_state(stack)["inputs"]["contextHash"] != first["context_hash"]
+    # The build and its outputs did not change; the contextHash is not an input.
+    assert "contextHash" not in build_state(stack)["inputs"]
     assert stack.outputs()["build_id"] == first["build_id"]
     assert stack.outputs()["context_hash"] == first["context_hash"]
 
@@ -201,22 +204,58 @@ def test_another_machine_plans_no_change(
     bot.write_text("print('edited')\n")
     preview = stack.preview()
     assert "+-1 to replace" in preview.stdout
-    assert re.search(r'contentDigest\s*:\s*"sha256:[0-9a-f]{64}"\s*=>', preview.stdout)
+    assert re.search(r'contentDigest\s*:\s*"files-sha256:[0-9a-f]{64}"\s*=>', preview.stdout)
     bot.write_text(AGENT_FILES["agent/bot.py"])
 
-    # A state written before the content digest existed is not replaced for lacking it:
-    # the contextHash decides, as it did then.
-    stack.pulumi("config", "rm", "zlibNg", "--stack", stack.name)
+
+def as_an_earlier_version_wrote_it(stack: Stack, digest: str | None) -> None:
+    """Rewrite the stack's state as pcc-provider before per-file digests wrote it: the
+    contextHash among the Build's inputs, and `digest` as its contentDigest (None: before
+    the content digest existed)."""
     state = json.loads(stack.export())
     for resource in state["deployment"]["resources"]:
+        if "pipecat:Build" not in resource["type"]:
+            continue
+        outputs = resource["outputs"]
+        resource["inputs"]["contextHash"] = outputs["contextHash"]
+        resource["inputs"]["contextSizeBytes"] = outputs["contextSizeBytes"]
         for key in ("inputs", "outputs"):
-            (resource.get(key) or {}).pop("contentDigest", None)
+            if digest is None:
+                resource[key].pop("contentDigest", None)
+            else:
+                resource[key]["contentDigest"] = digest
     old_state = stack.dir / "old-state.json"
     old_state.write_text(json.dumps(state))
     stack.pulumi("stack", "import", "--stack", stack.name, "--file", str(old_state))
+
+
+@pytest.mark.parametrize("digest", ["old", "none"])
+def test_a_stack_of_an_earlier_version_previews_no_change(
+    build_stack: Callable[..., Stack], emulator: EmulatorHandle, digest: str
+) -> None:
+    """After upgrading pcc-provider, a stack whose state an earlier version wrote (its
+    content digest in the old encoding, or none at all) previews and updates with no change,
+    and an edit still replaces the build."""
+    stack = build_stack()
+    stack.up()
+    first = stack.outputs()
+    agent = stack.dir / "agent"
+    # The old encoding, written out independently: one SHA-256 over every file in a row.
+    old = hashlib.sha256(b"pcc-provider-content-1\n")
+    for name in ("Dockerfile", "bot.py"):
+        data = (agent / name).read_bytes()
+        old.update(b"%s\0-\0%d\n" % (name.encode(), len(data)) + data)
+    as_an_earlier_version_wrote_it(stack, "sha256:" + old.hexdigest() if digest == "old" else None)
+    before = total_calls(emulator)
+
     preview = stack.preview()
     assert "2 unchanged" in preview.stdout, preview.stdout
+    stack.up()
     assert total_calls(emulator) == before
+    assert stack.outputs()["build_id"] == first["build_id"]
+
+    (agent / "bot.py").write_text("print('edited')\n")
+    assert "+-1 to replace" in stack.preview().stdout
 
 
 def test_failed_build_shows_error_and_logs_then_recovers(
@@ -481,3 +520,30 @@ def test_cli_hash_matches_the_planned_hash(build_stack: Callable[..., Stack]) ->
         check=True,
     )
     assert cli.stdout.split()[0] == stack.outputs()["context_hash"]
+
+
+def test_rows_say_what_is_happening_and_end_with_the_outcome(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    """The Build's row while it hashes (shown at once here), uploads and builds, and its last
+    word once created: the outcome, not the last status polled."""
+    program = PROGRAM.replace(
+        "from pcc_provider import Build\n",
+        "from pcc_provider import Build, build\nbuild.HASH_PROGRESS_AFTER = 0\n",
+    )
+    emulator.configure(buildSeconds=2)
+    stack = cloud_stack(program, files=AGENT_FILES)
+    output = stack.up().stdout
+    rows = [
+        line.split(" image ", 1)[1] for line in output.splitlines() if "pipecat:Build image" in line
+    ]
+    [build_id] = [b["id"] for b in emulator.api("GET", "/builds").json()["builds"]]
+    size = len(official(stack.dir / "agent").tarball)
+    selected = sum(len(text) for text in AGENT_FILES.values())
+    # Before the step starts: the program hashes the context in Build's constructor.
+    assert rows[0] == f" hashing the build context: {selected} B", rows
+    assert re.fullmatch(rf" hashed the build context: {selected} B in \d+\.\ds", rows[1]), rows
+    uploading = rf"creating \(\d+s\) uploading context: {size} B"
+    assert any(re.fullmatch(uploading, row) for row in rows), rows
+    assert not any(" MB" in row for row in rows), rows
+    assert re.fullmatch(rf"created \(\d+s\) build {build_id} succeeded after \d+s", rows[-1]), rows

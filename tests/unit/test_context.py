@@ -11,6 +11,7 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from context_corpus import official
@@ -58,7 +59,20 @@ def no_compression(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object) -> None:
         raise AssertionError("compressed again")
 
-    monkeypatch.setattr(context, "_compress", refuse)
+    monkeypatch.setattr(context.cache, "compress", refuse)
+
+
+def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the files that the content digest reads from now on."""
+    read: list[str] = []
+    hash_files = context.cache.hash_files
+
+    def recording(files: list[Any], *args: Any) -> list[str]:
+        read.extend(f.name for f in files)
+        return hash_files(files, *args)
+
+    monkeypatch.setattr(context.cache, "hash_files", recording)
+    return read
 
 
 # --------------------------------------------------------------------------- cache
@@ -78,15 +92,40 @@ def test_unchanged_context_is_not_compressed_again(
     )
 
 
-def test_just_written_files_are_not_trusted_to_cache(agent: Path) -> None:
+def test_just_written_files_are_not_trusted_to_cache(
+    agent: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # File times come from a coarse clock: a file rewritten within the same tick keeps its
-    # ctime, so a scan of files that young must not be cached.
-    (agent / "src" / "bot.py").write_text("print('hi')\n")
-    fresh_digest(agent)
-    assert not fresh_digest(agent).cached
+    # ctime, so the digest of a file that young is not kept; the others' are.
     settle()
-    fresh_digest(agent)
-    assert fresh_digest(agent).cached
+    context.content_digest(context.select(agent))
+    (agent / "src" / "bot.py").write_text("print('hi')\n")
+    read = files_read(monkeypatch)
+    first = context.content_digest(context.select(agent))
+    second = context.content_digest(context.select(agent))
+    assert read == ["src/bot.py", "src/bot.py"] and first == second
+    settle()
+    context.content_digest(context.select(agent))
+    context.content_digest(context.select(agent))
+    assert read == ["src/bot.py"] * 3
+
+
+def test_an_edit_reads_only_the_edited_file(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settle()
+    before = context.content_digest(context.select(agent))
+    (agent / "src" / "bot.py").write_text("print('edited')\n")
+    read = files_read(monkeypatch)
+    no_compression(monkeypatch)
+    after = context.content_digest(context.select(agent))
+    assert read == ["src/bot.py"] and after != before
+    assert after == fresh_digest_compressed(agent)
+
+
+def fresh_digest_compressed(root: Path) -> str:
+    """The content digest of what an archive of `root` holds (computed while compressing)."""
+    import pcc_provider.context.tarball as tarball
+
+    return tarball.compress(context.select(root).entries, None).content_digest
 
 
 def _same_size_restored_mtime(root: Path) -> None:
@@ -123,12 +162,14 @@ def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
     after = fresh_digest(agent)
     expected = official(agent).context_hash
     if change == "replace file by a copy":
+        # The same content: its contextHash is known, nothing is compressed.
         assert after.context_hash == before.context_hash == expected
         assert after.content_digest == before.content_digest
+        assert after.cached
     else:
         assert after.context_hash == expected != before.context_hash
         assert after.content_digest != before.content_digest
-    assert not after.cached
+        assert not after.cached
 
 
 @pytest.mark.parametrize(
@@ -141,38 +182,65 @@ def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
 )
 def test_corrupt_cache_entry_is_ignored(agent: Path, cache: Path, corrupt: bytes) -> None:
     good = cached_digest(agent)
-    for entry in (cache / "hashes").iterdir():
+    for entry in [*(cache / "hashes").iterdir(), *(cache / "files").iterdir()]:
         entry.write_bytes(corrupt)
     again = fresh_digest(agent)
-    assert again.context_hash == good.context_hash
+    assert (again.context_hash, again.content_digest) == (good.context_hash, good.content_digest)
     assert not again.cached
     assert fresh_digest(agent).cached  # rewritten
+
+
+def tamper(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the JSON body of a signed entry, keeping its signature line."""
+    check, body = entry.read_bytes().split(b"\n", 1)
+    data = json.loads(body)
+    change(data)
+    entry.write_bytes(check + b"\n" + json.dumps(data).encode())
 
 
 def test_tampered_cache_entry_is_ignored(agent: Path, cache: Path) -> None:
     good = cached_digest(agent)
     for entry in (cache / "hashes").iterdir():
-        data = json.loads(entry.read_text())
-        data["context_hash"] = "0123456789abcdef"
-        entry.write_text(json.dumps(data))
+        tamper(entry, lambda data: data.update(context_hash="0123456789abcdef"))
     again = fresh_digest(agent)
     assert again.context_hash == good.context_hash
     assert not again.cached
+
+
+def test_tampered_file_digest_is_ignored(
+    agent: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whoever can write the cache cannot make an edit look like no change."""
+    good = cached_digest(agent)
+    (agent / "src" / "bot.py").write_text("print('changed')\n")
+    edited = context.content_digest(context.select(agent))
+    settle()
+    context.content_digest(context.select(agent))  # keeps the edited file's digest
+
+    def restore(data: dict[str, Any]) -> None:
+        held = data["files"]["src/bot.py"]
+        held[-1] = "0" * 64  # claims other bytes for the same stat
+
+    [table] = (cache / "files").iterdir()
+    tamper(table, restore)
+    read = files_read(monkeypatch)
+    assert context.content_digest(context.select(agent)) == edited != good.content_digest
+    assert sorted(read) == ["Dockerfile", "src/bot.py", "src/data.bin"]  # all read again
 
 
 def test_cache_dir_comes_from_the_environment(
     agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
     settle()
-    found = fresh_digest(agent)
-    assert (cache / "archives" / f"{found.context_hash}.tar.gz").is_file()
+    fresh_digest(agent)
     assert len(list((cache / "hashes").glob("*.json"))) == 1
+    assert len(list((cache / "files").glob("*.json"))) == 1
 
     monkeypatch.delenv("PCC_PROVIDER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert context.cache_dir() == tmp_path / "xdg" / "pcc-provider"
     fresh_digest(agent)
-    assert (tmp_path / "xdg" / "pcc-provider" / "archives").is_dir()
+    assert (tmp_path / "xdg" / "pcc-provider" / "files").is_dir()
 
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -215,29 +283,51 @@ def test_hash_cache_is_bounded(
     assert not fresh_digest(roots[0]).cached
 
 
-def test_archive_cache_is_bounded(
+def test_no_archive_is_kept(agent: Path, cache: Path) -> None:
+    """After a digest and an archive for upload, the cache holds the files' digests and the
+    contextHash, not the archive; the archives an earlier version kept are removed."""
+    (cache / "archives").mkdir(parents=True)
+    (cache / "archives" / "0123456789abcdef.tar.gz").write_bytes(os.urandom(1000))
+    settle()
+    fresh_digest(agent)
+    with context.archive(context.select(agent)):
+        pass
+    kept = sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+    assert [name.split("/")[0] for name in kept] == ["files", "hashes"]
+    assert not (cache / "archives").exists()
+    assert sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()) < 2000
+
+
+def test_file_digests_are_bounded(
     tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sizes = []
+    monkeypatch.setattr(context.cache, "_MAX_FILE_TABLES", 2)
+    roots = []
     for i in range(4):
         root = tmp_path / f"c{i}"
         root.mkdir()
-        (root / "Dockerfile").write_text("FROM scratch\n")
-        (root / "blob").write_bytes(os.urandom(100_000))
-        sizes.append(fresh_digest(root).archive_bytes)
-        if i == 0:
-            monkeypatch.setattr(context.cache, "_MAX_ARCHIVE_CACHE_BYTES", 2 * sizes[0] + 1000)
-        time.sleep(0.01)
-    kept = sorted((cache / "archives").iterdir())
-    assert len(kept) == 2
-    assert sum(p.stat().st_size for p in kept) <= 2 * sizes[0] + 1000
-    big = tmp_path / "big"
-    big.mkdir()
-    (big / "Dockerfile").write_text("FROM scratch\n")
-    (big / "blob").write_bytes(os.urandom(300_000))
-    found = fresh_digest(big)
-    assert not (cache / "archives" / f"{found.context_hash}.tar.gz").exists()
-    assert len(list((cache / "archives").iterdir())) == 2
+        (root / "Dockerfile").write_text(f"FROM scratch {i}\n")
+        roots.append(root)
+    settle()
+    for root in roots:
+        context.content_digest(context.select(root))
+        time.sleep(0.01)  # distinct mtimes: eviction order is by age
+    assert len(list((cache / "files").iterdir())) == 2
+    read = files_read(monkeypatch)
+    context.content_digest(context.select(roots[-1]))
+    assert read == []
+    context.content_digest(context.select(roots[0]))
+    assert read == ["Dockerfile"]
+
+
+def test_forgets_files_no_longer_selected(agent: Path, cache: Path) -> None:
+    settle()
+    context.content_digest(context.select(agent))
+    (agent / "src" / "data.bin").unlink()
+    context.content_digest(context.select(agent))
+    [table] = (cache / "files").iterdir()
+    assert b"data.bin" not in table.read_bytes()
+    assert b"src/bot.py" in table.read_bytes()
 
 
 # --------------------------------------------------------------------------- archive
@@ -256,29 +346,29 @@ def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache:
     assert list((cache / "tmp").iterdir()) == []
 
 
-def test_archive_after_a_preview_is_not_compressed_again(
-    agent: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    expected = official(agent)
+def test_a_cold_digest_reads_each_file_once(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing known, compressing digests the files in the same pass: the next content
+    digest reads nothing."""
+    read = files_read(monkeypatch)
     settle()
-    assert not fresh_digest(agent).cached
-    no_compression(monkeypatch)
-    with context.archive(context.select(agent)) as (path, found):
-        assert path.read_bytes() == expected.tarball
-        assert found.cached
+    found = fresh_digest(agent)
+    assert read == [] and not found.cached
+    assert context.content_digest(context.select(agent)) == found.content_digest
+    assert read == []
 
 
-def test_corrupt_cached_archive_is_not_uploaded(agent: Path, cache: Path) -> None:
+def test_digest_of_a_preview_never_compresses(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     expected = official(agent)
-    good = cached_digest(agent)
-    stored = cache / "archives" / f"{good.context_hash}.tar.gz"
-    data = bytearray(stored.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    stored.write_bytes(bytes(data))
+    monkeypatch.setattr(context.cache, "compress", lambda *_: pytest.fail("compressed"))
+    assert context.content_digest(context.select(agent)).startswith("files-sha256:")
+    assert context.cached_digest(context.select(agent)) is None
+    monkeypatch.undo()
     with context.archive(context.select(agent)) as (path, found):
-        assert path.read_bytes() == expected.tarball
-        assert not found.cached
-    assert stored.read_bytes() == expected.tarball  # replaced by a good copy
+        assert path.read_bytes() == expected.tarball and not found.cached
+    # Once archived, the contextHash of this content is known without compressing.
+    no_compression(monkeypatch)
+    known = context.cached_digest(context.select(agent))
+    assert known is not None and known.context_hash == expected.context_hash
 
 
 def test_memory_does_not_grow_with_the_context(tmp_path: Path) -> None:
@@ -551,8 +641,9 @@ def test_concurrent_processes_share_the_cache_safely(agent: Path, cache: Path) -
     outputs = [run.communicate(timeout=120) for run in runs]
     assert [run.returncode for run in runs] == [0] * 4, outputs
     assert {out.split()[0] for out, _ in outputs} == {expected}
-    assert [p.name for p in (cache / "archives").iterdir()] == [f"{expected}.tar.gz"]
+    assert not (cache / "archives").exists()
     assert len(list((cache / "hashes").iterdir())) == 1
+    assert len(list((cache / "files").iterdir())) == 1
     assert list((cache / "tmp").iterdir()) == []
     assert re.fullmatch(r"[0-9a-f]{16}  .*\(cached\)\n", cli("hash", agent).stdout)
 

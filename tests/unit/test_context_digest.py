@@ -35,13 +35,14 @@ def agent(tmp_path: Path) -> Path:
 
 def reference_digest(root: Path, names: tuple[str, ...]) -> str:
     """The documented encoding, written out independently of the module."""
-    digest = hashlib.sha256(b"pcc-provider-content-1\n")
+    digest = hashlib.sha256(b"pcc-provider-content-2\n")
     for name in names:
         path = root / name
         executable = "x" if path.stat().st_mode & stat.S_IXUSR else "-"
         data = path.read_bytes()
-        digest.update(f"{name}\0{executable}\0{len(data)}\n".encode() + data)
-    return "sha256:" + digest.hexdigest()
+        sha = hashlib.sha256(data).hexdigest()
+        digest.update(f"{name}\0{executable}\0{len(data)}\0{sha}\n".encode())
+    return "files-sha256:" + digest.hexdigest()
 
 
 def settle() -> None:
@@ -57,6 +58,8 @@ def test_digest_is_paths_executable_bits_and_bytes(agent: Path) -> None:
     settle()
     ctx = context.select(agent)
     expected = reference_digest(agent, ctx.files)
+    assert context.content_digest(ctx) == expected
+    assert context.content_digest(context.select(agent)) == expected  # from the cache
     fresh = context.digest(ctx)
     assert fresh.content_digest == expected and not fresh.cached
     cached = context.digest(context.select(agent))
@@ -111,13 +114,13 @@ def test_cache_is_private(agent: Path, cache: Path, tmp_path: Path) -> None:
     settle()
     context.digest(context.select(agent))
     found = modes(cache)
-    assert {name for name in found if "/" not in name} == {".", "hashes", "archives", "tmp"}
+    assert {name for name in found if "/" not in name} == {".", "files", "hashes", "tmp"}
     for name, mode in found.items():
         if (cache / name).is_dir():
             assert mode == 0o700, name
         else:
             assert mode == 0o600, name
-    assert any(name.startswith("archives/") for name in found)
+    assert any(name.startswith("files/") for name in found)
     assert any(name.startswith("hashes/") for name in found)
     key = tmp_path / "config" / "pcc-provider" / "cache.key"
     assert modes(key.parent) == {".": 0o700, "cache.key": 0o600}
@@ -156,26 +159,20 @@ def test_symlinked_cache_folder_is_not_used(agent: Path, cache: Path, tmp_path: 
 
 
 def forge(cache: Path, tarball: bytes, sign: bytes | None) -> str:
-    """What someone who can write the cache folder, but not read the key, can do: put an
-    archive of their own in, and point this context's entry at it, every field consistent."""
+    """What someone who can write the cache folder, but not read the key, can do: point this
+    content's entry at the hash of an archive of their own, every field consistent, signed
+    with a plain hash of the body or with another key."""
     forged_hash = hashlib.md5(tarball).hexdigest()[:16]
-    (cache / "archives" / f"{forged_hash}.tar.gz").write_bytes(tarball)
     for path in (cache / "hashes").iterdir():
-        entry = json.loads(path.read_text())
-        entry.update(
-            context_hash=forged_hash,
-            archive_bytes=len(tarball),
-            archive_sha256=hashlib.sha256(tarball).hexdigest(),
-        )
-        entry.pop("check")
-        # Without the key: a plain hash of the fields, or a signature with another key.
-        fields = f"{entry['key']}:{forged_hash}:{len(tarball)}".encode()
-        entry["check"] = (
-            hashlib.sha256(fields).hexdigest()[:16]
+        entry = json.loads(path.read_bytes().split(b"\n", 1)[1])
+        entry.update(context_hash=forged_hash, archive_bytes=len(tarball))
+        body = json.dumps(entry, separators=(",", ":")).encode()
+        check = (
+            hashlib.sha256(body).hexdigest()
             if sign is None
-            else hmac.new(sign, json.dumps(entry, sort_keys=True).encode(), "sha256").hexdigest()
+            else hmac.new(sign, body, "sha256").hexdigest()
         )
-        path.write_text(json.dumps(entry))
+        path.write_bytes(check.encode() + b"\n" + body)
     return forged_hash
 
 
@@ -191,6 +188,7 @@ def test_forged_cache_entry_is_not_trusted(
     (other / "Dockerfile").write_text("FROM evil\n")
     forged_hash = forge(cache, official(other).tarball, sign)
 
+    assert context.cached_digest(context.select(agent)) is None
     planned = context.digest(context.select(agent))
     assert planned.context_hash == expected.context_hash != forged_hash
     assert not planned.cached

@@ -24,16 +24,31 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
-def content_digest(tarball: bytes) -> str:
-    """The content digest read back from the official archive: per member, in order, its
-    name, x bit and size, then its bytes."""
-    digest = hashlib.sha256(b"pcc-provider-content-1\n")
+def members(tarball: bytes) -> Iterator[tuple[bytes, bytes, bytes]]:
+    """(name, x bit, bytes) of each member of the official archive, in order."""
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
         for member in archive:
             data = archive.extractfile(member).read()  # type: ignore[union-attr]
             name = member.name.encode("utf-8", "surrogateescape")
-            x = b"x" if member.mode & 0o100 else b"-"
-            digest.update(b"%s\0%s\0%d\n" % (name, x, len(data)) + data)
+            yield name, b"x" if member.mode & 0o100 else b"-", data
+
+
+def content_digest(tarball: bytes) -> str:
+    """The content digest read back from the official archive: per member, in order, its
+    name, x bit, size and the SHA-256 of its bytes."""
+    digest = hashlib.sha256(b"pcc-provider-content-2\n")
+    for name, x, data in members(tarball):
+        file_digest = hashlib.sha256(data).hexdigest().encode()
+        digest.update(b"%s\0%s\0%d\0%s\n" % (name, x, len(data), file_digest))
+    return "files-sha256:" + digest.hexdigest()
+
+
+def legacy_content_digest(tarball: bytes) -> str:
+    """The content digest as versions before per-file digests wrote it in states: per
+    member, its name, x bit and size, then its bytes, all in one SHA-256."""
+    digest = hashlib.sha256(b"pcc-provider-content-1\n")
+    for name, x, data in members(tarball):
+        digest.update(b"%s\0%s\0%d\n" % (name, x, len(data)) + data)
     return "sha256:" + digest.hexdigest()
 
 
@@ -79,6 +94,8 @@ def assert_same_as_official(root: Path, dockerfile: str, extra: list[str]) -> No
     )
     # The corpus's modes have the owner's x bit exactly when the official CLI sees one.
     assert found.content_digest == content_digest(theirs.tarball)
+    assert context.content_digest(ctx) == found.content_digest  # from per-file digests
+    assert context.legacy_content_digest(ctx) == legacy_content_digest(theirs.tarball)
     with context.archive(ctx) as (path, again):
         assert path.read_bytes() == theirs.tarball
         assert again.context_hash == theirs.context_hash
