@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
+from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api
 from pcc_provider import context as build_context
@@ -495,14 +496,15 @@ class Build(ApiResource, module="pipecat", name="Build"):
         patterns = [exclude] if isinstance(exclude, str) else list(exclude or [])
         config = pulumi.Config("pipecat")
         region = region_for(region)
-        problem = _check_inputs(config, region, build_timeout)
-        if problem:
-            raise pulumi.RunError(f"Build {resource_name!r}: {problem}")
+        found = [reason for _, reason in input_problems(region, build_timeout)]
+        found += [p for p in [settings_problem(config)] if p]
+        if found:
+            raise pulumi.RunError(f"Build {resource_name!r}: {found[0]}")
         urn = resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts)
         try:
-            selected = build_context.select(context, dockerfile, patterns)
             # On the row of this resource when it has its own URN (a child's is not known yet).
-            content = digest_content(selected, Progress(urn if isinstance(urn, str) else None))
+            progress = Progress(urn if isinstance(urn, str) else None)
+            selected, content, warnings = prepare(context, dockerfile, patterns, progress)
         except build_context.ContextError as exc:
             raise pulumi.RunError(f"Build {resource_name!r}: {exc}") from None
 
@@ -518,20 +520,8 @@ class Build(ApiResource, module="pipecat", name="Build"):
             __urn=urn,
         )
         super().__init__(BuildProvider(), resource_name, props, opts)
-        for name in selected.secret_files:
-            pulumi.log.warn(
-                f"{name} looks like a secret and will be uploaded with the build context: "
-                "add it to .dockerignore",
-                resource=self,
-            )
-        for warning in selected.warnings:
+        for warning in warnings:
             pulumi.log.warn(warning, resource=self)
-        for name in selected.symlinked_dirs:
-            pulumi.log.warn(
-                f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
-                "contents (as with `pcc deploy`); copy the folder into the context instead",
-                resource=self,
-            )
 
     @classmethod
     def get(
@@ -574,13 +564,45 @@ def _stuck_for(build: dict[str, Any], timeout: float) -> float | None:
     return age if age > timeout else None
 
 
-def _check_inputs(config: pulumi.Config, region: str, build_timeout: float) -> str | None:
-    empty = region_problem(region)
-    if empty:
-        return empty
-    if not build_timeout > 0:
-        return f"build_timeout must be a positive number of seconds, not {build_timeout!r}"
-    return settings_problem(config)
+def input_problems(region: Any, build_timeout: Any) -> list[tuple[str, str]]:
+    """(input, reason) for what a build refuses before its context is read, in both doors;
+    a value not known yet (UNKNOWN) is judged once known."""
+    found: list[tuple[str, str]] = []
+    if (empty := region_problem(region)) is not None:
+        found.append(("region", empty))
+    positive = isinstance(build_timeout, int | float) and not isinstance(build_timeout, bool)
+    if build_timeout != UNKNOWN and not (positive and build_timeout > 0):
+        found.append(
+            (
+                "buildTimeout",
+                f"build_timeout must be a positive number of seconds, not {build_timeout!r}",
+            )
+        )
+    return found
+
+
+def prepare(
+    context: str, dockerfile: str, exclude: list[str], progress: Progress
+) -> tuple[build_context.Context, str, list[str]]:
+    """What both doors do with a Build's context before the engine diffs it: the files a
+    build uploads, their content digest, and what the program's author should be warned of.
+    ContextError for a context that cannot be read."""
+    selected = build_context.select(context, dockerfile, exclude)
+    content = digest_content(selected, progress)
+    warnings = [
+        *(
+            f"{name} looks like a secret and will be uploaded with the build context: "
+            "add it to .dockerignore"
+            for name in selected.secret_files
+        ),
+        *selected.warnings,
+        *(
+            f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
+            "contents (as with `pcc deploy`); copy the folder into the context instead"
+            for name in selected.symlinked_dirs
+        ),
+    ]
+    return selected, content, warnings
 
 
 # Per image key, the error of the last create in this process that failed: a create that

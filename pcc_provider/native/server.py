@@ -68,7 +68,6 @@ from pcc_provider.resource import (
     Progress,
     api_settings,
     camel,
-    region_problem,
     snake,
 )
 
@@ -195,20 +194,14 @@ class BuildDoor(Door):
             # The check of `pulumi import` (a program never gives contextHash): the build as
             # it was found; the program that names its context is digested at its preview.
             return dict(news), []
-        failures: list[CheckFailure] = []
         props = self.defaults(news, region)
         exclude = props["exclude"]
         props["exclude"] = [exclude] if isinstance(exclude, str) else list(exclude or [])
-        if (problem := region_problem(props["region"])) is not None:
-            failures.append(CheckFailure("region", problem.replace("region=", "region: ")))
-        timeout = props["buildTimeout"]
-        if not unknown(timeout) and not (isinstance(timeout, int | float) and timeout > 0):
-            failures.append(
-                CheckFailure(
-                    "buildTimeout",
-                    f"buildTimeout must be a positive number of seconds, not {timeout!r}",
-                )
-            )
+        # The Python door's checks and messages, in this door's names.
+        failures = [
+            CheckFailure(name, reason.replace("region=", "region: ").replace(snake(name), name))
+            for name, reason in build.input_problems(props["region"], props["buildTimeout"])
+        ]
         if failures or any(unknown(props[k]) for k in ("context", "dockerfile", "exclude")):
             # The digest is unknown until the context is: the build is decided at `up`.
             props.update(contentDigest=UNKNOWN)
@@ -220,22 +213,13 @@ class BuildDoor(Door):
             return props, failures
         progress = Progress(urn)
         try:
-            selected = build_context.select(
-                str(props["context"]), str(props["dockerfile"]), list(props["exclude"] or [])
+            selected, content, warnings = build.prepare(
+                str(props["context"]), str(props["dockerfile"]), list(props["exclude"]), progress
             )
-            content = build.digest_content(selected, progress)
         except build_context.ContextError as exc:
             return props, [CheckFailure("context", str(exc))]
-        for name in selected.secret_files:
-            progress.warn(
-                f"{name} looks like a secret and will be uploaded with the build context: "
-                "add it to .dockerignore"
-            )
-        for name in selected.symlinked_dirs:
-            progress.warn(
-                f"{name} is a symlink to a folder: Pipecat Cloud builds do not upload its "
-                "contents (as with `pcc deploy`); copy the folder into the context instead"
-            )
+        for warning in warnings:
+            progress.warn(warning)
         props.update(dockerfile=selected.dockerfile, contentDigest=content)
         return props, []
 

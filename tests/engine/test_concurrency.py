@@ -5,6 +5,7 @@ together (pcc_provider/plugin.py), and concurrent builds are neither started twi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ def plugin(tmp_path: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
         env=env,
         stdout=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own group: the wrapper script runs Python as a child
     )
     try:
         assert proc.stdout is not None
@@ -42,7 +44,7 @@ def plugin(tmp_path: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield provider_pb2_grpc.ResourceProviderStub(channel)
     finally:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)  # the wrapper and the Python it started
         proc.wait()
 
 
