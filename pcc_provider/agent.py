@@ -265,6 +265,8 @@ class AgentProvider(ApiProvider):
         return None
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The engine diffs what its state holds: the create's claim is settled (ownership.py).
+        ownership.release(olds.get("__urn") or "", CLAIM, olds.get("serviceName") or _id)
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         updates = [
             k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
@@ -305,7 +307,9 @@ class AgentProvider(ApiProvider):
                     f"agent {name}: {exc}; the agent exists and was left as it is: "
                     "run `pulumi up` again to carry on"
                 ) from None
-        ownership.release(urn, CLAIM, name)  # in the state from here on
+        # The claim stays until the engine shows it has the agent in its state (diff, delete):
+        # an engine killed while this call ran never records it, and only the claim lets the
+        # next `up` recover the agent instead of refusing it as someone else's.
         return CreateResult(name, self._outputs(props, agent))
 
     def _undo(self, client: api.Client, name: str, props: dict[str, Any], ours: bool) -> str:
@@ -473,6 +477,7 @@ class AgentProvider(ApiProvider):
                     )
                     return
                 self._delete(client, id_, props)
+            ownership.release(props.get("__urn") or "", CLAIM, id_)
         except api.ApiError as exc:
             raise AgentError(f"agent {id_}: {exc}") from None
 
