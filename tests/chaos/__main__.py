@@ -22,18 +22,35 @@ def main() -> int:
     parser.add_argument(
         "--plant-at", type=int, help="inject a violation: plant an unowned set at this step"
     )
+    parser.add_argument(
+        "--inject",
+        choices=["adopt"],
+        help="inject a violation: the program adopts what it finds (no ownership check)",
+    )
     args = parser.parse_args()
     root = args.workdir or Path(tempfile.mkdtemp(prefix=f"chaos-{args.seed}-"))
     root.mkdir(parents=True, exist_ok=True)
-    chaos = Chaos(args.seed, root, stacks=args.stacks, plant_at=args.plant_at)
+    chaos = Chaos(
+        args.seed,
+        root,
+        stacks=args.stacks,
+        plant_at=args.plant_at,
+        inject=args.inject,
+        log=lambda line: print(line, flush=True),
+    )
     report = chaos.run(args.steps, keep_going=args.keep_going)
     print(json.dumps(report.to_json(), indent=2))
     if report.violations:
         first = report.violations[0]
         print(f"\n{first}", file=sys.stderr)
+        injected = [
+            *([f"--plant-at {args.plant_at}"] if args.plant_at is not None else []),
+            *([f"--inject {args.inject}"] if args.inject else []),
+        ]
+        extra = f' CHAOS_ARGS="{" ".join(injected)}"' if injected else ""
         print(
-            f"replay: make chaos SEED={args.seed} STEPS={first.step} STACKS={args.stacks}"
-            f"   (logs of this run: {root}/logs)",
+            f"replay: make chaos SEED={args.seed} STEPS={first.step} STACKS={args.stacks}{extra}"
+            f"\nlogs of this run, one file per command: {root}/logs",
             file=sys.stderr,
         )
         return 1

@@ -61,7 +61,10 @@ ACTIONS = {  # name -> weight
     "refresh": 2,
     "destroy-recreate": 1,
     "two-at-once": 2,
+    "take-name": 1,  # declare another stack's agent or set: refused, then taken back
 }
+# Actions that are more than an edit of one stack's program.
+WHOLE_STACK = ("refresh", "destroy-recreate", "two-at-once", "take-name")
 FAULTS = {
     "none": 5,
     "burst": 3,  # 5xx or 429, one to four times, on one route
@@ -196,6 +199,7 @@ class Chaos:
         self.outputs: list[tuple[int, str]] = []  # (step, output) of every command
         self.scanned_at = 0.0
         self.step_no = 0
+        self.reported: set[tuple[str, str]] = set()
         self._emulator_log = logging.FileHandler(root / "logs" / "emulator.log")
         logging.getLogger("pcc_provider.emulator").addHandler(self._emulator_log)
 
@@ -357,6 +361,9 @@ class Chaos:
     # -- invariants ----------------------------------------------------------------------------
 
     def violate(self, invariant: str, detail: str) -> None:
+        if (invariant, detail) in self.reported:
+            return  # the same object still wrong: reported at the step that broke it
+        self.reported.add((invariant, detail))
         violation = Violation(invariant, self.step_no, detail)
         self.report.violations.append(violation)
         self.log(f"VIOLATION {violation}")
@@ -629,7 +636,7 @@ class Chaos:
             body = {"route": rng.choice(ROUTES[2:]), "status": 502, "body": "html"}
             body["times"] = rng.randint(1, 2)
         elif fault == "malformed":
-            body = {"route": rng.choice(READ_ROUTES), "body": "malformed"}
+            body = {"route": rng.choice(READ_ROUTES), "status": 200, "body": "malformed"}
             body["times"] = rng.randint(1, 3)
         elif fault == "delay":
             body = {"route": rng.choice(ROUTES), "delay": round(rng.uniform(1, 5), 1)}
@@ -656,15 +663,11 @@ class Chaos:
         self.report.faults[fault] += 1
         touched = [first, second] if action == "two-at-once" else [first]
         edits = (
-            [
-                rng.choice(
-                    [a for a in ACTIONS if a not in ("refresh", "destroy-recreate", "two-at-once")]
-                )
-                for _ in touched
-            ]
+            [rng.choice([a for a in ACTIONS if a not in WHOLE_STACK]) for _ in touched]
             if action == "two-at-once"
             else [action]
         )
+        taken = self.take_name(rng, first, second) if action == "take-name" else None
         for name, edit in zip(touched, edits, strict=True):
             self.edit(rng, name, edit)
             self.push(name)
@@ -703,6 +706,23 @@ class Chaos:
         if "kill" in disturbance:
             for name in touched:
                 self.command(name, ["cancel", "--yes"])
+        if taken is not None:
+            refused = results[first]
+            if (
+                fault == "none"
+                and refused.returncode != 0
+                and "did not create it" not in (refused.stdout)
+            ):
+                self.violate(
+                    "1 ownership",
+                    f"{first}'s up declaring {second}'s {taken[1]} failed without saying that "
+                    f"this stack did not create it:\n{tail(refused.stdout)}",
+                )
+            self.check_ownership()  # before the name is given back
+            kind, res, name, held = taken
+            self.models[first][kind][res][held] = name
+            self.push(first)
+            results[first] = self.up(first, [])
         for name in touched:
             result = results.get(name)
             is_up = result is not None and result.args[1] == "up"
@@ -722,6 +742,20 @@ class Chaos:
             # The injected violation: an object no stack created and no output announced.
             self.plant(f"planted-{number}")
         self.check_all(touched)
+
+    def take_name(
+        self, rng: random.Random, first: str, second: str
+    ) -> tuple[str, str, str, str] | None:
+        """Make one of `first`'s agents or sets declare the name of one of `second`'s; returns
+        (kind, resource, its own name, the field) to give it back."""
+        for kind, held in rng.sample([("agents", "serviceName"), ("sets", "setName")], 2):
+            mine, theirs = self.models[first][kind], self.models[second][kind]
+            if mine and theirs:
+                res = rng.choice(sorted(mine))
+                own = mine[res][held]
+                mine[res][held] = theirs[rng.choice(sorted(theirs))][held]
+                return kind, res, own, held
+        return None
 
     def restart(self, disturbance: dict[str, Any]) -> None:
         """Stop the emulator after `restart` more requests (or 30s), start it again later."""
