@@ -441,7 +441,10 @@ class PipecatProvider(Provider):
             if name in olds:
                 news[name] = olds[name]
         result = await self._run(
-            door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
+            door.provider.diff,
+            request.resource_id,
+            {**door.to_core(olds), "__urn": request.urn},  # the create's claim is settled
+            door.to_core(news),
         )
         replaces = [camel(name) for name in result.replaces or []]
         detailed: dict[str, PropertyDiff] = {}
