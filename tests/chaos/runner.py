@@ -93,6 +93,21 @@ ROUTES = [
     "DELETE /v1/secrets/{setName}/{secretKey}",
 ]
 READ_ROUTES = [r for r in ROUTES if r.startswith("GET ")]
+# The routes an action's commands call, so that most faults land where they bite.
+BUILD_ROUTES = [r for r in ROUTES if "builds" in r or "_storage" in r]
+AGENT_ROUTES = [r for r in ROUTES if "agents" in r]
+SET_ROUTES = [r for r in ROUTES if "secrets" in r]
+ROUTES_OF = {
+    "edit-context": BUILD_ROUTES + AGENT_ROUTES,
+    "change-secret": SET_ROUTES + AGENT_ROUTES,
+    "add-secret": SET_ROUTES,
+    "remove-secret": SET_ROUTES,
+    "agent-settings": AGENT_ROUTES,
+    "rename-agent": AGENT_ROUTES,
+    "refresh": READ_ROUTES,
+    "destroy-recreate": [r for r in ROUTES if not r.startswith("PUT ")],
+    "take-name": AGENT_ROUTES + SET_ROUTES,
+}
 ACTING_ROUTES = [r for r in ROUTES if not r.startswith("GET ") and "_storage" not in r]
 # Output lines that announce an object left in Pipecat Cloud on purpose.
 LEFTOVER = re.compile(r"not deleted|was left|is left|left in Pipecat Cloud|kept by Pipecat")
@@ -626,22 +641,26 @@ class Chaos:
         elif model["agents"]:
             del model["agents"][rng.choice(sorted(model["agents"]))]
 
-    def arm(self, rng: random.Random, fault: str) -> dict[str, Any]:
+    def arm(self, rng: random.Random, fault: str, action: str) -> dict[str, Any]:
         """Queue an API fault in the emulator; returns how the command is to be disturbed."""
+        near = ROUTES_OF.get(action, ROUTES)
+        routes = near if rng.random() < 0.8 else ROUTES
         if fault == "burst":
             status = rng.choice([500, 502, 503, 429])
-            body: dict[str, Any] = {"route": rng.choice(ROUTES), "status": status}
+            body: dict[str, Any] = {"route": rng.choice(routes), "status": status}
             body.update(times=rng.randint(1, 4), **({"retryAfter": 1} if status == 429 else {}))
         elif fault == "html":
-            body = {"route": rng.choice(ROUTES[2:]), "status": 502, "body": "html"}
+            body = {"route": rng.choice(routes), "status": 502, "body": "html"}
             body["times"] = rng.randint(1, 2)
         elif fault == "malformed":
-            body = {"route": rng.choice(READ_ROUTES), "status": 200, "body": "malformed"}
+            reads = [r for r in routes if r in READ_ROUTES] or READ_ROUTES
+            body = {"route": rng.choice(reads), "status": 200, "body": "malformed"}
             body["times"] = rng.randint(1, 3)
         elif fault == "delay":
-            body = {"route": rng.choice(ROUTES), "delay": round(rng.uniform(1, 5), 1)}
+            body = {"route": rng.choice(routes), "delay": round(rng.uniform(1, 5), 1)}
         elif fault == "act-then-drop":
-            body = {"route": rng.choice(ACTING_ROUTES), "actThenDrop": True}
+            acting = [r for r in routes if r in ACTING_ROUTES] or ACTING_ROUTES
+            body = {"route": rng.choice(acting), "actThenDrop": True}
         elif fault in ("sigint", "sigkill"):
             # After 1 to 12 more API requests: somewhere within the command's work.
             return {"kill": fault, "at": rng.randint(1, 12)}
@@ -671,7 +690,7 @@ class Chaos:
         for name, edit in zip(touched, edits, strict=True):
             self.edit(rng, name, edit)
             self.push(name)
-        disturbance = self.arm(rng, fault)
+        disturbance = self.arm(rng, fault, action)
         self.log(f"step {number}: {action} on {'+'.join(touched)}, fault {fault} {disturbance}")
         kill = {k: disturbance[k] for k in ("kill", "at") if k in disturbance}
         results: dict[str, Result] = {}
