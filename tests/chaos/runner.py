@@ -468,6 +468,7 @@ class Chaos:
         started = time.time()
         texts = [(f"output of a command of step {s}", o) for s, o in self.outputs]
         roots = [self.state, self.root / "homes", self.root / "cache", self.root / "logs"]
+        roots.append(self.project)  # the stacks' config files (Pulumi.<stack>.yaml)
         for root in roots:
             for path in root.rglob("*"):
                 try:
