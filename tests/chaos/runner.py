@@ -215,6 +215,7 @@ class Chaos:
         self.scanned_at = 0.0
         self.step_no = 0
         self.reported: set[tuple[str, str]] = set()
+        self.commands_done = threading.Event()  # the step's commands have ended
         self._emulator_log = logging.FileHandler(root / "logs" / "emulator.log")
         logging.getLogger("pcc_provider.emulator").addHandler(self._emulator_log)
 
@@ -696,6 +697,7 @@ class Chaos:
         kill = {k: disturbance[k] for k in ("kill", "at") if k in disturbance}
         results: dict[str, Result] = {}
         restart = None
+        self.commands_done.clear()
         if "restart" in disturbance:
             restart = threading.Thread(target=self.restart, args=(disturbance,))
             restart.start()
@@ -720,6 +722,7 @@ class Chaos:
                 thread.join()
         else:
             results[first] = self.up(first, [], **kill)
+        self.commands_done.set()
         if restart is not None:
             restart.join()
         self.control("DELETE", "faults")
@@ -780,8 +783,7 @@ class Chaos:
     def restart(self, disturbance: dict[str, Any]) -> None:
         """Stop the emulator after `restart` more requests (or 30s), start it again later."""
         until = self.requests_served() + disturbance["restart"]
-        deadline = time.monotonic() + 30
-        while self.requests_served() < until and time.monotonic() < deadline:
+        while self.requests_served() < until and not self.commands_done.is_set():
             time.sleep(0.05)
         self.stop_emulator()
         time.sleep(disturbance["down"])
@@ -801,7 +803,11 @@ class Chaos:
         try:
             self.setup()
             for number in range(1, steps + 1):
-                self.step(number)
+                try:
+                    self.step(number)
+                except Exception as exc:  # the runner's own failure: reported, and the end
+                    self.violate("runner", f"{type(exc).__name__}: {exc}")
+                    break
                 self.report.steps = number
                 if self.report.violations and not keep_going:
                     break
