@@ -4,6 +4,8 @@ named, and printed with the command that replays them. `make chaos` runs long se
 
 from __future__ import annotations
 
+import base64
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -61,3 +63,26 @@ def test_a_program_that_skips_the_ownership_check_is_caught(tmp_path: Path) -> N
     assert run.returncode == 1, run.stdout + run.stderr
     assert "invariant 1 ownership broken at step 3: " in run.stderr
     assert "is in the state of ['s0', 's1']" in run.stderr
+
+
+def test_a_secret_value_in_an_output_or_a_state_file_is_caught(tmp_path: Path) -> None:
+    runner = Chaos(CI_SEED, tmp_path, stacks=2, log=lambda line: None)
+    try:
+        value = runner.fresh_value(random.Random(1))
+        runner.step_no = 5
+        runner.outputs.append((5, f"error: the service said {value!r}"))
+        (tmp_path / "state" / "leak.json").write_text(
+            base64.b64encode(runner.api_key.encode()).decode()
+        )
+        runner.check_secrets()
+    finally:
+        runner.close()
+    found = sorted(str(v) for v in runner.report.violations)
+    assert found == sorted(
+        [
+            f"invariant 4 no-secrets broken at step 5: secret value {value} in plaintext in "
+            "output of a command of step 5",
+            "invariant 4 no-secrets broken at step 5: the API key, base64-encoded, in plaintext in "
+            f"{tmp_path / 'state' / 'leak.json'}",
+        ]
+    ), found

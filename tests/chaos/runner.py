@@ -467,8 +467,10 @@ class Chaos:
         self.report.checks["4 no-secrets"] += 1
         needles: dict[str, str] = {}
         for value in self.secrets_seen:
-            needles[value] = value
-            needles[base64.b64encode(value.encode()).decode()] = f"base64 of {value}"
+            # Named by value (a made-up one, to grep the logs for), the key by what it is.
+            name = "the API key" if value == self.api_key else f"secret value {value}"
+            needles[value] = name
+            needles[base64.b64encode(value.encode()).decode()] = f"{name}, base64-encoded,"
         started = time.time()
         texts = [(f"output of a command of step {s}", o) for s, o in self.outputs]
         roots = [self.state, self.root / "homes", self.root / "cache", self.root / "logs"]
@@ -484,8 +486,7 @@ class Chaos:
         for where, text in texts:
             for needle, what in needles.items():
                 if needle in text:
-                    kind = "the API key" if what == self.api_key else f"secret value {what}"
-                    self.violate("4 no-secrets", f"{kind} in plaintext in {where}")
+                    self.violate("4 no-secrets", f"{what} in plaintext in {where}")
 
     def check_matches(self, name: str) -> None:
         """The emulator holds what this stack's state and program declare (after its up)."""
