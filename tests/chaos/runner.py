@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
 import logging
 import os
@@ -209,7 +210,7 @@ class Chaos:
         self.values: dict[str, dict[str, dict[str, str]]] = {}
         self.contexts: dict[tuple[str, str], int] = {}  # (stack, build) -> content version
         self.secrets_seen: set[str] = {self.api_key}
-        self.counter = 0
+        self.counter = itertools.count(1)
         self.leftovers: dict[str, int] = {}  # object name -> the step whose output announced it
         self.outputs: list[tuple[int, str]] = []  # (step, output) of every command
         self.scanned_at = 0.0
@@ -303,11 +304,12 @@ class Chaos:
         self, name: str, args: list[str], *, kill: str | None = None, at: float = 0.0
     ) -> Result:
         """Run `pulumi <args>` for one stack; with `kill`, send SIGINT (to its process group,
-        as Ctrl-C does) or SIGKILL (to the CLI alone) `at` seconds in, if still running."""
+        as Ctrl-C does) or SIGKILL (to the CLI alone) once the emulator has served `at` more
+        requests, if it still runs."""
         stack = self.stacks[name]
         argv = ["pulumi", *args, "--stack", name, "--non-interactive", "--color", "never"]
-        self.counter += 1
-        logfile = self.root / "logs" / f"{self.step_no:04d}-{self.counter:05d}-{name}-{args[0]}.log"
+        number = next(self.counter)  # atomic: two stacks' commands may run at once
+        logfile = self.root / "logs" / f"{self.step_no:04d}-{number:05d}-{name}-{args[0]}.log"
         with logfile.open("w+") as out:
             proc = subprocess.Popen(
                 argv,
