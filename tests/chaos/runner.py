@@ -670,10 +670,11 @@ class Chaos:
             acting = [r for r in routes if r in ACTING_ROUTES] or ACTING_ROUTES
             body = {"route": rng.choice(acting), "actThenDrop": True}
         elif fault in ("sigint", "sigkill"):
-            # After 1 to 12 more API requests: somewhere within the command's work.
-            return {"kill": fault, "at": rng.randint(1, 12)}
+            # After 1 to 6 more API requests: within the work of most commands (a small
+            # update makes about six, a create of a stack's resources a few dozen).
+            return {"kill": fault, "at": rng.randint(1, 6)}
         elif fault == "restart":
-            return {"restart": rng.randint(1, 12), "down": round(rng.uniform(0.5, 3), 1)}
+            return {"restart": rng.randint(1, 6), "down": round(rng.uniform(0.5, 3), 1)}
         else:
             return {}
         self.control("POST", "faults", json=body)
