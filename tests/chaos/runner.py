@@ -111,7 +111,7 @@ ROUTES_OF = {
 }
 ACTING_ROUTES = [r for r in ROUTES if not r.startswith("GET ") and "_storage" not in r]
 # Output lines that announce an object left in Pipecat Cloud on purpose.
-LEFTOVER = re.compile(r"not deleted|was left|is left|left in Pipecat Cloud|kept by Pipecat")
+LEFTOVER = re.compile(r"not deleted|left as it is|deleting it again failed|kept by Pipecat")
 # Output lines that say why a second build of one content started.
 REBUILD = re.compile(r"a new build starts instead|build \S+ (failed|timed out|timeout)")
 
