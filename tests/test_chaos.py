@@ -8,10 +8,14 @@ import base64
 import random
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from chaos.runner import Chaos
+from conftest import EmulatorHandle
+from pulumi_stack import Stack
 
 pytestmark = pytest.mark.engine
 
@@ -86,3 +90,45 @@ def test_a_secret_value_in_an_output_or_a_state_file_is_caught(tmp_path: Path) -
             f"{tmp_path / 'state' / 'leak.json'}",
         ]
     ), found
+
+
+AGENT_PROGRAM = """
+import pulumi
+from pcc_provider import Agent
+
+Agent("bot", service_name="chaos-bot", image="example/agent:1", deploy_timeout=60)
+"""
+
+
+def test_an_agent_created_while_the_engine_was_being_killed_is_recovered(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    # Found by the chaos runner (seed 2, step 4, before the fix): `pulumi` was killed while
+    # the create ran, the create still ended (its plugin notices the engine's end within a
+    # second), so no state has the agent, and the next `up` refused it as someone else's.
+    emulator.configure(agentReadySeconds=0.05)
+    stack = cloud_stack(AGENT_PROGRAM)
+    argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
+    up = subprocess.Popen(
+        argv, cwd=stack.dir, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while emulator.calls("POST /v1/agents") == 0:
+            assert up.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        up.kill()  # the CLI alone, as a CI runner's timeout does
+        up.wait()
+    while not emulator.api("GET", "/agents/chaos-bot").json().get("ready"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(3)  # the plugin has ended the create, and then itself
+    stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
+
+    result = stack.up()
+    assert "agent chaos-bot was created by an interrupted `pulumi up` of this stack" in (
+        result.output
+    )
+    assert [r["id"] for r in stack.resources() if r["type"].endswith(":Agent")] == ["chaos-bot"]
+    assert stack.preview("--expect-no-changes").returncode == 0
