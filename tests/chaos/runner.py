@@ -133,6 +133,7 @@ class Report:
     actions: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # what the runner did beyond steps
     violations: list[Violation] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -144,6 +145,7 @@ class Report:
             "actions": dict(sorted(self.actions.items())),
             "faults": dict(sorted(self.faults.items())),
             "checks": dict(sorted(self.checks.items())),
+            "notes": dict(sorted(self.notes.items())),
             "violations": [str(v) for v in self.violations],
         }
 
@@ -767,11 +769,30 @@ class Chaos:
                     )
             else:
                 # Whatever the fault did, a fault-free up now converges.
-                self.checked_up(name, self.up(name, []), "the fault-free `pulumi up` after it")
+                self.checked_up(name, self.recover(name), "the fault-free `pulumi up` after it")
         if self.plant_at == number:
             # The injected violation: an object no stack created and no output announced.
             self.plant(f"planted-{number}")
         self.check_all(touched)
+
+    def recover(self, name: str) -> Result:
+        """The fault-free `up` after a faulted step. A delete the kill interrupted stays in
+        the state, whatever it did (the engine's rule for every provider): the engine's
+        warning says so and says to run `pulumi refresh`, which is done here, as a user
+        would, before the `up` that must converge."""
+        result = self.up(name, [])
+        if "interrupted while deleting" in result.stdout:
+            self.report.notes["refresh after an interrupted delete"] += 1
+            refreshed = self.command(name, ["refresh", "--yes", "--skip-preview"])
+            self.report.checks["6 converges"] += 1
+            if refreshed.returncode != 0:
+                self.violate(
+                    "6 converges",
+                    f"the `pulumi refresh` an interrupted delete asks for failed:\n"
+                    f"{tail(refreshed.stdout)}",
+                )
+            result = self.up(name, [])
+        return result
 
     def take_name(
         self, rng: random.Random, first: str, second: str
