@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean
+.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -60,3 +60,11 @@ demo: pulumi-cli
 
 clean:
 	rm -rf $(VENV) .venv-floor .venv-newest .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+
+# A seeded chaos run (tests/chaos/runner.py): random edits and faults against the emulator and
+# the real engine, invariants checked after each step. Replays a failing seed to its step.
+SEED ?= 1
+STEPS ?= 50
+STACKS ?= 3
+chaos: pulumi
+	cd tests && ../$(PY) -m chaos --seed $(SEED) --steps $(STEPS) --stacks $(STACKS) $(CHAOS_ARGS)

@@ -314,6 +314,9 @@ class AgentProvider(OwnedObjectProvider):
     def _timeout(self, props: Mapping[str, Any]) -> float:
         return float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
 
+    def _settled(self, props: Mapping[str, Any], name: str) -> None:
+        ownership.release(props.get("__urn") or "", CLAIM, name)
+
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         """Agents record when they were made: another createdAt is another agent. A state from
         before createdAt was recorded proves nothing either way."""
@@ -356,6 +359,8 @@ class AgentProvider(OwnedObjectProvider):
         return None
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The engine diffs what its state holds: the create's claim is settled (ownership.py).
+        ownership.release(olds.get("__urn") or "", CLAIM, olds.get("serviceName") or _id)
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         updates = [
             k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
@@ -397,7 +402,9 @@ class AgentProvider(OwnedObjectProvider):
                     f"agent {name}: {exc}; the agent exists and was left as it is: "
                     "run `pulumi up` again to carry on"
                 ) from None
-        ownership.release(urn, CLAIM, name)  # in the state from here on
+        # The claim stays until the engine shows it has the agent in its state (diff, delete):
+        # an engine killed while this call ran never records it, and only the claim lets the
+        # next `up` recover the agent instead of refusing it as someone else's.
         return CreateResult(name, self._outputs(props, agent))
 
     def _undo(

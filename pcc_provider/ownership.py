@@ -6,8 +6,10 @@ of the declared name is never taken to be ours from its name or settings alone. 
 an interrupted `up` of this very resource made it comes from a claim: before a create calls
 the API, it writes down in this user's cache folder that this resource (its URN, which names
 the project and the stack) is creating the object NAME in REGION, from time T, with these
-key names (never values). The claim is removed once the create has succeeded (the state has
-the object then) or has definitely not made anything. A claim still there on the next create
+key names (never values). The claim is removed once the engine shows that its state has
+the object (the next diff of that resource, or its delete) or the create has definitely not
+made anything; not when the create returns, since an engine killed meanwhile never records
+what it returned. A claim still there on the next create
 is what an interrupted `up` (killed, cancelled, or its answer lost) left, and an object found
 then is this resource's only if it matches the claim: same region, created after T (agents),
 the same key names (secret sets).

@@ -250,6 +250,11 @@ class OwnedObjectProvider(ApiProvider):
     def _timeout(self, props: Mapping[str, Any]) -> float:
         raise NotImplementedError
 
+    def _settled(self, props: Mapping[str, Any], name: str) -> None:
+        """The engine shows that its state holds the object (it reads, diffs or deletes it):
+        the claim of the create that made it is done with (ownership.py)."""
+        raise NotImplementedError
+
     def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
         """What the service said, as it may be shown (sets hide echoed values)."""
         return str(said)
@@ -272,6 +277,9 @@ class OwnedObjectProvider(ApiProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.reported(id_, props), self._client(recorded=True) as client:
             found = self._find(client, id_)
+        # Also when what is found is forgotten: a claim left behind would let a later create
+        # of this resource take a newcomer of the name for what an interrupted `up` made.
+        self._settled(props, id_)
         if found is None:
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         stranger = self._stranger(props, found)
@@ -288,16 +296,17 @@ class OwnedObjectProvider(ApiProvider):
         progress = self._progress(props)
         with self.reported(id_, props), self._client(recorded=True) as client:
             found = self._find(client, id_)
+            stranger = self._stranger(props, found) if found is not None else None
             if found is None:
-                return  # already gone
-            stranger = self._stranger(props, found)
-            if stranger:
+                pass  # already gone
+            elif stranger:
                 progress.warn(
                     f"{self.what} {id_} was not deleted: it is not the one this stack created "
                     f"({stranger}); it is forgotten and left as it is"
                 )
-                return
-            self._delete(client, id_, props, progress)
+            else:
+                self._delete(client, id_, props, progress)
+        self._settled(props, id_)
 
     def _ensure_ours(
         self, client: api.Client, name: str, olds: Mapping[str, Any], news: Mapping[str, Any]

@@ -256,6 +256,8 @@ class SetProvider(OwnedObjectProvider):
         raise NotImplementedError
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # The engine diffs what its state holds: the create's claim is settled (ownership.py).
+        ownership.release(olds.get("__urn") or "", self.kind, olds.get("set_name") or _id)
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         return DiffResult(
             changes=bool(replaces) or self._changed(olds, news),
@@ -272,6 +274,9 @@ class SetProvider(OwnedObjectProvider):
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
         return float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+
+    def _settled(self, props: Mapping[str, Any], name: str) -> None:
+        ownership.release(props.get("__urn") or "", self.kind, name)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -385,7 +390,9 @@ class SetProvider(OwnedObjectProvider):
             except (api.ApiError, SecretSetError) as exc:
                 # It may still become ready: the next `pulumi up` takes it up again.
                 raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
-        ownership.release(urn, self.kind, name)  # in the state from here on
+        # The claim stays until the engine shows it has the set in its state (diff, delete):
+        # an engine killed while this call ran never records it, and only the claim lets the
+        # next `up` recover the set instead of refusing it as someone else's.
         return CreateResult(name, self._outputs(props, found))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:

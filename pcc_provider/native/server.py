@@ -437,7 +437,10 @@ class PipecatProvider(Provider):
             if name in olds:
                 news[name] = olds[name]
         result = await self._run(
-            door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
+            door.provider.diff,
+            request.resource_id,
+            {**door.to_core(olds), "__urn": request.urn},  # the create's claim is settled
+            door.to_core(news),
         )
         if not result.changes and door.moved(olds):
             # A state the dynamic door wrote, in its own names: an update with nothing to send
@@ -482,7 +485,9 @@ class PipecatProvider(Provider):
     async def read(self, request: ReadRequest) -> ReadResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
-        result = await self._run(door.provider.read, request.resource_id, door.to_core(props))
+        result = await self._run(
+            door.provider.read, request.resource_id, {**door.to_core(props), "__urn": request.urn}
+        )
         read = door.from_core(result.outs or {})
         outs = engine_values(read, secret | door.secret)
         # Not what is unset (a set's values after an import: the program gives them).

@@ -231,9 +231,60 @@ def test_an_agent_left_by_an_interrupted_create_is_picked_up(
     assert created.outs["desiredDeploymentId"] == left["desiredDeploymentId"]
     assert len(deployments(emulator)) == 1
 
-    # Settled: the claim is gone, so the same agent is not "left by an interrupted up" again.
+    # Settled once the engine diffs it from its state: the same agent is not "left by an
+    # interrupted up" again.
+    provider.diff("bot", created.outs, inputs)
     emulator.api("DELETE", "/agents/bot")
     emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
+
+
+def test_an_agent_whose_create_ended_after_the_engine_was_killed_is_recovered(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    # The create ran to its end, but the engine was killed meanwhile and never recorded it
+    # (found by the chaos runner: seed 2, step 4). The next `up` creates it again.
+    inputs = props(image="example/agent:1", __urn=URN)
+    first = provider.create(inputs)
+    again = provider.create(inputs)
+    assert again.id == "bot" and again.outs["ready"] is True
+    assert again.outs["desiredDeploymentId"] == first.outs["desiredDeploymentId"]
+    assert len(deployments(emulator)) == 1
+
+    # Recorded this time (the next up diffs it): destroyed; a stranger's agent of the name
+    # is refused.
+    provider.diff("bot", again.outs, inputs)
+    emulator.api("DELETE", "/agents/bot")
+    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
+
+
+def test_deleting_an_agent_settles_its_claim(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    inputs = props(image="example/agent:1", __urn=URN)
+    created = provider.create(inputs)
+    provider.delete("bot", created.outs)
+    assert gone(emulator)
+    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
+
+
+def test_a_refresh_settles_the_claim_so_a_newcomer_is_never_taken_for_ours(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    # Ours is deleted by hand and someone makes another agent of the name with the same
+    # settings; `pulumi refresh` (a read, no diff) forgets ours. The claim the create left
+    # must not let the next `up` take the newcomer for what an interrupted `up` made.
+    inputs = props(image="example/agent:1", __urn=URN)
+    created = provider.create(inputs)
+    emulator.api("DELETE", "/agents/bot")
+    time.sleep(1.1)  # createdAt has a resolution of a second
+    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    assert provider.read("bot", {**inputs, **created.outs}).id == ""  # forgotten
     with pytest.raises(AgentError, match="this stack did not create it"):
         provider.create(inputs)
 

@@ -210,6 +210,33 @@ def test_diff_names_what_replaces_the_build(emulator: EmulatorHandle, agent_dir:
     assert emulator.stats()["requests"] == {}
 
 
+def test_an_agent_whose_create_ended_after_the_engine_was_killed_is_recovered(
+    emulator: EmulatorHandle, cache: Path
+) -> None:
+    # The engine was killed while the create ran, and never recorded it: the next `up`
+    # creates it again and carries on with it; once diffed from the state, it is settled.
+    emulator.configure(agentReadySeconds=0.2)
+    provider = configured(emulator)
+    urn = "urn:pulumi:dev::proj::pipecat:index:Agent::bot"
+    declared = {"serviceName": "bot", "image": "example/agent:1", "deployTimeout": 30}
+
+    async def run() -> None:  # on one loop, as the plugin serves its calls
+        response = await provider.check(CheckRequest(urn, {}, engine_values(declared), b""))
+        inputs = response.inputs or {}
+        first = await provider.create(CreateRequest(urn, inputs, 60, False))
+        again = await provider.create(CreateRequest(urn, inputs, 60, False))
+        assert again.resource_id == first.resource_id == "bot"
+
+        await provider.diff(DiffRequest(urn, "bot", again.properties or {}, inputs, []))
+        assert emulator.api("DELETE", "/agents/bot").status_code == 200
+        body = {"serviceName": "bot", "image": "example/agent:1"}
+        assert emulator.api("POST", "/agents", json=body).status_code in (200, 201)
+        with pytest.raises(Exception, match="this stack did not create it"):
+            await provider.create(CreateRequest(urn, inputs, 60, False))
+
+    asyncio.run(run())
+
+
 def test_a_set_name_declared_twice_is_refused(emulator: EmulatorHandle) -> None:
     provider = configured(emulator)
     news = engine_values({"setName": "bot-secrets", "secrets": {"KEY": "v"}})

@@ -304,6 +304,27 @@ def test_a_set_that_vanished_while_provisioning_is_reported_gone(emu: Emulator) 
 URN = "urn:pulumi:dev::proj::pulumi-python:dynamic:pipecat:SecretSet::bot"
 
 
+def test_a_set_whose_create_ended_after_the_engine_was_killed_is_recovered(
+    emu: Emulator, cache: Path
+) -> None:
+    # The create ran to its end, but the engine was killed meanwhile and never recorded it
+    # (found by the chaos runner). The next `up` creates it again.
+    provider = configured(SecretSetProvider(), emu)
+    inputs = {**props(A=VALUE), "__urn": URN}
+    provider.create(inputs)
+    again = provider.create(inputs)
+    assert again.outs["status"] == "ready"
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE}
+
+    # Recorded this time, then deleted: a stranger's set of the name is refused.
+    provider.diff("bot-secrets", again.outs, inputs)
+    provider.delete("bot-secrets", again.outs)
+    emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs"}, None)
+    with pytest.raises(SecretSetError, match="this stack did not create it"):
+        provider.create(inputs)
+    assert emu.store.secret_sets["bot-secrets"].values == {"A": "theirs"}
+
+
 def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
     emu: Emulator, cache: Path
 ) -> None:
@@ -317,7 +338,9 @@ def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
     assert created.outs["status"] == "ready"
     assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
 
-    # Settled: the same set is not "left by an interrupted up" a second time.
+    # Settled once the engine diffs it from its state: the same set is not "left by an
+    # interrupted up" a second time.
+    provider.diff("bot-secrets", created.outs, {**props(A=VALUE, B="2"), "__urn": URN})
     with pytest.raises(SecretSetError, match="this stack did not create it"):
         provider.create({**props(A="x", B="y"), "__urn": URN})
     assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}

@@ -1,0 +1,1 @@
+"""The seeded chaos runner (runner.py) and its program family (program/)."""

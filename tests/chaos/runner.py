@@ -1,0 +1,865 @@
+"""A seeded chaos run: random edits of two or three stacks of one program family, under
+random faults (API bursts, lost answers, emulator restarts, a killed `pulumi`), against the
+emulator and the real Pulumi engine, with invariants checked after every step.
+
+Each step draws an action and a fault from `Random(f"{seed}:{step}")` and from the models the
+earlier steps left, never from what a command answered, so a seed replays the same actions
+and faults (their timing within a command varies with the machine's load).
+
+    python -m chaos --seed 7 --steps 300        # from tests/, or: make chaos SEED=7 STEPS=300
+
+The invariants, reported by name with the step that broke them:
+    1 ownership      every agent and set in the emulator is in exactly one stack's state,
+                     or is a leftover a command's output announced
+    2 matches        after a fault-free `up`: `preview --expect-no-changes` holds, and the
+                     emulator holds what the state and the program declare
+    3 one-build      no second build of one content unless the output said why
+    4 no-secrets     no secret value and no API key in any output, log or state file
+    5 no-orphans     no process of a command outlives it by more than a few seconds
+    6 converges      a fault-free command succeeds, also right after a faulted step
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import itertools
+import json
+import logging
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+from pulumi_stack import Result, Stack, engine_env
+
+from pcc_provider.emulator import Emulator
+
+PROGRAM = Path(__file__).resolve().parent / "program"
+INVARIANTS = ["1 ownership", "2 matches", "3 one-build", "4 no-secrets", "5 no-orphans"]
+INVARIANTS.append("6 converges")
+PROFILES = ("agent-1x", "agent-2x", "agent-3x")
+
+ACTIONS = {  # name -> weight
+    "edit-context": 3,
+    "change-secret": 3,
+    "add-secret": 2,
+    "remove-secret": 2,
+    "agent-settings": 3,
+    "rename-agent": 2,
+    "add-resource": 2,
+    "remove-resource": 2,
+    "refresh": 2,
+    "destroy-recreate": 1,
+    "two-at-once": 2,
+    "take-name": 1,  # declare another stack's agent or set: refused, then taken back
+}
+# Actions that are more than an edit of one stack's program.
+WHOLE_STACK = ("refresh", "destroy-recreate", "two-at-once", "take-name")
+FAULTS = {
+    "none": 5,
+    "burst": 3,  # 5xx or 429, one to four times, on one route
+    "html": 1,  # a gateway's HTML page
+    "malformed": 1,  # a 200 whose body is not JSON
+    "delay": 1,  # answered as usual, seconds late
+    "act-then-drop": 2,  # the service acts, the answer is lost
+    "restart": 1,  # the emulator stops mid-command and comes back
+    "sigint": 1,  # Ctrl-C at a random moment
+    "sigkill": 1,  # the CLI killed outright, then `pulumi cancel`
+}
+ROUTES = [
+    "POST /v1/builds/upload-url",
+    "POST /_storage/{bucket}",
+    "POST /v1/builds",
+    "GET /v1/builds",
+    "GET /v1/builds/{buildId}",
+    "POST /v1/agents",
+    "GET /v1/agents/{agentName}",
+    "POST /v1/agents/{agentName}",
+    "DELETE /v1/agents/{agentName}",
+    "PUT /v1/secrets/{setName}",
+    "GET /v1/secrets/{setName}",
+    "GET /v1/secrets",
+    "DELETE /v1/secrets/{setName}",
+    "DELETE /v1/secrets/{setName}/{secretKey}",
+]
+READ_ROUTES = [r for r in ROUTES if r.startswith("GET ")]
+# The routes an action's commands call, so that most faults land where they bite.
+BUILD_ROUTES = [r for r in ROUTES if "builds" in r or "_storage" in r]
+AGENT_ROUTES = [r for r in ROUTES if "agents" in r]
+SET_ROUTES = [r for r in ROUTES if "secrets" in r]
+ROUTES_OF = {
+    "edit-context": BUILD_ROUTES + AGENT_ROUTES,
+    "change-secret": SET_ROUTES + AGENT_ROUTES,
+    "add-secret": SET_ROUTES,
+    "remove-secret": SET_ROUTES,
+    "agent-settings": AGENT_ROUTES,
+    "rename-agent": AGENT_ROUTES,
+    "refresh": READ_ROUTES,
+    "destroy-recreate": [r for r in ROUTES if not r.startswith("PUT ")],
+    "take-name": AGENT_ROUTES + SET_ROUTES,
+}
+ACTING_ROUTES = [r for r in ROUTES if not r.startswith("GET ") and "_storage" not in r]
+# Output lines that announce an object left in Pipecat Cloud on purpose.
+LEFTOVER = re.compile(r"not deleted|left as it is|deleting it again failed|kept by Pipecat")
+# Output lines that say why a second build of one content started.
+REBUILD = re.compile(r"a new build starts instead|build \S+ (failed|timed out|timeout)")
+
+
+@dataclass
+class Violation:
+    invariant: str
+    step: int
+    detail: str
+
+    def __str__(self) -> str:
+        return f"invariant {self.invariant} broken at step {self.step}: {self.detail}"
+
+
+@dataclass
+class Report:
+    seed: int
+    steps: int = 0
+    actions: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    checks: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)  # what the runner did beyond steps
+    violations: list[Violation] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seed": self.seed,
+            "steps": self.steps,
+            "seconds": round(self.seconds),
+            "actions": dict(sorted(self.actions.items())),
+            "faults": dict(sorted(self.faults.items())),
+            "checks": dict(sorted(self.checks.items())),
+            "notes": dict(sorted(self.notes.items())),
+            "violations": [str(v) for v in self.violations],
+        }
+
+
+def processes_of(home: str) -> dict[int, str]:
+    """pid -> command line of every live process that has PULUMI_HOME=`home` (the CLI, its
+    plugins, the language host and the program all inherit it)."""
+    mark = f"PULUMI_HOME={home}".encode()
+    found: dict[int, str] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if mark not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+    return found
+
+
+def initial_model(stack: str, index: int) -> dict[str, Any]:
+    agent: dict[str, Any] = {"serviceName": f"{stack}-bot1", "build": "img1", "set": "env1"}
+    agent.update(pull="reg1" if index % 2 else None, minAgents=0, maxAgents=1)
+    agent["profile"] = "agent-1x"
+    return {
+        "builds": {"img1": {"context": f"contexts/{stack}/img1"}},
+        "sets": {"env1": {"setName": f"{stack}-env1", "keys": ["K1", "K2"]}},
+        "pulls": {"reg1": {"setName": f"{stack}-reg1", "username": "chaos"}} if index % 2 else {},
+        "agents": {"bot1": agent},
+    }
+
+
+class Chaos:
+    def __init__(
+        self,
+        seed: int,
+        root: Path,
+        *,
+        stacks: int = 3,
+        plant_at: int | None = None,
+        inject: str | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self.seed, self.root, self.log = seed, root, log
+        self.plant_at, self.inject = plant_at, inject
+        self.report = Report(seed)
+        rng = random.Random(f"{seed}:keys")
+        self.api_key = f"pk_chaos_{rng.getrandbits(96):024x}"
+        self.names = [f"s{i}" for i in range(stacks)]
+        self.project = root / "project"
+        shutil.copytree(PROGRAM, self.project, ignore=shutil.ignore_patterns("__pycache__"))
+        (self.project / "Pulumi.yaml").write_text("name: chaos\nruntime: python\n")
+        (root / "logs").mkdir()
+        self.state = root / "state"
+        self.state.mkdir()
+        self.emulator_dir = root / "emulator"
+        self.emulator: Emulator | None = None
+        self.port = 0
+        self.stacks: dict[str, Stack] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.values: dict[str, dict[str, dict[str, str]]] = {}
+        self.contexts: dict[tuple[str, str], int] = {}  # (stack, build) -> content version
+        self.secrets_seen: set[str] = {self.api_key}
+        self.counter = itertools.count(1)
+        self.leftovers: dict[str, int] = {}  # object name -> the step whose output announced it
+        self.outputs: list[tuple[int, str]] = []  # (step, output) of every command
+        self.scanned_at = 0.0
+        self.step_no = 0
+        self.reported: set[tuple[str, str]] = set()
+        self.commands_done = threading.Event()  # the step's commands have ended
+        self.explained: dict[tuple[str, str], int] = {}  # content -> builds an output explained
+        self._emulator_log = logging.FileHandler(root / "logs" / "emulator.log")
+        logging.getLogger("pcc_provider.emulator").addHandler(self._emulator_log)
+
+    # -- the emulator ------------------------------------------------------------------------
+
+    def start_emulator(self) -> None:
+        self.emulator = Emulator(
+            self.emulator_dir, api_key=self.api_key, port=self.port, build_seconds=1.0
+        ).start()
+        self.port = int(self.emulator.url.rsplit(":", 1)[1])
+        self.control("POST", "config", json={"agentReadySeconds": 0.3, "secretReadySeconds": 0.2})
+
+    def stop_emulator(self) -> None:
+        if self.emulator is not None:
+            self.emulator.stop()
+            self.emulator = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def control(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/_emulator/{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def api(self, path: str) -> Any:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        response = requests.get(f"{self.url}/v1{path}", headers=headers, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    # -- stacks --------------------------------------------------------------------------------
+
+    def fresh_value(self, rng: random.Random) -> str:
+        value = f"sv{rng.getrandbits(80):020x}"
+        self.secrets_seen.add(value)
+        return value
+
+    def write_context(self, stack: str, build: str, version: int) -> None:
+        folder = self.project / "contexts" / stack / build
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY bot.py bot.py\n")
+        (folder / "bot.py").write_text(f"print({stack!r}, {build!r}, {version})\n")
+        self.contexts[(stack, build)] = version
+
+    def setup(self) -> None:
+        self.start_emulator()
+        rng = random.Random(f"{self.seed}:setup")
+        for index, name in enumerate(self.names):
+            home = self.root / "homes" / name
+            home.mkdir(parents=True)
+            env = engine_env(home, self.state)
+            env["PCC_PROVIDER_CACHE_DIR"] = str(self.root / "cache")
+            env["XDG_CONFIG_HOME"] = str(self.root / "config")
+            stack = Stack(self.project, name, env)
+            self.stacks[name] = stack
+            stack.init()
+            stack.config("pipecat:apiUrl", f"{self.url}/v1")
+            stack.config("pipecat:apiKey", self.api_key, secret=True)
+            self.models[name] = initial_model(name, index)
+            self.values[name] = {}
+            for owner in self.models[name]["sets"]:
+                self.values[name][owner] = {k: self.fresh_value(rng) for k in ("K1", "K2")}
+            for owner in self.models[name]["pulls"]:
+                self.values[name][owner] = {"password": self.fresh_value(rng)}
+            self.write_context(name, "img1", 0)
+            self.push(name)
+        self.step_no = 0
+        for name in self.names:
+            self.checked_up(name, self.up(name, []))
+        self.check_all([])
+
+    def push(self, name: str) -> None:
+        """The stack's config from its model (fault-free, before any fault is armed)."""
+        model = dict(self.models[name], adopt=self.inject == "adopt")
+        stack = self.stacks[name]
+        stack.config("model", json.dumps(model, sort_keys=True))
+        stack.config("values", json.dumps(self.values[name], sort_keys=True), secret=True)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def command(
+        self, name: str, args: list[str], *, kill: str | None = None, at: float = 0.0
+    ) -> Result:
+        """Run `pulumi <args>` for one stack; with `kill`, send SIGINT (to its process group,
+        as Ctrl-C does) or SIGKILL (to the CLI alone) once the emulator has served `at` more
+        requests, if it still runs."""
+        stack = self.stacks[name]
+        argv = ["pulumi", *args, "--stack", name, "--non-interactive", "--color", "never"]
+        number = next(self.counter)  # atomic: two stacks' commands may run at once
+        logfile = self.root / "logs" / f"{self.step_no:04d}-{number:05d}-{name}-{args[0]}.log"
+        with logfile.open("w+") as out:
+            proc = subprocess.Popen(
+                argv,
+                cwd=stack.dir,
+                env=stack.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            try:
+                if kill is not None and self.wait_for_requests(proc, int(at)):
+                    if kill == "sigint":
+                        os.killpg(proc.pid, signal.SIGINT)
+                    else:
+                        proc.kill()
+                proc.wait(timeout=300)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                self.violate("6 converges", f"`{' '.join(argv)}` still ran after 300s")
+            out.seek(0)
+            output = out.read()
+        self.outputs.append((self.step_no, output))
+        self.check_orphans(name, argv)
+        for line in output.splitlines():
+            if LEFTOVER.search(line):
+                for word in re.findall(r"[a-z0-9][a-z0-9-]{2,}", line):
+                    if re.fullmatch(r"s\d+-[a-z0-9-]+", word):
+                        self.leftovers.setdefault(word, self.step_no)
+        return Result(argv, proc.returncode, output, "")
+
+    def requests_served(self) -> int:
+        try:
+            return sum(self.control("GET", "stats")["requests"].values())
+        except requests.RequestException:
+            return 0
+
+    def wait_for_requests(self, proc: subprocess.Popen[bytes], count: int) -> bool:
+        """Wait until the emulator has served `count` more requests (a random moment within
+        the command's work); False if the command ended first."""
+        until = self.requests_served() + count
+        while proc.poll() is None:
+            if self.requests_served() >= until:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def up(self, name: str, extra: list[str], **kill: Any) -> Result:
+        return self.command(name, ["up", "--yes", "--skip-preview", *extra], **kill)
+
+    def checked_up(self, name: str, result: Result, why: str = "fault-free `pulumi up`") -> bool:
+        """Invariants 6 and 2 after a fault-free up."""
+        self.report.checks["6 converges"] += 1
+        if result.returncode != 0:
+            self.violate("6 converges", f"{why} of {name} failed:\n{tail(result.stdout)}")
+            return False
+        self.report.checks["2 matches"] += 1
+        preview = self.command(name, ["preview", "--expect-no-changes", "--diff"])
+        if preview.returncode != 0:
+            self.violate(
+                "2 matches",
+                f"`pulumi preview --expect-no-changes` of {name} after its up:\n"
+                f"{tail(preview.stdout)}",
+            )
+        self.check_matches(name)
+        return True
+
+    # -- invariants ----------------------------------------------------------------------------
+
+    def violate(self, invariant: str, detail: str) -> None:
+        if (invariant, detail) in self.reported:
+            return  # the same object still wrong: reported at the step that broke it
+        self.reported.add((invariant, detail))
+        violation = Violation(invariant, self.step_no, detail)
+        self.report.violations.append(violation)
+        self.log(f"VIOLATION {violation}")
+
+    def check_orphans(self, name: str, argv: list[str]) -> None:
+        self.report.checks["5 no-orphans"] += 1
+        home = self.stacks[name].env["PULUMI_HOME"]
+        deadline = time.monotonic() + 10
+        left = processes_of(home)
+        while left and time.monotonic() < deadline:
+            time.sleep(0.2)
+            left = processes_of(home)
+        if left:
+            self.violate("5 no-orphans", f"10s after `{' '.join(argv)}` ended: {left}")
+            for pid in left:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def state_resources(self, name: str) -> list[dict[str, Any]]:
+        path = self.state / ".pulumi" / "stacks" / "chaos" / f"{name}.json"
+        if not path.exists():
+            return []
+        deployment = json.loads(path.read_text()).get("checkpoint", {}).get("latest") or {}
+        found: list[dict[str, Any]] = deployment.get("resources") or []
+        return [r for r in found if r["type"].startswith("pulumi-python:dynamic/pipecat:")]
+
+    def owned(self) -> dict[str, dict[str, list[str]]]:
+        """kind -> object name -> the stacks whose state holds it."""
+        owners: dict[str, dict[str, list[str]]] = {"agent": {}, "set": {}, "build": {}}
+        for name in self.names:
+            for resource in self.state_resources(name):
+                kind = resource["type"].rsplit(":", 1)[1]
+                key = {"Agent": "agent", "Build": "build"}.get(kind, "set")
+                owners[key].setdefault(resource["id"], []).append(name)
+        return owners
+
+    def check_ownership(self) -> None:
+        self.report.checks["1 ownership"] += 1
+        owners = self.owned()
+        held = {
+            "agent": [a["name"] for a in self.api("/agents")["services"]],
+            "set": [s["name"] for s in self.api("/secrets")["sets"]],
+        }
+        for kind, names in held.items():
+            for obj in names:
+                stacks = owners[kind].get(obj, [])
+                if len(stacks) > 1:
+                    self.violate("1 ownership", f"{kind} {obj} is in the state of {stacks}")
+                elif not stacks and obj not in self.leftovers:
+                    self.violate(
+                        "1 ownership",
+                        f"{kind} {obj} is in the emulator, in no stack's state, and no output "
+                        "announced it as left behind",
+                    )
+        for obj, stacks in owners["build"].items():
+            if len(stacks) > 1:
+                self.violate("1 ownership", f"build {obj} is in the state of {stacks}")
+
+    def builds(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.api(f"/builds?limit=100&offset={len(found)}")
+            found += page["builds"]
+            if not page["builds"] or len(found) >= page["total"]:
+                return found
+
+    def check_one_build(self) -> None:
+        self.report.checks["3 one-build"] += 1
+        per_content = Counter((b["contextHash"], b["dockerfilePath"]) for b in self.builds())
+        said = any(REBUILD.search(output) for _, output in self.outputs)
+        for (content, dockerfile), count in per_content.items():
+            if count > 1 and said:
+                self.explained[(content, dockerfile)] = count  # said at this step
+            if count > self.explained.get((content, dockerfile), 1):
+                self.violate(
+                    "3 one-build",
+                    f"{count} builds of content {content}, and no output said why",
+                )
+
+    def check_secrets(self) -> None:
+        """Invariant 4 over this step's outputs and every file of the state, the stacks'
+        homes and the cache written since the last scan (the emulator's store is exempt:
+        it stands in for Pipecat Cloud)."""
+        self.report.checks["4 no-secrets"] += 1
+        needles: dict[str, str] = {}
+        for value in self.secrets_seen:
+            # Named by value (a made-up one, to grep the logs for), the key by what it is.
+            name = "the API key" if value == self.api_key else f"secret value {value}"
+            needles[value] = name
+            needles[base64.b64encode(value.encode()).decode()] = f"{name}, base64-encoded,"
+        started = time.time()
+        texts = [(f"output of a command of step {s}", o) for s, o in self.outputs]
+        roots = [self.state, self.root / "homes", self.root / "cache", self.root / "logs"]
+        roots.append(self.project)  # the stacks' config files (Pulumi.<stack>.yaml)
+        for root in roots:
+            for path in root.rglob("*"):
+                try:
+                    if path.is_file() and path.stat().st_mtime >= self.scanned_at - 1:
+                        texts.append((str(path), path.read_text(errors="replace")))
+                except OSError:
+                    continue
+        self.scanned_at = started
+        for where, text in texts:
+            for needle, what in needles.items():
+                if needle in text:
+                    self.violate("4 no-secrets", f"{what} in plaintext in {where}")
+
+    def check_matches(self, name: str) -> None:
+        """The emulator holds what this stack's state and program declare (after its up)."""
+        model = self.models[name]
+        resources = {r["urn"].rsplit("::", 1)[1]: r for r in self.state_resources(name)}
+        declared = {*model["builds"], *model["sets"], *model["pulls"], *model["agents"]}
+        if set(resources) != declared:
+            self.violate(
+                "2 matches",
+                f"{name}'s state holds {sorted(resources)}, its program {sorted(declared)}",
+            )
+            return
+        agents = {a["name"] for a in self.api("/agents")["services"]}
+        sets = {s["name"]: s for s in self.api("/secrets")["sets"]}
+        builds = {b["id"]: b for b in self.builds()}
+        wrong: list[str] = []
+        for res in model["builds"]:
+            build = builds.get(resources[res]["id"])
+            if build is None or build["status"] != "success":
+                wrong.append(f"build {res}: {build and build['status']}")
+        for res, spec in {**model["sets"], **model["pulls"]}.items():
+            if spec["setName"] not in sets or sets[spec["setName"]]["status"] != "ready":
+                wrong.append(f"set {spec['setName']} missing or not ready")
+            elif res in model["sets"]:
+                stored = self.emulator_dir / "secrets" / f"{spec['setName']}.json"
+                values = json.loads(stored.read_text())["values"]
+                if values != self.values[name][res]:
+                    wrong.append(f"set {spec['setName']} holds other values or keys")
+        for spec in model["agents"].values():
+            if spec["serviceName"] not in agents:
+                wrong.append(f"agent {spec['serviceName']} missing")
+                continue
+            agent = self.api(f"/agents/{spec['serviceName']}")
+            deployments = self.control("GET", f"agents/{spec['serviceName']}")["deployments"]
+            active = [d for d in deployments if d["id"] == agent.get("activeDeploymentId")]
+            if not active:
+                wrong.append(f"agent {spec['serviceName']} has no active deployment")
+                continue
+            settings = active[0]["settings"]
+            want = {
+                "buildId": resources[spec["build"]]["id"],
+                "secretSet": model["sets"][spec["set"]]["setName"] if spec.get("set") else None,
+                "imagePullSecretSet": (
+                    model["pulls"][spec["pull"]]["setName"] if spec.get("pull") else None
+                ),
+                "minAgents": spec["minAgents"],
+                "maxAgents": spec["maxAgents"],
+                "agentProfile": spec["profile"],
+            }
+            have = {
+                "buildId": active[0]["buildId"],
+                "secretSet": settings.get("secretSet"),
+                "imagePullSecretSet": settings.get("imagePullSecretSet"),
+                "minAgents": settings["autoScaling"]["minAgents"],
+                "maxAgents": settings["autoScaling"]["maxAgents"],
+                "agentProfile": settings["agentProfile"],
+            }
+            if have != want:
+                wrong.append(f"agent {spec['serviceName']} runs {have}, declared {want}")
+        for line in wrong:
+            self.violate("2 matches", f"{name} after its up: {line}")
+
+    def check_all(self, touched: list[str]) -> None:
+        self.check_ownership()
+        self.check_one_build()
+        self.check_secrets()
+        self.outputs.clear()
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def edit(self, rng: random.Random, name: str, action: str) -> None:
+        """Change `name`'s model or files as `action` says (the program sees it on its next run)."""
+        model, values = self.models[name], self.values[name]
+        sets = sorted(model["sets"])
+        agents = sorted(model["agents"])
+        if action == "edit-context":
+            build = rng.choice(sorted(model["builds"]))
+            current = self.contexts[(name, build)]
+            # Now and then back to an earlier content: its build is reused, not rebuilt.
+            version = rng.randrange(current) if current and rng.random() < 0.3 else current + 1
+            self.write_context(name, build, version)
+        elif action in ("change-secret", "add-secret", "remove-secret") and sets:
+            owner = rng.choice(sets)
+            keys = model["sets"][owner]["keys"]
+            if action == "add-secret" and len(keys) < 4:
+                key = rng.choice([k for k in ("K1", "K2", "K3", "K4") if k not in keys])
+                keys.append(key)
+                keys.sort()
+                values[owner][key] = self.fresh_value(rng)
+            elif action == "remove-secret" and len(keys) > 1:
+                key = rng.choice(keys)
+                keys.remove(key)
+                del values[owner][key]
+            else:
+                values[owner][rng.choice(keys)] = self.fresh_value(rng)
+        elif action == "change-secret" and model["pulls"]:
+            values[rng.choice(sorted(model["pulls"]))]["password"] = self.fresh_value(rng)
+        elif action == "agent-settings" and agents:
+            spec = model["agents"][rng.choice(agents)]
+            spec["maxAgents"] = rng.randint(1, 3)
+            spec["minAgents"] = rng.randint(0, min(1, spec["maxAgents"]))
+            spec["profile"] = rng.choice(PROFILES)
+            if rng.random() < 0.3:
+                spec["build"] = rng.choice(sorted(model["builds"]))
+        elif action == "rename-agent" and agents:
+            res = rng.choice(agents)
+            model["agents"][res]["serviceName"] = f"{name}-{res}-r{rng.getrandbits(20):05x}"
+        elif action == "add-resource":
+            self.add_resource(rng, name)
+        elif action == "remove-resource":
+            self.remove_resource(rng, name)
+
+    def add_resource(self, rng: random.Random, name: str) -> None:
+        model, values = self.models[name], self.values[name]
+        kind = rng.choice(["build", "set", "pull", "agent", "agent"])
+        tag = f"{rng.getrandbits(20):05x}"
+        if kind == "build" and len(model["builds"]) < 3:
+            res = f"img{tag}"
+            model["builds"][res] = {"context": f"contexts/{name}/{res}"}
+            self.write_context(name, res, 0)
+        elif kind == "set" and len(model["sets"]) < 3:
+            res = f"env{tag}"
+            model["sets"][res] = {"setName": f"{name}-{res}", "keys": ["K1"]}
+            values[res] = {"K1": self.fresh_value(rng)}
+        elif kind == "pull" and len(model["pulls"]) < 2:
+            res = f"reg{tag}"
+            model["pulls"][res] = {"setName": f"{name}-{res}", "username": "chaos"}
+            values[res] = {"password": self.fresh_value(rng)}
+        elif len(model["agents"]) < 3:
+            res = f"bot{tag}"
+            model["agents"][res] = {
+                "serviceName": f"{name}-{res}",
+                "build": rng.choice(sorted(model["builds"])),
+                "set": rng.choice([None, *sorted(model["sets"])]),
+                "pull": rng.choice([None, *sorted(model["pulls"])]),
+                "minAgents": 0,
+                "maxAgents": rng.randint(1, 2),
+                "profile": rng.choice(PROFILES),
+            }
+
+    def remove_resource(self, rng: random.Random, name: str) -> None:
+        model, values = self.models[name], self.values[name]
+        kind = rng.choice(["build", "set", "pull", "agent", "agent"])
+        agents = model["agents"].values()
+        if kind == "build" and len(model["builds"]) > 1:
+            res = rng.choice(sorted(model["builds"]))
+            del model["builds"][res]
+            for spec in agents:
+                if spec["build"] == res:
+                    spec["build"] = sorted(model["builds"])[0]
+        elif kind in ("set", "pull") and model[f"{kind}s"]:
+            res = rng.choice(sorted(model[f"{kind}s"]))
+            del model[f"{kind}s"][res]
+            del values[res]
+            for spec in agents:
+                if spec.get(kind) == res:
+                    spec[kind] = None
+        elif model["agents"]:
+            del model["agents"][rng.choice(sorted(model["agents"]))]
+
+    def arm(self, rng: random.Random, fault: str, action: str) -> dict[str, Any]:
+        """Queue an API fault in the emulator; returns how the command is to be disturbed."""
+        near = ROUTES_OF.get(action, ROUTES)
+        routes = near if rng.random() < 0.8 else ROUTES
+        if fault == "burst":
+            status = rng.choice([500, 502, 503, 429])
+            body: dict[str, Any] = {"route": rng.choice(routes), "status": status}
+            body.update(times=rng.randint(1, 4), **({"retryAfter": 1} if status == 429 else {}))
+        elif fault == "html":
+            body = {"route": rng.choice(routes), "status": 502, "body": "html"}
+            body["times"] = rng.randint(1, 2)
+        elif fault == "malformed":
+            reads = [r for r in routes if r in READ_ROUTES] or READ_ROUTES
+            body = {"route": rng.choice(reads), "status": 200, "body": "malformed"}
+            body["times"] = rng.randint(1, 3)
+        elif fault == "delay":
+            body = {"route": rng.choice(routes), "delay": round(rng.uniform(1, 5), 1)}
+        elif fault == "act-then-drop":
+            acting = [r for r in routes if r in ACTING_ROUTES] or ACTING_ROUTES
+            body = {"route": rng.choice(acting), "actThenDrop": True}
+        elif fault in ("sigint", "sigkill"):
+            # After 1 to 6 more API requests: within the work of most commands (a small
+            # update makes about six, a create of a stack's resources a few dozen).
+            return {"kill": fault, "at": rng.randint(1, 6)}
+        elif fault == "restart":
+            return {"restart": rng.randint(1, 6), "down": round(rng.uniform(0.5, 3), 1)}
+        else:
+            return {}
+        self.control("POST", "faults", json=body)
+        return {"fault": body}
+
+    def step(self, number: int) -> None:
+        self.step_no = number
+        rng = random.Random(f"{self.seed}:{number}")
+        action = weighted(rng, ACTIONS)
+        fault = weighted(rng, FAULTS)
+        first = rng.choice(self.names)
+        second = rng.choice([n for n in self.names if n != first])
+        self.report.actions[action] += 1
+        self.report.faults[fault] += 1
+        touched = [first, second] if action == "two-at-once" else [first]
+        edits = (
+            [rng.choice([a for a in ACTIONS if a not in WHOLE_STACK]) for _ in touched]
+            if action == "two-at-once"
+            else [action]
+        )
+        taken = self.take_name(rng, first, second) if action == "take-name" else None
+        for name, edit in zip(touched, edits, strict=True):
+            self.edit(rng, name, edit)
+            self.push(name)
+        disturbance = self.arm(rng, fault, action)
+        self.log(f"step {number}: {action} on {'+'.join(touched)}, fault {fault} {disturbance}")
+        kill = {k: disturbance[k] for k in ("kill", "at") if k in disturbance}
+        results: dict[str, Result] = {}
+        restart = None
+        self.commands_done.clear()
+        if "restart" in disturbance:
+            restart = threading.Thread(target=self.restart, args=(disturbance,))
+            restart.start()
+        if action == "refresh":
+            results[first] = self.command(first, ["refresh", "--yes", "--skip-preview"], **kill)
+        elif action == "destroy-recreate":
+            destroyed = self.command(first, ["destroy", "--yes", "--skip-preview"], **kill)
+            if fault == "none" and destroyed.returncode == 0:
+                leftover = self.state_resources(first)
+                if leftover:
+                    self.violate("6 converges", f"{first}'s state after destroy: {leftover}")
+            if fault == "none" or destroyed.returncode == 0:
+                results[first] = self.up(first, [])
+        elif action == "two-at-once":
+            threads = [
+                threading.Thread(target=lambda n=n: results.__setitem__(n, self.up(n, [], **kill)))
+                for n in touched
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        else:
+            results[first] = self.up(first, [], **kill)
+        self.commands_done.set()
+        if restart is not None:
+            restart.join()
+        self.control("DELETE", "faults")
+        if "kill" in disturbance:
+            for name in touched:
+                self.command(name, ["cancel", "--yes"])
+        if taken is not None:
+            refused = results[first]
+            if (
+                fault == "none"
+                and refused.returncode != 0
+                and "did not create it" not in (refused.stdout)
+            ):
+                self.violate(
+                    "1 ownership",
+                    f"{first}'s up declaring {second}'s {taken[1]} failed without saying that "
+                    f"this stack did not create it:\n{tail(refused.stdout)}",
+                )
+            self.check_ownership()  # before the name is given back
+            kind, res, name, held = taken
+            self.models[first][kind][res][held] = name
+            self.push(first)
+            results[first] = self.up(first, [])
+        for name in touched:
+            result = results.get(name)
+            is_up = result is not None and result.args[1] == "up"
+            if fault == "none" and is_up and result is not None:
+                self.checked_up(name, result)
+            elif fault == "none" and result is not None:
+                self.report.checks["6 converges"] += 1
+                if result.returncode != 0:
+                    self.violate(
+                        "6 converges",
+                        f"fault-free {result.args[1]} of {name} failed:\n{tail(result.stdout)}",
+                    )
+            else:
+                # Whatever the fault did, a fault-free up now converges.
+                self.checked_up(name, self.recover(name), "the fault-free `pulumi up` after it")
+        if self.plant_at == number:
+            # The injected violation: an object no stack created and no output announced.
+            self.plant(f"planted-{number}")
+        self.check_all(touched)
+
+    def recover(self, name: str) -> Result:
+        """The fault-free `up` after a faulted step. A delete the kill interrupted stays in
+        the state, whatever it did (the engine's rule for every provider): the engine's
+        warning says so and says to run `pulumi refresh`, which is done here, as a user
+        would, before the `up` that must converge."""
+        result = self.up(name, [])
+        if "interrupted while deleting" in result.stdout:
+            self.report.notes["refresh after an interrupted delete"] += 1
+            refreshed = self.command(name, ["refresh", "--yes", "--skip-preview"])
+            self.report.checks["6 converges"] += 1
+            if refreshed.returncode != 0:
+                self.violate(
+                    "6 converges",
+                    f"the `pulumi refresh` an interrupted delete asks for failed:\n"
+                    f"{tail(refreshed.stdout)}",
+                )
+            result = self.up(name, [])
+        return result
+
+    def take_name(
+        self, rng: random.Random, first: str, second: str
+    ) -> tuple[str, str, str, str] | None:
+        """Make one of `first`'s agents or sets declare the name of one of `second`'s; returns
+        (kind, resource, its own name, the field) to give it back."""
+        for kind, held in rng.sample([("agents", "serviceName"), ("sets", "setName")], 2):
+            mine, theirs = self.models[first][kind], self.models[second][kind]
+            if mine and theirs:
+                res = rng.choice(sorted(mine))
+                own = mine[res][held]
+                mine[res][held] = theirs[rng.choice(sorted(theirs))][held]
+                return kind, res, own, held
+        return None
+
+    def restart(self, disturbance: dict[str, Any]) -> None:
+        """Stop the emulator after `restart` more requests (or 30s), start it again later."""
+        until = self.requests_served() + disturbance["restart"]
+        while self.requests_served() < until and not self.commands_done.is_set():
+            time.sleep(0.05)
+        self.stop_emulator()
+        time.sleep(disturbance["down"])
+        self.start_emulator()
+
+    def plant(self, set_name: str) -> None:
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        body = {"secrets": [{"secretKey": "PLANTED", "secretValue": "not-a-secret"}]}
+        requests.put(
+            f"{self.url}/v1/secrets/{set_name}", json=body, headers=headers, timeout=30
+        ).raise_for_status()
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def run(self, steps: int, *, keep_going: bool = False) -> Report:
+        started = time.monotonic()
+        try:
+            self.setup()
+            for number in range(1, steps + 1):
+                try:
+                    self.step(number)
+                except Exception as exc:  # the runner's own failure: reported, and the end
+                    self.violate("runner", f"{type(exc).__name__}: {exc}")
+                    break
+                self.report.steps = number
+                if self.report.violations and not keep_going:
+                    break
+        finally:
+            self.report.seconds = time.monotonic() - started
+            self.close()
+        return self.report
+
+    def close(self) -> None:
+        for stack in self.stacks.values():
+            for pid in processes_of(stack.env["PULUMI_HOME"]):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        self.stop_emulator()
+        logging.getLogger("pcc_provider.emulator").removeHandler(self._emulator_log)
+        self._emulator_log.close()
+        (self.root / "logs" / "summary.json").write_text(
+            json.dumps(self.report.to_json(), indent=2) + "\n"
+        )
+
+
+def weighted(rng: random.Random, weights: dict[str, int]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def tail(output: str, lines: int = 25) -> str:
+    return "\n".join(output.splitlines()[-lines:])

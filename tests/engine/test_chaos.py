@@ -1,0 +1,134 @@
+"""The chaos runner in CI: a short fixed seed breaks no invariant, and violations injected on
+purpose (an object no stack owns; a program that skips the ownership check) are caught,
+named, and printed with the command that replays them. `make chaos` runs long seeds."""
+
+from __future__ import annotations
+
+import base64
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from chaos.runner import Chaos
+from conftest import EmulatorHandle
+from pulumi_stack import Stack
+
+pytestmark = pytest.mark.engine
+
+TESTS = Path(__file__).resolve().parents[1]  # where the chaos package is
+# Drawn so that 10 steps meet six kinds of fault (a SIGKILL and an emulator restart among
+# them), a refresh, two stacks at once, and at step 3 one stack declaring another's name.
+CI_SEED, CI_STEPS = 114, 10
+
+
+def chaos(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "chaos", "--stacks", "2", "--workdir", str(tmp_path / "run")]
+    return subprocess.run(
+        [*argv, *args], cwd=TESTS, capture_output=True, text=True, timeout=900, check=False
+    )
+
+
+def test_a_short_fixed_seed_breaks_no_invariant(tmp_path: Path) -> None:
+    report = Chaos(CI_SEED, tmp_path, stacks=2).run(CI_STEPS)
+    assert report.violations == [], "\n".join(map(str, report.violations))
+    assert report.steps == CI_STEPS
+    faults = {kind for kind, count in report.faults.items() if count and kind != "none"}
+    assert len(faults) >= 3, report.faults
+    assert set(report.checks) == {
+        "1 ownership",
+        "2 matches",
+        "3 one-build",
+        "4 no-secrets",
+        "5 no-orphans",
+        "6 converges",
+    }
+
+
+def test_an_object_no_stack_owns_is_caught_at_its_step(tmp_path: Path) -> None:
+    run = chaos(tmp_path, "--seed", str(CI_SEED), "--steps", "2", "--plant-at", "2")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert (
+        "invariant 1 ownership broken at step 2: set planted-2 is in the emulator, in no "
+        "stack's state, and no output announced it as left behind"
+    ) in run.stderr
+    assert f'replay: make chaos SEED={CI_SEED} STEPS=2 STACKS=2 CHAOS_ARGS="--plant-at 2"' in (
+        run.stderr
+    )
+
+
+def test_a_program_that_skips_the_ownership_check_is_caught(tmp_path: Path) -> None:
+    # With --inject adopt every resource takes over what it finds under its name, as if the
+    # provider's ownership check were gone: the seed's take-name step (3) must show it.
+    run = chaos(tmp_path, "--seed", str(CI_SEED), "--steps", "3", "--inject", "adopt")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "invariant 1 ownership broken at step 3: " in run.stderr
+    assert "is in the state of ['s0', 's1']" in run.stderr
+
+
+def test_a_secret_value_in_an_output_or_a_state_file_is_caught(tmp_path: Path) -> None:
+    runner = Chaos(CI_SEED, tmp_path, stacks=2, log=lambda line: None)
+    try:
+        value = runner.fresh_value(random.Random(1))
+        runner.step_no = 5
+        runner.outputs.append((5, f"error: the service said {value!r}"))
+        (tmp_path / "state" / "leak.json").write_text(
+            base64.b64encode(runner.api_key.encode()).decode()
+        )
+        runner.check_secrets()
+    finally:
+        runner.close()
+    found = sorted(str(v) for v in runner.report.violations)
+    assert found == sorted(
+        [
+            f"invariant 4 no-secrets broken at step 5: secret value {value} in plaintext in "
+            "output of a command of step 5",
+            "invariant 4 no-secrets broken at step 5: the API key, base64-encoded, in plaintext in "
+            f"{tmp_path / 'state' / 'leak.json'}",
+        ]
+    ), found
+
+
+AGENT_PROGRAM = """
+import pulumi
+from pcc_provider import Agent
+
+Agent("bot", service_name="chaos-bot", image="example/agent:1", deploy_timeout=60)
+"""
+
+
+def test_an_agent_created_while_the_engine_was_being_killed_is_recovered(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle
+) -> None:
+    # Found by the chaos runner (seed 2, step 4, before the fix): `pulumi` was killed while
+    # the create ran, the create still ended (its plugin notices the engine's end within a
+    # second), so no state has the agent, and the next `up` refused it as someone else's.
+    emulator.configure(agentReadySeconds=0.05)
+    stack = cloud_stack(AGENT_PROGRAM)
+    argv = ["pulumi", "up", "--stack", stack.name, "--yes", "--skip-preview", "--non-interactive"]
+    up = subprocess.Popen(
+        argv, cwd=stack.dir, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while emulator.calls("POST /v1/agents") == 0:
+            assert up.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        up.kill()  # the CLI alone, as a CI runner's timeout does
+        up.wait()
+    while not emulator.api("GET", "/agents/chaos-bot").json().get("ready"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(3)  # the plugin has ended the create, and then itself
+    stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
+
+    result = stack.up()
+    assert "agent chaos-bot was created by an interrupted `pulumi up` of this stack" in (
+        result.output
+    )
+    assert [r["id"] for r in stack.resources() if r["type"].endswith(":Agent")] == ["chaos-bot"]
+    assert stack.preview("--expect-no-changes").returncode == 0
