@@ -299,7 +299,7 @@ def waits_for_capacity(news: Mapping[str, Any], olds: Mapping[str, Any] | None =
 
 
 class AgentProvider(OwnedObjectProvider):
-    what, error, adopt = "agent", AgentError, "adoptExisting"
+    what, error, adopt, claim = "agent", AgentError, "adoptExisting", CLAIM
     watched = watch.AGENTS
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -313,9 +313,6 @@ class AgentProvider(OwnedObjectProvider):
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
         return float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
-
-    def _settled(self, props: Mapping[str, Any], name: str) -> None:
-        ownership.release(props.get("__urn") or "", CLAIM, name)
 
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         """Agents record when they were made: another createdAt is another agent. A state from
@@ -360,7 +357,7 @@ class AgentProvider(OwnedObjectProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
-        ownership.release(olds.get("__urn") or "", CLAIM, olds.get("serviceName") or _id)
+        self._settled(olds, olds.get("serviceName") or _id)
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         updates = [
             k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
@@ -417,7 +414,7 @@ class AgentProvider(OwnedObjectProvider):
             return "; the agent existed before this update, so it was left as it is", False
         try:
             self._delete(client, name, props, self._progress(props))
-            ownership.release(props.get("__urn") or "", CLAIM, name)
+            self._settled(props, name)
             return "; the agent was deleted again", True
         except (api.ApiError, StillThere):
             return f"; deleting it again failed too: delete it (`pcc agent delete {name}`)", False

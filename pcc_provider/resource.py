@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
-from pcc_provider import api, watch
+from pcc_provider import api, ownership, watch
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -223,6 +223,7 @@ class OwnedObjectProvider(ApiProvider):
     # Errors of the kind that carry a reason only: `reported` puts the object's name first.
     reasons: ClassVar[tuple[type[Exception], ...]] = ()
     adopt: ClassVar[str]  # the input that takes over an object on purpose
+    claim: ClassVar[str]  # what ownership claims call this kind (ownership.py)
     watched: ClassVar[watch.Kind]  # what the waits of this kind share (watch.py)
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -253,7 +254,7 @@ class OwnedObjectProvider(ApiProvider):
     def _settled(self, props: Mapping[str, Any], name: str) -> None:
         """The engine shows that its state holds the object (it reads, diffs or deletes it):
         the claim of the create that made it is done with (ownership.py)."""
-        raise NotImplementedError
+        ownership.release(props.get("__urn") or "", self.claim, name)
 
     def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
         """What the service said, as it may be shown (sets hide echoed values)."""

@@ -229,7 +229,7 @@ class SetProvider(OwnedObjectProvider):
     what, error, adopt = "secret set", SecretSetError, "adopt_existing"
     watched = watch.SECRET_SETS
     reasons = (SecretSetError,)
-    kind: ClassVar[str] = "secretSet"  # what claims call this kind of set (ownership.py)
+    claim = "secretSet"
 
     # What cannot be read back from Pipecat Cloud: a set brought in by `pulumi import` has
     # none of these in its state, and the program may leave them out (`values_unmanaged`).
@@ -257,7 +257,7 @@ class SetProvider(OwnedObjectProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
-        ownership.release(olds.get("__urn") or "", self.kind, olds.get("set_name") or _id)
+        self._settled(olds, olds.get("set_name") or _id)
         replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
         return DiffResult(
             changes=bool(replaces) or self._changed(olds, news),
@@ -274,9 +274,6 @@ class SetProvider(OwnedObjectProvider):
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
         return float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
-
-    def _settled(self, props: Mapping[str, Any], name: str) -> None:
-        ownership.release(props.get("__urn") or "", self.kind, name)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -305,7 +302,7 @@ class SetProvider(OwnedObjectProvider):
         name, urn = props["set_name"], props.get("__urn") or ""
         keys, declared = self._keys(found), self._declared_keys(props)
         where = found.get("region")
-        claim = ownership.claimed(urn, self.kind, name)
+        claim = ownership.claimed(urn, self.claim, name)
         if claim is not None and claim.region == where and (keys is None or keys == claim.keys):
             # No set of this name existed when that create claimed it (the claim is written
             # only then), and this one has the keys it was about to write.
@@ -370,7 +367,7 @@ class SetProvider(OwnedObjectProvider):
                     # Nothing of this name exists now: what is found under it after an
                     # interrupted `up` is this create's (ownership.py).
                     keys = self._declared_keys(props)
-                    ownership.claim(urn, self.kind, name, props["region"], keys)
+                    ownership.claim(urn, self.claim, name, props["region"], keys)
                 progress.status(f"creating {self.what} {name}")
                 self._put(client, props)
                 if found is not None:
@@ -382,7 +379,7 @@ class SetProvider(OwnedObjectProvider):
                 try:
                     deleted = self._delete(client, name, props, progress)
                     undone = "; the set was deleted again" if deleted else "; the set is gone"
-                    ownership.release(urn, self.kind, name)
+                    ownership.release(urn, self.claim, name)
                 except (api.ApiError, StillThere):
                     undone = "; deleting it again failed too: delete it before retrying"
                 why = self._hide(props, exc)
@@ -528,7 +525,7 @@ class SecretSetProvider(SetProvider):
 
 class ImagePullSecretProvider(SetProvider):
     what = "image pull secret"
-    kind = "imagePullSecret"
+    claim = "imagePullSecret"
     unreadable = ("host", "username", "password")
 
     def _problems(self, given: Mapping[str, Any]) -> list[str]:
