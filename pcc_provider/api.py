@@ -356,19 +356,24 @@ class Client:
         return data
 
     def _answers_as_the_api(self) -> bool:
-        """Whether the list of builds answers a JSON page of builds: checked once per client,
-        before a 404 is taken to mean the object is gone."""
+        """Whether the list of builds answers a JSON page of builds, checked before a 404 is
+        taken to mean the object is gone. A yes is kept for the client's life; a no is not:
+        one malformed answer from the right URL must not brand it for good (a wait that
+        polls on sees the next answer), and a wrong URL only fails again."""
         if self._is_api is None:
             self._is_api = False  # meanwhile: the probe's own 404 is no object's
             try:
                 page = self._answer(
                     "GET", "/builds", repeatable=True, params={"limit": 1}, json=None
                 )
-                self._is_api = isinstance(page.get("builds"), list)
+                is_api = isinstance(page.get("builds"), list)
             except ApiError as exc:
                 if exc.status is None or exc.status >= 500 or exc.status == 429:
                     self._is_api = None
                     raise  # says nothing about the URL: the caller sees why
+                is_api = False
+            self._is_api = True if is_api else None
+            return is_api
         return self._is_api
 
     @staticmethod

@@ -207,6 +207,23 @@ def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
     assert emulator.calls("POST /v1/builds") == 1
 
 
+def test_a_malformed_answer_to_the_url_check_does_not_fail_a_delete(
+    emulator: EmulatorHandle,
+) -> None:
+    # Found by the chaos run (seed 303, step 198): a 404 is taken for "gone" only once the list
+    # of builds answers as the API does; one malformed answer to that check made the client
+    # take the right URL for a wrong one for good, so a delete that went through failed, the
+    # state kept the set, and the next `up` did not create it again.
+    provider, props, _ = secret_set()
+    created = configured(provider, emulator).create(props)
+    checks = emulator.calls("GET /v1/builds")
+    emulator.fault("GET /v1/builds", status=200, body="malformed", times=2)
+    configured(SecretSetProvider(), emulator).delete(created.id, created.outs)
+    assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
+    # Two bad answers, then the check passes.
+    assert emulator.calls("GET /v1/builds") - checks == 3
+
+
 def test_an_api_that_stops_answering_keeps_the_row_moving(
     agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
