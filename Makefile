@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -38,10 +38,17 @@ sdk: install
 
 pulumi: pulumi-cli pulumi-yaml typescript
 
-lint: install
+lint: install actionlint
 	@echo "==> ruff"
 	ruff check .
 	ruff format --check .
+
+# The GitHub Actions workflows (CI and the release), with shellcheck on their `run:` blocks:
+# the pinned one scripts/install-actionlint puts beside actionlint, whatever else is on PATH.
+actionlint: install
+	@scripts/install-actionlint
+	@echo "==> actionlint"
+	actionlint -shellcheck=$(VENV)/bin/shellcheck .github/workflows/*.yml
 
 typecheck: install
 	@echo "==> mypy"
