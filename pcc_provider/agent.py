@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -731,15 +731,23 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
     """
 
-    service_name: pulumi.Output[str]
-    region: pulumi.Output[str]
-    build_id: pulumi.Output[str | None]
-    image: pulumi.Output[str | None]
-    ready: pulumi.Output[bool]
-    desired_deployment_id: pulumi.Output[str]
-    reconciled_deployment_id: pulumi.Output[str]
-    created_at: pulumi.Output[str]
-    updated_at: pulumi.Output[str]
+    # Described once for the schema, the SDKs and the reference page; Output[X | None] may
+    # stay unset, any other is always there.
+    service_name: Annotated[pulumi.Output[str], "The agent's name in Pipecat Cloud."]
+    region: Annotated[pulumi.Output[str], "The region the agent runs in."]
+    build_id: Annotated[
+        pulumi.Output[str | None], "The build the agent runs, if deployed from one."
+    ]
+    image: Annotated[pulumi.Output[str | None], "The image the agent runs, if given as an image."]
+    ready: Annotated[pulumi.Output[bool], "Whether the current deployment is ready."]
+    desired_deployment_id: Annotated[
+        pulumi.Output[str | None], "The deployment the agent should run (its latest)."
+    ]
+    reconciled_deployment_id: Annotated[
+        pulumi.Output[str | None], "The deployment the agent runs now."
+    ]
+    created_at: Annotated[pulumi.Output[str | None], "When the agent was created (ISO 8601)."]
+    updated_at: Annotated[pulumi.Output[str | None], "When the agent last changed (ISO 8601)."]
 
     def __init__(
         self,

@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
@@ -463,22 +463,35 @@ class Build(ApiResource, module="pipecat", name="Build"):
         a build still running then goes on, and the next `pulumi up` reattaches to it.
     """
 
-    build_id: pulumi.Output[str]
-    image_uri: pulumi.Output[str]
-    context_hash: pulumi.Output[str]
-    content_digest: pulumi.Output[str]
-    """SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild."""
-    status: pulumi.Output[str]
-    region: pulumi.Output[str]
-    dockerfile_path: pulumi.Output[str]
-    source: pulumi.Output[str]
-    """How the build was obtained: existing, reattached, new, or cache (the server's)."""
-    context_size_bytes: pulumi.Output[int]
-    image_size_bytes: pulumi.Output[int]
-    build_duration_seconds: pulumi.Output[int]
-    logs_url: pulumi.Output[str]
-    created_at: pulumi.Output[str]
-    completed_at: pulumi.Output[str]
+    # Each output's description reaches the schema, the SDKs and the reference page; an
+    # Output[X | None] may stay unset, any other is always there (required in the schema).
+    build_id: Annotated[pulumi.Output[str], "The build's id: what an Agent's build_id takes."]
+    image_uri: Annotated[pulumi.Output[str], "The image the build produced."]
+    context_hash: Annotated[
+        pulumi.Output[str], "The context's hash as the official pcc CLI computes it."
+    ]
+    content_digest: Annotated[
+        pulumi.Output[str | None],
+        "SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild "
+        "(unset after an import, until the next up).",
+    ]
+    status: Annotated[pulumi.Output[str], "The build's status (success once the up is done)."]
+    region: Annotated[pulumi.Output[str], "The region the image was built in."]
+    dockerfile_path: Annotated[pulumi.Output[str], "The Dockerfile's path inside the context."]
+    source: Annotated[
+        pulumi.Output[str | None],
+        "How the build was obtained: existing, reattached, new, or cache (the server's).",
+    ]
+    context_size_bytes: Annotated[pulumi.Output[int | None], "The uploaded context's size."]
+    image_size_bytes: Annotated[pulumi.Output[int | None], "The image's size, once built."]
+    build_duration_seconds: Annotated[
+        pulumi.Output[int | None], "How long the build took, once done."
+    ]
+    logs_url: Annotated[
+        pulumi.Output[str | None], "The API's URL of the build's logs (needs the API key)."
+    ]
+    created_at: Annotated[pulumi.Output[str], "When the build was created (ISO 8601)."]
+    completed_at: Annotated[pulumi.Output[str | None], "When the build ended (ISO 8601)."]
 
     def __init__(
         self,

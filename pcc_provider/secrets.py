@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, quote_plus, urlsplit
 
 import pulumi
@@ -637,13 +637,14 @@ class SecretSet(PipecatResource, module="pipecat", name="SecretSet"):
     camel-case the secret keys along with the property names.
     """
 
-    set_name: pulumi.Output[str]
-    region: pulumi.Output[str]
-    status: pulumi.Output[str]
-    keys: pulumi.Output[list[str]]
-    """The key names the service reports, never values."""
-    revision: pulumi.Output[str]
-    """A secret digest of the values: changes exactly when a value or key changes."""
+    set_name: Annotated[pulumi.Output[str], "The secret set's name in Pipecat Cloud."]
+    region: Annotated[pulumi.Output[str], "The region of the set."]
+    status: Annotated[pulumi.Output[str], "The set's status as the service reports it."]
+    keys: Annotated[pulumi.Output[list[str]], "The key names the service reports, never values."]
+    revision: Annotated[
+        pulumi.Output[str],
+        "A secret digest of the values: changes exactly when a value or key changes.",
+    ]
 
     def __init__(
         self,
@@ -706,13 +707,12 @@ class ImagePullSecret(PipecatResource, module="pipecat", name="ImagePullSecret")
         not create: its credentials are replaced and `pulumi destroy` deletes it.
     """
 
-    set_name: pulumi.Output[str]
-    region: pulumi.Output[str]
-    host: pulumi.Output[str]
-    username: pulumi.Output[str]
-    status: pulumi.Output[str]
-    revision: pulumi.Output[str]
-    """A secret digest of host and credentials."""
+    set_name: Annotated[pulumi.Output[str], "The image pull secret's name in Pipecat Cloud."]
+    region: Annotated[pulumi.Output[str], "The region of the secret."]
+    host: Annotated[pulumi.Output[str], "The registry it logs in to."]
+    username: Annotated[pulumi.Output[str], "The registry user name."]
+    status: Annotated[pulumi.Output[str], "The secret's status as the service reports it."]
+    revision: Annotated[pulumi.Output[str], "A secret digest of host and credentials."]
 
     def __init__(
         self,

@@ -26,6 +26,8 @@ from pcc_provider.resource import camel
 from pcc_provider.secrets import ImagePullSecret, SecretSet
 
 PACKAGE = "pipecat"
+REPOSITORY = "https://github.com/pcc-provider/pcc-provider"
+PLUGIN_DOWNLOAD_URL = "github://api.github.com/pcc-provider/pcc-provider"
 
 # The config keys both doors read (resource.api_settings, resource.region_for).
 CONFIG: dict[str, dict[str, Any]] = {
@@ -103,12 +105,33 @@ def required_inputs(cls: type) -> list[str]:
 
 
 def outputs(cls: type) -> dict[str, dict[str, Any]]:
-    """camelCase output name -> schema property, from the class's Output annotations."""
-    # The class's own annotations: the SDK's base classes annotate things that are not outputs.
+    """camelCase output name -> schema property, from the class's Output annotations:
+    `Annotated[pulumi.Output[X], "description"]`."""
     found: dict[str, dict[str, Any]] = {}
+    for name, (inner, description) in _output_hints(cls).items():
+        found[camel(name)] = {**_type_spec(inner), "description": description}
+    return found
+
+
+def required_outputs(cls: type) -> list[str]:
+    """The outputs a resource always has: those not typed `Output[X | None]`."""
+    return [
+        camel(name)
+        for name, (inner, _) in _output_hints(cls).items()
+        if type(None) not in typing.get_args(inner)
+    ]
+
+
+def _output_hints(cls: type) -> dict[str, tuple[Any, str]]:
+    """Python output name -> (X of its Output[X], description)."""
+    # The class's own annotations: the SDK's base classes annotate things that are not outputs.
+    found: dict[str, tuple[Any, str]] = {}
     for name, hint in _annotations(cls, cls).items():
+        description = ""
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, description = typing.get_args(hint)[:2]
         if typing.get_origin(hint) is pulumi.Output:
-            found[camel(name)] = _type_spec(typing.get_args(hint)[0])
+            found[name] = (typing.get_args(hint)[0], description)
     return found
 
 
@@ -125,8 +148,8 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
             "description": (kind.cls.__doc__ or "").strip().split("\n\n")[0],
             "inputProperties": ins,
             "requiredInputs": required_inputs(kind.cls),
-            # No output is `required`: some stay null (a build's completedAt while in flight).
             "properties": properties,
+            "required": sorted({*required_inputs(kind.cls), *required_outputs(kind.cls)}),
         }
     return {
         "name": PACKAGE,
@@ -135,6 +158,11 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
         "description": "Pipecat Cloud builds and agents (pcc-provider's native provider)",
         "license": "Apache-2.0",
         "publisher": "pcc-provider",
+        "repository": REPOSITORY,
+        # Where the engine fetches the plugin on first use: the GitHub release of this
+        # version, asset pulumi-resource-pipecat-v<version>-<os>-<arch>.tar.gz. The SDKs
+        # carry it into every resource they register.
+        "pluginDownloadURL": PLUGIN_DOWNLOAD_URL,
         "config": {"variables": CONFIG},
         "provider": {"inputProperties": CONFIG},
         "resources": resources,

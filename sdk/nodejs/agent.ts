@@ -42,13 +42,25 @@ export class Agent extends pulumi.CustomResource {
      * "agent-1x" (default on the service), "agent-2x" or "agent-3x".
      */
     declare public readonly agentProfile: pulumi.Output<string | undefined>;
+    /**
+     * The build the agent runs, if deployed from one.
+     */
     declare public readonly buildId: pulumi.Output<string | undefined>;
+    /**
+     * When the agent was created (ISO 8601).
+     */
     declare public /*out*/ readonly createdAt: pulumi.Output<string | undefined>;
     /**
      * seconds to wait for a deployment to become ready (default 600).
      */
     declare public readonly deployTimeout: pulumi.Output<number | undefined>;
+    /**
+     * The deployment the agent should run (its latest).
+     */
     declare public /*out*/ readonly desiredDeploymentId: pulumi.Output<string | undefined>;
+    /**
+     * The image the agent runs, if given as an image.
+     */
     declare public readonly image: pulumi.Output<string | undefined>;
     /**
      * secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -70,18 +82,33 @@ export class Agent extends pulumi.CustomResource {
      * auto-scaling bounds.
      */
     declare public readonly minAgents: pulumi.Output<number | undefined>;
-    declare public /*out*/ readonly ready: pulumi.Output<boolean | undefined>;
+    /**
+     * Whether the current deployment is ready.
+     */
+    declare public /*out*/ readonly ready: pulumi.Output<boolean>;
+    /**
+     * The deployment the agent runs now.
+     */
     declare public /*out*/ readonly reconciledDeploymentId: pulumi.Output<string | undefined>;
-    declare public readonly region: pulumi.Output<string | undefined>;
+    /**
+     * The region the agent runs in.
+     */
+    declare public readonly region: pulumi.Output<string>;
     /**
      * secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
      */
     declare public readonly secretSet: pulumi.Output<string | undefined>;
-    declare public readonly serviceName: pulumi.Output<string | undefined>;
+    /**
+     * The agent's name in Pipecat Cloud.
+     */
+    declare public readonly serviceName: pulumi.Output<string>;
     /**
      * any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
      */
     declare public readonly triggers: pulumi.Output<any | undefined>;
+    /**
+     * When the agent last changed (ISO 8601).
+     */
     declare public /*out*/ readonly updatedAt: pulumi.Output<string | undefined>;
     /**
      * whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.

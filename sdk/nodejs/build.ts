@@ -34,36 +34,78 @@ export class Build extends pulumi.CustomResource {
         return obj['__pulumiType'] === Build.__pulumiType;
     }
 
+    /**
+     * How long the build took, once done.
+     */
     declare public /*out*/ readonly buildDurationSeconds: pulumi.Output<number | undefined>;
-    declare public /*out*/ readonly buildId: pulumi.Output<string | undefined>;
+    /**
+     * The build's id: what an Agent's build_id takes.
+     */
+    declare public /*out*/ readonly buildId: pulumi.Output<string>;
     /**
      * seconds to wait for the build in one `pulumi up` (default 1800); a build still running then goes on, and the next `pulumi up` reattaches to it.
      */
     declare public readonly buildTimeout: pulumi.Output<number | undefined>;
+    /**
+     * When the build ended (ISO 8601).
+     */
     declare public /*out*/ readonly completedAt: pulumi.Output<string | undefined>;
+    /**
+     * SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild (unset after an import, until the next up).
+     */
     declare public /*out*/ readonly contentDigest: pulumi.Output<string | undefined>;
     /**
      * the build context folder, relative to the program (default ".").
      */
     declare public readonly context: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly contextHash: pulumi.Output<string | undefined>;
+    /**
+     * The context's hash as the official pcc CLI computes it.
+     */
+    declare public /*out*/ readonly contextHash: pulumi.Output<string>;
+    /**
+     * The uploaded context's size.
+     */
     declare public /*out*/ readonly contextSizeBytes: pulumi.Output<number | undefined>;
-    declare public /*out*/ readonly createdAt: pulumi.Output<string | undefined>;
+    /**
+     * When the build was created (ISO 8601).
+     */
+    declare public /*out*/ readonly createdAt: pulumi.Output<string>;
     /**
      * the Dockerfile's path inside the context (default "Dockerfile").
      */
     declare public readonly dockerfile: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly dockerfilePath: pulumi.Output<string | undefined>;
+    /**
+     * The Dockerfile's path inside the context.
+     */
+    declare public /*out*/ readonly dockerfilePath: pulumi.Output<string>;
     /**
      * extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.
      */
     declare public readonly exclude: pulumi.Output<string[] | undefined>;
+    /**
+     * The image's size, once built.
+     */
     declare public /*out*/ readonly imageSizeBytes: pulumi.Output<number | undefined>;
-    declare public /*out*/ readonly imageUri: pulumi.Output<string | undefined>;
+    /**
+     * The image the build produced.
+     */
+    declare public /*out*/ readonly imageUri: pulumi.Output<string>;
+    /**
+     * The API's URL of the build's logs (needs the API key).
+     */
     declare public /*out*/ readonly logsUrl: pulumi.Output<string | undefined>;
-    declare public readonly region: pulumi.Output<string | undefined>;
+    /**
+     * The region the image was built in.
+     */
+    declare public readonly region: pulumi.Output<string>;
+    /**
+     * How the build was obtained: existing, reattached, new, or cache (the server's).
+     */
     declare public /*out*/ readonly source: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly status: pulumi.Output<string | undefined>;
+    /**
+     * The build's status (success once the up is done).
+     */
+    declare public /*out*/ readonly status: pulumi.Output<string>;
 
     /**
      * Create a Build resource with the given unique name, arguments, and options.

@@ -38,20 +38,38 @@ export class ImagePullSecret extends pulumi.CustomResource {
      * take over an image pull secret of this name that this stack did not create: its credentials are replaced and `pulumi destroy` deletes it.
      */
     declare public readonly adoptExisting: pulumi.Output<boolean | undefined>;
-    declare public readonly host: pulumi.Output<string | undefined>;
+    /**
+     * The registry it logs in to.
+     */
+    declare public readonly host: pulumi.Output<string>;
     /**
      * sent as base64 of `username:password`, as `pcc secrets image-pull-secret` does; the password is kept a Pulumi secret.
      */
-    declare public readonly password: pulumi.Output<string | undefined>;
+    declare public readonly password: pulumi.Output<string>;
     /**
      * seconds to wait for the secret to be provisioned (default 300).
      */
     declare public readonly readyTimeout: pulumi.Output<number | undefined>;
-    declare public readonly region: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly revision: pulumi.Output<string | undefined>;
-    declare public readonly setName: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly status: pulumi.Output<string | undefined>;
-    declare public readonly username: pulumi.Output<string | undefined>;
+    /**
+     * The region of the secret.
+     */
+    declare public readonly region: pulumi.Output<string>;
+    /**
+     * A secret digest of host and credentials.
+     */
+    declare public /*out*/ readonly revision: pulumi.Output<string>;
+    /**
+     * The image pull secret's name in Pipecat Cloud.
+     */
+    declare public readonly setName: pulumi.Output<string>;
+    /**
+     * The secret's status as the service reports it.
+     */
+    declare public /*out*/ readonly status: pulumi.Output<string>;
+    /**
+     * The registry user name.
+     */
+    declare public readonly username: pulumi.Output<string>;
 
     /**
      * Create a ImagePullSecret resource with the given unique name, arguments, and options.

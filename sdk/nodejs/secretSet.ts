@@ -38,19 +38,34 @@ export class SecretSet extends pulumi.CustomResource {
      * take over a set of this name that already exists and that this stack did not create (made by `pcc secrets set`, say): its values are replaced by these, keys not declared are removed, and `pulumi destroy` deletes it. Off by default: such a set fails the create, and is left as it is.
      */
     declare public readonly adoptExisting: pulumi.Output<boolean | undefined>;
-    declare public /*out*/ readonly keys: pulumi.Output<string[] | undefined>;
+    /**
+     * The key names the service reports, never values.
+     */
+    declare public /*out*/ readonly keys: pulumi.Output<string[]>;
     /**
      * seconds to wait for the set to be provisioned (default 300).
      */
     declare public readonly readyTimeout: pulumi.Output<number | undefined>;
-    declare public readonly region: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly revision: pulumi.Output<string | undefined>;
+    /**
+     * The region of the set.
+     */
+    declare public readonly region: pulumi.Output<string>;
+    /**
+     * A secret digest of the values: changes exactly when a value or key changes.
+     */
+    declare public /*out*/ readonly revision: pulumi.Output<string>;
     /**
      * KEY -> value. Every value is kept a Pulumi secret, plain ones too.
      */
-    declare public readonly secrets: pulumi.Output<{[key: string]: string} | undefined>;
-    declare public readonly setName: pulumi.Output<string | undefined>;
-    declare public /*out*/ readonly status: pulumi.Output<string | undefined>;
+    declare public readonly secrets: pulumi.Output<{[key: string]: string}>;
+    /**
+     * The secret set's name in Pipecat Cloud.
+     */
+    declare public readonly setName: pulumi.Output<string>;
+    /**
+     * The set's status as the service reports it.
+     */
+    declare public /*out*/ readonly status: pulumi.Output<string>;
 
     /**
      * Create a SecretSet resource with the given unique name, arguments, and options.

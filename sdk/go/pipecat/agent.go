@@ -20,12 +20,16 @@ type Agent struct {
 	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
 	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
 	AgentProfile pulumi.StringPtrOutput `pulumi:"agentProfile"`
-	BuildId      pulumi.StringPtrOutput `pulumi:"buildId"`
-	CreatedAt    pulumi.StringPtrOutput `pulumi:"createdAt"`
+	// The build the agent runs, if deployed from one.
+	BuildId pulumi.StringPtrOutput `pulumi:"buildId"`
+	// When the agent was created (ISO 8601).
+	CreatedAt pulumi.StringPtrOutput `pulumi:"createdAt"`
 	// seconds to wait for a deployment to become ready (default 600).
-	DeployTimeout       pulumi.Float64PtrOutput `pulumi:"deployTimeout"`
-	DesiredDeploymentId pulumi.StringPtrOutput  `pulumi:"desiredDeploymentId"`
-	Image               pulumi.StringPtrOutput  `pulumi:"image"`
+	DeployTimeout pulumi.Float64PtrOutput `pulumi:"deployTimeout"`
+	// The deployment the agent should run (its latest).
+	DesiredDeploymentId pulumi.StringPtrOutput `pulumi:"desiredDeploymentId"`
+	// The image the agent runs, if given as an image.
+	Image pulumi.StringPtrOutput `pulumi:"image"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
 	ImagePullSecretSet pulumi.StringPtrOutput `pulumi:"imagePullSecretSet"`
 	// "tel", "pro", or None (off).
@@ -35,15 +39,20 @@ type Agent struct {
 	// seconds, 60 to 14400.
 	MaxSessionDuration pulumi.IntPtrOutput `pulumi:"maxSessionDuration"`
 	// auto-scaling bounds.
-	MinAgents              pulumi.IntPtrOutput    `pulumi:"minAgents"`
-	Ready                  pulumi.BoolPtrOutput   `pulumi:"ready"`
+	MinAgents pulumi.IntPtrOutput `pulumi:"minAgents"`
+	// Whether the current deployment is ready.
+	Ready pulumi.BoolOutput `pulumi:"ready"`
+	// The deployment the agent runs now.
 	ReconciledDeploymentId pulumi.StringPtrOutput `pulumi:"reconciledDeploymentId"`
-	Region                 pulumi.StringPtrOutput `pulumi:"region"`
+	// The region the agent runs in.
+	Region pulumi.StringOutput `pulumi:"region"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
-	SecretSet   pulumi.StringPtrOutput `pulumi:"secretSet"`
-	ServiceName pulumi.StringPtrOutput `pulumi:"serviceName"`
+	SecretSet pulumi.StringPtrOutput `pulumi:"secretSet"`
+	// The agent's name in Pipecat Cloud.
+	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
-	Triggers  pulumi.AnyOutput       `pulumi:"triggers"`
+	Triggers pulumi.AnyOutput `pulumi:"triggers"`
+	// When the agent last changed (ISO 8601).
 	UpdatedAt pulumi.StringPtrOutput `pulumi:"updatedAt"`
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
 	WaitForCapacity pulumi.BoolPtrOutput `pulumi:"waitForCapacity"`
@@ -214,10 +223,12 @@ func (o AgentOutput) AgentProfile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.AgentProfile }).(pulumi.StringPtrOutput)
 }
 
+// The build the agent runs, if deployed from one.
 func (o AgentOutput) BuildId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.BuildId }).(pulumi.StringPtrOutput)
 }
 
+// When the agent was created (ISO 8601).
 func (o AgentOutput) CreatedAt() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.CreatedAt }).(pulumi.StringPtrOutput)
 }
@@ -227,10 +238,12 @@ func (o AgentOutput) DeployTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.Float64PtrOutput { return v.DeployTimeout }).(pulumi.Float64PtrOutput)
 }
 
+// The deployment the agent should run (its latest).
 func (o AgentOutput) DesiredDeploymentId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.DesiredDeploymentId }).(pulumi.StringPtrOutput)
 }
 
+// The image the agent runs, if given as an image.
 func (o AgentOutput) Image() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.Image }).(pulumi.StringPtrOutput)
 }
@@ -260,16 +273,19 @@ func (o AgentOutput) MinAgents() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.IntPtrOutput { return v.MinAgents }).(pulumi.IntPtrOutput)
 }
 
-func (o AgentOutput) Ready() pulumi.BoolPtrOutput {
-	return o.ApplyT(func(v *Agent) pulumi.BoolPtrOutput { return v.Ready }).(pulumi.BoolPtrOutput)
+// Whether the current deployment is ready.
+func (o AgentOutput) Ready() pulumi.BoolOutput {
+	return o.ApplyT(func(v *Agent) pulumi.BoolOutput { return v.Ready }).(pulumi.BoolOutput)
 }
 
+// The deployment the agent runs now.
 func (o AgentOutput) ReconciledDeploymentId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.ReconciledDeploymentId }).(pulumi.StringPtrOutput)
 }
 
-func (o AgentOutput) Region() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.Region }).(pulumi.StringPtrOutput)
+// The region the agent runs in.
+func (o AgentOutput) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringOutput { return v.Region }).(pulumi.StringOutput)
 }
 
 // secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -277,8 +293,9 @@ func (o AgentOutput) SecretSet() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.SecretSet }).(pulumi.StringPtrOutput)
 }
 
-func (o AgentOutput) ServiceName() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.ServiceName }).(pulumi.StringPtrOutput)
+// The agent's name in Pipecat Cloud.
+func (o AgentOutput) ServiceName() pulumi.StringOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringOutput { return v.ServiceName }).(pulumi.StringOutput)
 }
 
 // any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
@@ -286,6 +303,7 @@ func (o AgentOutput) Triggers() pulumi.AnyOutput {
 	return o.ApplyT(func(v *Agent) pulumi.AnyOutput { return v.Triggers }).(pulumi.AnyOutput)
 }
 
+// When the agent last changed (ISO 8601).
 func (o AgentOutput) UpdatedAt() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.UpdatedAt }).(pulumi.StringPtrOutput)
 }

@@ -15,28 +15,42 @@ import (
 type Build struct {
 	pulumi.CustomResourceState
 
-	BuildDurationSeconds pulumi.IntPtrOutput    `pulumi:"buildDurationSeconds"`
-	BuildId              pulumi.StringPtrOutput `pulumi:"buildId"`
+	// How long the build took, once done.
+	BuildDurationSeconds pulumi.IntPtrOutput `pulumi:"buildDurationSeconds"`
+	// The build's id: what an Agent's build_id takes.
+	BuildId pulumi.StringOutput `pulumi:"buildId"`
 	// seconds to wait for the build in one `pulumi up` (default 1800); a build still running then goes on, and the next `pulumi up` reattaches to it.
-	BuildTimeout  pulumi.Float64PtrOutput `pulumi:"buildTimeout"`
-	CompletedAt   pulumi.StringPtrOutput  `pulumi:"completedAt"`
-	ContentDigest pulumi.StringPtrOutput  `pulumi:"contentDigest"`
+	BuildTimeout pulumi.Float64PtrOutput `pulumi:"buildTimeout"`
+	// When the build ended (ISO 8601).
+	CompletedAt pulumi.StringPtrOutput `pulumi:"completedAt"`
+	// SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild (unset after an import, until the next up).
+	ContentDigest pulumi.StringPtrOutput `pulumi:"contentDigest"`
 	// the build context folder, relative to the program (default ".").
-	Context          pulumi.StringPtrOutput `pulumi:"context"`
-	ContextHash      pulumi.StringPtrOutput `pulumi:"contextHash"`
-	ContextSizeBytes pulumi.IntPtrOutput    `pulumi:"contextSizeBytes"`
-	CreatedAt        pulumi.StringPtrOutput `pulumi:"createdAt"`
+	Context pulumi.StringPtrOutput `pulumi:"context"`
+	// The context's hash as the official pcc CLI computes it.
+	ContextHash pulumi.StringOutput `pulumi:"contextHash"`
+	// The uploaded context's size.
+	ContextSizeBytes pulumi.IntPtrOutput `pulumi:"contextSizeBytes"`
+	// When the build was created (ISO 8601).
+	CreatedAt pulumi.StringOutput `pulumi:"createdAt"`
 	// the Dockerfile's path inside the context (default "Dockerfile").
-	Dockerfile     pulumi.StringPtrOutput `pulumi:"dockerfile"`
-	DockerfilePath pulumi.StringPtrOutput `pulumi:"dockerfilePath"`
+	Dockerfile pulumi.StringPtrOutput `pulumi:"dockerfile"`
+	// The Dockerfile's path inside the context.
+	DockerfilePath pulumi.StringOutput `pulumi:"dockerfilePath"`
 	// extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.
-	Exclude        pulumi.StringArrayOutput `pulumi:"exclude"`
-	ImageSizeBytes pulumi.IntPtrOutput      `pulumi:"imageSizeBytes"`
-	ImageUri       pulumi.StringPtrOutput   `pulumi:"imageUri"`
-	LogsUrl        pulumi.StringPtrOutput   `pulumi:"logsUrl"`
-	Region         pulumi.StringPtrOutput   `pulumi:"region"`
-	Source         pulumi.StringPtrOutput   `pulumi:"source"`
-	Status         pulumi.StringPtrOutput   `pulumi:"status"`
+	Exclude pulumi.StringArrayOutput `pulumi:"exclude"`
+	// The image's size, once built.
+	ImageSizeBytes pulumi.IntPtrOutput `pulumi:"imageSizeBytes"`
+	// The image the build produced.
+	ImageUri pulumi.StringOutput `pulumi:"imageUri"`
+	// The API's URL of the build's logs (needs the API key).
+	LogsUrl pulumi.StringPtrOutput `pulumi:"logsUrl"`
+	// The region the image was built in.
+	Region pulumi.StringOutput `pulumi:"region"`
+	// How the build was obtained: existing, reattached, new, or cache (the server's).
+	Source pulumi.StringPtrOutput `pulumi:"source"`
+	// The build's status (success once the up is done).
+	Status pulumi.StringOutput `pulumi:"status"`
 }
 
 // NewBuild registers a new resource with the given unique name, arguments, and options.
@@ -151,12 +165,14 @@ func (o BuildOutput) ToBuildOutputWithContext(ctx context.Context) BuildOutput {
 	return o
 }
 
+// How long the build took, once done.
 func (o BuildOutput) BuildDurationSeconds() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.IntPtrOutput { return v.BuildDurationSeconds }).(pulumi.IntPtrOutput)
 }
 
-func (o BuildOutput) BuildId() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.BuildId }).(pulumi.StringPtrOutput)
+// The build's id: what an Agent's build_id takes.
+func (o BuildOutput) BuildId() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.BuildId }).(pulumi.StringOutput)
 }
 
 // seconds to wait for the build in one `pulumi up` (default 1800); a build still running then goes on, and the next `pulumi up` reattaches to it.
@@ -164,10 +180,12 @@ func (o BuildOutput) BuildTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.Float64PtrOutput { return v.BuildTimeout }).(pulumi.Float64PtrOutput)
 }
 
+// When the build ended (ISO 8601).
 func (o BuildOutput) CompletedAt() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.CompletedAt }).(pulumi.StringPtrOutput)
 }
 
+// SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild (unset after an import, until the next up).
 func (o BuildOutput) ContentDigest() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.ContentDigest }).(pulumi.StringPtrOutput)
 }
@@ -177,16 +195,19 @@ func (o BuildOutput) Context() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.Context }).(pulumi.StringPtrOutput)
 }
 
-func (o BuildOutput) ContextHash() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.ContextHash }).(pulumi.StringPtrOutput)
+// The context's hash as the official pcc CLI computes it.
+func (o BuildOutput) ContextHash() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.ContextHash }).(pulumi.StringOutput)
 }
 
+// The uploaded context's size.
 func (o BuildOutput) ContextSizeBytes() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.IntPtrOutput { return v.ContextSizeBytes }).(pulumi.IntPtrOutput)
 }
 
-func (o BuildOutput) CreatedAt() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.CreatedAt }).(pulumi.StringPtrOutput)
+// When the build was created (ISO 8601).
+func (o BuildOutput) CreatedAt() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.CreatedAt }).(pulumi.StringOutput)
 }
 
 // the Dockerfile's path inside the context (default "Dockerfile").
@@ -194,8 +215,9 @@ func (o BuildOutput) Dockerfile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.Dockerfile }).(pulumi.StringPtrOutput)
 }
 
-func (o BuildOutput) DockerfilePath() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.DockerfilePath }).(pulumi.StringPtrOutput)
+// The Dockerfile's path inside the context.
+func (o BuildOutput) DockerfilePath() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.DockerfilePath }).(pulumi.StringOutput)
 }
 
 // extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.
@@ -203,28 +225,34 @@ func (o BuildOutput) Exclude() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringArrayOutput { return v.Exclude }).(pulumi.StringArrayOutput)
 }
 
+// The image's size, once built.
 func (o BuildOutput) ImageSizeBytes() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.IntPtrOutput { return v.ImageSizeBytes }).(pulumi.IntPtrOutput)
 }
 
-func (o BuildOutput) ImageUri() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.ImageUri }).(pulumi.StringPtrOutput)
+// The image the build produced.
+func (o BuildOutput) ImageUri() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.ImageUri }).(pulumi.StringOutput)
 }
 
+// The API's URL of the build's logs (needs the API key).
 func (o BuildOutput) LogsUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.LogsUrl }).(pulumi.StringPtrOutput)
 }
 
-func (o BuildOutput) Region() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.Region }).(pulumi.StringPtrOutput)
+// The region the image was built in.
+func (o BuildOutput) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.Region }).(pulumi.StringOutput)
 }
 
+// How the build was obtained: existing, reattached, new, or cache (the server's).
 func (o BuildOutput) Source() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.Source }).(pulumi.StringPtrOutput)
 }
 
-func (o BuildOutput) Status() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *Build) pulumi.StringPtrOutput { return v.Status }).(pulumi.StringPtrOutput)
+// The build's status (success once the up is done).
+func (o BuildOutput) Status() pulumi.StringOutput {
+	return o.ApplyT(func(v *Build) pulumi.StringOutput { return v.Status }).(pulumi.StringOutput)
 }
 
 func init() {

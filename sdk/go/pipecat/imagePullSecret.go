@@ -17,17 +17,23 @@ type ImagePullSecret struct {
 	pulumi.CustomResourceState
 
 	// take over an image pull secret of this name that this stack did not create: its credentials are replaced and `pulumi destroy` deletes it.
-	AdoptExisting pulumi.BoolPtrOutput   `pulumi:"adoptExisting"`
-	Host          pulumi.StringPtrOutput `pulumi:"host"`
+	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
+	// The registry it logs in to.
+	Host pulumi.StringOutput `pulumi:"host"`
 	// sent as base64 of `username:password`, as `pcc secrets image-pull-secret` does; the password is kept a Pulumi secret.
-	Password pulumi.StringPtrOutput `pulumi:"password"`
+	Password pulumi.StringOutput `pulumi:"password"`
 	// seconds to wait for the secret to be provisioned (default 300).
 	ReadyTimeout pulumi.Float64PtrOutput `pulumi:"readyTimeout"`
-	Region       pulumi.StringPtrOutput  `pulumi:"region"`
-	Revision     pulumi.StringPtrOutput  `pulumi:"revision"`
-	SetName      pulumi.StringPtrOutput  `pulumi:"setName"`
-	Status       pulumi.StringPtrOutput  `pulumi:"status"`
-	Username     pulumi.StringPtrOutput  `pulumi:"username"`
+	// The region of the secret.
+	Region pulumi.StringOutput `pulumi:"region"`
+	// A secret digest of host and credentials.
+	Revision pulumi.StringOutput `pulumi:"revision"`
+	// The image pull secret's name in Pipecat Cloud.
+	SetName pulumi.StringOutput `pulumi:"setName"`
+	// The secret's status as the service reports it.
+	Status pulumi.StringOutput `pulumi:"status"`
+	// The registry user name.
+	Username pulumi.StringOutput `pulumi:"username"`
 }
 
 // NewImagePullSecret registers a new resource with the given unique name, arguments, and options.
@@ -172,13 +178,14 @@ func (o ImagePullSecretOutput) AdoptExisting() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *ImagePullSecret) pulumi.BoolPtrOutput { return v.AdoptExisting }).(pulumi.BoolPtrOutput)
 }
 
-func (o ImagePullSecretOutput) Host() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Host }).(pulumi.StringPtrOutput)
+// The registry it logs in to.
+func (o ImagePullSecretOutput) Host() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Host }).(pulumi.StringOutput)
 }
 
 // sent as base64 of `username:password`, as `pcc secrets image-pull-secret` does; the password is kept a Pulumi secret.
-func (o ImagePullSecretOutput) Password() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Password }).(pulumi.StringPtrOutput)
+func (o ImagePullSecretOutput) Password() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Password }).(pulumi.StringOutput)
 }
 
 // seconds to wait for the secret to be provisioned (default 300).
@@ -186,24 +193,29 @@ func (o ImagePullSecretOutput) ReadyTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *ImagePullSecret) pulumi.Float64PtrOutput { return v.ReadyTimeout }).(pulumi.Float64PtrOutput)
 }
 
-func (o ImagePullSecretOutput) Region() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Region }).(pulumi.StringPtrOutput)
+// The region of the secret.
+func (o ImagePullSecretOutput) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Region }).(pulumi.StringOutput)
 }
 
-func (o ImagePullSecretOutput) Revision() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Revision }).(pulumi.StringPtrOutput)
+// A secret digest of host and credentials.
+func (o ImagePullSecretOutput) Revision() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Revision }).(pulumi.StringOutput)
 }
 
-func (o ImagePullSecretOutput) SetName() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.SetName }).(pulumi.StringPtrOutput)
+// The image pull secret's name in Pipecat Cloud.
+func (o ImagePullSecretOutput) SetName() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.SetName }).(pulumi.StringOutput)
 }
 
-func (o ImagePullSecretOutput) Status() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Status }).(pulumi.StringPtrOutput)
+// The secret's status as the service reports it.
+func (o ImagePullSecretOutput) Status() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Status }).(pulumi.StringOutput)
 }
 
-func (o ImagePullSecretOutput) Username() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringPtrOutput { return v.Username }).(pulumi.StringPtrOutput)
+// The registry user name.
+func (o ImagePullSecretOutput) Username() pulumi.StringOutput {
+	return o.ApplyT(func(v *ImagePullSecret) pulumi.StringOutput { return v.Username }).(pulumi.StringOutput)
 }
 
 func init() {

@@ -17,16 +17,21 @@ type SecretSet struct {
 	pulumi.CustomResourceState
 
 	// take over a set of this name that already exists and that this stack did not create (made by `pcc secrets set`, say): its values are replaced by these, keys not declared are removed, and `pulumi destroy` deletes it. Off by default: such a set fails the create, and is left as it is.
-	AdoptExisting pulumi.BoolPtrOutput     `pulumi:"adoptExisting"`
-	Keys          pulumi.StringArrayOutput `pulumi:"keys"`
+	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
+	// The key names the service reports, never values.
+	Keys pulumi.StringArrayOutput `pulumi:"keys"`
 	// seconds to wait for the set to be provisioned (default 300).
 	ReadyTimeout pulumi.Float64PtrOutput `pulumi:"readyTimeout"`
-	Region       pulumi.StringPtrOutput  `pulumi:"region"`
-	Revision     pulumi.StringPtrOutput  `pulumi:"revision"`
+	// The region of the set.
+	Region pulumi.StringOutput `pulumi:"region"`
+	// A secret digest of the values: changes exactly when a value or key changes.
+	Revision pulumi.StringOutput `pulumi:"revision"`
 	// KEY -> value. Every value is kept a Pulumi secret, plain ones too.
 	Secrets pulumi.StringMapOutput `pulumi:"secrets"`
-	SetName pulumi.StringPtrOutput `pulumi:"setName"`
-	Status  pulumi.StringPtrOutput `pulumi:"status"`
+	// The secret set's name in Pipecat Cloud.
+	SetName pulumi.StringOutput `pulumi:"setName"`
+	// The set's status as the service reports it.
+	Status pulumi.StringOutput `pulumi:"status"`
 }
 
 // NewSecretSet registers a new resource with the given unique name, arguments, and options.
@@ -157,6 +162,7 @@ func (o SecretSetOutput) AdoptExisting() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.BoolPtrOutput { return v.AdoptExisting }).(pulumi.BoolPtrOutput)
 }
 
+// The key names the service reports, never values.
 func (o SecretSetOutput) Keys() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.StringArrayOutput { return v.Keys }).(pulumi.StringArrayOutput)
 }
@@ -166,12 +172,14 @@ func (o SecretSetOutput) ReadyTimeout() pulumi.Float64PtrOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.Float64PtrOutput { return v.ReadyTimeout }).(pulumi.Float64PtrOutput)
 }
 
-func (o SecretSetOutput) Region() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *SecretSet) pulumi.StringPtrOutput { return v.Region }).(pulumi.StringPtrOutput)
+// The region of the set.
+func (o SecretSetOutput) Region() pulumi.StringOutput {
+	return o.ApplyT(func(v *SecretSet) pulumi.StringOutput { return v.Region }).(pulumi.StringOutput)
 }
 
-func (o SecretSetOutput) Revision() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *SecretSet) pulumi.StringPtrOutput { return v.Revision }).(pulumi.StringPtrOutput)
+// A secret digest of the values: changes exactly when a value or key changes.
+func (o SecretSetOutput) Revision() pulumi.StringOutput {
+	return o.ApplyT(func(v *SecretSet) pulumi.StringOutput { return v.Revision }).(pulumi.StringOutput)
 }
 
 // KEY -> value. Every value is kept a Pulumi secret, plain ones too.
@@ -179,12 +187,14 @@ func (o SecretSetOutput) Secrets() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.StringMapOutput { return v.Secrets }).(pulumi.StringMapOutput)
 }
 
-func (o SecretSetOutput) SetName() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *SecretSet) pulumi.StringPtrOutput { return v.SetName }).(pulumi.StringPtrOutput)
+// The secret set's name in Pipecat Cloud.
+func (o SecretSetOutput) SetName() pulumi.StringOutput {
+	return o.ApplyT(func(v *SecretSet) pulumi.StringOutput { return v.SetName }).(pulumi.StringOutput)
 }
 
-func (o SecretSetOutput) Status() pulumi.StringPtrOutput {
-	return o.ApplyT(func(v *SecretSet) pulumi.StringPtrOutput { return v.Status }).(pulumi.StringPtrOutput)
+// The set's status as the service reports it.
+func (o SecretSetOutput) Status() pulumi.StringOutput {
+	return o.ApplyT(func(v *SecretSet) pulumi.StringOutput { return v.Status }).(pulumi.StringOutput)
 }
 
 func init() {
