@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos dist
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -37,6 +37,14 @@ sdk: install
 	@scripts/generate-sdks
 
 pulumi: pulumi-cli pulumi-yaml typescript
+
+# The release into dist/ (scripts/dist.py): wheel and sdist, the frozen plugin archive for
+# this machine, the npm tarball, the Go SDK as a module proxy serves it, SHA256SUMS. The
+# release workflow runs the same recipe on each platform.
+dist: install
+	@echo "==> dist/: the release of pcc-provider $$($(PY) scripts/dist.py version)"
+	rm -rf dist
+	$(PY) scripts/dist.py all --out dist
 
 lint: install actionlint
 	@echo "==> ruff"

@@ -23,7 +23,8 @@ PLUGIN = "pulumi-resource-pipecat"
 def archive_name(version: str = __version__) -> str:
     """As Pulumi names resource plugin archives: ...-v<version>-<os>-<arch>.tar.gz."""
     system = platform.system().lower()
-    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    machine = platform.machine().lower()
+    machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)  # Windows: amd64
     return f"{PLUGIN}-v{version}-{system}-{machine}.tar.gz"
 
 
