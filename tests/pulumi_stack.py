@@ -62,15 +62,19 @@ def engine_env(home: Path, state: Path) -> dict[str, str]:
 class Stack:
     """One stack of one project folder, driven through the `pulumi` CLI."""
 
-    def __init__(self, project_dir: Path, name: str, env: dict[str, str]) -> None:
+    def __init__(
+        self, project_dir: Path, name: str, env: dict[str, str], launcher: tuple[str, ...] = ()
+    ) -> None:
         if shutil.which("pulumi", path=env["PATH"]) is None:
             raise RuntimeError("the Pulumi CLI is missing: run `make pulumi`")
         self.dir = project_dir
         self.name = name
         self.env = env
+        # What runs `pulumi` (a namespace with no Python in it, say); nothing by default.
+        self.launcher = launcher
 
     def pulumi(self, *args: str, check: bool = True, timeout: float = 600) -> Result:
-        argv = ["pulumi", *args, "--non-interactive", "--color", "never"]
+        argv = [*self.launcher, "pulumi", *args, "--non-interactive", "--color", "never"]
         proc = subprocess.run(
             argv,
             cwd=self.dir,

@@ -1,7 +1,6 @@
-"""The package as users get it: the built wheel, not the checkout.
+"""The package as users get it: the released wheel (`make dist`), not the checkout.
 
-`python -m build` makes the sdist and, from it, the wheel (so the wheel proves the sdist
-carries everything too). The wheel goes into a fresh virtualenv beside a user's older Pulumi
+The wheel goes into a fresh virtualenv beside a user's older Pulumi
 SDK, is upgraded as a user would, and a Pulumi program in a folder outside the repository
 runs `pulumi up` with it, under the real engine, against the emulator that same install
 serves.
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 from conftest import API_KEY
 from pulumi_stack import REPO, VENV_BIN, Stack, engine_env
+from release import released
 
 import pcc_provider
 
@@ -49,13 +49,13 @@ def user_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(wheel, sdist), built once per session."""
-    out = tmp_path_factory.mktemp("dist")
-    run(sys.executable, "-m", "build", "--outdir", out, REPO)
-    (wheel,) = out.glob("*.whl")
-    (sdist,) = out.glob("*.tar.gz")
-    return wheel, sdist
+def dist() -> tuple[Path, Path]:
+    """(wheel, sdist) of the release `make dist` wrote (the sdist built first, the wheel from
+    it, so the wheel proves the sdist carries everything too)."""
+    version = pcc_provider.__version__
+    return released(f"pcc_provider-{version}-py3-none-any.whl"), released(
+        f"pcc_provider-{version}.tar.gz"
+    )
 
 
 def test_version_has_one_source() -> None:
@@ -245,4 +245,7 @@ def test_wheel_in_a_fresh_virtualenv_runs_a_user_program(
     )
     assert build.strip() == "success"
     assert API_KEY not in stack.export()
-    assert "3 unchanged" in stack.up().stdout
+    preview = stack.pulumi("preview", "--stack", stack.name, "--expect-no-changes")
+    assert "3 unchanged" in preview.stdout, preview.output
+    stack.destroy()
+    assert stack.resources() == []

@@ -1,0 +1,3 @@
+module pcc-provider/release-host
+
+go 1.25
