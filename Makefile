@@ -41,7 +41,10 @@ pulumi: pulumi-cli pulumi-yaml typescript
 # The release into dist/ (scripts/dist.py): wheel and sdist, the frozen plugin archive for
 # this machine, the npm tarball, the Go SDK as a module proxy serves it, SHA256SUMS. The
 # release workflow runs the same recipe on each platform.
-dist: install
+# Made again only when what it is made of changed (tracked files; README is the wheel's).
+RELEASE_SOURCES := $(shell git ls-files pcc_provider sdk scripts/dist.py pyproject.toml README.md CHANGELOG.md 2>/dev/null)
+dist: dist/SHA256SUMS
+dist/SHA256SUMS: $(VENV)/.installed $(RELEASE_SOURCES)
 	@echo "==> dist/: the release of pcc-provider $$($(PY) scripts/dist.py version)"
 	rm -rf dist
 	$(PY) scripts/dist.py all --out dist
@@ -62,7 +65,7 @@ typecheck: install
 	@echo "==> mypy"
 	mypy
 
-pytest: pulumi
+pytest: pulumi dist
 	@echo "==> pytest (unit, emulator and end-to-end tests under the real Pulumi engine)"
 	@# Four workers on two cores: the engine tests mostly wait on pulumi and emulated builds.
 	pytest -q -n 4
