@@ -301,7 +301,6 @@ def test_a_go_program_comes_up_from_the_go_module(
     # copy first), not checked against the public checksum database, which does not know it.
     env["GOPROXY"] = f"{host.url}/goproxy,{os.environ.get('GOPROXY', 'https://proxy.golang.org')}"
     env["GONOSUMDB"] = "github.com/pcc-provider"
-    env["GOFLAGS"] = "-mod=mod"
     got = subprocess.run(
         ["go", "get", f"github.com/pcc-provider/pcc-provider/sdk@v{VERSION}"],
         cwd=folder,
