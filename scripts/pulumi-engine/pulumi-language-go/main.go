@@ -412,7 +412,7 @@ func executable(ctx context.Context, dir string, options map[string]any) (bin st
 	}
 	if binary != "" {
 		if !filepath.IsAbs(binary) {
-			if _, err := os.Stat(filepath.Join(dir, binary)); err == nil {
+			if _, err := os.Stat(filepath.Join(dir, binary)); err == nil || strings.ContainsRune(binary, filepath.Separator) {
 				binary = filepath.Join(dir, binary)
 			}
 		}
