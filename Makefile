@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript sdk install clean chaos dist
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -32,11 +32,16 @@ typescript: install
 	@echo "==> Node language host and the TypeScript SDK"
 	@scripts/install-pulumi-nodejs
 
+# Go programs (the generated Go SDK's tests): our Go language host; only the tests need it.
+pulumi-go: install
+	@echo "==> Go language host"
+	@scripts/install-pulumi-go
+
 # Regenerate the SDKs (sdk/) and the reference pages (docs/reference/) from the schema.
 sdk: install
 	@scripts/generate-sdks
 
-pulumi: pulumi-cli pulumi-yaml typescript
+pulumi: pulumi-cli pulumi-yaml typescript pulumi-go
 
 # The release into dist/ (scripts/dist.py): wheel and sdist, the frozen plugin archive for
 # this machine, the npm tarball, the Go SDK as a module proxy serves it, SHA256SUMS. The
