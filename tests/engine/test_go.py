@@ -9,22 +9,13 @@ minimal one (scripts/pulumi-engine/pulumi-language-go).
 
 from __future__ import annotations
 
-import http.server
-import json
 import re
 import shutil
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
-
-import pcc_provider
 
 pytestmark = pytest.mark.engine
 
@@ -120,58 +111,3 @@ def test_go_program_up_no_op_destroy_and_a_build_error(
     assert failed.output.count("image.NoSuchField undefined") == 1, failed.output
     assert "did not build (`go build`)" in failed.output, failed.output
     assert "panic" not in failed.output and "goroutine" not in failed.output, failed.output
-
-
-class PluginServer(http.server.ThreadingHTTPServer):
-    """Serves the plugin archive `python -m pcc_provider plugin` writes; notes what was asked."""
-
-    def __init__(self, dist: Path) -> None:
-        self.asked: list[str] = []
-        self.archive = ""
-        server = self
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, directory=str(dist), **kwargs)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                server.asked.append(self.path)
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server_address[1]}/"
-
-
-@pytest.fixture
-def plugin_server(tmp_path: Path) -> Iterator[PluginServer]:
-    dist = tmp_path / "dist"
-    made = subprocess.run(
-        [sys.executable, "-m", "pcc_provider", "plugin", "--out", str(dist)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    with PluginServer(dist) as server:
-        server.archive = Path(made.stdout.strip()).name
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        yield server
-        server.shutdown()
-
-
-def test_go_program_gets_its_plugin_from_the_sdk_server(
-    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle, plugin_server: PluginServer
-) -> None:
-    # The SDK as published with a pluginDownloadURL: its pulumi-plugin.json names the server.
-    sdk = tmp_path / "sdk"
-    shutil.copytree(SDK, sdk, ignore=shutil.ignore_patterns("nodejs"))
-    meta = sdk / "go" / "pipecat" / "pulumi-plugin.json"
-    meta.write_text(json.dumps({**json.loads(meta.read_text()), "server": plugin_server.url}))
-    # No `plugins:` entry and no plugin on PATH: the engine asks the language host.
-    stack = go_stack(tmp_path, engine, emulator, sdk=sdk, plugins=False)
-    stack.env["PULUMI_IGNORE_AMBIENT_PLUGINS"] = "true"
-    del stack.env["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"]
-
-    preview = stack.preview()
-    assert "+ pipecat:index:Build: (create)" in preview.output, preview.output
-    assert plugin_server.asked == [f"/{plugin_server.archive}"]  # once, on first use
-    listed = stack.pulumi("plugin", "ls").output
-    assert re.search(rf"pipecat\s+resource\s+{re.escape(pcc_provider.__version__)}", listed), listed
