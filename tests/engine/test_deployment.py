@@ -98,7 +98,7 @@ def test_a_deployment_from_pcc_deploy_toml_comes_up_reruns_and_adopts_pcc_deploy
 def test_a_field_the_api_cannot_express_is_refused_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "pcc-deploy.toml"
     path.write_text('agent_name = "bot"\nimage = "x/y:1"\nwebsocket_auth = "token"\n')
-    with pytest.raises(DeployFileError, match="'websocket_auth' sets websocket_auth, which"):
+    with pytest.raises(DeployFileError, match="websocket_auth sets websocket_auth, which"):
         read_deploy_file(path)
 
 
