@@ -112,3 +112,28 @@ def test_the_file_s_image_is_deployed_without_a_build(tmp_path: Path) -> None:
     assert build is None
     assert agent["image"] == "x/y:1" and agent["image_pull_secret_set"] == "pull"
     assert agent["krisp_viva_audio_filter"] == "tel" and agent["min_agents"] == 0
+
+
+def test_preview_of_a_mistyped_file_stops_in_one_line_naming_the_key_and_creates_nothing(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, agent: Path
+) -> None:
+    program = "from pcc_provider import Deployment\n\nDeployment('bot')\n"
+    # The file was previewed as 1.5 and deployed as 1.
+    mistyped = TOML.replace("min_agents = 0", "min_agents = 1.5")
+    files = {"pcc-deploy.toml": mistyped, **{p.name: p.read_text() for p in agent.iterdir()}}
+    stack = cloud_stack(program, files=files)
+    emulator.reset_stats()
+    said = "Deployment 'bot': pcc-deploy.toml:7: [scaling] min_agents must be an integer, not 1.5"
+
+    result = stack.preview(check=False)
+    assert result.returncode != 0, result.output
+    # Ours is the one error: the other line is the engine's, after any program that stops.
+    engine = "error: an unhandled error occurred: Program exited with non-zero exit code: 1"
+    errors = [line.strip() for line in result.output.splitlines() if "error" in line.lower()]
+    assert errors == [f"error: {said}", engine], result.output
+    assert "Traceback" not in result.output
+    # Nothing was declared, so nothing would be created: the stack holds no resource either.
+    assert "pipecat:index:Deployment" not in result.output
+    assert stack.up(check=False).returncode != 0
+    assert all(r["type"] == "pulumi:pulumi:Stack" for r in stack.resources())
+    assert emulator.stats()["requests"] == {}, emulator.stats()
