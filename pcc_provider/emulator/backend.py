@@ -70,10 +70,20 @@ class Backend:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.records = Records(state_dir)
         self.settings = settings or Settings()
         self.clock = clock
         self.lock = threading.RLock()
+        # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
+        self.failing_sets: dict[str, str] = {}
+        # Locks the folder: StateFolderInUse while another emulator has it.
+        self.records = Records(state_dir)
+        try:
+            self._load()
+        except BaseException:
+            self.records.close()
+            raise
+
+    def _load(self) -> None:
         self.secret, self.organization = self.records.identity()
         self.uploads: dict[str, Upload] = {
             u.id: u for u in self.records.load_all("uploads", lambda d: Upload(**d))
@@ -87,8 +97,24 @@ class Backend:
         self.secret_sets: dict[str, SecretSet] = {
             s.name: s for s in self.records.load_all("secrets", lambda d: SecretSet(**d))
         }
-        # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
-        self.failing_sets: dict[str, str] = {}
+
+    def open(self) -> None:
+        """Take the state folder again after `close()`, and read it again as it is now
+        (another emulator may have had it meanwhile); harmless when open."""
+        with self.lock:
+            if self.records.is_open:
+                return
+            self.records.open()
+            try:
+                self._load()
+            except BaseException:
+                self.records.close()
+                raise
+
+    def close(self) -> None:
+        """Let go of the state folder, for another emulator to take."""
+        with self.lock:
+            self.records.close()
 
     # -- organization properties -------------------------------------------------------------
 
