@@ -118,7 +118,7 @@ def _emulator(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             **{setting.name: getattr(args, setting.name) for setting in SETTINGS},
         )
-    except StateError as exc:  # the state folder in use, or not usable
+    except StateError as exc:  # the state folder in use or not usable, its identity unreadable
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:

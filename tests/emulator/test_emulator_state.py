@@ -1,21 +1,26 @@
-"""The state folder: one emulator at a time.
+"""The state folder: one emulator at a time, and no record lost unseen.
 
 A second emulator on a folder in use is refused in one line, in this process or from the
-command line; an emulator killed outright leaves the folder free.
+command line; an emulator killed outright leaves the folder free. A record the emulator
+cannot read (not JSON, cut short, of the wrong shape) is moved to `unreadable/` with one
+warning line naming both paths, and the rest of the state is served; an unreadable
+`emulator.json` (the organization and the upload signing key) stops the start in one line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
-from api_contract import Client
+from api_contract import Client, context
 from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
@@ -127,3 +132,271 @@ def test_an_emulator_killed_outright_leaves_its_folder_free(tmp_path: Path) -> N
         assert requests.get(f"{emu.url}/_emulator/stats", timeout=10).status_code == 200
     again, _ = _spawn(state)
     assert _stop(again) == ""
+
+
+# -- records it cannot read --------------------------------------------------------------------
+
+
+def _seed(state: Path) -> dict[str, Any]:
+    """Two agents, a build and a secret set under `state`; what the API said of the build."""
+    with Emulator(state, api_key=API_KEY, build_seconds=0, agent_ready_seconds=0) as emu:
+        api = Client(emu)
+        status, created = api.create(context())
+        assert status == 201
+        for name in ("kept", "spoilt"):
+            api.call("POST", "/agents", 200, json={"serviceName": name, "image": f"x:{name}"})
+        emu.store.put_secret_set("keys", "us-west", {"A": "1"}, None)
+        build: dict[str, Any] = created["build"]
+        return build
+
+
+def _serves_the_rest(emu: Emulator, build: dict[str, Any], gone: str | None = "spoilt") -> None:
+    api = Client(emu)
+    assert api.call("GET", "/agents/kept", 200)["name"] == "kept"
+    assert api.call("GET", f"/builds/{build['id']}", 200)["build"]["id"] == build["id"]
+    assert api.call("GET", "/secrets/keys", 200)["secrets"] == [{"fieldName": "A"}]
+    if gone is not None:
+        api.call("GET", f"/agents/{gone}", 404)
+
+
+def _set_aside_line(state: Path, relative: str) -> str:
+    """The pattern of the one warning line for the record at `relative`."""
+    return (
+        f"warning: cannot read {re.escape(str(state / relative))} \\((.+)\\): moved it to "
+        f"{re.escape(str(state / 'unreadable' / relative))}; the emulator starts without it"
+    )
+
+
+def _restart_sets_aside(
+    state: Path, relative: str, capsys: pytest.CaptureFixture[str], build: dict[str, Any]
+) -> str:
+    """Start an emulator on `state` whose record at `relative` is spoilt: it starts, says so
+    in one line, keeps the record's bytes under unreadable/, serves the rest; the reason."""
+    spoilt = (state / relative).read_bytes()
+    capsys.readouterr()
+    gone = "spoilt" if relative == "agents/spoilt.json" else None
+    with Emulator(state, api_key=API_KEY) as emu:
+        _serves_the_rest(emu, build, gone)
+        moved = [(state / relative, state / "unreadable" / relative)]
+        assert emu.store.records.set_aside == moved
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    match = re.fullmatch(_set_aside_line(state, relative), lines[0])
+    assert match, lines[0]
+    assert not (state / relative).exists()
+    assert (state / "unreadable" / relative).read_bytes() == spoilt
+    # Nothing left to set aside: the next start says nothing.
+    with Emulator(state, api_key=API_KEY) as emu:
+        _serves_the_rest(emu, build, gone)
+    assert capsys.readouterr().err == ""
+    return match[1]
+
+
+def test_a_truncated_record_is_set_aside_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    build = _seed(state)
+    record = state / "agents" / "spoilt.json"
+    whole = record.read_bytes()
+    record.write_bytes(whole[: len(whole) // 2])
+    reason = _restart_sets_aside(state, "agents/spoilt.json", capsys, build)
+    assert reason.startswith("not JSON: "), reason
+
+
+ILL_TYPED: dict[str, tuple[str, Any, str]] = {
+    # case: (the record, what it becomes, the reason the line gives)
+    "a wrong type": (
+        "agents/spoilt.json",
+        lambda d: {**d, "created_at": "yesterday"},
+        "created_at is a string, not a number",
+    ),
+    "a wrong type within": (
+        "agents/spoilt.json",
+        lambda d: {**d, "deployments": [{**d["deployments"][0], "ready_at": None}]},
+        "deployments[0].ready_at is null, not a number",
+    ),
+    "not a list": (
+        "agents/spoilt.json",
+        lambda d: {**d, "deployments": "none"},
+        "deployments is a string, not a list",
+    ),
+    "no deployment": ("agents/spoilt.json", lambda d: {**d, "deployments": []}, "no deployment"),
+    "a field missing": (
+        "agents/spoilt.json",
+        lambda d: {k: v for k, v in d.items() if k != "region"},
+        "no field region",
+    ),
+    "an unknown field": (
+        "agents/spoilt.json",
+        lambda d: {**d, "colour": "red"},
+        "an unknown field colour",
+    ),
+    "another name": (
+        "agents/spoilt.json",
+        lambda d: {**d, "name": "kept"},
+        "the record of kept, not of spoilt",
+    ),
+    "not an object": ("agents/spoilt.json", lambda d: [d], "a list, not an object"),
+    "a secret value not text": (
+        "secrets/keys.json",
+        lambda d: {**d, "values": {"A": 1}},
+        "values['A'] is an integer, not a string",
+    ),
+    "a boolean for a number": (
+        "builds/{build}.json",
+        lambda d: {**d, "context_size": True},
+        "context_size is a boolean, not an integer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ILL_TYPED)
+def test_an_ill_typed_record_is_set_aside_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    state = tmp_path / "state"
+    build = _seed(state)
+    relative, spoil, why = ILL_TYPED[case]
+    relative = relative.format(build=build["id"])
+    record = state / relative
+    record.write_text(json.dumps(spoil(json.loads(record.read_text()))))
+    if relative.startswith("secrets/"):
+        # The set is what is gone, so the rest is the agents and the build.
+        spoilt = record.read_bytes()
+        capsys.readouterr()
+        with Emulator(state, api_key=API_KEY) as emu:
+            Client(emu).call("GET", "/secrets/keys", 404)
+            Client(emu).call("GET", "/agents/spoilt", 200)
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1, lines
+        match = re.fullmatch(_set_aside_line(state, relative), lines[0])
+        assert match and match[1] == why, lines[0]
+        assert (state / "unreadable" / relative).read_bytes() == spoilt
+        return
+    if relative.startswith("builds/"):
+        capsys.readouterr()
+        with Emulator(state, api_key=API_KEY) as emu:
+            Client(emu).call("GET", f"/builds/{build['id']}", 404)
+            assert Client(emu).call("GET", "/builds", 200)["total"] == 0
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1, lines
+        match = re.fullmatch(_set_aside_line(state, relative), lines[0])
+        assert match and match[1] == why, lines[0]
+        return
+    assert _restart_sets_aside(state, relative, capsys, build) == why
+
+
+@pytest.mark.parametrize(
+    ("garbage", "why"),
+    [
+        (b"", "an empty file"),
+        (b"\x89PNG\r\n\x1a\n\x00\xff", "not UTF-8 text"),
+        (b"garbage", "not JSON: Expecting value: line 1 column 1 (char 0)"),
+    ],
+)
+def test_a_garbage_record_is_set_aside_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], garbage: bytes, why: str
+) -> None:
+    state = tmp_path / "state"
+    build = _seed(state)
+    (state / "agents" / "spoilt.json").write_bytes(garbage)
+    assert _restart_sets_aside(state, "agents/spoilt.json", capsys, build) == why
+
+
+def test_a_record_set_aside_twice_keeps_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state"
+    _seed(state)
+    record = state / "agents" / "spoilt.json"
+    kept = []
+    for text in ("{first", "{second"):
+        if not record.exists():
+            with Emulator(state, api_key=API_KEY) as emu:
+                Client(emu).call(
+                    "POST", "/agents", 200, json={"serviceName": "spoilt", "image": "y"}
+                )
+        record.write_text(text)
+        kept.append(text)
+        with Emulator(state, api_key=API_KEY):
+            pass
+    aside = state / "unreadable" / "agents"
+    assert sorted(p.read_text() for p in aside.iterdir()) == sorted(kept)
+    err = capsys.readouterr().err
+    assert err.count("warning: cannot read") == 2, err
+    assert str(aside / "spoilt.1.json") in err
+
+
+def test_the_command_line_emulator_sets_a_record_aside_in_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    build = _seed(state)
+    record = state / "agents" / "spoilt.json"
+    whole = record.read_bytes()
+    record.write_bytes(whole[:-10])
+    process, url = _spawn(state)
+    try:
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        answer = requests.get(f"{url}/v1/builds/{build['id']}", headers=headers, timeout=10)
+        assert answer.status_code == 200
+        gone = requests.get(f"{url}/v1/agents/spoilt", headers=headers, timeout=10)
+        assert gone.status_code == 404
+    finally:
+        err = _stop(process)
+    lines = err.splitlines()
+    assert len(lines) == 1 and re.fullmatch(_set_aside_line(state, "agents/spoilt.json"), lines[0])
+    assert (state / "unreadable" / "agents" / "spoilt.json").read_bytes() == whole[:-10]
+
+
+# -- the identity --------------------------------------------------------------------------------
+
+UNREADABLE_IDENTITY = [
+    (b"", "an empty file"),
+    (b'{"secret": "ab', "not JSON: Unterminated string starting at: line 1 column 12 (char 11)"),
+    (b"\x00\xff garbage", "not UTF-8 text"),
+    (b"[]", "a list, not an object"),
+    (
+        b'{"secret": "not hex", "organizationId": "org_1", "accountId": "1"}',
+        "secret is not hexadecimal",
+    ),
+    (b'{"secret": "ab", "organizationId": "org_1"}', "no field accountId"),
+]
+
+
+def _identity_line(state: Path, why: str) -> str:
+    return (
+        f"cannot read {state / 'emulator.json'} ({why}): it holds the emulator's organization "
+        "and upload signing key, so it is not set aside; restore it, or start afresh with an "
+        "empty --state-dir"
+    )
+
+
+@pytest.mark.parametrize(("garbage", "why"), UNREADABLE_IDENTITY)
+def test_an_unreadable_identity_stops_the_start_in_one_line(
+    tmp_path: Path, garbage: bytes, why: str
+) -> None:
+    state = tmp_path / "state"
+    _seed(state)
+    (state / "emulator.json").write_bytes(garbage)
+    with pytest.raises(RuntimeError) as refused:
+        Emulator(state, api_key=API_KEY)
+    assert str(refused.value) == _identity_line(state, why)
+    assert (state / "emulator.json").read_bytes() == garbage
+    # The folder is not left locked by the refused start.
+    (state / "emulator.json").unlink()
+    with Emulator(state, api_key=API_KEY):
+        pass
+
+
+@pytest.mark.parametrize(("garbage", "why"), UNREADABLE_IDENTITY[:3])
+def test_the_command_line_emulator_on_an_unreadable_identity_says_so_in_one_line(
+    tmp_path: Path, garbage: bytes, why: str
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "emulator.json").write_bytes(garbage)
+    done = subprocess.run(_command(state), capture_output=True, text=True, timeout=30)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == "error: " + _identity_line(state, why) + "\n"
+    assert (state / "emulator.json").read_bytes() == garbage
