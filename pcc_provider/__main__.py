@@ -101,6 +101,7 @@ def _plugin(args: argparse.Namespace) -> int:
 
 def _emulator(args: argparse.Namespace) -> int:
     from pcc_provider import emulator
+    from pcc_provider.emulator.persistence import StateError
     from pcc_provider.emulator.settings import SETTINGS
 
     if not args.api_key:
@@ -117,6 +118,9 @@ def _emulator(args: argparse.Namespace) -> int:
             api_key=args.api_key,
             **{setting.name: getattr(args, setting.name) for setting in SETTINGS},
         )
+    except StateError as exc:  # the state folder in use or not usable, its identity unreadable
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             print(

@@ -9,7 +9,8 @@
     entities.py     uploads, builds, agents, secret sets: their status at a time, what fails them
     archive.py      reading an uploaded context: a tar.gz, and its Dockerfile
     settings.py     the runtime settings (durations, upload limits)
-    persistence.py  one JSON file per entity in the state directory
+    persistence.py  one JSON file per entity in the state directory, locked by one emulator;
+                    records it cannot read set aside in unreadable/, with a line
     backend.py      the operations, returning entities (moto's "backend")
     render.py       the API's JSON of an entity at a time `now`: pure functions
     web.py          HTTP helpers: the error shape, JSON bodies, request validators

@@ -29,13 +29,16 @@ from pcc_provider.emulator.entities import (
     Deployment,
     SecretSet,
     Upload,
-    agent_from,
     bucket_for,
     build_outcome,
     deployment_fault,
     image_uri,
 )
-from pcc_provider.emulator.persistence import Records
+from pcc_provider.emulator.persistence import (
+    Records,
+    UnreadableRecord,
+    wrong_type,
+)
 from pcc_provider.emulator.settings import Settings
 
 
@@ -70,25 +73,51 @@ class Backend:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.records = Records(state_dir)
         self.settings = settings or Settings()
         self.clock = clock
         self.lock = threading.RLock()
-        self.secret, self.organization = self.records.identity()
-        self.uploads: dict[str, Upload] = {
-            u.id: u for u in self.records.load_all("uploads", lambda d: Upload(**d))
-        }
-        self.builds: dict[str, Build] = {
-            b.id: b for b in self.records.load_all("builds", lambda d: Build(**d))
-        }
-        self.agents: dict[str, Agent] = {
-            a.name: a for a in self.records.load_all("agents", agent_from)
-        }
-        self.secret_sets: dict[str, SecretSet] = {
-            s.name: s for s in self.records.load_all("secrets", lambda d: SecretSet(**d))
-        }
         # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
         self.failing_sets: dict[str, str] = {}
+        # Locks the folder: StateFolderInUse while another emulator has it.
+        self.records = Records(state_dir)
+        try:
+            self._load()
+        except BaseException:
+            self.records.close()
+            raise
+
+    def _load(self) -> None:
+        """Read the state folder: what cannot be read is set aside (persistence.py), but an
+        unreadable identity stops the start (UnreadableIdentity)."""
+        self.secret, self.organization = self.records.identity()
+        self.records.check_properties(_check_properties)
+        load = self.records.load_all
+        self.uploads: dict[str, Upload] = {u.id: u for u in load("uploads", Upload, "id")}
+        self.builds: dict[str, Build] = {b.id: b for b in load("builds", Build, "id")}
+        self.agents: dict[str, Agent] = {
+            a.name: a for a in load("agents", Agent, "name", _check_agent)
+        }
+        self.secret_sets: dict[str, SecretSet] = {
+            s.name: s for s in load("secrets", SecretSet, "name")
+        }
+
+    def open(self) -> None:
+        """Take the state folder again after `close()`, and read it again as it is now
+        (another emulator may have had it meanwhile); harmless when open."""
+        with self.lock:
+            if self.records.is_open:
+                return
+            self.records.open()
+            try:
+                self._load()
+            except BaseException:
+                self.records.close()
+                raise
+
+    def close(self) -> None:
+        """Let go of the state folder, for another emulator to take."""
+        with self.lock:
+            self.records.close()
 
     # -- organization properties -------------------------------------------------------------
 
@@ -535,3 +564,19 @@ class Backend:
                 raise Conflict(f"Secret set '{name}' is not ready (status: {status})")
             bound[field_name] = {"name": name, "version": found.version}
         return bound
+
+
+def _check_agent(agent: Agent) -> None:
+    if not agent.deployments:  # an agent is its deployments: `current` is the last
+        raise UnreadableRecord("no deployment")
+
+
+def _check_properties(stored: Any) -> None:
+    """The stored properties: an object of the properties a PATCH may set, each valid."""
+    if not isinstance(stored, dict):
+        raise wrong_type(stored, dict)
+    for name, value in stored.items():
+        if name not in PROPERTY_SCHEMA:
+            raise UnreadableRecord(f"an unknown property {name}")
+        if name == "defaultRegion" and (not isinstance(value, str) or value not in REGIONS):
+            raise UnreadableRecord(f"defaultRegion {value!r} is not one of {', '.join(REGIONS)}")

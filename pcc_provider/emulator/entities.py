@@ -279,9 +279,3 @@ class SecretSet:
         if now < self.ready_at:
             return "pending"
         return "failed" if self.error_message else "ready"
-
-
-def agent_from(data: dict[str, Any]) -> Agent:
-    """An agent from its saved dict (its deployments are dicts there too)."""
-    deployments = [Deployment(**d) for d in data.pop("deployments")]
-    return Agent(**data, deployments=deployments)

@@ -43,8 +43,14 @@ class Emulator:
         self.threads = threads
         # The live settings (settings.py): the control endpoint changes this very object.
         self.config = Settings(**settings)
+        # Takes the state folder, which is this emulator's until stop(): a second emulator
+        # on it is refused (StateFolderInUse), as is an unreadable identity (persistence.py).
         self.store = Backend(state_dir, self.config)
-        self.app = EmulatorApp(self.store, api_key)
+        try:
+            self.app = EmulatorApp(self.store, api_key)
+        except BaseException:
+            self.store.close()
+            raise
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
@@ -61,19 +67,25 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             return self
-        server = waitress.create_server(
-            self.app,
-            host=self.host,
-            port=self.port,
-            threads=self.threads,
-            max_request_body_size=self._body_limit(),
-            # Test suites open many short-lived sessions; poll() is not bound by FD_SETSIZE.
-            connection_limit=1000,
-            asyncore_use_poll=True,
-            channel_timeout=60,
-            ident="pcc-emulator",
-            expose_tracebacks=False,
-        )
+        self.store.open()  # after a stop(): the folder again, as it is now
+        try:
+            server = waitress.create_server(
+                self.app,
+                host=self.host,
+                port=self.port,
+                threads=self.threads,
+                max_request_body_size=self._body_limit(),
+                # Test suites open many short-lived sessions; poll() is not bound by
+                # FD_SETSIZE.
+                connection_limit=1000,
+                asyncore_use_poll=True,
+                channel_timeout=60,
+                ident="pcc-emulator",
+                expose_tracebacks=False,
+            )
+        except BaseException:
+            self.store.close()
+            raise
         host = str(server.effective_host)
         if host in ("0.0.0.0", "::", ""):
             host = "127.0.0.1"
@@ -98,8 +110,10 @@ class Emulator:
             self._server.adj.max_request_body_size = self._body_limit()
 
     def stop(self) -> None:
+        """Stop serving and let go of the state folder; start() takes both up again."""
         server, thread = self._server, self._thread
         if server is None or thread is None:
+            self.store.close()
             return
 
         def close_everything() -> None:
@@ -117,6 +131,7 @@ class Emulator:
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self._server = None
         self._thread = None
+        self.store.close()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -147,8 +162,8 @@ def serve(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     emulator = Emulator(state_dir, api_key=api_key, host=host, port=port, **settings)
-    emulator.start()
     try:
+        emulator.start()
         print(
             f"Pipecat Cloud emulator listening on {emulator.url} (API: {emulator.api_url})",
             flush=True,

@@ -173,8 +173,18 @@ def test_faults_and_stats_cover_the_organization_routes(api: Client) -> None:
     assert api.stats()["requests"][route] == 2
 
 
-@pytest.mark.parametrize("stored", ["{not json", '["eu-central"]', '{"defaultRegion": "mars"}'])
-def test_an_unreadable_properties_file_means_the_defaults(tmp_path: Path, stored: str) -> None:
+@pytest.mark.parametrize(
+    ("stored", "why"),
+    [
+        ("{not json", "not JSON: Expecting property name enclosed in double quotes"),
+        ('["eu-central"]', "a list, not an object"),
+        ('{"defaultRegion": "mars"}', "defaultRegion 'mars' is not one of us-west, us-east"),
+        ('{"defaultRegion": "us-east", "colour": 1}', "an unknown property colour"),
+    ],
+)
+def test_an_unreadable_properties_file_means_the_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stored: str, why: str
+) -> None:
     state = tmp_path / "state"
     with Emulator(state, api_key=API_KEY):
         pass
@@ -184,3 +194,9 @@ def test_an_unreadable_properties_file_means_the_defaults(tmp_path: Path, stored
         assert api.call("GET", "/properties", 200)["properties"] == {"defaultRegion": "us-west"}
         api.call("PATCH", "/properties", 200, json={"defaultRegion": "us-east"})
         assert api.call("GET", "/properties", 200)["properties"] == {"defaultRegion": "us-east"}
+    # Not dropped unseen: set aside, in one line, before the PATCH wrote a new one.
+    aside = state / "unreadable" / "properties.json"
+    assert aside.read_text() == stored
+    line = capsys.readouterr().err
+    assert line.startswith(f"warning: cannot read {state / 'properties.json'} ({why}"), line
+    assert line.endswith(f": moved it to {aside}; the emulator starts without it\n"), line
