@@ -48,6 +48,8 @@ from pcc_provider.emulator import Emulator
 PROGRAM = Path(__file__).resolve().parent / "program"
 INVARIANTS = ["1 ownership", "2 matches", "3 one-build", "4 no-secrets", "5 no-orphans"]
 INVARIANTS.append("6 converges")
+# A record the emulator cannot read when it starts again is set aside, never dropped unseen.
+INVARIANTS.append("7 records-kept")
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 
 ACTIONS = {  # name -> weight
@@ -73,7 +75,8 @@ FAULTS = {
     "malformed": 1,  # a 200 whose body is not JSON
     "delay": 1,  # answered as usual, seconds late
     "act-then-drop": 2,  # the service acts, the answer is lost
-    "restart": 1,  # the emulator stops mid-command and comes back
+    "restart": 1,  # the emulator stops mid-command and comes back (half the time with an
+    # agent's or a set's record cut short meanwhile, as a power cut would leave it)
     "sigint": 1,  # Ctrl-C at a random moment
     "sigkill": 1,  # the CLI killed outright, then `pulumi cancel`
 }
@@ -219,6 +222,7 @@ class Chaos:
         self.step_no = 0
         self.reported: set[tuple[str, str]] = set()
         self.commands_done = threading.Event()  # the step's commands have ended
+        self.set_aside_names: set[str] = set()  # objects whose record a restart cut short
         self.explained: dict[tuple[str, str], int] = {}  # content -> builds an output explained
         self._emulator_log = logging.FileHandler(root / "logs" / "emulator.log")
         logging.getLogger("pcc_provider.emulator").addHandler(self._emulator_log)
@@ -676,7 +680,10 @@ class Chaos:
             # update makes about six, a create of a stack's resources a few dozen).
             return {"kill": fault, "at": rng.randint(1, 6)}
         elif fault == "restart":
-            return {"restart": rng.randint(1, 6), "down": round(rng.uniform(0.5, 3), 1)}
+            restart = {"restart": rng.randint(1, 6), "down": round(rng.uniform(0.5, 3), 1)}
+            if rng.random() < 0.5:
+                restart.update(corrupt=rng.choice(["agents", "secrets"]), pick=rng.random())
+            return restart
         else:
             return {}
         self.control("POST", "faults", json=body)
@@ -735,6 +742,15 @@ class Chaos:
         if restart is not None:
             restart.join()
         self.control("DELETE", "faults")
+        # An object whose record was set aside is gone, as if deleted outside Pulumi: its
+        # stack learns that from `pulumi refresh`, as a user's would, and the up recreates it.
+        owners = sorted({n.split("-", 1)[0] for n in self.set_aside_names} & set(self.names))
+        self.set_aside_names.clear()
+        for owner in owners:
+            self.report.notes["refresh after a record was set aside"] += 1
+            self.command(owner, ["refresh", "--yes", "--skip-preview"])
+            if owner not in touched:
+                self.checked_up(owner, self.up(owner, []), "the up after a record was set aside")
         if "kill" in disturbance:
             for name in touched:
                 self.command(name, ["cancel", "--yes"])
@@ -814,8 +830,37 @@ class Chaos:
         while self.requests_served() < until and not self.commands_done.is_set():
             time.sleep(0.05)
         self.stop_emulator()
+        cut = self.cut_a_record(disturbance)
         time.sleep(disturbance["down"])
         self.start_emulator()
+        if cut is not None:
+            self.check_set_aside(*cut)
+
+    def cut_a_record(self, disturbance: dict[str, Any]) -> tuple[Path, bytes] | None:
+        """Cut one record of the stopped emulator in half; returns (its path, its bytes)."""
+        kind = disturbance.get("corrupt")
+        records = sorted((self.emulator_dir / kind).glob("*.json")) if kind else []
+        if not records:
+            return None
+        path = records[int(disturbance["pick"] * len(records))]
+        whole = path.read_bytes()
+        path.write_bytes(whole[: len(whole) // 2])
+        self.log(f"  cut {path.relative_to(self.emulator_dir)} in half while the emulator was down")
+        self.set_aside_names.add(path.stem)
+        return path, whole[: len(whole) // 2]
+
+    def check_set_aside(self, path: Path, cut: bytes) -> None:
+        """Invariant 7: the record is in unreadable/, its bytes as they were, and said so."""
+        self.report.checks["7 records-kept"] += 1
+        assert self.emulator is not None
+        kept = self.emulator_dir / "unreadable" / path.relative_to(self.emulator_dir)
+        moved = dict(self.emulator.store.records.set_aside)
+        if moved.get(path) != kept or not kept.exists() or kept.read_bytes() != cut:
+            self.violate(
+                "7 records-kept",
+                f"{path} cut short: set aside {sorted(moved.items())}, "
+                f"{kept} {'holds other bytes' if kept.exists() else 'missing'}",
+            )
 
     def plant(self, set_name: str) -> None:
         headers = {"Authorization": f"Bearer {self.api_key}"}
