@@ -10,8 +10,11 @@ import argparse
 import errno
 import json
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from pcc_provider import __version__
@@ -196,10 +199,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pcc_provider.context import ContextError
 
     try:
-        return int(args.run(args))
+        with stopped_by_signals():
+            return int(args.run(args))
     except ContextError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Stopped as stopped:
+        print(f"stopped ({signal.Signals(stopped.signum).name})", file=sys.stderr)
+        return 128 + stopped.signum
+
+
+class Stopped(BaseException):  # not an Exception: no `except Exception` of a command takes it
+    """A stop signal, raised in the main thread where the command runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Within: SIGINT and SIGTERM stop a command alike (Stopped), also when its parent
+    started it with them ignored (`emulator` serves until either, as it says). The handlers
+    before are restored after (main() may run inside another program, a test)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise Stopped(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may catch signals
+        return
+    before = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 if __name__ == "__main__":

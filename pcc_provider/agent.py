@@ -376,7 +376,7 @@ class AgentProvider(OwnedObjectProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, progress = props["serviceName"], self._progress(props)
         urn = props.get("__urn") or ""
-        with self._client() as client:
+        with self._client(progress=progress) as client:
             with self.reported(name, props):
                 progress.status(f"creating agent {name}")
                 agent, ours = self._create(client, name, props, progress)
@@ -500,7 +500,7 @@ class AgentProvider(OwnedObjectProvider):
             # The same settings would not roll out: a set's new values or a trigger must.
             body["forceRedeploy"] = True
         try:
-            with self._client() as client:
+            with self._client(progress=progress) as client:
                 progress.status(f"updating agent {id_}")
                 with self.reported(id_, news):
                     self._ensure_ours(client, id_, olds, news)
@@ -608,6 +608,7 @@ class AgentProvider(OwnedObjectProvider):
                 progress=progress,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
+                rate_limited=client.pause.describe,
             )
         have, need = capacity(agent, wanted)
         warmth = f", {have}/{need} warm" if warmth_wanted and need else ""

@@ -10,7 +10,13 @@ errors, 429 (honouring Retry-After) and 502/503/504. Calls that create something
 (`POST /builds`, `POST /agents…`) are retried only where the service has not acted: a
 refused connection, 429 or 503. A Retry-After heard by any call pauses every call of the
 process to the same API with the same key until it has passed (`Pause`): the rate limit is
-the key's, not the call's.
+the key's, not the call's. It waits RETRY_AFTER_MAX at most, and one that is neither seconds
+nor an HTTP-date ("-5", "soon", "1e9") is ignored, as HTTP says: the usual backoff applies.
+A client's `notice` hears of each such wait, for the resource's row.
+
+A paged list (the builds) ends when a page brings nothing new or the total is reached, and
+fails in one line past PAGES_MAX pages: a service that ignores `offset` or reports a total
+that never comes (or is not a number) does not keep a call paging for ever.
 
 Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
 URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
@@ -19,7 +25,9 @@ HTML page, not JSON) is NotTheApi, named in the message but never quoted.
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +57,8 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # read retries of a repeatable call the caller hears of it within about two minutes.
 TIMEOUT = (10.0, 30.0)
 PAGE_SIZE = 100
+# A list longer than this many pages fails: 10,000 builds of one image is no real list.
+PAGES_MAX = 100
 
 
 class ApiError(Exception):
@@ -96,6 +106,7 @@ class Pause:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.until = 0.0  # time.monotonic()
+        self.asked = 0.0  # what the Retry-After that set `until` asked for, in seconds
 
     @classmethod
     def of(cls, api_url: str, key: str) -> Pause:
@@ -105,8 +116,21 @@ class Pause:
             return cls._all.setdefault(ident, cls())
 
     def heard(self, seconds: float) -> None:
+        """A Retry-After of `seconds` (uncapped): the pause lasts RETRY_AFTER_MAX at most."""
+        until = time.monotonic() + min(seconds, RETRY_AFTER_MAX)
         with self._lock:
-            self.until = max(self.until, time.monotonic() + min(seconds, RETRY_AFTER_MAX))
+            if until >= self.until:
+                self.until, self.asked = until, seconds
+
+    def describe(self) -> str | None:
+        """What the row of a call waiting on this pause says, while it lasts."""
+        with self._lock:
+            until, asked = self.until, self.asked
+        if until <= time.monotonic():
+            return None
+        waiting = min(asked, RETRY_AFTER_MAX)
+        said = f"rate-limited by Pipecat Cloud: waiting {waiting:.0f} s"
+        return said + (f" (it asked for {asked:.0f} s)" if asked > waiting else "")
 
     def wait(self) -> None:
         """Sleep until the latest Retry-After heard has passed."""
@@ -118,6 +142,24 @@ class Pause:
 
 
 RETRY_AFTER_MAX = 60  # a Retry-After of an hour must not stall a deployment
+
+
+def retry_after(value: str | None) -> float | None:
+    """The seconds a Retry-After header asks to wait, uncapped (an HTTP-date passed: 0); None
+    when there is none, or it is neither delay-seconds nor an HTTP-date (RFC 9110 10.2.3),
+    which a client ignores: "-5", "soon", "1e9"."""
+    if value is None:
+        return None
+    text = value.strip()
+    if re.fullmatch(r"[0-9]+", text):
+        return float(min(int(text), 10**9))
+    try:
+        date = email.utils.parsedate_tz(text)
+        if date is None:
+            return None
+        return max(float(email.utils.mktime_tz(date)) - time.time(), 0.0)
+    except (ValueError, OverflowError):  # a date out of range
+        return None
 
 
 def _retry(
@@ -142,17 +184,20 @@ def _retry(
 
 
 def _policy(heard: Callable[[float], None] | None = None, **settings: Any) -> Retry:
-    """urllib3's Retry; `heard` is told each Retry-After it is about to sleep for."""
+    """urllib3's Retry, reading Retry-After as `retry_after` does (urllib3 fails the call on
+    an invalid one: "Invalid Retry-After header"); `heard` is told each Retry-After (uncapped)
+    it is about to sleep for."""
     from urllib3.util.retry import Retry
 
-    if heard is None:
-        return Retry(**settings)
-
     class Heeding(Retry):
+        def get_retry_after(self, response: Any) -> float | None:
+            asked = retry_after(response.headers.get("Retry-After"))
+            return None if asked is None else min(asked, self.retry_after_max)
+
         def sleep_for_retry(self, response: Any) -> bool:
-            after = self.get_retry_after(response)
-            if after and heard is not None:
-                heard(after)
+            asked = retry_after(response.headers.get("Retry-After"))
+            if asked and heard is not None:
+                heard(asked)
             return bool(super().sleep_for_retry(response))
 
     return Heeding(**settings)
@@ -227,7 +272,9 @@ REFUSED = (
 
 class Client:
     """`fallback_key`, if given, is tried once when Pipecat Cloud refuses `api_key` (a key
-    rotated since it was recorded); `refused` is what a refused key's message says to do."""
+    rotated since it was recorded); `refused` is what a refused key's message says to do;
+    `notice` hears, in one line, of each wait a Retry-After makes a call of this client take
+    ("rate-limited by Pipecat Cloud: waiting 60 s (it asked for 3600 s)")."""
 
     def __init__(
         self,
@@ -236,6 +283,7 @@ class Client:
         *,
         fallback_key: str | None = None,
         refused: str = REFUSED,
+        notice: Callable[[str], None] | None = None,
     ) -> None:
         if not api_key:
             raise AuthError(NO_KEY)
@@ -250,15 +298,17 @@ class Client:
         self._refused = refused
         self._is_api: bool | None = None
         self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
-        self._repeatable = _session(_REPEATABLE, self.pause.heard)
-        self._creating = _session(_CREATING, self.pause.heard)
+        self.notice = notice
+        self._repeatable = _session(_REPEATABLE, self._heard)
+        self._creating = _session(_CREATING, self._heard)
         self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"
 
     def twin(self) -> Client:
-        """A new client with the same URL, keys and messages: one a poller thread owns."""
+        """A new client with the same URL, keys and messages: one a poller thread owns (its
+        waits show on no row: each waiter's shows its client's `pause`)."""
         key, fallback, refused = self._given
         return Client(key, self.api_url, fallback_key=fallback, refused=refused)
 
@@ -280,6 +330,17 @@ class Client:
         self.close()
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def _heard(self, seconds: float) -> None:
+        """A Retry-After, about to be slept on: an answer, and a pause for every call."""
+        self.last_answer = time.monotonic()
+        self.pause.heard(seconds)
+        self._tell()
+
+    def _tell(self) -> None:
+        said = self.pause.describe()
+        if said and self.notice is not None:
+            self.notice(said)
 
     def _call(
         self,
@@ -313,6 +374,7 @@ class Client:
 
         session = self._repeatable if repeatable else self._creating
         url = f"{self.api_url}{path}"
+        self._tell()  # if a pause holds this call
         self.pause.wait()
         try:
             # Redirects are not followed: one could carry the key elsewhere, or turn a
@@ -329,9 +391,9 @@ class Client:
         except requests.RequestException as exc:
             raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
         self.last_answer = time.monotonic()
-        after = response.headers.get("Retry-After")
-        if response.status_code in (429, 503) and after and after.strip().isdigit():
-            self.pause.heard(float(after))  # retries ran out: the pause holds all the same
+        after = retry_after(response.headers.get("Retry-After"))
+        if response.status_code in (429, 503) and after:
+            self.pause.heard(after)  # retries ran out: the pause holds all the same
         if response.status_code >= 300:
             error = _error(method, url, response, self._refused)
             if isinstance(error, NotFound) and not self._answers_as_the_api():
@@ -408,8 +470,8 @@ class Client:
             )
             if v
         }
-        offset = 0
-        while True:
+        offset, seen = 0, set[str]()
+        for _ in range(PAGES_MAX):
             page = self._call(
                 "GET",
                 "/builds",
@@ -417,10 +479,21 @@ class Client:
                 params={**params, "limit": PAGE_SIZE, "offset": offset},
             )
             builds = [b for b in page.get("builds") or [] if isinstance(b, dict)]
-            yield from builds
+            # A service that ignores `offset` answers the same page again: that is the end.
+            new = [b for b in builds if _identity(b) not in seen]
+            seen.update(_identity(b) for b in new)
+            yield from new
             offset += len(builds)
-            if not builds or offset >= int(page.get("total") or 0):
+            total = page.get("total")
+            if not new:
                 return
+            # A total that is not a count says nothing: the pages tell when the list ends.
+            if isinstance(total, int) and not isinstance(total, bool) and offset >= total:
+                return
+        raise ApiError(
+            f"GET {self.api_url}/builds did not end within {PAGES_MAX} pages ({len(seen)} "
+            f"builds of {PAGE_SIZE} a page), each bringing builds not seen before: stopped there"
+        )
 
     def get_build(self, build_id: str) -> dict[str, Any]:
         if not build_id:
@@ -550,6 +623,12 @@ class Client:
 
     def delete_secret(self, name: str, key: str) -> None:
         self._call("DELETE", f"/secrets/{name}/{key}", repeatable=True)
+
+
+def _identity(entry: dict[str, Any]) -> str:
+    """What tells the entries of a list apart: the id, else the whole entry."""
+    ident = entry.get("id")
+    return f"id:{ident}" if isinstance(ident, str) and ident else repr(sorted(entry.items()))
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -159,20 +159,21 @@ class BuildProvider(ApiProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         key, waited = _image_key(props), threading.Event()
+        progress = Progress(props.get("__urn"))
 
         def waiting() -> None:
             waited.set()
-            Progress(props.get("__urn")).status("waiting for another Build of the same image")
+            progress.status("waiting for another Build of the same image")
 
         try:
-            with self._client() as client, one_at_a_time(key, waiting):
+            with self._client(progress=progress) as client, one_at_a_time(key, waiting):
                 failed = _failures.get(key)
                 if waited.is_set() and failed is not None:
                     # The same content would fail the same way: not built a second time.
                     raise BuildError(f"another Build of the same image failed: {failed}")
                 _failures.pop(key, None)
                 try:
-                    build, source = self._obtain(client, props)
+                    build, source = self._obtain(client, props, progress)
                 except (api.ApiError, build_context.ContextError, BuildError) as exc:
                     _failures[key] = str(exc)
                     raise
@@ -182,7 +183,7 @@ class BuildProvider(ApiProvider):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         try:
-            with self._client(recorded=True) as client:
+            with self._client(True, Progress(props.get("__urn"))) as client:
                 build = client.get_build(id_)
         except api.NotFound:
             return ReadResult("", {})  # gone: refresh drops it from the state
@@ -212,8 +213,9 @@ class BuildProvider(ApiProvider):
 
     # -- the work -------------------------------------------------------------------------
 
-    def _obtain(self, client: api.Client, props: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        progress = Progress(props.get("__urn"))
+    def _obtain(
+        self, client: api.Client, props: dict[str, Any], progress: Progress
+    ) -> tuple[dict[str, Any], str]:
         timeout = float(props.get("buildTimeout") or DEFAULT_BUILD_TIMEOUT)
 
         def waiting() -> None:
@@ -429,6 +431,7 @@ class BuildProvider(ApiProvider):
             progress=progress,
             interval=self.poll_interval,
             answered=lambda: client.last_answer,
+            rate_limited=client.pause.describe,
         )
 
     @staticmethod

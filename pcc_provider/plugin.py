@@ -1,5 +1,6 @@
 """How pcc_provider adapts the Pulumi SDK's dynamic-provider plugin: more than four calls at
-once, our errors shown as the one line they are, and an exit when the engine is gone.
+once, our errors shown as the one line they are, and an exit when the engine is gone or
+stops the plugin, without waiting for the calls in flight.
 
 The SDK's plugin (`python -m pulumi.dynamic`) serves the engine's calls on a gRPC server
 built on `ThreadPoolExecutor(max_workers=4)`. A create that waits minutes for a build holds
@@ -19,6 +20,7 @@ still correct), and test_plugin_serves_more_than_four_calls_at_once
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -136,12 +138,21 @@ _watching = False
 
 
 def exit_with_the_engine(interval: float = 1.0) -> None:
-    """Exit this plugin process once the engine that started it stops answering.
+    """Exit this plugin process once the engine that started it stops answering, and as
+    soon as it is told to stop.
 
     A killed `pulumi` (SIGKILL, a CI runner's timeout) tells its plugins nothing, and a
     plugin waiting for a build would run on for its whole timeout. Pulumi's own plugins and
     hosts ask the engine's health service every so often (rpcutil.Healthcheck) and exit
     when it fails; this does the same, from a daemon thread, once per process.
+
+    Told to stop, the SDK's dynamic-provider plugin stops serving and returns from its main
+    (on SIGINT, with which the engine closes its plugins; SIGTERM it leaves at its default,
+    which ends the process). The interpreter would then wait for the calls still in flight,
+    a create polling its build for as long as the build takes: this exits there and then.
+    Only the main thread may catch signals, and the SDK's owns it, so the hook is the one
+    the interpreter runs before it waits for threads (`threading._register_atexit`, CPython
+    3.9 to 3.14; without it, the process waits for its calls, as before).
     """
     global _watching
     address = engine_address()
@@ -149,9 +160,18 @@ def exit_with_the_engine(interval: float = 1.0) -> None:
         if _watching or address is None:
             return
         _watching = True
+    register = getattr(threading, "_register_atexit", None)
+    if callable(register):
+        with contextlib.suppress(RuntimeError):  # already on its way out
+            register(_exit_without_waiting)
     threading.Thread(
         target=_watch_engine, args=(address, interval), name="pcc-engine-watch", daemon=True
     ).start()
+
+
+def _exit_without_waiting() -> None:
+    # The main thread has ended: an exception it died of has been printed (sys.last_value).
+    exit_now(1 if getattr(sys, "last_value", None) is not None else 0)
 
 
 def _watch_engine(address: str, interval: float) -> None:
@@ -167,4 +187,13 @@ def _watch_engine(address: str, interval: float) -> None:
             # An engine without a health service is alive; anything else (no one listening)
             # means it is gone, as rpcutil.Healthcheck decides.
             if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
-                os._exit(1)
+                exit_now(1)
+
+
+def exit_now(code: int) -> None:
+    """End the process without waiting for its threads (calls in flight): what they started
+    goes on in Pipecat Cloud, and the next `pulumi up` takes it up again."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

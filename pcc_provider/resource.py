@@ -28,6 +28,7 @@ TRANSIENT_TRIES = 5
 TRANSIENT_SECONDS = 120.0
 # After this long without an answer, a waiting row says so, and updates it as time goes on.
 QUIET_SECONDS = 10.0
+QUIET_TICK = 0.25  # how soon a waiting row shows a Retry-After's wait
 # What a refused key means where the engine passes the config recorded at the last `up`.
 RECORDED_KEY_REFUSED = (
     "that is the key recorded at the last `pulumi up`, which `pulumi refresh` and "
@@ -180,10 +181,11 @@ class ApiProvider(ResourceProvider):
         report_errors_plainly()
         exit_with_the_engine()
 
-    def _client(self, recorded: bool = False) -> api.Client:
+    def _client(self, recorded: bool = False, progress: Progress | None = None) -> api.Client:
         """`recorded`: for refresh and destroy, where the engine configures this provider
         with the config of the last `up`: a key rotated since is refused, and the current
-        one in PIPECAT_API_KEY, if any, is tried instead."""
+        one in PIPECAT_API_KEY, if any, is tried instead. `progress`: the row a wait on a
+        Retry-After shows on."""
         key, url = self._settings or api_settings(lambda _: None)
         current = os.environ.get("PIPECAT_API_KEY") or None
         other = current if current and current != key else None
@@ -196,7 +198,8 @@ class ApiProvider(ResourceProvider):
             )
         else:
             refused = ENV_KEY_REFUSED
-        return api.Client(key, url, fallback_key=other, refused=refused)
+        notice = progress.status if progress is not None else None
+        return api.Client(key, url, fallback_key=other, refused=refused, notice=notice)
 
 
 class StillThere(Exception):
@@ -276,7 +279,8 @@ class OwnedObjectProvider(ApiProvider):
             raise self.error(f"{self.what} {name}: {self._hide(props, exc)}") from None
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with self.reported(id_, props), self._client(recorded=True) as client:
+        progress = self._progress(props)
+        with self.reported(id_, props), self._client(True, progress) as client:
             found = self._find(client, id_)
         # Also when what is found is forgotten: a claim left behind would let a later create
         # of this resource take a newcomer of the name for what an interrupted `up` made.
@@ -285,7 +289,7 @@ class OwnedObjectProvider(ApiProvider):
             return ReadResult("", {})  # deleted outside Pulumi: refresh drops it
         stranger = self._stranger(props, found)
         if stranger:
-            self._progress(props).warn(
+            progress.warn(
                 f"{self.what} {id_} is not the one this stack created ({stranger}): forgotten, "
                 f"and left as it is; pass {snake(self.adopt)}=True to take it over"
             )
@@ -295,7 +299,7 @@ class OwnedObjectProvider(ApiProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         progress = self._progress(props)
-        with self.reported(id_, props), self._client(recorded=True) as client:
+        with self.reported(id_, props), self._client(True, progress) as client:
             found = self._find(client, id_)
             stranger = self._stranger(props, found) if found is not None else None
             if found is None:
@@ -350,6 +354,7 @@ class OwnedObjectProvider(ApiProvider):
                 progress=progress,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
+                rate_limited=client.pause.describe,
             )
         return True
 
@@ -366,11 +371,13 @@ def poll(
     interval: float = 0.5,
     interval_max: float = 1.5,
     answered: Callable[[], float] | None = None,
+    rate_limited: Callable[[], str | None] | None = None,
 ) -> T:
     """Fetch until done, backing off, showing `describe` as the live status.
 
     `answered`: when Pipecat Cloud last answered (time.monotonic()), so that a row waiting
-    on a silent API counts from then rather than from the latest request.
+    on a silent API counts from then rather than from the latest request. `rate_limited`:
+    what a Retry-After the fetches wait on is (the client's `pause.describe`), for the row.
 
     The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
     it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py). Agents and
@@ -388,27 +395,41 @@ def poll(
         progress.status(shown)
         time.sleep(min(interval, max(timeout - elapsed, 0.05)))
         interval = min(interval * 1.5, interval_max)
-        with quiet_watch(progress, shown, answered):
+        with quiet_watch(progress, shown, answered, rate_limited):
             current = fetch()
     return current
 
 
 @contextmanager
 def quiet_watch(
-    progress: Progress, shown: str, answered: Callable[[], float] | None = None
+    progress: Progress,
+    shown: str,
+    answered: Callable[[], float] | None = None,
+    rate_limited: Callable[[], str | None] | None = None,
 ) -> Iterator[None]:
-    """While the body waits on Pipecat Cloud, keep the row moving: after QUIET_SECONDS
-    without an answer it says how long the API has been silent."""
+    """While the body waits on Pipecat Cloud, keep the row moving: while a Retry-After holds
+    the calls, it says so (`rate_limited`); after QUIET_SECONDS without an answer, it says
+    how long the API has been silent."""
     done = threading.Event()
     start = time.monotonic()
     since = answered or (lambda: start)
 
     def watch() -> None:
-        wait = QUIET_SECONDS
-        while not done.wait(wait):
-            quiet = time.monotonic() - min(since(), start)
-            progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
-            wait = QUIET_SECONDS / 2
+        told, limited_at, quiet_at = None, 0.0, start + QUIET_SECONDS
+        while not done.wait(min(QUIET_TICK, QUIET_SECONDS / 2)):
+            now = time.monotonic()
+            limited = rate_limited() if rate_limited is not None else None
+            if limited:
+                if limited != told:
+                    progress.status(f"{shown}; {limited}")
+                # The API answered (to ask for the wait): any silence counts from its end.
+                told, limited_at, quiet_at = limited, now, now + QUIET_SECONDS
+                continue
+            told = None
+            if now >= quiet_at:
+                quiet = now - max(min(since(), start), limited_at)
+                progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
+                quiet_at = now + QUIET_SECONDS / 2
 
     watcher = threading.Thread(target=watch, name="quiet-watch", daemon=True)
     watcher.start()

@@ -358,7 +358,7 @@ class SetProvider(OwnedObjectProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         name, progress = props["set_name"], self._progress(props)
         urn = props.get("__urn") or ""
-        with self._client() as client:
+        with self._client(progress=progress) as client:
             with self.reported(name, props):
                 found = self._find(client, name)
                 if found is not None:
@@ -395,7 +395,7 @@ class SetProvider(OwnedObjectProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The engine calls update only when diff reported a change without a replacement.
         progress = self._progress(news, olds)
-        with self.reported(id_, news), self._client() as client:
+        with self.reported(id_, news), self._client(progress=progress) as client:
             progress.status(f"updating {self.what} {id_}")
             found = self._ensure_ours(client, id_, olds, news)
             self._put(client, news)
@@ -460,6 +460,7 @@ class SetProvider(OwnedObjectProvider):
                 progress=progress,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
+                rate_limited=client.pause.describe,
             )
         if found.get("status") != "ready":
             reason = self._hide(props, str(found.get("errorMessage") or "no error message"))

@@ -16,7 +16,8 @@ so a change is seen within 2 s of it. Calls per look, N waiters of a kind:
     N ≥ 2: 1 list + (agents: 1 in turn) + the waiters whose entry moved since their last detail
 which is at most 40 lists and 40 details in turn a minute per kind, whatever N, plus one
 detail per change of state (a set ready, an agent reconciled, gone). A Retry-After heard by
-any call pauses every call of the process to that API and key (api.Pause), looks included.
+any call pauses every call of the process to that API and key (api.Pause), looks included;
+the row of each waiter says so meanwhile (resource.quiet_watch reads the pause).
 """
 
 from __future__ import annotations

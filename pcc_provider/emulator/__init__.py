@@ -48,6 +48,10 @@ Control endpoints (no auth, not counted in the stats):
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}
                | {"route": ..., "actThenDrop": true}  (handled, then the answer is dropped)
+               | {"route": ..., "status": 503, "retryAfter": "soon"}  (any string, sent as
+                 it is: invalid values and HTTP-dates too)
+               | {"route": "GET /v1/builds", "body": "endless", "total": "abc", "times": 500}
+                 (the first page whatever the offset, saying `total`; 1e9 if not given)
     DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
     POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
                provisioning ends `failed`

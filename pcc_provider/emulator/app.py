@@ -13,9 +13,11 @@ becomes a 500 with the same shape, never a dead server.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from waitress.channel import ClientDisconnected
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -28,7 +30,13 @@ from pcc_provider.emulator.organization import OrganizationApi
 from pcc_provider.emulator.public import PublicApi
 from pcc_provider.emulator.storage import UploadTarget, s3_error_response
 from pcc_provider.emulator.traffic import Fault, Faults, Stats
-from pcc_provider.emulator.web import CONVERTERS, ApiError, error_response, route_key
+from pcc_provider.emulator.web import (
+    CONVERTERS,
+    ApiError,
+    error_response,
+    json_response,
+    route_key,
+)
 
 log = logging.getLogger("pcc_provider.emulator")
 
@@ -119,12 +127,14 @@ class EmulatorApp:
                     self._authorize(request)
                 return error_response(404, "Not found")
             route = route_key(request.method, rule.rule)
-            fault = None
+            fault = endless = None
             if not route.split(" ", 1)[1].startswith("/_emulator"):
                 self._count(request, route, is_storage)
                 fault = self.faults.take(route)
                 if fault is not None and fault.delay:
                     self.faults.wait(fault)
+                if fault is not None and fault.body == "endless":
+                    endless, fault = fault, None  # answered, from the first page on
                 if fault is not None and not fault.acted:
                     if fault.delay and not fault.hold and not fault.status:
                         fault = None  # only delayed: answered as usual
@@ -133,6 +143,8 @@ class EmulatorApp:
             if is_api:
                 self._authorize(request)
             handler: Callable[..., Response] = rule.endpoint
+            if endless is not None:
+                return self._endless(endless, handler(_first_page(request), **args), request)
             response = handler(request, **args)
             if fault is not None:
                 # The service has acted on the request; its answer never reaches the client.
@@ -171,7 +183,7 @@ class EmulatorApp:
     def _fault_response(self, fault: Fault, is_storage: bool, request: Request) -> Response:
         if fault.drop or fault.hold:
             raise DropConnection("fault injected: connection dropped")
-        headers = {"Retry-After": str(fault.retry_after)} if fault.status == 429 else {}
+        headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
         if fault.body == "html":  # a proxy's or gateway's own page
             title = f"<head><title>{fault.status}</title></head>"
             page = f"<html>{title}<body>{fault.message}</body></html>"
@@ -187,6 +199,26 @@ class EmulatorApp:
             response.headers.update(headers)
             return response
         return error_response(fault.status, fault.message, headers=headers)
+
+    @staticmethod
+    def _endless(fault: Fault, response: Response, request: Request) -> Response:
+        """A list that never ends: its first page whatever the offset asked (answered by the
+        handler), saying it holds `fault.total` entries and starts at the offset asked."""
+        if response.status_code != 200 or response.mimetype != "application/json":
+            return response  # refused (a bad query, no key): as usual
+        page = json.loads(response.get_data())
+        page["total"] = fault.total
+        if "offset" in page:
+            page["offset"] = request.args.get("offset", type=int, default=0)
+        return json_response(page)
+
+
+def _first_page(request: Request) -> Request:
+    """The request without its `offset`: what a service that ignores it answers."""
+    environ = dict(request.environ)
+    query = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    environ["QUERY_STRING"] = urlencode([(k, v) for k, v in query if k != "offset"])
+    return Request(environ)
 
 
 __all__ = ["EmulatorApp", "Fault"]

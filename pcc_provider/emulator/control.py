@@ -34,7 +34,11 @@ FAULT_KEYS = {"route", "status", "times", "drop", "actThenDrop", "retryAfter"} |
     "message",
     "delay",
     "hold",
+    "total",
 }
+BODIES = ("json", "html", "malformed", "echo", "endless")
+ENDLESS_TOTAL = 1_000_000_000  # what an endless list reports by default: more than ever ends
+RETRY_AFTER_MAX = 3600  # for a number; a string is sent as it is
 
 
 class ControlApi:
@@ -137,10 +141,16 @@ class ControlApi:
         if not isinstance(acted, bool):
             bad_request("'actThenDrop' must be a boolean")
         kind = opt_str(body, "body") or "json"
-        if kind not in ("json", "html", "malformed", "echo"):
-            bad_request("'body' must be one of json, html, malformed, echo")
-        # A malformed body may come with a 200: an answer that is not what it should be.
-        status = opt_int(body, "status", 200 if kind == "malformed" else 400, 599)
+        if kind not in BODIES:
+            bad_request(f"'body' must be one of {', '.join(BODIES)}")
+        # A malformed body may come with a 200: an answer that is not what it should be;
+        # an endless list is one.
+        low = 200 if kind in ("malformed", "endless") else 400
+        status = opt_int(body, "status", low, 599)
+        if "total" in body and kind != "endless":
+            bad_request("'total' is what an endless list reports: give it with 'body': 'endless'")
+        if kind == "endless":
+            status = self._endless(route, status)
         delay = opt_number(body, "delay", 0)
         hold = opt_number(body, "hold", 0)
         if [status is not None, drop, acted, hold is not None].count(True) > 1 or (
@@ -152,20 +162,53 @@ class ControlApi:
             )
         if kind != "json" and status is None:
             bad_request("'body' needs a 'status'")
+        total = body.get("total", ENDLESS_TOTAL) if kind == "endless" else None
+        if isinstance(total, bool) or not isinstance(total, int | float | str | None):
+            bad_request("'total' must be a number or a string")
         times = opt_int(body, "times", 1, 1_000_000) or 1
-        retry_after = opt_int(body, "retryAfter", 0, 3600)
+        retry_after = self._retry_after(body, status)
         return Fault(
             route=route,
             status=status or 0,
             drop=drop,
             remaining=times,
-            retry_after=1 if retry_after is None else retry_after,
+            retry_after=retry_after,
             acted=acted,
             body=kind,
             message=opt_str(body, "message") or "Fault injected by the emulator",
             delay=hold if hold is not None else delay or 0.0,
             hold=hold is not None,
+            total=total,
         )
+
+    @staticmethod
+    def _endless(route: str, status: int | None) -> int:
+        """An endless list: only a list answered in pages (with `offset` and `total`)."""
+        method, path = route.split(" ", 1)
+        if method != "GET" or not path.endswith("/builds"):
+            bad_request("'body': 'endless' is for a list answered in pages: GET .../builds")
+        if status not in (None, 200):
+            bad_request("'body': 'endless' answers 200: give no other 'status'")
+        return 200
+
+    @staticmethod
+    def _retry_after(body: dict[str, Any], status: int | None) -> int | str | None:
+        """The Retry-After a fault's answer carries: a number of seconds, or any string (an
+        HTTP-date, or something invalid: "-5", "soon", "1e9"); a 429 has one by default."""
+        if "retryAfter" not in body:
+            return 1 if status == 429 else None
+        if not status or status == 200:
+            bad_request("'retryAfter' needs a 'status' from 400")
+        value = body["retryAfter"]
+        if isinstance(value, str):
+            if len(value) > 200 or not all(" " <= c <= "~" for c in value):
+                bad_request("'retryAfter' as a string must be up to 200 printable ASCII characters")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad_request("'retryAfter' must be an integer (seconds) or a string (sent as it is)")
+        if not 0 <= value <= RETRY_AFTER_MAX:
+            bad_request(f"'retryAfter' must be between 0 and {RETRY_AFTER_MAX}")
+        return value
 
     def faults_clear(self, request: Request) -> Response:
         self.faults.clear()

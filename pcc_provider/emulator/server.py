@@ -115,6 +115,12 @@ class Emulator:
         if server is None or thread is None:
             self.store.close()
             return
+        # Requests held or delayed by a fault end now, rather than keep a worker (and the
+        # process, which waits for them) for the rest of their wait. The workers finish what
+        # they are answering, and new requests are dropped, before the sockets close: a worker
+        # that answers after that would find the loop's wake-up pipe closed.
+        self.app.faults.release()
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
 
         def close_everything() -> None:
             # Runs on the server's own loop thread; with no sockets left, the loop returns.
@@ -128,7 +134,6 @@ class Emulator:
             # the sockets: close them from here; the loop notices within its poll timeout.
             close_everything()
         thread.join(timeout=10)
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self._server = None
         self._thread = None
         self.store.close()

@@ -19,12 +19,17 @@ class Fault:
     status: int
     drop: bool
     remaining: int
-    retry_after: int
+    # The Retry-After header's value, sent as given ("-5", "soon" and HTTP-dates too);
+    # None: no header. A 429 has one unless told otherwise.
+    retry_after: int | str | None
     acted: bool = False  # the request is handled, then its answer is dropped
-    body: str = "json"  # json (the API's error shape), html, malformed or echo
+    # json (the API's error shape), html, malformed, echo, or endless: a list answered as
+    # usual but from its first page whatever the offset asked, reporting `total`
+    body: str = "json"
     message: str = "Fault injected by the emulator"
     delay: float = 0.0  # seconds before answering (or, with hold, before dropping)
     hold: bool = False  # no answer at all: held for `delay` seconds or until released
+    total: int | float | str | None = None  # what an endless list says its total is
 
     def to_json(self) -> dict[str, Any]:
         body: dict[str, Any] = {"route": self.route, "times": self.remaining}
@@ -36,10 +41,12 @@ class Fault:
             body["hold"] = self.delay
         elif self.status:
             body["status"] = self.status
-            if self.status == 429:
+            if self.retry_after is not None:
                 body["retryAfter"] = self.retry_after
             if self.body != "json":
                 body["body"] = self.body
+            if self.body == "endless":
+                body["total"] = self.total
         if self.delay and not self.hold:
             body["delay"] = self.delay
         return body
@@ -101,6 +108,11 @@ class Faults:
     def clear(self) -> None:
         with self.lock:
             self.queue.clear()
+        self.release()
+
+    def release(self) -> None:
+        """End the waits of the requests held or delayed now (the queue stays)."""
+        with self.lock:
             self.released.set()
             self.released = threading.Event()
 

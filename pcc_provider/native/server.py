@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -61,7 +62,7 @@ import pcc_provider
 from pcc_provider import agent, api, build, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
-from pcc_provider.plugin import exit_with_the_engine
+from pcc_provider.plugin import exit_now, exit_with_the_engine
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiProvider,
@@ -578,17 +579,37 @@ for _name in (
     setattr(Servicer, _name, _one_line_errors(getattr(sdk_server.ProviderServicer, _name)))
 
 
+# What stops the plugin: SIGINT, with which the engine closes its plugins, SIGTERM, and on
+# Windows the CTRL_BREAK_EVENT the engine sends there (Python's SIGBREAK).
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name)
+)
+
+
 def main() -> None:
     """`pulumi-resource-pipecat <engine address>`: serve until the engine stops us.
 
     The SDK's `server.main`, with our servicer. Progress (pcc_provider.resource) reaches the
-    engine at sys.argv[1], the address the engine starts every provider plugin with."""
+    engine at sys.argv[1], the address the engine starts every provider plugin with.
+
+    A stop signal (STOP_SIGNALS) ends the process at once, also when its parent started it
+    with the signal ignored, and also while calls are in flight: a create polling its build
+    would otherwise keep it for as long as the build takes (the interpreter waits for the
+    pool's threads on its way out). What they started goes on in Pipecat Cloud, and the next
+    `pulumi up` takes it up again."""
     parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
     parser.add_argument("engine", help="the Pulumi engine's address")
     engine = parser.parse_known_args()[0].engine
     exit_with_the_engine()  # a killed engine tells its plugins nothing
 
     async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(signum, stop.set)
+            except NotImplementedError:  # Windows' event loop: the handler runs in between
+                signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
         server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]
         servicer = Servicer(sys.argv[1:], pcc_provider.__version__, PipecatProvider(), engine)
         provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
@@ -596,7 +617,9 @@ def main() -> None:
         await server.start()
         sys.stdout.write(f"{port}\n")
         sys.stdout.flush()
-        await server.wait_for_termination()
+        await stop.wait()
+        exit_now(0)  # not server.stop(): the calls it would cancel have nothing to clean up
 
-    with contextlib.suppress(KeyboardInterrupt):
+    with contextlib.suppress(KeyboardInterrupt):  # a SIGINT before the handlers are in place
         asyncio.run(serve())
+    exit_now(0)

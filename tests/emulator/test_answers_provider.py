@@ -5,9 +5,12 @@ poll answer, and an API that stops answering."""
 from __future__ import annotations
 
 import base64
+import email.utils
 import json
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -279,3 +282,129 @@ def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
     message = str(raised.value)
     assert message.startswith("lost track of build "), message
     assert "it goes on in Pipecat Cloud, and the next `pulumi up` reattaches to it" in message
+
+
+# -- Retry-After: invalid values ignored, long waits capped and shown -----------------------
+
+
+@pytest.mark.parametrize("value", ["-5", "soon", "1e9"])
+@pytest.mark.parametrize(("route", "status"), [("GET /v1/builds", 429), ("POST /v1/builds", 503)])
+def test_an_invalid_retry_after_is_ignored_and_the_call_retried(
+    agent: Path, emulator: EmulatorHandle, value: str, route: str, status: int
+) -> None:
+    # RFC 9110: a Retry-After that is neither seconds nor an HTTP-date is ignored; the call
+    # is retried with the usual backoff. (Before: "Invalid Retry-After header: -5", at once.)
+    emulator.fault(route, status=status, retryAfter=value, times=2)
+    started = time.monotonic()
+    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    assert created.outs["status"] == "success" and created.outs["source"] == "new"
+    assert emulator.calls(route) == 3
+    assert time.monotonic() - started < 15  # the backoff's seconds, not a long pause
+
+
+def test_an_http_date_retry_after_is_honoured(agent: Path, emulator: EmulatorHandle) -> None:
+    soon = email.utils.formatdate(time.time() + 3, usegmt=True)
+    emulator.fault("GET /v1/builds", status=429, retryAfter=soon)
+    started = time.monotonic()
+    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    assert created.outs["status"] == "success"
+    assert time.monotonic() - started >= 1.5  # the date is whole seconds: 2 to 3 s away
+
+
+def test_a_capped_retry_after_shows_on_the_row_as_a_rate_limit_wait(
+    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "RETRY_AFTER_MAX", 1)  # the cap, 60 s, made short
+    emulator.configure(buildSeconds=2)
+    # While looking for a build to reuse, then while waiting for the new one.
+    emulator.fault("GET /v1/builds", status=429, retryAfter="3600")
+    provider = configured(BuildProvider(), emulator)
+    emulator.fault(GET_BUILD, status=503, retryAfter="7200")
+    created = provider.create(build_props(agent))
+    assert created.outs["status"] == "success"
+    limited = [s for s in shown if "rate-limited" in s]
+    assert "rate-limited by Pipecat Cloud: waiting 1 s (it asked for 3600 s)" in limited, shown
+    polled = [s for s in limited if s.startswith(f"build {created.id} ")]
+    assert polled and polled[0].endswith(
+        "; rate-limited by Pipecat Cloud: waiting 1 s (it asked for 7200 s)"
+    ), shown
+
+
+def test_a_capped_retry_after_shows_on_the_row_of_a_waiting_set(
+    emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "RETRY_AFTER_MAX", 1)
+    emulator.configure(secretReadySeconds=1.5)
+    provider, props, _ = secret_set()
+    with ThreadPoolExecutor(1) as pool:
+        creating = pool.submit(configured(provider, emulator).create, props)
+        while emulator.calls("PUT /v1/secrets/{setName}") == 0:
+            time.sleep(0.02)
+        # The set's wait is looked after by a lookout (watch.py), in a thread of its own.
+        emulator.fault("GET /v1/secrets/{setName}", status=429, retryAfter="3600")
+        created = creating.result(timeout=30)
+    assert created.outs["status"] == "ready"
+    assert any(
+        s.startswith("provisioning secret set bot-secrets ")
+        and s.endswith("; rate-limited by Pipecat Cloud: waiting 1 s (it asked for 3600 s)")
+        for s in shown
+    ), shown
+
+
+# -- lists that never end -------------------------------------------------------------------
+
+
+def failing_context(root: Path) -> Path:
+    """A context whose builds fail: none is ever reused, so a look-up pages the whole list."""
+    root.mkdir()
+    (root / "Dockerfile").write_text("FROM python:3.12-slim\nRUN exit 1\n")
+    return root
+
+
+def bounded(call: Callable[[], Any], seconds: float = 30) -> Any:
+    """call(), in a thread: a test of a loop that must end fails rather than hangs."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still going after {seconds:g}s"
+    return outcome[0]
+
+
+@pytest.mark.parametrize("total", [1_000_000_000, "abc"])
+def test_a_list_that_ignores_its_offset_ends_when_a_page_brings_nothing_new(
+    tmp_path: Path, emulator: EmulatorHandle, total: Any
+) -> None:
+    props = build_props(failing_context(tmp_path / "failing"))
+    with pytest.raises(BuildError):
+        configured(BuildProvider(), emulator).create(props)  # a failed build of this image
+    before = emulator.calls("GET /v1/builds")
+    # Before: 14,757 requests in 12 minutes (a huge total), or an int() traceback ("abc").
+    emulator.fault("GET /v1/builds", body="endless", total=total, times=1000)
+    failed = bounded(lambda: configured(BuildProvider(), emulator).create(props))
+    assert isinstance(failed, BuildError), failed
+    assert str(failed).startswith("build ") and "failed: " in str(failed)  # its own failure
+    assert emulator.calls("GET /v1/builds") - before <= 4  # two pages per look-up at most
+
+
+def test_a_list_longer_than_the_page_bound_fails_in_one_line(
+    tmp_path: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(api, "PAGE_SIZE", 1)
+    monkeypatch.setattr(api, "PAGES_MAX", 2)
+    props = build_props(failing_context(tmp_path / "failing"))
+    for _ in range(3):  # three failed builds of this image: three pages of one
+        with pytest.raises(BuildError, match="failed: "):
+            configured(BuildProvider(), emulator).create(props)
+    failed = bounded(lambda: configured(BuildProvider(), emulator).create(props))
+    assert isinstance(failed, BuildError), failed
+    message = str(failed)
+    assert message.startswith(f"GET {emulator.api_url}/builds did not end within 2 pages"), message
+    assert "\n" not in message

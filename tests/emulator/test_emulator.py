@@ -7,6 +7,7 @@ undeclared properties, so a misspelt field in the emulator fails here.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
@@ -592,6 +593,52 @@ def test_fault_429_has_retry_after_and_faults_apply_before_auth(api: Client) -> 
     assert api.raw("POST", "/builds", json={}).headers["Retry-After"] == "7"
 
 
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("value", ["-5", "soon", "1e9", "Wed, 21 Oct 2015 07:28:00 GMT", 3600])
+def test_fault_retry_after_is_sent_as_given(api: Client, status: int, value: Any) -> None:
+    # Invalid values too: a client is to ignore them (RFC 9110), which is what they rehearse.
+    fault = {"route": "GET /v1/builds", "status": status, "retryAfter": value}
+    listed = api.control("POST", "/faults", json=fault).json()["faults"]
+    assert listed == [{**fault, "times": 1}]
+    response = api.raw("GET", "/builds")
+    assert response.status_code == status and response.headers["Retry-After"] == str(value)
+    # A 503 has none unless given; a 429 has one second.
+    api.control("POST", "/faults", json={"route": "GET /v1/builds", "status": 503})
+    assert "Retry-After" not in api.raw("GET", "/builds").headers
+    for spec in [
+        {"route": "GET /v1/builds", "status": 503, "retryAfter": "two\nlines"},
+        {"route": "GET /v1/builds", "status": 503, "retryAfter": 1.5},
+        {"route": "GET /v1/builds", "status": 503, "retryAfter": 3601},
+        {"route": "GET /v1/builds", "drop": True, "retryAfter": "1"},
+    ]:
+        assert api.control("POST", "/faults", json=spec).status_code == 400, spec
+
+
+def test_fault_endless_list_ignores_the_offset_and_says_its_total(api: Client) -> None:
+    for salt in ("endless-1", "endless-2"):
+        api.create(context(salt=salt))
+    [first] = [b["id"] for b in api.call("GET", "/builds?limit=1", 200)["builds"]]
+    assert [b["id"] for b in api.call("GET", "/builds?limit=1&offset=1", 200)["builds"]] != [first]
+    fault = {"route": "GET /v1/builds", "body": "endless", "total": "abc", "times": 2}
+    listed = api.control("POST", "/faults", json=fault).json()["faults"]
+    assert listed == [{**fault, "status": 200}]
+    for offset in (1, 5):
+        page = api.raw("GET", f"/builds?limit=1&offset={offset}").json()
+        assert page["total"] == "abc" and page["offset"] == offset
+        assert [b["id"] for b in page["builds"]] == [first]  # the first page, again
+    assert api.call("GET", "/builds?limit=1&offset=5", 200)["builds"] == []  # as usual again
+    # Without a total: one larger than any list.
+    api.control("POST", "/faults", json={"route": "GET /v1/builds", "body": "endless"})
+    assert api.raw("GET", "/builds?offset=2").json()["total"] == 1_000_000_000
+    for spec in [
+        {"route": "GET /v1/regions", "body": "endless"},
+        {"route": "GET /v1/builds", "body": "endless", "status": 503},
+        {"route": "GET /v1/builds", "body": "endless", "total": [1]},
+        {"route": "GET /v1/builds", "status": 503, "total": 5},
+    ]:
+        assert api.control("POST", "/faults", json=spec).status_code == 400, spec
+
+
 def test_fault_drop_closes_the_connection_without_a_response(api: Client) -> None:
     api.control("POST", "/faults", json={"route": "GET /v1/builds", "drop": True, "times": 1})
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -818,6 +865,48 @@ def test_command_line_emulator_prints_its_url_and_stops_cleanly(tmp_path: Path) 
         process.send_signal(signal.SIGINT)  # as Ctrl-C
         assert process.wait(timeout=10) == 0
     finally:
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_command_line_emulator_stops_at_once_with_requests_in_flight(
+    tmp_path: Path, signum: int
+) -> None:
+    process, url = _spawn(tmp_path / "state")
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    stop = threading.Event()
+
+    def loop() -> None:  # a client paging on and on, as a list that never ends has one do
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    session.get(f"{url}/v1/builds?offset=1", headers=headers, timeout=30)
+                except requests.RequestException:
+                    time.sleep(0.01)
+
+    try:
+        # Two requests held unanswered, and four clients asking on and on.
+        fault = {"route": "GET /v1/regions", "hold": 60, "times": 2}
+        requests.post(f"{url}/_emulator/faults", json=fault, timeout=10).raise_for_status()
+        for _ in range(4):
+            threading.Thread(target=loop, daemon=True).start()
+
+        def held() -> None:
+            with contextlib.suppress(requests.RequestException):
+                requests.get(f"{url}/v1/regions", headers=headers, timeout=30)
+
+        for _ in range(2):
+            threading.Thread(target=held, daemon=True).start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        process.send_signal(signum)
+        assert process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 2.0
+        _, err = process.communicate()
+        assert "Traceback" not in err, err
+    finally:
+        stop.set()
         if process.poll() is None:
             process.kill()
 
