@@ -73,6 +73,8 @@ FAULTS = {
     "burst": 3,  # 5xx or 429, one to four times, on one route
     "html": 1,  # a gateway's HTML page
     "malformed": 1,  # a 200 whose body is not JSON
+    "retry-after": 1,  # a 429 or 503 whose Retry-After is invalid, a date, or an hour
+    "endless": 1,  # a list of builds that ignores its offset and claims a huge or bad total
     "delay": 1,  # answered as usual, seconds late
     "act-then-drop": 2,  # the service acts, the answer is lost
     "restart": 1,  # the emulator stops mid-command and comes back (half the time with an
@@ -670,6 +672,14 @@ class Chaos:
             reads = [r for r in routes if r in READ_ROUTES] or READ_ROUTES
             body = {"route": rng.choice(reads), "status": 200, "body": "malformed"}
             body["times"] = rng.randint(1, 3)
+        elif fault == "retry-after":
+            after = rng.choice(["-5", "soon", "1e9", "", "Wed, 21 Oct 2015 07:28:00 GMT", "3600"])
+            status = rng.choice([429, 503])
+            body = {"route": rng.choice(routes), "status": status, "retryAfter": after}
+            body["times"] = rng.randint(1, 3)
+        elif fault == "endless":
+            total = rng.choice([10**9, "abc", 5000])
+            body = {"route": "GET /v1/builds", "body": "endless", "total": total, "times": 500}
         elif fault == "delay":
             body = {"route": rng.choice(routes), "delay": round(rng.uniform(1, 5), 1)}
         elif fault == "act-then-drop":
