@@ -21,6 +21,11 @@ that never comes (or is not a number) does not keep a call paging for ever.
 Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
 URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
 HTML page, not JSON) is NotTheApi, named in the message but never quoted.
+
+What the service says in an error (its message and code, a redirect's Location, storage's
+reason) is quoted only if it echoes no secret (pcc_provider.redaction): the client vets each
+error it raises against its keys, and a caller that sent other secrets vets it against those
+with `ApiError.hiding`.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
+
+from pcc_provider import redaction
 
 # requests and urllib3 load with the first Client: a preview (the program, and the plugin's
 # check and diff) makes none, and their import is most of ours (benchmarks/noop_preview.py).
@@ -62,12 +69,32 @@ PAGES_MAX = 100
 
 
 class ApiError(Exception):
-    """A refused or failed API call; str() is one line meant for the user."""
+    """A refused or failed API call; str() is one line meant for the user.
+
+    `said`: the service's own words the message quotes (made by `quoting`), which `hiding`
+    withholds when they echo a secret."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.said = ""
+        self._around = (message, "")
+
+    @classmethod
+    def quoting(cls, before: str, said: str, after: str = "", **kwargs: Any) -> Self:
+        """`before + said + after`, where `said` is what the service said."""
+        error = cls(before + said + after, **kwargs)
+        error.said, error._around = said, (before, after)
+        return error
+
+    def hiding(self, secrets: Iterable[str]) -> ApiError:
+        """This error, or, if what the service said echoes one of `secrets` in any form, the
+        same error with redaction.withheld(status) in its place (and no code)."""
+        if not self.said or not redaction.echoes(self.said, secrets):
+            return self
+        before, after = self._around
+        return type(self)(before + redaction.withheld(self.status) + after, status=self.status)
 
 
 class AuthError(ApiError):
@@ -292,6 +319,7 @@ class Client:
             raise ApiError(problem)
         self.api_url = api_url.rstrip("/")
         self._given = (api_key, fallback_key, refused)  # for `twin`
+        self._keys = tuple(k for k in (api_key, fallback_key) if k)  # never shown in an error
         self.pause = Pause.of(self.api_url, api_key)
         self._auth = _Bearer(api_key)
         self._fallback = _Bearer(fallback_key) if fallback_key and fallback_key != api_key else None
@@ -318,6 +346,11 @@ class Client:
         key, fallback, refused = self._given
         digest = hashlib.sha256(f"{key}\0{fallback or ''}".encode()).hexdigest()
         return self.api_url, digest, refused
+
+    def vetted(self, said: str, secrets: Iterable[str] = (), status: int | None = None) -> str:
+        """What the service said (a set's errorMessage), as it may be shown: withheld if it
+        echoes the keys of this client or `secrets` (pcc_provider.redaction)."""
+        return redaction.vetted(said, [*self._keys, *secrets], status)
 
     def close(self) -> None:
         for session in (self._repeatable, self._creating, self._storage):
@@ -404,7 +437,7 @@ class Client:
                     f"as Pipecat Cloud's API does: {FIX_URL}",
                     status=404,
                 )
-            raise error
+            raise error.hiding(self._keys)
         try:
             data = response.json()
         except ValueError:
@@ -553,10 +586,11 @@ class Client:
             except requests.RequestException as exc:
                 raise UploadRefused(f"upload to {upload.url} failed: {_reason(exc)}") from None
         if response.status_code >= 300:
-            raise UploadRefused(
-                f"storage refused the upload ({response.status_code}): {_storage_reason(response)}",
+            raise UploadRefused.quoting(
+                f"storage refused the upload ({response.status_code}): ",
+                _storage_reason(response),
                 status=response.status_code,
-            )
+            ).hiding(self._keys)
 
     def create_build(
         self, upload_id: str, region: str, dockerfile_path: str
@@ -671,16 +705,23 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
         message = str(body.get("error") or body.get("message") or "")
         code = body.get("code") if isinstance(body.get("code"), str) else None
     if status == 401:
-        return AuthError(
-            f"Pipecat Cloud refused the API key (401{': ' + message if message else ''}): "
-            + refused,
+        if not message:
+            return AuthError(
+                f"Pipecat Cloud refused the API key (401): {refused}", status=status, code=code
+            )
+        return AuthError.quoting(
+            "Pipecat Cloud refused the API key (401: ",
+            message,
+            f"): {refused}",
             status=status,
             code=code,
         )
     if 300 <= status < 400:
         where = response.headers.get("Location")
-        return ApiError(
-            f"{method} {url} answered {status}, a redirect to {where!r}, not followed: {FIX_URL}",
+        return ApiError.quoting(
+            f"{method} {url} answered {status}, a redirect to ",
+            repr(where),
+            f", not followed: {FIX_URL}",
             status=status,
         )
     if not shaped and message and status != 404:
@@ -700,11 +741,12 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
             f"like Pipecat Cloud's API: {FIX_URL}",
             status=status,
         )
-    detail = f": {message}" if message else ""
-    if code:
-        detail += f" [{code}]"
+    said = " ".join(part for part in (message, f"[{code}]" if code else "") if part)
     cls = NotFound if status == 404 and shaped else ApiError
-    return cls(f"{method} {url} answered {status}{detail}", status=status, code=code)
+    head = f"{method} {url} answered {status}"
+    if not said:
+        return cls(head, status=status, code=code)
+    return cls.quoting(f"{head}{': ' if message else ' '}", said, status=status, code=code)
 
 
 def _storage_reason(response: requests.Response) -> str:

@@ -259,8 +259,10 @@ class OwnedObjectProvider(ApiProvider):
         the claim of the create that made it is done with (ownership.py)."""
         ownership.release(props.get("__urn") or "", self.claim, name)
 
-    def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
-        """What the service said, as it may be shown (sets hide echoed values)."""
+    def _hide(self, said: Exception, *props: Mapping[str, Any]) -> str:
+        """An error of a call for the object with these inputs, as it may be shown. The client
+        withholds what the service said if it echoes the API key; a kind that sends other
+        secrets (a set's values) withholds it if it echoes those too (pcc_provider.redaction)."""
         return str(said)
 
     @staticmethod
@@ -269,14 +271,15 @@ class OwnedObjectProvider(ApiProvider):
         return Progress(next((u for u in urns if u), None))
 
     @contextmanager
-    def reported(self, name: str, props: Mapping[str, Any]) -> Iterator[None]:
+    def reported(self, name: str, *props: Mapping[str, Any]) -> Iterator[None]:
         """An API error (or a reason of the kind) inside, as the kind's error in one line that
-        names the object: `agent bot: <why>`."""
+        names the object: `agent bot: <why>`. `props`: the inputs of the call (an update's
+        new and old ones), whose secrets it must not show."""
         caught: tuple[type[Exception], ...] = (api.ApiError, StillThere, NotOurs, *self.reasons)
         try:
             yield
         except caught as exc:
-            raise self.error(f"{self.what} {name}: {self._hide(props, exc)}") from None
+            raise self.error(f"{self.what} {name}: {self._hide(exc, *props)}") from None
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         progress = self._progress(props)

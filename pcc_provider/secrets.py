@@ -26,11 +26,10 @@ import hashlib
 import json
 import re
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from typing import Annotated, Any, ClassVar
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import pulumi
 from pulumi.dynamic import (
@@ -282,12 +281,16 @@ class SetProvider(OwnedObjectProvider):
         """What must never appear in an error: the declared values, as they go on the wire."""
         raise NotImplementedError
 
-    def _hide(self, props: Mapping[str, Any], said: str | Exception) -> str:
-        """What the service said, with any declared value it echoed hidden (`redact`). Our
-        own messages (SecretSetError) never hold one."""
-        if isinstance(said, SecretSetError):
-            return str(said)
-        return redact(str(said), self._values(props))
+    def _secrets(self, *props: Mapping[str, Any]) -> list[str]:
+        return [value for given in props for value in self._values(given)]
+
+    def _hide(self, said: Exception, *props: Mapping[str, Any]) -> str:
+        """An error, as it may be shown: what the service said in it is withheld if it echoes
+        a declared value, old or new (redaction). Our own messages never hold one, and the
+        client has vetted the service's words against the API key already."""
+        if isinstance(said, api.ApiError):
+            return str(said.hiding(self._secrets(*props)))
+        return str(said)
 
     def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
         """The key names a set reports (GET /secrets/{set}), None where the API shows none."""
@@ -382,11 +385,11 @@ class SetProvider(OwnedObjectProvider):
                     ownership.release(urn, self.claim, name)
                 except (api.ApiError, StillThere):
                     undone = "; deleting it again failed too: delete it before retrying"
-                why = self._hide(props, exc)
+                why = self._hide(exc, props)
                 raise SecretSetError(f"{self.what} {name}: {why}{undone}") from None
             except (api.ApiError, SecretSetError) as exc:
                 # It may still become ready: the next `pulumi up` takes it up again.
-                raise SecretSetError(f"{self.what} {name}: {self._hide(props, exc)}") from None
+                raise SecretSetError(f"{self.what} {name}: {self._hide(exc, props)}") from None
         # The claim stays until the engine shows it has the set in its state (diff, delete):
         # an engine killed while this call ran never records it, and only the claim lets the
         # next `up` recover the set instead of refusing it as someone else's.
@@ -395,14 +398,14 @@ class SetProvider(OwnedObjectProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         # The engine calls update only when diff reported a change without a replacement.
         progress = self._progress(news, olds)
-        with self.reported(id_, news), self._client(progress=progress) as client:
+        with self.reported(id_, news, olds), self._client(progress=progress) as client:
             progress.status(f"updating {self.what} {id_}")
             found = self._ensure_ours(client, id_, olds, news)
             self._put(client, news)
             # Keys the service holds beyond the declared ones go too (added outside).
             held = set(olds.get("keys") or []) | set(self._keys(found or {}) or [])
             self._after_put(client, {**olds, "keys": sorted(held)}, news)
-            found = self._wait(client, news, progress)
+            found = self._wait(client, news, progress, olds)
         return UpdateResult(self._outputs(news, found))
 
     def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
@@ -428,10 +431,15 @@ class SetProvider(OwnedObjectProvider):
         return outs, inputs
 
     def _wait(
-        self, client: api.Client, props: dict[str, Any], progress: Progress
+        self,
+        client: api.Client,
+        props: dict[str, Any],
+        progress: Progress,
+        olds: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Until provisioning ends. ProvisioningFailed for `failed`, a set that vanished, or
-        the timeout; an API error that may pass (5xx, 429, network) is tolerated a few times."""
+        the timeout; an API error that may pass (5xx, 429, network) is tolerated a few times.
+        `olds`: the values an update replaces, which the service may echo too."""
         name = props["set_name"]
         timeout = self._timeout(props)
         patience = Patience()
@@ -463,7 +471,8 @@ class SetProvider(OwnedObjectProvider):
                 rate_limited=client.pause.describe,
             )
         if found.get("status") != "ready":
-            reason = self._hide(props, str(found.get("errorMessage") or "no error message"))
+            said = str(found.get("errorMessage") or "no error message")
+            reason = client.vetted(said, self._secrets(props, olds or {}))
             raise ProvisioningFailed(f"provisioning {found.get('status')}: {reason}")
         progress.info(f"{self.what} {name} is ready in {found.get('region')}")
         return found
@@ -556,58 +565,6 @@ class ImagePullSecretProvider(SetProvider):
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         credentials = pull_credentials(props["username"], props["password"])
         client.put_image_pull_secret(props["set_name"], props["host"], credentials, props["region"])
-
-
-# -- hiding values in what the service says ---------------------------------------------------
-
-# A run this long of any form of a value is hidden wherever it appears. Long enough that
-# ordinary words of a message are rarely taken for part of a value, short enough that the
-# few characters left around a hidden run say next to nothing about a real secret (tokens and
-# passwords are 16+ characters); a whole value shorter than this is hidden in each form.
-PARTIAL_MIN = 6
-HIDDEN = "[secret]"
-
-
-def echo_forms(value: str) -> set[str]:
-    """The forms in which a service may quote a value it was sent: as is, JSON-escaped and
-    JSON-quoted (it travels in a JSON body), repr, base64 and URL-encoded."""
-    dumped = json.dumps(value)
-    raw = value.encode()
-    forms = {
-        value,
-        dumped,
-        dumped[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        json.dumps(dumped)[1:-1],  # escaped twice: the body quoted inside a JSON string
-        repr(value),
-        ascii(value),
-        repr(value)[1:-1],
-        base64.b64encode(raw).decode(),
-        base64.b64encode(raw).decode().rstrip("="),
-        base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-    }
-    return {form for form in forms if form}
-
-
-def redact(text: str, values: Iterable[str]) -> str:
-    """`text` with every echo form of every value replaced by [secret], and with any run of
-    PARTIAL_MIN or more characters of such a form (a truncated or partial echo) too."""
-    forms = sorted({f for v in values if v for f in echo_forms(v)}, key=len, reverse=True)
-    mark = "\x00"  # stands for HIDDEN until the end, so no pass matches what one hid
-    for form in forms:
-        text = text.replace(form, mark)
-    for form in forms:
-        if len(form) < PARTIAL_MIN or mark in form:
-            continue
-        while True:
-            matcher = SequenceMatcher(None, text, form, autojunk=False)
-            at, _, size = matcher.find_longest_match(0, len(text), 0, len(form))
-            if size < PARTIAL_MIN:
-                break
-            text = text[:at] + mark + text[at + size :]
-    return text.replace(mark, HIDDEN)
 
 
 # -- resources --------------------------------------------------------------------------------

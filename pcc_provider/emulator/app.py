@@ -29,7 +29,7 @@ from pcc_provider.emulator.control import ControlApi
 from pcc_provider.emulator.organization import OrganizationApi
 from pcc_provider.emulator.public import PublicApi
 from pcc_provider.emulator.storage import UploadTarget, s3_error_response
-from pcc_provider.emulator.traffic import Fault, Faults, Stats
+from pcc_provider.emulator.traffic import Fault, Faults, Stats, echoed
 from pcc_provider.emulator.web import (
     CONVERTERS,
     ApiError,
@@ -191,8 +191,10 @@ class EmulatorApp:
         if fault.body == "malformed":
             return Response('{"build": {"id": ', fault.status, headers, mimetype="application/json")
         if fault.body == "echo":  # a service that quotes the request it refuses
-            said = request.get_data(as_text=True)
-            return error_response(fault.status, f"{fault.message}: {said}", headers=headers)
+            token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+            body = request.get_data(as_text=True)
+            said = echoed(fault.message, body, token, fault.echoes, fault.encoding)
+            return error_response(fault.status, said, headers=headers)
         if is_storage:
             code = "SlowDown" if fault.status in (429, 503) else "InternalError"
             response = s3_error_response(fault.status, code, "Fault injected by the emulator")

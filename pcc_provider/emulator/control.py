@@ -1,7 +1,9 @@
 """The `/_emulator` control API's route table: stats, settings, faults, and test-only actions.
 
 No auth and not counted in the stats. Besides reading and resetting the request counts and
-changing the settings live, a test can queue faults for any API route, make a build vanish
+changing the settings live, a test can queue faults for any API route (an echo fault quotes
+the request's body, its string values or its bearer token, in any of traffic.ENCODINGS:
+`{"body": "echo", "echoes": "values", "encoding": "html"}`), make a build vanish
 (the real API cannot delete builds) or end now, make a secret set's next provisioning fail,
 and see each deployment of an agent with the secret-set versions it bound.
 """
@@ -17,7 +19,7 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.settings import SETTINGS
-from pcc_provider.emulator.traffic import Fault, Faults, Stats
+from pcc_provider.emulator.traffic import ECHOES, ENCODINGS, Fault, Faults, Stats
 from pcc_provider.emulator.web import (
     bad_request,
     check_build_id,
@@ -35,6 +37,8 @@ FAULT_KEYS = {"route", "status", "times", "drop", "actThenDrop", "retryAfter"} |
     "delay",
     "hold",
     "total",
+    "echoes",
+    "encoding",
 }
 BODIES = ("json", "html", "malformed", "echo", "endless")
 ENDLESS_TOTAL = 1_000_000_000  # what an endless list reports by default: more than ever ends
@@ -165,6 +169,14 @@ class ControlApi:
         total = body.get("total", ENDLESS_TOTAL) if kind == "endless" else None
         if isinstance(total, bool) or not isinstance(total, int | float | str | None):
             bad_request("'total' must be a number or a string")
+        echoes = opt_str(body, "echoes") or "body"
+        encoding = opt_str(body, "encoding") or "verbatim"
+        if kind != "echo" and ("echoes" in body or "encoding" in body):
+            bad_request("'echoes' and 'encoding' go with 'body': 'echo'")
+        if echoes not in ECHOES:
+            bad_request(f"'echoes' must be one of {', '.join(ECHOES)}")
+        if encoding not in ENCODINGS:
+            bad_request(f"'encoding' must be one of {', '.join(ENCODINGS)}")
         times = opt_int(body, "times", 1, 1_000_000) or 1
         retry_after = self._retry_after(body, status)
         return Fault(
@@ -175,6 +187,8 @@ class ControlApi:
             retry_after=retry_after,
             acted=acted,
             body=kind,
+            echoes=echoes,
+            encoding=encoding,
             message=opt_str(body, "message") or "Fault injected by the emulator",
             delay=hold if hold is not None else delay or 0.0,
             hold=hold is not None,

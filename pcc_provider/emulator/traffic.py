@@ -7,10 +7,65 @@ both. Nothing here speaks HTTP.
 
 from __future__ import annotations
 
+import base64
+import html
+import json
+import shlex
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+
+def _unicode_escaped(value: str) -> str:
+    units = value.encode("utf-16-be")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
+# The forms an echo fault writes what it echoes in: how a service, or an error page or proxy
+# in front of it, may quote a request. Tests draw the same forms from here.
+ENCODINGS: dict[str, Callable[[str], str]] = {
+    "verbatim": lambda v: v,
+    "json": lambda v: json.dumps(v)[1:-1],  # JSON-escaped, as inside a JSON string
+    "html": html.escape,  # &quot; &lt; &amp; &#x27;: an error page's
+    "html-numeric": lambda v: "".join(f"&#{ord(c)};" for c in v),  # every character
+    "percent": lambda v: "".join(f"%{b:02X}" for b in v.encode()),  # every byte
+    "unicode": _unicode_escaped,  # every character as \\uXXXX
+    "hex": lambda v: v.encode().hex(),
+    "upper": str.upper,
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+    "shell": shlex.quote,  # a quote in it spliced in as '"'"'
+    "truncated": lambda v: v[: max(8, len(v) // 2)] + "...",
+}
+# What an echo fault echoes: the raw request body (as before encodings), each string value in
+# the request's JSON body, or the bearer token the request carried.
+ECHOES = ("body", "values", "key")
+
+
+def echoed(message: str, body: str, token: str, echoes: str, encoding: str) -> str:
+    """The text of an echo fault's error: `message`, then what it echoes, encoded."""
+    if echoes == "key":
+        parts = [token]
+    elif echoes == "values":
+        try:
+            parts = list(_strings(json.loads(body)))
+        except ValueError:
+            parts = [body]
+    else:
+        parts = [body]
+    encode = ENCODINGS[encoding]
+    return f"{message}: {', '.join(encode(p) for p in parts if p)}"
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 @dataclass
@@ -26,6 +81,8 @@ class Fault:
     # json (the API's error shape), html, malformed, echo, or endless: a list answered as
     # usual but from its first page whatever the offset asked, reporting `total`
     body: str = "json"
+    echoes: str = "body"  # with echo: what it quotes (ECHOES)
+    encoding: str = "verbatim"  # with echo: in which form (ENCODINGS)
     message: str = "Fault injected by the emulator"
     delay: float = 0.0  # seconds before answering (or, with hold, before dropping)
     hold: bool = False  # no answer at all: held for `delay` seconds or until released
@@ -47,6 +104,8 @@ class Fault:
                 body["body"] = self.body
             if self.body == "endless":
                 body["total"] = self.total
+            if self.body == "echo":
+                body.update(echoes=self.echoes, encoding=self.encoding)
         if self.delay and not self.hold:
             body["delay"] = self.delay
         return body

@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import hashlib
 import io
+import json
 import re
 import signal
 import socket
@@ -31,6 +32,7 @@ from api_contract import Client, conforms, context, make_archive, post_upload
 from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
+from pcc_provider.emulator.traffic import ENCODINGS
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IMAGE_RE = re.compile(
@@ -696,6 +698,31 @@ def test_faults_answer_html_malformed_echo_delayed_or_not_at_all(api: Client) ->
         {"route": route, "body": "html"},
         {"route": route, "status": 502, "body": "xml"},
         {"route": route, "hold": 1, "status": 502},
+    ]:
+        assert api.control("POST", "/faults", json=spec).status_code == 400, spec
+
+
+def test_an_echo_fault_quotes_the_values_or_the_key_in_each_encoding(api: Client) -> None:
+    route, value = "PUT /v1/secrets/{setName}", 'aB3d"eF5h<iJ7l&kL8m'
+    sent = {"secrets": [{"secretKey": "K", "secretValue": value}], "region": "us-west"}
+    for encoding, encode in ENCODINGS.items():
+        for echoes, expected in [
+            ("values", [encode("K"), encode(value)]),
+            ("key", [encode(API_KEY)]),
+        ]:
+            fault = {"route": route, "status": 400, "body": "echo", "echoes": echoes}
+            fault["encoding"] = encoding
+            listed = api.control("POST", "/faults", json={**fault, "message": "refused"}).json()
+            assert listed["faults"] == [{**fault, "times": 1}]
+            said = api.raw("PUT", "/secrets/echoed", json=sent).json()["error"]
+            assert said.startswith("refused: ") and all(e in said for e in expected), said
+    api.control("POST", "/faults", json={"route": route, "status": 400, "body": "echo"})
+    body = api.raw("PUT", "/secrets/echoed", json=sent).json()["error"]
+    assert body == "Fault injected by the emulator: " + json.dumps(sent)  # the default
+    for spec in [
+        {"route": route, "status": 400, "body": "echo", "encoding": "rot13"},
+        {"route": route, "status": 400, "body": "echo", "echoes": "headers"},
+        {"route": route, "status": 400, "encoding": "html"},
     ]:
         assert api.control("POST", "/faults", json=spec).status_code == 400, spec
 

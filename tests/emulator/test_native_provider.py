@@ -300,6 +300,28 @@ def test_plugin_reads_the_key_from_the_environment_and_errs_in_one_line(
     assert raised.value.details() == "pipecat: unknown resource type pipecat:index:Nope"
 
 
+def test_plugin_withholds_an_echoed_value_in_one_line(
+    plugin: provider_pb2_grpc.ResourceProviderStub, emulator: EmulatorHandle
+) -> None:
+    # An error page's HTML-escaped echo of the value, as it was printed whole before.
+    # tests/emulator/test_echoed_secrets.py has every form and error path.
+    value = "aB3d\"eF5h<iJ7l&kL8m'nO0p'qR1s"
+    urn = "urn:pulumi:dev::proj::pipecat:index:SecretSet::bot-secrets"
+    news = struct_pb2.Struct()
+    news.update({"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": value}})
+    plugin.Configure(provider_pb2.ConfigureRequest(acceptSecrets=True))
+    checked = plugin.Check(provider_pb2.CheckRequest(urn=urn, news=news))
+    assert not checked.failures
+    fault = {"status": 400, "body": "echo", "echoes": "values", "encoding": "html"}
+    emulator.fault("PUT /v1/secrets/{setName}", **fault)
+    with pytest.raises(grpc.RpcError) as raised:
+        plugin.Create(provider_pb2.CreateRequest(urn=urn, properties=checked.inputs))
+    assert raised.value.details() == (
+        f"secret set bot-secrets: PUT {emulator.api_url}/secrets/bot-secrets answered 400: "
+        "the service's answer echoed a secret value; not shown: check this resource's inputs"
+    )
+
+
 def test_plugin_without_a_key_says_how_to_give_one(emulator: EmulatorHandle) -> None:
     exe = Path(sys.executable).parent / "pulumi-resource-pipecat"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIPECAT_")}

@@ -232,6 +232,35 @@ def test_yaml_secret_set_names_a_changed_key_never_its_value(
     assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
 
 
+def test_yaml_a_value_an_error_echoes_html_escaped_is_not_printed(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    # Issue 29: an error page's HTML-escaped echo of a value was printed whole, in both doors
+    # (tests/emulator/test_echoed_secrets.py has every form and error path).
+    value = "aB3d\"eF5h<iJ7l&kL8m'nO0p'qR1s"
+    resources = {
+        "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+        "creds": {
+            "type": "pipecat:index:SecretSet",
+            "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": value}},
+        },
+    }
+    stack = yaml_stack(tmp_path, engine, emulator, resources)
+    fault = {"status": 400, "body": "echo", "echoes": "values", "encoding": "html"}
+    emulator.fault("PUT /v1/secrets/{setName}", **fault)
+    failed = stack.up(check=False)
+    assert failed.returncode != 0
+    output = failed.output
+    line = (
+        f"secret set bot-secrets: PUT {emulator.api_url}/secrets/bot-secrets answered 400: "
+        "the service's answer echoed a secret value; not shown: check this resource's inputs"
+    )
+    assert line in output, output
+    for piece in ("aB3d", "eF5h", "iJ7l", "kL8m", "nO0p", "qR1s", "&quot;"):
+        assert piece not in output, output
+    assert "Traceback" not in output
+
+
 def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
 ) -> None:
