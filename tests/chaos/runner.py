@@ -44,6 +44,7 @@ import requests
 from pulumi_stack import Result, Stack, engine_env
 
 from pcc_provider.emulator import Emulator
+from pcc_provider.emulator.traffic import ECHOES, ENCODINGS
 
 PROGRAM = Path(__file__).resolve().parent / "program"
 INVARIANTS = ["1 ownership", "2 matches", "3 one-build", "4 no-secrets", "5 no-orphans"]
@@ -75,6 +76,7 @@ FAULTS = {
     "malformed": 1,  # a 200 whose body is not JSON
     "retry-after": 1,  # a 429 or 503 whose Retry-After is invalid, a date, or an hour
     "endless": 1,  # a list of builds that ignores its offset and claims a huge or bad total
+    "echo": 1,  # an error that quotes the request's values, body or key, in some encoding
     "delay": 1,  # answered as usual, seconds late
     "act-then-drop": 2,  # the service acts, the answer is lost
     "restart": 1,  # the emulator stops mid-command and comes back (half the time with an
@@ -476,11 +478,14 @@ class Chaos:
         it stands in for Pipecat Cloud)."""
         self.report.checks["4 no-secrets"] += 1
         needles: dict[str, str] = {}
-        for value in self.secrets_seen:
+        # A pull secret is sent as base64 of `username:password`: that form counts too.
+        pairs = {f"chaos:{v['password']}" for vs in self.values.values() for v in vs.values()}
+        for value in {*self.secrets_seen, *(p for p in pairs if len(p) > 6)}:
             # Named by value (a made-up one, to grep the logs for), the key by what it is.
             name = "the API key" if value == self.api_key else f"secret value {value}"
-            needles[value] = name
-            needles[base64.b64encode(value.encode()).decode()] = f"{name}, base64-encoded,"
+            # Every form the emulator's echo fault can write it in (the same table).
+            for encoding, encode in ENCODINGS.items():
+                needles[encode(value)] = f"{name} ({encoding})"
         started = time.time()
         texts = [(f"output of a command of step {s}", o) for s, o in self.outputs]
         roots = [self.state, self.root / "homes", self.root / "cache", self.root / "logs"]
@@ -494,7 +499,11 @@ class Chaos:
                     continue
         self.scanned_at = started
         for where, text in texts:
+            # A value inside a larger encoded text (the base64 of a whole request body).
+            decoded = " ".join(decode_runs(text))
             for needle, what in needles.items():
+                if needle in decoded:
+                    self.violate("4 no-secrets", f"{what} inside a base64 run in {where}")
                 if needle in text:
                     self.violate("4 no-secrets", f"{what} in plaintext in {where}")
 
@@ -680,6 +689,12 @@ class Chaos:
         elif fault == "endless":
             total = rng.choice([10**9, "abc", 5000])
             body = {"route": "GET /v1/builds", "body": "endless", "total": total, "times": 500}
+        elif fault == "echo":
+            body = {"route": rng.choice(routes), "status": rng.choice([400, 409, 422, 500])}
+            body.update(
+                body="echo", echoes=rng.choice(ECHOES), encoding=rng.choice(sorted(ENCODINGS))
+            )
+            body["times"] = rng.randint(1, 2)
         elif fault == "delay":
             body = {"route": rng.choice(routes), "delay": round(rng.uniform(1, 5), 1)}
         elif fault == "act-then-drop":
@@ -910,6 +925,17 @@ class Chaos:
         (self.root / "logs" / "summary.json").write_text(
             json.dumps(self.report.to_json(), indent=2) + "\n"
         )
+
+
+def decode_runs(text: str) -> list[str]:
+    """The text of each base64 run of `text` that decodes to UTF-8."""
+    found = []
+    for run in re.findall(r"[A-Za-z0-9+/]{16,}={0,2}", text):
+        try:
+            found.append(base64.b64decode(run + "=" * (-len(run) % 4)).decode())
+        except ValueError:
+            continue
+    return found
 
 
 def weighted(rng: random.Random, weights: dict[str, int]) -> str:
