@@ -479,7 +479,12 @@ class Chaos:
         self.report.checks["4 no-secrets"] += 1
         needles: dict[str, str] = {}
         # A pull secret is sent as base64 of `username:password`: that form counts too.
-        pairs = {f"chaos:{v['password']}" for vs in self.values.values() for v in vs.values()}
+        pairs = {
+            f"chaos:{v['password']}"
+            for vs in self.values.values()
+            for v in vs.values()
+            if "password" in v
+        }
         for value in {*self.secrets_seen, *(p for p in pairs if len(p) > 6)}:
             # Named by value (a made-up one, to grep the logs for), the key by what it is.
             name = "the API key" if value == self.api_key else f"secret value {value}"
