@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api, ownership, secrets, watch
+from pcc_provider import api, cancel, ownership, secrets, watch
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiResource,
@@ -424,6 +424,7 @@ class AgentProvider(OwnedObjectProvider):
     ) -> tuple[dict[str, Any], bool]:
         """(the agent, whether this call created it)."""
         urn = props.get("__urn") or ""
+        cancel.check(f"creating agent {name}")  # nothing made yet: nothing to take up again
         # An earlier create of this resource that never saved its result (ownership.py).
         earlier = ownership.claimed(urn, CLAIM, name)
         # Written before the call: if this `up` is interrupted, the next one can prove that

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
-from pcc_provider import api, ownership, watch
+from pcc_provider import api, cancel, ownership, watch
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -377,7 +377,8 @@ def poll(
     sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
     (watch.py), which keeps that schedule for all of them at once.
 
-    Raises `expired(latest)` once `timeout` seconds have passed.
+    Raises `expired(latest)` once `timeout` seconds have passed, and cancel.Cancelled
+    within cancel.STEP of a Cancel from the engine (one Ctrl-C).
     """
     start = time.monotonic()
     while not done(current):
@@ -385,8 +386,9 @@ def poll(
         if elapsed >= timeout:
             raise expired(current)
         shown = describe(current, elapsed)
+        cancel.check("waiting")
         progress.status(shown)
-        time.sleep(min(interval, max(timeout - elapsed, 0.05)))
+        cancel.sleep(min(interval, max(timeout - elapsed, 0.05)), "waiting")
         interval = min(interval * 1.5, interval_max)
         with quiet_watch(progress, shown, answered):
             current = fetch()

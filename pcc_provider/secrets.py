@@ -43,7 +43,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api, ownership, watch
+from pcc_provider import api, cancel, ownership, watch
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
@@ -360,6 +360,7 @@ class SetProvider(OwnedObjectProvider):
         urn = props.get("__urn") or ""
         with self._client() as client:
             with self.reported(name, props):
+                cancel.check(f"creating {self.what} {name}")
                 found = self._find(client, name)
                 if found is not None:
                     self._take_over(props, found, progress)

@@ -58,7 +58,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import agent, api, build, secrets
+from pcc_provider import agent, api, build, cancel, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_with_the_engine
@@ -352,10 +352,11 @@ class PipecatProvider(Provider):
     async def _run_until_cancelled(self, what: str, call: Callable[..., T], *args: Any) -> T:
         """_run, but a Cancel from the engine (one Ctrl-C) answers at once.
 
-        The call goes on in its thread while the engine winds down: an upload finishes, a
-        build or deployment goes on in Pipecat Cloud, and the next `pulumi up` takes it up
-        again (a build in flight is reattached to, an agent left by an interrupted up is
-        recovered)."""
+        The call's own waits end within cancel.STEP (pcc_provider/cancel.py), so that the
+        plugin can exit as soon as the engine closes it: a build or deployment goes on in
+        Pipecat Cloud, an upload in progress stops, and the next `pulumi up` takes it up
+        again (a build in flight is reattached to, an agent or set left by an interrupted
+        up is recovered)."""
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self.pool, functools.partial(call, *args))
         cancelled = asyncio.ensure_future(self._cancelled().wait())
@@ -364,12 +365,15 @@ class PipecatProvider(Provider):
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             cancelled.cancel()
+        if work.done() and not isinstance(work.exception(), cancel.Cancelled):
+            return work.result()  # what it made is recorded, even when a Cancel came too
         if not work.done():
-            raise NativeError(
-                f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
-                "`pulumi up` takes it up again"
-            )
-        return work.result()
+            # Its outcome (cancel.Cancelled, most likely) is nobody's to report.
+            work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        raise NativeError(
+            f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
+            "`pulumi up` takes it up again"
+        )
 
     def _cancelled(self) -> asyncio.Event:
         if self.cancel_requested is None:
@@ -378,6 +382,7 @@ class PipecatProvider(Provider):
 
     async def cancel(self) -> None:
         self._cancelled().set()
+        cancel.request()  # every wait in the pool's threads ends within cancel.STEP
 
     def _door(self, urn: str) -> Door:
         kind = urn.split("::")[2].split("$")[-1]
@@ -588,9 +593,11 @@ def main() -> None:
     engine = parser.parse_known_args()[0].engine
     exit_with_the_engine()  # a killed engine tells its plugins nothing
 
+    provider = PipecatProvider()
+
     async def serve() -> None:
         server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]
-        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, PipecatProvider(), engine)
+        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, provider, engine)
         provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
         port = server.add_insecure_port(address="127.0.0.1:0")
         await server.start()
@@ -598,5 +605,12 @@ def main() -> None:
         sys.stdout.flush()
         await server.wait_for_termination()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve())
+    finally:
+        # The engine closes its plugins with SIGINT (and SIGKILL 5 s later), with or
+        # without a Cancel first: whatever still waits in the pool ends now, and the
+        # interpreter, which joins the pool's threads on exit, exits within cancel.STEP.
+        cancel.request()
+        provider.pool.shutdown(wait=False, cancel_futures=True)
