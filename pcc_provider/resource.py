@@ -224,6 +224,8 @@ class OwnedObjectProvider(ApiProvider):
     reasons: ClassVar[tuple[type[Exception], ...]] = ()
     adopt: ClassVar[str]  # the input that takes over an object on purpose
     claim: ClassVar[str]  # what ownership claims call this kind (ownership.py)
+    named_by: ClassVar[str]  # the input that names the object
+    replace_on: ClassVar[tuple[str, ...]]  # the inputs whose change replaces it
     watched: ClassVar[watch.Kind]  # what the waits of this kind share (watch.py)
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -250,6 +252,26 @@ class OwnedObjectProvider(ApiProvider):
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
         raise NotImplementedError
+
+    def _stamped(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked inputs `news`, with the claim a create of them makes as it travels in
+        the stack's state (ownership.STAMP) when the engine may create from them (a new
+        resource, or one this kind replaces), so that an interrupted create can be recovered
+        on another machine (recovery.py). Without one otherwise."""
+        inputs = {k: v for k, v in news.items() if k != ownership.STAMP}
+        creating = not olds or any(olds.get(k) != inputs.get(k) for k in self.replace_on)
+        name, region = inputs.get(self.named_by), inputs.get("region")
+        if not creating or not _known(name) or not _known(region):
+            return inputs
+        facts = self._claim_facts(str(name), inputs)
+        if facts is None:
+            return inputs
+        inputs[ownership.STAMP] = ownership.stamp(self.claim, str(name), str(region), **facts)
+        return inputs
+
+    def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What else the kind's claim records (ownership.stamp); None: no claim to make."""
+        return {}
 
     def _settled(self, props: Mapping[str, Any], name: str) -> None:
         """The engine shows that its state holds the object (it reads, diffs or deletes it):
@@ -352,6 +374,13 @@ class OwnedObjectProvider(ApiProvider):
                 answered=lambda: lookout.last_answer,
             )
         return True
+
+
+def _known(value: Any) -> bool:
+    """A string input known now (not the engine's placeholder for an unknown one)."""
+    from pulumi.runtime.rpc import UNKNOWN
+
+    return isinstance(value, str) and bool(value) and value != UNKNOWN
 
 
 def poll(

@@ -58,7 +58,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import agent, api, build, cancel, secrets
+from pcc_provider import agent, api, build, cancel, ownership, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_with_the_engine
@@ -96,12 +96,15 @@ def _plain(value: PropertyValue) -> Any:
     return inner
 
 
-def engine_values(props: Mapping[str, Any], secret: Collection[str] = ()) -> dict[str, Any]:
-    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown."""
+def engine_values(
+    props: Mapping[str, Any], secret: Collection[str] = (), internal: Collection[str] = ()
+) -> dict[str, Any]:
+    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown.
+    `internal`: the private keys to keep (the others are the dynamic door's, as __urn)."""
     return {
         name: _engine_value(value).with_secret(name in secret)
         for name, value in props.items()
-        if not name.startswith("__")  # the dynamic door's private keys (__urn)
+        if not name.startswith("__") or name in internal
     }
 
 
@@ -418,8 +421,10 @@ class PipecatProvider(Provider):
         props, failures = await self._run(door.check, request.urn, olds, news, self.region)
         if isinstance(door, SetDoor) and not failures:
             self._declare(request.urn, door, props)
-        # Kept secret in the state's inputs too, even when the program gave plain values.
-        return CheckResponse(engine_values(props, secret | door.secret), failures)
+        # Kept secret in the state's inputs too, even when the program gave plain values; with
+        # the create's claim, which the engine keeps in a pending create (ownership.STAMP).
+        inputs = engine_values(props, secret | door.secret, internal=(ownership.STAMP,))
+        return CheckResponse(inputs, failures)
 
     def _declare(self, urn: str, door: SetDoor, props: dict[str, Any]) -> None:
         """Record a set of this program for the agents that bind it (secrets._declare)."""
@@ -588,6 +593,12 @@ def main() -> None:
 
     The SDK's `server.main`, with our servicer. Progress (pcc_provider.resource) reaches the
     engine at sys.argv[1], the address the engine starts every provider plugin with."""
+    if sys.argv[1:2] == ["recover"]:
+        # `pulumi-resource-pipecat recover`: for programs without the Python package (YAML,
+        # TypeScript, Go), the command the refusals of an interrupted create name.
+        from pcc_provider import recovery
+
+        sys.exit(recovery.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
     parser.add_argument("engine", help="the Pulumi engine's address")
     engine = parser.parse_known_args()[0].engine
