@@ -1,4 +1,4 @@
-"""Command line: `python -m pcc_provider hash|files|plugin|emulator`.
+"""Command line: `python -m pcc_provider hash|files|plugin|recover|emulator`.
 
 Imports neither Pulumi nor the emulator's server stack unless the command needs it, so
 `hash` on an unchanged context answers in a fraction of a second.
@@ -102,6 +102,12 @@ def _plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _recover(args: argparse.Namespace) -> int:
+    from pcc_provider import recovery
+
+    return recovery.recover(args.stack, args.cwd, args.pulumi)
+
+
 def _emulator(args: argparse.Namespace) -> int:
     from pcc_provider import emulator
     from pcc_provider.emulator.persistence import StateError
@@ -186,6 +192,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     plugin_cmd.add_argument("--out", default=".", help="the folder to write it in (default .)")
     plugin_cmd.set_defaults(run=_plugin)
+
+    recover_cmd = commands.add_parser(
+        "recover",
+        help="claim on this machine what an interrupted `pulumi up` of the stack left "
+        "(read from the stack's pending creates), for the next `pulumi up` to take up",
+    )
+    from pcc_provider import recovery
+
+    recovery.arguments(recover_cmd)
+    recover_cmd.set_defaults(run=_recover)
 
     emu = commands.add_parser("emulator", help="serve a local Pipecat Cloud on loopback")
     emu.add_argument("--host", default="127.0.0.1")

@@ -33,7 +33,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api, ownership, secrets, watch
+from pcc_provider import api, cancel, ownership, recovery, secrets, watch
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiResource,
@@ -300,6 +300,7 @@ def waits_for_capacity(news: Mapping[str, Any], olds: Mapping[str, Any] | None =
 
 class AgentProvider(OwnedObjectProvider):
     what, error, adopt, claim = "agent", AgentError, "adoptExisting", CLAIM
+    named_by, replace_on = "serviceName", REPLACE_ON
     watched = watch.AGENTS
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -336,7 +337,7 @@ class AgentProvider(OwnedObjectProvider):
             reason = self._build_problem(build_id, news.get("region") or DEFAULT_REGION)
             if reason:
                 failures.append(CheckFailure("buildId", reason))
-        return CheckResult(news, failures)
+        return CheckResult(news if failures else self._stamped(olds, news), failures)
 
     def _build_problem(self, build_id: str, region: str) -> str | None:
         try:
@@ -424,6 +425,7 @@ class AgentProvider(OwnedObjectProvider):
     ) -> tuple[dict[str, Any], bool]:
         """(the agent, whether this call created it)."""
         urn = props.get("__urn") or ""
+        cancel.check(f"creating agent {name}")  # nothing made yet: nothing to take up again
         # An earlier create of this resource that never saved its result (ownership.py).
         earlier = ownership.claimed(urn, CLAIM, name)
         # Written before the call: if this `up` is interrupted, the next one can prove that
@@ -476,6 +478,7 @@ class AgentProvider(OwnedObjectProvider):
                 f"an agent named {name} already exists and this stack did not create it "
                 f"({how}): pick another service_name, delete it first "
                 f"(`pcc agent delete {name}`), or pass adopt_existing=True to take it over"
+                + (f"; {recovery.advice(urn)}" if urn else "")
             )
         progress.warn(
             f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
@@ -619,7 +622,8 @@ class AgentProvider(OwnedObjectProvider):
 
     @staticmethod
     def _outputs(props: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
-        outs = {k: v for k, v in props.items() if k not in OUTPUTS}
+        # Not the create's claim (ownership.STAMP): it is for the pending create alone.
+        outs = {k: v for k, v in props.items() if k not in OUTPUTS and k != ownership.STAMP}
         outs.update(
             serviceName=agent.get("name") or props.get("serviceName"),
             region=agent.get("region") or props.get("region"),

@@ -25,7 +25,7 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
 from pulumi.runtime.rpc import UNKNOWN
 
-from pcc_provider import api
+from pcc_provider import api, cancel
 from pcc_provider import context as build_context
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
@@ -97,6 +97,9 @@ class UploadProgress:
         self.progress, self.size, self.last = progress, size, 0.0
 
     def __call__(self, sent: int, total: int) -> None:
+        # One Ctrl-C stops an upload in progress: no build starts from it, and the next
+        # `pulumi up` uploads again.
+        cancel.check("uploading the build context")
         now = time.monotonic()
         if now - self.last >= 0.5 or sent >= total:
             self.last = now
@@ -305,6 +308,7 @@ class BuildProvider(ApiProvider):
     ) -> tuple[dict[str, Any], str]:
         """The build of the uploaded archive: a new one, or the server's cached one."""
         want_hash, region, dockerfile = props["contextHash"], props["region"], props["dockerfile"]
+        cancel.check("starting the build")
         try:
             build, cached = client.create_build(upload.upload_id, region, dockerfile)
         except api.ApiError as exc:
@@ -360,6 +364,7 @@ class BuildProvider(ApiProvider):
     def _upload(client: api.Client, region: str, archive: Path, progress: Progress) -> api.Upload:
         report = UploadProgress(progress, archive.stat().st_size)
         for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            cancel.check("uploading the build context")
             upload = client.create_upload(region)
             try:
                 client.upload(upload, archive, report)
@@ -369,7 +374,7 @@ class BuildProvider(ApiProvider):
                 if attempt == UPLOAD_ATTEMPTS:
                     raise
                 progress.warn(f"upload attempt {attempt} failed ({exc}); retrying with a new URL")
-                time.sleep(attempt)
+                cancel.sleep(attempt, "uploading the build context")
         raise AssertionError("unreachable")
 
     def _wait(

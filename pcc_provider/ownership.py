@@ -14,8 +14,14 @@ is what an interrupted `up` (killed, cancelled, or its answer lost) left, and an
 then is this resource's only if it matches the claim: same region, created after T (agents),
 the same key names (secret sets).
 
-A claim proves nothing across machines (it stays in the cache folder of the machine that
-made it): there, a found object is refused and the message says how to adopt it.
+A claim in the cache folder does not travel: on another machine (a fresh CI runner) a found
+object would be refused. What travels with the stack is its state, and the engine keeps an
+interrupted create there as a pending operation, with the inputs its check returned; no
+provider call ever sees it. So check adds the claim to the inputs of a create (`STAMP`:
+kind, name, region, time, and for a set its key names and whether the name was free), and
+`pcc-provider recover` (recovery.py) turns the pending creates of the stack's state into
+claims on the machine it runs on: the next `up` there recovers what they prove, as on the
+machine that was interrupted.
 
 Pure: no Pulumi, no HTTP.
 """
@@ -31,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pcc_provider.context.cache import cache_dir, private_dir
 
@@ -38,6 +45,11 @@ from pcc_provider.context.cache import cache_dir, private_dir
 # created after a claim's start. Small on purpose: an agent made just before the claim and
 # within this margin would be taken as ours.
 CLOCK_SKEW = 5.0
+
+
+# The input that carries a create's claim into the stack's state (pending operations):
+# internal (`__`), so the engine's display never shows it.
+STAMP = "__claim"
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,38 @@ class Claim:
     def covers(self, created_at: object) -> bool:
         """Whether an object created at `created_at` was created after this claim began."""
         return created_after(created_at, self.started)
+
+
+def stamp(
+    kind: str, name: str, region: str, keys: Sequence[str] = (), free: bool | None = None
+) -> dict[str, Any]:
+    """The claim a create of these inputs would make, as it travels in the stack's state.
+    `free`: for a set, whether no set of the name existed just now (only then does it prove
+    anything, as `claim` is only written then)."""
+    made: dict[str, Any] = {"kind": kind, "name": name, "region": region, "started": time.time()}
+    made["keys"] = sorted(keys)
+    if free is not None:
+        made["free"] = free
+    return made
+
+
+def from_stamp(urn: str, stamped: object) -> Claim | None:
+    """The claim a pending create of `urn` carries (`stamp`), if it proves anything: an
+    agent's always (what it finds must be created after it), a set's only if the name was
+    free then."""
+    if not urn or not isinstance(stamped, dict):
+        return None
+    kind, name, region = (stamped.get(k) for k in ("kind", "name", "region"))
+    started, keys = stamped.get("started"), stamped.get("keys") or []
+    if not all(isinstance(v, str) and v for v in (kind, name, region)):
+        return None
+    if not isinstance(started, int | float) or isinstance(started, bool):
+        return None
+    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+        return None
+    if kind != "agent" and stamped.get("free") is not True:
+        return None
+    return Claim(urn, str(kind), str(name), str(region), float(started), sorted(keys))
 
 
 def created_after(created_at: object, started: float) -> bool:
@@ -101,18 +145,31 @@ def claim(urn: str, kind: str, name: str, region: str, keys: Sequence[str] = ())
     if earlier is not None and earlier.region == region:
         return earlier
     made = Claim(urn, kind, name, region, time.time(), sorted(keys))
-    if not urn:
-        return made
-    path = _path(urn, kind, name)
-    with contextlib.suppress(OSError):
-        private_dir(cache_dir())
-        private_dir(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as sink:
-            json.dump(asdict(made), sink)
-        os.replace(tmp, path)
+    if urn:
+        with contextlib.suppress(OSError):
+            _write(made)
     return made
+
+
+def _write(made: Claim) -> None:
+    path = _path(made.urn, made.kind, made.name)
+    private_dir(cache_dir())
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as sink:
+        json.dump(asdict(made), sink)
+    os.replace(tmp, path)
+
+
+def restore(made: Claim) -> bool:
+    """Write down a claim brought from the stack's state (`from_stamp`), unless one for the
+    same object stands here already; True if written."""
+    earlier = claimed(made.urn, made.kind, made.name)
+    if earlier is not None and earlier.region == made.region:
+        return False
+    _write(made)  # OSError: the caller says the claim could not be written
+    return True
 
 
 def release(urn: str, kind: str, name: str) -> None:

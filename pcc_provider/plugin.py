@@ -33,6 +33,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+from pcc_provider import cancel
+
 # Above the engine's own bound on concurrent steps (`--parallel`, 4 x cores by default), so
 # the engine decides; the pool only adds a thread when all of its threads are busy.
 CONCURRENT_CALLS = 256
@@ -86,7 +88,8 @@ def one_at_a_time(key: Hashable, waiting: Callable[[], None] | None = None) -> I
     if not lock.acquire(blocking=False):
         if waiting is not None:
             waiting()
-        lock.acquire()
+        while not lock.acquire(timeout=cancel.STEP):
+            cancel.check("waiting for another Build of the same image")
     try:
         yield
     finally:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, TypeVar, cast
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
-from pcc_provider import api, ownership, watch
+from pcc_provider import api, cancel, ownership, watch
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -227,6 +227,8 @@ class OwnedObjectProvider(ApiProvider):
     reasons: ClassVar[tuple[type[Exception], ...]] = ()
     adopt: ClassVar[str]  # the input that takes over an object on purpose
     claim: ClassVar[str]  # what ownership claims call this kind (ownership.py)
+    named_by: ClassVar[str]  # the input that names the object
+    replace_on: ClassVar[tuple[str, ...]]  # the inputs whose change replaces it
     watched: ClassVar[watch.Kind]  # what the waits of this kind share (watch.py)
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -253,6 +255,26 @@ class OwnedObjectProvider(ApiProvider):
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
         raise NotImplementedError
+
+    def _stamped(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked inputs `news`, with the claim a create of them makes as it travels in
+        the stack's state (ownership.STAMP) when the engine may create from them (a new
+        resource, or one this kind replaces), so that an interrupted create can be recovered
+        on another machine (recovery.py). Without one otherwise."""
+        inputs = {k: v for k, v in news.items() if k != ownership.STAMP}
+        creating = not olds or any(olds.get(k) != inputs.get(k) for k in self.replace_on)
+        name, region = inputs.get(self.named_by), inputs.get("region")
+        if not creating or not _known(name) or not _known(region):
+            return inputs
+        facts = self._claim_facts(str(name), inputs)
+        if facts is None:
+            return inputs
+        inputs[ownership.STAMP] = ownership.stamp(self.claim, str(name), str(region), **facts)
+        return inputs
+
+    def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        """What else the kind's claim records (ownership.stamp); None: no claim to make."""
+        return {}
 
     def _settled(self, props: Mapping[str, Any], name: str) -> None:
         """The engine shows that its state holds the object (it reads, diffs or deletes it):
@@ -362,6 +384,13 @@ class OwnedObjectProvider(ApiProvider):
         return True
 
 
+def _known(value: Any) -> bool:
+    """A string input known now (not the engine's placeholder for an unknown one)."""
+    from pulumi.runtime.rpc import UNKNOWN
+
+    return isinstance(value, str) and bool(value) and value != UNKNOWN
+
+
 def poll(
     current: T,
     fetch: Callable[[], T],
@@ -387,7 +416,8 @@ def poll(
     sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
     (watch.py), which keeps that schedule for all of them at once.
 
-    Raises `expired(latest)` once `timeout` seconds have passed.
+    Raises `expired(latest)` once `timeout` seconds have passed, and cancel.Cancelled
+    within cancel.STEP of a Cancel from the engine (one Ctrl-C).
     """
     start = time.monotonic()
     while not done(current):
@@ -395,8 +425,9 @@ def poll(
         if elapsed >= timeout:
             raise expired(current)
         shown = describe(current, elapsed)
+        cancel.check("waiting")
         progress.status(shown)
-        time.sleep(min(interval, max(timeout - elapsed, 0.05)))
+        cancel.sleep(min(interval, max(timeout - elapsed, 0.05)), "waiting")
         interval = min(interval * 1.5, interval_max)
         with quiet_watch(progress, shown, answered, rate_limited):
             current = fetch()

@@ -42,7 +42,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api, ownership, watch
+from pcc_provider import api, cancel, ownership, recovery, watch
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
@@ -229,6 +229,7 @@ class SetProvider(OwnedObjectProvider):
     watched = watch.SECRET_SETS
     reasons = (SecretSetError,)
     claim = "secretSet"
+    named_by, replace_on = "set_name", REPLACE_ON
 
     # What cannot be read back from Pipecat Cloud: a set brought in by `pulumi import` has
     # none of these in its state, and the program may leave them out (`values_unmanaged`).
@@ -239,7 +240,19 @@ class SetProvider(OwnedObjectProvider):
             return CheckResult(news, [])
         # No property named: the engine would print the property's value beside the reason.
         failures = [CheckFailure("", reason) for reason in self._problems(news)]
-        return CheckResult(news, failures)
+        return CheckResult(news if failures else self._stamped(olds, news), failures)
+
+    def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        # A set's claim proves something only if no set of the name existed when it was made
+        # (ownership.claim): asked now, just before the engine creates it.
+        if self._settings is None:
+            return None  # not configured by an engine: no one to ask
+        try:
+            with self._client() as client:
+                free = self._find(client, name) is None
+        except (api.ApiError, SecretSetError):
+            free = False
+        return {"keys": self._declared_keys(inputs), "free": free}
 
     def values_unmanaged(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
         """An imported set (the state holds no values) whose program declares none either
@@ -332,6 +345,7 @@ class SetProvider(OwnedObjectProvider):
                 "pass adopt_existing=True to take it over (its values are replaced by the "
                 "declared ones and `pulumi destroy` deletes it), choose another set_name, or "
                 f"delete it (`pcc secrets delete {name}`)"
+                + (f"; {recovery.advice(urn)}" if urn else "")
             )
         extra = sorted(set(keys or []) - set(declared))
         progress.warn(
@@ -363,6 +377,7 @@ class SetProvider(OwnedObjectProvider):
         urn = props.get("__urn") or ""
         with self._client(progress=progress) as client:
             with self.reported(name, props):
+                cancel.check(f"creating {self.what} {name}")
                 found = self._find(client, name)
                 if found is not None:
                     self._take_over(props, found, progress)
@@ -478,7 +493,8 @@ class SetProvider(OwnedObjectProvider):
         return found
 
     def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
-        outs = dict(props)
+        # Not the create's claim (ownership.STAMP): it is for the pending create alone.
+        outs = {k: v for k, v in props.items() if k != ownership.STAMP}
         outs.update(status=found.get("status"), region=found.get("region") or props["region"])
         return outs
 
@@ -513,6 +529,11 @@ class SecretSetProvider(SetProvider):
 
     def _declared_keys(self, props: Mapping[str, Any]) -> list[str]:
         return sorted(props.get("secrets") or {})
+
+    def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        if not isinstance(inputs.get("secrets"), dict):
+            return None  # its keys are not known yet
+        return super()._claim_facts(name, inputs)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         client.put_secret_set(props["set_name"], props["secrets"], props["region"])

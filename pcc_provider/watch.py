@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pcc_provider import api
+from pcc_provider import api, cancel
 
 FIRST_LOOK = 0.5  # seconds after a lookout starts
 LOOK_EVERY = 1.5  # at most this far apart: a change is seen within 2 s
@@ -96,12 +96,14 @@ class Waiter:
             self._ready.notify_all()
 
     def next(self, stopped: Callable[[], bool]) -> dict[str, Any] | None:
-        """What the next look saw of it (None: it is gone); the look's ApiError, if it failed."""
+        """What the next look saw of it (None: it is gone); the look's ApiError, if it failed;
+        cancel.Cancelled within cancel.STEP of a Cancel from the engine."""
         with self._ready:
             while not self._news:
+                cancel.check(f"waiting for {self.name}")
                 if stopped():
                     raise api.ApiError("stopped looking (the provider is shutting down)")
-                self._ready.wait(1.0)
+                self._ready.wait(cancel.STEP)
             found, error = self._news.pop(0)
             self._news.clear()  # only the latest look matters
         if error is not None:

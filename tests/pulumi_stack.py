@@ -135,6 +135,30 @@ class Stack:
             up.wait()
         self.pulumi("cancel", "--yes", "--stack", self.name, check=False)
 
+    def on_fresh_machine(self, root: Path) -> Stack:
+        """The same stack (project folder, state backend and passphrase) as another machine
+        sees it, a fresh CI runner say: its own PULUMI_HOME, pcc-provider cache folder and
+        cache key, under `root`, none of which the machines share."""
+        (root / "pulumi-home").mkdir(parents=True)
+        env = {
+            **self.env,
+            "PULUMI_HOME": str(root / "pulumi-home"),
+            "PCC_PROVIDER_CACHE_DIR": str(root / "cache"),
+            "XDG_CONFIG_HOME": str(root / "config"),
+        }
+        return Stack(self.dir, self.name, env, self.launcher)
+
+    def run(self, argv: list[str], check: bool = True) -> Result:
+        """Another command (`pcc-provider recover`, say) in the project folder, with the
+        stack's environment."""
+        proc = subprocess.run(
+            argv, cwd=self.dir, env=self.env, capture_output=True, text=True, timeout=600
+        )
+        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise PulumiError(f"{' '.join(argv)} exited {proc.returncode}\n{result.output}")
+        return result
+
     def refresh(self, *extra: str, check: bool = True) -> Result:
         return self.pulumi(
             "refresh", "--stack", self.name, "--yes", "--skip-preview", *extra, check=check

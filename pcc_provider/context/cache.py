@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from pcc_provider import cancel
 from pcc_provider.context.content import combine, hash_files, legacy_digest
 from pcc_provider.context.selection import Context, File, entries
 from pcc_provider.context.tarball import Digest, compress
@@ -296,7 +297,13 @@ def image_lock(image_key: str, waiting: Callable[[], None]) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             waiting()
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            while True:
+                cancel.sleep(cancel.STEP, "waiting for another stack's build of the same image")
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    continue
         yield
     finally:
         os.close(fd)  # releases the lock

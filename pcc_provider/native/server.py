@@ -59,7 +59,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import agent, api, build, secrets
+from pcc_provider import agent, api, build, cancel, ownership, secrets
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_now, exit_with_the_engine
@@ -97,12 +97,15 @@ def _plain(value: PropertyValue) -> Any:
     return inner
 
 
-def engine_values(props: Mapping[str, Any], secret: Collection[str] = ()) -> dict[str, Any]:
-    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown."""
+def engine_values(
+    props: Mapping[str, Any], secret: Collection[str] = (), internal: Collection[str] = ()
+) -> dict[str, Any]:
+    """Plain values as engine values; UNKNOWN stays the sentinel the engine reads as unknown.
+    `internal`: the private keys to keep (the others are the dynamic door's, as __urn)."""
     return {
         name: _engine_value(value).with_secret(name in secret)
         for name, value in props.items()
-        if not name.startswith("__")  # the dynamic door's private keys (__urn)
+        if not name.startswith("__") or name in internal
     }
 
 
@@ -353,10 +356,11 @@ class PipecatProvider(Provider):
     async def _run_until_cancelled(self, what: str, call: Callable[..., T], *args: Any) -> T:
         """_run, but a Cancel from the engine (one Ctrl-C) answers at once.
 
-        The call goes on in its thread while the engine winds down: an upload finishes, a
-        build or deployment goes on in Pipecat Cloud, and the next `pulumi up` takes it up
-        again (a build in flight is reattached to, an agent left by an interrupted up is
-        recovered)."""
+        The call's own waits end within cancel.STEP (pcc_provider/cancel.py), so that the
+        plugin can exit as soon as the engine closes it: a build or deployment goes on in
+        Pipecat Cloud, an upload in progress stops, and the next `pulumi up` takes it up
+        again (a build in flight is reattached to, an agent or set left by an interrupted
+        up is recovered)."""
         loop = asyncio.get_running_loop()
         work = loop.run_in_executor(self.pool, functools.partial(call, *args))
         cancelled = asyncio.ensure_future(self._cancelled().wait())
@@ -365,12 +369,15 @@ class PipecatProvider(Provider):
             await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         finally:
             cancelled.cancel()
+        if work.done() and not isinstance(work.exception(), cancel.Cancelled):
+            return work.result()  # what it made is recorded, even when a Cancel came too
         if not work.done():
-            raise NativeError(
-                f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
-                "`pulumi up` takes it up again"
-            )
-        return work.result()
+            # Its outcome (cancel.Cancelled, most likely) is nobody's to report.
+            work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        raise NativeError(
+            f"cancelled while {what}: it goes on in Pipecat Cloud, and the next "
+            "`pulumi up` takes it up again"
+        )
 
     def _cancelled(self) -> asyncio.Event:
         if self.cancel_requested is None:
@@ -379,6 +386,7 @@ class PipecatProvider(Provider):
 
     async def cancel(self) -> None:
         self._cancelled().set()
+        cancel.request()  # every wait in the pool's threads ends within cancel.STEP
 
     def _door(self, urn: str) -> Door:
         kind = urn.split("::")[2].split("$")[-1]
@@ -414,8 +422,10 @@ class PipecatProvider(Provider):
         props, failures = await self._run(door.check, request.urn, olds, news, self.region)
         if isinstance(door, SetDoor) and not failures:
             self._declare(request.urn, door, props)
-        # Kept secret in the state's inputs too, even when the program gave plain values.
-        return CheckResponse(engine_values(props, secret | door.secret), failures)
+        # Kept secret in the state's inputs too, even when the program gave plain values; with
+        # the create's claim, which the engine keeps in a pending create (ownership.STAMP).
+        inputs = engine_values(props, secret | door.secret, internal=(ownership.STAMP,))
+        return CheckResponse(inputs, failures)
 
     def _declare(self, urn: str, door: SetDoor, props: dict[str, Any]) -> None:
         """Record a set of this program for the agents that bind it (secrets._declare)."""
@@ -597,10 +607,18 @@ def main() -> None:
     would otherwise keep it for as long as the build takes (the interpreter waits for the
     pool's threads on its way out). What they started goes on in Pipecat Cloud, and the next
     `pulumi up` takes it up again."""
+    if sys.argv[1:2] == ["recover"]:
+        # `pulumi-resource-pipecat recover`: for programs without the Python package (YAML,
+        # TypeScript, Go), the command the refusals of an interrupted create name.
+        from pcc_provider import recovery
+
+        sys.exit(recovery.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(description="the pipecat Pulumi provider plugin")
     parser.add_argument("engine", help="the Pulumi engine's address")
     engine = parser.parse_known_args()[0].engine
     exit_with_the_engine()  # a killed engine tells its plugins nothing
+
+    provider = PipecatProvider()
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -611,7 +629,7 @@ def main() -> None:
             except NotImplementedError:  # Windows' event loop: the handler runs in between
                 signal.signal(signum, lambda *_: loop.call_soon_threadsafe(stop.set))
         server = grpc.aio.server(options=sdk_server._GRPC_CHANNEL_OPTIONS)  # type: ignore[attr-defined]
-        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, PipecatProvider(), engine)
+        servicer = Servicer(sys.argv[1:], pcc_provider.__version__, provider, engine)
         provider_pb2_grpc.add_ResourceProviderServicer_to_server(servicer, server)
         port = server.add_insecure_port(address="127.0.0.1:0")
         await server.start()

@@ -5,6 +5,8 @@ stack's interrupted `up` left. Two stacks declaring one name is the normal case 
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from conftest import EmulatorHandle
-from pulumi_stack import Stack
+from pulumi_stack import VENV_BIN, Stack
 
 pytestmark = pytest.mark.engine
 
@@ -150,3 +152,121 @@ def test_a_set_left_by_this_stacks_interrupted_up_is_recovered(
     assert emulator.api("GET", "/agents/bot").json()["ready"] is True
     stack.destroy()
     assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
+
+
+# An agent and a set created side by side (the agent does not bind the set), so that one
+# `pulumi up` can be killed while both are being created.
+SIDE_BY_SIDE = """
+import pulumi
+from pcc_provider import Agent, SecretSet
+
+cfg = pulumi.Config()
+SecretSet("secrets", set_name=cfg.get("setName") or "bot-secrets",
+          secrets={"OURS": cfg.get("value") or "ours-value"})
+Agent("bot", service_name=cfg.get("agentName") or "bot", image="example/agent:1",
+      deploy_timeout=60)
+"""
+RECOVER_COMMAND = re.compile(r"run `([^`]*\brecover\b[^`]*)` in the project's folder")
+
+
+def recover_command(output: str) -> list[str]:
+    """The one command a refusal names for what an interrupted `up` left on another machine."""
+    found = {m.group(1) for m in RECOVER_COMMAND.finditer(output)}
+    assert len(found) == 1, output
+    return shlex.split(found.pop())
+
+
+def pending_creates(stack: Stack) -> list[str]:
+    exported = json.loads(stack.export())["deployment"]
+    return [op["resource"]["urn"] for op in exported.get("pending_operations") or []]
+
+
+def test_a_fresh_machine_recovers_what_an_interrupted_up_left_with_the_command_it_names(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    # A CI runner's `pulumi up` is killed while the agent deploys and the set provisions;
+    # the runner is gone with its cache folder (and the claims in it).
+    emulator.configure(agentReadySeconds=30, secretReadySeconds=30)
+    first = cloud_stack(SIDE_BY_SIDE)
+    first.up_killed_once(
+        lambda: (
+            emulator.api("GET", "/agents/bot").status_code == 200
+            and emulator.api("GET", "/secrets/bot-secrets").status_code == 200
+        )
+    )
+    assert len(pending_creates(first)) == 2
+    made = emulator.api("GET", "/agents/bot").json()["createdAt"]
+    emulator.configure(agentReadySeconds=0.2, secretReadySeconds=0.2)
+
+    # The next job, on a fresh runner: the same state backend, nothing else.
+    stack = first.on_fresh_machine(tmp_path / "runner-2")
+    refused = stack.up(check=False)
+    assert refused.returncode != 0
+    assert "an agent named bot already exists and this stack did not create it" in refused.output
+    assert "secret set bot-secrets: it already exists in Pipecat Cloud" in refused.output
+    command = recover_command(refused.output)
+    # The package's command, beside the program's Python (the same on the runner).
+    assert command == [str(VENV_BIN / "pcc-provider"), "recover", "--stack", "dev"]
+
+    recovered = stack.run(command)
+    assert recovered.output.count("claimed on this machine") == 2, recovered.output
+    result = stack.up()
+    assert "agent bot was created by an interrupted `pulumi up` of this stack" in result.output
+    assert "secret set bot-secrets was created by an interrupted `pulumi up`" in result.output
+    assert stored_values(tmp_path, "bot-secrets") == {"OURS": "ours-value"}
+    assert emulator.api("GET", "/agents/bot").json()["ready"] is True
+    assert emulator.api("GET", "/agents/bot").json()["createdAt"] == made  # the one agent
+
+    # Run again, it clears the two pending creates, which the engine would warn of forever.
+    again = stack.run(command)
+    assert again.output.count("in the state since: its pending create is done with") == 2
+    assert "cleared them from the stack's state" in again.output
+    assert pending_creates(stack) == []
+    assert "pending operations" not in stack.up().output
+    stack.destroy()
+    assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
+    assert emulator.api("GET", "/agents/bot").status_code == 404
+
+
+def test_on_a_fresh_machine_a_second_stack_of_the_same_names_is_still_refused(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(agentReadySeconds=0.2, secretReadySeconds=0.2)
+    first = cloud_stack(SIDE_BY_SIDE, project="team-a")
+    first.config("value", "value-of-team-a")
+    first.up()
+    theirs = emulator.api("GET", "/agents/bot").json()
+
+    # Team B declares the same names, and its `up` is killed while both its creates are in
+    # flight (the service holds the answers): its state records two pending creates.
+    second = cloud_stack(SIDE_BY_SIDE, project="team-b")
+    second.config("value", "value-of-team-b")
+    emulator.reset_stats()
+    emulator.fault("GET /v1/secrets/{setName}", delay=0.01)  # the check's look: answered
+    emulator.fault("GET /v1/secrets/{setName}", hold=60)  # the create's look
+    emulator.fault("POST /v1/agents", hold=60)
+    second.up_killed_once(
+        lambda: (
+            emulator.calls("POST /v1/agents") == 1
+            and emulator.calls("GET /v1/secrets/{setName}") == 2
+        )
+    )
+    emulator.clear_faults()
+    assert len(pending_creates(second)) == 2
+
+    # On a fresh machine, the command reads them, and proves nothing that is team A's.
+    stack = second.on_fresh_machine(tmp_path / "runner-2")
+    recovered = stack.run(["pcc-provider", "recover", "--stack", "dev"])
+    assert "secret set bot-secrets: not claimed: a set of that name already existed" in (
+        recovered.output
+    )
+    assert "agent bot: claimed on this machine" in recovered.output  # created before it began
+    refused = stack.up(check=False)
+    assert refused.returncode != 0
+    assert "an agent named bot already exists and this stack did not create it" in refused.output
+    assert "secret set bot-secrets: it already exists in Pipecat Cloud" in refused.output
+    assert "created by an interrupted" not in refused.output
+    assert stored_values(tmp_path, "bot-secrets") == {"OURS": "value-of-team-a"}
+    assert deployments(emulator, "bot") == deployments(emulator, "bot")[:1]
+    assert emulator.api("GET", "/agents/bot").json()["createdAt"] == theirs["createdAt"]
+    assert "3 unchanged" in first.preview().stdout

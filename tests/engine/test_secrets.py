@@ -279,7 +279,13 @@ def test_bad_secret_input_fails_preview(
     assert len(lines) == 1, result.output
     assert "Traceback" not in result.output
     assert_no_secret(result.output, "the preview output")
-    assert emulator.stats()["requests"] == {}
+    # Nothing is written, nor read but this: the check of a valid new set looks its name up
+    # (whether it is free goes into the claim a create carries, ownership.STAMP), and on a
+    # 404 makes sure the URL is the API's.
+    assert set(emulator.stats()["requests"]) <= LOOKS_UP_A_SET, emulator.stats()["requests"]
+
+
+LOOKS_UP_A_SET = {"GET /v1/secrets/{setName}", "GET /v1/secrets", "GET /v1/builds"}
 
 
 def test_a_failed_set_leaves_nothing_behind(stack: Stack, emulator: EmulatorHandle) -> None:
