@@ -32,6 +32,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -83,6 +84,9 @@ FAULTS = {
     # agent's or a set's record cut short meanwhile, as a power cut would leave it)
     "sigint": 1,  # Ctrl-C at a random moment
     "sigkill": 1,  # the CLI killed outright, then `pulumi cancel`
+    # killed outright, then the rest on another machine (a fresh CI runner): a new
+    # PULUMI_HOME and cache folder, `pcc-provider recover` (as README says for CI), `up`
+    "fresh-machine": 1,
 }
 ROUTES = [
     "POST /v1/builds/upload-url",
@@ -709,6 +713,8 @@ class Chaos:
             # After 1 to 6 more API requests: within the work of most commands (a small
             # update makes about six, a create of a stack's resources a few dozen).
             return {"kill": fault, "at": rng.randint(1, 6)}
+        elif fault == "fresh-machine":
+            return {"kill": "sigkill", "at": rng.randint(1, 6), "fresh": True}
         elif fault == "restart":
             restart = {"restart": rng.randint(1, 6), "down": round(rng.uniform(0.5, 3), 1)}
             if rng.random() < 0.5:
@@ -784,6 +790,9 @@ class Chaos:
         if "kill" in disturbance:
             for name in touched:
                 self.command(name, ["cancel", "--yes"])
+        if disturbance.get("fresh"):
+            for name in touched:
+                self.move_to_another_machine(name)
         if taken is not None:
             refused = results[first]
             if (
@@ -839,6 +848,21 @@ class Chaos:
                 )
             result = self.up(name, [])
         return result
+
+    def move_to_another_machine(self, name: str) -> None:
+        """The stack's next commands run where nothing of the last one's machine is: its own
+        PULUMI_HOME, cache folder and cache key; `pcc-provider recover` first, as in CI."""
+        machine = self.root / "homes" / f"{name}-machine{next(self.counter)}"
+        self.stacks[name] = stack = self.stacks[name].on_fresh_machine(machine)
+        recovered = stack.run(
+            [str(Path(sys.executable).parent / "pcc-provider"), "recover", "--stack", name],
+            check=False,
+        )
+        self.outputs.append((self.step_no, recovered.output))
+        self.report.notes["recover on a fresh machine"] += 1
+        self.report.checks["6 converges"] += 1
+        if recovered.returncode != 0:
+            self.violate("6 converges", f"`pcc-provider recover` failed:\n{tail(recovered.output)}")
 
     def take_name(
         self, rng: random.Random, first: str, second: str
