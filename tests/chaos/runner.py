@@ -481,7 +481,7 @@ class Chaos:
         homes and the cache written since the last scan (the emulator's store is exempt:
         it stands in for Pipecat Cloud)."""
         self.report.checks["4 no-secrets"] += 1
-        needles: dict[str, str] = {}
+        needles: dict[str, tuple[str, str]] = {}  # form -> (the value, how it is named)
         # A pull secret is sent as base64 of `username:password`: that form counts too.
         pairs = {
             f"chaos:{v['password']}"
@@ -489,12 +489,14 @@ class Chaos:
             for v in vs.values()
             if "password" in v
         }
-        for value in {*self.secrets_seen, *(p for p in pairs if len(p) > 6)}:
+        for value in {*self.secrets_seen, *pairs}:
             # Named by value (a made-up one, to grep the logs for), the key by what it is.
             name = "the API key" if value == self.api_key else f"secret value {value}"
-            # Every form the emulator's echo fault can write it in (the same table).
+            # Every form the emulator's echo fault can write it in (the same table); a form
+            # several encodings share is named by the first (verbatim, then the rest).
             for encoding, encode in ENCODINGS.items():
-                needles[encode(value)] = f"{name} ({encoding})"
+                label = name if encoding == "verbatim" else f"{name}, {encoding}-encoded,"
+                needles.setdefault(encode(value), (value, label))
         started = time.time()
         texts = [(f"output of a command of step {s}", o) for s, o in self.outputs]
         roots = [self.state, self.root / "homes", self.root / "cache", self.root / "logs"]
@@ -508,13 +510,16 @@ class Chaos:
                     continue
         self.scanned_at = started
         for where, text in texts:
+            found = set()
+            for needle, (value, what) in needles.items():
+                if needle in text:
+                    found.add(value)
+                    self.violate("4 no-secrets", f"{what} in plaintext in {where}")
             # A value inside a larger encoded text (the base64 of a whole request body).
             decoded = " ".join(decode_runs(text))
-            for needle, what in needles.items():
-                if needle in decoded:
+            for needle, (value, what) in needles.items():
+                if needle == value and value not in found and value in decoded:
                     self.violate("4 no-secrets", f"{what} inside a base64 run in {where}")
-                if needle in text:
-                    self.violate("4 no-secrets", f"{what} in plaintext in {where}")
 
     def check_matches(self, name: str) -> None:
         """The emulator holds what this stack's state and program declare (after its up)."""
