@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,14 @@ def engine() -> Iterator[str]:
         server.stop(0)
 
 
-def parent_ignoring(signum: int) -> Callable[[], None]:
-    """A preexec_fn: the child starts with `signum` ignored, as a background job's would."""
-    return lambda: signal.signal(signum, signal.SIG_IGN) and None
+def parent_ignoring(signum: int | None, argv: list[str]) -> list[str]:
+    """`argv` started with `signum` ignored, as a background job's would be: through a shell's
+    `trap ''` (ignored dispositions survive exec), not a preexec_fn, which is unsafe in a
+    test process whose gRPC threads may be running (fork skips their handlers)."""
+    if signum is None:
+        return argv
+    name = signal.Signals(signum).name.removeprefix("SIG")
+    return ["sh", "-c", f"trap '' {name}; exec \"$@\"", "sh", *argv]
 
 
 def start(
@@ -63,12 +68,11 @@ def start(
         XDG_CONFIG_HOME=str(tmp_path / "config"),
     )
     proc = subprocess.Popen(
-        argv,
+        parent_ignoring(ignored, argv),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
         text=True,
-        preexec_fn=parent_ignoring(ignored) if ignored is not None else None,
     )
     assert proc.stdout is not None
     port = int(proc.stdout.readline())
@@ -173,11 +177,10 @@ sys.exit(cli.main(["hash", "."]))
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_command_exits_at_once_in_one_line(tmp_path: Path, signum: int, ignored: bool) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-c", AT_WORK],
+        parent_ignoring(signum if ignored else None, [sys.executable, "-c", AT_WORK]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=parent_ignoring(signum) if ignored else None,
     )
     try:
         time.sleep(1.5)  # started, and at work
