@@ -26,6 +26,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import REPO, VENV_BIN, Stack, engine_env
 from release import VERSION, ReleaseHost, checksum, plugin_archive, release_host, released
+from test_go import PROGRAM as GO_PROGRAM
 
 from pcc_provider.native.archive import PLUGIN
 from pcc_provider.native.schema import PLUGIN_DOWNLOAD_URL, schema
@@ -261,29 +262,6 @@ def test_a_typescript_program_comes_up_from_the_npm_tarball(
     up_unchanged_destroy(Stack(folder, "dev", env).init(), emulator, host)
 
 
-GO_PROGRAM = """\
-package main
-
-import (
-	"github.com/pcc-provider/pcc-provider/sdk/go/pipecat"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-)
-
-func main() {
-	pulumi.Run(func(ctx *pulumi.Context) error {
-		image, err := pipecat.NewBuild(ctx, "image", &pipecat.BuildArgs{
-			Context: pulumi.String("./agent"),
-		})
-		if err != nil {
-			return err
-		}
-		ctx.Export("buildId", image.BuildId)
-		return nil
-	})
-}
-"""
-
-
 def test_a_go_program_comes_up_from_the_go_module(
     tmp_path: Path, cli: Path, host: ReleaseHost, emulator: EmulatorHandle
 ) -> None:
@@ -292,7 +270,7 @@ def test_a_go_program_comes_up_from_the_go_module(
         "go-program",
         {
             "Pulumi.yaml": "name: release-go\nruntime: go\n",
-            "main.go": GO_PROGRAM,
+            "main.go": GO_PROGRAM,  # the Go test's program, on the released module
             "go.mod": "module release-go\n\ngo 1.25\n",
         },
     )
