@@ -34,6 +34,7 @@ from pcc_provider import context
 from pcc_provider.agent import AgentError, AgentProvider
 from pcc_provider.build import BuildError, BuildProvider
 from pcc_provider.emulator.traffic import ENCODINGS
+from pcc_provider.emulator.traffic import _strings as strings_of  # what the fault echoes
 from pcc_provider.native.server import PipecatProvider, engine_values
 from pcc_provider.resource import ENV_KEY_REFUSED
 from pcc_provider.secrets import (
@@ -148,7 +149,7 @@ class Kind:
             return [API_KEY]
         if echo.echoes == "body":
             return [json.dumps(body)]
-        return _strings(body)
+        return strings_of(body)
 
     def forms(self, echo: Echo, *props: dict[str, Any]) -> list[str]:
         """The secrets of `props`, and the forms an echo of them takes: what must not show."""
@@ -157,16 +158,6 @@ class Kind:
         if echo.echoes == "values":
             echoed = [q for q in echoed if q in secrets]
         return [*secrets, *key_forms(echo), *(ENCODINGS[echo.encoding](q) for q in echoed)]
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
 
 
 class SecretSetKind(Kind):
