@@ -241,19 +241,17 @@ _CREATING = _retry(frozenset({"POST"}), frozenset({429, 503}), read=0)
 
 # Storage: only refused connections. A streamed body cannot be replayed, so a failed
 # upload is retried by the caller with a fresh URL and a fresh stream.
-def _STORAGE(heard: Callable[[float], None] | None = None) -> Retry:
+# It sends no Retry-After that the API's pause should hear.
+def _storage_retry() -> Retry:
     return _policy(total=3, connect=3, read=0, status=0, other=0, backoff_factor=0.5)
 
 
-def _session(
-    retry: Callable[[Callable[[float], None] | None], Retry],
-    heard: Callable[[float], None] | None = None,
-) -> requests.Session:
+def _session(retry: Retry) -> requests.Session:
     import requests
     from requests.adapters import HTTPAdapter
 
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry(heard))
+    adapter = HTTPAdapter(max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = "pcc-provider"
@@ -327,9 +325,9 @@ class Client:
         self._is_api: bool | None = None
         self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
         self.notice = notice
-        self._repeatable = _session(_REPEATABLE, self._heard)
-        self._creating = _session(_CREATING, self._heard)
-        self._storage = _session(_STORAGE)  # no auth: the key must never reach storage
+        self._repeatable = _session(_REPEATABLE(self._heard))
+        self._creating = _session(_CREATING(self._heard))
+        self._storage = _session(_storage_retry())  # no auth: the key must never reach storage
 
     def __repr__(self) -> str:
         return f"Client(api_url={self.api_url!r})"

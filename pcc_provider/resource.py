@@ -125,8 +125,8 @@ def refuse_import(kind: str, resource_name: str, opts: pulumi.ResourceOptions | 
         raise pulumi.RunError(
             f"{kind} {resource_name!r}: opts.import_ is not supported by pcc_provider's Python "
             "resources: take an existing agent or set over with adopt_existing=True, use an "
-            "existing build with Build.get(...), or use `pulumi import` with the native "
-            "`pipecat` provider (coming)"
+            "existing build with Build.get(...), or import it with the native `pipecat` "
+            f"provider (`pulumi import pipecat:index:{kind} <name> <id>`)"
         )
 
 

@@ -122,7 +122,6 @@ class Lookout:
         self.client = client  # its own: the waiters' clients close when they are done
         self.waiters: list[Waiter] = []
         self.done = False
-        self.looks = 0
         self.last_answer = time.monotonic()
 
     @classmethod
@@ -181,7 +180,6 @@ class Lookout:
 
     def look(self, waiters: list[Waiter]) -> None:
         """One look: a list (or a lone waiter's detail), then details for what moved."""
-        self.looks += 1
         lone = len(waiters) == 1 and waiters[0].detail is not None
         entries: dict[str, Entry] = {}
         if not lone:

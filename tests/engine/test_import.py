@@ -33,6 +33,7 @@ def test_import_is_refused_in_one_line_naming_what_works(
     assert failed.returncode != 0
     lines = [line for line in failed.output.splitlines() if "opts.import_" in line]
     assert len(lines) == 1, failed.output
-    for named in ("adopt_existing=True", "Build.get", "`pulumi import`"):
+    token = "pipecat:index:Agent" if kind == "agent" else "pipecat:index:SecretSet"
+    for named in ("adopt_existing=True", "Build.get", f"`pulumi import {token} "):
         assert named in lines[0]
     assert "Traceback" not in failed.output and "KeyError" not in failed.output
