@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pcc_provider.kinds import KINDS
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
@@ -21,13 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
 
-_LAZY = {
-    "Build": "pcc_provider.build",
-    "Agent": "pcc_provider.agent",
-    "Deployment": "pcc_provider.deployment",
-    "SecretSet": "pcc_provider.secrets",
-    "ImagePullSecret": "pcc_provider.secrets",
-}
+_LAZY = {kind.name: kind.module for kind in KINDS}
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Required, TypedDict, Unpack
 
 import pulumi
 from pulumi.dynamic import (
@@ -31,23 +31,30 @@ from pulumi.dynamic import (
     DiffResult,
     UpdateResult,
 )
-from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, watch
-from pcc_provider.resource import (
+from pcc_provider.description import (
     DEFAULT_REGION,
+    PYTHON,
+    UNKNOWN,
+    Description,
+    Door,
+    Field,
+    describe,
+    flag,
+    positive_seconds,
+    present,
+    region_problem,
+)
+from pcc_provider.resource import (
     ApiResource,
     OwnedObjectProvider,
     Patience,
     Progress,
     StillThere,
-    camel,
+    checked,
     poll,
     refuse_import,
-    region_for,
-    region_problem,
-    settings_problem,
-    snake,
 )
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
@@ -60,17 +67,14 @@ IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
 # What claims name agents by (ownership.py).
 CLAIM = "agent"
 
-REPLACE_ON = ("serviceName", "region")
-
 
 @dataclass(frozen=True)
 class Setting:
-    """One agent setting, described once: its input (API) name, where CreateServiceRequest /
-    UpdateServiceRequest take it and where an agent (GET /agents/{name}) reports it, and what
-    the service holds for an agent deployed without it. The request bodies, drift on refresh,
-    the comparison with a found agent and the schema all follow from this table."""
+    """What the API knows of an agent setting (a Field's `setting`): where
+    CreateServiceRequest / UpdateServiceRequest take it and where an agent (GET
+    /agents/{name}) reports it, and what the service holds for an agent deployed without it.
+    The request bodies, drift on refresh and the comparison with a found agent follow."""
 
-    name: str
     sent: tuple[str, ...]
     # None: the API does not report it (the build of a build-deployed agent is redacted).
     held: tuple[str | int, ...] | None
@@ -86,43 +90,237 @@ class Setting:
         return int(given) if self.number and given is not None else given
 
 
+def _service_name(name: Any, door: Door) -> str | None:
+    if isinstance(name, str) and len(name) <= SERVICE_NAME_MAX and SERVICE_NAME.fullmatch(name):
+        return None
+    return (
+        f"{door['serviceName']} {name!r} is not a valid agent name: use at most 54 lowercase "
+        "letters, digits and hyphens, starting and ending with a letter or digit"
+    )
+
+
+def _one_of(name: str, choices: tuple[str, ...]) -> Any:
+    def check(value: Any, door: Door) -> str | None:
+        return None if value in choices else f"{door[name]} must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _krisp(value: Any, door: Door) -> str | None:
+    if value in KRISP_FILTERS:
+        return None
+    listed = ", ".join(repr(f) for f in KRISP_FILTERS)
+    return f"{door['krispVivaAudioFilter']} must be {listed} or {door.none}"
+
+
+def _session_limit(value: Any, door: Door) -> str | None:
+    if not isinstance(value, int | float) or 60 <= value <= 14400:
+        return None
+    return f"{door['maxSessionDuration']} must be 60 to 14400 seconds"
+
+
+def _not_negative(name: str) -> Any:
+    def check(value: Any, door: Door) -> str | None:
+        negative = isinstance(value, int | float) and value < 0
+        return f"{door[name]} must not be negative" if negative else None
+
+    return check
+
+
 _SPEC = ("deployment", "manifest", "spec")
-SETTINGS_TABLE = (
-    Setting("buildId", ("buildId",), None, undone=False),
-    Setting("image", ("image",), (*_SPEC, "image"), undone=False),
-    Setting("secretSet", ("secretSet",), (*_SPEC, "envFromSecretNames", 0)),
-    Setting("imagePullSecretSet", ("imagePullSecretSet",), (*_SPEC, "imagePullSecretName")),
-    Setting("agentProfile", ("agentProfile",), ("agentProfile",), default="agent-1x"),
-    Setting(
-        "maxSessionDuration",
-        ("maxSessionDuration",),
-        (*_SPEC, "maxSessionDurationSeconds"),
-        default=7200,
-        number=True,
-    ),
-    Setting(
-        "minAgents",
-        ("autoScaling", "minAgents"),
-        ("autoScaling", "minReplicas"),
-        default=0,
-        number=True,
-    ),
-    Setting(
-        "maxAgents",
-        ("autoScaling", "maxAgents"),
-        ("autoScaling", "maxReplicas"),
-        default=50,
-        number=True,
-    ),
-    Setting("krispVivaAudioFilter", ("krispViva", "audioFilter"), ("krispViva", "audioFilter")),
+_BOUND = (
+    "secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the "
+    "set is declared in the same program, the agent waits until it is ready, and a change in a "
+    "SecretSet's values redeploys it."
 )
-# The settings sent to the API, by their API names.
-SETTINGS = tuple(s.name for s in SETTINGS_TABLE)
+_SCALING = "auto-scaling bounds."
+
+
+class AgentArgs(TypedDict, total=False):
+    """The inputs of an Agent, by their Python names: described once (pcc_provider.description)
+    for both doors, the schema, the SDKs and the reference page. A setting the API takes
+    carries its Setting."""
+
+    service_name: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field(
+                "the agent's name (lowercase letters, digits, hyphens; at most 54).",
+                replaces=True,
+                check=_service_name,
+            ),
+        ]
+    ]
+    build_id: Annotated[
+        pulumi.Input[str] | None,
+        Field(
+            "a successful build to deploy, e.g. `Build(...).build_id` or a StackReference "
+            "output. Give this or `image`.",
+            setting=Setting(("buildId",), None, undone=False),
+        ),
+    ]
+    image: Annotated[
+        pulumi.Input[str] | None,
+        Field(
+            "a container image to deploy instead of a build.",
+            setting=Setting(("image",), (*_SPEC, "image"), undone=False),
+        ),
+    ]
+    region: Annotated[
+        str | None,
+        Field(
+            'default: config `pipecat:region`, else "us-west". Builds, secret sets and image '
+            "pull secret sets must be in the same region.",
+            replaces=True,
+            check=region_problem,
+        ),
+    ]
+    secret_set: Annotated[
+        pulumi.Input[str] | secrets.SecretSet | None,
+        Field(_BOUND, setting=Setting(("secretSet",), (*_SPEC, "envFromSecretNames", 0))),
+    ]
+    image_pull_secret_set: Annotated[
+        pulumi.Input[str] | secrets.ImagePullSecret | None,
+        Field(_BOUND, setting=Setting(("imagePullSecretSet",), (*_SPEC, "imagePullSecretName"))),
+    ]
+    min_agents: Annotated[
+        pulumi.Input[int] | None,
+        Field(
+            _SCALING,
+            check=_not_negative("minAgents"),
+            setting=Setting(
+                ("autoScaling", "minAgents"), ("autoScaling", "minReplicas"), 0, number=True
+            ),
+        ),
+    ]
+    max_agents: Annotated[
+        pulumi.Input[int] | None,
+        Field(
+            _SCALING,
+            check=_not_negative("maxAgents"),
+            setting=Setting(
+                ("autoScaling", "maxAgents"), ("autoScaling", "maxReplicas"), 50, number=True
+            ),
+        ),
+    ]
+    agent_profile: Annotated[
+        str | None,
+        Field(
+            '"agent-1x" (default on the service), "agent-2x" or "agent-3x".',
+            check=_one_of("agentProfile", PROFILES),
+            setting=Setting(("agentProfile",), ("agentProfile",), "agent-1x"),
+        ),
+    ]
+    krisp_viva_audio_filter: Annotated[
+        str | None,
+        Field(
+            '"tel", "pro", or None (off).',
+            check=_krisp,
+            setting=Setting(("krispViva", "audioFilter"), ("krispViva", "audioFilter")),
+        ),
+    ]
+    max_session_duration: Annotated[
+        int | None,
+        Field(
+            "seconds, 60 to 14400.",
+            check=_session_limit,
+            setting=Setting(
+                ("maxSessionDuration",), (*_SPEC, "maxSessionDurationSeconds"), 7200, number=True
+            ),
+        ),
+    ]
+    deploy_timeout: Annotated[
+        float,
+        Field(
+            "seconds to wait for a deployment to become ready (default 600).",
+            default=DEFAULT_DEPLOY_TIMEOUT,
+            check=positive_seconds("deployTimeout"),
+        ),
+    ]
+    wait_for_capacity: Annotated[
+        bool,
+        Field(
+            "whether a deployment also waits, within deploy_timeout, until min_agents "
+            "replicas are warm (`currentRevision.readyReplicas`), so that callers meet no "
+            "cold start right after the `up` (default True). A scale-down does not wait.",
+            default=True,
+            check=flag("waitForCapacity"),
+        ),
+    ]
+    triggers: Annotated[
+        pulumi.Input[Any] | None,
+        Field(
+            "any values; a change redeploys the agent unchanged, as `pcc deploy --force` does "
+            '(e.g. `triggers={"restart": "2026-01-05"}`).'
+        ),
+    ]
+    adopt_existing: Annotated[
+        bool,
+        Field(
+            "take over an agent of this name that already exists and that this stack did not "
+            "create (made by `pcc deploy`, say): it is redeployed with these settings and "
+            "deleted by `pulumi destroy`. Off by default: such an agent fails the create.",
+            default=False,
+            check=flag("adoptExisting"),
+        ),
+    ]
+
+
+# Computed by the doors from the sets declared in the same program (secrets.bindings).
+INTERNAL = (
+    Field("The revision of the bound secret set.", secret=True, name="secretRevision"),
+    Field("The regions of the bound sets declared in the program.", name="setRegions"),
+)
 # A change in these redeploys the same settings (`forceRedeploy`, as `pcc deploy --force`).
 ROLLOUT_ON = ("secretRevision", "triggers")
-OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt", "updatedAt")
-# What the service uses for a setting left unset (CreateServiceRequest's documented defaults).
-DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS_TABLE if s.default is not None}
+
+
+def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
+    """The checks of inputs together."""
+    found: list[tuple[str, str]] = []
+    sources = [k for k in ("buildId", "image") if given.get(k) not in (None, "")]
+    if len(sources) == 2:
+        found.append(("image", f"give either {door['buildId']} or {door['image']}, not both"))
+    elif not sources:
+        found.append(
+            (
+                "buildId",
+                f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}",
+            )
+        )
+    low, high = given.get("minAgents"), given.get("maxAgents")
+    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        found.append(("minAgents", f"{door['minAgents']} must not exceed {door['maxAgents']}"))
+    region, set_regions = given.get("region"), given.get("setRegions")
+    for prop in ("secretSet", "imagePullSecretSet"):
+        bound = given.get(prop)
+        where = set_regions.get(bound) if isinstance(set_regions, dict) else None
+        if isinstance(region, str) and where is not None and where != region:
+            found.append(
+                (
+                    prop,
+                    f"{door[prop]} {bound!r} is in region {where}, the agent in {region}: "
+                    "declare the set in the agent's region, or deploy the agent where it is",
+                )
+            )
+    return found
+
+
+def _bind(
+    args: dict[str, Any], declared: Mapping[str, Any], progress: Any
+) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+    """The native door's binding of the sets declared in the program (secrets.bound): the
+    revision a changed value rolls out, the regions a set in another region fails."""
+    names = [args.get("secretSet"), args.get("imagePullSecretSet")]
+    found, tracked = secrets.bound(names, declared)
+    regions = {n: d.region for n, d in found.items()} if any(names) else None
+    revision = tracked.revision if tracked is not None else None
+    return {**args, "secretRevision": revision, "setRegions": regions}, [], []
+
+
+def settings() -> list[tuple[str, Setting]]:
+    """(input name, Setting) of each setting the API takes, as the description has them."""
+    return [(f.name, f.setting) for f in DESCRIPTION.inputs if isinstance(f.setting, Setting)]
 
 
 class AgentError(Exception):
@@ -153,69 +351,13 @@ class DeployFailed(AgentError):
         return line + (f"\n{self.details}" if self.details else "")
 
 
-def problems(given: dict[str, Any]) -> list[tuple[str, str]]:
-    """(property, reason) for every input the API would refuse.
+def problems(given: Mapping[str, Any], door: Door = PYTHON) -> list[tuple[str, str]]:
+    """(property, reason) for every input the API would refuse, in the door's names.
 
     A value not known yet (an output of another resource during preview) counts as given
     and is judged once known.
     """
-    inputs = {k: v for k, v in given.items() if v != UNKNOWN}
-    found: list[tuple[str, str]] = []
-    name = inputs.get("serviceName")
-    if isinstance(name, str) and (len(name) > SERVICE_NAME_MAX or not SERVICE_NAME.fullmatch(name)):
-        found.append(
-            (
-                "serviceName",
-                f"service_name {name!r} is not a valid agent name: use at most 54 lowercase "
-                "letters, digits and hyphens, starting and ending with a letter or digit",
-            )
-        )
-    sources = [k for k in ("buildId", "image") if given.get(k) not in (None, "")]
-    if len(sources) == 2:
-        found.append(("image", "give either build_id or image, not both"))
-    elif not sources:
-        found.append(("buildId", "give build_id (a Build's build_id) or image"))
-    region = inputs.get("region")
-    empty = region_problem(region)
-    if empty:
-        found.append(("region", empty))
-    profile = inputs.get("agentProfile")
-    if profile is not None and profile not in PROFILES:
-        found.append(("agentProfile", f"agent_profile must be one of {', '.join(PROFILES)}"))
-    timeout = inputs.get("deployTimeout")
-    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-        found.append(("deployTimeout", "deploy_timeout must be a positive number of seconds"))
-    for prop in ("adoptExisting", "waitForCapacity"):
-        flag = inputs.get(prop)
-        if flag is not None and not isinstance(flag, bool):
-            found.append((prop, f"{snake(prop)} must be True or False"))
-    krisp = inputs.get("krispVivaAudioFilter")
-    if krisp is not None and krisp not in KRISP_FILTERS:
-        found.append(
-            ("krispVivaAudioFilter", "krisp_viva_audio_filter must be 'tel', 'pro' or None")
-        )
-    duration = inputs.get("maxSessionDuration")
-    if isinstance(duration, (int, float)) and not 60 <= duration <= 14400:
-        found.append(("maxSessionDuration", "max_session_duration must be 60 to 14400 seconds"))
-    low, high = inputs.get("minAgents"), inputs.get("maxAgents")
-    for prop, value in (("minAgents", low), ("maxAgents", high)):
-        if isinstance(value, (int, float)) and value < 0:
-            found.append((prop, f"{snake(prop)} must not be negative"))
-    if isinstance(low, (int, float)) and isinstance(high, (int, float)) and low > high:
-        found.append(("minAgents", "min_agents must not exceed max_agents"))
-    set_regions = inputs.get("setRegions")  # of the sets declared in the same program
-    for prop in ("secretSet", "imagePullSecretSet"):
-        bound = inputs.get(prop)
-        where = set_regions.get(bound) if isinstance(set_regions, dict) else None
-        if isinstance(region, str) and where is not None and where != region:
-            found.append(
-                (
-                    prop,
-                    f"{snake(prop)} {bound!r} is in region {where}, the agent in {region}: "
-                    "declare the set in the agent's region, or deploy the agent where it is",
-                )
-            )
-    return found
+    return DESCRIPTION.problems(given, door)
 
 
 def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
@@ -230,8 +372,8 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
     if create:
         body["serviceName"] = inputs["serviceName"]
         body["region"] = inputs["region"]
-    for setting in SETTINGS_TABLE:
-        given = inputs.get(setting.name)
+    for name, setting in settings():
+        given = inputs.get(name)
         if given in (None, ""):
             if create or not setting.undone:
                 continue
@@ -248,9 +390,9 @@ def observed(agent: dict[str, Any]) -> dict[str, Any]:
     """The region and the settings an agent holds, by input name (None where it holds none).
     The API redacts the build of a build-deployed agent, and then its image too."""
     held: dict[str, Any] = {"region": agent.get("region")}
-    for setting in SETTINGS_TABLE:
+    for name, setting in settings():
         if setting.held is not None:
-            held[setting.name] = _at(agent, setting.held)
+            held[name] = _at(agent, setting.held)
     return held
 
 
@@ -267,9 +409,10 @@ def differs(key: str, held: Any, asked: Any) -> bool:
     """Whether an agent holding `held` for a setting differs from a program asking `asked`.
     A setting the program leaves unset matches what the service holds for an agent
     deployed without it: nothing, or its documented default."""
-    if key in DEFAULTS:
+    default = next((s.default for name, s in settings() if name == key), None)
+    if default is not None:
         if asked is None:
-            return held not in (None, DEFAULTS[key])
+            return held not in (None, default)
         return bool(held != asked)
     return bool(held != (asked or None))
 
@@ -300,7 +443,7 @@ def waits_for_capacity(news: Mapping[str, Any], olds: Mapping[str, Any] | None =
 
 class AgentProvider(OwnedObjectProvider):
     what, error, adopt, claim = "agent", AgentError, "adoptExisting", CLAIM
-    named_by, replace_on = "serviceName", REPLACE_ON
+    named_by = "serviceName"
     watched = watch.AGENTS
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -324,7 +467,7 @@ class AgentProvider(OwnedObjectProvider):
         return f"this stack's was created at {recorded}, this one at {found.get('createdAt')}"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = [CheckFailure(prop, reason) for prop, reason in problems(news)]
+        failures = [CheckFailure(prop, reason) for prop, reason in problems(news, self.door)]
         # A build from another region, or one that did not succeed, is refused at preview
         # when its id is known; asked only when the build changes, so an unchanged stack
         # previews without calling the API.
@@ -359,10 +502,9 @@ class AgentProvider(OwnedObjectProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
-        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
-        updates = [
-            k for k in (*SETTINGS, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)
-        ]
+        replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
+        sent = [name for name, _ in settings()]
+        updates = [k for k in (*sent, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
             updates.append("waitForCapacity")
@@ -466,7 +608,7 @@ class AgentProvider(OwnedObjectProvider):
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
                 f"an agent named {name} already exists in region {existing.get('region')}: "
-                "pick another service_name, or delete that agent first"
+                f"pick another {self.door['serviceName']}, or delete that agent first"
             )
         if not props.get("adoptExisting"):
             how = (
@@ -476,19 +618,20 @@ class AgentProvider(OwnedObjectProvider):
             )
             raise api.ApiError(
                 f"an agent named {name} already exists and this stack did not create it "
-                f"({how}): pick another service_name, delete it first "
-                f"(`pcc agent delete {name}`), or pass adopt_existing=True to take it over"
-                + (f"; {recovery.advice(urn)}" if urn else "")
+                f"({how}): pick another {self.door['serviceName']}, delete it first "
+                f"(`pcc agent delete {name}`), or pass {self.door.assign('adoptExisting', True)} "
+                "to take it over" + (f"; {recovery.advice(urn)}" if urn else "")
             )
         progress.warn(
-            f"agent {name} already exists: adopt_existing=True takes it over, redeploys it "
+            f"agent {name} already exists: {self.door.assign('adoptExisting', True)} takes it "
+            "over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
         return client.update_agent(name, _taking_over(props, differences)), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
-        if not forced and all(olds.get(k) == news.get(k) for k in SETTINGS):
+        if not forced and all(olds.get(k) == news.get(k) for k, _ in settings()):
             return UpdateResult(
                 {
                     **olds,
@@ -543,7 +686,8 @@ class AgentProvider(OwnedObjectProvider):
                 deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
             )
         outs = self._outputs({"serviceName": name, **props, **drift}, found)
-        inputs = {k: v for k, v in outs.items() if k not in OUTPUTS and not k.startswith("__")}
+        made = DESCRIPTION.output_names
+        inputs = {k: v for k, v in outs.items() if k not in made and not k.startswith("__")}
         return outs, inputs
 
     def _wait(
@@ -606,7 +750,7 @@ class AgentProvider(OwnedObjectProvider):
                 timeout=timeout,
                 describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {waiting_on(a)}",
                 expired=lambda a: DeployFailed(
-                    f"not ready after {timeout:g}s (deployTimeout): {waiting_on(a)}"
+                    f"not ready after {timeout:g}s ({self.door['deployTimeout']}): {waiting_on(a)}"
                 ),
                 progress=progress,
                 interval=0,  # the lookout paces the looks
@@ -623,7 +767,8 @@ class AgentProvider(OwnedObjectProvider):
     @staticmethod
     def _outputs(props: dict[str, Any], agent: dict[str, Any]) -> dict[str, Any]:
         # Not the create's claim (ownership.STAMP): it is for the pending create alone.
-        outs = {k: v for k, v in props.items() if k not in OUTPUTS and k != ownership.STAMP}
+        made = DESCRIPTION.output_names
+        outs = {k: v for k, v in props.items() if k not in made and k != ownership.STAMP}
         outs.update(
             serviceName=agent.get("name") or props.get("serviceName"),
             region=agent.get("region") or props.get("region"),
@@ -683,7 +828,7 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     seen = observed(agent)
     if not props.get("image"):
         del seen["image"]
-    return [k for k, held in seen.items() if differs(k, held, props.get(k))]
+    return sorted(k for k, held in seen.items() if differs(k, held, props.get(k)))
 
 
 def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:
@@ -710,31 +855,7 @@ def _reason(agent: dict[str, Any]) -> str:
 
 
 class Agent(ApiResource, module="pipecat", name="Agent"):
-    """A Pipecat Cloud agent.
-
-    :param service_name: the agent's name (lowercase letters, digits, hyphens; at most 54).
-    :param build_id: a successful build to deploy, e.g. `Build(...).build_id` or a
-        StackReference output. Give this or `image`.
-    :param image: a container image to deploy instead of a build.
-    :param region: default: config `pipecat:region`, else "us-west". Builds, secret sets and
-        image pull secret sets must be in the same region.
-    :param secret_set, image_pull_secret_set: secret sets in that region: a name, or the
-        SecretSet / ImagePullSecret itself. When the set is declared in the same program, the
-        agent waits until it is ready, and a change in a SecretSet's values redeploys it.
-    :param triggers: any values; a change redeploys the agent unchanged, as
-        `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
-    :param min_agents, max_agents: auto-scaling bounds.
-    :param agent_profile: "agent-1x" (default on the service), "agent-2x" or "agent-3x".
-    :param krisp_viva_audio_filter: "tel", "pro", or None (off).
-    :param max_session_duration: seconds, 60 to 14400.
-    :param deploy_timeout: seconds to wait for a deployment to become ready (default 600).
-    :param wait_for_capacity: whether a deployment also waits, within deploy_timeout, until
-        min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet
-        no cold start right after the `up` (default True). A scale-down does not wait.
-    :param adopt_existing: take over an agent of this name that already exists and that this
-        stack did not create (made by `pcc deploy`, say): it is redeployed with these settings
-        and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
-    """
+    """A Pipecat Cloud agent."""
 
     # Described once for the schema, the SDKs and the reference page; Output[X | None] may
     # stay unset, any other is always there.
@@ -758,58 +879,55 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         self,
         resource_name: str,
         *,
-        service_name: pulumi.Input[str],
-        build_id: pulumi.Input[str] | None = None,
-        image: pulumi.Input[str] | None = None,
-        region: str | None = None,
-        secret_set: pulumi.Input[str] | secrets.SecretSet | None = None,
-        image_pull_secret_set: pulumi.Input[str] | secrets.ImagePullSecret | None = None,
-        min_agents: pulumi.Input[int] | None = None,
-        max_agents: pulumi.Input[int] | None = None,
-        agent_profile: str | None = None,
-        krisp_viva_audio_filter: str | None = None,
-        max_session_duration: int | None = None,
-        deploy_timeout: float = DEFAULT_DEPLOY_TIMEOUT,
-        wait_for_capacity: bool = True,
-        triggers: pulumi.Input[Any] | None = None,
-        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[AgentArgs],
     ) -> None:
         refuse_import("Agent", resource_name, opts)
-        if isinstance(secret_set, secrets.SecretSet):
-            secret_set = secret_set.set_name
-        if isinstance(image_pull_secret_set, secrets.ImagePullSecret):
-            image_pull_secret_set = image_pull_secret_set.set_name
-        secret_revision, set_regions = secrets.bindings(secret_set, image_pull_secret_set)
-        config = pulumi.Config("pipecat")
-        region = region_for(region)
-        props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
-        props.update(
-            service_name=service_name,
-            build_id=build_id,
-            image=image,
-            region=region,
-            secret_set=secret_set,
-            image_pull_secret_set=image_pull_secret_set,
-            min_agents=min_agents,
-            max_agents=max_agents,
-            agent_profile=agent_profile,
-            krisp_viva_audio_filter=krisp_viva_audio_filter,
-            max_session_duration=max_session_duration,
-            deploy_timeout=deploy_timeout,
-            wait_for_capacity=wait_for_capacity,
-            triggers=triggers,
-            secret_revision=secret_revision,
-            set_regions=set_regions,
-            adopt_existing=adopt_existing,
+        given: dict[str, Any] = dict(args)
+        for name in ("secret_set", "image_pull_secret_set"):
+            bound = given.get(name)
+            if isinstance(bound, secrets.SecretSet | secrets.ImagePullSecret):
+                given[name] = bound.set_name
+        given["secret_revision"], given["set_regions"] = secrets.bindings(
+            given.get("secret_set"), given.get("image_pull_secret_set")
         )
         # What can be judged before any output is known fails the preview at once.
-        found = problems(
-            {camel(k): UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in props.items()}
-        )
-        complaint = settings_problem(config)
-        if complaint:
-            found.append(("apiKey", complaint))
-        if found:
-            raise pulumi.RunError(f"Agent {resource_name!r}: {found[0][1]}")
+        props = checked("Agent", resource_name, DESCRIPTION, given)
         super().__init__(AgentProvider(), resource_name, props, opts)
+
+
+DESCRIPTION: Description = describe(
+    "Agent",
+    AgentArgs,
+    Agent,
+    provider=AgentProvider,
+    derive=_bind,
+    internal=INTERNAL,
+    rules=_rules,
+    example={
+        "python": """\
+from pcc_provider import Agent
+
+bot = Agent("bot", service_name="bot", build_id=image.build_id, secret_set=creds,
+            min_agents=1, max_agents=5)""",
+        "yaml": """\
+resources:
+  bot:
+    type: pipecat:index:Agent
+    properties:
+      serviceName: bot
+      buildId: ${image.buildId}
+      secretSet: ${creds.setName}
+      minAgents: 1
+      maxAgents: 5""",
+        "typescript": """\
+const bot = new pipecat.Agent("bot", {
+    serviceName: "bot",
+    buildId: image.buildId,
+    secretSet: creds.setName,
+    minAgents: 1,
+    maxAgents: 5,
+});""",
+    },
+)
+present(Agent)

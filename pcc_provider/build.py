@@ -19,53 +19,102 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypedDict, Unpack
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource
-from pulumi.runtime.rpc import UNKNOWN
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+)
 
 from pcc_provider import api, cancel
 from pcc_provider import context as build_context
+from pcc_provider.description import (
+    UNKNOWN,
+    Description,
+    Door,
+    Field,
+    describe,
+    positive_seconds,
+    present,
+    region_problem,
+)
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
     ApiProvider,
     ApiResource,
     Patience,
     Progress,
+    checked,
     poll,
     refuse_import,
-    region_for,
-    region_problem,
     resource_urn,
-    settings_problem,
-    snake,
 )
 
 DEFAULT_BUILD_TIMEOUT = 30 * 60
 UPLOAD_ATTEMPTS = 3
 LOG_TAIL = 15
 
-# Changing these means another image; nothing else (context path, excludes that select
-# the same files, timeout, key, API URL) rebuilds or calls the API. Not contextHash: it
-# depends on the machine's zlib, tarfile and os.access, the content digest does not.
-REPLACE_ON = ("contentDigest", "region", "dockerfile")
 # Hashing that takes longer than this shows its progress on the resource's row.
 HASH_PROGRESS_AFTER = 1.0
-OUTPUTS = (
-    "contextHash",
-    "contextSizeBytes",
-    "buildId",
-    "imageUri",
-    "status",
-    "dockerfilePath",
-    "source",
-    "imageSizeBytes",
-    "buildDurationSeconds",
-    "logsUrl",
-    "createdAt",
-    "completedAt",
-)
+
+
+def _text(name: str) -> Any:
+    def check(value: Any, door: Door) -> str | None:
+        return None if isinstance(value, str) else f"{door[name]} must be a string, not {value!r}"
+
+    return check
+
+
+class BuildArgs(TypedDict, total=False):
+    """The inputs of a Build, by their Python names (pcc_provider.description)."""
+
+    context: Annotated[
+        str,
+        Field(
+            'the build context folder, relative to the program (default ".").',
+            default=".",
+            check=_text("context"),
+        ),
+    ]
+    dockerfile: Annotated[
+        str,
+        Field(
+            'the Dockerfile\'s path inside the context (default "Dockerfile").',
+            default="Dockerfile",
+            check=_text("dockerfile"),
+            replaces=True,
+        ),
+    ]
+    region: Annotated[
+        str | None,
+        Field(
+            'the Pipecat Cloud region (default: config `pipecat:region`, else "us-west").',
+            check=region_problem,
+            replaces=True,
+        ),
+    ]
+    exclude: Annotated[
+        Sequence[str] | None,
+        Field(
+            "extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.",
+            # One pattern given as a string is one pattern, not a list of letters.
+            normal=lambda given: [given] if isinstance(given, str) else list(given or []),
+        ),
+    ]
+    build_timeout: Annotated[
+        float,
+        Field(
+            "seconds to wait for the build in one `pulumi up` (default 1800); a build still "
+            "running then goes on, and the next `pulumi up` reattaches to it.",
+            default=DEFAULT_BUILD_TIMEOUT,
+            check=positive_seconds("buildTimeout"),
+        ),
+    ]
 
 
 class BuildError(Exception):
@@ -148,11 +197,15 @@ def digest_content(
 class BuildProvider(ApiProvider):
     poll_interval: ClassVar[float] = 0.5
 
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        found = self.description.problems(news, self.door)
+        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
+
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # Only another image is a change. A new context path, timeout or set of excludes
-        # that selects the same files is recorded without an update step, so nothing
-        # downstream sees this build's outputs as unknown during preview.
-        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        # Only another image is a change (what DESCRIPTION says replaces). A new context path,
+        # timeout or set of excludes that selects the same files is recorded without an
+        # update step, so nothing downstream sees this build's outputs as unknown in preview.
+        replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
         if "contentDigest" in replaces and _earlier_state_holds_this_content(olds, news):
             # A state an earlier version wrote, or `pulumi import` (the build's contextHash,
             # no digest), of the same content: upgrading pcc-provider or importing replaces
@@ -441,7 +494,7 @@ class BuildProvider(ApiProvider):
 
     @staticmethod
     def _outputs(props: dict[str, Any], build: dict[str, Any], source: str) -> dict[str, Any]:
-        outs = {k: v for k, v in props.items() if k not in OUTPUTS}
+        outs = {k: v for k, v in props.items() if k not in DESCRIPTION.output_names}
         outs.update(
             buildId=build.get("id"),
             imageUri=build.get("imageUri"),
@@ -461,15 +514,7 @@ class BuildProvider(ApiProvider):
 
 
 class Build(ApiResource, module="pipecat", name="Build"):
-    """A Pipecat Cloud image built from `context`.
-
-    :param context: the build context folder, relative to the program (default ".").
-    :param dockerfile: the Dockerfile's path inside the context (default "Dockerfile").
-    :param region: the Pipecat Cloud region (default: config `pipecat:region`, else "us-west").
-    :param exclude: extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.
-    :param build_timeout: seconds to wait for the build in one `pulumi up` (default 1800);
-        a build still running then goes on, and the next `pulumi up` reattaches to it.
-    """
+    """A Pipecat Cloud image built from `context`."""
 
     # Each output's description reaches the schema, the SDKs and the reference page; an
     # Output[X | None] may stay unset, any other is always there (required in the schema).
@@ -480,8 +525,13 @@ class Build(ApiResource, module="pipecat", name="Build"):
     ]
     content_digest: Annotated[
         pulumi.Output[str | None],
-        "SHA-256 of the context's paths, executable bits and bytes: what decides a rebuild "
-        "(unset after an import, until the next up).",
+        # Not contextHash: it depends on the machine's zlib, tarfile and os.access.
+        Field(
+            "SHA-256 of the context's paths, executable bits and bytes: what decides a "
+            "rebuild (unset after an import, until the next up).",
+            replaces=True,
+            computed=True,
+        ),
     ]
     status: Annotated[pulumi.Output[str], "The build's status (success once the up is done)."]
     region: Annotated[pulumi.Output[str], "The region the image was built in."]
@@ -505,42 +555,26 @@ class Build(ApiResource, module="pipecat", name="Build"):
         self,
         resource_name: str,
         *,
-        context: str = ".",
-        dockerfile: str = "Dockerfile",
-        region: str | None = None,
-        exclude: Sequence[str] | None = None,
-        build_timeout: float = DEFAULT_BUILD_TIMEOUT,
         opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[BuildArgs],
     ) -> None:
         refuse_import("Build", resource_name, opts)
-        # One pattern given as a string is one pattern, not a list of letters.
-        patterns = [exclude] if isinstance(exclude, str) else list(exclude or [])
-        config = pulumi.Config("pipecat")
-        region = region_for(region)
-        found = [reason for _, reason in input_problems(region, build_timeout)]
-        found += [p for p in [settings_problem(config)] if p]
-        if found:
-            raise pulumi.RunError(f"Build {resource_name!r}: {found[0]}")
+        props = checked("Build", resource_name, DESCRIPTION, args)
         urn = resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts)
-        try:
-            # On the row of this resource when it has its own URN (a child's is not known yet).
-            progress = Progress(urn if isinstance(urn, str) else None)
-            selected, content, warnings = prepare(context, dockerfile, patterns, progress)
-        except build_context.ContextError as exc:
-            raise pulumi.RunError(f"Build {resource_name!r}: {exc}") from None
-
-        # Python names here; translate_input_property gives the API's names on the wire.
-        props: dict[str, Any] = {snake(name): None for name in OUTPUTS}
-        props.update(
-            context=context,
-            dockerfile=selected.dockerfile,
-            region=region,
-            exclude=patterns,
-            build_timeout=build_timeout,
-            content_digest=content,
-            __urn=urn,
-        )
-        super().__init__(BuildProvider(), resource_name, props, opts)
+        # On the row of this resource when it has its own URN (a child's is not known yet).
+        props, failures, warnings = prepared(props, Progress(urn if isinstance(urn, str) else None))
+        if props["contentDigest"] == UNKNOWN:
+            # The program hashes the context before the engine diffs it: it must be known.
+            failures.append(
+                (
+                    "context",
+                    "context, dockerfile and exclude must be plain strings, not Outputs: the "
+                    "program hashes the context before anything is deployed",
+                )
+            )
+        if failures:
+            raise pulumi.RunError(f"Build {resource_name!r}: {failures[0][1]}")
+        super().__init__(BuildProvider(), resource_name, {**props, "__urn": urn}, opts)
         for warning in warnings:
             pulumi.log.warn(warning, resource=self)
 
@@ -585,21 +619,24 @@ def _stuck_for(build: dict[str, Any], timeout: float) -> float | None:
     return age if age > timeout else None
 
 
-def input_problems(region: Any, build_timeout: Any) -> list[tuple[str, str]]:
-    """(input, reason) for what a build refuses before its context is read, in both doors;
-    a value not known yet (UNKNOWN) is judged once known."""
-    found: list[tuple[str, str]] = []
-    if (empty := region_problem(region)) is not None:
-        found.append(("region", empty))
-    positive = isinstance(build_timeout, int | float) and not isinstance(build_timeout, bool)
-    if build_timeout != UNKNOWN and not (positive and build_timeout > 0):
-        found.append(
-            (
-                "buildTimeout",
-                f"build_timeout must be a positive number of seconds, not {build_timeout!r}",
-            )
+def prepared(
+    args: dict[str, Any], progress: Progress
+) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+    """What both doors do with a Build's checked inputs before the engine diffs them: the
+    content digest of the files it uploads (unknown until the context is), the Dockerfile as
+    found, and the warnings for the program's author; or the context's problem."""
+    if any(args.get(k) == UNKNOWN for k in ("context", "dockerfile", "exclude")):
+        # The build is decided at `up`, once the context is known.
+        return {**args, "contentDigest": UNKNOWN}, [], []
+    if not isinstance(args.get("context"), str) or not isinstance(args.get("dockerfile"), str):
+        return args, [], []  # refused by the check of each input
+    try:
+        selected, content, warnings = prepare(
+            args["context"], args["dockerfile"], list(args["exclude"]), progress
         )
-    return found
+    except build_context.ContextError as exc:
+        return args, [("context", str(exc))], []
+    return {**args, "dockerfile": selected.dockerfile, "contentDigest": content}, [], warnings
 
 
 def prepare(
@@ -670,5 +707,35 @@ def _earlier_state_holds_this_content(olds: dict[str, Any], news: dict[str, Any]
 
 
 def _image_key(props: dict[str, Any]) -> tuple[Any, ...]:
-    """What makes two builds the same image (REPLACE_ON), for one_at_a_time."""
-    return tuple(props.get(k) for k in REPLACE_ON)
+    """What makes two builds the same image (what replaces one), for one_at_a_time."""
+    return tuple(props.get(k) for k in DESCRIPTION.replace_on)
+
+
+DESCRIPTION: Description = describe(
+    "Build",
+    BuildArgs,
+    Build,
+    provider=BuildProvider,
+    derive=lambda args, declared, progress: prepared(args, progress),
+    imported=("contextHash",),
+    example={
+        "python": """\
+from pcc_provider import Build
+
+image = Build("image", context="./agent", dockerfile="Dockerfile", region="us-west")
+pulumi.export("imageUri", image.image_uri)""",
+        "yaml": """\
+resources:
+  image:
+    type: pipecat:index:Build
+    properties: {context: ./agent, dockerfile: Dockerfile, region: us-west}
+outputs:
+  imageUri: ${image.imageUri}""",
+        "typescript": """\
+import * as pipecat from "@pcc-provider/pipecat";
+
+const image = new pipecat.Build("image", { context: "./agent", dockerfile: "Dockerfile" });
+export const imageUri = image.imageUri;""",
+    },
+)
+present(Build)

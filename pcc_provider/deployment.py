@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import inspect
 import json
 import re
 import tomllib
@@ -29,6 +28,7 @@ from typing import Any
 
 import pulumi
 
+from pcc_provider.agent import DESCRIPTION as AGENT
 from pcc_provider.agent import Agent
 from pcc_provider.build import Build
 
@@ -332,11 +332,7 @@ def read_deploy_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]
 
 
 # The keywords a Deployment passes on to its Agent, and the file's keys that set them.
-KEYWORDS = tuple(
-    name
-    for name in inspect.signature(Agent.__init__).parameters
-    if name not in {"self", "resource_name", "opts"}
-)
+KEYWORDS = tuple(f.python for f in AGENT.inputs)
 BY_KEYWORD = {key.keyword: key for key in SCHEMA if key.keyword}
 PLAIN = (str, int, float, bool, list, dict, datetime.date, datetime.time)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -14,6 +13,15 @@ import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
 from pcc_provider import api, cancel, ownership, watch
+from pcc_provider.description import (
+    DEFAULT_REGION,
+    PYTHON,
+    UNKNOWN,
+    Description,
+    Door,
+    camel,
+    snake,
+)
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -21,7 +29,6 @@ from pcc_provider.plugin import (
     report_errors_plainly,
 )
 
-DEFAULT_REGION = "us-west"
 # Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
 TRANSIENT_TRIES = 5
 # ... and for at most this long: with a silent API each try takes minutes (api.TIMEOUT).
@@ -50,21 +57,6 @@ BOTH_KEYS_REFUSED = (
 T = TypeVar("T")
 
 
-def snake(name: str) -> str:
-    """imageUri -> image_uri; names like __provider pass through."""
-    if name.startswith("_"):
-        return name
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-
-
-def camel(name: str) -> str:
-    """image_uri -> imageUri; names like __provider pass through."""
-    if name.startswith("_"):
-        return name
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
 def api_settings(config: Callable[[str], Any]) -> tuple[str, str]:
     """(key, url) from stack config `pipecat:apiKey` / `pipecat:apiUrl`, else the environment."""
     key = config("pipecat:apiKey") or os.environ.get("PIPECAT_API_KEY") or ""
@@ -79,22 +71,47 @@ def region_for(region: str | None) -> str:
     return pulumi.Config("pipecat").get("region") or DEFAULT_REGION
 
 
-def region_problem(region: Any) -> str | None:
-    """An empty region, which every Pipecat Cloud call would refuse."""
-    if not isinstance(region, str) or region.strip():
-        return None
-    return (
-        'region is empty: pass region="us-west" (or another region) '
-        "or run `pulumi config set pipecat:region us-west`"
-    )
-
-
 def settings_problem(config: pulumi.Config) -> str | None:
     """At preview: no key configured anywhere, or an API URL the key must not go to."""
     if config.get_secret("apiKey") is None and not os.environ.get("PIPECAT_API_KEY"):
         return api.NO_KEY
     url = config.get("apiUrl") or os.environ.get("PIPECAT_API_URL") or api.DEFAULT_API_URL
     return api.url_problem(url)
+
+
+def checked(
+    kind: str, resource_name: str, description: Description, given: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What a Python constructor does with its keywords before anything is declared: the
+    inputs by their schema names, with their defaults (the region's from config), or the
+    first problem with them, or with the key and API URL, in one line. Values not known yet
+    (Outputs) are judged by the provider once known."""
+    internal = {f.python for f in description.internal}
+    problem = description.unknown({k: v for k, v in given.items() if k not in internal}, PYTHON)
+    raw = {camel(k): v for k, v in given.items()}
+    seen = {k: _known_now(v) for k, v in raw.items()}
+    args, failures = description.check(seen, PYTHON, region_for(raw.get("region")))
+    found = [problem] if problem else [reason for _, reason in failures]
+    found += [p for p in [settings_problem(pulumi.Config("pipecat"))] if p]
+    if found:
+        raise pulumi.RunError(f"{kind} {resource_name!r}: {found[0]}")
+    outputs = {name: None for name in description.output_names}  # the attributes to resolve
+    # The Outputs themselves, not the stand-ins they were judged by.
+    return {**outputs, **args, **{k: v for k, v in raw.items() if _known_now(v) is not v}}
+
+
+def _known_now(value: Any) -> Any:
+    """`value` with UNKNOWN for each Output in it (in a dict or list too): what it is now."""
+    if isinstance(value, pulumi.Output):
+        return UNKNOWN
+    if isinstance(value, Mapping):
+        inner = {k: _known_now(v) for k, v in value.items()}
+        changed = any(inner[k] is not v for k, v in value.items())
+        return inner if changed else value
+    if isinstance(value, list):
+        items = [_known_now(v) for v in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def resource_urn(
@@ -142,13 +159,22 @@ class PipecatResource(Resource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         type_ = f"pulumi-python:{self._resource_type_name}"
+        # The SDK names the attributes as the props are named.
+        props = {self.attribute(name): value for name, value in props.items()}
         props.setdefault("__urn", resource_urn(type_, resource_name, opts))
         super().__init__(provider, resource_name, props, opts)
+
+    @staticmethod
+    def attribute(name: str) -> str:
+        """The attribute a property (by its schema name) is given."""
+        return name
 
 
 class ApiResource(PipecatResource):
     """A dynamic resource named in the API's terms (imageUri) in the state, diffs and wire,
     and in Python's (image_uri) in programs."""
+
+    attribute = staticmethod(snake)
 
     def translate_output_property(self, prop: str) -> str:
         return snake(prop)
@@ -165,6 +191,8 @@ class ApiProvider(ResourceProvider):
     """
 
     serialize_as_secret_always = False
+    description: ClassVar[Description]  # what it serves (pcc_provider.description.describe)
+    door: Door = PYTHON  # how its messages name inputs: the native door gives SCHEMA
 
     def __init__(self) -> None:
         super().__init__()
@@ -228,7 +256,6 @@ class OwnedObjectProvider(ApiProvider):
     adopt: ClassVar[str]  # the input that takes over an object on purpose
     claim: ClassVar[str]  # what ownership claims call this kind (ownership.py)
     named_by: ClassVar[str]  # the input that names the object
-    replace_on: ClassVar[tuple[str, ...]]  # the inputs whose change replaces it
     watched: ClassVar[watch.Kind]  # what the waits of this kind share (watch.py)
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
@@ -262,7 +289,8 @@ class OwnedObjectProvider(ApiProvider):
         resource, or one this kind replaces), so that an interrupted create can be recovered
         on another machine (recovery.py). Without one otherwise."""
         inputs = {k: v for k, v in news.items() if k != ownership.STAMP}
-        creating = not olds or any(olds.get(k) != inputs.get(k) for k in self.replace_on)
+        replace_on = self.description.replace_on
+        creating = not olds or any(olds.get(k) != inputs.get(k) for k in replace_on)
         name, region = inputs.get(self.named_by), inputs.get("region")
         if not creating or not _known(name) or not _known(region):
             return inputs
@@ -316,7 +344,7 @@ class OwnedObjectProvider(ApiProvider):
         if stranger:
             progress.warn(
                 f"{self.what} {id_} is not the one this stack created ({stranger}): forgotten, "
-                f"and left as it is; pass {snake(self.adopt)}=True to take it over"
+                f"and left as it is; pass {self.door.assign(self.adopt, True)} to take it over"
             )
             return ReadResult("", {})
         outs, inputs = self._observed(id_, props, found)
@@ -348,7 +376,8 @@ class OwnedObjectProvider(ApiProvider):
         if stranger and not news.get(self.adopt):
             raise NotOurs(
                 f"it is not the one this stack created ({stranger}): it was left as it is. "
-                f"Run `pulumi refresh` to forget it, or pass {snake(self.adopt)}=True to take "
+                "Run `pulumi refresh` to forget it, or pass "
+                f"{self.door.assign(self.adopt, True)} to take "
                 "it over"
             )
         return found

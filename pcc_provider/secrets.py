@@ -28,7 +28,7 @@ import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Required, TypedDict, Unpack
 from urllib.parse import urlsplit
 
 import pulumi
@@ -39,21 +39,33 @@ from pulumi.dynamic import (
     DiffResult,
     UpdateResult,
 )
-from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api, cancel, ownership, recovery, watch
+from pcc_provider.description import (
+    PYTHON,
+    UNKNOWN,
+    Derive,
+    Description,
+    Door,
+    Field,
+    camel,
+    describe,
+    description_of,
+    flag,
+    positive_seconds,
+    present,
+    region_problem,
+)
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
     PipecatResource,
     Progress,
     StillThere,
+    checked,
     poll,
     refuse_import,
-    region_for,
-    region_problem,
-    settings_problem,
 )
 
 # The API's rule for set names (the /secrets path parameter), and the official CLI's for keys.
@@ -61,7 +73,8 @@ SET_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z
 SECRET_KEY = re.compile(r"^[a-zA-Z0-9_-]+$")
 SECRET_KEY_MAX = 64
 DEFAULT_READY_TIMEOUT = 5 * 60
-REPLACE_ON = ("set_name", "region")
+# The names the sets' states had before they took the schema's (camelCase) names.
+LEGACY_NAMES = ("set_name", "ready_timeout", "adopt_existing")
 
 
 class SecretSetError(Exception):
@@ -76,12 +89,12 @@ class ProvisioningFailed(SecretSetError):
 # -- checks ----------------------------------------------------------------------------------
 
 
-def set_name_problem(name: Any) -> str | None:
+def set_name_problem(name: Any, door: Door = PYTHON) -> str | None:
     if isinstance(name, str) and 3 <= len(name) <= 63 and SET_NAME.fullmatch(name):
         return None
     return (
-        f"set_name {name!r} is not a valid secret set name: use 3 to 63 lowercase letters, "
-        "digits, hyphens and dots, starting and ending with a letter or digit"
+        f"{door['setName']} {name!r} is not a valid secret set name: use 3 to 63 lowercase "
+        "letters, digits, hyphens and dots, starting and ending with a letter or digit"
     )
 
 
@@ -104,46 +117,32 @@ def value_problem(key: str, value: Any) -> str | None:
     return f"the value of secret {key} must be a string, not {type(value).__name__}"
 
 
-def host_problem(host: Any) -> str | None:
+def _secrets_problem(secrets: Any, door: Door) -> str | None:
+    if not isinstance(secrets, Mapping) or not secrets:
+        return f"{door['secrets']} is empty: declare at least one KEY: value"
+    for key, value in secrets.items():
+        problem = key_problem(key) or value_problem(key, value)
+        if problem:
+            return problem
+    return None
+
+
+def host_problem(host: Any, door: Door = PYTHON) -> str | None:
     parts = urlsplit(host) if isinstance(host, str) else None
     if parts is not None and parts.scheme == "https" and parts.hostname:
         return None
     return (
-        f"host {host!r} must be an https:// registry URL, such as https://ghcr.io or "
+        f"{door['host']} {host!r} must be an https:// registry URL, such as https://ghcr.io or "
         "https://index.docker.io/v1/"
     )
 
 
-def secret_set_problems(given: Mapping[str, Any]) -> list[str]:
-    """Everything the API would refuse in a SecretSet's inputs (unknown values are skipped)."""
-    found = [
-        p
-        for p in (set_name_problem(given.get("set_name")), region_problem(given.get("region")))
-        if p
-    ]
-    secrets = given.get("secrets")
-    if secrets == UNKNOWN:
-        return found
-    if not isinstance(secrets, Mapping) or not secrets:
-        return [*found, "secrets is empty: declare at least one KEY: value"]
-    for key, value in secrets.items():
-        problem = key_problem(key) or value_problem(key, value)
-        if problem:
-            found.append(problem)
-    return found
+def _text(name: str) -> Any:
+    def check(value: Any, door: Door) -> str | None:
+        ok = isinstance(value, str) and value
+        return None if ok else f"{door[name]} must be a non-empty string"
 
-
-def image_pull_problems(given: Mapping[str, Any]) -> list[str]:
-    found = [
-        set_name_problem(given.get("set_name")),
-        region_problem(given.get("region")),
-        None if given.get("host") == UNKNOWN else host_problem(given.get("host")),
-    ]
-    for prop in ("username", "password"):
-        value = given.get(prop)
-        if value != UNKNOWN and not (isinstance(value, str) and value):
-            found.append(f"{prop} must be a non-empty string")
-    return [p for p in found if p]
+    return check
 
 
 def pull_credentials(username: str, password: str) -> str:
@@ -163,33 +162,63 @@ def revision_digest(kind: str, set_name: str, values: Mapping[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Declared:
+    """A set declared in the program, for the agents that bind it (`bound`)."""
+
     kind: str  # "secret" or "imagePullSecret"
     region: str
-    revision: pulumi.Output[str]  # secret; resolves once the set's step is done
+    # Secret. In the Python door an Output, resolved once the set's step is done; in the
+    # native door the digest itself (the engine checks a set before the agents naming it).
+    revision: Any
 
 
-# Per run of the program, set name -> the set declared in it, so an Agent that names it finds
-# its revision. The runtime connects to a new engine monitor for each run, also when an
+class Program:
+    """The sets one program declares, by name, for the agents that bind them (`bound`): a
+    name is declared by one resource only. Both doors keep one per run of the program."""
+
+    def __init__(self) -> None:
+        self.declared: dict[str, Declared] = {}
+        self.owners: dict[str, str] = {}  # set name -> the resource that declared it
+
+    def declare(self, name: str, owner: str, declared: Declared | None, door: Door) -> None:
+        """Record a set (None: its revision is not known yet, its name is taken all the same);
+        SecretSetError when another resource of the program declared the name."""
+        if self.owners.setdefault(name, owner) != owner:
+            raise SecretSetError(
+                f"secret set {name!r} is declared twice in this program: give each SecretSet "
+                f"and ImagePullSecret its own {door['setName']}"
+            )
+        if declared is not None:
+            self.declared[name] = declared
+
+
+# Per run of the program, the sets declared in it, so an Agent that names one finds its
+# revision. The runtime connects to a new engine monitor for each run, also when an
 # Automation API program runs twice in one process (preview, then up).
-_DECLARED: weakref.WeakKeyDictionary[Any, dict[str, Declared]] = weakref.WeakKeyDictionary()
-_OUTSIDE_A_RUN: dict[str, Declared] = {}
+_PROGRAMS: weakref.WeakKeyDictionary[Any, Program] = weakref.WeakKeyDictionary()
+_OUTSIDE_A_RUN = Program()
 
 
-def _declared() -> dict[str, Declared]:
+def _program() -> Program:
     run = get_monitor()
     if run is None:
         return _OUTSIDE_A_RUN
-    return _DECLARED.setdefault(run, {})
+    return _PROGRAMS.setdefault(run, Program())
 
 
-def _declare(resource_name: str, set_name: str, declared: Declared) -> None:
-    registry = _declared()
-    if set_name in registry:
-        raise pulumi.RunError(
-            f"{resource_name!r}: secret set {set_name!r} is declared twice in this program: "
-            "give each SecretSet and ImagePullSecret its own set_name"
-        )
-    registry[set_name] = declared
+def bound(names: list[Any], declared: Mapping[str, Any]) -> tuple[dict[str, Any], Any | None]:
+    """Of the sets an Agent binds (its secret set first), those declared in this program, and
+    the declared secret set whose revision it tracks (an image pull secret rolls nothing out).
+    Both doors bind through this: `declared` holds secrets.Declared or the native door's."""
+    found = {n: declared[n] for n in names if isinstance(n, str) and n in declared}
+    first = found.get(names[0]) if names and isinstance(names[0], str) else None
+    return found, first if first is not None and first.kind == "secret" else None
+
+
+def values(kind: str, args: Mapping[str, Any]) -> dict[str, Any]:
+    """What a set of `kind` holds, whose digest is its revision (revision_digest)."""
+    if kind == "secret":
+        return dict(args.get("secrets") or {})
+    return {k: args.get(k) for k in ("host", "username", "password")}
 
 
 def bindings(
@@ -199,16 +228,14 @@ def bindings(
     of the sets declared in this program; both depend on those sets being ready."""
     if secret_set is None and image_pull_secret_set is None:
         return None, None
-    registry = _declared()
+    registry = _program().declared
 
     def look(names: list[Any]) -> pulumi.Output[list[Any]]:
-        found = {n: registry[n] for n in names if isinstance(n, str) and n in registry}
+        found, tracked = bound(names, registry)
         # Waiting on the revisions waits for the sets' steps: they resolve through the URN.
         ready = pulumi.Output.all(*[d.revision for d in found.values()])
         regions = ready.apply(lambda _: {n: d.region for n, d in found.items()})
-        declared = found.get(names[0]) if isinstance(names[0], str) else None
-        tracked = declared.revision if declared and declared.kind == "secret" else None
-        return pulumi.Output.all(regions, tracked)
+        return pulumi.Output.all(regions, tracked.revision if tracked else None)
 
     both: pulumi.Output[list[Any]] = pulumi.Output.all(secret_set, image_pull_secret_set).apply(
         look  # an Output returned by apply is awaited
@@ -225,21 +252,23 @@ def bindings(
 class SetProvider(OwnedObjectProvider):
     """What both kinds of set share: replace on name or region, wait until ready, delete."""
 
-    what, error, adopt = "secret set", SecretSetError, "adopt_existing"
+    what, error, adopt = "secret set", SecretSetError, "adoptExisting"
     watched = watch.SECRET_SETS
     reasons = (SecretSetError,)
     claim = "secretSet"
-    named_by, replace_on = "set_name", REPLACE_ON
+    named_by = "setName"
 
     # What cannot be read back from Pipecat Cloud: a set brought in by `pulumi import` has
     # none of these in its state, and the program may leave them out (`values_unmanaged`).
     unreadable: ClassVar[tuple[str, ...]] = ("secrets",)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        olds = self.description.current(olds)
         if self.values_unmanaged(olds, news):
             return CheckResult(news, [])
         # No property named: the engine would print the property's value beside the reason.
-        failures = [CheckFailure("", reason) for reason in self._problems(news)]
+        found = self.description.problems(news, self.door)
+        failures = [CheckFailure("", reason) for _, reason in found]
         return CheckResult(news if failures else self._stamped(olds, news), failures)
 
     def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -259,23 +288,22 @@ class SetProvider(OwnedObjectProvider):
         (`secrets: {}`, as `pulumi import` writes it): its values are left as they are in
         Pipecat Cloud. Once the program declares them, the next `up` sets them all."""
         return (
-            bool(olds.get("set_name"))
-            and olds.get("set_name") == news.get("set_name")
+            bool(olds.get("setName"))
+            and olds.get("setName") == news.get("setName")
             and all(not olds.get(k) and not news.get(k) for k in self.unreadable)
         )
 
-    def _problems(self, given: Mapping[str, Any]) -> list[str]:
-        raise NotImplementedError
-
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        # A state of an earlier version, in its names, of the same values: no change.
+        olds = self.description.current(olds)
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
-        self._settled(olds, olds.get("set_name") or _id)
-        replaces = [k for k in REPLACE_ON if olds.get(k) != news.get(k)]
+        self._settled(olds, olds.get("setName") or _id)
+        replaces = [k for k in self.description.replace_on if olds.get(k) != news.get(k)]
         return DiffResult(
             changes=bool(replaces) or self._changed(olds, news),
             replaces=replaces,
             # Names are unique: a set moving region must go first; a renamed one need not.
-            delete_before_replace="set_name" not in replaces,
+            delete_before_replace="setName" not in replaces,
         )
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
@@ -285,7 +313,7 @@ class SetProvider(OwnedObjectProvider):
         client.delete_secret_set(name)
 
     def _timeout(self, props: Mapping[str, Any]) -> float:
-        return float(props.get("ready_timeout") or DEFAULT_READY_TIMEOUT)
+        return float(props.get("readyTimeout") or DEFAULT_READY_TIMEOUT)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -315,7 +343,7 @@ class SetProvider(OwnedObjectProvider):
     def _take_over(self, props: dict[str, Any], found: dict[str, Any], progress: Progress) -> None:
         """Refuse a set of the declared name that this stack did not create, unless the program
         adopts it on purpose or it is provably what this resource's interrupted `up` left."""
-        name, urn = props["set_name"], props.get("__urn") or ""
+        name, urn = props["setName"], props.get("__urn") or ""
         keys, declared = self._keys(found), self._declared_keys(props)
         where = found.get("region")
         claim = ownership.claimed(urn, self.claim, name)
@@ -330,10 +358,11 @@ class SetProvider(OwnedObjectProvider):
         if where != props["region"]:
             raise SecretSetError(
                 f"a {self.what} of this name already exists in region {where}, and this stack "
-                f"did not create it: choose another set_name, or delete it (`pcc secrets delete "
+                f"did not create it: choose another {self.door['setName']}, or delete it "
+                f"(`pcc secrets delete "
                 f"{name}`) and run `pulumi up` again"
             )
-        if not props.get("adopt_existing"):
+        if not props.get("adoptExisting"):
             how = ""
             if keys is not None and keys != declared:
                 how = f" (it has the keys {', '.join(keys) or 'none'}; this program declares "
@@ -342,14 +371,16 @@ class SetProvider(OwnedObjectProvider):
                 how = " (with the same keys)"
             raise SecretSetError(
                 f"it already exists in Pipecat Cloud and this stack did not create it{how}: "
-                "pass adopt_existing=True to take it over (its values are replaced by the "
-                "declared ones and `pulumi destroy` deletes it), choose another set_name, or "
+                f"pass {self.door.assign('adoptExisting', True)} to take it over (its values are "
+                "replaced by the declared ones and `pulumi destroy` deletes it), choose another "
+                f"{self.door['setName']}, or "
                 f"delete it (`pcc secrets delete {name}`)"
                 + (f"; {recovery.advice(urn)}" if urn else "")
             )
         extra = sorted(set(keys or []) - set(declared))
         progress.warn(
-            f"{self.what} {name} already exists: adopt_existing=True takes it over, sets the "
+            f"{self.what} {name} already exists: {self.door.assign('adoptExisting', True)} "
+            "takes it over, sets the "
             "declared values"
             + (f", removes the keys {', '.join(extra)}" if extra else "")
             + ", and `pulumi destroy` will delete it"
@@ -373,7 +404,7 @@ class SetProvider(OwnedObjectProvider):
         return None
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        name, progress = props["set_name"], self._progress(props)
+        name, progress = props["setName"], self._progress(props)
         urn = props.get("__urn") or ""
         with self._client(progress=progress) as client:
             with self.reported(name, props):
@@ -429,14 +460,15 @@ class SetProvider(OwnedObjectProvider):
     def _observed(
         self, name: str, props: dict[str, Any], found: dict[str, Any]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if "set_name" not in props:
+        props = self.description.current(props)
+        if "setName" not in props:
             # `pulumi import` (native provider): name, region and key names; the values
             # cannot be read back, so the state holds none (`values_unmanaged`).
             props = {
-                "set_name": name,
+                "setName": name,
                 "region": found.get("region"),
-                "ready_timeout": DEFAULT_READY_TIMEOUT,
-                "adopt_existing": False,
+                "readyTimeout": DEFAULT_READY_TIMEOUT,
+                "adoptExisting": False,
                 **{k: None for k in self.unreadable},
             }
         outs = self._outputs(props, found)
@@ -455,7 +487,7 @@ class SetProvider(OwnedObjectProvider):
         """Until provisioning ends. ProvisioningFailed for `failed`, a set that vanished, or
         the timeout; an API error that may pass (5xx, 429, network) is tolerated a few times.
         `olds`: the values an update replaces, which the service may echo too."""
-        name = props["set_name"]
+        name = props["setName"]
         timeout = self._timeout(props)
         patience = Patience()
         pending: dict[str, Any] = {"status": "pending"}
@@ -478,7 +510,7 @@ class SetProvider(OwnedObjectProvider):
                 timeout=timeout,
                 describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
                 expired=lambda _: ProvisioningFailed(
-                    f"still pending after {timeout:g}s (ready_timeout)"
+                    f"still pending after {timeout:g}s ({self.door['readyTimeout']})"
                 ),
                 progress=progress,
                 interval=0,  # the lookout paces the looks
@@ -500,9 +532,6 @@ class SetProvider(OwnedObjectProvider):
 
 
 class SecretSetProvider(SetProvider):
-    def _problems(self, given: Mapping[str, Any]) -> list[str]:
-        return secret_set_problems(given)
-
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         if self.values_unmanaged(olds, news):
             return False
@@ -536,13 +565,13 @@ class SecretSetProvider(SetProvider):
         return super()._claim_facts(name, inputs)
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
-        client.put_secret_set(props["set_name"], props["secrets"], props["region"])
+        client.put_secret_set(props["setName"], props["secrets"], props["region"])
 
     def _after_put(self, client: api.Client, olds: dict[str, Any], news: dict[str, Any]) -> None:
         had = set(olds.get("keys") or []) | set(olds.get("secrets") or {})
         for key in sorted(had - set(news["secrets"])):
             with contextlib.suppress(api.NotFound):  # already gone
-                client.delete_secret(news["set_name"], key)
+                client.delete_secret(news["setName"], key)
 
     def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         outs = super()._outputs(props, found)
@@ -558,9 +587,6 @@ class ImagePullSecretProvider(SetProvider):
     what = "image pull secret"
     claim = "imagePullSecret"
     unreadable = ("host", "username", "password")
-
-    def _problems(self, given: Mapping[str, Any]) -> list[str]:
-        return image_pull_problems(given)
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
         return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
@@ -585,59 +611,206 @@ class ImagePullSecretProvider(SetProvider):
 
     def _put(self, client: api.Client, props: dict[str, Any]) -> None:
         credentials = pull_credentials(props["username"], props["password"])
-        client.put_image_pull_secret(props["set_name"], props["host"], credentials, props["region"])
+        client.put_image_pull_secret(props["setName"], props["host"], credentials, props["region"])
 
 
 # -- resources --------------------------------------------------------------------------------
 
 
-def _fail_early(kind: str, resource_name: str, found: list[str]) -> None:
-    complaint = settings_problem(pulumi.Config("pipecat"))
-    if complaint:
-        found.append(complaint)
-    if found:
-        raise pulumi.RunError(f"{kind} {resource_name!r}: {found[0]}")
+def derived(kind: str, revision: bool = True) -> Derive:
+    """What a door adds to a set's checked inputs: the key names a secret set declares, no
+    status yet, and (`revision`) the digest of its values once they are known, which the
+    Python door computes as an Output instead (SetResource)."""
+
+    def derive(
+        args: dict[str, Any], declared: Mapping[str, Any], progress: Any
+    ) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+        found = {**args, "status": None}
+        if kind == "secret":
+            given = args.get("secrets")
+            found["keys"] = sorted(given) if isinstance(given, Mapping) else None
+        name, given = args.get("setName"), args.get("secrets")
+        known = isinstance(name, str) and (kind != "secret" or isinstance(given, Mapping))
+        held = values(kind, args) if known else {}
+        if revision and known and not any(v == UNKNOWN for v in held.values()):
+            found["revision"] = revision_digest(kind, str(name), held)
+        return found, [], []
+
+    return derive
 
 
-class SecretSet(PipecatResource, module="pipecat", name="SecretSet"):
-    """A Pipecat Cloud secret set: environment variables for the agents that bind it.
+_REGION = 'default: config `pipecat:region`, else "us-west".'
+_READY = "seconds to wait for the {} to be provisioned (default 300)."
 
-    :param set_name: the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
-    :param secrets: KEY -> value. Every value is kept a Pulumi secret, plain ones too.
-    :param region: default: config `pipecat:region`, else "us-west". Agents that bind the
-        set must be in the same region.
-    :param ready_timeout: seconds to wait for the set to be provisioned (default 300).
-    :param adopt_existing: take over a set of this name that already exists and that this
-        stack did not create (made by `pcc secrets set`, say): its values are replaced by
-        these, keys not declared are removed, and `pulumi destroy` deletes it. Off by
-        default: such a set fails the create, and is left as it is.
 
-    Property names here are the Python ones in the state too: the SDK would otherwise
-    camel-case the secret keys along with the property names.
-    """
+class SecretSetArgs(TypedDict, total=False):
+    """The inputs of a SecretSet, by their Python names (pcc_provider.description)."""
 
+    set_name: Required[
+        Annotated[
+            str,
+            Field(
+                "the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).",
+                replaces=True,
+                check=set_name_problem,
+            ),
+        ]
+    ]
+    secrets: Required[
+        Annotated[
+            Mapping[str, pulumi.Input[str]],
+            Field(
+                "KEY -> value. Every value is kept a Pulumi secret, plain ones too.",
+                secret=True,
+                check=_secrets_problem,
+            ),
+        ]
+    ]
+    region: Annotated[
+        str | None,
+        Field(
+            f"{_REGION} Agents that bind the set must be in the same region.",
+            replaces=True,
+            check=region_problem,
+        ),
+    ]
+    ready_timeout: Annotated[
+        float,
+        Field(
+            _READY.format("set"),
+            default=DEFAULT_READY_TIMEOUT,
+            check=positive_seconds("readyTimeout"),
+        ),
+    ]
+    adopt_existing: Annotated[
+        bool,
+        Field(
+            "take over a set of this name that already exists and that this stack did not "
+            "create (made by `pcc secrets set`, say): its values are replaced by these, keys "
+            "not declared are removed, and `pulumi destroy` deletes it. Off by default: such "
+            "a set fails the create, and is left as it is.",
+            default=False,
+            check=flag("adoptExisting"),
+        ),
+    ]
+
+
+_CREDENTIALS = (
+    "sent as base64 of `username:password`, as `pcc secrets image-pull-secret` does; the "
+    "password is kept a Pulumi secret."
+)
+
+
+class ImagePullSecretArgs(TypedDict, total=False):
+    """The inputs of an ImagePullSecret, by their Python names (pcc_provider.description)."""
+
+    set_name: Required[
+        Annotated[
+            str,
+            Field(
+                "the name agents give as `image_pull_secret_set`.",
+                replaces=True,
+                check=set_name_problem,
+            ),
+        ]
+    ]
+    host: Required[
+        Annotated[
+            pulumi.Input[str],
+            Field('the registry, https:// only (e.g. "https://ghcr.io").', check=host_problem),
+        ]
+    ]
+    username: Required[Annotated[pulumi.Input[str], Field(_CREDENTIALS, check=_text("username"))]]
+    password: Required[
+        Annotated[pulumi.Input[str], Field(_CREDENTIALS, secret=True, check=_text("password"))]
+    ]
+    region: Annotated[str | None, Field(_REGION, replaces=True, check=region_problem)]
+    ready_timeout: Annotated[
+        float,
+        Field(
+            _READY.format("secret"),
+            default=DEFAULT_READY_TIMEOUT,
+            check=positive_seconds("readyTimeout"),
+        ),
+    ]
+    adopt_existing: Annotated[
+        bool,
+        Field(
+            "take over an image pull secret of this name that this stack did not create: its "
+            "credentials are replaced and `pulumi destroy` deletes it.",
+            default=False,
+            check=flag("adoptExisting"),
+        ),
+    ]
+
+
+class SetResource(PipecatResource):
+    """A set in the Python door. Its state has the schema's names, as the native door's: the
+    SDK would translate the keys inside `secrets` along with the property names, so the
+    inputs go as they are, and the outputs the class declares are also given their Python
+    names (`set_name`)."""
+
+    kind: ClassVar[str]  # what its revision digests: "secret" or "imagePullSecret"
+    revision: pulumi.Output[str]
+
+    def translate_output_property(self, prop: str) -> str:
+        # The state of an earlier version, in Python's names, resolves the same outputs.
+        return camel(prop) if prop in LEGACY_NAMES else prop
+
+    def _register(
+        self,
+        resource_name: str,
+        provider: SetProvider,
+        args: dict[str, Any],
+        opts: pulumi.ResourceOptions | None,
+    ) -> None:
+        super().__init__(provider, resource_name, args, opts)
+        for f in description_of(type(self)).outputs:
+            setattr(self, f.python, getattr(self, f.name, None))
+        held = values(self.kind, args)
+        digest: pulumi.Output[str] = pulumi.Output.all(**held).apply(
+            lambda v: revision_digest(self.kind, args["setName"], v)
+        )
+        # Through the URN: known at preview, resolved only once the set's step is done.
+        self.revision = pulumi.Output.secret(
+            pulumi.Output.all(self.urn, digest).apply(lambda pair: pair[1])
+        )
+        declared = Declared(self.kind, args["region"], self.revision)
+        try:
+            _program().declare(args["setName"], resource_name, declared, PYTHON)
+        except SecretSetError as exc:
+            raise pulumi.RunError(f"{resource_name!r}: {exc}") from None
+
+
+class SecretSet(SetResource, module="pipecat", name="SecretSet"):
+    """A Pipecat Cloud secret set: environment variables for the agents that bind it."""
+
+    kind = "secret"
     set_name: Annotated[pulumi.Output[str], "The secret set's name in Pipecat Cloud."]
     region: Annotated[pulumi.Output[str], "The region of the set."]
     status: Annotated[pulumi.Output[str], "The set's status as the service reports it."]
-    keys: Annotated[pulumi.Output[list[str]], "The key names the service reports, never values."]
+    keys: Annotated[
+        pulumi.Output[list[str]],
+        Field("The key names the service reports, never values.", computed=True),
+    ]
     revision: Annotated[
         pulumi.Output[str],
-        "A secret digest of the values: changes exactly when a value or key changes.",
+        Field(
+            "A secret digest of the values: changes exactly when a value or key changes.",
+            secret=True,
+            computed=True,
+        ),
     ]
 
     def __init__(
         self,
         resource_name: str,
         *,
-        set_name: str,
-        secrets: Mapping[str, pulumi.Input[str]],
-        region: str | None = None,
-        ready_timeout: float = DEFAULT_READY_TIMEOUT,
-        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[SecretSetArgs],
     ) -> None:
         refuse_import("SecretSet", resource_name, opts)
-        region = region_for(region)
+        secrets = args.get("secrets")
         if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
             # The keys must be known in the program: they are plain, and agents rely on them.
             raise pulumi.RunError(
@@ -645,100 +818,106 @@ class SecretSet(PipecatResource, module="pipecat", name="SecretSet"):
                 f"may be secrets), not {type(secrets).__name__}: e.g. "
                 '{"OPENAI_API_KEY": cfg.require_secret("openaiKey")}'
             )
-        given = {k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in secrets.items()}
-        found = secret_set_problems({"set_name": set_name, "region": region, "secrets": given})
-        if not ready_timeout > 0:
-            found.append("ready_timeout must be a positive number of seconds")
-        if not isinstance(adopt_existing, bool):
-            found.append("adopt_existing must be True or False")
-        _fail_early("SecretSet", resource_name, found)
-        values = {k: pulumi.Output.secret(v) for k, v in secrets.items()}
-        props: dict[str, Any] = {
-            "set_name": set_name,
-            "region": region,
-            "secrets": values,
-            "keys": sorted(values),
-            "status": None,
-            "ready_timeout": ready_timeout,
-            "adopt_existing": adopt_existing,
-        }
-        super().__init__(SecretSetProvider(), resource_name, props, opts)
-        digest: pulumi.Output[str] = pulumi.Output.all(**values).apply(
-            lambda v: revision_digest("secret", set_name, v)
+        props, _, _ = derived("secret", revision=False)(
+            checked("SecretSet", resource_name, SECRET_SET, args), {}, None
         )
-        # Through the URN: known at preview, resolved only once the set's step is done.
-        self.revision = pulumi.Output.secret(
-            pulumi.Output.all(self.urn, digest).apply(lambda pair: pair[1])
-        )
-        _declare(resource_name, set_name, Declared("secret", region, self.revision))
+        props["secrets"] = {k: pulumi.Output.secret(v) for k, v in secrets.items()}
+        self._register(resource_name, SecretSetProvider(), props, opts)
 
 
-class ImagePullSecret(PipecatResource, module="pipecat", name="ImagePullSecret"):
-    """Credentials Pipecat Cloud uses to pull an agent's image from a private registry.
+class ImagePullSecret(SetResource, module="pipecat", name="ImagePullSecret"):
+    """Credentials Pipecat Cloud uses to pull an agent's image from a private registry."""
 
-    :param set_name: the name agents give as `image_pull_secret_set`.
-    :param host: the registry, https:// only (e.g. "https://ghcr.io").
-    :param username, password: sent as base64 of `username:password`, as `pcc secrets
-        image-pull-secret` does; the password is kept a Pulumi secret.
-    :param region: default: config `pipecat:region`, else "us-west".
-    :param ready_timeout: seconds to wait for the secret to be provisioned (default 300).
-    :param adopt_existing: take over an image pull secret of this name that this stack did
-        not create: its credentials are replaced and `pulumi destroy` deletes it.
-    """
-
+    kind = "imagePullSecret"
     set_name: Annotated[pulumi.Output[str], "The image pull secret's name in Pipecat Cloud."]
     region: Annotated[pulumi.Output[str], "The region of the secret."]
     host: Annotated[pulumi.Output[str], "The registry it logs in to."]
     username: Annotated[pulumi.Output[str], "The registry user name."]
     status: Annotated[pulumi.Output[str], "The secret's status as the service reports it."]
-    revision: Annotated[pulumi.Output[str], "A secret digest of host and credentials."]
+    revision: Annotated[
+        pulumi.Output[str],
+        Field("A secret digest of host and credentials.", secret=True, computed=True),
+    ]
 
     def __init__(
         self,
         resource_name: str,
         *,
-        set_name: str,
-        host: pulumi.Input[str],
-        username: pulumi.Input[str],
-        password: pulumi.Input[str],
-        region: str | None = None,
-        ready_timeout: float = DEFAULT_READY_TIMEOUT,
-        adopt_existing: bool = False,
         opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[ImagePullSecretArgs],
     ) -> None:
         refuse_import("ImagePullSecret", resource_name, opts)
-        region = region_for(region)
-        given = {
-            "set_name": set_name,
-            "region": region,
-            "host": host,
-            "username": username,
-            "password": password,
-        }
-        found = image_pull_problems(
-            {k: UNKNOWN if isinstance(v, pulumi.Output) else v for k, v in given.items()}
+        props, _, _ = derived("imagePullSecret", revision=False)(
+            checked("ImagePullSecret", resource_name, IMAGE_PULL_SECRET, args), {}, None
         )
-        if not ready_timeout > 0:
-            found.append("ready_timeout must be a positive number of seconds")
-        if not isinstance(adopt_existing, bool):
-            found.append("adopt_existing must be True or False")
-        _fail_early("ImagePullSecret", resource_name, found)
-        props: dict[str, Any] = {
-            **given,
-            "password": pulumi.Output.secret(password),
-            "status": None,
-            "ready_timeout": ready_timeout,
-            "adopt_existing": adopt_existing,
-        }
-        super().__init__(ImagePullSecretProvider(), resource_name, props, opts)
-        digest: pulumi.Output[str] = pulumi.Output.all(host, username, props["password"]).apply(
-            lambda v: revision_digest(
-                "imagePullSecret",
-                set_name,
-                dict(zip(("host", "username", "password"), v, strict=True)),
-            )
-        )
-        self.revision = pulumi.Output.secret(
-            pulumi.Output.all(self.urn, digest).apply(lambda pair: pair[1])
-        )
-        _declare(resource_name, set_name, Declared("imagePullSecret", region, self.revision))
+        props["password"] = pulumi.Output.secret(props["password"])
+        self._register(resource_name, ImagePullSecretProvider(), props, opts)
+
+
+SECRET_SET: Description = describe(
+    "SecretSet",
+    SecretSetArgs,
+    SecretSet,
+    provider=SecretSetProvider,
+    derive=derived("secret"),
+    declares="secret",
+    legacy=LEGACY_NAMES,
+    imported=("keys",),
+    example={
+        "python": """\
+from pcc_provider import SecretSet
+
+cfg = pulumi.Config()
+creds = SecretSet("creds", set_name="bot-secrets",
+                  secrets={"OPENAI_API_KEY": cfg.require_secret("openaiKey")})""",
+        "yaml": """\
+config:
+  openaiKey: {type: string, secret: true}
+resources:
+  creds:
+    type: pipecat:index:SecretSet
+    properties:
+      setName: bot-secrets
+      secrets: {OPENAI_API_KEY: "${openaiKey}"}""",
+        "typescript": """\
+const config = new pulumi.Config();
+const creds = new pipecat.SecretSet("creds", {
+    setName: "bot-secrets",
+    secrets: { OPENAI_API_KEY: config.requireSecret("openaiKey") },
+});""",
+    },
+)
+IMAGE_PULL_SECRET: Description = describe(
+    "ImagePullSecret",
+    ImagePullSecretArgs,
+    ImagePullSecret,
+    provider=ImagePullSecretProvider,
+    derive=derived("imagePullSecret"),
+    declares="imagePullSecret",
+    legacy=LEGACY_NAMES,
+    example={
+        "python": """\
+from pcc_provider import ImagePullSecret
+
+registry = ImagePullSecret("registry", set_name="ghcr", host="https://ghcr.io",
+                           username="bot", password=cfg.require_secret("ghcrToken"))""",
+        "yaml": """\
+resources:
+  registry:
+    type: pipecat:index:ImagePullSecret
+    properties:
+      setName: ghcr
+      host: https://ghcr.io
+      username: bot
+      password: ${ghcrToken}""",
+        "typescript": """\
+const registry = new pipecat.ImagePullSecret("registry", {
+    setName: "ghcr",
+    host: "https://ghcr.io",
+    username: "bot",
+    password: config.requireSecret("ghcrToken"),
+});""",
+    },
+)
+present(SecretSet, "SECRET_SET")
+present(ImagePullSecret, "IMAGE_PULL_SECRET")

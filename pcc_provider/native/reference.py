@@ -15,101 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pcc_provider.description import snake
+from pcc_provider.kinds import native
 from pcc_provider.native.schema import schema
-from pcc_provider.resource import snake
-
-EXAMPLES: dict[str, dict[str, str]] = {
-    "Build": {
-        "python": """\
-from pcc_provider import Build
-
-image = Build("image", context="./agent", dockerfile="Dockerfile", region="us-west")
-pulumi.export("imageUri", image.image_uri)""",
-        "yaml": """\
-resources:
-  image:
-    type: pipecat:index:Build
-    properties: {context: ./agent, dockerfile: Dockerfile, region: us-west}
-outputs:
-  imageUri: ${image.imageUri}""",
-        "typescript": """\
-import * as pipecat from "@pcc-provider/pipecat";
-
-const image = new pipecat.Build("image", { context: "./agent", dockerfile: "Dockerfile" });
-export const imageUri = image.imageUri;""",
-    },
-    "Agent": {
-        "python": """\
-from pcc_provider import Agent
-
-bot = Agent("bot", service_name="bot", build_id=image.build_id, secret_set=creds,
-            min_agents=1, max_agents=5)""",
-        "yaml": """\
-resources:
-  bot:
-    type: pipecat:index:Agent
-    properties:
-      serviceName: bot
-      buildId: ${image.buildId}
-      secretSet: ${creds.setName}
-      minAgents: 1
-      maxAgents: 5""",
-        "typescript": """\
-const bot = new pipecat.Agent("bot", {
-    serviceName: "bot",
-    buildId: image.buildId,
-    secretSet: creds.setName,
-    minAgents: 1,
-    maxAgents: 5,
-});""",
-    },
-    "SecretSet": {
-        "python": """\
-from pcc_provider import SecretSet
-
-cfg = pulumi.Config()
-creds = SecretSet("creds", set_name="bot-secrets",
-                  secrets={"OPENAI_API_KEY": cfg.require_secret("openaiKey")})""",
-        "yaml": """\
-config:
-  openaiKey: {type: string, secret: true}
-resources:
-  creds:
-    type: pipecat:index:SecretSet
-    properties:
-      setName: bot-secrets
-      secrets: {OPENAI_API_KEY: "${openaiKey}"}""",
-        "typescript": """\
-const config = new pulumi.Config();
-const creds = new pipecat.SecretSet("creds", {
-    setName: "bot-secrets",
-    secrets: { OPENAI_API_KEY: config.requireSecret("openaiKey") },
-});""",
-    },
-    "ImagePullSecret": {
-        "python": """\
-from pcc_provider import ImagePullSecret
-
-registry = ImagePullSecret("registry", set_name="ghcr", host="https://ghcr.io",
-                           username="bot", password=cfg.require_secret("ghcrToken"))""",
-        "yaml": """\
-resources:
-  registry:
-    type: pipecat:index:ImagePullSecret
-    properties:
-      setName: ghcr
-      host: https://ghcr.io
-      username: bot
-      password: ${ghcrToken}""",
-        "typescript": """\
-const registry = new pipecat.ImagePullSecret("registry", {
-    setName: "ghcr",
-    host: "https://ghcr.io",
-    username: "bot",
-    password: config.requireSecret("ghcrToken"),
-});""",
-    },
-}
 
 
 def _type(spec: dict[str, Any]) -> str:
@@ -143,6 +51,7 @@ def _row(name: str, spec: dict[str, Any], required: bool, python: bool = True) -
 
 def page(token: str, resource: dict[str, Any]) -> str:
     name = token.rsplit(":", 1)[1]
+    (example,) = [d.example for d in native() if d.token == token]
     inputs: dict[str, Any] = resource.get("inputProperties", {})
     required = set(resource.get("requiredInputs", []))
     outputs = {k: v for k, v in resource.get("properties", {}).items() if k not in inputs}
@@ -160,7 +69,7 @@ def page(token: str, resource: dict[str, Any]) -> str:
         "",
     ]
     for language, title in (("python", "Python"), ("yaml", "YAML"), ("typescript", "TypeScript")):
-        lines += [f"{title}:", "", f"```{language}", EXAMPLES[name][language], "```", ""]
+        lines += [f"{title}:", "", f"```{language}", example[language], "```", ""]
     lines += [
         "## Inputs",
         "",

@@ -1,29 +1,19 @@
-"""The `pipecat` package schema, generated from the Python resource classes.
-
-A resource's inputs are the keyword parameters of its Python constructor and its outputs
-the class's `pulumi.Output` annotations, both in the API's camelCase names (the names the
-dynamic resources already use on the wire and in the state). Nothing is listed twice, so
-a new parameter or output in Python appears in the schema by itself.
-"""
+"""The `pipecat` package schema, written from the kinds' descriptions (pcc_provider.kinds,
+pcc_provider.description): each input and output with its camelCase name, type, description,
+default and secret-ness, as both doors use them."""
 
 from __future__ import annotations
 
-import inspect
-import re
-import sys
 import types
 import typing
 from collections.abc import Awaitable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 
 import pcc_provider
-from pcc_provider.agent import Agent
-from pcc_provider.build import Build
-from pcc_provider.resource import camel
-from pcc_provider.secrets import ImagePullSecret, SecretSet
+from pcc_provider.description import Description, Field
+from pcc_provider.kinds import native
 
 PACKAGE = "pipecat"
 REPOSITORY = "https://github.com/pcc-provider/pcc-provider"
@@ -49,108 +39,32 @@ CONFIG: dict[str, dict[str, Any]] = {
 }
 
 
-@dataclass(frozen=True)
-class ResourceKind:
-    """One resource of the package: its token and the Python class that defines it."""
-
-    name: str
-    cls: type[pulumi.CustomResource]
-    # Properties that are always secret (the SecretSet class keeps them so in Python).
-    secret: tuple[str, ...] = ()
-
-    @property
-    def token(self) -> str:
-        return f"{PACKAGE}:index:{self.name}"
-
-
-RESOURCES = (
-    ResourceKind("Build", Build),
-    ResourceKind("Agent", Agent),
-    ResourceKind("SecretSet", SecretSet, secret=("secrets", "revision")),
-    ResourceKind("ImagePullSecret", ImagePullSecret, secret=("password", "revision")),
-)
+def resource(described: Description) -> dict[str, Any]:
+    """A resource of the schema: inputs, then the properties of its state."""
+    ins = {f.name: _property(f) for f in described.inputs}
+    # An output that is also an input is described as the state has it.
+    properties = {**ins, **{f.name: _property(f) for f in described.outputs}}
+    required = [f.name for f in described.inputs if f.required]
+    return {
+        "description": described.summary,
+        "inputProperties": ins,
+        "requiredInputs": required,
+        "properties": properties,
+        "required": sorted({*required, *(f.name for f in described.outputs if f.required)}),
+    }
 
 
-def kind(token: str) -> ResourceKind:
-    (found,) = [k for k in RESOURCES if k.token == token]
-    return found
-
-
-def inputs(cls: type) -> dict[str, dict[str, Any]]:
-    """camelCase input name -> schema property, from the constructor's keyword parameters."""
-    hints = _annotations(cls.__init__, cls)  # type: ignore[misc]
-    docs = _param_docs(cls.__doc__ or "")
-    found: dict[str, dict[str, Any]] = {}
-    for name, param in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
-        if param.kind is not inspect.Parameter.KEYWORD_ONLY or name == "opts":
-            continue
-        spec = _type_spec(hints[name])
-        if name in docs:
-            spec["description"] = docs[name]
-        if param.default is not inspect.Parameter.empty and param.default is not None:
-            spec["default"] = param.default
-        found[camel(name)] = spec
-    return found
-
-
-def required_inputs(cls: type) -> list[str]:
-    params = inspect.signature(cls.__init__).parameters.values()  # type: ignore[misc]
-    return [
-        camel(p.name)
-        for p in params
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-        and p.name != "opts"
-        and p.default is inspect.Parameter.empty
-    ]
-
-
-def outputs(cls: type) -> dict[str, dict[str, Any]]:
-    """camelCase output name -> schema property, from the class's Output annotations:
-    `Annotated[pulumi.Output[X], "description"]`."""
-    found: dict[str, dict[str, Any]] = {}
-    for name, (inner, description) in _output_hints(cls).items():
-        found[camel(name)] = {**_type_spec(inner), "description": description}
-    return found
-
-
-def required_outputs(cls: type) -> list[str]:
-    """The outputs a resource always has: those not typed `Output[X | None]`."""
-    return [
-        camel(name)
-        for name, (inner, _) in _output_hints(cls).items()
-        if type(None) not in typing.get_args(inner)
-    ]
-
-
-def _output_hints(cls: type) -> dict[str, tuple[Any, str]]:
-    """Python output name -> (X of its Output[X], description)."""
-    # The class's own annotations: the SDK's base classes annotate things that are not outputs.
-    found: dict[str, tuple[Any, str]] = {}
-    for name, hint in _annotations(cls, cls).items():
-        description = ""
-        if typing.get_origin(hint) is typing.Annotated:
-            hint, description = typing.get_args(hint)[:2]
-        if typing.get_origin(hint) is pulumi.Output:
-            found[name] = (typing.get_args(hint)[0], description)
-    return found
+def _property(f: Field) -> dict[str, Any]:
+    spec = {**_type_spec(f.type), "description": f.description}
+    if f.default is not None:
+        spec["default"] = f.default
+    if f.secret:
+        spec["secret"] = True
+    return spec
 
 
 def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
-    resources: dict[str, Any] = {}
-    for kind in RESOURCES:
-        ins, outs = inputs(kind.cls), outputs(kind.cls)
-        for name in kind.secret:
-            for table in (ins, outs):
-                if name in table:
-                    table[name]["secret"] = True
-        properties = {**ins, **outs}
-        resources[kind.token] = {
-            "description": (kind.cls.__doc__ or "").strip().split("\n\n")[0],
-            "inputProperties": ins,
-            "requiredInputs": required_inputs(kind.cls),
-            "properties": properties,
-            "required": sorted({*required_inputs(kind.cls), *required_outputs(kind.cls)}),
-        }
+    resources = {described.token: resource(described) for described in native()}
     return {
         "name": PACKAGE,
         "displayName": "Pipecat Cloud",
@@ -203,19 +117,6 @@ def _type_spec(hint: Any) -> dict[str, Any]:
     raise TypeError(f"no schema type for {hint!r}: extend pcc_provider.native.schema")
 
 
-def _annotations(owner: Any, cls: type) -> dict[str, Any]:
-    """owner's own annotations, evaluated in cls's module. Not typing.get_type_hints: it
-    fails on pulumi.Input, whose Output[X] member is a forward reference it cannot resolve."""
-    module = vars(sys.modules[cls.__module__])
-    # A class's own (vars): not those of the SDK's base classes. A function's: its attribute.
-    own = (
-        vars(owner).get("__annotations__", {}) if isinstance(owner, type) else owner.__annotations__
-    )
-    return {
-        name: eval(text, module) if isinstance(text, str) else text for name, text in own.items()
-    }
-
-
 def _wrapper(hint: Any) -> bool:
     """Awaitable[X] and Output[X] (a forward reference in pulumi.Input): what Input adds."""
     return (
@@ -227,12 +128,3 @@ def _wrapper(hint: Any) -> bool:
 
 def _is_resource(hint: Any) -> bool:
     return isinstance(hint, type) and issubclass(hint, pulumi.Resource)
-
-
-def _param_docs(doc: str) -> dict[str, str]:
-    """`:param name: text` entries of a docstring (continuation lines joined)."""
-    found: dict[str, str] = {}
-    for match in re.finditer(r":param ([\w, ]+): (.*?)(?=\n\s*:param |\n\s*\n|\Z)", doc, re.S):
-        for name in match[1].split(","):  # `:param min_agents, max_agents: ...`
-            found[name.strip()] = " ".join(match[2].split())
-    return found

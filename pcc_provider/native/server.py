@@ -1,10 +1,11 @@
 """The `pulumi-resource-pipecat` plugin: the engine's requests onto the existing providers.
 
-Each resource kind is served by the same provider class as its dynamic resource
-(BuildProvider, ...), which takes and returns plain dicts in the API's camelCase names.
-This module only translates: engine values to dicts and back, `check` doing what the
-Python constructor does in a program (defaults, validation, hashing the context), and the
-provider's one-line errors as the gRPC error the engine shows.
+Each resource kind (pcc_provider.kinds) is served by the same provider class as its dynamic
+resource (BuildProvider, ...), which takes and returns plain dicts in the schema's camelCase
+names. This module only translates: engine values to dicts and back, the kind's description
+doing in `check` what the Python constructor does in a program (defaults, what the kind
+derives, validation in the schema's names), and the provider's one-line errors as the gRPC
+error the engine shows.
 
 Worked around here (SDK defects measured on 3.235-3.272; contract tests for 1 and 3 in
 tests/emulator/test_native_provider.py, 4 under the engine in tests/engine/test_native_yaml.py):
@@ -28,7 +29,6 @@ import sys
 import traceback
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
@@ -59,18 +59,12 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import agent, api, build, cancel, ownership, secrets
-from pcc_provider import context as build_context
+from pcc_provider import api, cancel, kinds, ownership
+from pcc_provider.description import SCHEMA, Description
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_now, exit_with_the_engine
-from pcc_provider.resource import (
-    DEFAULT_REGION,
-    ApiProvider,
-    Progress,
-    api_settings,
-    camel,
-    snake,
-)
+from pcc_provider.resource import Progress, api_settings
+from pcc_provider.secrets import Declared, Program
 
 T = TypeVar("T")
 
@@ -121,190 +115,56 @@ def _engine_value(value: Any) -> PropertyValue:
     raise TypeError(f"cannot send {type(value).__name__} to the engine")
 
 
-def unknown(value: Any) -> bool:
-    return isinstance(value, str) and value == UNKNOWN
-
-
 class NativeError(Exception):
     """A request this provider cannot serve; str() is for the user."""
 
 
 class Door:
-    """One resource kind: its Python class (for the schema) and its dynamic provider."""
+    """One resource kind: its description and its provider, which the engine's requests go to."""
 
-    token: str
-    cls: type
-    outputs: tuple[str, ...]
-    # Outputs kept secret whatever the inputs were (values, digests of values).
-    secret: frozenset[str] = frozenset()
-    # Inputs the door computes (not in the schema) that the state keeps for the next diff.
-    internal: tuple[str, ...] = ()
-    # What `pulumi import` records beside the schema's inputs, for the next preview to
-    # compare against (a build's contextHash, a set's key names).
-    imported: tuple[str, ...] = ()
-
-    def __init__(self, provider: ApiProvider) -> None:
-        self.provider = provider
-
-    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
-        """Schema names to the provider's (the API's camelCase for most: the same)."""
-        return dict(props)
-
-    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
-        return dict(props)
-
-    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
-        """The inputs with the Python constructor's defaults, as a program would send them."""
-        props = {name: news.get(name) for name in schema.inputs(self.cls)}
-        for name, spec in schema.inputs(self.cls).items():
-            if props[name] is None and "default" in spec:
-                props[name] = spec["default"]
-        if "region" in props and props["region"] is None:
-            props["region"] = region or DEFAULT_REGION  # resource.region_for
-        return props
+    def __init__(self, described: Description) -> None:
+        self.described = described
+        self.provider = described.provider()
+        self.provider.door = SCHEMA  # its messages name the inputs as the schema does
+        self.inputs = tuple(f.name for f in described.inputs)
+        self.internal = tuple(f.name for f in described.internal)
 
     def check(
-        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
+        self,
+        urn: str,
+        olds: dict[str, Any],
+        news: dict[str, Any],
+        region: str | None,
+        declared: Mapping[str, Declared],
     ) -> tuple[dict[str, Any], list[CheckFailure]]:
-        props = self.to_core(self.defaults(news, region))
-        result = self.provider.check(self.to_core(olds), props)
-        failures = [CheckFailure(f.property, f.reason) for f in result.failures or []]
+        """What the Python constructor does in a program: defaults, what the kind derives
+        (a build's digest, an agent's bindings, a set's revision), validation."""
+        if any(name in news for name in self.described.imported):
+            # The check of `pulumi import` (a program never gives these): the object as it
+            # was found; the program that names it is checked at its preview.
+            return dict(news), []
+        props = self.described.defaults(news, region)
+        found: list[tuple[str, str]] = []
+        if self.described.derive is not None:
+            progress = Progress(urn)
+            props, found, warnings = self.described.derive(props, declared, progress)
+            for warning in warnings:
+                progress.warn(warning)
+        result = self.provider.check(olds, props)
+        failures = [CheckFailure(*failure) for failure in found]
+        failures += [CheckFailure(f.property, f.reason) for f in result.failures or []]
         for failure in failures:
             if not failure.property:
                 # A problem of no one property: the engine would print "property  value".
                 raise NativeError(failure.reason)
-        return self.from_core(dict(result.inputs or props)), failures
+        return dict(result.inputs or props), failures
 
     def moved(self, state: dict[str, Any]) -> bool:
-        """Whether the state was written by the dynamic door in names of its own."""
-        return False
+        """Whether the state was written by an earlier version in names of its own."""
+        return any(name in state for name in self.described.legacy)
 
     def preview_outputs(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {**props, **{name: UNKNOWN for name in self.outputs}}
-
-
-class BuildDoor(Door):
-    """pipecat:index:Build onto build.BuildProvider."""
-
-    token, cls, outputs = "pipecat:index:Build", build.Build, build.OUTPUTS
-    imported = ("contextHash",)
-
-    def check(
-        self, urn: str, olds: dict[str, Any], news: dict[str, Any], region: str | None
-    ) -> tuple[dict[str, Any], list[CheckFailure]]:
-        """What Build.__init__ does in a Python program: defaults, validation, the content
-        digest (the contextHash is an output, made on create)."""
-        if news.get("context") is None and "contextHash" in news:
-            # The check of `pulumi import` (a program never gives contextHash): the build as
-            # it was found; the program that names its context is digested at its preview.
-            return dict(news), []
-        props = self.defaults(news, region)
-        exclude = props["exclude"]
-        props["exclude"] = [exclude] if isinstance(exclude, str) else list(exclude or [])
-        # The Python door's checks and messages, in this door's names.
-        failures = [
-            CheckFailure(name, reason.replace("region=", "region: ").replace(snake(name), name))
-            for name, reason in build.input_problems(props["region"], props["buildTimeout"])
-        ]
-        if failures or any(unknown(props[k]) for k in ("context", "dockerfile", "exclude")):
-            # The digest is unknown until the context is: the build is decided at `up`.
-            props.update(contentDigest=UNKNOWN)
-            return props, failures
-        for name in ("context", "dockerfile"):
-            if not isinstance(props[name], str):
-                failures.append(CheckFailure(name, f"{name} must be a string, not {props[name]!r}"))
-        if failures:
-            return props, failures
-        progress = Progress(urn)
-        try:
-            selected, content, warnings = build.prepare(
-                str(props["context"]), str(props["dockerfile"]), list(props["exclude"]), progress
-            )
-        except build_context.ContextError as exc:
-            return props, [CheckFailure("context", str(exc))]
-        for warning in warnings:
-            progress.warn(warning)
-        props.update(dockerfile=selected.dockerfile, contentDigest=content)
-        return props, []
-
-
-class AgentDoor(Door):
-    """pipecat:index:Agent onto agent.AgentProvider (its check validates, as in a program).
-
-    A set declared in the same program (checked earlier in this process: the agent names it
-    through the set's output, so the engine checks the set first) is bound as in the Python
-    door (secrets.bindings): the agent gets its revision, so a changed value rolls the agent
-    out, and its region, so a set in another region fails the preview."""
-
-    token, cls, outputs = "pipecat:index:Agent", agent.Agent, agent.OUTPUTS
-    secret = frozenset({"secretRevision"})
-    internal = ("secretRevision", "setRegions")
-
-    def __init__(self, provider: ApiProvider, declared: dict[str, Declared]) -> None:
-        super().__init__(provider)
-        self.declared = declared
-
-    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
-        props = super().defaults(news, region)
-        bound = [props.get(k) for k in ("secretSet", "imagePullSecretSet")]
-        found = {n: self.declared[n] for n in bound if isinstance(n, str) and n in self.declared}
-        tracked = found.get(bound[0]) if isinstance(bound[0], str) else None
-        props["secretRevision"] = tracked.revision if tracked and tracked.kind == "secret" else None
-        props["setRegions"] = {n: d.region for n, d in found.items()} if any(bound) else None
-        return props
-
-
-@dataclass(frozen=True)
-class Declared:
-    """A set checked in this process: what an Agent binding it needs (secrets.Declared)."""
-
-    kind: str
-    region: str
-    revision: str
-
-
-class SetDoor(Door):
-    """The set kinds: their providers keep Python's snake_case names (set_name) in the state,
-    so the door translates the top-level names (never the secret keys inside `secrets`)."""
-
-    kind: str
-
-    def to_core(self, props: dict[str, Any]) -> dict[str, Any]:
-        return {snake(k): v for k, v in props.items()}
-
-    def moved(self, state: dict[str, Any]) -> bool:
-        return "set_name" in state  # the dynamic sets keep Python's names (secrets.SecretSet)
-
-    def from_core(self, props: dict[str, Any]) -> dict[str, Any]:
-        outs = {camel(k): v for k, v in props.items()}
-        values = {k: outs.get(k) for k in ("secrets", "host", "username", "password")}
-        if self.kind == "imagePullSecret":
-            values.pop("secrets")
-        else:
-            values = {**(outs.get("secrets") or {})}
-        if isinstance(outs.get("setName"), str) and not any(unknown(v) for v in values.values()):
-            # What the Python door computes in the program (SecretSet.revision).
-            outs["revision"] = secrets.revision_digest(self.kind, outs["setName"], values)
-        return outs
-
-
-class SecretSetDoor(SetDoor):
-    """pipecat:index:SecretSet onto secrets.SecretSetProvider.
-
-    Not yet: the revision does not reach an Agent that binds the set (no rollout on a
-    changed value, unlike the Python door's secrets.bindings)."""
-
-    token, cls, outputs = "pipecat:index:SecretSet", secrets.SecretSet, ("status",)
-    secret = frozenset(schema.kind("pipecat:index:SecretSet").secret)
-    kind = "secret"
-    imported = ("keys",)
-
-    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
-        props = super().defaults(news, region)
-        given = props.get("secrets")
-        props["keys"] = sorted(given) if isinstance(given, dict) else None
-        props["status"] = None
-        return props
+        return {**props, **{name: UNKNOWN for name in self.described.output_names}}
 
 
 def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
@@ -320,32 +180,14 @@ def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
     return PropertyDiff(kinds[change, replace], input_diff=True)
 
 
-class ImagePullSecretDoor(SetDoor):
-    """pipecat:index:ImagePullSecret onto secrets.ImagePullSecretProvider."""
-
-    token, cls, outputs = "pipecat:index:ImagePullSecret", secrets.ImagePullSecret, ("status",)
-    secret = frozenset(schema.kind("pipecat:index:ImagePullSecret").secret)
-    kind = "imagePullSecret"
-
-    def defaults(self, news: dict[str, Any], region: str | None) -> dict[str, Any]:
-        return {**super().defaults(news, region), "status": None}
-
-
 class PipecatProvider(Provider):
     """The `pipecat` provider: configuration, then each request to the resource's door."""
 
     def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
-        self.declared: dict[str, Declared] = {}
-        self.declared_by: dict[str, str] = {}  # set name -> the URN that declared it
+        self.sets = Program()  # the sets this program declared, for its agents
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
-        doors: list[Door] = [
-            BuildDoor(build.BuildProvider()),
-            AgentDoor(agent.AgentProvider(), self.declared),
-            SecretSetDoor(secrets.SecretSetProvider()),
-            ImagePullSecretDoor(secrets.ImagePullSecretProvider()),
-        ]
-        self.doors = {door.token: door for door in doors}
+        self.doors = {described.token: Door(described) for described in kinds.native()}
         self.region: str | None = None
         self.settings: tuple[str, str] | None = None
 
@@ -419,52 +261,49 @@ class PipecatProvider(Provider):
         news, secret = plain(request.new_inputs)
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
-        props, failures = await self._run(door.check, request.urn, olds, news, self.region)
-        if isinstance(door, SetDoor) and not failures:
-            self._declare(request.urn, door, props)
+        props, failures = await self._run(
+            door.check, request.urn, olds, news, self.region, self.sets.declared
+        )
+        if door.described.declares and not failures:
+            self._declare(request.urn, door.described.declares, props)
         # Kept secret in the state's inputs too, even when the program gave plain values; with
         # the create's claim, which the engine keeps in a pending create (ownership.STAMP).
-        inputs = engine_values(props, secret | door.secret, internal=(ownership.STAMP,))
+        secret |= door.described.secret
+        inputs = engine_values(props, secret, internal=(ownership.STAMP,))
         return CheckResponse(inputs, failures)
 
-    def _declare(self, urn: str, door: SetDoor, props: dict[str, Any]) -> None:
-        """Record a set of this program for the agents that bind it (secrets._declare)."""
-        name = props.get("setName")
-        if not isinstance(name, str) or unknown(name):
-            return
-        if self.declared_by.setdefault(name, urn) != urn:
-            raise NativeError(
-                f"secret set {name!r} is declared twice in this program: give each SecretSet "
-                "and ImagePullSecret its own setName"
-            )
-        if isinstance(props.get("revision"), str):
-            self.declared[name] = Declared(door.kind, props["region"], props["revision"])
+    def _declare(self, urn: str, kind: str, props: dict[str, Any]) -> None:
+        """Record a set of this program for the agents that bind it (secrets.Program)."""
+        name, revision = props.get("setName"), props.get("revision")
+        if isinstance(name, str) and name != UNKNOWN:
+            known = Declared(kind, props["region"], revision) if isinstance(revision, str) else None
+            self.sets.declare(name, urn, known, SCHEMA)
 
     async def diff(self, request: DiffRequest) -> DiffResponse:
         door = self._door(request.urn)
-        olds, _ = plain(request.old_state)
-        news, _ = plain(request.new_inputs)
+        state, _ = plain(request.old_state)
+        olds, news = door.described.current(state), plain(request.new_inputs)[0]
         for name in request.ignore_changes:
             if name in olds:
                 news[name] = olds[name]
         result = await self._run(
             door.provider.diff,
             request.resource_id,
-            {**door.to_core(olds), "__urn": request.urn},  # the create's claim is settled
-            door.to_core(news),
+            {**olds, "__urn": request.urn},  # the create's claim is settled
+            news,
         )
-        if not result.changes and door.moved(olds):
+        if not result.changes and door.moved(state):
             # A state the dynamic door wrote, in its own names: an update with nothing to send
             # rewrites it in the native names (`update`), so that outputs other resources
             # read (a set's setName) are known.
             return DiffResponse(changes=True, replaces=[], detailed_diff={})
-        replaces = [camel(name) for name in result.replaces or []]
+        replaces = list(result.replaces or [])
         detailed: dict[str, PropertyDiff] = {}
         if result.changes:
             # Every input that differs, by its name: what replaces, and what updates in place;
             # inside a map (a set's secrets), by key: `~ secrets.OPENAI_API_KEY`.
             # Only the declared inputs: what the program can change (not status and the like).
-            for name in sorted(set(schema.inputs(door.cls)) | set(door.internal) | set(replaces)):
+            for name in sorted({*door.inputs, *door.internal, *replaces}):
                 old, new = olds.get(name), news.get(name)
                 if name not in replaces and old == new:
                     continue
@@ -485,24 +324,23 @@ class PipecatProvider(Provider):
     async def create(self, request: CreateRequest) -> CreateResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
-        secret |= door.secret
+        secret |= door.described.secret
         if request.preview:
             return CreateResponse("", engine_values(door.preview_outputs(props), secret))
-        core = {**door.to_core(props), "__urn": request.urn}
+        core = {**props, "__urn": request.urn}
         result = await self._run_until_cancelled("creating", door.provider.create, core)
-        outs = door.from_core(result.outs or {})
-        return CreateResponse(str(result.id), engine_values(outs, secret))
+        return CreateResponse(str(result.id), engine_values(result.outs or {}, secret))
 
     async def read(self, request: ReadRequest) -> ReadResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
         result = await self._run(
-            door.provider.read, request.resource_id, {**door.to_core(props), "__urn": request.urn}
+            door.provider.read, request.resource_id, {**props, "__urn": request.urn}
         )
-        read = door.from_core(result.outs or {})
-        outs = engine_values(read, secret | door.secret)
+        read = result.outs or {}
+        outs = engine_values(read, secret | door.described.secret)
         # Not what is unset (a set's values after an import: the program gives them).
-        names = (*schema.inputs(door.cls), *door.imported)
+        names = (*door.inputs, *door.described.imported)
         ins = {n: outs[n] for n in names if read.get(n) is not None}
         return ReadResponse(result.id or "", outs, ins)
 
@@ -510,13 +348,11 @@ class PipecatProvider(Provider):
         door = self._door(request.urn)
         olds, secret = plain(request.olds)
         news, secret_news = plain(request.news)
-        secret |= secret_news | door.secret
+        secret |= secret_news | door.described.secret
         moved = door.moved(olds)
-        olds = door.from_core(door.to_core(olds))
+        olds = door.described.current(olds)
         if moved:
-            unchanged = await self._run(
-                door.provider.diff, request.resource_id, door.to_core(olds), door.to_core(news)
-            )
+            unchanged = await self._run(door.provider.diff, request.resource_id, olds, news)
             if not unchanged.changes:
                 # Only the names of the state change (`diff`): nothing to ask Pipecat Cloud.
                 given = {k: v for k, v in news.items() if v is not None}
@@ -527,10 +363,10 @@ class PipecatProvider(Provider):
             "updating",
             door.provider.update,
             request.resource_id,
-            door.to_core(olds),
-            {**door.to_core(news), "__urn": request.urn},
+            olds,
+            {**news, "__urn": request.urn},
         )
-        outs = door.from_core(result.outs) if result.outs else {**olds, **news}
+        outs = result.outs or {**olds, **news}
         return UpdateResponse(engine_values(outs, secret))
 
     async def delete(self, request: DeleteRequest) -> None:
@@ -540,7 +376,7 @@ class PipecatProvider(Provider):
             "deleting",
             door.provider.delete,
             request.resource_id,
-            {**door.to_core(props), "__urn": request.urn},
+            {**props, "__urn": request.urn},
         )
 
 

@@ -137,7 +137,7 @@ def test_a_deployment_that_is_not_ready_in_time_is_undone(
     provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     emulator.configure(agentReadySeconds=30)
-    with pytest.raises(AgentError, match=r"not ready after 1s \(deployTimeout\)") as failed:
+    with pytest.raises(AgentError, match=r"not ready after 1s \(deploy_timeout\)") as failed:
         provider.create(props(image="example/agent:1", deployTimeout=1))
     assert "the agent was deleted again" in str(failed.value)
     assert gone(emulator)

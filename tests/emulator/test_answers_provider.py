@@ -76,11 +76,11 @@ def leaks(message: str, values: list[str]) -> list[str]:
 
 def secret_set(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
     props = {
-        "set_name": "bot-secrets",
+        "setName": "bot-secrets",
         "region": "us-west",
         "secrets": {"OPENAI_API_KEY": VALUE},
         "keys": ["OPENAI_API_KEY"],
-        "ready_timeout": 10,
+        "readyTimeout": 10,
         **change,
     }
     return SecretSetProvider(), props, [VALUE]
@@ -88,12 +88,12 @@ def secret_set(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
 
 def image_pull(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
     props = {
-        "set_name": "ghcr-pull",
+        "setName": "ghcr-pull",
         "region": "us-west",
         "host": "ghcr.io",
         "username": USERNAME,
         "password": PASSWORD,
-        "ready_timeout": 10,
+        "readyTimeout": 10,
         **change,
     }
     return ImagePullSecretProvider(), props, [PASSWORD]
@@ -115,7 +115,7 @@ def test_no_error_path_shows_a_value_in_any_echo_form(
 ) -> None:
     provider, props, values = KINDS[kind]()
     configured(provider, emulator)
-    name = props["set_name"]
+    name = props["setName"]
     said = "refused " + " and ".join(ECHOES[echo](v) for v in values)
     # The credentials of an image pull secret go out as base64(user:password): echoed too.
     if kind == "image pull secret":

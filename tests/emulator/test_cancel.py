@@ -119,8 +119,8 @@ def test_a_set_provisioning_wait_ends_and_keeps_the_set_and_its_claim(
     emulator.configure(secretReadySeconds=30)
     provider = SecretSetProvider()
     provider._settings = (API_KEY, emulator.api_url)
-    props = {"set_name": "bot-secrets", "region": "us-west", "secrets": {"A": "value-a"}}
-    props |= {"keys": ["A"], "ready_timeout": 60, "__urn": SET_URN}
+    props = {"setName": "bot-secrets", "region": "us-west", "secrets": {"A": "value-a"}}
+    props |= {"keys": ["A"], "readyTimeout": 60, "__urn": SET_URN}
     raised = cancelled_within(
         lambda: provider.create(dict(props)),
         lambda: emulator.api("GET", "/secrets/bot-secrets").status_code == 200,

@@ -164,11 +164,11 @@ class SecretSetKind(Kind):
     def props(self, old: bool = False) -> dict[str, Any]:
         value = OLD_VALUE if old else VALUE
         return {
-            "set_name": self.name,
+            "setName": self.name,
             "region": "us-west",
             "secrets": {"OPENAI_API_KEY": value},
             "keys": ["OPENAI_API_KEY"],
-            "ready_timeout": 10,
+            "readyTimeout": 10,
         }
 
     def secrets(self, props: dict[str, Any]) -> list[str]:
@@ -182,12 +182,12 @@ class SecretSetKind(Kind):
 class ImagePullKind(Kind):
     def props(self, old: bool = False) -> dict[str, Any]:
         return {
-            "set_name": self.name,
+            "setName": self.name,
             "region": "us-west",
             "host": "https://ghcr.io",
             "username": USERNAME,
             "password": OLD_PASSWORD if old else PASSWORD,
-            "ready_timeout": 10,
+            "readyTimeout": 10,
         }
 
     def secrets(self, props: dict[str, Any]) -> list[str]:

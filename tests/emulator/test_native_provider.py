@@ -32,7 +32,8 @@ import pcc_provider
 from pcc_provider import agent, api, build
 from pcc_provider import context as build_context
 from pcc_provider.native import schema
-from pcc_provider.native.server import NativeError, PipecatProvider, engine_values, plain
+from pcc_provider.native.server import PipecatProvider, engine_values, plain
+from pcc_provider.secrets import SecretSetError
 
 URN = "urn:pulumi:dev::proj::pipecat:index:Build::image"
 
@@ -82,7 +83,9 @@ def test_schema_lists_the_python_constructor_and_outputs() -> None:
         "description": "extra exclude patterns, as `[build.exclude] patterns` in pcc-deploy.toml.",
     }
     # What decides a replacement and what the provider returns are declared outputs.
-    assert set(build.REPLACE_ON) | set(build.OUTPUTS) <= set(spec["properties"])
+    described = build.DESCRIPTION
+    assert set(described.replace_on) | set(described.output_names) <= set(spec["properties"])
+    assert {"contextHash", "imageUri", "buildId"} <= set(described.output_names)
 
 
 def test_schema_lists_what_the_agent_provider_sends_and_returns() -> None:
@@ -90,8 +93,10 @@ def test_schema_lists_what_the_agent_provider_sends_and_returns() -> None:
     assert spec["requiredInputs"] == ["serviceName"]
     assert spec["inputProperties"]["minAgents"]["type"] == "integer"
     assert spec["inputProperties"]["triggers"]["$ref"] == "pulumi.json#/Any"
-    assert set(agent.SETTINGS) | set(agent.REPLACE_ON) <= set(spec["inputProperties"])
-    assert set(agent.OUTPUTS) <= set(spec["properties"])
+    sent = [name for name, _ in agent.settings()]
+    assert set(sent) | set(agent.DESCRIPTION.replace_on) <= set(spec["inputProperties"])
+    assert {"minAgents", "image", "krispVivaAudioFilter"} <= set(sent)
+    assert set(agent.DESCRIPTION.output_names) <= set(spec["properties"])
 
 
 def test_schema_keeps_set_values_secret() -> None:
@@ -247,7 +252,8 @@ def test_a_set_name_declared_twice_is_refused(emulator: EmulatorHandle) -> None:
     pull = engine_values(
         {"setName": "bot-secrets", "host": "https://ghcr.io", "username": "u", "password": "p"}
     )
-    with pytest.raises(NativeError, match="'bot-secrets' is declared twice in this program"):
+    refused = "'bot-secrets' is declared twice in this program: .* its own setName$"
+    with pytest.raises(SecretSetError, match=refused):
         asyncio.run(provider.check(CheckRequest(second, {}, pull, b"")))
 
 

@@ -31,7 +31,7 @@ def agent_inputs(**more: Any) -> dict[str, Any]:
 
 
 def set_inputs(**more: Any) -> dict[str, Any]:
-    return {"set_name": "bot-secrets", "region": "us-west", "secrets": {"B": "b", "A": "a"}} | more
+    return {"setName": "bot-secrets", "region": "us-west", "secrets": {"B": "b", "A": "a"}} | more
 
 
 # -- what a check adds -------------------------------------------------------------------------

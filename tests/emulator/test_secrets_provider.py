@@ -34,11 +34,11 @@ def configured(provider: Any, emu: Emulator) -> Any:
 
 def props(**secrets: str) -> dict[str, Any]:
     return {
-        "set_name": "bot-secrets",
+        "setName": "bot-secrets",
         "region": "us-west",
         "secrets": secrets,
         "keys": sorted(secrets),
-        "ready_timeout": 10,
+        "readyTimeout": 10,
     }
 
 
@@ -56,11 +56,11 @@ def test_check_names_the_problem_never_the_value() -> None:
         assert all(VALUE not in f.reason and f.property == "" for f in failures)
     assert provider.check({}, props(K=VALUE, OTHER_KEY_2="x")).failures == []
     for name in ("ab", "a" * 64, "Upper", "under_score", "-lead", "trail-", "a..b"):
-        assert provider.check({}, {**props(K="v"), "set_name": name}).failures, name
+        assert provider.check({}, {**props(K="v"), "setName": name}).failures, name
     for name in ("abc", "bot-secrets", "my.secrets.v2", "a" * 63):
-        assert provider.check({}, {**props(K="v"), "set_name": name}).failures == [], name
+        assert provider.check({}, {**props(K="v"), "setName": name}).failures == [], name
     pull = ImagePullSecretProvider()
-    good = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    good = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
     good |= {"username": "u", "password": VALUE}
     assert pull.check({}, good).failures == []
     for host in ("http://ghcr.io", "ghcr.io", "https://", "ftp://x"):
@@ -82,12 +82,10 @@ def test_diff_updates_values_in_place_and_replaces_on_name_or_region() -> None:
     ).changes
     moved = provider.diff("bot-secrets", old, {**props(A="1", B="2"), "region": "us-east"})
     assert moved.replaces == ["region"] and moved.delete_before_replace
-    renamed = provider.diff("bot-secrets", old, {**props(A="1", B="2"), "set_name": "other"})
-    assert renamed.replaces == ["set_name"] and not renamed.delete_before_replace
+    renamed = provider.diff("bot-secrets", old, {**props(A="1", B="2"), "setName": "other"})
+    assert renamed.replaces == ["setName"] and not renamed.delete_before_replace
     # Only the timeout: nothing to do on the service.
-    assert not provider.diff(
-        "bot-secrets", old, {**props(A="1", B="2"), "ready_timeout": 5}
-    ).changes
+    assert not provider.diff("bot-secrets", old, {**props(A="1", B="2"), "readyTimeout": 5}).changes
 
 
 def test_create_update_read_delete(emu: Emulator) -> None:
@@ -133,14 +131,14 @@ def test_a_failed_create_is_undone_and_says_why(emu: Emulator) -> None:
 
     emu.config.secret_ready_seconds = 30
     with pytest.raises(SecretSetError, match=r"still pending after 0.3s \(ready_timeout\)"):
-        provider.create({**props(A=VALUE), "ready_timeout": 0.3})
+        provider.create({**props(A=VALUE), "readyTimeout": 0.3})
     assert "bot-secrets" not in emu.store.secret_sets
 
 
 def test_image_pull_secret_is_sent_as_the_official_cli_encodes_it(emu: Emulator) -> None:
     provider = configured(ImagePullSecretProvider(), emu)
-    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
-    given |= {"username": "bot", "password": VALUE, "ready_timeout": 10}
+    given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    given |= {"username": "bot", "password": VALUE, "readyTimeout": 10}
     created = provider.create(given)
     assert created.outs["status"] == "ready"
     stored = emu.store.secret_sets["ghcr"]
@@ -332,7 +330,7 @@ def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
     # An up interrupted while the set provisioned: the PUT landed, the wait never ended.
     emu.config.secret_ready_seconds = 30
     with pytest.raises(SecretSetError, match="still pending"):
-        provider.create({**props(A="old", B="old"), "__urn": URN, "ready_timeout": 0.3})
+        provider.create({**props(A="old", B="old"), "__urn": URN, "readyTimeout": 0.3})
     emu.config.secret_ready_seconds = 0.2
     created = provider.create({**props(A=VALUE, B="2"), "__urn": URN})
     assert created.outs["status"] == "ready"
@@ -362,13 +360,13 @@ def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
     assert "(it has the keys A, X; this program declares A)" in str(raised.value)
     assert "theirs" not in str(raised.value) and VALUE not in str(raised.value)
     with pytest.raises(SecretSetError, match="already exists in region us-west"):
-        provider.create({**props(A=VALUE, X="x"), "region": "eu-central", "adopt_existing": True})
+        provider.create({**props(A=VALUE, X="x"), "region": "eu-central", "adoptExisting": True})
 
 
 def test_a_set_is_adopted_on_purpose(emu: Emulator) -> None:
     provider = configured(SecretSetProvider(), emu)
     emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
-    adopted = provider.create({**props(A=VALUE, B="2"), "adopt_existing": True})
+    adopted = provider.create({**props(A=VALUE, B="2"), "adoptExisting": True})
     assert adopted.outs["keys"] == ["A", "B"]
     assert emu.store.secret_sets["bot-secrets"].values == {"A": VALUE, "B": "2"}
     provider.delete("bot-secrets", adopted.outs)
@@ -391,15 +389,15 @@ def test_a_newcomer_under_the_name_is_left_alone(emu: Emulator) -> None:
     assert emu.store.secret_sets["bot-secrets"].values == {"THEIRS": "x"}
 
     # Taken over on purpose.
-    updated = provider.update("bot-secrets", ours, {**props(A="new"), "adopt_existing": True})
+    updated = provider.update("bot-secrets", ours, {**props(A="new"), "adoptExisting": True})
     assert updated.outs["keys"] == ["A"]
     assert emu.store.secret_sets["bot-secrets"].values == {"A": "new"}
 
 
 def test_a_newcomer_image_pull_secret_in_another_region_is_left_alone(emu: Emulator) -> None:
     pull = configured(ImagePullSecretProvider(), emu)
-    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
-    ours = pull.create({**given, "username": "bot", "password": VALUE, "ready_timeout": 10}).outs
+    given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    ours = pull.create({**given, "username": "bot", "password": VALUE, "readyTimeout": 10}).outs
     emu.store.delete_secret_set("ghcr")
     emu.store.put_secret_set("ghcr", "eu-central", {"x": "y"}, "https://ghcr.io")
     pull.delete("ghcr", ours)
@@ -419,9 +417,9 @@ def test_a_reason_that_echoes_a_value_is_withheld(emu: Emulator) -> None:
     pull = configured(ImagePullSecretProvider(), emu)
     credentials = base64.b64encode(f"bot:{VALUE}".encode()).decode()
     emu.store.fail_secret_set("ghcr", f"cannot log in with {credentials}")
-    given = {"set_name": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
+    given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
     with pytest.raises(SecretSetError) as raised:
-        pull.create({**given, "username": "bot", "password": VALUE, "ready_timeout": 10})
+        pull.create({**given, "username": "bot", "password": VALUE, "readyTimeout": 10})
     assert str(raised.value) == (
         f"image pull secret ghcr: provisioning failed: {withheld}; the set was deleted again"
     )

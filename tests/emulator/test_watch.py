@@ -39,11 +39,11 @@ def agent_props(name: str, **settings: Any) -> dict[str, Any]:
 
 def set_props(name: str) -> dict[str, Any]:
     return {
-        "set_name": name,
+        "setName": name,
         "region": "us-west",
         "secrets": {"KEY": "value-of-" + name},
         "keys": ["KEY"],
-        "ready_timeout": 60,
+        "readyTimeout": 60,
     }
 
 
@@ -152,5 +152,5 @@ def test_warm_capacity_that_never_comes_fails_at_the_timeout_naming_it(
 ) -> None:
     emulator.configure(agentReadySeconds=0.2, replicaWarmSeconds=60)
     provider = AgentProvider()
-    with pytest.raises(AgentError, match=r"not ready after 3s \(deployTimeout\): 0/2 warm"):
+    with pytest.raises(AgentError, match=r"not ready after 3s \(deploy_timeout\): 0/2 warm"):
         provider.create(agent_props("slow", minAgents=2, deployTimeout=3))

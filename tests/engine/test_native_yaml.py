@@ -22,12 +22,31 @@ from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 from test_ownership import recover_command
 
+from pcc_provider.agent import DESCRIPTION as AGENT
 from pcc_provider.native import schema
-from pcc_provider.native.server import AgentDoor
 
 pytestmark = pytest.mark.engine
 
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
+
+
+# As the README shows it: a build, a set whose value is a secret stack config, an agent of both.
+BOUND_SET = {
+    "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
+    "creds": {
+        "type": "pipecat:index:SecretSet",
+        "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": "${openaiKey}"}},
+    },
+    "bot": {
+        "type": "pipecat:index:Agent",
+        "properties": {
+            "serviceName": "bot",
+            "buildId": "${image.buildId}",
+            "secretSet": "${creds.setName}",
+        },
+    },
+}
+SECRET_CONFIG = {"openaiKey": {"type": "string", "secret": True}}
 
 
 def write_program(project: Path, resources: dict[str, Any], **config: Any) -> None:
@@ -174,7 +193,7 @@ def test_yaml_agent_deploys_the_build_updates_by_name_and_is_destroyed(
     assert bot["outputs"]["reconciledDeploymentId"] == agent["reconciledDeploymentId"]
     # What the shared core stored is what the schema declares (the doors cannot drift).
     declared = {*schema.schema()["resources"]["pipecat:index:Agent"]["properties"]}
-    declared |= {*AgentDoor.internal}
+    declared |= {f.name for f in AGENT.internal}
     assert set(bot["outputs"]) <= declared, set(bot["outputs"]) - declared
     assert agent["autoScaling"]["maxReplicas"] == 5
 
@@ -266,24 +285,7 @@ def test_yaml_a_value_an_error_echoes_html_escaped_is_not_printed(
 def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
 ) -> None:
-    # As the README shows it: the value from a secret stack config.
-    resources = {
-        "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
-        "creds": {
-            "type": "pipecat:index:SecretSet",
-            "properties": {"setName": "bot-secrets", "secrets": {"OPENAI_API_KEY": "${openaiKey}"}},
-        },
-        "bot": {
-            "type": "pipecat:index:Agent",
-            "properties": {
-                "serviceName": "bot",
-                "buildId": "${image.buildId}",
-                "secretSet": "${creds.setName}",
-            },
-        },
-    }
-    config = {"openaiKey": {"type": "string", "secret": True}}
-    stack = yaml_stack(tmp_path, engine, emulator, resources, **config)
+    stack = yaml_stack(tmp_path, engine, emulator, BOUND_SET, **SECRET_CONFIG)
     stack.config("openaiKey", "sk-first-value", secret=True)
     # The first preview: the build's id is unknown until `up`, and the agent still checks.
     first_preview = stack.preview()
