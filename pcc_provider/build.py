@@ -341,7 +341,8 @@ class BuildProvider(ApiProvider):
             # Waiting could only end like the last `up` did: after build_timeout, failed.
             progress.warn(
                 f"build {found['id']} has been {found['status']} for {age:.0f}s, longer than "
-                f"buildTimeout ({timeout:g}s): it looks stuck, so a new build starts instead "
+                f"{self.door['buildTimeout']} ({timeout:g}s): it looks stuck, so a new build "
+                "starts instead "
                 f"of reattaching to it; its logs: {found.get('logsUrl')}"
             )
             found = None
@@ -444,7 +445,7 @@ class BuildProvider(ApiProvider):
             raise BuildError(
                 f"lost track of build {build_id} while waiting for it ({exc}); it goes on in "
                 "Pipecat Cloud, and the next `pulumi up` reattaches to it while it is younger "
-                f"than buildTimeout ({timeout:g}s). Logs: {logs}"
+                f"than {self.door['buildTimeout']} ({timeout:g}s). Logs: {logs}"
             ) from None
         # The row's last word: the outcome, not the last status polled ("building (2s)").
         took = time.monotonic() - started
@@ -471,6 +472,7 @@ class BuildProvider(ApiProvider):
         patience: Patience,
     ) -> dict[str, Any]:
         build_id, logs = build["id"], build.get("logsUrl")
+        named = self.door["buildTimeout"]
         return poll(
             build,
             lambda: patience.call(lambda: client.get_build(build_id), build),
@@ -481,9 +483,9 @@ class BuildProvider(ApiProvider):
             ),
             expired=lambda b: BuildError(
                 f"build {build_id} is still {b.get('status')} after {timeout:g}s "
-                "(buildTimeout); it goes on in Pipecat Cloud. If builds of this context take "
-                "longer, raise build_timeout: the next `pulumi up` reattaches to a build in "
-                "flight younger than build_timeout, and starts a new one in place of an older "
+                f"({named}); it goes on in Pipecat Cloud. If builds of this context take "
+                f"longer, raise {named}: the next `pulumi up` reattaches to a build in "
+                f"flight younger than {named}, and starts a new one in place of an older "
                 f"one. Logs: {logs}"
             ),
             progress=progress,

@@ -301,7 +301,7 @@ def test_own_timeout_then_reattach(
     stack.config("timeout", "1")
     result = stack.up(check=False)
     assert result.returncode != 0
-    assert "is still building after 1s (buildTimeout)" in result.output
+    assert "is still building after 1s (build_timeout)" in result.output
     assert "raise build_timeout" in result.output
     assert emulator.calls(UPLOAD) == 1
     [build_id] = in_flight(emulator)
@@ -336,7 +336,7 @@ def test_stuck_build_is_left_for_a_new_one(
     time.sleep(max(0.0, 3.1 - age))
     up = stack.up()
     assert re.search(
-        rf"build {stuck} has been (pending|building) for \d+s, longer than buildTimeout \(3s\): "
+        rf"build {stuck} has been (pending|building) for \d+s, longer than build_timeout \(3s\): "
         "it looks stuck, so a new build starts",
         up.stdout,
     ), up.stdout
