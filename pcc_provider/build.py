@@ -565,7 +565,7 @@ class Build(ApiResource, module="pipecat", name="Build"):
         urn = resource_urn(f"pulumi-python:{self._resource_type_name}", resource_name, opts)
         # On the row of this resource when it has its own URN (a child's is not known yet).
         props, failures, warnings = prepared(props, Progress(urn if isinstance(urn, str) else None))
-        if props["contentDigest"] == UNKNOWN:
+        if props.get("contentDigest") in (None, UNKNOWN) and not failures:
             # The program hashes the context before the engine diffs it: it must be known.
             failures.append(
                 (

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import threading
@@ -55,6 +56,12 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str | None
         {},
         "build_timeout must be a positive number",
     ),
+    "misspelt keyword": (
+        {"build_timeot": 5},
+        {},
+        {},
+        "Build takes no build_timeot (did you mean build_timeout?)",
+    ),
     "missing key": ({}, {}, {"PIPECAT_API_KEY": None}, "no Pipecat Cloud API key"),
     "plain-http API URL": (
         {},
@@ -88,6 +95,13 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     if "PIPECAT_API_URL" not in env:
         assert api_settings(lambda _: None)[1] == emulator.api_url  # it would be seen there
     assert emulator.stats()["requests"] == {}
+
+
+def test_a_context_the_program_does_not_know_yet_is_refused(agent: Path) -> None:
+    # An Output needs an event loop; an earlier asyncio.run() in this worker leaves none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    with pytest.raises(pulumi.RunError, match=r"^Build 'image': context, dockerfile and exclude"):
+        Build("image", context=pulumi.Output.from_input(str(agent)))  # type: ignore[arg-type]
 
 
 def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
