@@ -49,11 +49,9 @@ from pcc_provider.description import (
 from pcc_provider.resource import (
     ApiResource,
     OwnedObjectProvider,
-    Patience,
     Progress,
     StillThere,
     checked,
-    poll,
     refuse_import,
 )
 
@@ -708,8 +706,6 @@ class AgentProvider(OwnedObjectProvider):
         """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
-        patience = Patience()
-        latest: list[dict[str, Any] | None] = [agent]
 
         def reconciled(a: dict[str, Any]) -> bool:
             return bool(
@@ -729,34 +725,28 @@ class AgentProvider(OwnedObjectProvider):
                 return f"{have}/{need} warm"
             return _reason(a)
 
-        with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), agent, self.poll_interval
-        ) as (lookout, waiter):
-            seen = watch.fetcher(lookout, waiter)
+        def looked(found: dict[str, Any] | None) -> dict[str, Any]:
+            if found is None:
+                raise api.NotFound(f"agent {name} is gone", status=404)
+            failure = deploy_failure(found, wanted, name)
+            if failure:
+                raise DeployFailed(*failure)
+            return found
 
-            def fetch() -> dict[str, Any]:
-                found = latest[0] = patience.call(seen, latest[0])
-                if found is None:
-                    raise api.NotFound(f"agent {name} is gone", status=404)
-                failure = deploy_failure(found, wanted, name)
-                if failure:
-                    raise DeployFailed(*failure)
-                return found
-
-            agent = poll(
-                agent,
-                fetch,
-                lambda a: reconciled(a) and warm(a),
-                timeout=timeout,
-                describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {waiting_on(a)}",
-                expired=lambda a: DeployFailed(
-                    f"not ready after {timeout:g}s ({self.door['deployTimeout']}): {waiting_on(a)}"
-                ),
-                progress=progress,
-                interval=0,  # the lookout paces the looks
-                answered=lambda: lookout.last_answer,
-                rate_limited=client.pause.describe,
-            )
+        agent = self._watch(
+            client,
+            name,
+            agent,
+            agent,
+            looked,
+            lambda a: reconciled(a) and warm(a),
+            timeout=timeout,
+            describe=lambda a, took: f"deploying agent {name} ({took:.0f}s): {waiting_on(a)}",
+            expired=lambda a: DeployFailed(
+                f"not ready after {timeout:g}s ({self.door['deployTimeout']}): {waiting_on(a)}"
+            ),
+            progress=progress,
+        )
         have, need = capacity(agent, wanted)
         warmth = f", {have}/{need} warm" if warmth_wanted and need else ""
         progress.info(

@@ -393,24 +393,61 @@ class OwnedObjectProvider(ApiProvider):
         except api.NotFound:
             return False
         timeout = self._timeout(props)
+        self._watch(
+            client,
+            name,
+            {"name": name},
+            True,
+            lambda found: found is not None,
+            lambda exists: not exists,
+            timeout=timeout,
+            describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
+            expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
+            progress=progress,
+        )
+        return True
+
+    def _watch(
+        self,
+        client: api.Client,
+        name: str,
+        seen: Mapping[str, Any],
+        start: T,
+        looked: Callable[[dict[str, Any] | None], T],
+        done: Callable[[T], bool],
+        *,
+        timeout: float,
+        describe: Callable[[T, float], str],
+        expired: Callable[[T], Exception],
+        progress: Progress,
+    ) -> T:
+        """Poll the object as the lookout of its kind sees it (watch.py) until `done`, from
+        `start`. `seen`: what the caller knows of it now; `looked`: what a poll makes of the
+        next look (None: it is gone). An API error that may pass is tolerated a few times
+        (Patience): the poll goes on with what it saw last."""
         patience = Patience()
         with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), {"name": name}, self.poll_interval
+            self.watched, client, name, self._detail(name), seen, self.poll_interval
         ) as (lookout, waiter):
-            seen = watch.fetcher(lookout, waiter)
-            poll(
-                True,
-                lambda: patience.call(lambda: seen() is not None, True),
-                lambda exists: not exists,
+            next_look = watch.fetcher(lookout, waiter)
+            latest = [start]
+
+            def fetch() -> T:
+                latest[0] = patience.call(lambda: looked(next_look()), latest[0])
+                return latest[0]
+
+            return poll(
+                start,
+                fetch,
+                done,
                 timeout=timeout,
-                describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
-                expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
+                describe=describe,
+                expired=expired,
                 progress=progress,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
                 rate_limited=client.pause.describe,
             )
-        return True
 
 
 def _known(value: Any) -> bool:

@@ -59,12 +59,10 @@ from pcc_provider.description import (
 )
 from pcc_provider.resource import (
     OwnedObjectProvider,
-    Patience,
     PipecatResource,
     Progress,
     StillThere,
     checked,
-    poll,
     refuse_import,
 )
 
@@ -489,34 +487,27 @@ class SetProvider(OwnedObjectProvider):
         `olds`: the values an update replaces, which the service may echo too."""
         name = props["setName"]
         timeout = self._timeout(props)
-        patience = Patience()
         pending: dict[str, Any] = {"status": "pending"}
-        latest: list[dict[str, Any] | None] = [pending]
-        with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), pending, self.poll_interval
-        ) as (lookout, waiter):
-            seen = watch.fetcher(lookout, waiter)
 
-            def fetch() -> dict[str, Any]:
-                latest[0] = patience.call(seen, latest[0])
-                if latest[0] is None:
-                    raise ProvisioningFailed("it disappeared while being provisioned")
-                return latest[0]
+        def looked(found: dict[str, Any] | None) -> dict[str, Any]:
+            if found is None:
+                raise ProvisioningFailed("it disappeared while being provisioned")
+            return found
 
-            found = poll(
-                pending,
-                fetch,
-                lambda s: s.get("status") != "pending",
-                timeout=timeout,
-                describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
-                expired=lambda _: ProvisioningFailed(
-                    f"still pending after {timeout:g}s ({self.door['readyTimeout']})"
-                ),
-                progress=progress,
-                interval=0,  # the lookout paces the looks
-                answered=lambda: lookout.last_answer,
-                rate_limited=client.pause.describe,
-            )
+        found = self._watch(
+            client,
+            name,
+            pending,
+            pending,
+            looked,
+            lambda s: s.get("status") != "pending",
+            timeout=timeout,
+            describe=lambda _, took: f"provisioning {self.what} {name} ({took:.0f}s)",
+            expired=lambda _: ProvisioningFailed(
+                f"still pending after {timeout:g}s ({self.door['readyTimeout']})"
+            ),
+            progress=progress,
+        )
         if found.get("status") != "ready":
             said = str(found.get("errorMessage") or "no error message")
             reason = client.vetted(said, self._secrets(props, olds or {}))
