@@ -87,7 +87,13 @@ class Finding:
 def review(deployment: Mapping[str, Any], succeeded: Sequence[float]) -> list[Finding]:
     """What becomes of each pending create of ours in a deployment (`stack export`), given
     when each `pulumi up` or `pulumi destroy` of the stack that succeeded began. Pure."""
-    in_state = {r.get("urn") for r in deployment.get("resources") or [] if isinstance(r, dict)}
+    # Each URN's objects in the state, by id (an agent's or a set's id is its name). A
+    # replacement's create has the URN of the resource it replaces: only the object it was
+    # making, in the state, means it is done with.
+    in_state: dict[Any, set[Any]] = {}
+    for held in deployment.get("resources") or []:
+        if isinstance(held, dict):
+            in_state.setdefault(held.get("urn"), set()).add(held.get("id"))
     found: list[Finding] = []
     for op in deployment.get("pending_operations") or []:
         resource = op.get("resource") if isinstance(op, dict) else None
@@ -98,7 +104,7 @@ def review(deployment: Mapping[str, Any], succeeded: Sequence[float]) -> list[Fi
             continue  # another provider's
         kind = KINDS.get(str(stamped.get("kind")), stamped.get("kind"))
         what = f"{kind} {stamped.get('name')}" if stamped else urn
-        if urn in in_state:
+        if urn in in_state and (not stamped or stamped.get("name") in in_state[urn]):
             # Objects named by the program (agents, sets): the one in the state is the one
             # that create was making. A build in flight was reattached to, or replaced.
             found.append(
