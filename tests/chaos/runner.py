@@ -912,13 +912,16 @@ class Chaos:
         """Invariant 7: the record is in unreadable/, its bytes as they were, and said so."""
         self.report.checks["7 records-kept"] += 1
         assert self.emulator is not None
-        kept = self.emulator_dir / "unreadable" / path.relative_to(self.emulator_dir)
+        # In unreadable/'s folder of the same kind, under its own name, or numbered beside
+        # what was set aside there before (the same record cut short at an earlier step).
+        folder = self.emulator_dir / "unreadable" / path.parent.relative_to(self.emulator_dir)
         moved = dict(self.emulator.store.records.set_aside)
-        if moved.get(path) != kept or not kept.exists() or kept.read_bytes() != cut:
+        kept = moved.get(path)
+        if kept is None or kept.parent != folder or not kept.exists() or kept.read_bytes() != cut:
+            where = "not set aside" if kept is None else f"{kept} holds other bytes or is missing"
             self.violate(
                 "7 records-kept",
-                f"{path} cut short: set aside {sorted(moved.items())}, "
-                f"{kept} {'holds other bytes' if kept.exists() else 'missing'}",
+                f"{path} cut short: {where} (set aside: {sorted(moved.items())})",
             )
 
     def plant(self, set_name: str) -> None:
