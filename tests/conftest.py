@@ -24,7 +24,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Path:
+def bot_context(tmp_path: Path) -> Path:
     """A small agent's build context: a Dockerfile and bot.py."""
     root = tmp_path / "agent"
     root.mkdir()

@@ -41,7 +41,8 @@ def props(name: str = "bot", **settings: Any) -> dict[str, Any]:
     return {"serviceName": name, "region": "us-west", "deployTimeout": 30, **settings}
 
 
-def agent(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+def agent_json(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+    """The agent as the API answers it now."""
     response = emulator.api("GET", f"/agents/{name}")
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -126,9 +127,9 @@ def test_a_failed_update_keeps_the_agent_and_says_so(
     first = str(failed.value).splitlines()[0]
     assert "the agent is left as it is" in first
     # It exists, so its logs can be read.
-    deployment = agent(emulator)["desiredDeploymentId"]
+    deployment = agent_json(emulator)["desiredDeploymentId"]
     assert first.endswith(f"; its logs: `pcc agent logs bot --deployment {deployment}`")
-    seen = agent(emulator)
+    seen = agent_json(emulator)
     assert seen["available"] is True
     assert seen["reconciledDeploymentId"] == created.outs["desiredDeploymentId"]
 
@@ -153,7 +154,7 @@ def test_one_500_while_waiting_is_retried(
     emulator.fault(GET_AGENT, status=500)
     emulator.fault(GET_AGENT, drop=True)
     created = provider.create(props(image="example/agent:1"))
-    assert created.outs["ready"] is True and agent(emulator)["ready"] is True
+    assert created.outs["ready"] is True and agent_json(emulator)["ready"] is True
     assert emulator.stats()["requests"][GET_AGENT] >= 3
 
 
@@ -167,7 +168,7 @@ def test_errors_that_persist_fail_the_wait_but_keep_the_agent(
     requests_made = emulator.stats()["requests"][GET_AGENT]
     assert 2 <= requests_made <= 10  # bounded
     emulator.clear_faults()
-    assert agent(emulator)["name"] == "bot"  # not deleted: nothing said it failed
+    assert agent_json(emulator)["name"] == "bot"  # not deleted: nothing said it failed
 
 
 # -- 3. an existing agent of the same name ---------------------------------------------------
@@ -184,7 +185,7 @@ def test_someone_elses_agent_is_not_taken_over(
     message = str(failed.value)
     assert "an agent named bot already exists and this stack did not create it" in message
     assert "adopt_existing=True" in message and "image" in message
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
 
 
 def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
@@ -193,7 +194,7 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
     emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/agent:7"})
     adopted = provider.create(props(image="example/agent:1", adoptExisting=True, maxAgents=3))
     assert adopted.outs["ready"] is True
-    seen = agent(emulator)
+    seen = agent_json(emulator)
     assert seen["deployment"]["manifest"]["spec"]["image"] == "example/agent:1"
     assert seen["autoScaling"]["maxReplicas"] == 3
 
@@ -204,7 +205,7 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
         provider.create(props(image="example/crashloop:1", adoptExisting=True))
     assert "existed before this update, so it was left as it is" in str(failed.value)
     assert "; its logs: `pcc agent logs bot --deployment " in str(failed.value)
-    assert agent(emulator)["name"] == "bot"
+    assert agent_json(emulator)["name"] == "bot"
 
 
 URN = "urn:pulumi:dev::proj::pulumi-python:dynamic:pipecat:Agent::bot"
@@ -224,7 +225,7 @@ def test_an_agent_left_by_an_interrupted_create_is_picked_up(
 ) -> None:
     inputs = props(image="example/agent:1", maxAgents=4, agentProfile="agent-2x", __urn=URN)
     interrupted_create(provider, emulator, inputs)
-    left = agent(emulator)
+    left = agent_json(emulator)
     created = provider.create(inputs)
     assert created.id == "bot" and created.outs["ready"] is True
     # Sent its settings again, the same configuration makes no new deployment.
@@ -301,7 +302,7 @@ def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_bu
     latest = deployments(emulator)[-1]
     assert latest["buildId"] == build_b
     assert (
-        agent(emulator)["desiredDeploymentId"]
+        agent_json(emulator)["desiredDeploymentId"]
         == latest["id"]
         == created.outs["desiredDeploymentId"]
     )
@@ -315,13 +316,13 @@ def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     build_a = build(emulator, "FROM python:3.12\nCMD echo a\n")
     build_b = build(emulator, "FROM python:3.12\nCMD echo b\n")
     interrupted_create(provider, emulator, props(buildId=build_a, __urn=URN))
-    theirs = agent(emulator)
+    theirs = agent_json(emulator)
     other = URN.replace("::proj::", "::other-project::")
     with pytest.raises(AgentError) as failed:
         provider.create(props(buildId=build_b, __urn=other))
     assert "an agent named bot already exists and this stack did not create it" in str(failed.value)
     assert "adopt_existing=True" in str(failed.value)
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
     assert deployments(emulator)[-1]["buildId"] == build_a
 
     # Nor does a stack with no claim at all (one that never started a create of it).
@@ -372,7 +373,7 @@ def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_take
     with pytest.raises(AgentError, match="this stack did not create it") as failed:
         provider.create(inputs)
     assert "adopt_existing=True" in str(failed.value)
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
 
 
 def test_an_agent_deleted_while_it_deploys_says_so(
@@ -601,12 +602,12 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     assert "Run `pulumi refresh` to forget it, or pass adopt_existing=True" in message
     assert provider.read("bot", ours).id == ""  # refresh forgets it
     provider.delete("bot", ours)  # leaves it
-    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "them/x:1"
+    assert agent_json(emulator)["deployment"]["manifest"]["spec"]["image"] == "them/x:1"
 
     # Taken over on purpose.
     taken = provider.update("bot", ours, props(image="example/agent:2", adoptExisting=True))
-    assert taken.outs["createdAt"] == agent(emulator)["createdAt"] != ours["createdAt"]
-    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
+    assert taken.outs["createdAt"] == agent_json(emulator)["createdAt"] != ours["createdAt"]
+    assert agent_json(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
     provider.delete("bot", taken.outs)
     assert gone(emulator)
 
@@ -615,7 +616,7 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
 
 
 def held_spec(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
-    spec: dict[str, Any] = agent(emulator, name)["deployment"]["manifest"]["spec"]
+    spec: dict[str, Any] = agent_json(emulator, name)["deployment"]["manifest"]["spec"]
     return spec
 
 

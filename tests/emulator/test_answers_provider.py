@@ -168,8 +168,8 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return statuses
 
 
-def test_a_502_html_page_is_named_not_shown(agent: Path, emulator: EmulatorHandle) -> None:
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+def test_a_502_html_page_is_named_not_shown(bot_context: Path, emulator: EmulatorHandle) -> None:
+    created = configured(BuildProvider(), emulator).create(build_props(bot_context))
     # More than the retries of a read: the page is what the refresh ends with.
     emulator.fault(GET_BUILD, status=502, body="html", times=20)
     with pytest.raises(BuildError) as raised:
@@ -181,22 +181,22 @@ def test_a_502_html_page_is_named_not_shown(agent: Path, emulator: EmulatorHandl
 
 
 def test_a_malformed_poll_answer_is_waited_out(
-    agent: Path, emulator: EmulatorHandle, shown: list[str]
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
     emulator.configure(buildSeconds=1.5)
     emulator.fault(GET_BUILD, status=200, body="malformed", times=2)
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider(), emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success" and created.outs["source"] == "new"
     assert emulator.calls(GET_BUILD) >= 3
 
 
 def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
-    agent: Path, emulator: EmulatorHandle, shown: list[str]
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
     emulator.configure(buildSeconds=3600)
     emulator.fault(GET_BUILD, status=200, body="malformed", times=resource.TRANSIENT_TRIES + 1)
     with pytest.raises(BuildError) as raised:
-        configured(BuildProvider(), emulator).create(build_props(agent))
+        configured(BuildProvider(), emulator).create(build_props(bot_context))
     message = str(raised.value)
     assert "without the JSON object" not in message
     assert "with a body that is not JSON" in message or "answered without a build" in message
@@ -207,7 +207,7 @@ def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
     assert build["status"] in ("pending", "building")
     finisher = threading.Timer(0.5, emulator.finish, args=(build["id"],))
     finisher.start()
-    again = configured(BuildProvider(), emulator).create(build_props(agent))
+    again = configured(BuildProvider(), emulator).create(build_props(bot_context))
     finisher.join()
     assert again.id == build["id"] and again.outs["source"] == "reattached"
     assert emulator.calls("POST /v1/builds") == 1
@@ -231,7 +231,7 @@ def test_a_malformed_answer_to_the_url_check_does_not_fail_a_delete(
 
 
 def test_an_api_that_stops_answering_keeps_the_row_moving(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "TIMEOUT", (5.0, 1.0))
     monkeypatch.setattr(resource, "QUIET_SECONDS", 0.5)
@@ -239,7 +239,7 @@ def test_an_api_that_stops_answering_keeps_the_row_moving(
     # Each poll request is held longer than the read timeout, and again on each retry.
     emulator.fault(GET_BUILD, hold=30, times=3)
     try:
-        created = configured(BuildProvider(), emulator).create(build_props(agent))
+        created = configured(BuildProvider(), emulator).create(build_props(bot_context))
     finally:
         emulator.clear_faults()  # releases held ones
     assert created.outs["status"] == "success"
@@ -248,13 +248,13 @@ def test_an_api_that_stops_answering_keeps_the_row_moving(
 
 
 def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     refused = BuildProvider()
     refused._settings = ("pk_wrong_key_77", emulator.api_url)
     refused._from_config = True
     with pytest.raises(BuildError) as raised:
-        refused.create(build_props(agent))
+        refused.create(build_props(bot_context))
     message = str(raised.value)
     assert "the key in the stack config (pipecat:apiKey) is wrong or revoked" in message
     assert "or PIPECAT_API_KEY" not in message and "pk_wrong_key_77" not in message
@@ -263,15 +263,15 @@ def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
     monkeypatch.setenv("PIPECAT_API_KEY", "pk_wrong_key_77")
     from_env._settings = ("pk_wrong_key_77", emulator.api_url)
     with pytest.raises(BuildError, match="the key in PIPECAT_API_KEY is wrong or revoked"):
-        from_env.create(build_props(agent))
+        from_env.create(build_props(bot_context))
     # A valid key in the environment beside a refused one in the config: it is used.
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
-    created = refused.create(build_props(agent))
+    created = refused.create(build_props(bot_context))
     assert created.outs["status"] == "success"
 
 
 def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "TIMEOUT", (5.0, 0.5))
     monkeypatch.setattr(resource, "TRANSIENT_SECONDS", 1.0)
@@ -279,7 +279,7 @@ def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
     emulator.fault(GET_BUILD, hold=30, times=1000)
     try:
         with pytest.raises(BuildError) as raised:
-            configured(BuildProvider(), emulator).create(build_props(agent))
+            configured(BuildProvider(), emulator).create(build_props(bot_context))
     finally:
         emulator.clear_faults()  # releases held ones
     message = str(raised.value)
@@ -293,29 +293,29 @@ def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
 @pytest.mark.parametrize("value", ["-5", "soon", "1e9"])
 @pytest.mark.parametrize(("route", "status"), [("GET /v1/builds", 429), ("POST /v1/builds", 503)])
 def test_an_invalid_retry_after_is_ignored_and_the_call_retried(
-    agent: Path, emulator: EmulatorHandle, value: str, route: str, status: int
+    bot_context: Path, emulator: EmulatorHandle, value: str, route: str, status: int
 ) -> None:
     # RFC 9110: a Retry-After that is neither seconds nor an HTTP-date is ignored; the call
     # is retried with the usual backoff. (Before: "Invalid Retry-After header: -5", at once.)
     emulator.fault(route, status=status, retryAfter=value, times=2)
     started = time.monotonic()
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider(), emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success" and created.outs["source"] == "new"
     assert emulator.calls(route) == 3
     assert time.monotonic() - started < 15  # the backoff's seconds, not a long pause
 
 
-def test_an_http_date_retry_after_is_honoured(agent: Path, emulator: EmulatorHandle) -> None:
+def test_an_http_date_retry_after_is_honoured(bot_context: Path, emulator: EmulatorHandle) -> None:
     soon = email.utils.formatdate(time.time() + 3, usegmt=True)
     emulator.fault("GET /v1/builds", status=429, retryAfter=soon)
     started = time.monotonic()
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider(), emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success"
     assert time.monotonic() - started >= 1.5  # the date is whole seconds: 2 to 3 s away
 
 
 def test_a_capped_retry_after_shows_on_the_row_as_a_rate_limit_wait(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(api, "RETRY_AFTER_MAX", 1)  # the cap, 60 s, made short
     emulator.configure(buildSeconds=2)
@@ -323,7 +323,7 @@ def test_a_capped_retry_after_shows_on_the_row_as_a_rate_limit_wait(
     emulator.fault("GET /v1/builds", status=429, retryAfter="3600")
     provider = configured(BuildProvider(), emulator)
     emulator.fault(GET_BUILD, status=503, retryAfter="7200")
-    created = provider.create(build_props(agent))
+    created = provider.create(build_props(bot_context))
     assert created.outs["status"] == "success"
     limited = [s for s in shown if "rate-limited" in s]
     assert "rate-limited by Pipecat Cloud: waiting 1 s (it asked for 3600 s)" in limited, shown

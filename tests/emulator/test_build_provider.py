@@ -67,11 +67,11 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str | None
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_line_before_anything_is_sent(
-    case: str, agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    case: str, bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args, files, env, words = BAD_INPUTS[case]
     for name, text in files.items():
-        (agent / name).write_text(text)
+        (bot_context / name).write_text(text)
     # Whatever the program would send goes to the emulator, unless the case is the URL itself.
     monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     for name, value in env.items():
@@ -79,7 +79,7 @@ def test_bad_input_is_one_line_before_anything_is_sent(
             monkeypatch.delenv(name)
         else:
             monkeypatch.setenv(name, value)
-    monkeypatch.chdir(agent.parent)
+    monkeypatch.chdir(bot_context.parent)
     with pytest.raises(pulumi.RunError) as raised:
         Build("image", **{"context": "agent", **args})
     message = str(raised.value)
@@ -90,11 +90,11 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     assert emulator.stats()["requests"] == {}
 
 
-def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
-    with (agent / "weights.bin").open("wb") as f:
+def test_context_over_the_limit_names_the_largest_file(bot_context: Path) -> None:
+    with (bot_context / "weights.bin").open("wb") as f:
         f.truncate(501 * 1024 * 1024)  # sparse: costs no disk
     with pytest.raises(pulumi.RunError, match=r"^Build 'image': .*weights\.bin.*\.dockerignore"):
-        Build("image", context=str(agent))
+        Build("image", context=str(bot_context))
 
 
 # --------------------------------------------------------------------------- progress
@@ -219,24 +219,26 @@ def news(root: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("digest", [True, False], ids=["old digest", "no digest"])
 @pytest.mark.usefixtures("cache")
-def test_state_of_an_earlier_version_is_not_replaced_for_it(agent: Path, digest: bool) -> None:
-    old = written_by_an_earlier_version(agent, digest)
-    unchanged = BuildProvider().diff("id", old, news(agent))
+def test_state_of_an_earlier_version_is_not_replaced_for_it(
+    bot_context: Path, digest: bool
+) -> None:
+    old = written_by_an_earlier_version(bot_context, digest)
+    unchanged = BuildProvider().diff("id", old, news(bot_context))
     assert (unchanged.changes, unchanged.replaces) == (False, [])
-    (agent / "bot.py").write_text("print('edited')\n")
-    edited = BuildProvider().diff("id", old, news(agent))
+    (bot_context / "bot.py").write_text("print('edited')\n")
+    edited = BuildProvider().diff("id", old, news(bot_context))
     assert (edited.changes, edited.replaces) == (True, ["contentDigest"])
 
 
 @pytest.mark.usefixtures("cache")
 def test_state_of_an_earlier_version_is_read_once(
-    agent: Path, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The old digest of a content is computed once, then kept: later previews read nothing."""
-    old = written_by_an_earlier_version(agent)
-    BuildProvider().diff("id", old, news(agent))
+    old = written_by_an_earlier_version(bot_context)
+    BuildProvider().diff("id", old, news(bot_context))
     monkeypatch.setattr(context.cache, "legacy_digest", lambda *_: pytest.fail("read again"))
-    again = BuildProvider().diff("id", old, news(agent))
+    again = BuildProvider().diff("id", old, news(bot_context))
     assert (again.changes, again.replaces) == (False, [])
 
 
@@ -261,11 +263,11 @@ def props(root: Path, timeout: float) -> dict[str, Any]:
     }
 
 
-def stuck_build(emulator: EmulatorHandle, agent: Path) -> str:
+def stuck_build(emulator: EmulatorHandle, bot_context: Path) -> str:
     """A build of `agent` that stays in flight: started by a create that gave up on it."""
     emulator.configure(buildSeconds=3600)
     with pytest.raises(BuildError, match=r"is still (pending|building) after 0\.2s"):
-        provider(emulator).create(props(agent, 0.2))
+        provider(emulator).create(props(bot_context, 0.2))
     builds = emulator.api("GET", "/builds").json()["builds"]
     [build] = [b for b in builds if b["status"] in ("pending", "building")]
     return str(build["id"])
@@ -280,13 +282,13 @@ def wait_until_older(emulator: EmulatorHandle, build_id: str, seconds: float) ->
 
 
 def test_a_build_in_flight_younger_than_the_timeout_is_reattached_to(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    build_id = stuck_build(emulator, agent)
+    build_id = stuck_build(emulator, bot_context)
     # The emulator ends it while the create waits for it.
     finisher = threading.Timer(0.5, emulator.finish, args=(build_id,))
     finisher.start()
-    created = provider(emulator).create(props(agent, 60))
+    created = provider(emulator).create(props(bot_context, 60))
     finisher.join()
     assert created.id == build_id and created.outs["source"] == "reattached"
     assert created.outs["status"] == "success"
@@ -294,39 +296,39 @@ def test_a_build_in_flight_younger_than_the_timeout_is_reattached_to(
 
 
 def test_a_build_in_flight_older_than_the_timeout_is_left_for_a_new_one(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    stuck = stuck_build(emulator, agent)
+    stuck = stuck_build(emulator, bot_context)
     emulator.configure(buildSeconds=0.2)
     wait_until_older(emulator, stuck, 1.0)
-    created = provider(emulator).create(props(agent, 1.0))
+    created = provider(emulator).create(props(bot_context, 1.0))
     assert created.id != stuck and created.outs["source"] == "new"
     assert created.outs["status"] == "success"
     assert emulator.calls(CREATE) == 2 and emulator.calls(UPLOAD) == 2
     # Once a younger build exists, it is the one a later create finds.
-    again = provider(emulator).create(props(agent, 1.0))
+    again = provider(emulator).create(props(bot_context, 1.0))
     assert again.id == created.id and again.outs["source"] == "existing"
 
 
 def test_a_lost_create_answer_is_not_mistaken_for_a_stuck_build(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    stuck = stuck_build(emulator, agent)
+    stuck = stuck_build(emulator, bot_context)
     wait_until_older(emulator, stuck, 1.0)
     emulator.fault(CREATE, drop=True, times=1)  # the service never saw the create
     with pytest.raises(BuildError) as raised:
-        provider(emulator).create(props(agent, 1.0))
+        provider(emulator).create(props(bot_context, 1.0))
     assert "still" not in str(raised.value) and stuck not in str(raised.value)
     assert emulator.calls(CREATE) == 2
 
 
 def test_a_create_whose_answer_is_lost_finds_the_build_it_started(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
     # The service starts the build, then the connection drops before its answer arrives: the
     # provider looks for the build instead of uploading and building the same content again.
     emulator.fault(CREATE, actThenDrop=True, times=1)
-    created = provider(emulator).create(props(agent, 60))
+    created = provider(emulator).create(props(bot_context, 60))
     builds = emulator.api("GET", "/builds").json()["builds"]
     assert [b["id"] for b in builds] == [created.id]
     assert created.outs["status"] == "success"
@@ -334,17 +336,17 @@ def test_a_create_whose_answer_is_lost_finds_the_build_it_started(
 
 
 def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two Builds of one program with the same content: the second waits for the first, and
     # when the first fails, the second fails with its error rather than build it again.
     from pcc_provider.resource import Progress
 
-    (agent / "Dockerfile").write_text("FROM python:3.12\nRUN exit 1\n")
+    (bot_context / "Dockerfile").write_text("FROM python:3.12\nRUN exit 1\n")
     emulator.configure(buildSeconds=1)
     shown: list[str] = []
     monkeypatch.setattr(Progress, "status", lambda _self, message: shown.append(message))
-    inputs = props(agent, 60)
+    inputs = props(bot_context, 60)
     errors: list[str] = []
 
     def create() -> None:
@@ -370,28 +372,28 @@ def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
 # --------------------------------------------------------------------------- dockerfilePath
 
 
-def build_of(emulator: EmulatorHandle, agent: Path, dockerfile: str) -> str:
-    created = provider(emulator).create({**props(agent, 60), "dockerfile": dockerfile})
+def build_of(emulator: EmulatorHandle, bot_context: Path, dockerfile: str) -> str:
+    created = provider(emulator).create({**props(bot_context, 60), "dockerfile": dockerfile})
     assert created.outs["dockerfilePath"] == dockerfile
     return created.id
 
 
 def test_the_look_up_asks_the_service_for_this_dockerfile_only(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One build per page: each build of another Dockerfile in the answer costs a request.
     monkeypatch.setattr(api, "PAGE_SIZE", 1)
-    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
-    (agent / "Dockerfile.b").write_text("FROM python:3.13\n")
-    mine = build_of(emulator, agent, "Dockerfile")
+    (bot_context / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    (bot_context / "Dockerfile.b").write_text("FROM python:3.13\n")
+    mine = build_of(emulator, bot_context, "Dockerfile")
     # Newer builds over the same context (both files are in it), other Dockerfiles.
     others = [
-        build_of(emulator, agent, "Dockerfile.alt"),
-        build_of(emulator, agent, "Dockerfile.b"),
+        build_of(emulator, bot_context, "Dockerfile.alt"),
+        build_of(emulator, bot_context, "Dockerfile.b"),
     ]
     assert mine not in others
     emulator.reset_stats()
-    again = provider(emulator).create(props(agent, 60))
+    again = provider(emulator).create(props(bot_context, 60))
     assert (again.id, again.outs["source"]) == (mine, "existing")
     assert emulator.calls("GET /v1/builds") == 1
 
@@ -435,13 +437,13 @@ def filter_ignored(emulator: EmulatorHandle) -> Iterator[str]:
 
 
 def test_a_service_ignoring_the_dockerfile_filter_does_not_get_the_wrong_image_reused(
-    agent: Path, emulator: EmulatorHandle, filter_ignored: str
+    bot_context: Path, emulator: EmulatorHandle, filter_ignored: str
 ) -> None:
-    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
-    alt = build_of(emulator, agent, "Dockerfile.alt")
+    (bot_context / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    alt = build_of(emulator, bot_context, "Dockerfile.alt")
     through_proxy = BuildProvider()
     through_proxy._settings = (API_KEY, filter_ignored)
-    created = through_proxy.create(props(agent, 60))
+    created = through_proxy.create(props(bot_context, 60))
     assert created.id != alt and created.outs["source"] == "new"
     assert created.outs["dockerfilePath"] == "Dockerfile"
     # The proxy's answer did hold the other build: only our own check kept it out.

@@ -67,18 +67,18 @@ def cancelled_within(call: Callable[[], Any], started: Callable[[], bool]) -> Ba
 
 
 def test_a_build_wait_ends_and_the_next_create_takes_the_build_up(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
     emulator.configure(buildSeconds=30)
     provider = BuildProvider()
     provider._settings = (API_KEY, emulator.api_url)
     props = {
-        "context": str(agent),
+        "context": str(bot_context),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
         "buildTimeout": 60,
-        "contentDigest": context.content_digest(context.select(agent)),
+        "contentDigest": context.content_digest(context.select(bot_context)),
         "__urn": None,
     }
     raised = cancelled_within(
@@ -130,7 +130,7 @@ def test_a_set_provisioning_wait_ends_and_keeps_the_set_and_its_claim(
     assert ownership.claimed(SET_URN, "secretSet", "bot-secrets") is not None
 
 
-def test_an_upload_in_progress_stops(agent: Path, emulator: EmulatorHandle) -> None:
+def test_an_upload_in_progress_stops(bot_context: Path, emulator: EmulatorHandle) -> None:
     client = api.Client(API_KEY, emulator.api_url)
     upload = client.create_upload("us-west")
     report = UploadProgress(Progress(None), 1)
@@ -139,7 +139,10 @@ def test_an_upload_in_progress_stops(agent: Path, emulator: EmulatorHandle) -> N
         cancel.request()  # the Cancel comes while the body is being sent
         report(sent, total)
 
-    with context.archive(context.select(agent)) as (archive, _), pytest.raises(cancel.Cancelled):
+    with (
+        context.archive(context.select(bot_context)) as (archive, _),
+        pytest.raises(cancel.Cancelled),
+    ):
         client.upload(upload, archive, progress)
     assert emulator.stats()["uploadedBytes"] == 0
 

@@ -281,11 +281,11 @@ def test_an_agent_whose_errors_echo_the_api_key_shows_none_of_it(
 
 @pytest.mark.parametrize("echo", KEY_ECHOES, ids=str)
 def test_a_build_whose_error_echoes_the_api_key_shows_none_of_it(
-    echo: Echo, emulator: EmulatorHandle, agent: Path
+    echo: Echo, emulator: EmulatorHandle, bot_context: Path
 ) -> None:
-    found = context.digest(context.select(agent))
+    found = context.digest(context.select(bot_context))
     props = {
-        "context": str(agent),
+        "context": str(bot_context),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
