@@ -13,7 +13,6 @@ import io
 import json
 import re
 import tarfile
-import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import requests
-from conftest import API_KEY, EmulatorHandle
+from conftest import API_KEY, EmulatorHandle, eventually
 
 from pcc_provider.emulator import Emulator
 
@@ -158,16 +157,20 @@ class Client:
         return response.status_code, conforms(response, "POST", "/builds")
 
     def wait(self, build_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            build: dict[str, Any] = self.call("GET", f"/builds/{build_id}", 200)["build"]
-            if build["status"] in ("success", "failed", "timeout"):
-                return build
-            assert time.monotonic() < deadline, build
-            time.sleep(0.05)
+        """The build once it has ended."""
+        build: dict[str, Any] = eventually(
+            lambda: self.call("GET", f"/builds/{build_id}", 200)["build"],
+            until=lambda b: b["status"] in ("success", "failed", "timeout"),
+            timeout=timeout,
+            what=f"build {build_id} to end",
+        )
+        return build
 
     def control(self, method: str, path: str, **kw: Any) -> requests.Response:
         return EmulatorHandle(self.emu.url).control(method, path, **kw)
+
+    def advance(self, seconds: float) -> None:
+        EmulatorHandle(self.emu.url).advance(seconds)
 
     def stats(self) -> dict[str, Any]:
         return EmulatorHandle(self.emu.url).stats()

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 import requests
@@ -12,6 +13,31 @@ if TYPE_CHECKING:
     from api_contract import Client
 
     from pcc_provider.emulator import Emulator
+
+
+Seen = TypeVar("Seen")
+
+
+def eventually(
+    look: Callable[[], Seen],
+    *,
+    what: str,
+    until: Callable[[Seen], object] = bool,
+    timeout: float = 10.0,
+    every: float = 0.05,
+) -> Seen:
+    """What `look()` returns once `until` holds for it (by default: once it is truthy), looking
+    every `every` seconds. After `timeout` seconds it fails naming `what` was awaited and the
+    last value seen; an exception from `look` (an assert that a process still runs) ends the
+    wait at once."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = look()
+        if until(seen):
+            return seen
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout:g} s for {what}; last seen: {seen!r}")
+        time.sleep(every)
 
 
 @pytest.fixture
@@ -103,6 +129,11 @@ class EmulatorHandle:
 
     def configure(self, **settings: Any) -> None:
         self.control("POST", "/config", json=settings).raise_for_status()
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulated service's clock on: its builds, deployments, secret sets and
+        upload URLs are `seconds` older at once."""
+        self.control("POST", "/clock", json={"advance": seconds}).raise_for_status()
 
     def fault(self, route: str, **fault: Any) -> None:
         self.control("POST", "/faults", json={"route": route, **fault}).raise_for_status()

@@ -5,7 +5,7 @@ each change through persistence.py, and answers with entities, never with HTTP o
 route tables render them with render.py). A request the service refuses raises a
 `ServiceError`, whose kind the app turns into an HTTP status. Build and deployment progress
 is derived from timestamps whenever it is read, never from a background thread, so it also
-advances while the emulator is down.
+advances while the emulator is down, and a test moves it on by advancing the `Clock`.
 """
 
 from __future__ import annotations
@@ -64,6 +64,28 @@ class Conflict(ServiceError):
     kind = "conflict"
 
 
+class Clock:
+    """The service's time: this machine's, plus what `advance()` added (the control endpoint
+    `POST /_emulator/clock`), so that a test makes a build finish, a deployment get ready or
+    an upload URL expire at once instead of waiting for it. It never runs backwards."""
+
+    def __init__(self, wall: Callable[[], float] = time.time) -> None:
+        self._wall = wall
+        self._lock = threading.Lock()
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return self._wall() + self.offset
+
+    def advance(self, seconds: float) -> float:
+        """Move the service's time on by `seconds` (at least 0); the new time."""
+        if not seconds >= 0:  # NaN too
+            raise ValueError(f"the clock only moves on: {seconds} seconds")
+        with self._lock:
+            self.offset += seconds
+        return self.now()
+
+
 class Backend:
     """All state, on disk under `state_dir`, with an in-memory index guarded by one lock."""
 
@@ -71,10 +93,10 @@ class Backend:
         self,
         state_dir: str | os.PathLike[str],
         settings: Settings | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.clock = clock
+        self.clock = clock or Clock()
         self.lock = threading.RLock()
         # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
         self.failing_sets: dict[str, str] = {}
@@ -154,7 +176,7 @@ class Backend:
     def create_upload(self, region: str) -> Upload:
         if region not in REGIONS:
             raise BadRequest(f"Cloud build is not enabled for region '{region}'")
-        now = self.clock()
+        now = self.clock.now()
         upload_id = str(uuid.uuid4())
         upload = Upload(
             id=upload_id,
@@ -221,7 +243,9 @@ class Backend:
             raise BadRequest(f"Invalid build context: {exc}") from exc
         except FileNotFoundError as exc:
             raise BadRequest(f"Upload {upload_id} has no context archive") from exc
-        build = self._plan_build(upload, context_hash, dockerfile_path, dockerfile, self.clock())
+        build = self._plan_build(
+            upload, context_hash, dockerfile_path, dockerfile, self.clock.now()
+        )
         with self.lock:
             # Checked again under the lock: another request may have finished meanwhile.
             cached = self._cached_build(context_hash, region, dockerfile_path)
@@ -232,7 +256,7 @@ class Backend:
         return build, False
 
     def _cached_build(self, context_hash: str, region: str, dockerfile_path: str) -> Build | None:
-        now = self.clock()
+        now = self.clock.now()
         with self.lock:
             hits = [
                 b
@@ -285,7 +309,7 @@ class Backend:
             build = self.builds.get(build_id.lower())
             if build is None:
                 raise NotFound("Build not found")
-            now = self.clock()
+            now = self.clock.now()
             if build.status(now) in ("pending", "building"):
                 build.duration = max(0.0, now - build.created_at)
                 self.records.save("builds", build.id, build)
@@ -306,7 +330,7 @@ class Backend:
         limit: int,
         offset: int,
     ) -> tuple[list[Build], int]:
-        now = self.clock()
+        now = self.clock.now()
         with self.lock:
             builds = list(self.builds.values())
         matches = [
@@ -323,7 +347,7 @@ class Backend:
     # -- agents ------------------------------------------------------------------------------
 
     def _deployment(self, source: dict[str, Any], settings: dict[str, Any]) -> Deployment:
-        now = self.clock()
+        now = self.clock.now()
         build_id = source.get("buildId")
         steps: list[str] | None = None
         if build_id is not None:
@@ -359,7 +383,7 @@ class Backend:
                 f"Build is in region '{build.region}' but service is in region '{region}'. "
                 "Builds must be in the same region as the service."
             )
-        status = build.status(self.clock())
+        status = build.status(self.clock.now())
         if status != "success":
             raise BadRequest(
                 f"Build is not ready (status: {status}). Only successful builds can be deployed."
@@ -381,7 +405,7 @@ class Backend:
             if self._live_agent(name) is not None:
                 raise BadRequest("Service already exists")
             bound = self._bind_sets(region, settings)
-            now = self.clock()
+            now = self.clock.now()
             agent = Agent(
                 id=str(uuid.uuid4()),
                 name=name,
@@ -398,7 +422,7 @@ class Backend:
     def _live_agent(self, name: str) -> Agent | None:
         """The agent of that name, unless a delete of it has completed by now. Call locked."""
         agent = self.agents.get(name)
-        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock():
+        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock.now():
             del self.agents[name]
             self.records.remove("agents", name)
             return None
@@ -437,7 +461,7 @@ class Backend:
             bound = self._bind_sets(agent.region, settings)
             agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
             agent.current.bound_sets = bound
-            agent.updated_at = self.clock()
+            agent.updated_at = self.clock.now()
             self.records.save("agents", name, agent)
         return agent
 
@@ -448,7 +472,7 @@ class Backend:
             if agent is None:
                 raise NotFound("Not found")
             if agent.gone_at is None:
-                agent.gone_at = self.clock() + max(0.0, self.settings.agent_delete_seconds)
+                agent.gone_at = self.clock.now() + max(0.0, self.settings.agent_delete_seconds)
                 self.records.save("agents", name, agent)
             self._live_agent(name)
 
@@ -475,7 +499,7 @@ class Backend:
         if region is not None and region not in REGIONS:
             raise BadRequest("Invalid region or organization does not have access")
         with self.lock:
-            now = self.clock()
+            now = self.clock.now()
             current = self.secret_sets.get(name)
             if current is None:
                 # The spec: a set named with no region goes to the organization's default.
@@ -531,7 +555,7 @@ class Backend:
                 raise BadRequest("Cannot delete keys from an image pull secret")
             if found.values.pop(key, None) is None:
                 raise NotFound("Secret not found")
-            self._provision(found, self.clock())
+            self._provision(found, self.clock.now())
 
     def fail_secret_set(self, name: str, message: str) -> None:
         """The next provisioning of `name` fails with `message`."""
@@ -542,7 +566,7 @@ class Backend:
         """The versions of the sets a deployment binds: 404 for a set missing (as the spec
         documents for the deploy operations), 409 for one not ready."""
         bound: dict[str, Any] = {}
-        now = self.clock()
+        now = self.clock.now()
         for field_name, kind in (
             ("secretSet", "secret"),
             ("imagePullSecretSet", "imagePullSecret"),

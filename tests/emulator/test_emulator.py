@@ -32,6 +32,7 @@ from api_contract import Client, conforms, context, make_archive, post_upload
 from conftest import API_KEY
 
 from pcc_provider.emulator import Emulator
+from pcc_provider.emulator.backend import Clock
 from pcc_provider.emulator.traffic import ENCODINGS
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -747,6 +748,45 @@ def test_config_changes_apply_to_new_builds(api: Client) -> None:
         assert api.control("POST", "/config", json=bad).status_code == 400, bad
 
 
+def test_advancing_the_clock_ages_everything_at_once(api: Client) -> None:
+    slow = ("buildSeconds", "agentReadySeconds", "secretReadySeconds", "uploadTtlSeconds")
+    api.control("POST", "/config", json=dict.fromkeys(slow, 100)).raise_for_status()
+    start = api.control("GET", "/clock").json()
+    assert start["advanced"] == 0 and abs(_ts(start["now"]) - time.time()) < 2
+    build_id = api.create(context())[1]["build"]["id"]
+    api.call("POST", "/agents", 200, json={"serviceName": "slow", "image": "x:1"})
+    secrets = {"secrets": [{"secretKey": "K", "secretValue": "v"}]}
+    api.call("PUT", "/secrets/slow-secrets", 202, json=secrets)
+    upload = api.call("POST", "/builds/upload-url", 200, json={"region": "us-west"})
+
+    moved = api.control("POST", "/clock", json={"advance": 99})
+    assert moved.status_code == 200 and moved.json()["advanced"] == 99
+    assert abs(_ts(moved.json()["now"]) - (time.time() + 99)) < 2
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "building"
+    assert api.call("GET", "/agents/slow", 200)["ready"] is False
+    assert api.call("GET", "/secrets/slow-secrets", 200)["status"] == "pending"
+
+    assert api.control("POST", "/clock", json={"advance": 1.5}).json()["advanced"] == 100.5
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "success"
+    assert api.call("GET", "/agents/slow", 200)["ready"] is True
+    assert api.call("GET", "/secrets/slow-secrets", 200)["status"] == "ready"
+    expired = post_upload(upload["uploadUrl"], upload["uploadFields"], context())
+    assert expired.status_code == 403 and "Policy expired" in expired.text
+    # Times the API writes are the service's: an agent made now was made 100.5 s from here.
+    made = api.call("POST", "/agents", 200, json={"serviceName": "later", "image": "x:1"})
+    assert abs(_ts(made["createdAt"]) - (time.time() + 100.5)) < 2
+
+    for bad, error in [
+        ({"advance": -1}, "'advance' must be between 0 and 1e9"),
+        ({"advance": "1"}, "'advance' must be a number"),
+        ({}, "'advance' is required: the seconds to move the clock on"),
+        ({"advance": 1, "to": 5}, "Unknown clock keys: to"),
+    ]:
+        refused = api.control("POST", "/clock", json=bad)
+        assert (refused.status_code, refused.json()["error"]) == (400, error), bad
+    assert api.control("GET", "/clock").json()["advanced"] == 100.5  # refusals change nothing
+
+
 def test_a_build_can_be_made_to_vanish(api: Client) -> None:
     build_id = api.create(context())[1]["build"]["id"]
     assert api.control("DELETE", f"/builds/{build_id}").json() == {"deleted": build_id}
@@ -760,16 +800,18 @@ def test_a_build_can_be_made_to_vanish(api: Client) -> None:
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+    state, clock = tmp_path / "state", Clock()
     data = context(salt="restart")
-    with Emulator(state, api_key=API_KEY, build_seconds=1.0, agent_ready_seconds=1.0) as first:
+    settings: dict[str, Any] = {"build_seconds": 60, "agent_ready_seconds": 60}
+    with Emulator(state, api_key=API_KEY, clock=clock, **settings) as first:
         api = Client(first)
         build = api.create(data)[1]["build"]
         early = api.call("POST", "/builds/upload-url", 200, json={"region": "us-west"})
-        api.call("POST", "/agents", 200, json={"serviceName": "kept", "image": "x:1"})
+        kept = api.call("POST", "/agents", 200, json={"serviceName": "kept", "image": "x:1"})
+        assert (build["status"], kept["ready"]) == ("pending", False)
         first_url = first.url
-    time.sleep(1.1)  # the build finishes while the emulator is down
-    with Emulator(state, api_key=API_KEY, build_seconds=1.0) as second:
+    clock.advance(60)  # the build ends, and the agent gets ready, while the emulator is down
+    with Emulator(state, api_key=API_KEY, clock=clock, **settings) as second:
         api = Client(second)
         again = api.call("GET", f"/builds/{build['id']}", 200)["build"]
         assert again["status"] == "success"
