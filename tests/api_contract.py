@@ -97,7 +97,9 @@ def conforms(response: requests.Response, method: str, path: str) -> Any:
     body = response.json()
     status = str(response.status_code)
     if status in documented:
-        schema = documented[status]["content"]["application/json"]["schema"]
+        answer = documented[status]
+        answer = _ref(answer["$ref"]) if "$ref" in answer else answer  # a shared response
+        schema = answer["content"]["application/json"]["schema"]
     else:
         # Statuses the spec leaves out for this operation (401, 405, 413, 429, 503 and the
         # 400 of GET /builds) still carry the documented error body.
