@@ -8,11 +8,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
 from api_contract import SPEC, context, post_upload
-from conftest import API_KEY, EmulatorHandle
+from conftest import API_KEY, EmulatorHandle, eventually
 
 from pcc_provider import ownership
 from pcc_provider.agent import (
@@ -64,13 +65,14 @@ def build(emulator: EmulatorHandle, dockerfile: str, region: str = "us-west") ->
     post_upload(grant["uploadUrl"], grant["uploadFields"], context(dockerfile))
     body = {"uploadId": grant["uploadId"], "region": region}
     build_id = str(emulator.api("POST", "/builds", json=body).json()["build"]["id"])
-    for _ in range(200):
-        status = emulator.api("GET", f"/builds/{build_id}").json()["build"]["status"]
-        if status == "success":
-            return build_id
-        assert status in ("pending", "building"), status
-        time.sleep(0.05)
-    raise AssertionError("build did not finish")
+
+    def status() -> str:
+        found = str(emulator.api("GET", f"/builds/{build_id}").json()["build"]["status"])
+        assert found in ("pending", "building", "success"), found
+        return found
+
+    eventually(status, until=lambda found: found == "success", what=f"build {build_id} to succeed")
+    return build_id
 
 
 # -- 1. a deployment the service reports as failed fails at once, with its reason ------------
@@ -283,7 +285,7 @@ def test_a_refresh_settles_the_claim_so_a_newcomer_is_never_taken_for_ours(
     inputs = props(image="example/agent:1", __urn=URN)
     created = provider.create(inputs)
     emulator.api("DELETE", "/agents/bot")
-    time.sleep(1.1)  # createdAt has a resolution of a second
+    emulator.advance(1.1)  # createdAt has a resolution of a second
     emulator.api("POST", "/agents", json=request_body(inputs, create=True))
     assert provider.read("bot", {**inputs, **created.outs}).id == ""  # forgotten
     with pytest.raises(AgentError, match="this stack did not create it"):
@@ -334,11 +336,13 @@ def test_an_agent_made_before_the_interrupted_create_began_is_not_ours(
     provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
     inputs = props(image="example/agent:1", __urn=URN)
-    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)
-    # This resource's create starts (and claims the name) after the agent was made.
+    # This resource's create starts (and claims the name) after the agent was made, and that
+    # claim is the one its create finds.
     interrupted = ownership.claim(URN, "agent", "bot", "us-west")
-    assert interrupted.started > 0
+    assert interrupted.started > datetime.fromisoformat(theirs["createdAt"]).timestamp()
+    assert ownership.claimed(URN, "agent", "bot") == interrupted
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
         with pytest.raises(AgentError, match="this stack did not create it"):
@@ -589,9 +593,8 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     ours = provider.create(props(image="example/agent:1")).outs
     # Deleted by hand; someone else deploys an agent of the same name.
     emulator.api("DELETE", "/agents/bot")
-    while not gone(emulator):
-        time.sleep(0.05)
-    time.sleep(0.01)  # a later createdAt
+    eventually(lambda: gone(emulator), what="agent bot to be gone")
+    emulator.advance(0.01)  # a later createdAt
     theirs = emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/x:1"})
     assert theirs.status_code in (200, 201), theirs.text
 
