@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import API_KEY, EmulatorHandle
+from conftest import API_KEY, EmulatorHandle, eventually
 
 from pcc_provider import api, context, resource
 from pcc_provider.build import BuildError, BuildProvider
@@ -341,8 +341,12 @@ def test_a_capped_retry_after_shows_on_the_row_of_a_waiting_set(
     provider, props, _ = secret_set()
     with ThreadPoolExecutor(1) as pool:
         creating = pool.submit(configured(provider, emulator).create, props)
-        while emulator.calls("PUT /v1/secrets/{setName}") == 0:
-            time.sleep(0.02)
+        eventually(
+            lambda: emulator.calls("PUT /v1/secrets/{setName}"),
+            timeout=30,
+            every=0.02,
+            what="the set's PUT",
+        )
         # The set's wait is looked after by a lookout (watch.py), in a thread of its own.
         emulator.fault("GET /v1/secrets/{setName}", status=429, retryAfter="3600")
         created = creating.result(timeout=30)

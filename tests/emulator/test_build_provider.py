@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pulumi
 import pytest
 import requests
-from conftest import API_KEY, EmulatorHandle
+from conftest import API_KEY, EmulatorHandle, eventually
 
 from pcc_provider import Build, api, build, context
 from pcc_provider.build import (
@@ -356,8 +356,7 @@ def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
 
     first = threading.Thread(target=create)
     first.start()
-    while emulator.calls(CREATE) == 0:
-        time.sleep(0.05)
+    eventually(lambda: emulator.calls(CREATE), timeout=60, what="the first create's build")
     create()  # the second, while the first builds
     first.join()
     assert "waiting for another Build of the same image" in shown

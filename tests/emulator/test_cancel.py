@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_KEY, EmulatorHandle
+from conftest import API_KEY, EmulatorHandle, eventually
 
 from pcc_provider import api, cancel, context, ownership
 from pcc_provider.agent import AgentProvider
@@ -51,10 +51,12 @@ def cancelled_within(call: Callable[[], Any], started: Callable[[], bool]) -> Ba
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    deadline = time.monotonic() + 30
-    while not started():
-        assert worker.is_alive() and time.monotonic() < deadline, raised
-        time.sleep(0.05)
+
+    def waiting() -> bool:
+        assert worker.is_alive(), raised
+        return started()
+
+    eventually(waiting, timeout=30, what="the call to start waiting")
     time.sleep(0.3)  # well into the wait: between two looks
     cancel.request()
     asked = time.monotonic()
