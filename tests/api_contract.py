@@ -21,7 +21,8 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import requests
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider.emulator import Emulator
 

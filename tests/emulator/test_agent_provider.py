@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 from api_contract import SPEC, context, post_upload
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import ownership
 from pcc_provider.agent import (

@@ -16,7 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import api, context, resource
 from pcc_provider.build import BuildError, BuildProvider

@@ -16,7 +16,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pulumi
 import pytest
 import requests
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import Build, api, build, context
 from pcc_provider.build import (

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import api, cancel, context, ownership
 from pcc_provider.agent import AgentProvider

@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 import requests
 from api_contract import SPEC, Client, conforms, context, make_archive, post_upload
-from conftest import API_KEY, eventually
+from conftest import API_KEY
+from waiting import eventually
 
 from pcc_provider.emulator import Emulator
 from pcc_provider.emulator.backend import Clock

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 from api_contract import SPEC, Client, context
-from conftest import eventually
+from waiting import eventually
 
 pytestmark = pytest.mark.emulator(build_seconds=0.5, agent_ready_seconds=0.4)
 

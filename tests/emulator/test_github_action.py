@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import context as build_context
 

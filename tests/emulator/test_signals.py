@@ -21,9 +21,10 @@ from typing import Any
 
 import grpc
 import pytest
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from waiting import eventually
 
 from pcc_provider import context
 

@@ -11,7 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import API_KEY, EmulatorHandle, eventually
+from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider.agent import AgentError, AgentProvider
 from pcc_provider.secrets import SecretSetProvider

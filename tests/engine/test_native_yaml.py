@@ -21,6 +21,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 from test_ownership import recover_command
+from waiting import eventually
 
 from pcc_provider.native import schema
 from pcc_provider.native.server import AgentDoor
@@ -374,9 +375,13 @@ def test_yaml_one_ctrl_c_stops_waiting_and_the_next_up_reattaches(
         argv, cwd=stack.dir, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        while not emulator.api("GET", "/builds").json()["builds"]:
+
+        def builds() -> list[Any]:
             assert up.poll() is None, up.communicate()[0]
-            time.sleep(0.2)
+            found: list[Any] = emulator.api("GET", "/builds").json()["builds"]
+            return found
+
+        eventually(builds, timeout=120, every=0.2, what="the build to start")
         time.sleep(2)  # into the poll of the build, which sleeps between looks
         up.send_signal(signal.SIGINT)  # one Ctrl-C
         signalled = time.monotonic()

@@ -16,6 +16,7 @@ import pytest
 import requests
 from conftest import EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
+from waiting import eventually
 
 from pcc_provider import ownership
 
@@ -122,10 +123,13 @@ def test_destroy_leaves_newcomers_under_our_names_alone(
     # Deleted by hand; then someone else makes new ones under the same names.
     assert emulator.api("DELETE", "/agents/bot").status_code == 200
     assert emulator.api("DELETE", "/secrets/bot-secrets").status_code == 200
-    deadline = time.monotonic() + 30
-    while emulator.api("GET", "/agents/bot").status_code != 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    eventually(
+        lambda: emulator.api("GET", "/agents/bot").status_code,
+        until=lambda status: status == 404,
+        timeout=30,
+        every=0.1,
+        what="agent bot to be gone",
+    )
     body = {"secrets": [{"secretKey": "THEIRS", "secretValue": "their-value"}]}
     assert emulator.api("PUT", "/secrets/bot-secrets", json=body).status_code == 202
     theirs = emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/x:1"})
