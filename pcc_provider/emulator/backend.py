@@ -15,7 +15,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,21 +68,21 @@ class Clock:
     `POST /_emulator/clock`), so that a test makes a build finish, a deployment get ready or
     an upload URL expire at once instead of waiting for it. It never runs backwards."""
 
-    def __init__(self, wall: Callable[[], float] = time.time) -> None:
-        self._wall = wall
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.offset = 0.0
 
     def now(self) -> float:
-        return self._wall() + self.offset
+        return time.time() + self.offset
 
-    def advance(self, seconds: float) -> float:
-        """Move the service's time on by `seconds` (at least 0); the new time."""
+    def advance(self, seconds: float) -> None:
+        """Move the service's time on by `seconds`."""
         if not seconds >= 0:  # NaN too
-            raise ValueError(f"the clock only moves on: {seconds} seconds")
+            raise ValueError(
+                f"the clock only moves on: advance it by 0 seconds or more, not {seconds}"
+            )
         with self._lock:
             self.offset += seconds
-        return self.now()
 
 
 class Backend:
