@@ -78,18 +78,18 @@ def release_host(workdir: Path, folder: Path = DIST) -> Iterator[ReleaseHost]:
     log, bundle = workdir / "release-host.log", workdir / "ca-bundle.pem"
     with log.open("w") as out:
         proc = subprocess.Popen([binary, folder, bundle], stdout=out, stderr=subprocess.STDOUT)
+
+    def written() -> str:
+        assert proc.poll() is None, log.read_text()
+        return log.read_text()
+
     try:
-
-        def first_line() -> str:
-            assert proc.poll() is None, log.read_text()
-            return log.read_text().partition("\n")[0]
-
         first = eventually(
-            first_line,
-            until=lambda line: line.startswith("serving "),
+            written,
+            until=lambda text: text.startswith("serving "),
             timeout=30,
             what="the release host to serve",
-        )
+        ).partition("\n")[0]
         yield ReleaseHost(first.split(" ", 1)[1], bundle, log)
     finally:
         proc.terminate()

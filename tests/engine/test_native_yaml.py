@@ -374,13 +374,13 @@ def test_yaml_one_ctrl_c_stops_waiting_and_the_next_up_reattaches(
     up = subprocess.Popen(
         argv, cwd=stack.dir, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+
+    def builds() -> list[Any]:
+        assert up.poll() is None, up.communicate()[0]
+        found: list[Any] = emulator.api("GET", "/builds").json()["builds"]
+        return found
+
     try:
-
-        def builds() -> list[Any]:
-            assert up.poll() is None, up.communicate()[0]
-            found: list[Any] = emulator.api("GET", "/builds").json()["builds"]
-            return found
-
         eventually(builds, timeout=120, every=0.2, what="the build to start")
         time.sleep(2)  # into the poll of the build, which sleeps between looks
         up.send_signal(signal.SIGINT)  # one Ctrl-C

@@ -82,12 +82,12 @@ def test_nothing_outlives_a_killed_pulumi(
         else None,
     )
     home = stack.env["PULUMI_HOME"]
+
+    def builds() -> int:
+        assert up.poll() is None, "pulumi up ended before the build"
+        return emulator.calls("POST /v1/builds")
+
     try:
-
-        def builds() -> int:
-            assert up.poll() is None, "pulumi up ended before the build"
-            return emulator.calls("POST /v1/builds")
-
         # Mid-build: the host, the program and the plugin are all running.
         eventually(builds, timeout=120, every=0.1, what="the build's create")
         running = processes_of(home)
