@@ -423,11 +423,10 @@ def _successful_build(api: Client, region: str = "us-west") -> dict[str, Any]:
 
 
 def _wait_ready(api: Client, name: str) -> dict[str, Any]:
-    agent: dict[str, Any] = eventually(
-        lambda: api.call("GET", f"/agents/{name}", 200),
-        until=lambda agent: agent["ready"],
-        what=f"agent {name} to be ready",
-    )
+    """The agent once the time a deployment takes has passed on the emulator's clock."""
+    api.advance(api.control("GET", "/config").json()["agentReadySeconds"])
+    agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
+    assert agent["ready"], agent
     return agent
 
 
@@ -438,11 +437,8 @@ def test_agent_lifecycle(api: Client) -> None:
         202,
         json={"secrets": [{"secretKey": "K", "secretValue": "v"}]},
     )
-    eventually(
-        lambda: api.call("GET", "/secrets/voice-secrets", 200)["status"],
-        until=lambda status: status == "ready",
-        what="set voice-secrets to be provisioned",
-    )
+    api.advance(api.control("GET", "/config").json()["secretReadySeconds"])
+    assert api.call("GET", "/secrets/voice-secrets", 200)["status"] == "ready"
     created = api.call(
         "POST",
         "/agents",
