@@ -4,20 +4,22 @@ read from the spec it ships. Every body is checked against the spec (api_contrac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import requests
 from api_contract import SPEC, Client, context
-from waiting import eventually
 
 pytestmark = pytest.mark.emulator(build_seconds=0.5, agent_ready_seconds=0.4)
 
 
-def _until(api: Client, name: str, done: Any, what: str) -> dict[str, Any]:
-    agent: dict[str, Any] = eventually(
-        lambda: api.call("GET", f"/agents/{name}", 200), until=done, what=f"agent {name}: {what}"
-    )
+def _deployed(api: Client, name: str, holds: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """The agent once the time a deployment takes has passed on the emulator's clock, which
+    `holds` for by then."""
+    api.advance(api.control("GET", "/config").json()["agentReadySeconds"])
+    agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
+    assert holds(agent), agent
     return agent
 
 
@@ -30,7 +32,7 @@ def test_an_image_named_crashloop_crash_loops_and_never_gets_ready(api: Client) 
         "POST", "/agents", 200, json={"serviceName": "crashy", "image": "example/crashloop:1"}
     )
     assert created["currentRevision"]["phase"] == "Creating"
-    agent = _until(api, "crashy", lambda a: _health(a).get("reason"), "a health reason")
+    agent = _deployed(api, "crashy", lambda a: _health(a).get("reason"))
     revision = agent["currentRevision"]
     assert revision["phase"] == "Validating" and revision["readyReplicas"] == 0
     assert revision["deploymentID"] == agent["desiredDeploymentId"]
@@ -50,30 +52,28 @@ def test_a_build_whose_command_exits_crash_loops_with_that_exit_code(api: Client
     build = api.wait(api.create(data)[1]["build"]["id"])
     assert build["status"] == "success"  # it builds; it is the running agent that fails
     api.call("POST", "/agents", 200, json={"serviceName": "exits", "buildId": build["id"]})
-    agent = _until(api, "exits", lambda a: _health(a).get("reason"), "a health reason")
+    agent = _deployed(api, "exits", lambda a: _health(a).get("reason"))
     assert _health(agent)["reason"] == "CrashLoopBackOff" and _health(agent)["lastExitCode"] == 3
 
 
 def test_an_image_that_does_not_exist_ends_in_phase_failed(api: Client) -> None:
     api.call("POST", "/agents", 200, json={"serviceName": "pull", "image": "x/does-not-exist:1"})
-    agent = _until(api, "pull", lambda a: a["currentRevision"]["phase"] == "Failed", "phase Failed")
+    agent = _deployed(api, "pull", lambda a: a["currentRevision"]["phase"] == "Failed")
     assert _health(agent)["reason"] == "ImagePullBackOff" and agent["ready"] is False
 
 
 def test_a_failing_update_leaves_the_previous_deployment_serving(api: Client) -> None:
     first = api.call("POST", "/agents", 200, json={"serviceName": "svc", "image": "x/good:1"})
-    _until(api, "svc", lambda a: a["ready"], "ready")
+    _deployed(api, "svc", lambda a: a["ready"])
     api.call("POST", "/agents/svc", 200, json={"image": "x/crashloop:2"})
-    agent = _until(
-        api, "svc", lambda a: _health(a).get("reason") == "CrashLoopBackOff", "CrashLoopBackOff"
-    )
+    agent = _deployed(api, "svc", lambda a: _health(a).get("reason") == "CrashLoopBackOff")
     api.advance(0.5)  # past the time a healthy deployment would be ready
     agent = api.call("GET", "/agents/svc", 200)
     assert agent["ready"] is False and agent["available"] is True
     assert agent["reconciledDeploymentId"] == first["desiredDeploymentId"]
     assert agent["previousRevision"]["deploymentID"] == first["desiredDeploymentId"]
     api.call("POST", "/agents/svc", 200, json={"image": "x/good:3"})
-    assert _until(api, "svc", lambda a: a["ready"], "ready")["currentRevision"]["phase"] == "Active"
+    assert _deployed(api, "svc", lambda a: a["ready"])["currentRevision"]["phase"] == "Active"
 
 
 def test_a_slow_deletion_keeps_the_agent_and_its_name_for_a_while(api: Client) -> None:
