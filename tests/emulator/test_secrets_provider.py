@@ -96,7 +96,8 @@ def test_create_update_read_delete(emu: Emulator) -> None:
     assert created.id == "bot-secrets"
     assert created.outs["status"] == "ready" and created.outs["keys"] == ["A", "B"]
     stored = emu.store.secret_sets["bot-secrets"]
-    assert stored.values == {"A": VALUE, "B": "2"} and stored.status(emu.store.clock.now()) == "ready"
+    assert stored.values == {"A": VALUE, "B": "2"}
+    assert stored.status(emu.store.clock.now()) == "ready"
 
     # A second create of the same name is refused: the set is not ours to take over.
     with pytest.raises(SecretSetError, match="already exists in Pipecat Cloud"):
