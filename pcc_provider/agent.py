@@ -34,6 +34,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.resource import (
     DEFAULT_REGION,
     ApiResource,
@@ -125,7 +126,7 @@ OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt"
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS_TABLE if s.default is not None}
 
 
-class AgentError(Exception):
+class AgentError(PipecatError):
     """A refused or failed deployment; str() is for the user."""
 
 
@@ -435,7 +436,8 @@ class AgentProvider(OwnedObjectProvider):
         try:
             return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
-            lost = exc.status is None  # the answer was lost: the agent may exist now
+            # The answer was lost or is in doubt (a gateway's 5xx): the agent may exist now.
+            lost = isinstance(exc, Transient)
             if not lost and not (exc.status == 400 and "already exists" in str(exc).lower()):
                 ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise

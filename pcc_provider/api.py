@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 from pcc_provider import redaction
+from pcc_provider.errors import PipecatError, Transient
 
 # requests and urllib3 load with the first Client: a preview (the program, and the plugin's
 # check and diff) makes none, and their import is most of ours (benchmarks/noop_preview.py).
@@ -68,8 +69,9 @@ PAGE_SIZE = 100
 PAGES_MAX = 100
 
 
-class ApiError(Exception):
-    """A refused or failed API call; str() is one line meant for the user.
+class ApiError(PipecatError):
+    """A refused or failed API call; str() is one line meant for the user. `status`: the
+    HTTP status of the answer, if there was one (messages show it).
 
     `said`: the service's own words the message quotes (made by `quoting`), which `hiding`
     withholds when they echo a secret."""
@@ -105,9 +107,23 @@ class NotFound(ApiError):
     """404: no such build or agent."""
 
 
-class NotTheApi(ApiError):
+class NotTheApi(Transient, ApiError):
     """An answer not in the API's shape (an HTML page, not JSON, a JSON body of another
     shape): a proxy or gateway between us, or a pipecat:apiUrl that is not the API."""
+
+
+class Unavailable(Transient, ApiError):
+    """429 or 5xx: the service, or a proxy in front of it, is busy or failing for now."""
+
+
+class NoAnswer(Unavailable):
+    """No answer at all (refused or lost connection, timeout): a call that creates may have
+    acted all the same."""
+
+
+class GatewayError(NotTheApi, Unavailable):
+    """A 5xx page not in the API's shape: a proxy or gateway answering for the API, which
+    says nothing of whether pipecat:apiUrl is right."""
 
 
 class UploadRefused(ApiError):
@@ -422,7 +438,7 @@ class Client:
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
+            raise NoAnswer(f"{method} {url} failed: {_reason(exc)}") from None
         self.last_answer = time.monotonic()
         after = retry_after(response.headers.get("Retry-After"))
         if response.status_code in (429, 503) and after:
@@ -463,7 +479,7 @@ class Client:
                 )
                 is_api = isinstance(page.get("builds"), list)
             except ApiError as exc:
-                if exc.status is None or exc.status >= 500 or exc.status == 429:
+                if isinstance(exc, Unavailable):
                     self._is_api = None
                     raise  # says nothing about the URL: the caller sees why
                 is_api = False
@@ -729,7 +745,7 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
     elif not shaped and status >= 500:
         # A proxy or gateway in front of the API answering for it: its page says nothing
         # more, and the call may pass on its own.
-        return NotTheApi(
+        return GatewayError(
             f"{method} {url} answered {status} with {_what(response)}, not Pipecat Cloud's "
             "API: a proxy or gateway error; try again later, and if it persists check "
             "pipecat:apiUrl",
@@ -742,7 +758,13 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
             status=status,
         )
     said = " ".join(part for part in (message, f"[{code}]" if code else "") if part)
-    cls = NotFound if status == 404 and shaped else ApiError
+    cls = (
+        NotFound
+        if status == 404 and shaped
+        else Unavailable
+        if status == 429 or status >= 500
+        else ApiError
+    )
     head = f"{method} {url} answered {status}"
     if not said:
         return cls(head, status=status, code=code)

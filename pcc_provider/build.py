@@ -27,6 +27,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api, cancel
 from pcc_provider import context as build_context
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
     ApiProvider,
@@ -68,7 +69,7 @@ OUTPUTS = (
 )
 
 
-class BuildError(Exception):
+class BuildError(PipecatError):
     """A build that failed, timed out, or could not be started; str() is for the user."""
 
 
@@ -311,10 +312,9 @@ class BuildProvider(ApiProvider):
         cancel.check("starting the build")
         try:
             build, cached = client.create_build(upload.upload_id, region, dockerfile)
-        except api.ApiError as exc:
-            if exc.status is not None:
-                raise
-            # The answer was lost: the build may have started. Find it rather than build twice.
+        except Transient:
+            # The answer was lost or is in doubt: the build may have started. Find it rather
+            # than build twice.
             found = self._find(client, want_hash, region, dockerfile)
             if found is None or _stuck_for(found, timeout) is not None:
                 raise

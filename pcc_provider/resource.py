@@ -14,6 +14,7 @@ import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
 from pcc_provider import api, cancel, ownership, watch
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -202,11 +203,11 @@ class ApiProvider(ResourceProvider):
         return api.Client(key, url, fallback_key=other, refused=refused, notice=notice)
 
 
-class StillThere(Exception):
+class StillThere(PipecatError):
     """A deleted object that has not gone within its timeout."""
 
 
-class NotOurs(Exception):
+class NotOurs(PipecatError):
     """The object found under the state's name is another one: it is left alone."""
 
 
@@ -485,17 +486,11 @@ class Patience:
     def call(self, fetch: Callable[[], T], last: T) -> T:
         try:
             value = fetch()
-        except api.ApiError as exc:
-            passing = (
-                isinstance(exc, api.NotTheApi)
-                or exc.status is None
-                or exc.status == 429
-                or exc.status >= 500
-            )
+        except Transient:
             if self.misses == 0:
                 self.failing_since = time.monotonic()
             failing_for = time.monotonic() - self.failing_since
-            if not passing or self.misses >= TRANSIENT_TRIES or failing_for > TRANSIENT_SECONDS:
+            if self.misses >= TRANSIENT_TRIES or failing_for > TRANSIENT_SECONDS:
                 raise
             self.misses += 1
             return last

@@ -43,6 +43,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api, cancel, ownership, recovery, watch
+from pcc_provider.errors import PipecatError
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
@@ -64,7 +65,7 @@ DEFAULT_READY_TIMEOUT = 5 * 60
 REPLACE_ON = ("set_name", "region")
 
 
-class SecretSetError(Exception):
+class SecretSetError(PipecatError):
     """A refused or failed secret set; str() is for the user and never holds a value."""
 
 

@@ -61,6 +61,7 @@ from pulumi.runtime.rpc import UNKNOWN
 import pcc_provider
 from pcc_provider import agent, api, build, cancel, ownership, secrets
 from pcc_provider import context as build_context
+from pcc_provider.errors import PipecatError
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_now, exit_with_the_engine
 from pcc_provider.resource import (
@@ -125,7 +126,7 @@ def unknown(value: Any) -> bool:
     return isinstance(value, str) and value == UNKNOWN
 
 
-class NativeError(Exception):
+class NativeError(PipecatError):
     """A request this provider cannot serve; str() is for the user."""
 
 
@@ -564,12 +565,12 @@ def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _ours(exc: BaseException | None) -> BaseException | None:
+def _ours(exc: BaseException | None) -> PipecatError | None:
     """The exception of ours behind `exc`, if any. SDKs since 3.260 re-raise every error of a
     provider as a new Exception carrying the traceback in its message, from within their
     handler, so ours is that one's __context__."""
     for _ in range(3):
-        if exc is None or type(exc).__module__.startswith("pcc_provider."):
+        if exc is None or isinstance(exc, PipecatError):
             return exc
         exc = exc.__context__
     return None
