@@ -34,9 +34,9 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider.config import DEFAULT_REGION
 from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.resource import (
-    DEFAULT_REGION,
     ApiResource,
     OwnedObjectProvider,
     Patience,
@@ -566,7 +566,7 @@ class AgentProvider(OwnedObjectProvider):
         """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
-        patience = Patience()
+        patience = Patience(self.timings)
         latest: list[dict[str, Any] | None] = [agent]
 
         def reconciled(a: dict[str, Any]) -> bool:
@@ -588,7 +588,7 @@ class AgentProvider(OwnedObjectProvider):
             return _reason(a)
 
         with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), agent, self.poll_interval
+            self.watched, client, name, self._detail(name), agent, self.timings.poll_interval
         ) as (lookout, waiter):
             seen = watch.fetcher(lookout, waiter)
 
@@ -611,6 +611,7 @@ class AgentProvider(OwnedObjectProvider):
                     f"not ready after {timeout:g}s (deployTimeout): {waiting_on(a)}"
                 ),
                 progress=progress,
+                timings=self.timings,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
                 rate_limited=client.pause.describe,

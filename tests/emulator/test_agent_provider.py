@@ -22,6 +22,7 @@ from pcc_provider.agent import (
     problems,
     request_body,
 )
+from pcc_provider.resource import Timings
 
 GET_AGENT = "GET /v1/agents/{agentName}"
 
@@ -31,9 +32,8 @@ def provider(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Agent
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
     monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     emulator.configure(agentReadySeconds=0.5)
-    provider = AgentProvider()
-    provider.poll_interval = 0.1  # the same schedule, faster; the engine's keeps its own
-    return provider
+    # The same schedule, faster; the engine's keeps its own.
+    return AgentProvider(timings=Timings(poll_interval=0.1))
 
 
 def props(name: str = "bot", **settings: Any) -> dict[str, Any]:
