@@ -449,13 +449,15 @@ class AgentProvider(OwnedObjectProvider):
         # The build cannot be compared (the API redacts it), so whatever is found is sent
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
-        if lost and not differences and ownership.created_after(existing.get("createdAt"), started):
+        skew = self.timings.clock_skew
+        created = existing.get("createdAt")
+        if lost and not differences and ownership.created_after(created, started, skew):
             return client.update_agent(name, _taking_over(props, differences)), True
         if (
             earlier is not None
             and not differences
             and existing.get("region") == earlier.region
-            and earlier.covers(existing.get("createdAt"))
+            and earlier.covers(created, skew)
         ):
             # With these settings, created since an earlier create of this very resource
             # began, which never saved its result: what an interrupted `up` of this stack left.

@@ -20,7 +20,9 @@ that never comes (or is not a number) does not keep a call paging for ever.
 
 Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
 URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
-HTML page, not JSON) is NotTheApi, named in the message but never quoted.
+HTML page, not JSON) is NotTheApi, named in the message but never quoted. What may pass on its
+own is errors.Transient: Unavailable (429, 5xx), NoAnswer (none at all), GatewayError (a
+proxy's 5xx page) and NotTheApi; a wait tolerates those a few times (resource.Patience).
 
 What the service says in an error (its message and code, a redirect's Location, storage's
 reason) is quoted only if it echoes no secret (pcc_provider.redaction): the client vets each

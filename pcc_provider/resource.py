@@ -85,6 +85,9 @@ class Timings:
     request_timeout: tuple[float, float] = api.TIMEOUT
     # The longest a Retry-After is waited (api.RETRY_AFTER_MAX says why).
     retry_after_max: float = api.RETRY_AFTER_MAX
+    # How far Pipecat Cloud's clock may be behind ours when an agent found is judged made
+    # after a create began (ownership.CLOCK_SKEW says why).
+    clock_skew: float = ownership.CLOCK_SKEW
 
 
 PRODUCTION = Timings()

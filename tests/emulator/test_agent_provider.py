@@ -5,6 +5,7 @@ shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -338,10 +339,10 @@ def test_an_agent_made_before_the_interrupted_create_began_is_not_ours(
     # This resource's create starts (and claims the name) after the agent was made.
     interrupted = ownership.claim(URN, "agent", "bot", "us-west")
     assert interrupted.started > 0
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
-        with pytest.raises(AgentError, match="this stack did not create it"):
-            provider.create(inputs)
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
 
 
 def test_a_create_whose_answer_is_lost_finds_its_agent(
@@ -360,11 +361,12 @@ def test_a_create_whose_answer_is_lost_finds_its_agent(
 
 
 def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_taken_over(
-    provider: AgentProvider, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     # Made before this call (by `pcc deploy`, say) with these very settings; the create's
     # answer is lost. Not this call's agent: refused, and left as it is.
-    monkeypatch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
     inputs = props(image="example/crashloop:1")
     theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)
