@@ -171,6 +171,18 @@ def test_errors_that_persist_fail_the_wait_but_keep_the_agent(
     assert agent(emulator)["name"] == "bot"  # not deleted: nothing said it failed
 
 
+def test_a_refusal_while_waiting_is_not_retried(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # A 4xx does not pass on its own (it is no errors.Transient): the wait fails at once.
+    emulator.configure(agentReadySeconds=30)
+    emulator.fault(GET_AGENT, status=403)
+    with pytest.raises(AgentError, match="answered 403") as failed:
+        provider.create(props(image="example/agent:1"))
+    assert "the agent exists and was left as it is" in str(failed.value)
+    assert emulator.stats()["requests"][GET_AGENT] == 1
+
+
 # -- 3. an existing agent of the same name ---------------------------------------------------
 
 
