@@ -771,13 +771,9 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
             status=status,
         )
     said = " ".join(part for part in (message, f"[{code}]" if code else "") if part)
-    cls = (
-        NotFound
-        if status == 404 and shaped
-        else Unavailable
-        if status == 429 or status >= 500
-        else ApiError
-    )
+    cls = NotFound if status == 404 and shaped else ApiError
+    if status == 429 or status >= 500:
+        cls = Unavailable  # the API busy or failing: it may pass
     head = f"{method} {url} answered {status}"
     if not said:
         return cls(head, status=status, code=code)
