@@ -34,8 +34,9 @@ from pulumi.dynamic import (
 from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider.config import DEFAULT_REGION
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.resource import (
-    DEFAULT_REGION,
     ApiResource,
     OwnedObjectProvider,
     Patience,
@@ -125,7 +126,7 @@ OUTPUTS = ("ready", "desiredDeploymentId", "reconciledDeploymentId", "createdAt"
 DEFAULTS: dict[str, Any] = {s.name: s.default for s in SETTINGS_TABLE if s.default is not None}
 
 
-class AgentError(Exception):
+class AgentError(PipecatError):
     """A refused or failed deployment; str() is for the user."""
 
 
@@ -435,7 +436,8 @@ class AgentProvider(OwnedObjectProvider):
         try:
             return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
-            lost = exc.status is None  # the answer was lost: the agent may exist now
+            # The answer was lost or is in doubt (a gateway's 5xx): the agent may exist now.
+            lost = isinstance(exc, Transient)
             if not lost and not (exc.status == 400 and "already exists" in str(exc).lower()):
                 ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise
@@ -447,13 +449,15 @@ class AgentProvider(OwnedObjectProvider):
         # The build cannot be compared (the API redacts it), so whatever is found is sent
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
-        if lost and not differences and ownership.created_after(existing.get("createdAt"), started):
+        skew = self.timings.clock_skew
+        created = existing.get("createdAt")
+        if lost and not differences and ownership.created_after(created, started, skew):
             return client.update_agent(name, _taking_over(props, differences)), True
         if (
             earlier is not None
             and not differences
             and existing.get("region") == earlier.region
-            and earlier.covers(existing.get("createdAt"))
+            and earlier.covers(created, skew)
         ):
             # With these settings, created since an earlier create of this very resource
             # began, which never saved its result: what an interrupted `up` of this stack left.
@@ -564,7 +568,7 @@ class AgentProvider(OwnedObjectProvider):
         """
         timeout = float(props.get("deployTimeout") or DEFAULT_DEPLOY_TIMEOUT)
         wanted = agent.get("desiredDeploymentId")
-        patience = Patience()
+        patience = Patience(self.timings)
         latest: list[dict[str, Any] | None] = [agent]
 
         def reconciled(a: dict[str, Any]) -> bool:
@@ -586,7 +590,7 @@ class AgentProvider(OwnedObjectProvider):
             return _reason(a)
 
         with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), agent, self.poll_interval
+            self.watched, client, name, self._detail(name), agent, self.timings.poll_interval
         ) as (lookout, waiter):
             seen = watch.fetcher(lookout, waiter)
 
@@ -609,6 +613,7 @@ class AgentProvider(OwnedObjectProvider):
                     f"not ready after {timeout:g}s (deployTimeout): {waiting_on(a)}"
                 ),
                 progress=progress,
+                timings=self.timings,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
                 rate_limited=client.pause.describe,

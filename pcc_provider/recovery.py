@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pcc_provider import ownership
+from pcc_provider.errors import PipecatError
 
 # How messages name each kind of claim.
 KINDS = {"agent": "agent", "secretSet": "secret set", "imagePullSecret": "image pull secret"}
@@ -164,7 +165,7 @@ def _started(entry: Mapping[str, Any]) -> float | None:
         return None
 
 
-class PulumiFailed(Exception):
+class PulumiFailed(PipecatError):
     """A `pulumi` command this one runs failed; str() is for the user."""
 
 

@@ -43,6 +43,7 @@ from pulumi.runtime.rpc import UNKNOWN
 from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api, cancel, ownership, recovery, watch
+from pcc_provider.errors import PipecatError
 from pcc_provider.resource import (
     OwnedObjectProvider,
     Patience,
@@ -64,7 +65,7 @@ DEFAULT_READY_TIMEOUT = 5 * 60
 REPLACE_ON = ("set_name", "region")
 
 
-class SecretSetError(Exception):
+class SecretSetError(PipecatError):
     """A refused or failed secret set; str() is for the user and never holds a value."""
 
 
@@ -245,7 +246,7 @@ class SetProvider(OwnedObjectProvider):
     def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         # A set's claim proves something only if no set of the name existed when it was made
         # (ownership.claim): asked now, just before the engine creates it.
-        if self._settings is None:
+        if self.config is None:
             return None  # not configured by an engine: no one to ask
         try:
             with self._client() as client:
@@ -457,11 +458,11 @@ class SetProvider(OwnedObjectProvider):
         `olds`: the values an update replaces, which the service may echo too."""
         name = props["set_name"]
         timeout = self._timeout(props)
-        patience = Patience()
+        patience = Patience(self.timings)
         pending: dict[str, Any] = {"status": "pending"}
         latest: list[dict[str, Any] | None] = [pending]
         with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), pending, self.poll_interval
+            self.watched, client, name, self._detail(name), pending, self.timings.poll_interval
         ) as (lookout, waiter):
             seen = watch.fetcher(lookout, waiter)
 
@@ -481,6 +482,7 @@ class SetProvider(OwnedObjectProvider):
                     f"still pending after {timeout:g}s (ready_timeout)"
                 ),
                 progress=progress,
+                timings=self.timings,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
                 rate_limited=client.pause.describe,

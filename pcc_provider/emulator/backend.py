@@ -2,10 +2,11 @@
 
 One backend per emulator (as in moto): it holds every entity in memory under one lock, saves
 each change through persistence.py, and answers with entities, never with HTTP or JSON (the
-route tables render them with render.py). A request the service refuses raises a
-`ServiceError`, whose kind the app turns into an HTTP status. Build and deployment progress
-is derived from timestamps whenever it is read, never from a background thread, so it also
-advances while the emulator is down, and a test moves it on by advancing the `Clock`.
+route tables render them with render.py). A request the service refuses raises an
+errors.ServiceError, which carries the HTTP status and code it is answered with. Build and
+deployment progress is derived from timestamps whenever it is read, never from a background
+thread, so it also advances while the emulator is down, and a test moves it on by advancing
+the `Clock`.
 """
 
 from __future__ import annotations
@@ -33,34 +34,13 @@ from pcc_provider.emulator.entities import (
     deployment_fault,
     image_uri,
 )
+from pcc_provider.emulator.errors import BadRequest, Conflict, NotFound
 from pcc_provider.emulator.persistence import (
     Records,
     UnreadableRecord,
     wrong_type,
 )
 from pcc_provider.emulator.settings import Settings
-
-
-class ServiceError(Exception):
-    """A request the emulated service refuses; `kind` picks the HTTP status in app.py."""
-
-    kind = "bad_request"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class BadRequest(ServiceError):
-    kind = "bad_request"
-
-
-class NotFound(ServiceError):
-    kind = "not_found"
-
-
-class Conflict(ServiceError):
-    kind = "conflict"
 
 
 class Clock:

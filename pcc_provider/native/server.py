@@ -61,16 +61,11 @@ from pulumi.runtime.rpc import UNKNOWN
 import pcc_provider
 from pcc_provider import agent, api, build, cancel, ownership, secrets
 from pcc_provider import context as build_context
+from pcc_provider.config import DEFAULT_REGION, ProviderConfig, Setting
+from pcc_provider.errors import PipecatError
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_now, exit_with_the_engine
-from pcc_provider.resource import (
-    DEFAULT_REGION,
-    ApiProvider,
-    Progress,
-    api_settings,
-    camel,
-    snake,
-)
+from pcc_provider.resource import PRODUCTION, ApiProvider, Progress, Timings, camel, snake
 
 T = TypeVar("T")
 
@@ -125,7 +120,7 @@ def unknown(value: Any) -> bool:
     return isinstance(value, str) and value == UNKNOWN
 
 
-class NativeError(Exception):
+class NativeError(PipecatError):
     """A request this provider cannot serve; str() is for the user."""
 
 
@@ -334,20 +329,22 @@ class ImagePullSecretDoor(SetDoor):
 class PipecatProvider(Provider):
     """The `pipecat` provider: configuration, then each request to the resource's door."""
 
-    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, pool: ThreadPoolExecutor | None = None, timings: Timings = PRODUCTION
+    ) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
         self.declared: dict[str, Declared] = {}
         self.declared_by: dict[str, str] = {}  # set name -> the URN that declared it
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
         doors: list[Door] = [
-            BuildDoor(build.BuildProvider()),
-            AgentDoor(agent.AgentProvider(), self.declared),
-            SecretSetDoor(secrets.SecretSetProvider()),
-            ImagePullSecretDoor(secrets.ImagePullSecretProvider()),
+            BuildDoor(build.BuildProvider(timings=timings)),
+            AgentDoor(agent.AgentProvider(timings=timings), self.declared),
+            SecretSetDoor(secrets.SecretSetProvider(timings=timings)),
+            ImagePullSecretDoor(secrets.ImagePullSecretProvider(timings=timings)),
         ]
         self.doors = {door.token: door for door in doors}
         self.region: str | None = None
-        self.settings: tuple[str, str] | None = None
+        self.config: ProviderConfig | None = None
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -399,19 +396,21 @@ class PipecatProvider(Provider):
         return GetSchemaResponse(json.dumps(schema.schema()))
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
-        config, _ = plain(request.args)
-        self.settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
+        given, _ = plain(request.args)
+
+        def setting(declared: Setting) -> Any:
+            return given.get(declared.name)
+
+        self.config = ProviderConfig.read(setting)
         for door in self.doors.values():
-            door.provider._settings = self.settings
-        # As resource.region_for: config `pipecat:region`, else us-west (no variable for it).
-        self.region = config.get("region") or None
+            door.provider.config = self.config
+        self.region = self.config.region  # as resource.region_for
         return ConfigureResponse(
             accept_secrets=True, supports_preview=True, accept_outputs=False, accept_resources=False
         )
 
     def _settings_problem(self) -> str | None:
-        key, url = self.settings or api_settings(lambda _: None)
-        return api.NO_KEY if not key else api.url_problem(url)
+        return (self.config or ProviderConfig.read()).problem()
 
     async def check(self, request: CheckRequest) -> CheckResponse:
         door = self._door(request.urn)
@@ -564,12 +563,12 @@ def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _ours(exc: BaseException | None) -> BaseException | None:
+def _ours(exc: BaseException | None) -> PipecatError | None:
     """The exception of ours behind `exc`, if any. SDKs since 3.260 re-raise every error of a
     provider as a new Exception carrying the traceback in its message, from within their
     handler, so ours is that one's __context__."""
     for _ in range(3):
-        if exc is None or type(exc).__module__.startswith("pcc_provider."):
+        if exc is None or isinstance(exc, PipecatError):
             return exc
         exc = exc.__context__
     return None

@@ -5,6 +5,7 @@ shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from pcc_provider.agent import (
     problems,
     request_body,
 )
+from pcc_provider.resource import Timings
 
 GET_AGENT = "GET /v1/agents/{agentName}"
 
@@ -33,9 +35,8 @@ def provider(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Agent
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
     monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     emulator.configure(agentReadySeconds=0.5)
-    provider = AgentProvider()
-    provider.poll_interval = 0.1  # the same schedule, faster; the engine's keeps its own
-    return provider
+    # The same schedule, faster; the engine's keeps its own.
+    return AgentProvider(timings=Timings(poll_interval=0.1))
 
 
 def props(name: str = "bot", **settings: Any) -> dict[str, Any]:
@@ -172,6 +173,18 @@ def test_errors_that_persist_fail_the_wait_but_keep_the_agent(
     assert 2 <= requests_made <= 10  # bounded
     emulator.clear_faults()
     assert agent_json(emulator)["name"] == "bot"  # not deleted: nothing said it failed
+
+
+def test_a_refusal_while_waiting_is_not_retried(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # A 4xx does not pass on its own (it is no errors.Transient): the wait fails at once.
+    emulator.configure(agentReadySeconds=30)
+    emulator.fault(GET_AGENT, status=403)
+    with pytest.raises(AgentError, match="answered 403") as failed:
+        provider.create(props(image="example/agent:1"))
+    assert "the agent exists and was left as it is" in str(failed.value)
+    assert emulator.stats()["requests"][GET_AGENT] == 1
 
 
 # -- 3. an existing agent of the same name ---------------------------------------------------
@@ -344,10 +357,10 @@ def test_an_agent_made_before_the_interrupted_create_began_is_not_ours(
     interrupted = ownership.claim(URN, "agent", "bot", "us-west")
     assert interrupted.started > datetime.fromisoformat(theirs["createdAt"]).timestamp()
     assert ownership.claimed(URN, "agent", "bot") == interrupted
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
-        with pytest.raises(AgentError, match="this stack did not create it"):
-            provider.create(inputs)
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
 
 
 def test_a_create_whose_answer_is_lost_finds_its_agent(
@@ -366,11 +379,12 @@ def test_a_create_whose_answer_is_lost_finds_its_agent(
 
 
 def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_taken_over(
-    provider: AgentProvider, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     # Made before this call (by `pcc deploy`, say) with these very settings; the create's
     # answer is lost. Not this call's agent: refused, and left as it is.
-    monkeypatch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
     inputs = props(image="example/crashloop:1")
     theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)

@@ -19,7 +19,7 @@ import requests
 from conftest import API_KEY, EmulatorHandle
 from waiting import eventually
 
-from pcc_provider import Build, api, build, context
+from pcc_provider import Build, api, context
 from pcc_provider.build import (
     BuildError,
     BuildProvider,
@@ -27,7 +27,7 @@ from pcc_provider.build import (
     UploadProgress,
     digest_content,
 )
-from pcc_provider.resource import api_settings
+from pcc_provider.config import ProviderConfig
 
 CREATE = "POST /v1/builds"
 UPLOAD = "POST /_storage/{bucket}"
@@ -87,7 +87,7 @@ def test_bad_input_is_one_line_before_anything_is_sent(
     assert message.startswith("Build 'image': ") and words in message, message
     assert "\n" not in message
     if "PIPECAT_API_URL" not in env:
-        assert api_settings(lambda _: None)[1] == emulator.api_url  # it would be seen there
+        assert ProviderConfig.read().api_url == emulator.api_url  # it would be seen there
     assert emulator.stats()["requests"] == {}
 
 
@@ -128,22 +128,18 @@ def test_upload_progress_in_units_people_read(sent: int, size: int, shown: str) 
     assert row.shown == [shown]
 
 
-def test_hashing_shows_its_progress_once_it_takes_a_while(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hashing_shows_its_progress_once_it_takes_a_while(tmp_path: Path) -> None:
     root = tmp_path / "agent"
     root.mkdir()
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
     row = Row()
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 3600.0)
-    digest_content(context.select(root), row)  # type: ignore[arg-type]
-    assert row.shown == []  # quicker than HASH_PROGRESS_AFTER: nothing to say
+    digest_content(context.select(root), row, after=3600.0)  # type: ignore[arg-type]
+    assert row.shown == []  # quicker than `after`: nothing to say
 
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
     time.sleep(0.15)  # past the window in which a fresh file's digest is not kept
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
-    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    digest_content(context.select(root), row, after=0.0)  # type: ignore[arg-type]
     counting = r"hashing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
     assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
     # The last word: done, not a count that stopped.
@@ -154,17 +150,15 @@ def test_hashing_shows_its_progress_once_it_takes_a_while(
     assert row.shown == []  # unchanged: nothing read
 
 
-def test_compressing_for_upload_shows_its_progress(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_compressing_for_upload_shows_its_progress(tmp_path: Path) -> None:
     """An `up` compresses the context once, for the upload; a big one says so as it goes."""
     root = tmp_path / "agent"
     root.mkdir()
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
     row = Row()
-    report = HashingProgress(row, "the build context", ("compressing", "compressed"))  # type: ignore[arg-type]
+    verbs = ("compressing", "compressed")
+    report = HashingProgress(row, "the build context", verbs, after=0.0)  # type: ignore[arg-type]
     with context.archive(context.select(root), report):
         report.finish()
     counting = r"compressing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
@@ -247,9 +241,7 @@ def test_state_of_an_earlier_version_is_read_once(
 
 
 def provider(emulator: EmulatorHandle) -> BuildProvider:
-    made = BuildProvider()
-    made._settings = (API_KEY, emulator.api_url)
-    return made
+    return BuildProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
 
 
 def props(root: Path, timeout: float) -> dict[str, Any]:
@@ -441,8 +433,7 @@ def test_a_service_ignoring_the_dockerfile_filter_does_not_get_the_wrong_image_r
 ) -> None:
     (bot_context / "Dockerfile.alt").write_text("FROM python:3.12\n")
     alt = build_of(emulator, bot_context, "Dockerfile.alt")
-    through_proxy = BuildProvider()
-    through_proxy._settings = (API_KEY, filter_ignored)
+    through_proxy = BuildProvider(ProviderConfig(api_key=API_KEY, api_url=filter_ignored))
     created = through_proxy.create(props(bot_context, 60))
     assert created.id != alt and created.outs["source"] == "new"
     assert created.outs["dockerfilePath"] == "Dockerfile"

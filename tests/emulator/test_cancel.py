@@ -18,6 +18,7 @@ from waiting import eventually
 from pcc_provider import api, cancel, context, ownership
 from pcc_provider.agent import AgentProvider
 from pcc_provider.build import BuildProvider, UploadProgress
+from pcc_provider.config import ProviderConfig
 from pcc_provider.context.cache import image_lock
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import Progress
@@ -73,8 +74,7 @@ def test_a_build_wait_ends_and_the_next_create_takes_the_build_up(
     bot_context: Path, emulator: EmulatorHandle
 ) -> None:
     emulator.configure(buildSeconds=30)
-    provider = BuildProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = BuildProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {
         "context": str(bot_context),
         "dockerfile": "Dockerfile",
@@ -103,8 +103,7 @@ def test_an_agent_deploy_wait_ends_and_keeps_the_agent_and_its_claim(
     emulator: EmulatorHandle,
 ) -> None:
     emulator.configure(agentReadySeconds=30)
-    provider = AgentProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = AgentProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {"serviceName": "bot", "region": "us-west", "image": "example/agent:1"}
     props |= {"deployTimeout": 60, "__urn": URN}
     raised = cancelled_within(
@@ -120,8 +119,7 @@ def test_a_set_provisioning_wait_ends_and_keeps_the_set_and_its_claim(
     emulator: EmulatorHandle,
 ) -> None:
     emulator.configure(secretReadySeconds=30)
-    provider = SecretSetProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = SecretSetProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {"set_name": "bot-secrets", "region": "us-west", "secrets": {"A": "value-a"}}
     props |= {"keys": ["A"], "ready_timeout": 60, "__urn": SET_URN}
     raised = cancelled_within(

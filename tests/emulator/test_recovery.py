@@ -17,6 +17,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import ownership, recovery
 from pcc_provider.agent import AgentProvider
+from pcc_provider.config import ProviderConfig
 from pcc_provider.native.server import PipecatProvider, engine_values, plain
 from pcc_provider.secrets import SecretSetProvider
 
@@ -58,7 +59,7 @@ def test_a_sets_claim_says_whether_its_name_was_free(emulator: EmulatorHandle) -
     provider = SecretSetProvider()
     # Not configured by an engine: no one to ask, no claim.
     assert ownership.STAMP not in provider.check({}, set_inputs()).inputs
-    provider._settings = (API_KEY, emulator.api_url)
+    provider.config = ProviderConfig(api_key=API_KEY, api_url=emulator.api_url)
     stamped = provider.check({}, set_inputs()).inputs[ownership.STAMP]
     assert stamped["free"] is True and stamped["keys"] == ["A", "B"]
     body = {"secrets": [{"secretKey": "A", "secretValue": "theirs"}]}
