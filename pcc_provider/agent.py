@@ -33,8 +33,8 @@ from pulumi.dynamic import (
 )
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider.config import DEFAULT_REGION
 from pcc_provider.description import (
-    DEFAULT_REGION,
     PYTHON,
     UNKNOWN,
     Description,
@@ -46,6 +46,7 @@ from pcc_provider.description import (
     present,
     region_problem,
 )
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.resource import (
     ApiResource,
     OwnedObjectProvider,
@@ -321,7 +322,7 @@ def settings() -> list[tuple[str, Setting]]:
     return [(f.name, f.setting) for f in DESCRIPTION.inputs if isinstance(f.setting, Setting)]
 
 
-class AgentError(Exception):
+class AgentError(PipecatError):
     """A refused or failed deployment; str() is for the user."""
 
 
@@ -575,7 +576,8 @@ class AgentProvider(OwnedObjectProvider):
         try:
             return client.create_agent(request_body(props, create=True)), True
         except api.ApiError as exc:
-            lost = exc.status is None  # the answer was lost: the agent may exist now
+            # The answer was lost or is in doubt (a gateway's 5xx): the agent may exist now.
+            lost = isinstance(exc, Transient)
             if not lost and not (exc.status == 400 and "already exists" in str(exc).lower()):
                 ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise
@@ -587,13 +589,15 @@ class AgentProvider(OwnedObjectProvider):
         # The build cannot be compared (the API redacts it), so whatever is found is sent
         # this create's settings: the same configuration makes no new deployment, another
         # build does, and the wait below is for the deployment this answer names.
-        if lost and not differences and ownership.created_after(existing.get("createdAt"), started):
+        skew = self.timings.clock_skew
+        created = existing.get("createdAt")
+        if lost and not differences and ownership.created_after(created, started, skew):
             return client.update_agent(name, _taking_over(props, differences)), True
         if (
             earlier is not None
             and not differences
             and existing.get("region") == earlier.region
-            and earlier.covers(existing.get("createdAt"))
+            and earlier.covers(created, skew)
         ):
             # With these settings, created since an earlier create of this very resource
             # began, which never saved its result: what an interrupted `up` of this stack left.

@@ -20,7 +20,9 @@ that never comes (or is not a number) does not keep a call paging for ever.
 
 Only Pipecat Cloud saying so means "gone": NotFound is a 404 in the API's error shape from a
 URL whose `GET /builds` answers as the API does. Anything else not in the API's shape (an
-HTML page, not JSON) is NotTheApi, named in the message but never quoted.
+HTML page, not JSON) is NotTheApi, named in the message but never quoted. What may pass on its
+own is errors.Transient: Unavailable (429, 5xx), NoAnswer (none at all), GatewayError (a
+proxy's 5xx page) and NotTheApi; a wait tolerates those a few times (resource.Patience).
 
 What the service says in an error (its message and code, a redirect's Location, storage's
 reason) is quoted only if it echoes no secret (pcc_provider.redaction): the client vets each
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit
 
 from pcc_provider import redaction
+from pcc_provider.errors import PipecatError, Transient
 
 # requests and urllib3 load with the first Client: a preview (the program, and the plugin's
 # check and diff) makes none, and their import is most of ours (benchmarks/noop_preview.py).
@@ -63,13 +66,15 @@ LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 # Every API call answers within seconds; a server silent for 30 s is stuck, and with the
 # read retries of a repeatable call the caller hears of it within about two minutes.
 TIMEOUT = (10.0, 30.0)
+RETRY_AFTER_MAX = 60  # a Retry-After of an hour must not stall a deployment
 PAGE_SIZE = 100
 # A list longer than this many pages fails: 10,000 builds of one image is no real list.
 PAGES_MAX = 100
 
 
-class ApiError(Exception):
-    """A refused or failed API call; str() is one line meant for the user.
+class ApiError(PipecatError):
+    """A refused or failed API call; str() is one line meant for the user. `status`: the
+    HTTP status of the answer, if there was one (messages show it).
 
     `said`: the service's own words the message quotes (made by `quoting`), which `hiding`
     withholds when they echo a secret."""
@@ -105,9 +110,23 @@ class NotFound(ApiError):
     """404: no such build or agent."""
 
 
-class NotTheApi(ApiError):
+class NotTheApi(Transient, ApiError):
     """An answer not in the API's shape (an HTML page, not JSON, a JSON body of another
     shape): a proxy or gateway between us, or a pipecat:apiUrl that is not the API."""
+
+
+class Unavailable(Transient, ApiError):
+    """429 or 5xx: the service, or a proxy in front of it, is busy or failing for now."""
+
+
+class NoAnswer(Unavailable):
+    """No answer at all (refused or lost connection, timeout): a call that creates may have
+    acted all the same."""
+
+
+class GatewayError(NotTheApi, Unavailable):
+    """A 5xx page not in the API's shape: a proxy or gateway answering for the API, which
+    says nothing of whether pipecat:apiUrl is right."""
 
 
 class UploadRefused(ApiError):
@@ -134,6 +153,7 @@ class Pause:
         self._lock = threading.Lock()
         self.until = 0.0  # time.monotonic()
         self.asked = 0.0  # what the Retry-After that set `until` asked for, in seconds
+        self.waiting = 0.0  # ... and what is waited for it (capped)
 
     @classmethod
     def of(cls, api_url: str, key: str) -> Pause:
@@ -142,20 +162,20 @@ class Pause:
         with cls._made:
             return cls._all.setdefault(ident, cls())
 
-    def heard(self, seconds: float) -> None:
-        """A Retry-After of `seconds` (uncapped): the pause lasts RETRY_AFTER_MAX at most."""
-        until = time.monotonic() + min(seconds, RETRY_AFTER_MAX)
+    def heard(self, seconds: float, most: float = RETRY_AFTER_MAX) -> None:
+        """A Retry-After of `seconds` (uncapped): the pause lasts `most` seconds at most."""
+        waiting = min(seconds, most)
+        until = time.monotonic() + waiting
         with self._lock:
             if until >= self.until:
-                self.until, self.asked = until, seconds
+                self.until, self.asked, self.waiting = until, seconds, waiting
 
     def describe(self) -> str | None:
         """What the row of a call waiting on this pause says, while it lasts."""
         with self._lock:
-            until, asked = self.until, self.asked
+            until, asked, waiting = self.until, self.asked, self.waiting
         if until <= time.monotonic():
             return None
-        waiting = min(asked, RETRY_AFTER_MAX)
         said = f"rate-limited by Pipecat Cloud: waiting {waiting:.0f} s"
         return said + (f" (it asked for {asked:.0f} s)" if asked > waiting else "")
 
@@ -166,9 +186,6 @@ class Pause:
             if left <= 0:
                 return
             time.sleep(left)
-
-
-RETRY_AFTER_MAX = 60  # a Retry-After of an hour must not stall a deployment
 
 
 def retry_after(value: str | None) -> float | None:
@@ -191,8 +208,8 @@ def retry_after(value: str | None) -> float | None:
 
 def _retry(
     methods: frozenset[str], statuses: frozenset[int], read: int
-) -> Callable[[Callable[[float], None] | None], Retry]:
-    return lambda heard: _policy(
+) -> Callable[[Callable[[float], None] | None, float], Retry]:
+    return lambda heard, most: _policy(
         heard,
         total=6,
         connect=4,
@@ -205,7 +222,7 @@ def _retry(
         backoff_max=20,
         backoff_jitter=0.5,
         respect_retry_after_header=True,
-        retry_after_max=RETRY_AFTER_MAX,
+        retry_after_max=most,
         raise_on_status=False,
     )
 
@@ -299,7 +316,8 @@ class Client:
     """`fallback_key`, if given, is tried once when Pipecat Cloud refuses `api_key` (a key
     rotated since it was recorded); `refused` is what a refused key's message says to do;
     `notice` hears, in one line, of each wait a Retry-After makes a call of this client take
-    ("rate-limited by Pipecat Cloud: waiting 60 s (it asked for 3600 s)")."""
+    ("rate-limited by Pipecat Cloud: waiting 60 s (it asked for 3600 s)"); `timeout` is each
+    call's (connect, read) seconds, and `retry_after_max` the longest a Retry-After is waited."""
 
     def __init__(
         self,
@@ -309,6 +327,8 @@ class Client:
         fallback_key: str | None = None,
         refused: str = REFUSED,
         notice: Callable[[str], None] | None = None,
+        timeout: tuple[float, float] = TIMEOUT,
+        retry_after_max: float = RETRY_AFTER_MAX,
     ) -> None:
         if not api_key:
             raise AuthError(NO_KEY)
@@ -325,8 +345,9 @@ class Client:
         self._is_api: bool | None = None
         self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
         self.notice = notice
-        self._repeatable = _session(_REPEATABLE(self._heard))
-        self._creating = _session(_CREATING(self._heard))
+        self.timeout, self.retry_after_max = timeout, retry_after_max
+        self._repeatable = _session(_REPEATABLE(self._heard, retry_after_max))
+        self._creating = _session(_CREATING(self._heard, retry_after_max))
         self._storage = _session(_storage_retry())  # no auth: the key must never reach storage
 
     def __repr__(self) -> str:
@@ -336,7 +357,14 @@ class Client:
         """A new client with the same URL, keys and messages: one a poller thread owns (its
         waits show on no row: each waiter's shows its client's `pause`)."""
         key, fallback, refused = self._given
-        return Client(key, self.api_url, fallback_key=fallback, refused=refused)
+        return Client(
+            key,
+            self.api_url,
+            fallback_key=fallback,
+            refused=refused,
+            timeout=self.timeout,
+            retry_after_max=self.retry_after_max,
+        )
 
     @property
     def identity(self) -> tuple[str, str, str]:
@@ -365,7 +393,7 @@ class Client:
     def _heard(self, seconds: float) -> None:
         """A Retry-After, about to be slept on: an answer, and a pause for every call."""
         self.last_answer = time.monotonic()
-        self.pause.heard(seconds)
+        self.pause.heard(seconds, self.retry_after_max)
         self._tell()
 
     def _tell(self) -> None:
@@ -416,15 +444,16 @@ class Client:
                 params=params,
                 json=json,
                 auth=self._auth,
-                timeout=TIMEOUT,
+                timeout=self.timeout,
                 allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise ApiError(f"{method} {url} failed: {_reason(exc)}") from None
+            raise NoAnswer(f"{method} {url} failed: {_reason(exc)}") from None
         self.last_answer = time.monotonic()
         after = retry_after(response.headers.get("Retry-After"))
         if response.status_code in (429, 503) and after:
-            self.pause.heard(after)  # retries ran out: the pause holds all the same
+            # Retries ran out: the pause holds all the same.
+            self.pause.heard(after, self.retry_after_max)
         if response.status_code >= 300:
             error = _error(method, url, response, self._refused)
             if isinstance(error, NotFound) and not self._answers_as_the_api():
@@ -461,7 +490,7 @@ class Client:
                 )
                 is_api = isinstance(page.get("builds"), list)
             except ApiError as exc:
-                if exc.status is None or exc.status >= 500 or exc.status == 429:
+                if isinstance(exc, Unavailable):
                     self._is_api = None
                     raise  # says nothing about the URL: the caller sees why
                 is_api = False
@@ -578,7 +607,7 @@ class Client:
                     upload.url,
                     data=body,
                     headers={"Content-Type": encoder.content_type},
-                    timeout=(TIMEOUT[0], 300.0),
+                    timeout=(self.timeout[0], 300.0),
                     allow_redirects=False,  # a redirect would resend a half-read stream
                 )
             except requests.RequestException as exc:
@@ -727,7 +756,7 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
     elif not shaped and status >= 500:
         # A proxy or gateway in front of the API answering for it: its page says nothing
         # more, and the call may pass on its own.
-        return NotTheApi(
+        return GatewayError(
             f"{method} {url} answered {status} with {_what(response)}, not Pipecat Cloud's "
             "API: a proxy or gateway error; try again later, and if it persists check "
             "pipecat:apiUrl",
@@ -741,6 +770,8 @@ def _error(method: str, url: str, response: requests.Response, refused: str) -> 
         )
     said = " ".join(part for part in (message, f"[{code}]" if code else "") if part)
     cls = NotFound if status == 404 and shaped else ApiError
+    if status == 429 or status >= 500:
+        cls = Unavailable  # the API busy or failing: it may pass
     head = f"{method} {url} answered {status}"
     if not said:
         return cls(head, status=status, code=code)

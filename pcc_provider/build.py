@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, TypedDict, Unpack
+from typing import Annotated, Any, TypedDict, Unpack
 
 import pulumi
 from pulumi.dynamic import (
@@ -43,6 +43,7 @@ from pcc_provider.description import (
     present,
     region_problem,
 )
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import (
     ApiProvider,
@@ -56,7 +57,6 @@ from pcc_provider.resource import (
 )
 
 DEFAULT_BUILD_TIMEOUT = 30 * 60
-UPLOAD_ATTEMPTS = 3
 LOG_TAIL = 15
 
 # Hashing that takes longer than this shows its progress on the resource's row.
@@ -117,7 +117,7 @@ class BuildArgs(TypedDict, total=False):
     ]
 
 
-class BuildError(Exception):
+class BuildError(PipecatError):
     """A build that failed, timed out, or could not be started; str() is for the user."""
 
 
@@ -157,12 +157,19 @@ class UploadProgress:
 
 class HashingProgress:
     """Hashing (or compressing) progress as the resource's status, once it has taken longer
-    than HASH_PROGRESS_AFTER, then at most twice a second (called from the reading threads)."""
+    than `after` seconds (HASH_PROGRESS_AFTER unless given), then at most twice a second
+    (called from the reading threads)."""
 
     def __init__(
-        self, progress: Progress, what: str, verbs: tuple[str, str] = ("hashing", "hashed")
+        self,
+        progress: Progress,
+        what: str,
+        verbs: tuple[str, str] = ("hashing", "hashed"),
+        after: float | None = None,
     ) -> None:
         self.progress, self.what, self.verbs = progress, what, verbs
+        # Read when hashing starts, not when this module loads: a program may set it.
+        self.after = HASH_PROGRESS_AFTER if after is None else after
         self.started = self.last = time.monotonic()
         self.shown = False
         self.total = 0
@@ -170,7 +177,7 @@ class HashingProgress:
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
         self.total = total
-        if now - self.started < HASH_PROGRESS_AFTER or (now - self.last < 0.5 and done < total):
+        if now - self.started < self.after or (now - self.last < 0.5 and done < total):
             return
         self.last, self.shown = now, True
         self.progress.status(f"{self.verbs[0]} {self.what}: {amounts(done, total)}")
@@ -185,18 +192,20 @@ class HashingProgress:
 
 
 def digest_content(
-    selected: build_context.Context, progress: Progress, what: str = "the build context"
+    selected: build_context.Context,
+    progress: Progress,
+    what: str = "the build context",
+    after: float | None = None,
 ) -> str:
-    """The content digest of `selected`, its progress on the row when it takes a while."""
-    report = HashingProgress(progress, what)
+    """The content digest of `selected`, its progress on the row when it takes a while
+    (`after`: HashingProgress's)."""
+    report = HashingProgress(progress, what, after=after)
     found = build_context.content_digest(selected, report)
     report.finish()
     return found
 
 
 class BuildProvider(ApiProvider):
-    poll_interval: ClassVar[float] = 0.5
-
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = self.description.problems(news, self.door)
         return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
@@ -365,10 +374,9 @@ class BuildProvider(ApiProvider):
         cancel.check("starting the build")
         try:
             build, cached = client.create_build(upload.upload_id, region, dockerfile)
-        except api.ApiError as exc:
-            if exc.status is not None:
-                raise
-            # The answer was lost: the build may have started. Find it rather than build twice.
+        except Transient:
+            # The answer was lost or is in doubt: the build may have started. Find it rather
+            # than build twice.
             found = self._find(client, want_hash, region, dockerfile)
             if found is None or _stuck_for(found, timeout) is not None:
                 raise
@@ -414,10 +422,12 @@ class BuildProvider(ApiProvider):
                 in_flight = build
         return in_flight
 
-    @staticmethod
-    def _upload(client: api.Client, region: str, archive: Path, progress: Progress) -> api.Upload:
+    def _upload(
+        self, client: api.Client, region: str, archive: Path, progress: Progress
+    ) -> api.Upload:
         report = UploadProgress(progress, archive.stat().st_size)
-        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        attempts = self.timings.upload_attempts
+        for attempt in range(1, attempts + 1):
             cancel.check("uploading the build context")
             upload = client.create_upload(region)
             try:
@@ -425,7 +435,7 @@ class BuildProvider(ApiProvider):
                 return upload
             except api.UploadRefused as exc:
                 # An expired or refused presigned URL is replaced by a fresh one.
-                if attempt == UPLOAD_ATTEMPTS:
+                if attempt == attempts:
                     raise
                 progress.warn(f"upload attempt {attempt} failed ({exc}); retrying with a new URL")
                 cancel.sleep(attempt, "uploading the build context")
@@ -435,7 +445,7 @@ class BuildProvider(ApiProvider):
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
         build_id, logs = build["id"], build.get("logsUrl")
-        patience, started = Patience(), time.monotonic()
+        patience, started = Patience(self.timings), time.monotonic()
         try:
             build = self._poll(client, build, timeout, progress, patience)
         except (api.NotFound, api.AuthError):
@@ -489,7 +499,7 @@ class BuildProvider(ApiProvider):
                 f"one. Logs: {logs}"
             ),
             progress=progress,
-            interval=self.poll_interval,
+            timings=self.timings,
             answered=lambda: client.last_answer,
             rate_limited=client.pause.describe,
         )

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import threading
 
+from pcc_provider.errors import PipecatError
+
 # The longest a wait goes without looking: a Cancel stops it within this.
 STEP = 0.25
 
 _requested = threading.Event()
 
 
-class Cancelled(Exception):
+class Cancelled(PipecatError):
     """The engine cancelled the deployment (one Ctrl-C); str() is for the user."""
 
 

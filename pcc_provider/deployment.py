@@ -31,9 +31,10 @@ import pulumi
 from pcc_provider.agent import DESCRIPTION as AGENT
 from pcc_provider.agent import Agent
 from pcc_provider.build import Build
+from pcc_provider.errors import PipecatError
 
 
-class DeployFileError(Exception):
+class DeployFileError(PipecatError):
     """A pcc-deploy.toml this component cannot deploy; str() is for the user."""
 
 

@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-DEFAULT_REGION = "us-west"
+from pcc_provider.config import DEFAULT_REGION
+
 # pulumi.runtime.rpc.UNKNOWN, the value of an input not known yet (tests/unit/test_description
 # checks they agree): judged once known.
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"

@@ -63,9 +63,9 @@ class Claim:
     started: float
     keys: list[str] = field(default_factory=list)
 
-    def covers(self, created_at: object) -> bool:
+    def covers(self, created_at: object, skew: float = CLOCK_SKEW) -> bool:
         """Whether an object created at `created_at` was created after this claim began."""
-        return created_after(created_at, self.started)
+        return created_after(created_at, self.started, skew)
 
 
 def stamp(
@@ -100,14 +100,14 @@ def from_stamp(urn: str, stamped: object) -> Claim | None:
     return Claim(urn, str(kind), str(name), str(region), float(started), sorted(keys))
 
 
-def created_after(created_at: object, started: float) -> bool:
+def created_after(created_at: object, started: float, skew: float = CLOCK_SKEW) -> bool:
     """Whether `created_at` (the API's ISO time) is after `started` (this machine's clock),
-    give or take CLOCK_SKEW; False when it cannot be read (then nothing is taken as ours)."""
+    give or take `skew` seconds; False when it cannot be read (then nothing is taken as ours)."""
     try:
         created = datetime.fromisoformat(str(created_at)).timestamp()
     except ValueError:
         return False
-    return created >= started - CLOCK_SKEW
+    return created >= started - skew
 
 
 def _path(urn: str, kind: str, name: str) -> Path:

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pcc_provider import cancel
+from pcc_provider.errors import PipecatError
 
 # Above the engine's own bound on concurrent steps (`--parallel`, 4 x cores by default), so
 # the engine decides; the pool only adds a thread when all of its threads are busy.
@@ -101,7 +102,7 @@ def report_errors_plainly() -> None:
 
     Pulumi SDKs since 3.260 report any exception a dynamic provider raises with its whole
     traceback (the provider server's `_abort_with_traceback` formats it). An exception of
-    ours (defined in pcc_provider) is a message for the user, so only its text is shown;
+    ours (a PipecatError) is a message for the user, so only its text is shown;
     anything else is a bug and keeps its traceback. Older SDKs show the message alone anyway.
     """
     server = sys.modules.get("__main__")
@@ -120,7 +121,7 @@ class PlainTraceback:
     @staticmethod
     def format_exc(*args: Any, **kwargs: Any) -> str:
         exc = sys.exc_info()[1]
-        if exc is not None and type(exc).__module__.startswith("pcc_provider."):
+        if isinstance(exc, PipecatError):
             return str(exc)
         return traceback.format_exc(*args, **kwargs)
 

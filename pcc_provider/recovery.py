@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from pcc_provider import ownership
+from pcc_provider.errors import PipecatError
 
 # How messages name each kind of claim.
 KINDS = {"agent": "agent", "secretSet": "secret set", "imagePullSecret": "image pull secret"}
@@ -87,7 +88,13 @@ class Finding:
 def review(deployment: Mapping[str, Any], succeeded: Sequence[float]) -> list[Finding]:
     """What becomes of each pending create of ours in a deployment (`stack export`), given
     when each `pulumi up` or `pulumi destroy` of the stack that succeeded began. Pure."""
-    in_state = {r.get("urn") for r in deployment.get("resources") or [] if isinstance(r, dict)}
+    # Each URN's objects in the state, by id (an agent's or a set's id is its name). A
+    # replacement's create has the URN of the resource it replaces: only the object it was
+    # making, in the state, means it is done with.
+    in_state: dict[Any, set[Any]] = {}
+    for held in deployment.get("resources") or []:
+        if isinstance(held, dict):
+            in_state.setdefault(held.get("urn"), set()).add(held.get("id"))
     found: list[Finding] = []
     for op in deployment.get("pending_operations") or []:
         resource = op.get("resource") if isinstance(op, dict) else None
@@ -98,7 +105,7 @@ def review(deployment: Mapping[str, Any], succeeded: Sequence[float]) -> list[Fi
             continue  # another provider's
         kind = KINDS.get(str(stamped.get("kind")), stamped.get("kind"))
         what = f"{kind} {stamped.get('name')}" if stamped else urn
-        if urn in in_state:
+        if urn in in_state and (not stamped or stamped.get("name") in in_state[urn]):
             # Objects named by the program (agents, sets): the one in the state is the one
             # that create was making. A build in flight was reattached to, or replaced.
             found.append(
@@ -158,7 +165,7 @@ def _started(entry: Mapping[str, Any]) -> float | None:
         return None
 
 
-class PulumiFailed(Exception):
+class PulumiFailed(PipecatError):
     """A `pulumi` command this one runs failed; str() is for the user."""
 
 

@@ -7,14 +7,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
 import pulumi
 from pulumi.dynamic import ConfigureRequest, ReadResult, Resource, ResourceProvider
 
 from pcc_provider import api, cancel, ownership, watch
+from pcc_provider.config import API_KEY, ProviderConfig, Setting
 from pcc_provider.description import (
-    DEFAULT_REGION,
     PYTHON,
     UNKNOWN,
     Description,
@@ -22,6 +23,7 @@ from pcc_provider.description import (
     camel,
     snake,
 )
+from pcc_provider.errors import PipecatError, Transient
 from pcc_provider.plugin import (
     allow_concurrent_calls,
     engine_address,
@@ -29,13 +31,6 @@ from pcc_provider.plugin import (
     report_errors_plainly,
 )
 
-# Failed polls in a row tolerated while waiting, when the error may pass (5xx, 429, network).
-TRANSIENT_TRIES = 5
-# ... and for at most this long: with a silent API each try takes minutes (api.TIMEOUT).
-TRANSIENT_SECONDS = 120.0
-# After this long without an answer, a waiting row says so, and updates it as time goes on.
-QUIET_SECONDS = 10.0
-QUIET_TICK = 0.25  # how soon a waiting row shows a Retry-After's wait
 # What a refused key means where the engine passes the config recorded at the last `up`.
 RECORDED_KEY_REFUSED = (
     "that is the key recorded at the last `pulumi up`, which `pulumi refresh` and "
@@ -57,26 +52,55 @@ BOTH_KEYS_REFUSED = (
 T = TypeVar("T")
 
 
-def api_settings(config: Callable[[str], Any]) -> tuple[str, str]:
-    """(key, url) from stack config `pipecat:apiKey` / `pipecat:apiUrl`, else the environment."""
-    key = config("pipecat:apiKey") or os.environ.get("PIPECAT_API_KEY") or ""
-    url = config("pipecat:apiUrl") or os.environ.get("PIPECAT_API_URL") or api.DEFAULT_API_URL
-    return str(key), str(url)
+@dataclass(frozen=True)
+class Timings:
+    """How a provider paces its waits on Pipecat Cloud. A provider takes them (tests pass short
+    ones) and hands them down to its polls, its patience with errors that may pass and the
+    calls of its clients."""
+
+    # The first pause between polls of a build (and the first look of a lookout, watch.py);
+    # backing off x1.5 to poll_interval_max, the end is seen within 2 s, at 40 calls a minute
+    # per waiting resource (benchmarks/build_latency.py).
+    poll_interval: float = 0.5
+    poll_interval_max: float = 1.5
+    # Failed polls in a row tolerated while waiting, when the error may pass (errors.Transient)...
+    transient_tries: int = 5
+    # ... and for at most this long: with a silent API each try takes minutes (request_timeout).
+    transient_seconds: float = 120.0
+    # After this long without an answer, a waiting row says so, and updates it as time goes on.
+    quiet_seconds: float = 10.0
+    # How soon a waiting row shows a Retry-After's wait.
+    quiet_tick: float = 0.25
+    # Presigned upload URLs tried: an expired or refused one is replaced by a fresh one.
+    upload_attempts: int = 3
+    # (connect, read) seconds of each API call (api.TIMEOUT says why).
+    request_timeout: tuple[float, float] = api.TIMEOUT
+    # The longest a Retry-After is waited (api.RETRY_AFTER_MAX says why).
+    retry_after_max: float = api.RETRY_AFTER_MAX
+    # How far Pipecat Cloud's clock may be behind ours when an agent found is judged made
+    # after a create began (ownership.CLOCK_SKEW says why).
+    clock_skew: float = ownership.CLOCK_SKEW
+
+
+PRODUCTION = Timings()
+
+
+def in_program(config: pulumi.Config) -> Callable[[Setting], Any]:
+    """The settings as the program's stack config holds them (a secret as an Output: whether
+    it is set is all a program may know)."""
+    return lambda s: config.get_secret(s.name) if s.secret else config.get(s.name)
 
 
 def region_for(region: str | None) -> str:
     """The region a resource is in: the one given, else config `pipecat:region`, else us-west."""
     if region is not None:
         return region
-    return pulumi.Config("pipecat").get("region") or DEFAULT_REGION
+    return ProviderConfig.read(in_program(pulumi.Config("pipecat"))).region
 
 
 def settings_problem(config: pulumi.Config) -> str | None:
     """At preview: no key configured anywhere, or an API URL the key must not go to."""
-    if config.get_secret("apiKey") is None and not os.environ.get("PIPECAT_API_KEY"):
-        return api.NO_KEY
-    url = config.get("apiUrl") or os.environ.get("PIPECAT_API_URL") or api.DEFAULT_API_URL
-    return api.url_problem(url)
+    return ProviderConfig.read(in_program(config)).problem()
 
 
 def checked(
@@ -193,15 +217,25 @@ class ApiProvider(ResourceProvider):
     serialize_as_secret_always = False
     description: ClassVar[Description]  # what it serves (pcc_provider.description.describe)
     door: Door = PYTHON  # how its messages name inputs: the native door gives SCHEMA
+    # Class defaults, which an instance unpickled from a state an earlier version wrote (the
+    # SDK pickles the provider into the state) goes by: it has none of these attributes.
+    timings = PRODUCTION
+    config: ProviderConfig | None = None  # set by `configure`, in the engine's plugin
+    _from_config = False  # whether the key came from the stack config, not the environment
 
-    def __init__(self) -> None:
+    def __init__(self, config: ProviderConfig | None = None, timings: Timings = PRODUCTION) -> None:
         super().__init__()
-        self._settings: tuple[str, str] | None = None
-        self._from_config = False
+        if config is not None:
+            self.config = config
+        if timings != PRODUCTION:
+            self.timings = timings
 
     def configure(self, req: ConfigureRequest) -> None:
-        self._settings = api_settings(req.config.get)
-        self._from_config = bool(req.config.get("pipecat:apiKey"))
+        def given(setting: Setting) -> Any:
+            return req.config.get(f"pipecat:{setting.name}")
+
+        self.config = ProviderConfig.read(given)
+        self._from_config = bool(given(API_KEY))
         # In the SDK's plugin: a create waiting for a build must not hold a call slot that
         # other resources need, our errors are one line, and the plugin exits when the
         # engine is gone (pcc_provider/plugin.py).
@@ -214,7 +248,8 @@ class ApiProvider(ResourceProvider):
         with the config of the last `up`: a key rotated since is refused, and the current
         one in PIPECAT_API_KEY, if any, is tried instead. `progress`: the row a wait on a
         Retry-After shows on."""
-        key, url = self._settings or api_settings(lambda _: None)
+        config = self.config or ProviderConfig.read()
+        key, url = config.api_key, config.api_url
         current = os.environ.get("PIPECAT_API_KEY") or None
         other = current if current and current != key else None
         if recorded and self._from_config:
@@ -227,14 +262,22 @@ class ApiProvider(ResourceProvider):
         else:
             refused = ENV_KEY_REFUSED
         notice = progress.status if progress is not None else None
-        return api.Client(key, url, fallback_key=other, refused=refused, notice=notice)
+        return api.Client(
+            key,
+            url,
+            fallback_key=other,
+            refused=refused,
+            notice=notice,
+            timeout=self.timings.request_timeout,
+            retry_after_max=self.timings.retry_after_max,
+        )
 
 
-class StillThere(Exception):
+class StillThere(PipecatError):
     """A deleted object that has not gone within its timeout."""
 
 
-class NotOurs(Exception):
+class NotOurs(PipecatError):
     """The object found under the state's name is another one: it is left alone."""
 
 
@@ -248,7 +291,6 @@ class OwnedObjectProvider(ApiProvider):
     deleted: update refuses, refresh and destroy forget it with a warning.
     """
 
-    poll_interval: ClassVar[float] = 0.5
     what: ClassVar[str]  # how messages name the kind: "agent", "secret set"
     error: ClassVar[type[Exception]]  # the kind's one-line error
     # Errors of the kind that carry a reason only: `reported` puts the object's name first.
@@ -425,10 +467,12 @@ class OwnedObjectProvider(ApiProvider):
         `start`. `seen`: what the caller knows of it now; `looked`: what a poll makes of the
         next look (None: it is gone). An API error that may pass is tolerated a few times
         (Patience): the poll goes on with what it saw last."""
-        patience = Patience()
-        with watch.Lookout.waiting(
-            self.watched, client, name, self._detail(name), seen, self.poll_interval
-        ) as (lookout, waiter):
+        patience = Patience(self.timings)
+        every = self.timings.poll_interval
+        with watch.Lookout.waiting(self.watched, client, name, self._detail(name), seen, every) as (
+            lookout,
+            waiter,
+        ):
             next_look = watch.fetcher(lookout, waiter)
             latest = [start]
 
@@ -444,6 +488,7 @@ class OwnedObjectProvider(ApiProvider):
                 describe=describe,
                 expired=expired,
                 progress=progress,
+                timings=self.timings,
                 interval=0,  # the lookout paces the looks
                 answered=lambda: lookout.last_answer,
                 rate_limited=client.pause.describe,
@@ -466,8 +511,8 @@ def poll(
     describe: Callable[[T, float], str],
     expired: Callable[[T], Exception],
     progress: Progress,
-    interval: float = 0.5,
-    interval_max: float = 1.5,
+    timings: Timings,
+    interval: float | None = None,
     answered: Callable[[], float] | None = None,
     rate_limited: Callable[[], str | None] | None = None,
 ) -> T:
@@ -477,15 +522,15 @@ def poll(
     on a silent API counts from then rather than from the latest request. `rate_limited`:
     what a Retry-After the fetches wait on is (the client's `pause.describe`), for the row.
 
-    The default schedule (0.5 s, x1.5, at most 1.5 s apart) notices the end within 2 s of
-    it, at 40 calls a minute per waiting resource (benchmarks/build_latency.py). Agents and
-    sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
+    The schedule is the timings' (0.5 s, x1.5, at most 1.5 s apart: Timings says why). Agents
+    and sets pass `interval=0`: their `fetch` waits for the next look of a shared lookout
     (watch.py), which keeps that schedule for all of them at once.
 
     Raises `expired(latest)` once `timeout` seconds have passed, and cancel.Cancelled
     within cancel.STEP of a Cancel from the engine (one Ctrl-C).
     """
     start = time.monotonic()
+    interval = timings.poll_interval if interval is None else interval
     while not done(current):
         elapsed = time.monotonic() - start
         if elapsed >= timeout:
@@ -494,8 +539,8 @@ def poll(
         cancel.check("waiting")
         progress.status(shown)
         cancel.sleep(min(interval, max(timeout - elapsed, 0.05)), "waiting")
-        interval = min(interval * 1.5, interval_max)
-        with quiet_watch(progress, shown, answered, rate_limited):
+        interval = min(interval * 1.5, timings.poll_interval_max)
+        with quiet_watch(progress, shown, timings, answered, rate_limited):
             current = fetch()
     return current
 
@@ -504,32 +549,34 @@ def poll(
 def quiet_watch(
     progress: Progress,
     shown: str,
+    timings: Timings,
     answered: Callable[[], float] | None = None,
     rate_limited: Callable[[], str | None] | None = None,
 ) -> Iterator[None]:
     """While the body waits on Pipecat Cloud, keep the row moving: while a Retry-After holds
-    the calls, it says so (`rate_limited`); after QUIET_SECONDS without an answer, it says
+    the calls, it says so (`rate_limited`); after timings.quiet_seconds without an answer, it says
     how long the API has been silent."""
     done = threading.Event()
     start = time.monotonic()
     since = answered or (lambda: start)
 
     def watch() -> None:
-        told, limited_at, quiet_at = None, 0.0, start + QUIET_SECONDS
-        while not done.wait(min(QUIET_TICK, QUIET_SECONDS / 2)):
+        quiet_seconds = timings.quiet_seconds
+        told, limited_at, quiet_at = None, 0.0, start + quiet_seconds
+        while not done.wait(min(timings.quiet_tick, quiet_seconds / 2)):
             now = time.monotonic()
             limited = rate_limited() if rate_limited is not None else None
             if limited:
                 if limited != told:
                     progress.status(f"{shown}; {limited}")
                 # The API answered (to ask for the wait): any silence counts from its end.
-                told, limited_at, quiet_at = limited, now, now + QUIET_SECONDS
+                told, limited_at, quiet_at = limited, now, now + quiet_seconds
                 continue
             told = None
             if now >= quiet_at:
                 quiet = now - max(min(since(), start), limited_at)
                 progress.status(f"{shown}; no answer from Pipecat Cloud for {quiet:.0f}s")
-                quiet_at = now + QUIET_SECONDS / 2
+                quiet_at = now + quiet_seconds / 2
 
     watcher = threading.Thread(target=watch, name="quiet-watch", daemon=True)
     watcher.start()
@@ -541,27 +588,24 @@ def quiet_watch(
 
 class Patience:
     """While waiting, an API error that may pass (a 5xx, 429, lost connection, or an answer
-    not in the API's shape, as a proxy gives) is tolerated TRANSIENT_TRIES times in a row,
-    within TRANSIENT_SECONDS: the poll goes on with what it saw last."""
+    not in the API's shape, as a proxy gives: errors.Transient) is tolerated
+    timings.transient_tries times in a row, within timings.transient_seconds: the poll goes on
+    with what it saw last."""
 
-    def __init__(self) -> None:
+    def __init__(self, timings: Timings) -> None:
+        self.timings = timings
         self.misses = 0
         self.failing_since = 0.0
 
     def call(self, fetch: Callable[[], T], last: T) -> T:
         try:
             value = fetch()
-        except api.ApiError as exc:
-            passing = (
-                isinstance(exc, api.NotTheApi)
-                or exc.status is None
-                or exc.status == 429
-                or exc.status >= 500
-            )
+        except Transient:
             if self.misses == 0:
                 self.failing_since = time.monotonic()
             failing_for = time.monotonic() - self.failing_since
-            if not passing or self.misses >= TRANSIENT_TRIES or failing_for > TRANSIENT_SECONDS:
+            tries, seconds = self.timings.transient_tries, self.timings.transient_seconds
+            if self.misses >= tries or failing_for > seconds:
                 raise
             self.misses += 1
             return last

@@ -57,6 +57,7 @@ from pcc_provider.description import (
     present,
     region_problem,
 )
+from pcc_provider.errors import PipecatError
 from pcc_provider.resource import (
     OwnedObjectProvider,
     PipecatResource,
@@ -75,7 +76,7 @@ DEFAULT_READY_TIMEOUT = 5 * 60
 LEGACY_NAMES = ("set_name", "ready_timeout", "adopt_existing")
 
 
-class SecretSetError(Exception):
+class SecretSetError(PipecatError):
     """A refused or failed secret set; str() is for the user and never holds a value."""
 
 
@@ -272,7 +273,7 @@ class SetProvider(OwnedObjectProvider):
     def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         # A set's claim proves something only if no set of the name existed when it was made
         # (ownership.claim): asked now, just before the engine creates it.
-        if self._settings is None:
+        if self.config is None:
             return None  # not configured by an engine: no one to ask
         try:
             with self._client() as client:

@@ -231,8 +231,9 @@ class Lookout:
 
 
 def _broken(what: str, exc: Exception) -> api.ApiError:
-    """Not an answer of the API's (a bug, an error of the kind's own): not one that passes."""
-    return api.ApiError(f"{what}: {exc}", status=0)
+    """Not an answer of the API's (a bug, an error of the kind's own): not one that passes
+    (not errors.Transient), so a waiter fails with it at once."""
+    return api.ApiError(f"{what}: {exc}")
 
 
 def fetcher(lookout: Lookout, waiter: Waiter) -> Callable[[], dict[str, Any] | None]:

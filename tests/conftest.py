@@ -24,7 +24,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Path:
+def bot_context(tmp_path: Path) -> Path:
     """A small agent's build context: a Dockerfile and bot.py."""
     root = tmp_path / "agent"
     root.mkdir()
@@ -103,6 +103,11 @@ class EmulatorHandle:
 
     def configure(self, **settings: Any) -> None:
         self.control("POST", "/config", json=settings).raise_for_status()
+
+    def advance(self, seconds: float) -> None:
+        """Move the emulated service's clock on: its builds, deployments, secret sets and
+        upload URLs are `seconds` older at once."""
+        self.control("POST", "/clock", json={"advance": seconds}).raise_for_status()
 
     def fault(self, route: str, **fault: Any) -> None:
         self.control("POST", "/faults", json={"route": route, **fault}).raise_for_status()

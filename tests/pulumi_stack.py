@@ -13,11 +13,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from waiting import eventually
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -124,12 +125,13 @@ class Stack:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+
+        def look() -> bool:
+            assert up.poll() is None, "pulumi up ended before it could be killed"
+            return happened()
+
         try:
-            deadline = time.monotonic() + timeout
-            while not happened():
-                assert up.poll() is None, "pulumi up ended before it could be killed"
-                assert time.monotonic() < deadline, "what should happen did not"
-                time.sleep(0.1)
+            eventually(look, timeout=timeout, every=0.1, what="the moment to kill pulumi up")
         finally:
             os.killpg(up.pid, signal.SIGKILL)
             up.wait()

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from pulumi_stack import REPO
+from waiting import eventually
 
 import pcc_provider
 from pcc_provider.native.archive import archive_name
@@ -78,11 +78,18 @@ def release_host(workdir: Path, folder: Path = DIST) -> Iterator[ReleaseHost]:
     log, bundle = workdir / "release-host.log", workdir / "ca-bundle.pem"
     with log.open("w") as out:
         proc = subprocess.Popen([binary, folder, bundle], stdout=out, stderr=subprocess.STDOUT)
+
+    def written() -> str:
+        assert proc.poll() is None, log.read_text()
+        return log.read_text()
+
     try:
-        deadline = time.monotonic() + 30
-        while not (first := log.read_text().partition("\n")[0]).startswith("serving "):
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        first = eventually(
+            written,
+            until=lambda text: text.startswith("serving "),
+            timeout=30,
+            what="the release host to serve",
+        ).partition("\n")[0]
         yield ReleaseHost(first.split(" ", 1)[1], bundle, log)
     finally:
         proc.terminate()

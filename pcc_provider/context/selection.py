@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
+from pcc_provider.errors import PipecatError
+
 __all__ = [
     "DEFAULT_EXCLUSIONS",
     "MAX_CONTEXT_BYTES",
@@ -93,7 +95,7 @@ _SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key")
 _is_secret = re.compile("|".join(fnmatch.translate(p) for p in _SECRET_PATTERNS)).match
 
 
-class ContextError(Exception):
+class ContextError(PipecatError):
     """A build context that cannot be archived; str() is one line naming problem and fix."""
 
     def __init__(self, message: str) -> None:

@@ -44,6 +44,9 @@ Control endpoints (no auth, not counted in the stats):
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n}
     GET/POST   /_emulator/config  {"buildSeconds": 3.0, ...}: each setting of settings.py,
                                    by its camelCase name
+    GET/POST   /_emulator/clock   {"advance": seconds}: the service's time moves on that much
+                                   (builds end, deployments and sets get ready, upload URLs
+                                   expire); answers {"now": ..., "advanced": seconds in all}
     GET/POST/DELETE /_emulator/faults
                {"route": "GET /v1/builds/{buildId}", "status": 503, "times": 2}
                {"route": ..., "status": 429, "retryAfter": 1} | {"route": ..., "drop": true}

@@ -24,15 +24,16 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator.backend import Backend, ServiceError
+from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.control import ControlApi
+from pcc_provider.emulator.errors import NotFound as Unknown
+from pcc_provider.emulator.errors import ServiceError
 from pcc_provider.emulator.organization import OrganizationApi
 from pcc_provider.emulator.public import PublicApi
 from pcc_provider.emulator.storage import UploadTarget, s3_error_response
 from pcc_provider.emulator.traffic import Fault, Faults, Stats, echoed
 from pcc_provider.emulator.web import (
     CONVERTERS,
-    ApiError,
     error_response,
     json_response,
     route_key,
@@ -118,14 +119,16 @@ class EmulatorApp:
                 if is_api:
                     self._authorize(request)
                 allow = ", ".join(sorted(exc.valid_methods or []))
-                return error_response(405, "Method not allowed", headers={"Allow": allow})
+                raise ServiceError(
+                    "Method not allowed", status=405, headers={"Allow": allow}
+                ) from None
             except (NotFound, RequestRedirect):
                 self._count(request, f"{request.method} (unmatched)", is_storage)
                 if is_storage:
                     return s3_error_response(404, "NoSuchKey", "The specified key does not exist.")
                 if is_api:
                     self._authorize(request)
-                return error_response(404, "Not found")
+                raise Unknown("Not found") from None
             route = route_key(request.method, rule.rule)
             fault = endless = None
             if not route.split(" ", 1)[1].startswith("/_emulator"):
@@ -150,19 +153,15 @@ class EmulatorApp:
                 # The service has acted on the request; its answer never reaches the client.
                 raise DropConnection("fault injected: answer dropped after acting")
             return response
-        except ApiError as exc:
-            return error_response(exc.status, exc.message, exc.code, exc.headers)
         except ServiceError as exc:
-            status = {"not_found": 404, "conflict": 409}.get(exc.kind, 400)
-            return error_response(status, exc.message)
+            return error_response(exc)
         except DropConnection:
             raise
         except HTTPException as exc:
-            status = exc.code or 400
-            return error_response(status, exc.description or exc.name)
+            return error_response(ServiceError(exc.description or exc.name, status=exc.code or 400))
         except Exception:
             log.exception("emulator bug while serving %s %s", request.method, request.path)
-            return error_response(500, "Internal server error", "INTERNAL_SERVER_ERROR")
+            return error_response(ServiceError("Internal server error", status=500))
 
     def _count(self, request: Request, key: str, is_storage: bool) -> None:
         self.stats.count(
@@ -176,8 +175,8 @@ class EmulatorApp:
             token.strip().encode("utf-8", "replace"), self.api_key.encode()
         )
         if not ok:
-            raise ApiError(
-                401, "Unauthorized", "UNAUTHORIZED", {"WWW-Authenticate": 'Bearer realm="api"'}
+            raise ServiceError(
+                "Unauthorized", status=401, headers={"WWW-Authenticate": 'Bearer realm="api"'}
             )
 
     def _fault_response(self, fault: Fault, is_storage: bool, request: Request) -> Response:
@@ -194,13 +193,13 @@ class EmulatorApp:
             token = request.headers.get("Authorization", "").partition(" ")[2].strip()
             body = request.get_data(as_text=True)
             said = echoed(fault.message, body, token, fault.echoes, fault.encoding)
-            return error_response(fault.status, said, headers=headers)
+            return error_response(ServiceError(said, status=fault.status, headers=headers))
         if is_storage:
             code = "SlowDown" if fault.status in (429, 503) else "InternalError"
             response = s3_error_response(fault.status, code, "Fault injected by the emulator")
             response.headers.update(headers)
             return response
-        return error_response(fault.status, fault.message, headers=headers)
+        return error_response(ServiceError(fault.message, status=fault.status, headers=headers))
 
     @staticmethod
     def _endless(fault: Fault, response: Response, request: Request) -> Response:

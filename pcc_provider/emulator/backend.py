@@ -2,10 +2,11 @@
 
 One backend per emulator (as in moto): it holds every entity in memory under one lock, saves
 each change through persistence.py, and answers with entities, never with HTTP or JSON (the
-route tables render them with render.py). A request the service refuses raises a
-`ServiceError`, whose kind the app turns into an HTTP status. Build and deployment progress
-is derived from timestamps whenever it is read, never from a background thread, so it also
-advances while the emulator is down.
+route tables render them with render.py). A request the service refuses raises an
+errors.ServiceError, which carries the HTTP status and code it is answered with. Build and
+deployment progress is derived from timestamps whenever it is read, never from a background
+thread, so it also advances while the emulator is down, and a test moves it on by advancing
+the `Clock`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from pcc_provider.emulator.entities import (
     deployment_fault,
     image_uri,
 )
+from pcc_provider.emulator.errors import BadRequest, Conflict, NotFound
 from pcc_provider.emulator.persistence import (
     Records,
     UnreadableRecord,
@@ -42,26 +43,26 @@ from pcc_provider.emulator.persistence import (
 from pcc_provider.emulator.settings import Settings
 
 
-class ServiceError(Exception):
-    """A request the emulated service refuses; `kind` picks the HTTP status in app.py."""
+class Clock:
+    """The service's time: this machine's, plus what `advance()` added (the control endpoint
+    `POST /_emulator/clock`), so that a test makes a build finish, a deployment get ready or
+    an upload URL expire at once instead of waiting for it. It never runs backwards."""
 
-    kind = "bad_request"
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.offset = 0.0
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def now(self) -> float:
+        return time.time() + self.offset
 
-
-class BadRequest(ServiceError):
-    kind = "bad_request"
-
-
-class NotFound(ServiceError):
-    kind = "not_found"
-
-
-class Conflict(ServiceError):
-    kind = "conflict"
+    def advance(self, seconds: float) -> None:
+        """Move the service's time on by `seconds`."""
+        if not seconds >= 0:  # NaN too
+            raise ValueError(
+                f"the clock only moves on: advance it by 0 seconds or more, not {seconds}"
+            )
+        with self._lock:
+            self.offset += seconds
 
 
 class Backend:
@@ -71,10 +72,10 @@ class Backend:
         self,
         state_dir: str | os.PathLike[str],
         settings: Settings | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.clock = clock
+        self.clock = clock or Clock()
         self.lock = threading.RLock()
         # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
         self.failing_sets: dict[str, str] = {}
@@ -154,7 +155,7 @@ class Backend:
     def create_upload(self, region: str) -> Upload:
         if region not in REGIONS:
             raise BadRequest(f"Cloud build is not enabled for region '{region}'")
-        now = self.clock()
+        now = self.clock.now()
         upload_id = str(uuid.uuid4())
         upload = Upload(
             id=upload_id,
@@ -221,7 +222,9 @@ class Backend:
             raise BadRequest(f"Invalid build context: {exc}") from exc
         except FileNotFoundError as exc:
             raise BadRequest(f"Upload {upload_id} has no context archive") from exc
-        build = self._plan_build(upload, context_hash, dockerfile_path, dockerfile, self.clock())
+        build = self._plan_build(
+            upload, context_hash, dockerfile_path, dockerfile, self.clock.now()
+        )
         with self.lock:
             # Checked again under the lock: another request may have finished meanwhile.
             cached = self._cached_build(context_hash, region, dockerfile_path)
@@ -232,7 +235,7 @@ class Backend:
         return build, False
 
     def _cached_build(self, context_hash: str, region: str, dockerfile_path: str) -> Build | None:
-        now = self.clock()
+        now = self.clock.now()
         with self.lock:
             hits = [
                 b
@@ -285,7 +288,7 @@ class Backend:
             build = self.builds.get(build_id.lower())
             if build is None:
                 raise NotFound("Build not found")
-            now = self.clock()
+            now = self.clock.now()
             if build.status(now) in ("pending", "building"):
                 build.duration = max(0.0, now - build.created_at)
                 self.records.save("builds", build.id, build)
@@ -306,7 +309,7 @@ class Backend:
         limit: int,
         offset: int,
     ) -> tuple[list[Build], int]:
-        now = self.clock()
+        now = self.clock.now()
         with self.lock:
             builds = list(self.builds.values())
         matches = [
@@ -323,7 +326,7 @@ class Backend:
     # -- agents ------------------------------------------------------------------------------
 
     def _deployment(self, source: dict[str, Any], settings: dict[str, Any]) -> Deployment:
-        now = self.clock()
+        now = self.clock.now()
         build_id = source.get("buildId")
         steps: list[str] | None = None
         if build_id is not None:
@@ -359,7 +362,7 @@ class Backend:
                 f"Build is in region '{build.region}' but service is in region '{region}'. "
                 "Builds must be in the same region as the service."
             )
-        status = build.status(self.clock())
+        status = build.status(self.clock.now())
         if status != "success":
             raise BadRequest(
                 f"Build is not ready (status: {status}). Only successful builds can be deployed."
@@ -381,7 +384,7 @@ class Backend:
             if self._live_agent(name) is not None:
                 raise BadRequest("Service already exists")
             bound = self._bind_sets(region, settings)
-            now = self.clock()
+            now = self.clock.now()
             agent = Agent(
                 id=str(uuid.uuid4()),
                 name=name,
@@ -398,7 +401,7 @@ class Backend:
     def _live_agent(self, name: str) -> Agent | None:
         """The agent of that name, unless a delete of it has completed by now. Call locked."""
         agent = self.agents.get(name)
-        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock():
+        if agent is not None and agent.gone_at is not None and agent.gone_at <= self.clock.now():
             del self.agents[name]
             self.records.remove("agents", name)
             return None
@@ -437,7 +440,7 @@ class Backend:
             bound = self._bind_sets(agent.region, settings)
             agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
             agent.current.bound_sets = bound
-            agent.updated_at = self.clock()
+            agent.updated_at = self.clock.now()
             self.records.save("agents", name, agent)
         return agent
 
@@ -448,7 +451,7 @@ class Backend:
             if agent is None:
                 raise NotFound("Not found")
             if agent.gone_at is None:
-                agent.gone_at = self.clock() + max(0.0, self.settings.agent_delete_seconds)
+                agent.gone_at = self.clock.now() + max(0.0, self.settings.agent_delete_seconds)
                 self.records.save("agents", name, agent)
             self._live_agent(name)
 
@@ -475,7 +478,7 @@ class Backend:
         if region is not None and region not in REGIONS:
             raise BadRequest("Invalid region or organization does not have access")
         with self.lock:
-            now = self.clock()
+            now = self.clock.now()
             current = self.secret_sets.get(name)
             if current is None:
                 # The spec: a set named with no region goes to the organization's default.
@@ -531,7 +534,7 @@ class Backend:
                 raise BadRequest("Cannot delete keys from an image pull secret")
             if found.values.pop(key, None) is None:
                 raise NotFound("Secret not found")
-            self._provision(found, self.clock())
+            self._provision(found, self.clock.now())
 
     def fail_secret_set(self, name: str, message: str) -> None:
         """The next provisioning of `name` fails with `message`."""
@@ -542,7 +545,7 @@ class Backend:
         """The versions of the sets a deployment binds: 404 for a set missing (as the spec
         documents for the deploy operations), 409 for one not ready."""
         bound: dict[str, Any] = {}
-        now = self.clock()
+        now = self.clock.now()
         for field_name, kind in (
             ("secretSet", "secret"),
             ("imagePullSecretSet", "imagePullSecret"),

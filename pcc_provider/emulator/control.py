@@ -3,9 +3,10 @@
 No auth and not counted in the stats. Besides reading and resetting the request counts and
 changing the settings live, a test can queue faults for any API route (an echo fault quotes
 the request's body, its string values or its bearer token, in any of traffic.ENCODINGS:
-`{"body": "echo", "echoes": "values", "encoding": "html"}`), make a build vanish
-(the real API cannot delete builds) or end now, make a secret set's next provisioning fail,
-and see each deployment of an agent with the secret-set versions it bound.
+`{"body": "echo", "echoes": "values", "encoding": "html"}`), move the service's clock on
+(`{"advance": seconds}`: builds, deployments, sets and upload URLs get that much older), make
+a build vanish (the real API cannot delete builds) or end now, make a secret set's next
+provisioning fail, and see each deployment of an agent with the secret-set versions it bound.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class ControlApi:
             Rule("/_emulator/stats", methods=["DELETE"], endpoint=self.stats_reset),
             Rule("/_emulator/config", methods=["GET"], endpoint=self.config_get),
             Rule("/_emulator/config", methods=["POST"], endpoint=self.config_set),
+            Rule("/_emulator/clock", methods=["GET"], endpoint=self.clock_get),
+            Rule("/_emulator/clock", methods=["POST"], endpoint=self.clock_advance),
             Rule("/_emulator/faults", methods=["GET"], endpoint=self.faults_get),
             Rule("/_emulator/faults", methods=["POST"], endpoint=self.faults_add),
             Rule("/_emulator/faults", methods=["DELETE"], endpoint=self.faults_clear),
@@ -121,6 +124,25 @@ class ControlApi:
             setattr(self.backend.settings, name, value)
         self.on_config()
         return json_response(self.backend.settings.to_json())
+
+    # -- the clock ---------------------------------------------------------------------------
+
+    def clock_get(self, request: Request) -> Response:
+        return json_response(self._clock_json())
+
+    def clock_advance(self, request: Request) -> Response:
+        body = read_json(request)
+        unknown = sorted(set(body) - {"advance"})
+        if unknown:
+            bad_request(f"Unknown clock keys: {', '.join(unknown)}")
+        if "advance" not in body:
+            bad_request("'advance' is required: the seconds to move the clock on")
+        self.backend.clock.advance(opt_number(body, "advance", 0) or 0.0)
+        return json_response(self._clock_json())
+
+    def _clock_json(self) -> dict[str, Any]:
+        clock = self.backend.clock
+        return {"now": render.iso(clock.now()), "advanced": clock.offset}
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -237,7 +259,7 @@ class ControlApi:
     def finish_build(self, request: Request, buildId: str) -> Response:
         build = self.backend.finish_build(check_build_id(buildId))
         body = render.build_json(
-            build, self.backend.clock(), self.backend.organization, self.base_url()
+            build, self.backend.clock.now(), self.backend.organization, self.base_url()
         )
         return json_response({"build": body})
 

@@ -104,7 +104,7 @@ class OrganizationApi:
 
     def _build_json(self, build: Build) -> dict[str, Any]:
         return render.build_json(
-            build, self.backend.clock(), self.backend.organization, self.base_url()
+            build, self.backend.clock.now(), self.backend.organization, self.base_url()
         )
 
     # -- account (auth whoami, organizations list) --------------------------------------------
@@ -190,7 +190,7 @@ class OrganizationApi:
         build_id = check_build_id(buildId)
         start, limit = logs_page(request)
         build = self.backend.get_build(build_id)
-        lines = render.build_logs(build, self.backend.clock(), self.backend.organization)
+        lines = render.build_logs(build, self.backend.clock.now(), self.backend.organization)
         return json_response(logs_json(lines, start, limit))
 
     # -- services (agents) -------------------------------------------------------------------
@@ -199,7 +199,7 @@ class OrganizationApi:
         # `include=git` (agent list) is ignored: the emulator has no GitHub bindings.
         with_deployment = include_deployment(request)
         agents = self.backend.list_agents(query_str(request, "region"))
-        now, organization = self.backend.clock(), self.backend.organization
+        now, organization = self.backend.clock.now(), self.backend.organization
         return json_response(
             {
                 "services": [
@@ -213,7 +213,7 @@ class OrganizationApi:
         name, region, image, build_id, settings = create_agent_request(body)
         agent = self.backend.create_agent(name, region, image, build_id, settings)
         return json_response(
-            render.agent_json(agent, self.backend.clock(), self.backend.organization)
+            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )
 
     def update_service(self, request: Request, org: str) -> Response:
@@ -223,7 +223,7 @@ class OrganizationApi:
         current = self.backend.get_agent(name, "Service not found").current
         image, build_id, changes, force = update_agent_request(body, current.settings)
         agent = self.backend.update_agent(name, image, build_id, changes, force)
-        updated = render.agent_json(agent, self.backend.clock(), self.backend.organization)
+        updated = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         if updated["desiredDeploymentId"] == current.id and not body.get("forceRedeploy"):
             # deploy.py prints result["warning"] "when identical config was deployed without
             # --force"; the message is ours.
@@ -235,7 +235,7 @@ class OrganizationApi:
 
     def get_service(self, request: Request, org: str, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
-        body = render.agent_json(agent, self.backend.clock(), self.backend.organization)
+        body = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         build_id = agent.current.build_id
         if build_id is not None:
             # A cloud-built deployment carries its build id and no image: `agent status` shows
@@ -255,7 +255,7 @@ class OrganizationApi:
         # `secrets list --region` sends ?region= (api.py `_secrets_list`); the public list
         # takes no filter.
         region = request.args.get("region")
-        now = self.backend.clock()
+        now = self.backend.clock.now()
         sets = [
             render.secret_set_json(s, now, False)
             for s in self.backend.list_secret_sets()
@@ -285,7 +285,7 @@ class OrganizationApi:
         secret_set = self.backend.get_secret_set(check_set_name(setName))
         if secret_set.type == "imagePullSecret":
             bad_request("Cannot retrieve image pull secrets by name")
-        return json_response(render.secret_set_json(secret_set, self.backend.clock(), True))
+        return json_response(render.secret_set_json(secret_set, self.backend.clock.now(), True))
 
     def delete_secret_set(self, request: Request, org: str, setName: str) -> Response:
         self.backend.delete_secret_set(setName)

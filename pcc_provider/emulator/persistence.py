@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pcc_provider.emulator.entities import Organization
+from pcc_provider.errors import PipecatError
 
 T = TypeVar("T")
 KINDS = ("uploads", "builds", "agents", "secrets")
@@ -35,7 +36,7 @@ LOCK_FILE = "emulator.lock"
 UNREADABLE = "unreadable"  # where records that cannot be read are moved
 
 
-class StateError(RuntimeError):
+class StateError(PipecatError, RuntimeError):
     """The state folder cannot be used: the message is one line, what is wrong and what to do."""
 
 

@@ -118,12 +118,12 @@ class PublicApi:
         build_id = check_build_id(buildId)
         start, limit = logs_page(request)
         build = self.backend.get_build(build_id)
-        lines = render.build_logs(build, self.backend.clock(), self.backend.organization)
+        lines = render.build_logs(build, self.backend.clock.now(), self.backend.organization)
         return json_response(logs_json(lines, start, limit))
 
     def _build_json(self, build: Build) -> dict[str, Any]:
         return render.build_json(
-            build, self.backend.clock(), self.backend.organization, self.base_url()
+            build, self.backend.clock.now(), self.backend.organization, self.base_url()
         )
 
     # -- agents ------------------------------------------------------------------------------
@@ -132,13 +132,13 @@ class PublicApi:
         name, region, image, build_id, settings = create_agent_request(read_json(request))
         agent = self.backend.create_agent(name, region, image, build_id, settings)
         return json_response(
-            render.agent_json(agent, self.backend.clock(), self.backend.organization)
+            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )
 
     def list_agents(self, request: Request) -> Response:
         with_deployment = include_deployment(request)
         agents = self.backend.list_agents(query_str(request, "region"))
-        now, organization = self.backend.clock(), self.backend.organization
+        now, organization = self.backend.clock.now(), self.backend.organization
         return json_response(
             {
                 "services": [
@@ -150,7 +150,7 @@ class PublicApi:
     def get_agent(self, request: Request, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
         return json_response(
-            render.agent_json(agent, self.backend.clock(), self.backend.organization)
+            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )
 
     def update_agent(self, request: Request, agentName: str) -> Response:
@@ -160,7 +160,7 @@ class PublicApi:
         )
         agent = self.backend.update_agent(agentName, image, build_id, changes, force)
         return json_response(
-            render.agent_json(agent, self.backend.clock(), self.backend.organization)
+            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )
 
     def delete_agent(self, request: Request, agentName: str) -> Response:
@@ -194,7 +194,7 @@ class PublicApi:
         return json_response({"status": "OK", "region": secret_set.region}, 202)
 
     def list_secret_sets(self, request: Request) -> Response:
-        now = self.backend.clock()
+        now = self.backend.clock.now()
         sets = [render.secret_set_json(s, now, False) for s in self.backend.list_secret_sets()]
         return json_response({"sets": sets})
 
@@ -202,7 +202,7 @@ class PublicApi:
         secret_set = self.backend.get_secret_set(check_set_name(setName))
         if secret_set.type == "imagePullSecret":
             bad_request("Cannot retrieve image pull secrets by name")
-        return json_response(render.secret_set_json(secret_set, self.backend.clock(), True))
+        return json_response(render.secret_set_json(secret_set, self.backend.clock.now(), True))
 
     # A name no set can have is simply not found here: the spec documents no 400 for these.
     def delete_secret_set(self, request: Request, setName: str) -> Response:

@@ -21,6 +21,7 @@ from pcc_provider.emulator.entities import (
     Upload,
     image_uri,
 )
+from pcc_provider.emulator.errors import ServiceError
 
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
@@ -351,3 +352,8 @@ def secret_set_json(secret_set: SecretSet, now: float, with_keys: bool) -> dict[
     if with_keys:
         body["secrets"] = [{"fieldName": k} for k in sorted(secret_set.values)]
     return body
+
+
+def error(refused: ServiceError) -> dict[str, str]:
+    """The API's error body (ErrorResponse in its spec)."""
+    return {"error": refused.message, "code": refused.code}

@@ -14,7 +14,7 @@ from typing import Any
 import waitress
 
 from pcc_provider.emulator.app import EmulatorApp
-from pcc_provider.emulator.backend import Backend
+from pcc_provider.emulator.backend import Backend, Clock
 from pcc_provider.emulator.settings import Settings
 from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
 
@@ -34,10 +34,13 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         threads: int = 8,
+        clock: Clock | None = None,
         **settings: Any,
     ) -> None:
         """`settings`: any field of `Settings` (build_seconds=0.5, ...); the rest keep their
-        defaults."""
+        defaults. `clock`: the service's time, which a test may pass to emulators it starts
+        one after another on a state folder, so that time advanced by one holds for the next
+        (it is not saved)."""
         self.host = host
         self.port = port
         self.threads = threads
@@ -45,7 +48,7 @@ class Emulator:
         self.config = Settings(**settings)
         # Takes the state folder, which is this emulator's until stop(): a second emulator
         # on it is refused (StateFolderInUse), as is an unreadable identity (persistence.py).
-        self.store = Backend(state_dir, self.config)
+        self.store = Backend(state_dir, self.config, clock)
         try:
             self.app = EmulatorApp(self.store, api_key)
         except BaseException:

@@ -14,7 +14,6 @@ import hmac
 import json
 import re
 import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -391,7 +390,7 @@ class UploadTarget:
             )
         policy = self._decode_policy(form["Policy"])
         expiration = datetime.fromisoformat(str(policy["expiration"]).replace("Z", "+00:00"))
-        if expiration.timestamp() <= time.time():
+        if expiration.timestamp() <= self.backend.clock.now():
             raise S3Error(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
         min_bytes, max_bytes = 0, self.backend.settings.max_upload_bytes
         allowed = {"Policy", "X-Amz-Signature", "file"}

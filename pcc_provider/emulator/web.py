@@ -1,7 +1,7 @@
 """HTTP helpers every route table shares: the API's error shape, JSON bodies, request validators.
 
 Validators read a request's JSON body or query and return plain values for the backend, or
-raise `ApiError` (a 400 with the message a client should see). What a request may contain
+raise errors.BadRequest (a 400 with the message a client should see). What a request may contain
 comes from the official API description (spec.py), checked the same way for both APIs.
 """
 
@@ -14,13 +14,14 @@ from typing import Any, NoReturn
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator import spec
+from pcc_provider.emulator import render, spec
 from pcc_provider.emulator.entities import (
     REGIONS,
     SECRET_KEY_RE,
     SECRET_SET_NAME_RE,
     valid_dockerfile_path,
 )
+from pcc_provider.emulator.errors import BadRequest, ServiceError
 
 MAX_JSON_BYTES = 1024 * 1024
 UUID_RE = re.compile(
@@ -45,44 +46,17 @@ class BuildIdConverter(BaseConverter):
 CONVERTERS: dict[str, type[BaseConverter]] = {"build": BuildIdConverter}
 
 
-class ApiError(Exception):
-    def __init__(
-        self, status: int, message: str, code: str, headers: dict[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.code = status, message, code
-        self.headers = headers or {}
-
-
 def bad_request(message: str) -> NoReturn:
-    raise ApiError(400, message, "GENERIC_BAD_REQUEST")
-
-
-CODES = {
-    400: "GENERIC_BAD_REQUEST",
-    401: "UNAUTHORIZED",
-    403: "FORBIDDEN",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "CONFLICT",
-    413: "PAYLOAD_TOO_LARGE",
-    429: "TOO_MANY_REQUESTS",
-    500: "INTERNAL_SERVER_ERROR",
-    502: "BAD_GATEWAY",
-    503: "SERVICE_UNAVAILABLE",
-    504: "GATEWAY_TIMEOUT",
-}
+    raise BadRequest(message)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(json.dumps(body), status=status, headers=headers, mimetype="application/json")
 
 
-def error_response(
-    status: int, message: str, code: str | None = None, headers: dict[str, str] | None = None
-) -> Response:
-    code = code or CODES.get(status, str(status))
-    return json_response({"error": message, "code": code}, status, headers)
+def error_response(error: ServiceError) -> Response:
+    """A refusal as the API answers it."""
+    return json_response(render.error(error), error.status, error.headers)
 
 
 # -- request validators ----------------------------------------------------------------------
@@ -91,10 +65,10 @@ def error_response(
 def read_json(request: Request) -> dict[str, Any]:
     length = request.content_length
     if length is not None and length > MAX_JSON_BYTES:
-        raise ApiError(413, f"Request body exceeds {MAX_JSON_BYTES} bytes", "PAYLOAD_TOO_LARGE")
+        raise ServiceError(f"Request body exceeds {MAX_JSON_BYTES} bytes", status=413)
     raw = request.stream.read(MAX_JSON_BYTES + 1)
     if len(raw) > MAX_JSON_BYTES:
-        raise ApiError(413, f"Request body exceeds {MAX_JSON_BYTES} bytes", "PAYLOAD_TOO_LARGE")
+        raise ServiceError(f"Request body exceeds {MAX_JSON_BYTES} bytes", status=413)
     if not raw.strip():
         return {}
     try:

@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 
 import pcc_provider
+from pcc_provider import config
 from pcc_provider.description import Description, Field
 from pcc_provider.kinds import native
 
@@ -19,24 +20,8 @@ PACKAGE = "pipecat"
 REPOSITORY = "https://github.com/pcc-provider/pcc-provider"
 PLUGIN_DOWNLOAD_URL = "github://api.github.com/pcc-provider/pcc-provider"
 
-# The config keys both doors read (resource.api_settings, resource.region_for).
-CONFIG: dict[str, dict[str, Any]] = {
-    "apiKey": {
-        "type": "string",
-        "secret": True,
-        "description": "Pipecat Cloud private API key (or the PIPECAT_API_KEY variable).",
-        "defaultInfo": {"environment": ["PIPECAT_API_KEY"]},
-    },
-    "apiUrl": {
-        "type": "string",
-        "description": "Pipecat Cloud API URL (or the PIPECAT_API_URL variable).",
-        "defaultInfo": {"environment": ["PIPECAT_API_URL"]},
-    },
-    "region": {
-        "type": "string",
-        "description": "The region of resources that name none (default us-west).",
-    },
-}
+# The config keys both doors read, as pcc_provider.config declares them.
+CONFIG: dict[str, dict[str, Any]] = config.schema()
 
 
 def resource(described: Description) -> dict[str, Any]:

@@ -60,10 +60,12 @@ from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
 from pcc_provider import api, cancel, kinds, ownership
+from pcc_provider.config import ProviderConfig, Setting
 from pcc_provider.description import SCHEMA, Description
+from pcc_provider.errors import PipecatError
 from pcc_provider.native import schema
 from pcc_provider.plugin import exit_now, exit_with_the_engine
-from pcc_provider.resource import Progress, api_settings
+from pcc_provider.resource import PRODUCTION, Progress, Timings
 from pcc_provider.secrets import Declared, Program
 
 T = TypeVar("T")
@@ -115,16 +117,16 @@ def _engine_value(value: Any) -> PropertyValue:
     raise TypeError(f"cannot send {type(value).__name__} to the engine")
 
 
-class NativeError(Exception):
+class NativeError(PipecatError):
     """A request this provider cannot serve; str() is for the user."""
 
 
 class Door:
     """One resource kind: its description and its provider, which the engine's requests go to."""
 
-    def __init__(self, described: Description) -> None:
+    def __init__(self, described: Description, timings: Timings = PRODUCTION) -> None:
         self.described = described
-        self.provider = described.provider()
+        self.provider = described.provider(timings=timings)
         self.provider.door = SCHEMA  # its messages name the inputs as the schema does
         self.inputs = tuple(f.name for f in described.inputs)
         self.internal = tuple(f.name for f in described.internal)
@@ -183,13 +185,15 @@ def property_diff(old: Any, new: Any, replace: bool = False) -> PropertyDiff:
 class PipecatProvider(Provider):
     """The `pipecat` provider: configuration, then each request to the resource's door."""
 
-    def __init__(self, pool: ThreadPoolExecutor | None = None) -> None:
+    def __init__(
+        self, pool: ThreadPoolExecutor | None = None, timings: Timings = PRODUCTION
+    ) -> None:
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
         self.sets = Program()  # the sets this program declared, for its agents
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
-        self.doors = {described.token: Door(described) for described in kinds.native()}
+        self.doors = {d.token: Door(d, timings) for d in kinds.native()}
         self.region: str | None = None
-        self.settings: tuple[str, str] | None = None
+        self.config: ProviderConfig | None = None
 
     async def _run(self, call: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -241,19 +245,21 @@ class PipecatProvider(Provider):
         return GetSchemaResponse(json.dumps(schema.schema()))
 
     async def configure(self, request: ConfigureRequest) -> ConfigureResponse:
-        config, _ = plain(request.args)
-        self.settings = api_settings(lambda key: config.get(key.removeprefix("pipecat:")))
+        given, _ = plain(request.args)
+
+        def setting(declared: Setting) -> Any:
+            return given.get(declared.name)
+
+        self.config = ProviderConfig.read(setting)
         for door in self.doors.values():
-            door.provider._settings = self.settings
-        # As resource.region_for: config `pipecat:region`, else us-west (no variable for it).
-        self.region = config.get("region") or None
+            door.provider.config = self.config
+        self.region = self.config.region  # as resource.region_for
         return ConfigureResponse(
             accept_secrets=True, supports_preview=True, accept_outputs=False, accept_resources=False
         )
 
     def _settings_problem(self) -> str | None:
-        key, url = self.settings or api_settings(lambda _: None)
-        return api.NO_KEY if not key else api.url_problem(url)
+        return (self.config or ProviderConfig.read()).problem()
 
     async def check(self, request: CheckRequest) -> CheckResponse:
         door = self._door(request.urn)
@@ -400,12 +406,12 @@ def _one_line_errors(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _ours(exc: BaseException | None) -> BaseException | None:
+def _ours(exc: BaseException | None) -> PipecatError | None:
     """The exception of ours behind `exc`, if any. SDKs since 3.260 re-raise every error of a
     provider as a new Exception carrying the traceback in its message, from within their
     handler, so ours is that one's __context__."""
     for _ in range(3):
-        if exc is None or type(exc).__module__.startswith("pcc_provider."):
+        if exc is None or isinstance(exc, PipecatError):
             return exc
         exc = exc.__context__
     return None

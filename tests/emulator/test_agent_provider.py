@@ -5,14 +5,17 @@ shows."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
 from api_contract import SPEC, context, post_upload
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import ownership
 from pcc_provider.agent import (
@@ -22,6 +25,7 @@ from pcc_provider.agent import (
     problems,
     request_body,
 )
+from pcc_provider.resource import Timings
 
 GET_AGENT = "GET /v1/agents/{agentName}"
 
@@ -31,9 +35,8 @@ def provider(emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch) -> Agent
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
     monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     emulator.configure(agentReadySeconds=0.5)
-    provider = AgentProvider()
-    provider.poll_interval = 0.1  # the same schedule, faster; the engine's keeps its own
-    return provider
+    # The same schedule, faster; the engine's keeps its own.
+    return AgentProvider(timings=Timings(poll_interval=0.1))
 
 
 def props(name: str = "bot", **settings: Any) -> dict[str, Any]:
@@ -41,7 +44,8 @@ def props(name: str = "bot", **settings: Any) -> dict[str, Any]:
     return {"serviceName": name, "region": "us-west", "deployTimeout": 30, **settings}
 
 
-def agent(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+def agent_json(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
+    """The agent as the API answers it now."""
     response = emulator.api("GET", f"/agents/{name}")
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -63,13 +67,14 @@ def build(emulator: EmulatorHandle, dockerfile: str, region: str = "us-west") ->
     post_upload(grant["uploadUrl"], grant["uploadFields"], context(dockerfile))
     body = {"uploadId": grant["uploadId"], "region": region}
     build_id = str(emulator.api("POST", "/builds", json=body).json()["build"]["id"])
-    for _ in range(200):
-        status = emulator.api("GET", f"/builds/{build_id}").json()["build"]["status"]
-        if status == "success":
-            return build_id
-        assert status in ("pending", "building"), status
-        time.sleep(0.05)
-    raise AssertionError("build did not finish")
+
+    def status() -> str:
+        found = str(emulator.api("GET", f"/builds/{build_id}").json()["build"]["status"])
+        assert found in ("pending", "building", "success"), found
+        return found
+
+    eventually(status, until=lambda found: found == "success", what=f"build {build_id} to succeed")
+    return build_id
 
 
 # -- 1. a deployment the service reports as failed fails at once, with its reason ------------
@@ -126,9 +131,9 @@ def test_a_failed_update_keeps_the_agent_and_says_so(
     first = str(failed.value).splitlines()[0]
     assert "the agent is left as it is" in first
     # It exists, so its logs can be read.
-    deployment = agent(emulator)["desiredDeploymentId"]
+    deployment = agent_json(emulator)["desiredDeploymentId"]
     assert first.endswith(f"; its logs: `pcc agent logs bot --deployment {deployment}`")
-    seen = agent(emulator)
+    seen = agent_json(emulator)
     assert seen["available"] is True
     assert seen["reconciledDeploymentId"] == created.outs["desiredDeploymentId"]
 
@@ -153,7 +158,7 @@ def test_one_500_while_waiting_is_retried(
     emulator.fault(GET_AGENT, status=500)
     emulator.fault(GET_AGENT, drop=True)
     created = provider.create(props(image="example/agent:1"))
-    assert created.outs["ready"] is True and agent(emulator)["ready"] is True
+    assert created.outs["ready"] is True and agent_json(emulator)["ready"] is True
     assert emulator.stats()["requests"][GET_AGENT] >= 3
 
 
@@ -167,7 +172,19 @@ def test_errors_that_persist_fail_the_wait_but_keep_the_agent(
     requests_made = emulator.stats()["requests"][GET_AGENT]
     assert 2 <= requests_made <= 10  # bounded
     emulator.clear_faults()
-    assert agent(emulator)["name"] == "bot"  # not deleted: nothing said it failed
+    assert agent_json(emulator)["name"] == "bot"  # not deleted: nothing said it failed
+
+
+def test_a_refusal_while_waiting_is_not_retried(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # A 4xx does not pass on its own (it is no errors.Transient): the wait fails at once.
+    emulator.configure(agentReadySeconds=30)
+    emulator.fault(GET_AGENT, status=403)
+    with pytest.raises(AgentError, match="answered 403") as failed:
+        provider.create(props(image="example/agent:1"))
+    assert "the agent exists and was left as it is" in str(failed.value)
+    assert emulator.stats()["requests"][GET_AGENT] == 1
 
 
 # -- 3. an existing agent of the same name ---------------------------------------------------
@@ -184,7 +201,7 @@ def test_someone_elses_agent_is_not_taken_over(
     message = str(failed.value)
     assert "an agent named bot already exists and this stack did not create it" in message
     assert "adopt_existing=True" in message and "image" in message
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
 
 
 def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
@@ -193,7 +210,7 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
     emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/agent:7"})
     adopted = provider.create(props(image="example/agent:1", adoptExisting=True, maxAgents=3))
     assert adopted.outs["ready"] is True
-    seen = agent(emulator)
+    seen = agent_json(emulator)
     assert seen["deployment"]["manifest"]["spec"]["image"] == "example/agent:1"
     assert seen["autoScaling"]["maxReplicas"] == 3
 
@@ -204,7 +221,7 @@ def test_someone_elses_agent_is_adopted_on_request_and_never_rolled_back(
         provider.create(props(image="example/crashloop:1", adoptExisting=True))
     assert "existed before this update, so it was left as it is" in str(failed.value)
     assert "; its logs: `pcc agent logs bot --deployment " in str(failed.value)
-    assert agent(emulator)["name"] == "bot"
+    assert agent_json(emulator)["name"] == "bot"
 
 
 URN = "urn:pulumi:dev::proj::pulumi-python:dynamic:pipecat:Agent::bot"
@@ -224,7 +241,7 @@ def test_an_agent_left_by_an_interrupted_create_is_picked_up(
 ) -> None:
     inputs = props(image="example/agent:1", maxAgents=4, agentProfile="agent-2x", __urn=URN)
     interrupted_create(provider, emulator, inputs)
-    left = agent(emulator)
+    left = agent_json(emulator)
     created = provider.create(inputs)
     assert created.id == "bot" and created.outs["ready"] is True
     # Sent its settings again, the same configuration makes no new deployment.
@@ -282,7 +299,7 @@ def test_a_refresh_settles_the_claim_so_a_newcomer_is_never_taken_for_ours(
     inputs = props(image="example/agent:1", __urn=URN)
     created = provider.create(inputs)
     emulator.api("DELETE", "/agents/bot")
-    time.sleep(1.1)  # createdAt has a resolution of a second
+    emulator.advance(1.1)  # createdAt has a resolution of a second
     emulator.api("POST", "/agents", json=request_body(inputs, create=True))
     assert provider.read("bot", {**inputs, **created.outs}).id == ""  # forgotten
     with pytest.raises(AgentError, match="this stack did not create it"):
@@ -301,7 +318,7 @@ def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_bu
     latest = deployments(emulator)[-1]
     assert latest["buildId"] == build_b
     assert (
-        agent(emulator)["desiredDeploymentId"]
+        agent_json(emulator)["desiredDeploymentId"]
         == latest["id"]
         == created.outs["desiredDeploymentId"]
     )
@@ -315,13 +332,13 @@ def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     build_a = build(emulator, "FROM python:3.12\nCMD echo a\n")
     build_b = build(emulator, "FROM python:3.12\nCMD echo b\n")
     interrupted_create(provider, emulator, props(buildId=build_a, __urn=URN))
-    theirs = agent(emulator)
+    theirs = agent_json(emulator)
     other = URN.replace("::proj::", "::other-project::")
     with pytest.raises(AgentError) as failed:
         provider.create(props(buildId=build_b, __urn=other))
     assert "an agent named bot already exists and this stack did not create it" in str(failed.value)
     assert "adopt_existing=True" in str(failed.value)
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
     assert deployments(emulator)[-1]["buildId"] == build_a
 
     # Nor does a stack with no claim at all (one that never started a create of it).
@@ -333,15 +350,17 @@ def test_an_agent_made_before_the_interrupted_create_began_is_not_ours(
     provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
     inputs = props(image="example/agent:1", __urn=URN)
-    emulator.api("POST", "/agents", json=request_body(inputs, create=True))
+    theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)
-    # This resource's create starts (and claims the name) after the agent was made.
+    # This resource's create starts (and claims the name) after the agent was made, and that
+    # claim is the one its create finds.
     interrupted = ownership.claim(URN, "agent", "bot", "us-west")
-    assert interrupted.started > 0
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
-        with pytest.raises(AgentError, match="this stack did not create it"):
-            provider.create(inputs)
+    assert interrupted.started > datetime.fromisoformat(theirs["createdAt"]).timestamp()
+    assert ownership.claimed(URN, "agent", "bot") == interrupted
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
+    with pytest.raises(AgentError, match="this stack did not create it"):
+        provider.create(inputs)
 
 
 def test_a_create_whose_answer_is_lost_finds_its_agent(
@@ -360,11 +379,12 @@ def test_a_create_whose_answer_is_lost_finds_its_agent(
 
 
 def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_taken_over(
-    provider: AgentProvider, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    provider: AgentProvider, emulator: EmulatorHandle
 ) -> None:
     # Made before this call (by `pcc deploy`, say) with these very settings; the create's
     # answer is lost. Not this call's agent: refused, and left as it is.
-    monkeypatch.setattr(ownership, "CLOCK_SKEW", 0.0)  # the emulator shares our clock
+    # No margin for clocks: the emulator shares ours.
+    provider = AgentProvider(timings=dataclasses.replace(provider.timings, clock_skew=0.0))
     inputs = props(image="example/crashloop:1")
     theirs = emulator.api("POST", "/agents", json=request_body(inputs, create=True)).json()
     time.sleep(0.05)
@@ -372,7 +392,7 @@ def test_an_agent_found_after_a_lost_answer_but_made_before_the_call_is_not_take
     with pytest.raises(AgentError, match="this stack did not create it") as failed:
         provider.create(inputs)
     assert "adopt_existing=True" in str(failed.value)
-    assert agent(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
+    assert agent_json(emulator)["desiredDeploymentId"] == theirs["desiredDeploymentId"]
 
 
 def test_an_agent_deleted_while_it_deploys_says_so(
@@ -588,9 +608,8 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     ours = provider.create(props(image="example/agent:1")).outs
     # Deleted by hand; someone else deploys an agent of the same name.
     emulator.api("DELETE", "/agents/bot")
-    while not gone(emulator):
-        time.sleep(0.05)
-    time.sleep(0.01)  # a later createdAt
+    eventually(lambda: gone(emulator), what="agent bot to be gone")
+    emulator.advance(0.01)  # a later createdAt
     theirs = emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/x:1"})
     assert theirs.status_code in (200, 201), theirs.text
 
@@ -601,12 +620,12 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
     assert "Run `pulumi refresh` to forget it, or pass adopt_existing=True" in message
     assert provider.read("bot", ours).id == ""  # refresh forgets it
     provider.delete("bot", ours)  # leaves it
-    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "them/x:1"
+    assert agent_json(emulator)["deployment"]["manifest"]["spec"]["image"] == "them/x:1"
 
     # Taken over on purpose.
     taken = provider.update("bot", ours, props(image="example/agent:2", adoptExisting=True))
-    assert taken.outs["createdAt"] == agent(emulator)["createdAt"] != ours["createdAt"]
-    assert agent(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
+    assert taken.outs["createdAt"] == agent_json(emulator)["createdAt"] != ours["createdAt"]
+    assert agent_json(emulator)["deployment"]["manifest"]["spec"]["image"] == "example/agent:2"
     provider.delete("bot", taken.outs)
     assert gone(emulator)
 
@@ -615,7 +634,7 @@ def test_a_newcomer_under_the_name_is_never_changed_or_deleted(
 
 
 def held_spec(emulator: EmulatorHandle, name: str = "bot") -> dict[str, Any]:
-    spec: dict[str, Any] = agent(emulator, name)["deployment"]["manifest"]["spec"]
+    spec: dict[str, Any] = agent_json(emulator, name)["deployment"]["manifest"]["spec"]
     return spec
 
 

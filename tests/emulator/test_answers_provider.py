@@ -17,10 +17,12 @@ from urllib.parse import quote
 
 import pytest
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
-from pcc_provider import api, context, resource
+from pcc_provider import api, context
 from pcc_provider.build import BuildError, BuildProvider
-from pcc_provider.resource import Progress
+from pcc_provider.config import ProviderConfig
+from pcc_provider.resource import ApiProvider, Progress, Timings
 from pcc_provider.secrets import (
     ImagePullSecretProvider,
     SecretSetError,
@@ -57,10 +59,10 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIPECAT_API_URL", raising=False)
 
 
-def configured(provider: Any, emulator: EmulatorHandle) -> Any:
-    provider._settings = (API_KEY, emulator.api_url)
-    provider.poll_interval = 0.05
-    return provider
+def configured(kind: type[ApiProvider], emulator: EmulatorHandle, **timings: Any) -> Any:
+    """A provider of `kind` on the emulator, polling fast; `timings`: others made short."""
+    config = ProviderConfig(api_key=API_KEY, api_url=emulator.api_url)
+    return kind(config, Timings(poll_interval=0.05, **timings))
 
 
 def leaks(message: str, values: list[str]) -> list[str]:
@@ -74,7 +76,7 @@ def leaks(message: str, values: list[str]) -> list[str]:
     return found
 
 
-def secret_set(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
+def secret_set(**change: Any) -> tuple[type[SetProvider], dict[str, Any], list[str]]:
     props = {
         "setName": "bot-secrets",
         "region": "us-west",
@@ -83,10 +85,10 @@ def secret_set(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
         "readyTimeout": 10,
         **change,
     }
-    return SecretSetProvider(), props, [VALUE]
+    return SecretSetProvider, props, [VALUE]
 
 
-def image_pull(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
+def image_pull(**change: Any) -> tuple[type[SetProvider], dict[str, Any], list[str]]:
     props = {
         "setName": "ghcr-pull",
         "region": "us-west",
@@ -96,7 +98,7 @@ def image_pull(**change: Any) -> tuple[SetProvider, dict[str, Any], list[str]]:
         "readyTimeout": 10,
         **change,
     }
-    return ImagePullSecretProvider(), props, [PASSWORD]
+    return ImagePullSecretProvider, props, [PASSWORD]
 
 
 KINDS = {"secret set": secret_set, "image pull secret": image_pull}
@@ -113,8 +115,8 @@ def failure(call: Callable[[], object]) -> str:
 def test_no_error_path_shows_a_value_in_any_echo_form(
     kind: str, echo: str, emulator: EmulatorHandle
 ) -> None:
-    provider, props, values = KINDS[kind]()
-    configured(provider, emulator)
+    kind_of, props, values = KINDS[kind]()
+    provider = configured(kind_of, emulator)
     name = props["setName"]
     said = "refused " + " and ".join(ECHOES[echo](v) for v in values)
     # The credentials of an image pull secret go out as base64(user:password): echoed too.
@@ -168,12 +170,12 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return statuses
 
 
-def test_a_502_html_page_is_named_not_shown(agent: Path, emulator: EmulatorHandle) -> None:
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+def test_a_502_html_page_is_named_not_shown(bot_context: Path, emulator: EmulatorHandle) -> None:
+    created = configured(BuildProvider, emulator).create(build_props(bot_context))
     # More than the retries of a read: the page is what the refresh ends with.
     emulator.fault(GET_BUILD, status=502, body="html", times=20)
     with pytest.raises(BuildError) as raised:
-        configured(BuildProvider(), emulator).read(created.id, created.outs)
+        configured(BuildProvider, emulator).read(created.id, created.outs)
     message = str(raised.value)
     assert f"/v1/builds/{created.id} answered 502 with an HTML page" in message
     assert "a proxy or gateway error; try again later" in message
@@ -181,22 +183,22 @@ def test_a_502_html_page_is_named_not_shown(agent: Path, emulator: EmulatorHandl
 
 
 def test_a_malformed_poll_answer_is_waited_out(
-    agent: Path, emulator: EmulatorHandle, shown: list[str]
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
     emulator.configure(buildSeconds=1.5)
     emulator.fault(GET_BUILD, status=200, body="malformed", times=2)
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider, emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success" and created.outs["source"] == "new"
     assert emulator.calls(GET_BUILD) >= 3
 
 
 def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
-    agent: Path, emulator: EmulatorHandle, shown: list[str]
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
     emulator.configure(buildSeconds=3600)
-    emulator.fault(GET_BUILD, status=200, body="malformed", times=resource.TRANSIENT_TRIES + 1)
+    emulator.fault(GET_BUILD, status=200, body="malformed", times=Timings().transient_tries + 1)
     with pytest.raises(BuildError) as raised:
-        configured(BuildProvider(), emulator).create(build_props(agent))
+        configured(BuildProvider, emulator).create(build_props(bot_context))
     message = str(raised.value)
     assert "without the JSON object" not in message
     assert "with a body that is not JSON" in message or "answered without a build" in message
@@ -207,7 +209,7 @@ def test_a_wait_given_up_says_the_build_goes_on_and_up_reattaches(
     assert build["status"] in ("pending", "building")
     finisher = threading.Timer(0.5, emulator.finish, args=(build["id"],))
     finisher.start()
-    again = configured(BuildProvider(), emulator).create(build_props(agent))
+    again = configured(BuildProvider, emulator).create(build_props(bot_context))
     finisher.join()
     assert again.id == build["id"] and again.outs["source"] == "reattached"
     assert emulator.calls("POST /v1/builds") == 1
@@ -220,26 +222,25 @@ def test_a_malformed_answer_to_the_url_check_does_not_fail_a_delete(
     # of builds answers as the API does; one malformed answer to that check made the client
     # take the right URL for a wrong one for good, so a delete that went through failed, the
     # state kept the set, and the next `up` did not create it again.
-    provider, props, _ = secret_set()
-    created = configured(provider, emulator).create(props)
+    kind, props, _ = secret_set()
+    created = configured(kind, emulator).create(props)
     checks = emulator.calls("GET /v1/builds")
     emulator.fault("GET /v1/builds", status=200, body="malformed", times=2)
-    configured(SecretSetProvider(), emulator).delete(created.id, created.outs)
+    configured(SecretSetProvider, emulator).delete(created.id, created.outs)
     assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
     # Two bad answers, then the check passes.
     assert emulator.calls("GET /v1/builds") - checks == 3
 
 
 def test_an_api_that_stops_answering_keeps_the_row_moving(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
-    monkeypatch.setattr(api, "TIMEOUT", (5.0, 1.0))
-    monkeypatch.setattr(resource, "QUIET_SECONDS", 0.5)
     emulator.configure(buildSeconds=0.5)
     # Each poll request is held longer than the read timeout, and again on each retry.
     emulator.fault(GET_BUILD, hold=30, times=3)
+    provider = configured(BuildProvider, emulator, request_timeout=(5.0, 1.0), quiet_seconds=0.5)
     try:
-        created = configured(BuildProvider(), emulator).create(build_props(agent))
+        created = provider.create(build_props(bot_context))
     finally:
         emulator.clear_faults()  # releases held ones
     assert created.outs["status"] == "success"
@@ -248,38 +249,37 @@ def test_an_api_that_stops_answering_keeps_the_row_moving(
 
 
 def test_a_refused_key_says_where_it_came_from_and_the_other_key_is_tried(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    refused = BuildProvider()
-    refused._settings = ("pk_wrong_key_77", emulator.api_url)
+    refused = BuildProvider(ProviderConfig(api_key="pk_wrong_key_77", api_url=emulator.api_url))
     refused._from_config = True
     with pytest.raises(BuildError) as raised:
-        refused.create(build_props(agent))
+        refused.create(build_props(bot_context))
     message = str(raised.value)
     assert "the key in the stack config (pipecat:apiKey) is wrong or revoked" in message
     assert "or PIPECAT_API_KEY" not in message and "pk_wrong_key_77" not in message
     # The same key from the environment, with nothing in the config: that is what is named.
-    from_env = BuildProvider()
     monkeypatch.setenv("PIPECAT_API_KEY", "pk_wrong_key_77")
-    from_env._settings = ("pk_wrong_key_77", emulator.api_url)
+    from_env = BuildProvider(ProviderConfig(api_key="pk_wrong_key_77", api_url=emulator.api_url))
     with pytest.raises(BuildError, match="the key in PIPECAT_API_KEY is wrong or revoked"):
-        from_env.create(build_props(agent))
+        from_env.create(build_props(bot_context))
     # A valid key in the environment beside a refused one in the config: it is used.
     monkeypatch.setenv("PIPECAT_API_KEY", API_KEY)
-    created = refused.create(build_props(agent))
+    created = refused.create(build_props(bot_context))
     assert created.outs["status"] == "success"
 
 
 def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
-    monkeypatch.setattr(api, "TIMEOUT", (5.0, 0.5))
-    monkeypatch.setattr(resource, "TRANSIENT_SECONDS", 1.0)
     emulator.configure(buildSeconds=3600)
     emulator.fault(GET_BUILD, hold=30, times=1000)
+    provider = configured(
+        BuildProvider, emulator, request_timeout=(5.0, 0.5), transient_seconds=1.0
+    )
     try:
         with pytest.raises(BuildError) as raised:
-            configured(BuildProvider(), emulator).create(build_props(agent))
+            provider.create(build_props(bot_context))
     finally:
         emulator.clear_faults()  # releases held ones
     message = str(raised.value)
@@ -293,37 +293,36 @@ def test_an_api_silent_for_long_gives_up_saying_the_build_goes_on(
 @pytest.mark.parametrize("value", ["-5", "soon", "1e9"])
 @pytest.mark.parametrize(("route", "status"), [("GET /v1/builds", 429), ("POST /v1/builds", 503)])
 def test_an_invalid_retry_after_is_ignored_and_the_call_retried(
-    agent: Path, emulator: EmulatorHandle, value: str, route: str, status: int
+    bot_context: Path, emulator: EmulatorHandle, value: str, route: str, status: int
 ) -> None:
     # RFC 9110: a Retry-After that is neither seconds nor an HTTP-date is ignored; the call
     # is retried with the usual backoff. (Before: "Invalid Retry-After header: -5", at once.)
     emulator.fault(route, status=status, retryAfter=value, times=2)
     started = time.monotonic()
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider, emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success" and created.outs["source"] == "new"
     assert emulator.calls(route) == 3
     assert time.monotonic() - started < 15  # the backoff's seconds, not a long pause
 
 
-def test_an_http_date_retry_after_is_honoured(agent: Path, emulator: EmulatorHandle) -> None:
+def test_an_http_date_retry_after_is_honoured(bot_context: Path, emulator: EmulatorHandle) -> None:
     soon = email.utils.formatdate(time.time() + 3, usegmt=True)
     emulator.fault("GET /v1/builds", status=429, retryAfter=soon)
     started = time.monotonic()
-    created = configured(BuildProvider(), emulator).create(build_props(agent))
+    created = configured(BuildProvider, emulator).create(build_props(bot_context))
     assert created.outs["status"] == "success"
     assert time.monotonic() - started >= 1.5  # the date is whole seconds: 2 to 3 s away
 
 
 def test_a_capped_retry_after_shows_on_the_row_as_a_rate_limit_wait(
-    agent: Path, emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, shown: list[str]
 ) -> None:
-    monkeypatch.setattr(api, "RETRY_AFTER_MAX", 1)  # the cap, 60 s, made short
     emulator.configure(buildSeconds=2)
     # While looking for a build to reuse, then while waiting for the new one.
     emulator.fault("GET /v1/builds", status=429, retryAfter="3600")
-    provider = configured(BuildProvider(), emulator)
+    provider = configured(BuildProvider, emulator, retry_after_max=1)  # the cap, 60 s, made short
     emulator.fault(GET_BUILD, status=503, retryAfter="7200")
-    created = provider.create(build_props(agent))
+    created = provider.create(build_props(bot_context))
     assert created.outs["status"] == "success"
     limited = [s for s in shown if "rate-limited" in s]
     assert "rate-limited by Pipecat Cloud: waiting 1 s (it asked for 3600 s)" in limited, shown
@@ -334,15 +333,18 @@ def test_a_capped_retry_after_shows_on_the_row_as_a_rate_limit_wait(
 
 
 def test_a_capped_retry_after_shows_on_the_row_of_a_waiting_set(
-    emulator: EmulatorHandle, shown: list[str], monkeypatch: pytest.MonkeyPatch
+    emulator: EmulatorHandle, shown: list[str]
 ) -> None:
-    monkeypatch.setattr(api, "RETRY_AFTER_MAX", 1)
     emulator.configure(secretReadySeconds=1.5)
-    provider, props, _ = secret_set()
+    kind, props, _ = secret_set()
     with ThreadPoolExecutor(1) as pool:
-        creating = pool.submit(configured(provider, emulator).create, props)
-        while emulator.calls("PUT /v1/secrets/{setName}") == 0:
-            time.sleep(0.02)
+        creating = pool.submit(configured(kind, emulator, retry_after_max=1).create, props)
+        eventually(
+            lambda: emulator.calls("PUT /v1/secrets/{setName}"),
+            timeout=30,
+            every=0.02,
+            what="the set's PUT",
+        )
         # The set's wait is looked after by a lookout (watch.py), in a thread of its own.
         emulator.fault("GET /v1/secrets/{setName}", status=429, retryAfter="3600")
         created = creating.result(timeout=30)
@@ -387,11 +389,11 @@ def test_a_list_that_ignores_its_offset_ends_when_a_page_brings_nothing_new(
 ) -> None:
     props = build_props(failing_context(tmp_path / "failing"))
     with pytest.raises(BuildError):
-        configured(BuildProvider(), emulator).create(props)  # a failed build of this image
+        configured(BuildProvider, emulator).create(props)  # a failed build of this image
     before = emulator.calls("GET /v1/builds")
     # Before: 14,757 requests in 12 minutes (a huge total), or an int() traceback ("abc").
     emulator.fault("GET /v1/builds", body="endless", total=total, times=1000)
-    failed = bounded(lambda: configured(BuildProvider(), emulator).create(props))
+    failed = bounded(lambda: configured(BuildProvider, emulator).create(props))
     assert isinstance(failed, BuildError), failed
     assert str(failed).startswith("build ") and "failed: " in str(failed)  # its own failure
     assert emulator.calls("GET /v1/builds") - before <= 4  # two pages per look-up at most
@@ -405,8 +407,8 @@ def test_a_list_longer_than_the_page_bound_fails_in_one_line(
     props = build_props(failing_context(tmp_path / "failing"))
     for _ in range(3):  # three failed builds of this image: three pages of one
         with pytest.raises(BuildError, match="failed: "):
-            configured(BuildProvider(), emulator).create(props)
-    failed = bounded(lambda: configured(BuildProvider(), emulator).create(props))
+            configured(BuildProvider, emulator).create(props)
+    failed = bounded(lambda: configured(BuildProvider, emulator).create(props))
     assert isinstance(failed, BuildError), failed
     message = str(failed)
     assert message.startswith(f"GET {emulator.api_url}/builds did not end within 2 pages"), message

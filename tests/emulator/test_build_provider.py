@@ -18,8 +18,9 @@ import pulumi
 import pytest
 import requests
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
-from pcc_provider import Build, api, build, context
+from pcc_provider import Build, api, context
 from pcc_provider.build import (
     BuildError,
     BuildProvider,
@@ -27,7 +28,7 @@ from pcc_provider.build import (
     UploadProgress,
     digest_content,
 )
-from pcc_provider.resource import api_settings
+from pcc_provider.config import ProviderConfig
 
 CREATE = "POST /v1/builds"
 UPLOAD = "POST /_storage/{bucket}"
@@ -74,11 +75,11 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str | None
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
 def test_bad_input_is_one_line_before_anything_is_sent(
-    case: str, agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    case: str, bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     args, files, env, words = BAD_INPUTS[case]
     for name, text in files.items():
-        (agent / name).write_text(text)
+        (bot_context / name).write_text(text)
     # Whatever the program would send goes to the emulator, unless the case is the URL itself.
     monkeypatch.setenv("PIPECAT_API_URL", emulator.api_url)
     for name, value in env.items():
@@ -86,29 +87,29 @@ def test_bad_input_is_one_line_before_anything_is_sent(
             monkeypatch.delenv(name)
         else:
             monkeypatch.setenv(name, value)
-    monkeypatch.chdir(agent.parent)
+    monkeypatch.chdir(bot_context.parent)
     with pytest.raises(pulumi.RunError) as raised:
         Build("image", **{"context": "agent", **args})
     message = str(raised.value)
     assert message.startswith("Build 'image': ") and words in message, message
     assert "\n" not in message
     if "PIPECAT_API_URL" not in env:
-        assert api_settings(lambda _: None)[1] == emulator.api_url  # it would be seen there
+        assert ProviderConfig.read().api_url == emulator.api_url  # it would be seen there
     assert emulator.stats()["requests"] == {}
 
 
-def test_a_context_the_program_does_not_know_yet_is_refused(agent: Path) -> None:
+def test_a_context_the_program_does_not_know_yet_is_refused(bot_context: Path) -> None:
     # An Output needs an event loop; an earlier asyncio.run() in this worker leaves none.
     asyncio.set_event_loop(asyncio.new_event_loop())
     with pytest.raises(pulumi.RunError, match=r"^Build 'image': context, dockerfile and exclude"):
-        Build("image", context=pulumi.Output.from_input(str(agent)))  # type: ignore[arg-type]
+        Build("image", context=pulumi.Output.from_input(str(bot_context)))  # type: ignore[arg-type]
 
 
-def test_context_over_the_limit_names_the_largest_file(agent: Path) -> None:
-    with (agent / "weights.bin").open("wb") as f:
+def test_context_over_the_limit_names_the_largest_file(bot_context: Path) -> None:
+    with (bot_context / "weights.bin").open("wb") as f:
         f.truncate(501 * 1024 * 1024)  # sparse: costs no disk
     with pytest.raises(pulumi.RunError, match=r"^Build 'image': .*weights\.bin.*\.dockerignore"):
-        Build("image", context=str(agent))
+        Build("image", context=str(bot_context))
 
 
 # --------------------------------------------------------------------------- progress
@@ -141,22 +142,18 @@ def test_upload_progress_in_units_people_read(sent: int, size: int, shown: str) 
     assert row.shown == [shown]
 
 
-def test_hashing_shows_its_progress_once_it_takes_a_while(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_hashing_shows_its_progress_once_it_takes_a_while(tmp_path: Path) -> None:
     root = tmp_path / "agent"
     root.mkdir()
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
     row = Row()
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 3600.0)
-    digest_content(context.select(root), row)  # type: ignore[arg-type]
-    assert row.shown == []  # quicker than HASH_PROGRESS_AFTER: nothing to say
+    digest_content(context.select(root), row, after=3600.0)  # type: ignore[arg-type]
+    assert row.shown == []  # quicker than `after`: nothing to say
 
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
     time.sleep(0.15)  # past the window in which a fresh file's digest is not kept
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
-    digest_content(context.select(root), row)  # type: ignore[arg-type]
+    digest_content(context.select(root), row, after=0.0)  # type: ignore[arg-type]
     counting = r"hashing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
     assert row.shown[:-1] and all(re.fullmatch(counting, s) for s in row.shown[:-1]), row.shown
     # The last word: done, not a count that stopped.
@@ -167,17 +164,15 @@ def test_hashing_shows_its_progress_once_it_takes_a_while(
     assert row.shown == []  # unchanged: nothing read
 
 
-def test_compressing_for_upload_shows_its_progress(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_compressing_for_upload_shows_its_progress(tmp_path: Path) -> None:
     """An `up` compresses the context once, for the upload; a big one says so as it goes."""
     root = tmp_path / "agent"
     root.mkdir()
     (root / "Dockerfile").write_text("FROM scratch\n")
     (root / "model.bin").write_bytes(os.urandom(3 * 1024**2))
-    monkeypatch.setattr(build, "HASH_PROGRESS_AFTER", 0.0)
     row = Row()
-    report = HashingProgress(row, "the build context", ("compressing", "compressed"))  # type: ignore[arg-type]
+    verbs = ("compressing", "compressed")
+    report = HashingProgress(row, "the build context", verbs, after=0.0)  # type: ignore[arg-type]
     with context.archive(context.select(root), report):
         report.finish()
     counting = r"compressing the build context: (\d\.\d of 3\.1 MB|3\.1 MB)"
@@ -233,24 +228,26 @@ def news(root: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize("digest", [True, False], ids=["old digest", "no digest"])
 @pytest.mark.usefixtures("cache")
-def test_state_of_an_earlier_version_is_not_replaced_for_it(agent: Path, digest: bool) -> None:
-    old = written_by_an_earlier_version(agent, digest)
-    unchanged = BuildProvider().diff("id", old, news(agent))
+def test_state_of_an_earlier_version_is_not_replaced_for_it(
+    bot_context: Path, digest: bool
+) -> None:
+    old = written_by_an_earlier_version(bot_context, digest)
+    unchanged = BuildProvider().diff("id", old, news(bot_context))
     assert (unchanged.changes, unchanged.replaces) == (False, [])
-    (agent / "bot.py").write_text("print('edited')\n")
-    edited = BuildProvider().diff("id", old, news(agent))
+    (bot_context / "bot.py").write_text("print('edited')\n")
+    edited = BuildProvider().diff("id", old, news(bot_context))
     assert (edited.changes, edited.replaces) == (True, ["contentDigest"])
 
 
 @pytest.mark.usefixtures("cache")
 def test_state_of_an_earlier_version_is_read_once(
-    agent: Path, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The old digest of a content is computed once, then kept: later previews read nothing."""
-    old = written_by_an_earlier_version(agent)
-    BuildProvider().diff("id", old, news(agent))
+    old = written_by_an_earlier_version(bot_context)
+    BuildProvider().diff("id", old, news(bot_context))
     monkeypatch.setattr(context.cache, "legacy_digest", lambda *_: pytest.fail("read again"))
-    again = BuildProvider().diff("id", old, news(agent))
+    again = BuildProvider().diff("id", old, news(bot_context))
     assert (again.changes, again.replaces) == (False, [])
 
 
@@ -258,9 +255,7 @@ def test_state_of_an_earlier_version_is_read_once(
 
 
 def provider(emulator: EmulatorHandle) -> BuildProvider:
-    made = BuildProvider()
-    made._settings = (API_KEY, emulator.api_url)
-    return made
+    return BuildProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
 
 
 def props(root: Path, timeout: float) -> dict[str, Any]:
@@ -275,11 +270,11 @@ def props(root: Path, timeout: float) -> dict[str, Any]:
     }
 
 
-def stuck_build(emulator: EmulatorHandle, agent: Path) -> str:
+def stuck_build(emulator: EmulatorHandle, bot_context: Path) -> str:
     """A build of `agent` that stays in flight: started by a create that gave up on it."""
     emulator.configure(buildSeconds=3600)
     with pytest.raises(BuildError, match=r"is still (pending|building) after 0\.2s"):
-        provider(emulator).create(props(agent, 0.2))
+        provider(emulator).create(props(bot_context, 0.2))
     builds = emulator.api("GET", "/builds").json()["builds"]
     [build] = [b for b in builds if b["status"] in ("pending", "building")]
     return str(build["id"])
@@ -294,13 +289,13 @@ def wait_until_older(emulator: EmulatorHandle, build_id: str, seconds: float) ->
 
 
 def test_a_build_in_flight_younger_than_the_timeout_is_reattached_to(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    build_id = stuck_build(emulator, agent)
+    build_id = stuck_build(emulator, bot_context)
     # The emulator ends it while the create waits for it.
     finisher = threading.Timer(0.5, emulator.finish, args=(build_id,))
     finisher.start()
-    created = provider(emulator).create(props(agent, 60))
+    created = provider(emulator).create(props(bot_context, 60))
     finisher.join()
     assert created.id == build_id and created.outs["source"] == "reattached"
     assert created.outs["status"] == "success"
@@ -308,39 +303,39 @@ def test_a_build_in_flight_younger_than_the_timeout_is_reattached_to(
 
 
 def test_a_build_in_flight_older_than_the_timeout_is_left_for_a_new_one(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    stuck = stuck_build(emulator, agent)
+    stuck = stuck_build(emulator, bot_context)
     emulator.configure(buildSeconds=0.2)
     wait_until_older(emulator, stuck, 1.0)
-    created = provider(emulator).create(props(agent, 1.0))
+    created = provider(emulator).create(props(bot_context, 1.0))
     assert created.id != stuck and created.outs["source"] == "new"
     assert created.outs["status"] == "success"
     assert emulator.calls(CREATE) == 2 and emulator.calls(UPLOAD) == 2
     # Once a younger build exists, it is the one a later create finds.
-    again = provider(emulator).create(props(agent, 1.0))
+    again = provider(emulator).create(props(bot_context, 1.0))
     assert again.id == created.id and again.outs["source"] == "existing"
 
 
 def test_a_lost_create_answer_is_not_mistaken_for_a_stuck_build(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
-    stuck = stuck_build(emulator, agent)
+    stuck = stuck_build(emulator, bot_context)
     wait_until_older(emulator, stuck, 1.0)
     emulator.fault(CREATE, drop=True, times=1)  # the service never saw the create
     with pytest.raises(BuildError) as raised:
-        provider(emulator).create(props(agent, 1.0))
+        provider(emulator).create(props(bot_context, 1.0))
     assert "still" not in str(raised.value) and stuck not in str(raised.value)
     assert emulator.calls(CREATE) == 2
 
 
 def test_a_create_whose_answer_is_lost_finds_the_build_it_started(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
     # The service starts the build, then the connection drops before its answer arrives: the
     # provider looks for the build instead of uploading and building the same content again.
     emulator.fault(CREATE, actThenDrop=True, times=1)
-    created = provider(emulator).create(props(agent, 60))
+    created = provider(emulator).create(props(bot_context, 60))
     builds = emulator.api("GET", "/builds").json()["builds"]
     assert [b["id"] for b in builds] == [created.id]
     assert created.outs["status"] == "success"
@@ -348,17 +343,17 @@ def test_a_create_whose_answer_is_lost_finds_the_build_it_started(
 
 
 def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Two Builds of one program with the same content: the second waits for the first, and
     # when the first fails, the second fails with its error rather than build it again.
     from pcc_provider.resource import Progress
 
-    (agent / "Dockerfile").write_text("FROM python:3.12\nRUN exit 1\n")
+    (bot_context / "Dockerfile").write_text("FROM python:3.12\nRUN exit 1\n")
     emulator.configure(buildSeconds=1)
     shown: list[str] = []
     monkeypatch.setattr(Progress, "status", lambda _self, message: shown.append(message))
-    inputs = props(agent, 60)
+    inputs = props(bot_context, 60)
     errors: list[str] = []
 
     def create() -> None:
@@ -368,8 +363,7 @@ def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
 
     first = threading.Thread(target=create)
     first.start()
-    while emulator.calls(CREATE) == 0:
-        time.sleep(0.05)
+    eventually(lambda: emulator.calls(CREATE), timeout=60, what="the first create's build")
     create()  # the second, while the first builds
     first.join()
     assert "waiting for another Build of the same image" in shown
@@ -384,28 +378,28 @@ def test_a_second_build_of_the_same_image_waits_says_so_and_shares_a_failure(
 # --------------------------------------------------------------------------- dockerfilePath
 
 
-def build_of(emulator: EmulatorHandle, agent: Path, dockerfile: str) -> str:
-    created = provider(emulator).create({**props(agent, 60), "dockerfile": dockerfile})
+def build_of(emulator: EmulatorHandle, bot_context: Path, dockerfile: str) -> str:
+    created = provider(emulator).create({**props(bot_context, 60), "dockerfile": dockerfile})
     assert created.outs["dockerfilePath"] == dockerfile
     return created.id
 
 
 def test_the_look_up_asks_the_service_for_this_dockerfile_only(
-    agent: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
+    bot_context: Path, emulator: EmulatorHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One build per page: each build of another Dockerfile in the answer costs a request.
     monkeypatch.setattr(api, "PAGE_SIZE", 1)
-    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
-    (agent / "Dockerfile.b").write_text("FROM python:3.13\n")
-    mine = build_of(emulator, agent, "Dockerfile")
+    (bot_context / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    (bot_context / "Dockerfile.b").write_text("FROM python:3.13\n")
+    mine = build_of(emulator, bot_context, "Dockerfile")
     # Newer builds over the same context (both files are in it), other Dockerfiles.
     others = [
-        build_of(emulator, agent, "Dockerfile.alt"),
-        build_of(emulator, agent, "Dockerfile.b"),
+        build_of(emulator, bot_context, "Dockerfile.alt"),
+        build_of(emulator, bot_context, "Dockerfile.b"),
     ]
     assert mine not in others
     emulator.reset_stats()
-    again = provider(emulator).create(props(agent, 60))
+    again = provider(emulator).create(props(bot_context, 60))
     assert (again.id, again.outs["source"]) == (mine, "existing")
     assert emulator.calls("GET /v1/builds") == 1
 
@@ -449,13 +443,12 @@ def filter_ignored(emulator: EmulatorHandle) -> Iterator[str]:
 
 
 def test_a_service_ignoring_the_dockerfile_filter_does_not_get_the_wrong_image_reused(
-    agent: Path, emulator: EmulatorHandle, filter_ignored: str
+    bot_context: Path, emulator: EmulatorHandle, filter_ignored: str
 ) -> None:
-    (agent / "Dockerfile.alt").write_text("FROM python:3.12\n")
-    alt = build_of(emulator, agent, "Dockerfile.alt")
-    through_proxy = BuildProvider()
-    through_proxy._settings = (API_KEY, filter_ignored)
-    created = through_proxy.create(props(agent, 60))
+    (bot_context / "Dockerfile.alt").write_text("FROM python:3.12\n")
+    alt = build_of(emulator, bot_context, "Dockerfile.alt")
+    through_proxy = BuildProvider(ProviderConfig(api_key=API_KEY, api_url=filter_ignored))
+    created = through_proxy.create(props(bot_context, 60))
     assert created.id != alt and created.outs["source"] == "new"
     assert created.outs["dockerfilePath"] == "Dockerfile"
     # The proxy's answer did hold the other build: only our own check kept it out.

@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import api, cancel, context, ownership
 from pcc_provider.agent import AgentProvider
 from pcc_provider.build import BuildProvider, UploadProgress
+from pcc_provider.config import ProviderConfig
 from pcc_provider.context.cache import image_lock
 from pcc_provider.plugin import one_at_a_time
 from pcc_provider.resource import Progress
@@ -51,10 +53,12 @@ def cancelled_within(call: Callable[[], Any], started: Callable[[], bool]) -> Ba
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
-    deadline = time.monotonic() + 30
-    while not started():
-        assert worker.is_alive() and time.monotonic() < deadline, raised
-        time.sleep(0.05)
+
+    def waiting() -> bool:
+        assert worker.is_alive(), raised
+        return started()
+
+    eventually(waiting, timeout=30, what="the call to start waiting")
     time.sleep(0.3)  # well into the wait: between two looks
     cancel.request()
     asked = time.monotonic()
@@ -67,18 +71,17 @@ def cancelled_within(call: Callable[[], Any], started: Callable[[], bool]) -> Ba
 
 
 def test_a_build_wait_ends_and_the_next_create_takes_the_build_up(
-    agent: Path, emulator: EmulatorHandle
+    bot_context: Path, emulator: EmulatorHandle
 ) -> None:
     emulator.configure(buildSeconds=30)
-    provider = BuildProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = BuildProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {
-        "context": str(agent),
+        "context": str(bot_context),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
         "buildTimeout": 60,
-        "contentDigest": context.content_digest(context.select(agent)),
+        "contentDigest": context.content_digest(context.select(bot_context)),
         "__urn": None,
     }
     raised = cancelled_within(
@@ -100,8 +103,7 @@ def test_an_agent_deploy_wait_ends_and_keeps_the_agent_and_its_claim(
     emulator: EmulatorHandle,
 ) -> None:
     emulator.configure(agentReadySeconds=30)
-    provider = AgentProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = AgentProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {"serviceName": "bot", "region": "us-west", "image": "example/agent:1"}
     props |= {"deployTimeout": 60, "__urn": URN}
     raised = cancelled_within(
@@ -117,8 +119,7 @@ def test_a_set_provisioning_wait_ends_and_keeps_the_set_and_its_claim(
     emulator: EmulatorHandle,
 ) -> None:
     emulator.configure(secretReadySeconds=30)
-    provider = SecretSetProvider()
-    provider._settings = (API_KEY, emulator.api_url)
+    provider = SecretSetProvider(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url))
     props = {"setName": "bot-secrets", "region": "us-west", "secrets": {"A": "value-a"}}
     props |= {"keys": ["A"], "readyTimeout": 60, "__urn": SET_URN}
     raised = cancelled_within(
@@ -130,7 +131,7 @@ def test_a_set_provisioning_wait_ends_and_keeps_the_set_and_its_claim(
     assert ownership.claimed(SET_URN, "secretSet", "bot-secrets") is not None
 
 
-def test_an_upload_in_progress_stops(agent: Path, emulator: EmulatorHandle) -> None:
+def test_an_upload_in_progress_stops(bot_context: Path, emulator: EmulatorHandle) -> None:
     client = api.Client(API_KEY, emulator.api_url)
     upload = client.create_upload("us-west")
     report = UploadProgress(Progress(None), 1)
@@ -139,7 +140,10 @@ def test_an_upload_in_progress_stops(agent: Path, emulator: EmulatorHandle) -> N
         cancel.request()  # the Cancel comes while the body is being sent
         report(sent, total)
 
-    with context.archive(context.select(agent)) as (archive, _), pytest.raises(cancel.Cancelled):
+    with (
+        context.archive(context.select(bot_context)) as (archive, _),
+        pytest.raises(cancel.Cancelled),
+    ):
         client.upload(upload, archive, progress)
     assert emulator.stats()["uploadedBytes"] == 0
 

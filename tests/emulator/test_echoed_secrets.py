@@ -33,10 +33,11 @@ from pulumi.provider.experimental.provider import (
 from pcc_provider import context
 from pcc_provider.agent import AgentError, AgentProvider
 from pcc_provider.build import BuildError, BuildProvider
+from pcc_provider.config import ProviderConfig
 from pcc_provider.emulator.traffic import ENCODINGS
 from pcc_provider.emulator.traffic import _strings as strings_of  # what the fault echoes
 from pcc_provider.native.server import PipecatProvider, engine_values
-from pcc_provider.resource import ENV_KEY_REFUSED
+from pcc_provider.resource import ENV_KEY_REFUSED, ApiProvider, Timings
 from pcc_provider.secrets import (
     ImagePullSecretProvider,
     SecretSetError,
@@ -101,10 +102,11 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIPECAT_API_URL", raising=False)
 
 
-def configured(provider: Any, emulator: EmulatorHandle) -> Any:
-    provider._settings = (API_KEY, emulator.api_url)
-    provider.poll_interval = 0.05
-    return provider
+FAST = Timings(poll_interval=0.05)
+
+
+def configured(kind: type[ApiProvider], emulator: EmulatorHandle) -> Any:
+    return kind(ProviderConfig(api_key=API_KEY, api_url=emulator.api_url), FAST)
 
 
 def failure(call: Callable[[], object], error: type[Exception]) -> str:
@@ -130,7 +132,7 @@ class Kind:
     """A set kind as a test declares it: its provider and inputs, what is secret in them, and
     the body its PUT sends (as the client sends it)."""
 
-    def __init__(self, name: str, what: str, provider: Callable[[], SetProvider]) -> None:
+    def __init__(self, name: str, what: str, provider: type[SetProvider]) -> None:
         self.name, self.what, self.provider = name, what, provider
 
     def props(self, old: bool = False) -> dict[str, Any]:
@@ -212,7 +214,7 @@ def test_no_error_path_of_a_set_shows_an_echoed_secret(
     kind: str, echo: Echo, emulator: EmulatorHandle
 ) -> None:
     declared = KINDS[kind]
-    provider = configured(declared.provider(), emulator)
+    provider = configured(declared.provider, emulator)
     name, what, url = declared.name, declared.what, emulator.api_url
     props, olds = declared.props(), declared.props(old=True)
     forms = declared.forms(echo, props, olds)
@@ -255,7 +257,7 @@ def test_an_agent_whose_errors_echo_the_api_key_shows_none_of_it(
     echo: Echo, emulator: EmulatorHandle
 ) -> None:
     emulator.configure(agentReadySeconds=0.2)
-    provider = configured(AgentProvider(), emulator)
+    provider = configured(AgentProvider, emulator)
     props = {"serviceName": "bot", "region": "us-west", "image": "example/agent:1"}
     props["deployTimeout"] = 30
     url = emulator.api_url
@@ -281,11 +283,11 @@ def test_an_agent_whose_errors_echo_the_api_key_shows_none_of_it(
 
 @pytest.mark.parametrize("echo", KEY_ECHOES, ids=str)
 def test_a_build_whose_error_echoes_the_api_key_shows_none_of_it(
-    echo: Echo, emulator: EmulatorHandle, agent: Path
+    echo: Echo, emulator: EmulatorHandle, bot_context: Path
 ) -> None:
-    found = context.digest(context.select(agent))
+    found = context.digest(context.select(bot_context))
     props = {
-        "context": str(agent),
+        "context": str(bot_context),
         "dockerfile": "Dockerfile",
         "region": "us-west",
         "exclude": [],
@@ -295,7 +297,7 @@ def test_a_build_whose_error_echoes_the_api_key_shows_none_of_it(
         "__urn": None,
     }
     emulator.fault("POST /v1/builds", **echo.fault())
-    message = failure(lambda: configured(BuildProvider(), emulator).create(props), BuildError)
+    message = failure(lambda: configured(BuildProvider, emulator).create(props), BuildError)
     expected = f"POST {emulator.api_url}/builds answered 400: {REFUSED}"
     assert_withheld(message, expected, key_forms(echo))
 
@@ -304,14 +306,12 @@ def test_a_build_whose_error_echoes_the_api_key_shows_none_of_it(
 
 
 def native(emulator: EmulatorHandle) -> PipecatProvider:
-    provider = PipecatProvider()
+    provider = PipecatProvider(timings=FAST)
     args = {
         "apiKey": PropertyValue(API_KEY, is_secret=True),
         "apiUrl": PropertyValue(emulator.api_url),
     }
     asyncio.run(provider.configure(ConfigureRequest({}, args, True, False)))
-    for door in provider.doors.values():
-        door.provider.poll_interval = 0.05  # type: ignore[attr-defined]
     return provider
 
 

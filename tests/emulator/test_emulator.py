@@ -28,10 +28,12 @@ from typing import Any
 
 import pytest
 import requests
-from api_contract import Client, conforms, context, make_archive, post_upload
+from api_contract import SPEC, Client, conforms, context, make_archive, post_upload
 from conftest import API_KEY
+from waiting import eventually
 
 from pcc_provider.emulator import Emulator
+from pcc_provider.emulator.backend import Clock
 from pcc_provider.emulator.traffic import ENCODINGS
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -52,19 +54,26 @@ def _ts(value: str) -> float:
 
 # -- auth and routing ------------------------------------------------------------------------
 
-V1_ROUTES = [
-    ("POST", "/builds/upload-url"),
-    ("POST", "/builds"),
-    ("GET", "/builds"),
-    ("GET", f"/builds/{uuid.uuid4()}"),
-    ("GET", f"/builds/{uuid.uuid4()}/logs"),
-    ("GET", "/agents"),
-    ("POST", "/agents"),
-    ("GET", "/agents/some-agent"),
-    ("POST", "/agents/some-agent"),
-    ("DELETE", "/agents/some-agent"),
-    ("GET", "/regions"),
-]
+
+def api_routes(emu: Emulator) -> list[tuple[str, str, str]]:
+    """(method, path template, a path to it) for every operation of the spec and every /v1
+    route the emulator serves: the official CLI's organization routes, and /v1/users, too."""
+    documented = {
+        (method.upper(), "/v1" + template)
+        for template, operations in SPEC["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    served = {
+        (method, template)
+        for method, template in (key.split(" ", 1) for key in emu.app.faultable)
+        if template.startswith("/v1/")
+    }
+    samples = {"buildId": str(uuid.uuid4())}
+    return [
+        (method, template, re.sub(r"\{(\w+)\}", lambda m: samples.get(m[1], "some-name"), template))
+        for method, template in sorted(documented | served)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -72,12 +81,20 @@ V1_ROUTES = [
 )
 def test_every_api_route_refuses_a_missing_or_wrong_key(emu: Emulator, header: str | None) -> None:
     headers = {"Authorization": header} if header is not None else {}
-    for method, path in V1_ROUTES:
+    routes = api_routes(emu)
+    templates = {template for _, template, _ in routes}
+    # The spec's and the CLI's: secrets, properties, organizations among them.
+    assert {"/v1/secrets/{setName}/{secretKey}", "/v1/properties/schema"} <= templates
+    assert "/v1/organizations/{org}/secrets/{setName}" in templates
+    for method, template, path in routes:
         response = requests.request(
-            method, emu.api_url + path, headers=headers, json={"region": "us-west"}, timeout=10
+            method, emu.url + path, headers=headers, json={"region": "us-west"}, timeout=10
         )
-        assert response.status_code == 401, (method, path)
-        assert conforms(response, method, path) == {"error": "Unauthorized", "code": "UNAUTHORIZED"}
+        assert response.status_code == 401, (method, template)
+        unauthorized = {"error": "Unauthorized", "code": "UNAUTHORIZED"}
+        assert response.json() == unauthorized, (method, template)
+        if template.removeprefix("/v1") in SPEC["paths"]:
+            assert conforms(response, method, path.removeprefix("/v1")) == unauthorized
 
 
 def test_unknown_routes_and_methods_get_json_errors(api: Client) -> None:
@@ -163,7 +180,8 @@ def test_upload_url_without_a_region_uses_the_organizations_default(
 
 
 def test_build_goes_pending_building_success_with_growing_logs(api: Client) -> None:
-    api.control("POST", "/config", json={"buildSeconds": 2.5})
+    # Long, and aged by the clock: each look below sees the build at a known point of it.
+    api.control("POST", "/config", json={"buildSeconds": 25})
     data = context("FROM python:3.12\nRUN pip install pipecat-ai\nCOPY . /app\n")
     status, created = api.create(data)
     assert status == 201
@@ -178,20 +196,17 @@ def test_build_goes_pending_building_success_with_growing_logs(api: Client) -> N
 
     seen: list[str] = []
     log_counts: list[int] = []
-    deadline = time.monotonic() + 15
-    while not seen or seen[-1] != "success":
-        assert time.monotonic() < deadline, seen
+    for seconds in (1, 12, 12):  # queued for 1 s of its 25, then building, then done
+        api.advance(seconds)
         current = api.call("GET", f"/builds/{build['id']}", 200)["build"]
-        if not seen or seen[-1] != current["status"]:
-            seen.append(current["status"])
+        seen.append(current["status"])
         if current["status"] == "building":
             assert "startedAt" in current and "imageUri" not in current
             log_counts.append(len(api.call("GET", f"/builds/{build['id']}/logs", 200)["logs"]))
-        time.sleep(0.1)
-    assert seen == ["pending", "building", "success"]
+    assert seen == ["building", "building", "success"]
     final_logs = api.call("GET", f"/builds/{build['id']}/logs", 200)["logs"]
     assert 0 < log_counts[0] < len(final_logs)
-    assert log_counts == sorted(log_counts)
+    assert log_counts[0] < log_counts[1]
     assert any("RUN pip install pipecat-ai" in line for line in final_logs)
     assert "State: SUCCEEDED" in final_logs[-1]
 
@@ -199,7 +214,7 @@ def test_build_goes_pending_building_success_with_growing_logs(api: Client) -> N
     match = IMAGE_RE.match(done["imageUri"])
     assert match and match["tag"] == expected_hash and match["org"] == done["organizationId"]
     assert done["imageSizeBytes"] > len(data)
-    assert done["buildDurationSeconds"] in (1, 2, 3)
+    assert done["buildDurationSeconds"] == 24  # its 25 s, less the 1 s it was queued
     assert _ts(done["createdAt"]) <= _ts(done["startedAt"]) < _ts(done["completedAt"])
     assert done["updatedAt"] == done["completedAt"]
     assert done["logsUrl"] == f"{api.emu.api_url}/builds/{done['id']}/logs"
@@ -331,7 +346,7 @@ def test_list_builds_filters_orders_and_pages(api: Client) -> None:
     for region in ["us-west", "us-west", "eu-central", "us-west"]:
         _, created = api.create(context(), region=region)
         ids.append(created["build"]["id"])
-        time.sleep(0.01)  # distinct creation times
+        api.advance(0.01)  # distinct creation times
     failing = api.create(context("RUN exit 1\n"))[1]["build"]["id"]
     for build_id in [*ids, failing]:
         api.wait(build_id)
@@ -408,13 +423,11 @@ def _successful_build(api: Client, region: str = "us-west") -> dict[str, Any]:
 
 
 def _wait_ready(api: Client, name: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 10
-    while True:
-        agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
-        if agent["ready"]:
-            return agent
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    """The agent once the time a deployment takes has passed on the emulator's clock."""
+    api.advance(api.control("GET", "/config").json()["agentReadySeconds"])
+    agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
+    assert agent["ready"], agent
+    return agent
 
 
 def test_agent_lifecycle(api: Client) -> None:
@@ -424,10 +437,8 @@ def test_agent_lifecycle(api: Client) -> None:
         202,
         json={"secrets": [{"secretKey": "K", "secretValue": "v"}]},
     )
-    deadline = time.monotonic() + 10
-    while api.call("GET", "/secrets/voice-secrets", 200)["status"] != "ready":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    api.advance(api.control("GET", "/config").json()["secretReadySeconds"])
+    assert api.call("GET", "/secrets/voice-secrets", 200)["status"] == "ready"
     created = api.call(
         "POST",
         "/agents",
@@ -747,6 +758,46 @@ def test_config_changes_apply_to_new_builds(api: Client) -> None:
         assert api.control("POST", "/config", json=bad).status_code == 400, bad
 
 
+def test_advancing_the_clock_ages_everything_at_once(api: Client) -> None:
+    slow = ("buildSeconds", "agentReadySeconds", "secretReadySeconds", "uploadTtlSeconds")
+    api.control("POST", "/config", json=dict.fromkeys(slow, 100)).raise_for_status()
+    start = api.control("GET", "/clock").json()
+    assert start["advanced"] == 0 and abs(_ts(start["now"]) - time.time()) < 2
+    build_id = api.create(context())[1]["build"]["id"]
+    api.call("POST", "/agents", 200, json={"serviceName": "slow", "image": "x:1"})
+    secrets = {"secrets": [{"secretKey": "K", "secretValue": "v"}]}
+    api.call("PUT", "/secrets/slow-secrets", 202, json=secrets)
+    upload = api.call("POST", "/builds/upload-url", 200, json={"region": "us-west"})
+
+    # Halfway (what real time passes meanwhile is far less than the half left).
+    moved = api.control("POST", "/clock", json={"advance": 50})
+    assert moved.status_code == 200 and moved.json()["advanced"] == 50
+    assert abs(_ts(moved.json()["now"]) - (time.time() + 50)) < 2
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "building"
+    assert api.call("GET", "/agents/slow", 200)["ready"] is False
+    assert api.call("GET", "/secrets/slow-secrets", 200)["status"] == "pending"
+
+    assert api.control("POST", "/clock", json={"advance": 50.5}).json()["advanced"] == 100.5
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "success"
+    assert api.call("GET", "/agents/slow", 200)["ready"] is True
+    assert api.call("GET", "/secrets/slow-secrets", 200)["status"] == "ready"
+    expired = post_upload(upload["uploadUrl"], upload["uploadFields"], context())
+    assert expired.status_code == 403 and "Policy expired" in expired.text
+    # Times the API writes are the service's: an agent made now was made 100.5 s from here.
+    made = api.call("POST", "/agents", 200, json={"serviceName": "later", "image": "x:1"})
+    assert abs(_ts(made["createdAt"]) - (time.time() + 100.5)) < 2
+
+    for bad, error in [
+        ({"advance": -1}, "'advance' must be between 0 and 1e9"),
+        ({"advance": "1"}, "'advance' must be a number"),
+        ({}, "'advance' is required: the seconds to move the clock on"),
+        ({"advance": 1, "to": 5}, "Unknown clock keys: to"),
+    ]:
+        refused = api.control("POST", "/clock", json=bad)
+        assert (refused.status_code, refused.json()["error"]) == (400, error), bad
+    assert api.control("GET", "/clock").json()["advanced"] == 100.5  # refusals change nothing
+
+
 def test_a_build_can_be_made_to_vanish(api: Client) -> None:
     build_id = api.create(context())[1]["build"]["id"]
     assert api.control("DELETE", f"/builds/{build_id}").json() == {"deleted": build_id}
@@ -760,16 +811,18 @@ def test_a_build_can_be_made_to_vanish(api: Client) -> None:
 
 
 def test_state_survives_a_restart(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+    state, clock = tmp_path / "state", Clock()
     data = context(salt="restart")
-    with Emulator(state, api_key=API_KEY, build_seconds=1.0, agent_ready_seconds=1.0) as first:
+    settings: dict[str, Any] = {"build_seconds": 60, "agent_ready_seconds": 60}
+    with Emulator(state, api_key=API_KEY, clock=clock, **settings) as first:
         api = Client(first)
         build = api.create(data)[1]["build"]
         early = api.call("POST", "/builds/upload-url", 200, json={"region": "us-west"})
-        api.call("POST", "/agents", 200, json={"serviceName": "kept", "image": "x:1"})
+        kept = api.call("POST", "/agents", 200, json={"serviceName": "kept", "image": "x:1"})
+        assert (build["status"], kept["ready"]) == ("pending", False)
         first_url = first.url
-    time.sleep(1.1)  # the build finishes while the emulator is down
-    with Emulator(state, api_key=API_KEY, build_seconds=1.0) as second:
+    clock.advance(60)  # the build ends, and the agent gets ready, while the emulator is down
+    with Emulator(state, api_key=API_KEY, clock=clock, **settings) as second:
         api = Client(second)
         again = api.call("GET", f"/builds/{build['id']}", 200)["build"]
         assert again["status"] == "success"
@@ -878,15 +931,13 @@ def test_command_line_emulator_prints_its_url_and_stops_cleanly(tmp_path: Path) 
 
     process, url = _spawn(state)  # a new port, the same state
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            build = requests.get(
+        build = eventually(
+            lambda: requests.get(
                 f"{url}/v1/builds/{created['build']['id']}", headers=headers, timeout=10
-            ).json()["build"]
-            if build["status"] != "pending" and build["status"] != "building":
-                break
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+            ).json()["build"],
+            until=lambda build: build["status"] not in ("pending", "building"),
+            what="the build to end",
+        )
         assert build["status"] == "success"
         assert build["createdAt"] == created["build"]["createdAt"]
         process.send_signal(signal.SIGINT)  # as Ctrl-C

@@ -4,7 +4,7 @@ read from the spec it ships. Every body is checked against the spec (api_contrac
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,14 +14,13 @@ from api_contract import SPEC, Client, context
 pytestmark = pytest.mark.emulator(build_seconds=0.5, agent_ready_seconds=0.4)
 
 
-def _until(api: Client, name: str, done: Any, timeout: float = 10.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
-        if done(agent):
-            return agent
-        assert time.monotonic() < deadline, agent
-        time.sleep(0.05)
+def _deployed(api: Client, name: str, holds: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+    """The agent once the time a deployment takes has passed on the emulator's clock, which
+    `holds` for by then."""
+    api.advance(api.control("GET", "/config").json()["agentReadySeconds"])
+    agent: dict[str, Any] = api.call("GET", f"/agents/{name}", 200)
+    assert holds(agent), agent
+    return agent
 
 
 def _health(agent: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +32,7 @@ def test_an_image_named_crashloop_crash_loops_and_never_gets_ready(api: Client) 
         "POST", "/agents", 200, json={"serviceName": "crashy", "image": "example/crashloop:1"}
     )
     assert created["currentRevision"]["phase"] == "Creating"
-    agent = _until(api, "crashy", lambda a: _health(a).get("reason"))
+    agent = _deployed(api, "crashy", lambda a: _health(a).get("reason"))
     revision = agent["currentRevision"]
     assert revision["phase"] == "Validating" and revision["readyReplicas"] == 0
     assert revision["deploymentID"] == agent["desiredDeploymentId"]
@@ -41,7 +40,7 @@ def test_an_image_named_crashloop_crash_loops_and_never_gets_ready(api: Client) 
     assert health["reason"] == "CrashLoopBackOff" and health["state"] == "waiting"
     assert health["lastExitCode"] == 1 and health["lastTerminationReason"] == "Error"
     assert "Traceback" in health["message"] and health["ready"] is False
-    time.sleep(0.5)  # past the time a healthy deployment would be ready
+    api.advance(0.5)  # past the time a healthy deployment would be ready
     agent = api.call("GET", "/agents/crashy", 200)
     assert agent["ready"] is False and agent["available"] is False
     assert "reconciledDeploymentId" not in agent
@@ -53,42 +52,42 @@ def test_a_build_whose_command_exits_crash_loops_with_that_exit_code(api: Client
     build = api.wait(api.create(data)[1]["build"]["id"])
     assert build["status"] == "success"  # it builds; it is the running agent that fails
     api.call("POST", "/agents", 200, json={"serviceName": "exits", "buildId": build["id"]})
-    agent = _until(api, "exits", lambda a: _health(a).get("reason"))
+    agent = _deployed(api, "exits", lambda a: _health(a).get("reason"))
     assert _health(agent)["reason"] == "CrashLoopBackOff" and _health(agent)["lastExitCode"] == 3
 
 
 def test_an_image_that_does_not_exist_ends_in_phase_failed(api: Client) -> None:
     api.call("POST", "/agents", 200, json={"serviceName": "pull", "image": "x/does-not-exist:1"})
-    agent = _until(api, "pull", lambda a: a["currentRevision"]["phase"] == "Failed")
+    agent = _deployed(api, "pull", lambda a: a["currentRevision"]["phase"] == "Failed")
     assert _health(agent)["reason"] == "ImagePullBackOff" and agent["ready"] is False
 
 
 def test_a_failing_update_leaves_the_previous_deployment_serving(api: Client) -> None:
     first = api.call("POST", "/agents", 200, json={"serviceName": "svc", "image": "x/good:1"})
-    _until(api, "svc", lambda a: a["ready"])
+    _deployed(api, "svc", lambda a: a["ready"])
     api.call("POST", "/agents/svc", 200, json={"image": "x/crashloop:2"})
-    agent = _until(api, "svc", lambda a: _health(a).get("reason") == "CrashLoopBackOff")
-    time.sleep(0.5)
+    agent = _deployed(api, "svc", lambda a: _health(a).get("reason") == "CrashLoopBackOff")
+    api.advance(0.5)  # past the time a healthy deployment would be ready
     agent = api.call("GET", "/agents/svc", 200)
     assert agent["ready"] is False and agent["available"] is True
     assert agent["reconciledDeploymentId"] == first["desiredDeploymentId"]
     assert agent["previousRevision"]["deploymentID"] == first["desiredDeploymentId"]
     api.call("POST", "/agents/svc", 200, json={"image": "x/good:3"})
-    assert _until(api, "svc", lambda a: a["ready"])["currentRevision"]["phase"] == "Active"
+    assert _deployed(api, "svc", lambda a: a["ready"])["currentRevision"]["phase"] == "Active"
 
 
 def test_a_slow_deletion_keeps_the_agent_and_its_name_for_a_while(api: Client) -> None:
-    api.control("POST", "/config", json={"agentDeleteSeconds": 1.0})
+    api.control("POST", "/config", json={"agentDeleteSeconds": 60})
     api.call("POST", "/agents", 200, json={"serviceName": "slow", "image": "x:1"})
     assert api.call("DELETE", "/agents/slow", 200) == {"status": "OK"}
     assert api.call("GET", "/agents/slow", 200)["name"] == "slow"
     assert api.call("DELETE", "/agents/slow", 200) == {"status": "OK"}  # still there
     refused = api.call("POST", "/agents", 400, json={"serviceName": "slow", "image": "x:1"})
     assert "already exists" in refused["error"]
-    deadline = time.monotonic() + 10
-    while api.raw("GET", "/agents/slow").status_code != 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    api.advance(30)
+    assert api.call("GET", "/agents/slow", 200)["name"] == "slow"  # half the time to go
+    api.advance(30)
+    api.call("GET", "/agents/slow", 404)
     assert api.call("GET", "/agents", 200)["services"] == []
     api.call("POST", "/agents", 200, json={"serviceName": "slow", "image": "x:1"})
 

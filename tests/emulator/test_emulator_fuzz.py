@@ -8,7 +8,6 @@ import copy
 import json
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +59,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator,
         api.call("PUT", "/secrets/voice-starter-secrets", 202, json={"secrets": secret})
         pull = {"isImagePullSecret": True, "host": "https://index.docker.io/v1/"}
         api.call("PUT", "/secrets/dockerhub-credentials", 202, json={**pull, "secretValue": "x"})
-        time.sleep(0.3)  # provisioned
+        api.advance(0.5)  # provisioned (secret_ready_seconds)
         yield emu, {"build": ok["id"], "failed": failed["id"], "upload": upload_id}
 
 

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import tarfile
-import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any
 
 import requests
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider import context as build_context
 
@@ -102,15 +102,19 @@ class Action:
         build = created.body.get("build") or created.body
         if created.body.get("cached"):
             return str(build["id"])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
-            polled = self.call("GET", f"/builds/{build['id']}").body
-            status = (polled.get("build") or polled).get("status")
-            if status in ("success", "failed", "timeout"):
-                assert status == "success", f"Cloud build failed: {polled}"
-                return str(build["id"])
-        raise AssertionError("the build did not end")
+        polled = eventually(
+            lambda: self.call("GET", f"/builds/{build['id']}").body,
+            until=lambda polled: (
+                (polled.get("build") or polled).get("status") in ("success", "failed", "timeout")
+            ),
+            timeout=60,
+            every=0.2,  # the action's pace
+            what=f"build {build['id']} to end",
+        )
+        assert (polled.get("build") or polled)["status"] == "success", (
+            f"Cloud build failed: {polled}"
+        )
+        return str(build["id"])
 
     def deploy(self, name: str, **settings: Any) -> Answer:
         existing = self.call("GET", f"/agents/{name}")
@@ -123,17 +127,21 @@ class Action:
         return self.call("POST", f"/agents/{name}" if update else "/agents", payload)
 
     def wait_ready(self, name: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            time.sleep(0.2)
+        def look() -> dict[str, Any]:
             agent = self.call("GET", f"/agents/{name}")
             if agent.status == 404:
-                continue
+                return {}
             assert not agent.body.get("errors"), f"Deployment errors: {agent.body['errors']}"
-            available = agent.body.get("available") is True or agent.body.get("ready") is True
-            if available and agent.body.get("activeDeploymentReady") is True:
-                return dict(agent.body)
-        raise AssertionError("Deployment did not become ready")
+            return dict(agent.body)
+
+        def ready(agent: dict[str, Any]) -> bool:
+            available = agent.get("available") is True or agent.get("ready") is True
+            return available and agent.get("activeDeploymentReady") is True
+
+        found: dict[str, Any] = eventually(
+            look, until=ready, timeout=60, every=0.2, what=f"deployment of {name} to be ready"
+        )
+        return found
 
 
 def _excluded(relative: str, patterns: tuple[str, ...]) -> bool:
@@ -279,7 +287,7 @@ def test_an_image_deploy_with_pull_credentials(emulator: EmulatorHandle) -> None
     pull = {"isImagePullSecret": True, "host": "https://ghcr.io", "secretValue": "dXNlcjpwYXNz"}
     assert emulator.api("PUT", "/secrets/ghcr-creds", json=pull).status_code == 202
     action = Action(emulator.url)
-    time.sleep(1.0)  # the set provisions (0.5 s in the emulator)
+    emulator.advance(0.5)  # the set provisions (0.5 s in the emulator)
     created = action.deploy(
         "img-bot", image="ghcr.io/acme/bot:v1", imagePullSecretSet="ghcr-creds", region="us-west"
     )

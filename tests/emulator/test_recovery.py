@@ -17,6 +17,7 @@ from pulumi.runtime.rpc import UNKNOWN
 
 from pcc_provider import ownership, recovery
 from pcc_provider.agent import AgentProvider
+from pcc_provider.config import ProviderConfig
 from pcc_provider.native.server import PipecatProvider, engine_values, plain
 from pcc_provider.secrets import SecretSetProvider
 
@@ -58,7 +59,7 @@ def test_a_sets_claim_says_whether_its_name_was_free(emulator: EmulatorHandle) -
     provider = SecretSetProvider()
     # Not configured by an engine: no one to ask, no claim.
     assert ownership.STAMP not in provider.check({}, set_inputs()).inputs
-    provider._settings = (API_KEY, emulator.api_url)
+    provider.config = ProviderConfig(api_key=API_KEY, api_url=emulator.api_url)
     stamped = provider.check({}, set_inputs()).inputs[ownership.STAMP]
     assert stamped["free"] is True and stamped["keys"] == ["A", "B"]
     body = {"secrets": [{"secretKey": "A", "secretValue": "theirs"}]}
@@ -96,7 +97,7 @@ def test_review_claims_what_proves_something_and_nothing_else() -> None:
     done = ownership.stamp("agent", "done", "us-west")
     build_urn = "urn:pulumi:dev::proj::pipecat:index:Build::image"
     deployment = {
-        "resources": [{"urn": "urn:pulumi:dev::proj::pipecat:index:Agent::done"}],
+        "resources": [{"urn": "urn:pulumi:dev::proj::pipecat:index:Agent::done", "id": "done"}],
         "pending_operations": [
             pending(AGENT_URN, "pipecat:index:Agent", agent),
             pending(SET_URN.replace("creds", "taken"), "pulumi-python:dynamic/pipecat:X", taken),
@@ -124,6 +125,25 @@ def test_review_claims_what_proves_something_and_nothing_else() -> None:
     # An `up` or `destroy` that succeeded since: what it made may be gone, its name taken.
     later = recovery.review(deployment, succeeded=[now + 1])
     assert {f.verdict for f in later if f.urn in (AGENT_URN, SET_URN)} == {"later"}
+
+
+def test_an_interrupted_replacement_is_claimed_though_its_urn_is_in_the_state() -> None:
+    """Renaming an agent replaces it, and the replacement's create has the URN of the agent it
+    replaces, whose old name is in the state (chaos seed 103, step 36: the create was killed,
+    and the next `up` on a fresh machine refused the new agent as someone else's)."""
+    renamed = ownership.stamp("agent", "bot-renamed", "us-west")
+    deployment = {
+        "resources": [{"urn": AGENT_URN, "id": "bot"}],
+        "pending_operations": [pending(AGENT_URN, "pipecat:index:Agent", renamed)],
+    }
+    (found,) = recovery.review(deployment, succeeded=[])
+    assert found.verdict == "claimed"
+    assert found.claim == ownership.from_stamp(AGENT_URN, renamed)
+    # Once the replacement is in the state (beside the old agent, still to be deleted), it
+    # is done with.
+    deployment["resources"].append({"urn": AGENT_URN, "id": "bot-renamed", "delete": False})
+    (found,) = recovery.review(deployment, succeeded=[])
+    assert found.verdict == "done"
 
 
 def test_a_restored_claim_is_the_one_the_next_create_finds() -> None:

@@ -12,7 +12,9 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider.agent import AgentProvider, problems
+from pcc_provider.config import ProviderConfig
 from pcc_provider.emulator import Emulator
+from pcc_provider.resource import ApiProvider, Timings
 from pcc_provider.secrets import (
     ImagePullSecretProvider,
     SecretSetError,
@@ -26,10 +28,9 @@ VALUE = "sk-very-secret-value-9f8e"
 pytestmark = pytest.mark.emulator(agent_ready_seconds=0.1, secret_ready_seconds=0.2)
 
 
-def configured(provider: Any, emu: Emulator) -> Any:
-    provider._settings = (API_KEY, emu.api_url)
-    provider.poll_interval = 0.05
-    return provider
+def configured(kind: type[ApiProvider], emu: Emulator) -> Any:
+    config = ProviderConfig(api_key=API_KEY, api_url=emu.api_url)
+    return kind(config, Timings(poll_interval=0.05))
 
 
 def props(**secrets: str) -> dict[str, Any]:
@@ -89,12 +90,13 @@ def test_diff_updates_values_in_place_and_replaces_on_name_or_region() -> None:
 
 
 def test_create_update_read_delete(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     created = provider.create(props(A=VALUE, B="2"))
     assert created.id == "bot-secrets"
     assert created.outs["status"] == "ready" and created.outs["keys"] == ["A", "B"]
     stored = emu.store.secret_sets["bot-secrets"]
-    assert stored.values == {"A": VALUE, "B": "2"} and stored.status(emu.store.clock()) == "ready"
+    assert stored.values == {"A": VALUE, "B": "2"}
+    assert stored.status(emu.store.clock.now()) == "ready"
 
     # A second create of the same name is refused: the set is not ours to take over.
     with pytest.raises(SecretSetError, match="already exists in Pipecat Cloud"):
@@ -119,7 +121,7 @@ def test_create_update_read_delete(emu: Emulator) -> None:
 
 
 def test_a_failed_create_is_undone_and_says_why(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     emu.store.fail_secret_set("bot-secrets", "quota exceeded")
     with pytest.raises(SecretSetError) as raised:
         provider.create(props(A=VALUE))
@@ -136,7 +138,7 @@ def test_a_failed_create_is_undone_and_says_why(emu: Emulator) -> None:
 
 
 def test_image_pull_secret_is_sent_as_the_official_cli_encodes_it(emu: Emulator) -> None:
-    provider = configured(ImagePullSecretProvider(), emu)
+    provider = configured(ImagePullSecretProvider, emu)
     given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
     given |= {"username": "bot", "password": VALUE, "readyTimeout": 10}
     created = provider.create(given)
@@ -156,9 +158,9 @@ def test_image_pull_secret_is_sent_as_the_official_cli_encodes_it(emu: Emulator)
 
 
 def test_agent_redeploys_on_a_new_revision_or_trigger(emu: Emulator) -> None:
-    sets = configured(SecretSetProvider(), emu)
+    sets = configured(SecretSetProvider, emu)
     sets.create(props(A="1"))
-    agents = configured(AgentProvider(), emu)
+    agents = configured(AgentProvider, emu)
     revision = revision_digest("secret", "bot-secrets", {"A": "1"})
     inputs = {
         "serviceName": "bot",
@@ -205,7 +207,7 @@ def test_the_emulator_takes_the_secret_ready_time_on_its_command_line(
 
 
 def test_the_emulator_keeps_secret_values_private_on_disk(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     provider.create(props(A=VALUE))
     assert emu.store.root.stat().st_mode & 0o777 == 0o700
     holding = [p for p in emu.store.root.rglob("*") if p.is_file() and VALUE in p.read_text()]
@@ -239,7 +241,7 @@ GET_SET = "GET /v1/secrets/{setName}"
 
 
 def test_a_passing_error_while_provisioning_is_tolerated(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     # api.py retries a GET on 502/503/504; a 500 it does not, and the wait goes on through it.
     fault(emu, GET_SET, 404)  # the create's check that the name is free
     fault(emu, GET_SET, 500, times=2)
@@ -268,7 +270,7 @@ def test_a_missing_value_is_named_at_check_unknown_passes() -> None:
 
 
 def test_delete_waits_until_the_set_is_gone(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     created = provider.create(props(A=VALUE))
     before = requests_to(emu, GET_SET)
     provider.delete("bot-secrets", created.outs)
@@ -278,7 +280,7 @@ def test_delete_waits_until_the_set_is_gone(emu: Emulator) -> None:
 
 
 def test_a_set_that_vanished_while_provisioning_is_reported_gone(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     emu.config.secret_ready_seconds = 30
     fault(emu, GET_SET, 404, times=2)  # the create's existence check, then the first poll
     with pytest.raises(SecretSetError) as raised:
@@ -307,7 +309,7 @@ def test_a_set_whose_create_ended_after_the_engine_was_killed_is_recovered(
 ) -> None:
     # The create ran to its end, but the engine was killed meanwhile and never recorded it
     # (found by the chaos runner). The next `up` creates it again.
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     inputs = {**props(A=VALUE), "__urn": URN}
     provider.create(inputs)
     again = provider.create(inputs)
@@ -326,7 +328,7 @@ def test_a_set_whose_create_ended_after_the_engine_was_killed_is_recovered(
 def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
     emu: Emulator, cache: Path
 ) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     # An up interrupted while the set provisioned: the PUT landed, the wait never ended.
     emu.config.secret_ready_seconds = 30
     with pytest.raises(SecretSetError, match="still pending"):
@@ -364,7 +366,7 @@ def test_an_interrupted_up_is_recovered_someone_elses_set_is_not(
 
 
 def test_a_set_is_adopted_on_purpose(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     emu.store.put_secret_set("bot-secrets", "us-west", {"A": "theirs", "X": "theirs"}, None)
     adopted = provider.create({**props(A=VALUE, B="2"), "adoptExisting": True})
     assert adopted.outs["keys"] == ["A", "B"]
@@ -374,7 +376,7 @@ def test_a_set_is_adopted_on_purpose(emu: Emulator) -> None:
 
 
 def test_a_newcomer_under_the_name_is_left_alone(emu: Emulator) -> None:
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     ours = provider.create(props(A=VALUE, B="2")).outs
     # Deleted by hand; someone makes another set of the same name with other keys.
     emu.store.delete_secret_set("bot-secrets")
@@ -395,7 +397,7 @@ def test_a_newcomer_under_the_name_is_left_alone(emu: Emulator) -> None:
 
 
 def test_a_newcomer_image_pull_secret_in_another_region_is_left_alone(emu: Emulator) -> None:
-    pull = configured(ImagePullSecretProvider(), emu)
+    pull = configured(ImagePullSecretProvider, emu)
     given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}
     ours = pull.create({**given, "username": "bot", "password": VALUE, "readyTimeout": 10}).outs
     emu.store.delete_secret_set("ghcr")
@@ -406,7 +408,7 @@ def test_a_newcomer_image_pull_secret_in_another_region_is_left_alone(emu: Emula
 
 def test_a_reason_that_echoes_a_value_is_withheld(emu: Emulator) -> None:
     withheld = "the service's answer echoed a secret value; not shown: check this resource's inputs"
-    provider = configured(SecretSetProvider(), emu)
+    provider = configured(SecretSetProvider, emu)
     emu.store.fail_secret_set("bot-secrets", f"value {VALUE} is refused")
     with pytest.raises(SecretSetError) as raised:
         provider.create(props(A=VALUE))
@@ -414,7 +416,7 @@ def test_a_reason_that_echoes_a_value_is_withheld(emu: Emulator) -> None:
         f"secret set bot-secrets: provisioning failed: {withheld}; the set was deleted again"
     )
 
-    pull = configured(ImagePullSecretProvider(), emu)
+    pull = configured(ImagePullSecretProvider, emu)
     credentials = base64.b64encode(f"bot:{VALUE}".encode()).decode()
     emu.store.fail_secret_set("ghcr", f"cannot log in with {credentials}")
     given = {"setName": "ghcr", "region": "us-west", "host": "https://ghcr.io"}

@@ -24,6 +24,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from google.protobuf import struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+from waiting import eventually
 
 from pcc_provider import context
 
@@ -84,11 +85,13 @@ def stops_at_once(
 ) -> None:
     """With the create polling its build, `signum` ends the plugin within EXITS_WITHIN."""
     try:
-        deadline = time.monotonic() + 30
-        while emulator.calls(POLL) < 2:  # the create is waiting for its build
+
+        def polls() -> int:
             assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the create never polled"
-            time.sleep(0.05)
+            return emulator.calls(POLL)
+
+        # The create is waiting for its build.
+        eventually(polls, until=lambda n: n >= 2, timeout=30, what="the create to poll its build")
         started = time.monotonic()
         proc.send_signal(signum)
         try:

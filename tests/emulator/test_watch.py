@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import API_KEY, EmulatorHandle
+from waiting import eventually
 
 from pcc_provider.agent import AgentError, AgentProvider
 from pcc_provider.secrets import SecretSetProvider
@@ -53,20 +54,18 @@ def all_at_once(calls: list[Callable[[], Any]]) -> list[Any]:
         return [f.result() for f in [pool.submit(call) for call in calls]]
 
 
-def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.02)
-
-
 def test_many_waiting_agents_share_one_list_call_per_look(emulator: EmulatorHandle) -> None:
     emulator.configure(agentReadySeconds=4, replicaWarmSeconds=0)
     provider = AgentProvider()
     count = 10
     with ThreadPoolExecutor(count) as pool:
         waiting = [pool.submit(provider.create, agent_props(f"bot-{i}")) for i in range(count)]
-        until(lambda: emulator.calls(LIST_AGENTS) >= 1, "the agents are waiting")
+        eventually(
+            lambda: emulator.calls(LIST_AGENTS) >= 1,
+            timeout=60,
+            every=0.02,
+            what="the agents are waiting",
+        )
         # One poller for all of them: per API URL, key and kind, in this process.
         lookouts = [k for k in Lookout._all if k[1] == "agents" and emulator.api_url in k[0][0]]
         assert len(lookouts) == 1
@@ -107,11 +106,21 @@ def test_a_retry_after_slows_every_waiter_of_the_process(emulator: EmulatorHandl
     sets, agents = SecretSetProvider(), AgentProvider()
     with ThreadPoolExecutor(4) as pool:
         waiting_sets = [pool.submit(sets.create, set_props(f"set-{i}")) for i in range(2)]
-        until(lambda: emulator.calls(LIST_SETS) >= 1, "the sets are waiting")
+        eventually(
+            lambda: emulator.calls(LIST_SETS) >= 1,
+            timeout=60,
+            every=0.02,
+            what="the sets are waiting",
+        )
         # The agents' first look is refused for 5 s: the sets' looks must wait too.
         emulator.fault(LIST_AGENTS, status=429, retryAfter=5)
         waiting_agents = [pool.submit(agents.create, agent_props(f"bot-{i}")) for i in range(2)]
-        until(lambda: emulator.calls(LIST_AGENTS) >= 1, "the agents looked")
+        eventually(
+            lambda: emulator.calls(LIST_AGENTS) >= 1,
+            timeout=60,
+            every=0.02,
+            what="the agents looked",
+        )
         before = emulator.calls(LIST_SETS) + emulator.calls(GET_SET)
         time.sleep(2.5)  # a window well inside the 5 s: the sets look every 1.5 s at most
         paused = emulator.calls(LIST_SETS) + emulator.calls(GET_SET)

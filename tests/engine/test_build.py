@@ -22,6 +22,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from context_corpus import official
 from pulumi_stack import Stack
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
@@ -286,10 +287,13 @@ def in_flight(emulator: EmulatorHandle) -> list[str]:
 def finish_once_polled(emulator: EmulatorHandle, build_id: str, polls_before: int) -> None:
     """End the build once someone polls it beyond `polls_before`: it was in flight when
     they looked, so what they saw was a build to reattach to."""
-    deadline = time.monotonic() + 120
-    while emulator.calls(GET) <= polls_before:
-        assert time.monotonic() < deadline, "nobody polled the build"
-        time.sleep(0.1)
+    eventually(
+        lambda: emulator.calls(GET),
+        until=lambda polls: polls > polls_before,
+        timeout=120,
+        every=0.1,
+        what=f"a poll of the build beyond the {polls_before} before",
+    )
     emulator.finish(build_id)
 
 
@@ -480,18 +484,20 @@ def test_second_stack_reattaches_to_a_build_in_flight(
 
     runner = threading.Thread(target=first.up)
     runner.start()
-    deadline = time.monotonic() + 120
-    while not in_flight(emulator):
-        assert time.monotonic() < deadline, "the first stack never started its build"
-        time.sleep(0.1)
-    [build_id] = in_flight(emulator)
+    [build_id] = eventually(
+        lambda: in_flight(emulator), timeout=120, every=0.1, what="the first stack's build"
+    )
     lists = emulator.calls(LIST)  # ours included
     looker = threading.Thread(target=second.up)
     looker.start()
     # Once the second stack has listed the builds (and both poll), the build may end.
-    while emulator.calls(LIST) == lists:
-        assert time.monotonic() < deadline, "the second stack never looked for builds"
-        time.sleep(0.1)
+    eventually(
+        lambda: emulator.calls(LIST),
+        until=lambda listed: listed != lists,
+        timeout=120,
+        every=0.1,
+        what="the second stack to look for builds",
+    )
     finish_once_polled(emulator, build_id, emulator.calls(GET))
     looker.join()
     runner.join()

@@ -16,6 +16,7 @@ import pytest
 from chaos.runner import Chaos
 from conftest import EmulatorHandle
 from pulumi_stack import Stack
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
@@ -112,17 +113,23 @@ def test_an_agent_created_while_the_engine_was_being_killed_is_recovered(
     up = subprocess.Popen(
         argv, cwd=stack.dir, env=stack.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+
+    def creates() -> int:
+        assert up.poll() is None, "pulumi up ended before it could be killed"
+        return emulator.calls("POST /v1/agents")
+
     try:
-        deadline = time.monotonic() + 120
-        while emulator.calls("POST /v1/agents") == 0:
-            assert up.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
+        eventually(creates, timeout=120, every=0.01, what="the agent's create")
     finally:
         up.kill()  # the CLI alone, as a CI runner's timeout does
         up.wait()
-    while not emulator.api("GET", "/agents/chaos-bot").json().get("ready"):
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    eventually(
+        lambda: emulator.api("GET", "/agents/chaos-bot").json(),
+        until=lambda agent: agent.get("ready"),
+        timeout=120,
+        every=0.1,
+        what="agent chaos-bot to be ready",
+    )
     time.sleep(3)  # the plugin has ended the create, and then itself
     stack.pulumi("cancel", "--yes", "--stack", stack.name, check=False)
 

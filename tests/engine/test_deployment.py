@@ -115,12 +115,12 @@ def test_the_file_s_image_is_deployed_without_a_build(tmp_path: Path) -> None:
 
 
 def test_preview_of_a_mistyped_file_stops_in_one_line_naming_the_key_and_creates_nothing(
-    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, agent: Path
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, bot_context: Path
 ) -> None:
     program = "from pcc_provider import Deployment\n\nDeployment('bot')\n"
     # The file was previewed as 1.5 and deployed as 1.
     mistyped = TOML.replace("min_agents = 0", "min_agents = 1.5")
-    files = {"pcc-deploy.toml": mistyped, **{p.name: p.read_text() for p in agent.iterdir()}}
+    files = {"pcc-deploy.toml": mistyped, **{p.name: p.read_text() for p in bot_context.iterdir()}}
     stack = cloud_stack(program, files=files)
     emulator.reset_stats()
     said = "Deployment 'bot': pcc-deploy.toml:7: [scaling] min_agents must be an integer, not 1.5"

@@ -9,6 +9,7 @@ dynamic provider plugin and `pulumi-resource-pipecat` all import it from there).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from collections.abc import Callable
@@ -39,6 +40,21 @@ pulumi.export("setName", creds.set_name)
 """
 
 
+def with_earlier(stack: Stack, earlier: Path) -> Callable[[], None]:
+    """Put the earlier version first on the stack's PYTHONPATH; the function returned puts
+    back what was there (this checkout's, when the tests run it from PYTHONPATH)."""
+    before = stack.env.get("PYTHONPATH")
+    stack.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(earlier), before) if p)
+
+    def restore() -> None:
+        if before is None:
+            del stack.env["PYTHONPATH"]
+        else:
+            stack.env["PYTHONPATH"] = before
+
+    return restore
+
+
 @pytest.fixture
 def earlier(tmp_path: Path) -> Path:
     """The source of pcc_provider at EARLIER, to put first on PYTHONPATH."""
@@ -58,11 +74,11 @@ def test_python_sets_written_with_python_names_preview_no_changes(
 ) -> None:
     emulator.configure(agentReadySeconds=0, secretReadySeconds=0)
     stack = cloud_stack(PROGRAM)
-    stack.env["PYTHONPATH"] = str(earlier)
+    back_to_this_version = with_earlier(stack, earlier)
     stack.up()
     (state,) = [r for r in stack.resources() if r["urn"].endswith("::creds")]
     assert "set_name" in state["outputs"], "the earlier version did not write Python's names"
-    del stack.env["PYTHONPATH"]
+    back_to_this_version()
 
     stack.preview("--expect-no-changes")
     # Nothing is sent: no set is written again, no agent redeployed.
@@ -82,9 +98,9 @@ def test_yaml_sets_an_earlier_version_wrote_preview_no_changes(
     emulator.configure(agentReadySeconds=0, secretReadySeconds=0, buildSeconds=0)
     stack = yaml_stack(tmp_path, engine, emulator, BOUND_SET, **SECRET_CONFIG)
     stack.config("openaiKey", "sk-first-value", secret=True)
-    stack.env["PYTHONPATH"] = str(earlier)
+    back_to_this_version = with_earlier(stack, earlier)
     stack.up()
-    del stack.env["PYTHONPATH"]
+    back_to_this_version()
 
     stack.preview("--expect-no-changes")
     stack.destroy()
@@ -94,9 +110,9 @@ def test_a_python_set_an_earlier_version_wrote_moves_to_the_native_one_renamed_o
     cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, earlier: Path
 ) -> None:
     stack = cloud_stack(DYNAMIC_ALL, files=FILES)
-    stack.env["PYTHONPATH"] = str(earlier)
+    back_to_this_version = with_earlier(stack, earlier)
     stack.up()
-    del stack.env["PYTHONPATH"]
+    back_to_this_version()
     to_native(stack, NATIVE_ALL)
     preview = stack.preview("--diff")
     # The set's state is rewritten once in the schema's names; nothing else changes, and the

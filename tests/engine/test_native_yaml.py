@@ -21,6 +21,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 from test_ownership import recover_command
+from waiting import eventually
 
 from pcc_provider.agent import DESCRIPTION as AGENT
 from pcc_provider.native import schema
@@ -375,10 +376,14 @@ def test_yaml_one_ctrl_c_stops_waiting_and_the_next_up_reattaches(
     up = subprocess.Popen(
         argv, cwd=stack.dir, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
+
+    def builds() -> list[Any]:
+        assert up.poll() is None, up.communicate()[0]
+        found: list[Any] = emulator.api("GET", "/builds").json()["builds"]
+        return found
+
     try:
-        while not emulator.api("GET", "/builds").json()["builds"]:
-            assert up.poll() is None, up.communicate()[0]
-            time.sleep(0.2)
+        eventually(builds, timeout=120, every=0.2, what="the build to start")
         time.sleep(2)  # into the poll of the build, which sleeps between looks
         up.send_signal(signal.SIGINT)  # one Ctrl-C
         signalled = time.monotonic()

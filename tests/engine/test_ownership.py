@@ -16,6 +16,7 @@ import pytest
 import requests
 from conftest import EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
+from waiting import eventually
 
 from pcc_provider import ownership
 
@@ -122,10 +123,13 @@ def test_destroy_leaves_newcomers_under_our_names_alone(
     # Deleted by hand; then someone else makes new ones under the same names.
     assert emulator.api("DELETE", "/agents/bot").status_code == 200
     assert emulator.api("DELETE", "/secrets/bot-secrets").status_code == 200
-    deadline = time.monotonic() + 30
-    while emulator.api("GET", "/agents/bot").status_code != 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    eventually(
+        lambda: emulator.api("GET", "/agents/bot").status_code,
+        until=lambda status: status == 404,
+        timeout=30,
+        every=0.1,
+        what="agent bot to be gone",
+    )
     body = {"secrets": [{"secretKey": "THEIRS", "secretValue": "their-value"}]}
     assert emulator.api("PUT", "/secrets/bot-secrets", json=body).status_code == 202
     theirs = emulator.api("POST", "/agents", json={"serviceName": "bot", "image": "them/x:1"})
@@ -235,6 +239,31 @@ def test_a_fresh_machine_recovers_what_an_interrupted_up_left_with_the_command_i
     stack.destroy()
     assert emulator.api("GET", "/secrets/bot-secrets").status_code == 404
     assert emulator.api("GET", "/agents/bot").status_code == 404
+
+
+def test_a_fresh_machine_recovers_a_renamed_agent_whose_replacement_was_interrupted(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """A rename replaces the agent: its create has the URN of the agent it replaces, which is
+    in the state under the old name (chaos seed 103 found `recover` calling it done)."""
+    emulator.configure(agentReadySeconds=0.2, secretReadySeconds=0.2)
+    first = cloud_stack(SIDE_BY_SIDE)
+    first.up()
+    emulator.configure(agentReadySeconds=30)
+    first.config("agentName", "bot-renamed")
+    first.up_killed_once(lambda: emulator.api("GET", "/agents/bot-renamed").status_code == 200)
+    made = emulator.api("GET", "/agents/bot-renamed").json()["createdAt"]
+    emulator.configure(agentReadySeconds=0.2)
+
+    stack = first.on_fresh_machine(tmp_path / "runner-2")
+    recovered = stack.run(recover_command(stack.up(check=False).output))
+    assert "agent bot-renamed: claimed on this machine" in recovered.output, recovered.output
+    result = stack.up()
+    assert "agent bot-renamed was created by an interrupted `pulumi up`" in result.output
+    assert emulator.api("GET", "/agents/bot-renamed").json()["createdAt"] == made
+    assert emulator.api("GET", "/agents/bot").status_code == 404  # the replaced one
+    stack.destroy()
+    assert emulator.api("GET", "/agents/bot-renamed").status_code == 404
 
 
 def test_on_a_fresh_machine_a_second_stack_of_the_same_names_is_still_refused(

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from conftest import API_KEY
 from pulumi_stack import REPO, VENV_BIN, Stack, engine_env
 from release import released
+from waiting import eventually
 
 import pcc_provider
 
@@ -135,11 +135,13 @@ def emulator_from(tmp_path: Path) -> Iterator[Callable[[Path], dict[str, str]]]:
                 env=user_env(),
             )
         procs.append(proc)
-        deadline = time.monotonic() + 60
-        while not (found := re.search(r"on (\S+) \(API: (\S+)\)", log.read_text())):
+
+        def started() -> re.Match[str] | None:
             assert proc.poll() is None, f"the emulator exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"the emulator did not start:\n{log.read_text()}"
-            time.sleep(0.1)
+            return re.search(r"on (\S+) \(API: (\S+)\)", log.read_text())
+
+        found = eventually(started, timeout=60, every=0.1, what="the emulator to say where")
+        assert found is not None
         urls.update(url=found[1], api_url=found[2])
         return urls
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
+from waiting import eventually
 
 pytestmark = pytest.mark.engine
 
@@ -82,23 +82,26 @@ def test_nothing_outlives_a_killed_pulumi(
         else None,
     )
     home = stack.env["PULUMI_HOME"]
+
+    def builds() -> int:
+        assert up.poll() is None, "pulumi up ended before the build"
+        return emulator.calls("POST /v1/builds")
+
     try:
-        deadline = time.monotonic() + 120
         # Mid-build: the host, the program and the plugin are all running.
-        while emulator.calls("POST /v1/builds") == 0:
-            assert up.poll() is None and time.monotonic() < deadline
-            time.sleep(0.1)
+        eventually(builds, timeout=120, every=0.1, what="the build's create")
         running = processes_of(home)
         assert any("pulumi-language-python" in c for c in running.values()), running
         assert any(PLUGIN[provider] in c for c in running.values()), running
         up.kill()  # the CLI alone: nothing tells its children
         up.wait()
-        left = processes_of(home)
-        deadline = time.monotonic() + 30  # a guard: they go within a few seconds
-        while left and time.monotonic() < deadline:
-            time.sleep(0.2)
-            left = processes_of(home)
-        assert left == {}, f"still running after the engine was killed: {left}"
+        eventually(  # a guard: they go within a few seconds
+            lambda: processes_of(home),
+            until=lambda left: left == {},
+            timeout=30,
+            every=0.2,
+            what="the engine's children to exit after it was killed",
+        )
     finally:
         for pid in processes_of(home):
             os.kill(pid, signal.SIGKILL)

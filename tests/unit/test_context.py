@@ -27,7 +27,8 @@ pytestmark = pytest.mark.usefixtures("cache")
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Path:
+def context_dir(tmp_path: Path) -> Path:
+    """A build context: a Dockerfile, a source folder with a 200 kB file, and a `.env`."""
     root = tmp_path / "agent"
     (root / "src").mkdir(parents=True)
     (root / "Dockerfile").write_text("FROM python:3.12\nCOPY . /app\n")
@@ -79,46 +80,48 @@ def files_read(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_unchanged_context_is_not_compressed_again(
-    agent: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settle()
-    first = fresh_digest(agent)
+    first = fresh_digest(context_dir)
     assert not first.cached
-    assert first.context_hash == official(agent).context_hash
+    assert first.context_hash == official(context_dir).context_hash
     no_compression(monkeypatch)
-    again = fresh_digest(agent)
+    again = fresh_digest(context_dir)
     assert again == context.Digest(
         first.context_hash, first.archive_bytes, cached=True, content_digest=first.content_digest
     )
 
 
 def test_just_written_files_are_not_trusted_to_cache(
-    agent: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # File times come from a coarse clock: a file rewritten within the same tick keeps its
     # ctime, so the digest of a file that young is not kept; the others' are.
     settle()
-    context.content_digest(context.select(agent))
-    (agent / "src" / "bot.py").write_text("print('hi')\n")
+    context.content_digest(context.select(context_dir))
+    (context_dir / "src" / "bot.py").write_text("print('hi')\n")
     read = files_read(monkeypatch)
-    first = context.content_digest(context.select(agent))
-    second = context.content_digest(context.select(agent))
+    first = context.content_digest(context.select(context_dir))
+    second = context.content_digest(context.select(context_dir))
     assert read == ["src/bot.py", "src/bot.py"] and first == second
     settle()
-    context.content_digest(context.select(agent))
-    context.content_digest(context.select(agent))
+    context.content_digest(context.select(context_dir))
+    context.content_digest(context.select(context_dir))
     assert read == ["src/bot.py"] * 3
 
 
-def test_an_edit_reads_only_the_edited_file(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edit_reads_only_the_edited_file(
+    context_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settle()
-    before = context.content_digest(context.select(agent))
-    (agent / "src" / "bot.py").write_text("print('edited')\n")
+    before = context.content_digest(context.select(context_dir))
+    (context_dir / "src" / "bot.py").write_text("print('edited')\n")
     read = files_read(monkeypatch)
     no_compression(monkeypatch)
-    after = context.content_digest(context.select(agent))
+    after = context.content_digest(context.select(context_dir))
     assert read == ["src/bot.py"] and after != before
-    assert after == fresh_digest_compressed(agent)
+    assert after == fresh_digest_compressed(context_dir)
 
 
 def fresh_digest_compressed(root: Path) -> str:
@@ -156,11 +159,11 @@ CHANGES: dict[str, Callable[[Path], None]] = {
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
-def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
-    before = cached_digest(agent)
-    CHANGES[change](agent)
-    after = fresh_digest(agent)
-    expected = official(agent).context_hash
+def test_every_change_changes_the_hash(context_dir: Path, change: str) -> None:
+    before = cached_digest(context_dir)
+    CHANGES[change](context_dir)
+    after = fresh_digest(context_dir)
+    expected = official(context_dir).context_hash
     if change == "replace file by a copy":
         # The same content: its contextHash is known, nothing is compressed.
         assert after.context_hash == before.context_hash == expected
@@ -180,14 +183,14 @@ def test_every_change_changes_the_hash(agent: Path, change: str) -> None:
         b'{"format": "pcc-provider-context-1"',
     ],
 )
-def test_corrupt_cache_entry_is_ignored(agent: Path, cache: Path, corrupt: bytes) -> None:
-    good = cached_digest(agent)
+def test_corrupt_cache_entry_is_ignored(context_dir: Path, cache: Path, corrupt: bytes) -> None:
+    good = cached_digest(context_dir)
     for entry in [*(cache / "hashes").iterdir(), *(cache / "files").iterdir()]:
         entry.write_bytes(corrupt)
-    again = fresh_digest(agent)
+    again = fresh_digest(context_dir)
     assert (again.context_hash, again.content_digest) == (good.context_hash, good.content_digest)
     assert not again.cached
-    assert fresh_digest(agent).cached  # rewritten
+    assert fresh_digest(context_dir).cached  # rewritten
 
 
 def tamper(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -198,24 +201,24 @@ def tamper(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
     entry.write_bytes(check + b"\n" + json.dumps(data).encode())
 
 
-def test_tampered_cache_entry_is_ignored(agent: Path, cache: Path) -> None:
-    good = cached_digest(agent)
+def test_tampered_cache_entry_is_ignored(context_dir: Path, cache: Path) -> None:
+    good = cached_digest(context_dir)
     for entry in (cache / "hashes").iterdir():
         tamper(entry, lambda data: data.update(context_hash="0123456789abcdef"))
-    again = fresh_digest(agent)
+    again = fresh_digest(context_dir)
     assert again.context_hash == good.context_hash
     assert not again.cached
 
 
 def test_tampered_file_digest_is_ignored(
-    agent: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whoever can write the cache cannot make an edit look like no change."""
-    good = cached_digest(agent)
-    (agent / "src" / "bot.py").write_text("print('changed')\n")
-    edited = context.content_digest(context.select(agent))
+    good = cached_digest(context_dir)
+    (context_dir / "src" / "bot.py").write_text("print('changed')\n")
+    edited = context.content_digest(context.select(context_dir))
     settle()
-    context.content_digest(context.select(agent))  # keeps the edited file's digest
+    context.content_digest(context.select(context_dir))  # keeps the edited file's digest
 
     def restore(data: dict[str, Any]) -> None:
         held = data["files"]["src/bot.py"]
@@ -224,22 +227,22 @@ def test_tampered_file_digest_is_ignored(
     [table] = (cache / "files").iterdir()
     tamper(table, restore)
     read = files_read(monkeypatch)
-    assert context.content_digest(context.select(agent)) == edited != good.content_digest
+    assert context.content_digest(context.select(context_dir)) == edited != good.content_digest
     assert sorted(read) == ["Dockerfile", "src/bot.py", "src/data.bin"]  # all read again
 
 
 def test_cache_dir_comes_from_the_environment(
-    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
+    context_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
     settle()
-    fresh_digest(agent)
+    fresh_digest(context_dir)
     assert len(list((cache / "hashes").glob("*.json"))) == 1
     assert len(list((cache / "files").glob("*.json"))) == 1
 
     monkeypatch.delenv("PCC_PROVIDER_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert context.cache_dir() == tmp_path / "xdg" / "pcc-provider"
-    fresh_digest(agent)
+    fresh_digest(context_dir)
     assert (tmp_path / "xdg" / "pcc-provider" / "files").is_dir()
 
     monkeypatch.delenv("XDG_CACHE_HOME")
@@ -248,16 +251,16 @@ def test_cache_dir_comes_from_the_environment(
 
 
 def test_unusable_cache_dir_only_costs_time(
-    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(blocker))
-    expected = official(agent)
+    expected = official(context_dir)
     settle()
-    assert fresh_digest(agent).context_hash == expected.context_hash
-    assert not fresh_digest(agent).cached
-    with context.archive(context.select(agent)) as (path, found):
+    assert fresh_digest(context_dir).context_hash == expected.context_hash
+    assert not fresh_digest(context_dir).cached
+    with context.archive(context.select(context_dir)) as (path, found):
         assert path.read_bytes() == expected.tarball
         assert not found.cached
     assert not path.exists()
@@ -283,14 +286,14 @@ def test_hash_cache_is_bounded(
     assert not fresh_digest(roots[0]).cached
 
 
-def test_no_archive_is_kept(agent: Path, cache: Path) -> None:
+def test_no_archive_is_kept(context_dir: Path, cache: Path) -> None:
     """After a digest and an archive for upload, the cache holds the files' digests and the
     contextHash, not the archive; the archives an earlier version kept are removed."""
     (cache / "archives").mkdir(parents=True)
     (cache / "archives" / "0123456789abcdef.tar.gz").write_bytes(os.urandom(1000))
     settle()
-    fresh_digest(agent)
-    with context.archive(context.select(agent)):
+    fresh_digest(context_dir)
+    with context.archive(context.select(context_dir)):
         pass
     kept = sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
     assert [name.split("/")[0] for name in kept] == ["files", "hashes"]
@@ -320,11 +323,11 @@ def test_file_digests_are_bounded(
     assert read == ["Dockerfile"]
 
 
-def test_forgets_files_no_longer_selected(agent: Path, cache: Path) -> None:
+def test_forgets_files_no_longer_selected(context_dir: Path, cache: Path) -> None:
     settle()
-    context.content_digest(context.select(agent))
-    (agent / "src" / "data.bin").unlink()
-    context.content_digest(context.select(agent))
+    context.content_digest(context.select(context_dir))
+    (context_dir / "src" / "data.bin").unlink()
+    context.content_digest(context.select(context_dir))
     [table] = (cache / "files").iterdir()
     assert b"data.bin" not in table.read_bytes()
     assert b"src/bot.py" in table.read_bytes()
@@ -333,9 +336,11 @@ def test_forgets_files_no_longer_selected(agent: Path, cache: Path) -> None:
 # --------------------------------------------------------------------------- archive
 
 
-def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache: Path) -> None:
-    expected = official(agent)
-    with context.archive(context.select(agent)) as (path, found):
+def test_archive_is_a_temporary_file_with_the_official_bytes(
+    context_dir: Path, cache: Path
+) -> None:
+    expected = official(context_dir)
+    with context.archive(context.select(context_dir)) as (path, found):
         assert path.read_bytes() == expected.tarball
         assert (found.context_hash, found.archive_bytes) == (
             expected.context_hash,
@@ -346,28 +351,32 @@ def test_archive_is_a_temporary_file_with_the_official_bytes(agent: Path, cache:
     assert list((cache / "tmp").iterdir()) == []
 
 
-def test_a_cold_digest_reads_each_file_once(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_cold_digest_reads_each_file_once(
+    context_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With nothing known, compressing digests the files in the same pass: the next content
     digest reads nothing."""
     read = files_read(monkeypatch)
     settle()
-    found = fresh_digest(agent)
+    found = fresh_digest(context_dir)
     assert read == [] and not found.cached
-    assert context.content_digest(context.select(agent)) == found.content_digest
+    assert context.content_digest(context.select(context_dir)) == found.content_digest
     assert read == []
 
 
-def test_digest_of_a_preview_never_compresses(agent: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    expected = official(agent)
+def test_digest_of_a_preview_never_compresses(
+    context_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = official(context_dir)
     monkeypatch.setattr(context.cache, "compress", lambda *_: pytest.fail("compressed"))
-    assert context.content_digest(context.select(agent)).startswith("files-sha256:")
-    assert context.cached_digest(context.select(agent)) is None
+    assert context.content_digest(context.select(context_dir)).startswith("files-sha256:")
+    assert context.cached_digest(context.select(context_dir)) is None
     monkeypatch.undo()
-    with context.archive(context.select(agent)) as (path, found):
+    with context.archive(context.select(context_dir)) as (path, found):
         assert path.read_bytes() == expected.tarball and not found.cached
     # Once archived, the contextHash of this content is known without compressing.
     no_compression(monkeypatch)
-    known = context.cached_digest(context.select(agent))
+    known = context.cached_digest(context.select(context_dir))
     assert known is not None and known.context_hash == expected.context_hash
 
 
@@ -387,19 +396,19 @@ def test_memory_does_not_grow_with_the_context(tmp_path: Path) -> None:
     assert peak < 24 * MiB
 
 
-def test_files_changing_after_select_are_refused(agent: Path) -> None:
-    ctx = context.select(agent)
-    (agent / "src" / "bot.py").write_text("print('a longer program')\n")
+def test_files_changing_after_select_are_refused(context_dir: Path) -> None:
+    ctx = context.select(context_dir)
+    (context_dir / "src" / "bot.py").write_text("print('a longer program')\n")
     with pytest.raises(ContextError, match=r'^"src/bot.py" changed while the build context'):
         context.digest(ctx)
-    ctx = context.select(agent)
-    (agent / "src" / "data.bin").unlink()
+    ctx = context.select(context_dir)
+    (context_dir / "src" / "data.bin").unlink()
     with pytest.raises(ContextError, match=r'^"src/data.bin" disappeared while'):
         context.digest(ctx)
 
 
-def test_context_must_come_from_select(agent: Path) -> None:
-    ctx = context.Context(agent, "Dockerfile", ("Dockerfile",), 10, ())
+def test_context_must_come_from_select(context_dir: Path) -> None:
+    ctx = context.Context(context_dir, "Dockerfile", ("Dockerfile",), 10, ())
     with pytest.raises(ValueError, match="select"):
         context.digest(ctx)
 
@@ -423,102 +432,104 @@ def test_missing_context_folder(tmp_path: Path) -> None:
     assert "is not a folder" in refusal(tmp_path / "file")
 
 
-def test_missing_dockerfile(agent: Path) -> None:
-    (agent / "Dockerfile").unlink()
-    assert refusal(agent) == (
-        f'Dockerfile "Dockerfile" not found in context {agent}: '
+def test_missing_dockerfile(context_dir: Path) -> None:
+    (context_dir / "Dockerfile").unlink()
+    assert refusal(context_dir) == (
+        f'Dockerfile "Dockerfile" not found in context {context_dir}: '
         'create it or pass dockerfile="path/inside/context"'
     )
 
 
-def test_dockerfile_outside_the_context(agent: Path) -> None:
-    (agent.parent / "Dockerfile").write_text("FROM scratch\n")
-    assert refusal(agent, "../Dockerfile") == (
-        f'Dockerfile "../Dockerfile" is outside the context {agent}: move it into the '
+def test_dockerfile_outside_the_context(context_dir: Path) -> None:
+    (context_dir.parent / "Dockerfile").write_text("FROM scratch\n")
+    assert refusal(context_dir, "../Dockerfile") == (
+        f'Dockerfile "../Dockerfile" is outside the context {context_dir}: move it into the '
         'context and pass dockerfile="path/inside/context"'
     )
-    assert "is outside the context" in refusal(agent, "src/../../Dockerfile")
-    assert refusal(agent, str(agent / "Dockerfile")).endswith(
-        f'must be a path relative to the context {agent}: pass dockerfile="Dockerfile"'
+    assert "is outside the context" in refusal(context_dir, "src/../../Dockerfile")
+    assert refusal(context_dir, str(context_dir / "Dockerfile")).endswith(
+        f'must be a path relative to the context {context_dir}: pass dockerfile="Dockerfile"'
     )
 
 
-def test_dockerfile_excluded_by_dockerignore(agent: Path) -> None:
-    (agent / ".dockerignore").write_text("# build files\nDocker*\n")
-    assert refusal(agent) == (
-        f'Dockerfile "Dockerfile" is excluded from context {agent} by the pattern "Docker*" '
-        f"in {agent}/.dockerignore: remove or narrow that pattern"
+def test_dockerfile_excluded_by_dockerignore(context_dir: Path) -> None:
+    (context_dir / ".dockerignore").write_text("# build files\nDocker*\n")
+    assert refusal(context_dir) == (
+        f'Dockerfile "Dockerfile" is excluded from context {context_dir} by the pattern "Docker*" '
+        f"in {context_dir}/.dockerignore: remove or narrow that pattern"
     )
 
 
-def test_dockerfile_excluded_by_default_exclusion_or_extra_pattern(agent: Path) -> None:
-    (agent / "build").mkdir()
-    (agent / "build" / "Dockerfile").write_text("FROM scratch\n")
+def test_dockerfile_excluded_by_default_exclusion_or_extra_pattern(context_dir: Path) -> None:
+    (context_dir / "build").mkdir()
+    (context_dir / "build" / "Dockerfile").write_text("FROM scratch\n")
     assert 'by the default exclusion "build": move the Dockerfile' in refusal(
-        agent, "build/Dockerfile"
+        context_dir, "build/Dockerfile"
     )
     assert 'by the exclude pattern "Dockerfile*": remove it from exclude' in refusal(
-        agent, "Dockerfile", ["Dockerfile*"]
+        context_dir, "Dockerfile", ["Dockerfile*"]
     )
 
 
-def test_dockerfile_in_a_symlinked_folder(agent: Path, tmp_path: Path) -> None:
+def test_dockerfile_in_a_symlinked_folder(context_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
     (tmp_path / "elsewhere" / "Dockerfile").write_text("FROM scratch\n")
-    (agent / "docker").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
-    assert 'is inside "docker", a symlink to a folder' in refusal(agent, "docker/Dockerfile")
+    (context_dir / "docker").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    assert 'is inside "docker", a symlink to a folder' in refusal(context_dir, "docker/Dockerfile")
 
 
-def test_dockerfile_is_a_folder(agent: Path) -> None:
-    assert refusal(agent, "src") == (
-        f'Dockerfile "src" in context {agent} is a folder: '
+def test_dockerfile_is_a_folder(context_dir: Path) -> None:
+    assert refusal(context_dir, "src") == (
+        f'Dockerfile "src" in context {context_dir} is a folder: '
         'pass dockerfile="path/inside/context" naming the Dockerfile itself'
     )
 
 
-def test_extra_patterns_next_to_a_dockerignore(agent: Path) -> None:
-    (agent / ".dockerignore").write_text(".env\n")
-    assert refusal(agent, "Dockerfile", ["*.bin"]) == (
-        f'exclude patterns "*.bin" are ignored because {agent}/.dockerignore exists '
+def test_extra_patterns_next_to_a_dockerignore(context_dir: Path) -> None:
+    (context_dir / ".dockerignore").write_text(".env\n")
+    assert refusal(context_dir, "Dockerfile", ["*.bin"]) == (
+        f'exclude patterns "*.bin" are ignored because {context_dir}/.dockerignore exists '
         "(it replaces all other exclusions): move them into .dockerignore and remove them "
         "from exclude"
     )
 
 
-def test_broken_symlink(agent: Path) -> None:
-    (agent / "src" / "gone\nname").symlink_to("nowhere")
+def test_broken_symlink(context_dir: Path) -> None:
+    (context_dir / "src" / "gone\nname").symlink_to("nowhere")
     # The official CLI crashes on it.
     with pytest.raises(FileNotFoundError):
-        official(agent)
-    assert refusal(agent) == (
-        f'"src/gone\\nname" in context {agent} is a broken symlink: '
+        official(context_dir)
+    assert refusal(context_dir) == (
+        f'"src/gone\\nname" in context {context_dir} is a broken symlink: '
         "fix it, remove it or add it to .dockerignore"
     )
-    (agent / ".dockerignore").write_text("gone*\n")
-    context.select(agent)
+    (context_dir / ".dockerignore").write_text("gone*\n")
+    context.select(context_dir)
 
 
-def test_fifo(agent: Path) -> None:
-    os.mkfifo(agent / "src" / "pipe")  # the official CLI would block reading it
-    assert refusal(agent) == (
-        f'"src/pipe" in context {agent} is not a regular file: remove it or add it to .dockerignore'
+def test_fifo(context_dir: Path) -> None:
+    os.mkfifo(context_dir / "src" / "pipe")  # the official CLI would block reading it
+    assert refusal(context_dir) == (
+        f'"src/pipe" in context {context_dir} is not a regular file: '
+        "remove it or add it to .dockerignore"
     )
 
 
-def test_dockerignore_that_is_not_utf8(agent: Path) -> None:
-    (agent / ".dockerignore").write_bytes(b"caf\xe9\n")
-    assert refusal(agent) == (
-        f"cannot read {agent}/.dockerignore: it is not UTF-8: fix or remove the .dockerignore file"
+def test_dockerignore_that_is_not_utf8(context_dir: Path) -> None:
+    (context_dir / ".dockerignore").write_bytes(b"caf\xe9\n")
+    assert refusal(context_dir) == (
+        f"cannot read {context_dir}/.dockerignore: it is not UTF-8: "
+        "fix or remove the .dockerignore file"
     )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
-def test_unreadable_folder(agent: Path) -> None:
-    (agent / "src").chmod(0)
+def test_unreadable_folder(context_dir: Path) -> None:
+    (context_dir / "src").chmod(0)
     try:
-        assert 'cannot read "src"' in refusal(agent)
+        assert 'cannot read "src"' in refusal(context_dir)
     finally:
-        (agent / "src").chmod(0o755)
+        (context_dir / "src").chmod(0o755)
 
 
 def _sparse(path: Path, size: int) -> None:
@@ -527,14 +538,14 @@ def _sparse(path: Path, size: int) -> None:
         out.truncate(size)
 
 
-def test_size_limit_names_the_largest_files_and_folders(agent: Path) -> None:
-    _sparse(agent / "assets" / "a.bin", 300 * MiB)
-    _sparse(agent / "assets" / "b.bin", 150 * MiB)
-    _sparse(agent / "model.bin", 100 * MiB)
+def test_size_limit_names_the_largest_files_and_folders(context_dir: Path) -> None:
+    _sparse(context_dir / "assets" / "a.bin", 300 * MiB)
+    _sparse(context_dir / "assets" / "b.bin", 150 * MiB)
+    _sparse(context_dir / "model.bin", 100 * MiB)
     started = time.monotonic()
-    message = refusal(agent)
+    message = refusal(context_dir)
     assert time.monotonic() - started < 2  # from sizes alone, nothing read
-    assert message.startswith(f"build context {agent} holds 550.2 MiB of files, over the 500")
+    assert message.startswith(f"build context {context_dir} holds 550.2 MiB of files, over the 500")
     assert "largest: assets/ (450.0 MiB), model.bin (100.0 MiB), src/data.bin (0.2 MiB)" in message
     assert message.endswith("add what the image does not need to .dockerignore")
 
@@ -550,14 +561,14 @@ def test_size_limit_is_500_mib_inclusive(tmp_path: Path) -> None:
     assert "over the 500 MiB limit" in refusal(root)
 
 
-def test_secret_files_let_through_by_a_dockerignore(agent: Path) -> None:
-    assert context.select(agent).secret_files == ()
-    assert ".env" not in context.select(agent).files
-    (agent / "certs").mkdir()
-    (agent / "certs" / "server.pem").write_text("-----BEGIN")
-    (agent / ".env.production").write_text("X=1")
-    (agent / ".dockerignore").write_text("*.bin\n")
-    ctx = context.select(agent)
+def test_secret_files_let_through_by_a_dockerignore(context_dir: Path) -> None:
+    assert context.select(context_dir).secret_files == ()
+    assert ".env" not in context.select(context_dir).files
+    (context_dir / "certs").mkdir()
+    (context_dir / "certs" / "server.pem").write_text("-----BEGIN")
+    (context_dir / ".env.production").write_text("X=1")
+    (context_dir / ".dockerignore").write_text("*.bin\n")
+    ctx = context.select(context_dir)
     assert ctx.secret_files == (".env", ".env.production", "certs/server.pem")
 
 
@@ -574,23 +585,23 @@ def cli(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.Comp
     )
 
 
-def test_cli_hash(agent: Path) -> None:
-    expected = official(agent)
+def test_cli_hash(context_dir: Path) -> None:
+    expected = official(context_dir)
     settle()
-    run = cli("hash", agent)
+    run = cli("hash", context_dir)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines()[0] == (
         f"{expected.context_hash}  3 files, {expected.total_size} bytes"
     )
-    again = cli("hash", agent)
+    again = cli("hash", context_dir)
     assert again.stdout.splitlines()[0].startswith(f"{expected.context_hash}  ")
     assert again.stdout.rstrip().endswith("(cached)")
 
 
-def test_cli_hash_json_and_secret_warning(agent: Path) -> None:
-    (agent / ".dockerignore").write_text("*.bin\n")
-    expected = official(agent)
-    run = cli("hash", agent, "--json")
+def test_cli_hash_json_and_secret_warning(context_dir: Path) -> None:
+    (context_dir / ".dockerignore").write_text("*.bin\n")
+    expected = official(context_dir)
+    run = cli("hash", context_dir, "--json")
     assert run.returncode == 0, run.stderr
     assert json.loads(run.stdout) == {
         "contextHash": expected.context_hash,
@@ -601,37 +612,37 @@ def test_cli_hash_json_and_secret_warning(agent: Path) -> None:
         "secretFiles": [".env"],
         "symlinkedDirs": [],
     }
-    text = cli("hash", agent)
+    text = cli("hash", context_dir)
     assert "warning: .env looks like a secret and would be uploaded" in text.stderr
 
 
-def test_cli_files(agent: Path) -> None:
-    run = cli("files", agent, "--exclude", "*.bin")
+def test_cli_files(context_dir: Path) -> None:
+    run = cli("files", context_dir, "--exclude", "*.bin")
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["Dockerfile", "src/bot.py"]
-    listed = json.loads(cli("files", agent, "--json").stdout)
+    listed = json.loads(cli("files", context_dir, "--json").stdout)
     assert listed == {
         "files": ["Dockerfile", "src/bot.py", "src/data.bin"],
-        "totalBytes": official(agent).total_size,
+        "totalBytes": official(context_dir).total_size,
     }
 
 
-def test_cli_error_is_one_line_without_traceback(agent: Path) -> None:
-    run = cli("hash", agent, "--dockerfile", "docker/Dockerfile")
+def test_cli_error_is_one_line_without_traceback(context_dir: Path) -> None:
+    run = cli("hash", context_dir, "--dockerfile", "docker/Dockerfile")
     assert run.returncode == 1
     assert run.stdout == ""
     assert run.stderr == (
-        f'error: Dockerfile "docker/Dockerfile" not found in context {agent}: '
+        f'error: Dockerfile "docker/Dockerfile" not found in context {context_dir}: '
         'create it or pass dockerfile="path/inside/context"\n'
     )
 
 
-def test_concurrent_processes_share_the_cache_safely(agent: Path, cache: Path) -> None:
-    expected = official(agent).context_hash
+def test_concurrent_processes_share_the_cache_safely(context_dir: Path, cache: Path) -> None:
+    expected = official(context_dir).context_hash
     settle()
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "pcc_provider", "hash", str(agent)],
+            [sys.executable, "-m", "pcc_provider", "hash", str(context_dir)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -645,7 +656,7 @@ def test_concurrent_processes_share_the_cache_safely(agent: Path, cache: Path) -
     assert len(list((cache / "hashes").iterdir())) == 1
     assert len(list((cache / "files").iterdir())) == 1
     assert list((cache / "tmp").iterdir()) == []
-    assert re.fullmatch(r"[0-9a-f]{16}  .*\(cached\)\n", cli("hash", agent).stdout)
+    assert re.fullmatch(r"[0-9a-f]{16}  .*\(cached\)\n", cli("hash", context_dir).stdout)
 
 
 # -- reading never blocks, and says why it cannot read (issue 16 items 5 and 10) ----------
@@ -670,11 +681,13 @@ except ContextError as exc:
 
 
 @pytest.mark.parametrize("kind", ["fifo", "symlink"])
-def test_file_replaced_after_listing_is_refused_without_blocking(agent: Path, kind: str) -> None:
+def test_file_replaced_after_listing_is_refused_without_blocking(
+    context_dir: Path, kind: str
+) -> None:
     # In a subprocess: before the fix, opening the FIFO blocked forever; the timeout only
     # guards the test run.
     run = subprocess.run(
-        [sys.executable, "-c", _SWAP, str(agent), str(agent / "src" / "bot.py"), kind],
+        [sys.executable, "-c", _SWAP, str(context_dir), str(context_dir / "src" / "bot.py"), kind],
         capture_output=True,
         text=True,
         timeout=120,
@@ -691,23 +704,24 @@ def test_file_replaced_after_listing_is_refused_without_blocking(agent: Path, ki
     assert run.stdout == expected
 
 
-def test_dockerignore_that_is_a_fifo_is_refused_without_blocking(agent: Path) -> None:
-    os.mkfifo(agent / ".dockerignore")
+def test_dockerignore_that_is_a_fifo_is_refused_without_blocking(context_dir: Path) -> None:
+    os.mkfifo(context_dir / ".dockerignore")
     run = subprocess.run(
-        [sys.executable, "-m", "pcc_provider", "hash", str(agent)],
+        [sys.executable, "-m", "pcc_provider", "hash", str(context_dir)],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert run.returncode == 1
     assert run.stderr == (
-        f"error: {agent}/.dockerignore is not a regular file: make it a regular file or remove it\n"
+        f"error: {context_dir}/.dockerignore is not a regular file: "
+        "make it a regular file or remove it\n"
     )
 
 
-def test_path_too_long_says_so(agent: Path) -> None:
+def test_path_too_long_says_so(context_dir: Path) -> None:
     # Deeper than PATH_MAX: each level is created relative to the last one.
-    fd = os.open(agent / "src", os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(context_dir / "src", os.O_RDONLY | os.O_DIRECTORY)
     try:
         for _ in range(40):
             os.mkdir("d" * 200, dir_fd=fd)
@@ -718,7 +732,7 @@ def test_path_too_long_says_so(agent: Path) -> None:
             f.write("x")
     finally:
         os.close(fd)
-    message = refusal(agent)
+    message = refusal(context_dir)
     assert message.startswith('cannot read "src/ddd')
     assert message.endswith(
         "its path is longer than this system allows (File name too long): shorten the "
@@ -728,18 +742,18 @@ def test_path_too_long_says_so(agent: Path) -> None:
     assert "permissions" not in message
 
 
-def test_dockerignore_reinclude_keeps_the_official_hash_and_warns(agent: Path) -> None:
-    (agent / ".dockerignore").write_text("# data\n*.bin\n!src/data.bin\n")
-    selected = context.select(agent)
+def test_dockerignore_reinclude_keeps_the_official_hash_and_warns(context_dir: Path) -> None:
+    (context_dir / ".dockerignore").write_text("# data\n*.bin\n!src/data.bin\n")
+    selected = context.select(context_dir)
     assert selected.files == (".dockerignore", ".env", "Dockerfile", "src/bot.py")
-    assert context.digest(selected).context_hash == official(agent).context_hash
+    assert context.digest(selected).context_hash == official(context_dir).context_hash
     warning = (
-        f'{agent}/.dockerignore line 3 "!src/data.bin": "!" (re-include) is not supported '
+        f'{context_dir}/.dockerignore line 3 "!src/data.bin": "!" (re-include) is not supported '
         "and the line is ignored, as the official CLI ignores it: what other lines exclude "
         "stays excluded; narrow those lines instead"
     )
     assert selected.warnings == (warning,)
     for command in ("files", "hash"):
-        run = cli(command, agent)
+        run = cli(command, context_dir)
         assert run.returncode == 0, run.stderr
         assert f"warning: {warning}\n" in run.stderr

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.usefixtures("cache")
 
 
 @pytest.fixture
-def agent(tmp_path: Path) -> Path:
+def context_dir(tmp_path: Path) -> Path:
+    """A build context: a Dockerfile, a source folder with an executable and a 200 kB file."""
     root = tmp_path / "agent"
     (root / "src").mkdir(parents=True)
     (root / "Dockerfile").write_text("FROM python:3.12\nCOPY . /app\n")
@@ -54,47 +55,47 @@ def settle() -> None:
 # --------------------------------------------------------------------------- the digest
 
 
-def test_digest_is_paths_executable_bits_and_bytes(agent: Path) -> None:
+def test_digest_is_paths_executable_bits_and_bytes(context_dir: Path) -> None:
     settle()
-    ctx = context.select(agent)
-    expected = reference_digest(agent, ctx.files)
+    ctx = context.select(context_dir)
+    expected = reference_digest(context_dir, ctx.files)
     assert context.content_digest(ctx) == expected
-    assert context.content_digest(context.select(agent)) == expected  # from the cache
+    assert context.content_digest(context.select(context_dir)) == expected  # from the cache
     fresh = context.digest(ctx)
     assert fresh.content_digest == expected and not fresh.cached
-    cached = context.digest(context.select(agent))
+    cached = context.digest(context.select(context_dir))
     assert cached.content_digest == expected and cached.cached
-    with context.archive(context.select(agent)) as (_, found):
+    with context.archive(context.select(context_dir)) as (_, found):
         assert found.content_digest == expected
 
 
 def test_another_deflate_changes_the_hash_not_the_digest(
-    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A machine whose Python links zlib-ng (recent Fedora) writes other gzip bytes for the
     same files: another contextHash, the same content digest."""
     zlib_ng = pytest.importorskip("zlib_ng.zlib_ng")
-    here = context.digest(context.select(agent))
-    assert here.context_hash == official(agent).context_hash
+    here = context.digest(context.select(context_dir))
+    assert here.context_hash == official(context_dir).context_hash
 
     monkeypatch.setitem(sys.modules, "zlib", zlib_ng)
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "other-machine-cache"))
-    with context.archive(context.select(agent)) as (path, there):
+    with context.archive(context.select(context_dir)) as (path, there):
         tar = gzip.decompress(path.read_bytes())
     assert there.context_hash != here.context_hash
     assert there.content_digest == here.content_digest
-    assert tar == gzip.decompress(official(agent).tarball)  # the same files, other deflate
+    assert tar == gzip.decompress(official(context_dir).tarball)  # the same files, other deflate
 
 
 def test_os_access_changes_the_hash_not_the_digest(
-    agent: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    context_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """os.access(X_OK) differs by user and mount (root, noexec): the archive's modes follow
     it, as the official CLI's do; the digest reads the owner's x bit."""
-    here = context.digest(context.select(agent))
+    here = context.digest(context.select(context_dir))
     monkeypatch.setattr(os, "access", lambda *args, **kwargs: False)
     monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "noexec-cache"))
-    there = context.digest(context.select(agent))
+    there = context.digest(context.select(context_dir))
     assert there.context_hash != here.context_hash
     assert there.content_digest == here.content_digest
 
@@ -109,10 +110,10 @@ def modes(root: Path) -> dict[str, int]:
     }
 
 
-def test_cache_is_private(agent: Path, cache: Path, tmp_path: Path) -> None:
+def test_cache_is_private(context_dir: Path, cache: Path, tmp_path: Path) -> None:
     cache.mkdir(mode=0o755)  # as an earlier version left it
     settle()
-    context.digest(context.select(agent))
+    context.digest(context.select(context_dir))
     found = modes(cache)
     assert {name for name in found if "/" not in name} == {".", "files", "hashes", "tmp"}
     for name, mode in found.items():
@@ -127,34 +128,34 @@ def test_cache_is_private(agent: Path, cache: Path, tmp_path: Path) -> None:
     assert cache not in key.parents
 
 
-def test_archive_for_upload_is_private(agent: Path) -> None:
-    with context.archive(context.select(agent)) as (path, _):
+def test_archive_for_upload_is_private(context_dir: Path) -> None:
+    with context.archive(context.select(context_dir)) as (path, _):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_cache_folder_of_another_user_is_not_used(agent: Path, cache: Path) -> None:
+def test_cache_folder_of_another_user_is_not_used(context_dir: Path, cache: Path) -> None:
     cache.mkdir(mode=0o777)
     try:
         os.chown(cache, 65534, 65534)
     except PermissionError:
         pytest.skip("needs root to make a folder of another user")
-    expected = official(agent)
+    expected = official(context_dir)
     settle()
-    assert context.digest(context.select(agent)).context_hash == expected.context_hash
-    assert not context.digest(context.select(agent)).cached
-    with context.archive(context.select(agent)) as (path, found):
+    assert context.digest(context.select(context_dir)).context_hash == expected.context_hash
+    assert not context.digest(context.select(context_dir)).cached
+    with context.archive(context.select(context_dir)) as (path, found):
         assert path.read_bytes() == expected.tarball and not found.cached
     assert list(cache.iterdir()) == []  # nothing of ours was written there
 
 
-def test_symlinked_cache_folder_is_not_used(agent: Path, cache: Path, tmp_path: Path) -> None:
+def test_symlinked_cache_folder_is_not_used(context_dir: Path, cache: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o777)
     cache.symlink_to(elsewhere)
     settle()
-    context.digest(context.select(agent))
-    assert not context.digest(context.select(agent)).cached
+    context.digest(context.select(context_dir))
+    assert not context.digest(context.select(context_dir)).cached
     assert list(elsewhere.iterdir()) == []
 
 
@@ -178,32 +179,32 @@ def forge(cache: Path, tarball: bytes, sign: bytes | None) -> str:
 
 @pytest.mark.parametrize("sign", [None, b"k" * 32], ids=["unkeyed", "another key"])
 def test_forged_cache_entry_is_not_trusted(
-    agent: Path, cache: Path, tmp_path: Path, sign: bytes | None
+    context_dir: Path, cache: Path, tmp_path: Path, sign: bytes | None
 ) -> None:
-    expected = official(agent)
+    expected = official(context_dir)
     settle()
-    context.digest(context.select(agent))
+    context.digest(context.select(context_dir))
     other = tmp_path / "other"
     other.mkdir()
     (other / "Dockerfile").write_text("FROM evil\n")
     forged_hash = forge(cache, official(other).tarball, sign)
 
-    assert context.cached_digest(context.select(agent)) is None
-    planned = context.digest(context.select(agent))
+    assert context.cached_digest(context.select(context_dir)) is None
+    planned = context.digest(context.select(context_dir))
     assert planned.context_hash == expected.context_hash != forged_hash
     assert not planned.cached
     forge(cache, official(other).tarball, sign)
-    with context.archive(context.select(agent)) as (path, found):
+    with context.archive(context.select(context_dir)) as (path, found):
         assert path.read_bytes() == expected.tarball
         assert found.context_hash == expected.context_hash and not found.cached
 
 
-def test_unreadable_key_means_no_cache(agent: Path, tmp_path: Path) -> None:
+def test_unreadable_key_means_no_cache(context_dir: Path, tmp_path: Path) -> None:
     key = tmp_path / "config" / "pcc-provider" / "cache.key"
     key.parent.mkdir(parents=True, mode=0o700)
     key.write_bytes(os.urandom(32))
     key.chmod(0o644)  # readable by others: not a secret any more
-    expected = official(agent)
+    expected = official(context_dir)
     settle()
-    assert context.digest(context.select(agent)).context_hash == expected.context_hash
-    assert not context.digest(context.select(agent)).cached
+    assert context.digest(context.select(context_dir)).context_hash == expected.context_hash
+    assert not context.digest(context.select(context_dir)).cached
