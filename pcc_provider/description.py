@@ -183,13 +183,13 @@ class Description:
         return args, self.problems(args, door)
 
     def unknown(self, given: Mapping[str, Any], door: Door) -> str | None:
-        """Why a keyword the door's users gave is not one of this kind's, or None."""
+        """Why a keyword a Python program gave is not one of this kind's, or None."""
         names = {door[f.name] for f in self.inputs}
         for name in given:
             if name not in names:
                 near = difflib.get_close_matches(name, sorted(names), n=1)
                 hint = f" (did you mean {near[0]}?)" if near else ""
-                return f"{self.name} takes no {name}{hint}"
+                return f"unknown keyword {name}{hint}"
         return None
 
 

@@ -61,7 +61,7 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, str | None
         {"build_timeot": 5},
         {},
         {},
-        "Build takes no build_timeot (did you mean build_timeout?)",
+        "unknown keyword build_timeot (did you mean build_timeout?)",
     ),
     "missing key": ({}, {}, {"PIPECAT_API_KEY": None}, "no Pipecat Cloud API key"),
     "plain-http API URL": (
