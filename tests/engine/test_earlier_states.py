@@ -61,8 +61,14 @@ def earlier(tmp_path: Path) -> Path:
     archived = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", EARLIER, "pcc_provider"],
         capture_output=True,
-        check=True,
+        check=False,
     )
+    if archived.returncode != 0:
+        pytest.fail(
+            f"this test needs commit {EARLIER} in the checkout's history (a shallow clone "
+            f"lacks it: clone without --depth, or `git fetch --unshallow`): "
+            f"{archived.stderr.decode(errors='replace').strip()}"
+        )
     folder = tmp_path / "earlier"
     with tarfile.open(fileobj=BytesIO(archived.stdout)) as tar:
         tar.extractall(folder, filter="data")
