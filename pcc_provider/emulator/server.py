@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -17,6 +18,10 @@ from pcc_provider.emulator.app import EmulatorApp
 from pcc_provider.emulator.backend import Backend, Clock
 from pcc_provider.emulator.settings import Settings
 from pcc_provider.emulator.storage import MAX_FORM_FIELDS_BYTES
+
+# waitress warns "Task queue depth is N" whenever its threads are all busy: on a loaded
+# machine that is every test run, and nothing a user could act on. Real warnings stay.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 class Emulator:
