@@ -638,12 +638,7 @@ class Client:
 
     def list_agents(self) -> list[dict[str, Any]]:
         """Every agent of the organization, all regions: names and deployment ids."""
-        agents = self._call("GET", "/agents", repeatable=True).get("services")
-        if not isinstance(agents, list):
-            raise NotTheApi(
-                f"GET {self.api_url}/agents answered without a list of agents: {FIX_URL}"
-            )
-        return [a for a in agents if isinstance(a, dict)]
+        return self._list("/agents", "services", "agents")
 
     def get_agent(self, name: str) -> dict[str, Any]:
         return self._call("GET", f"/agents/{name}", repeatable=True)
@@ -671,13 +666,17 @@ class Client:
         return self._call("GET", f"/secrets/{name}", repeatable=True)
 
     def list_secret_sets(self) -> list[dict[str, Any]]:
-        sets = self._call("GET", "/secrets", repeatable=True).get("sets")
-        if not isinstance(sets, list):
-            # Read as "no sets", it would have refresh forget every image pull secret.
+        return self._list("/secrets", "sets", "sets")
+
+    def _list(self, path: str, member: str, what: str) -> list[dict[str, Any]]:
+        """A whole, unpaged list. An answer without one is refused, never read as empty:
+        "no sets" would have refresh forget every image pull secret."""
+        items = self._call("GET", path, repeatable=True).get(member)
+        if not isinstance(items, list):
             raise NotTheApi(
-                f"GET {self.api_url}/secrets answered without a list of sets: {FIX_URL}"
+                f"GET {self.api_url}{path} answered without a list of {what}: {FIX_URL}"
             )
-        return [s for s in sets if isinstance(s, dict)]
+        return [item for item in items if isinstance(item, dict)]
 
     def delete_secret_set(self, name: str) -> None:
         self._call("DELETE", f"/secrets/{name}", repeatable=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.server
 import json
 import threading
 import time
@@ -413,3 +414,35 @@ def test_a_list_longer_than_the_page_bound_fails_in_one_line(
     message = str(failed)
     assert message.startswith(f"GET {emulator.api_url}/builds did not end within 2 pages"), message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("read", "path", "what"),
+    [("list_secret_sets", "/secrets", "sets"), ("list_agents", "/agents", "agents")],
+)
+def test_a_list_answered_without_its_list_is_refused_not_read_as_empty(
+    read: str, path: str, what: str
+) -> None:
+    # Read as "none", a refresh would forget every set or agent of the stack. The emulator
+    # cannot answer a 200 without the list; a server that answers `{}` to everything can.
+    class Empty(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/v1"
+    try:
+        with pytest.raises(api.NotTheApi) as raised:
+            getattr(api.Client(API_KEY, url), read)()
+    finally:
+        server.shutdown()
+    assert f"GET {url}{path} answered without a list of {what}" in str(raised.value)
+    assert "set pipecat:apiUrl (or PIPECAT_API_URL)" in str(raised.value)
