@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from pcc_provider import redaction
 from pcc_provider.errors import PipecatError, Transient
@@ -302,6 +302,10 @@ def url_problem(api_url: str) -> str | None:
     )
 
 
+NO_ORGANIZATION = (
+    "set pipecat:organization (or PIPECAT_ORG) to the organization to use, as "
+    "`pcc organizations list` names it"
+)
 FIX_URL = (
     f"set pipecat:apiUrl (or PIPECAT_API_URL) to the API's base URL, {DEFAULT_API_URL} "
     "(with /v1) unless you use another"
@@ -329,6 +333,7 @@ class Client:
         notice: Callable[[str], None] | None = None,
         timeout: tuple[float, float] = TIMEOUT,
         retry_after_max: float = RETRY_AFTER_MAX,
+        organization: str | None = None,
     ) -> None:
         if not api_key:
             raise AuthError(NO_KEY)
@@ -342,6 +347,7 @@ class Client:
         self._auth = _Bearer(api_key)
         self._fallback = _Bearer(fallback_key) if fallback_key and fallback_key != api_key else None
         self._refused = refused
+        self._organization = organization or None
         self._is_api: bool | None = None
         self.last_answer = time.monotonic()  # when Pipecat Cloud last answered anything
         self.notice = notice
@@ -364,6 +370,7 @@ class Client:
             refused=refused,
             timeout=self.timeout,
             retry_after_max=self.retry_after_max,
+            organization=self._organization,
         )
 
     @property
@@ -630,6 +637,46 @@ class Client:
             json={"uploadId": upload_id, "region": region, "dockerfilePath": dockerfile_path},
         )
         return self._member(data, "build", "POST /builds"), bool(data.get("cached"))
+
+    # -- the organization-scoped API --------------------------------------------------------
+    # What the public routes cannot carry (agent profiles, keys, the spend limit, properties,
+    # and an agent's build) `pcc` reads and writes under /organizations/{org} (its config.py).
+
+    def organization(self) -> str:
+        """The organization those routes name: the one configured, else the only one the key
+        belongs to (`GET /organizations`, as pcc lists them)."""
+        if self._organization is None:
+            listed = self._call("GET", "/organizations", repeatable=True).get("organizations")
+            if not isinstance(listed, list):
+                raise NotTheApi(
+                    f"GET {self.api_url}/organizations answered without a list of "
+                    f"organizations: {FIX_URL}"
+                )
+            names = sorted(
+                {
+                    o["name"]
+                    for o in listed
+                    if isinstance(o, dict) and isinstance(o.get("name"), str)
+                }
+            )
+            if len(names) != 1:
+                belongs = f"{len(names)} organizations ({', '.join(names)})" if names else "none"
+                raise ApiError(f"{NO_ORGANIZATION}: the API key belongs to {belongs}")
+            self._organization = names[0]
+        return self._organization
+
+    def _org_call(
+        self,
+        method: str,
+        path: str,
+        *,
+        repeatable: bool,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        """`_call` on the organization's route `path` ("/agent-profiles")."""
+        scoped = f"/organizations/{quote(self.organization(), safe='')}{path}"
+        return self._call(method, scoped, repeatable=repeatable, params=params, json=json)
 
     # -- agents ---------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ name), its environment variable, its description, whether it is secret, and its 
 plugin's Configure) and what a program checks at preview; the package schema's `config` and
 `provider` sections are `schema()`. No Pulumi.
 
-There is no organization setting: Pipecat Cloud scopes every call to the API key's
-organization, and the API takes no organization of its own.
+The public API scopes every call to the API key's organization; `organization` names it for
+the organization-scoped routes `pcc` uses (agent profiles, keys, spend limit, properties), and
+is found from the key when it has exactly one.
 """
 
 from __future__ import annotations
@@ -71,6 +72,15 @@ class ProviderConfig:
         "region",
         f"The region of resources that name none (default {DEFAULT_REGION}).",
         default=DEFAULT_REGION,
+    )
+    organization: str = _setting(
+        "organization",
+        "The organization, as `pcc organizations list` names it, for what only the "
+        "organization's own routes serve (agent profiles, API and registry keys, the spend "
+        "limit, its properties); found from the API key when it belongs to one (or the "
+        "PIPECAT_ORG variable).",
+        default="",
+        env="PIPECAT_ORG",
     )
 
     @classmethod

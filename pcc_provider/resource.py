@@ -270,6 +270,7 @@ class ApiProvider(ResourceProvider):
             notice=notice,
             timeout=self.timings.request_timeout,
             retry_after_max=self.timings.retry_after_max,
+            organization=config.organization,
         )
 
 

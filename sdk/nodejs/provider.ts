@@ -33,6 +33,7 @@ export class Provider extends pulumi.ProviderResource {
         {
             resourceInputs["apiKey"] = (args?.apiKey ? pulumi.secret(args.apiKey) : undefined) ?? utilities.getEnv("PIPECAT_API_KEY");
             resourceInputs["apiUrl"] = (args?.apiUrl) ?? utilities.getEnv("PIPECAT_API_URL");
+            resourceInputs["organization"] = (args?.organization) ?? utilities.getEnv("PIPECAT_ORG");
             resourceInputs["region"] = args?.region;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
@@ -52,6 +53,10 @@ export interface ProviderArgs {
      * Pipecat Cloud API URL (or the PIPECAT_API_URL variable).
      */
     apiUrl?: pulumi.Input<string | undefined>;
+    /**
+     * The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
+     */
+    organization?: pulumi.Input<string | undefined>;
     /**
      * The region of resources that name none (default us-west).
      */

@@ -48,7 +48,7 @@ def configure(provider: ApiProvider, **config: str) -> None:
 
 @pytest.fixture(autouse=True)
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("PIPECAT_API_KEY", "PIPECAT_API_URL"):
+    for name in ("PIPECAT_API_KEY", "PIPECAT_API_URL", "PIPECAT_ORG"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -62,6 +62,11 @@ def test_each_setting_comes_from_the_config_else_its_variable_else_its_default(
     stack = {"apiKey": "pk_stack", "apiUrl": "https://api.example/v1", "region": "eu-central"}
     given = ProviderConfig.read(lambda setting: stack.get(setting.name))
     assert given == ProviderConfig("pk_stack", "https://api.example/v1", "eu-central")
+    # The organization, as pcc reads it: PIPECAT_ORG unless the stack config names one.
+    monkeypatch.setenv("PIPECAT_ORG", "acme")
+    assert ProviderConfig.read().organization == "acme"
+    stack["organization"] = "beta"
+    assert ProviderConfig.read(lambda setting: stack.get(setting.name)).organization == "beta"
 
 
 def test_the_problem_is_a_missing_key_or_a_url_the_key_must_not_reach() -> None:
@@ -80,7 +85,8 @@ def test_no_repr_shows_the_key() -> None:
 def test_the_schema_declares_each_setting_once_as_both_config_and_provider_input() -> None:
     declared = package_schema.schema()
     assert declared["config"]["variables"] == schema() == declared["provider"]["inputProperties"]
-    assert list(schema()) == ["apiKey", "apiUrl", "region"]
+    assert list(schema()) == ["apiKey", "apiUrl", "region", "organization"]
+    assert schema()["organization"]["defaultInfo"] == {"environment": ["PIPECAT_ORG"]}
     assert schema()["apiKey"] == {
         "type": "string",
         "secret": True,

@@ -32,6 +32,11 @@ func NewProvider(ctx *pulumi.Context,
 			args.ApiUrl = pulumi.StringPtr(d.(string))
 		}
 	}
+	if args.Organization == nil {
+		if d := internal.GetEnvOrDefault(nil, nil, "PIPECAT_ORG"); d != nil {
+			args.Organization = pulumi.StringPtr(d.(string))
+		}
+	}
 	if args.ApiKey != nil {
 		args.ApiKey = pulumi.ToSecret(args.ApiKey).(pulumi.StringPtrInput)
 	}
@@ -49,6 +54,8 @@ type providerArgs struct {
 	ApiKey *string `pulumi:"apiKey"`
 	// Pipecat Cloud API URL (or the PIPECAT_API_URL variable).
 	ApiUrl *string `pulumi:"apiUrl"`
+	// The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
+	Organization *string `pulumi:"organization"`
 	// The region of resources that name none (default us-west).
 	Region *string `pulumi:"region"`
 }
@@ -59,6 +66,8 @@ type ProviderArgs struct {
 	ApiKey pulumi.StringPtrInput
 	// Pipecat Cloud API URL (or the PIPECAT_API_URL variable).
 	ApiUrl pulumi.StringPtrInput
+	// The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
+	Organization pulumi.StringPtrInput
 	// The region of resources that name none (default us-west).
 	Region pulumi.StringPtrInput
 }

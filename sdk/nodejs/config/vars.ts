@@ -30,6 +30,17 @@ Object.defineProperty(exports, "apiUrl", {
 });
 
 /**
+ * The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
+ */
+export declare const organization: string | undefined;
+Object.defineProperty(exports, "organization", {
+    get() {
+        return __config.get("organization") ?? utilities.getEnv("PIPECAT_ORG");
+    },
+    enumerable: true,
+});
+
+/**
  * The region of resources that name none (default us-west).
  */
 export declare const region: string | undefined;

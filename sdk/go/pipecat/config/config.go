@@ -37,6 +37,19 @@ func GetApiUrl(ctx *pulumi.Context) string {
 	return value
 }
 
+// The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
+func GetOrganization(ctx *pulumi.Context) string {
+	v, err := config.Try(ctx, "pipecat:organization")
+	if err == nil {
+		return v
+	}
+	var value string
+	if d := internal.GetEnvOrDefault(nil, nil, "PIPECAT_ORG"); d != nil {
+		value = d.(string)
+	}
+	return value
+}
+
 // The region of resources that name none (default us-west).
 func GetRegion(ctx *pulumi.Context) string {
 	return config.Get(ctx, "pipecat:region")
