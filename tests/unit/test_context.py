@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -523,13 +525,50 @@ def test_dockerignore_that_is_not_utf8(context_dir: Path) -> None:
     )
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+_SELECT = """
+import sys
+from pcc_provider import context
+try:
+    context.select(sys.argv[1])
+except context.ContextError as exc:
+    print(exc)
+"""
+
+
 def test_unreadable_folder(context_dir: Path) -> None:
     (context_dir / "src").chmod(0)
     try:
-        assert 'cannot read "src"' in refusal(context_dir)
+        # Root reads every folder: as root the selection runs as `nobody` instead, so the case
+        # is tested on a developer's machine and in CI alike.
+        message = refusal(context_dir) if os.geteuid() != 0 else _select_as_nobody(context_dir)
+        assert message == (
+            f'cannot read "src" in context {context_dir}: Permission denied: fix its '
+            "permissions or add it to .dockerignore"
+        )
     finally:
         (context_dir / "src").chmod(0o755)
+
+
+def _select_as_nobody(context_dir: Path) -> str:
+    """The selection's message for a copy of `context_dir` in a folder `nobody` can reach."""
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    shared = Path(tempfile.mkdtemp(prefix="pcc-unreadable-"))
+    try:
+        shared.chmod(0o755)
+        copy = shared / "agent"
+        shutil.copytree(context_dir, copy)
+        (copy / "src").chmod(0)
+        run = subprocess.run(
+            [*nobody, sys.executable, "-c", _SELECT, str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout.strip().replace(str(copy), str(context_dir))
+    finally:
+        (shared / "agent" / "src").chmod(0o755)
+        shutil.rmtree(shared)
 
 
 def _sparse(path: Path, size: int) -> None:
