@@ -41,7 +41,8 @@ from openapi.json (spec.py).
 
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
-                                   "uploadedBytes": n, "uploadAuthorizationHeaders": n}
+                                   "uploadedBytes": n, "uploadAuthorizationHeaders": n,
+                                   "faultsFired": n (requests a queued fault changed)}
     GET/POST   /_emulator/config  {"buildSeconds": 3.0, ...}: each setting of settings.py,
                                    by its camelCase name
     GET/POST   /_emulator/clock   {"advance": seconds}: the service's time moves on that much

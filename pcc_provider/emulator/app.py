@@ -134,6 +134,8 @@ class EmulatorApp:
             if not route.split(" ", 1)[1].startswith("/_emulator"):
                 self._count(request, route, is_storage)
                 fault = self.faults.take(route)
+                if fault is not None:
+                    self.stats.fired()
                 if fault is not None and fault.delay:
                     self.faults.wait(fault)
                 if fault is not None and fault.body == "endless":

@@ -117,12 +117,19 @@ class Stats:
         self.requests: dict[str, int] = {}
         self.uploaded_bytes = 0
         self.upload_authorization_headers = 0
+        # Requests a queued fault changed: a fault that never met its route did nothing, and a
+        # chaos run counts what fired, not what it queued.
+        self.faults_fired = 0
 
     def count(self, key: str, *, upload_authorization: bool = False) -> None:
         with self.lock:
             self.requests[key] = self.requests.get(key, 0) + 1
             if upload_authorization:
                 self.upload_authorization_headers += 1
+
+    def fired(self) -> None:
+        with self.lock:
+            self.faults_fired += 1
 
     def stored(self, size: int) -> None:
         with self.lock:
@@ -134,6 +141,7 @@ class Stats:
                 "requests": dict(sorted(self.requests.items())),
                 "uploadedBytes": self.uploaded_bytes,
                 "uploadAuthorizationHeaders": self.upload_authorization_headers,
+                "faultsFired": self.faults_fired,
             }
 
     def reset(self) -> None:
@@ -141,6 +149,7 @@ class Stats:
             self.requests.clear()
             self.uploaded_bytes = 0
             self.upload_authorization_headers = 0
+            self.faults_fired = 0
 
 
 class Faults:

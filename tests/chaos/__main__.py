@@ -40,6 +40,8 @@ def main() -> int:
     )
     report = chaos.run(args.steps, keep_going=args.keep_going)
     print(json.dumps(report.to_json(), indent=2))
+    if args.workdir is not None:  # for `python -m chaos.table`, which writes the README's rows
+        (root / "summary.json").write_text(json.dumps(report.to_json(), indent=2) + "\n")
     if report.violations:
         first = report.violations[0]
         print(f"\n{first}", file=sys.stderr)

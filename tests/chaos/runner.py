@@ -142,7 +142,11 @@ class Report:
     seed: int
     steps: int = 0
     actions: Counter[str] = field(default_factory=Counter)
-    faults: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)  # drawn
+    # Took effect: a request a queued fault changed, a kill that hit a running command, a
+    # restart while a command ran. A drawn fault may not: its route was not called, the
+    # command ended before the kill, the restart came after.
+    fired: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)  # what the runner did beyond steps
     violations: list[Violation] = field(default_factory=list)
@@ -155,6 +159,7 @@ class Report:
             "seconds": round(self.seconds),
             "actions": dict(sorted(self.actions.items())),
             "faults": dict(sorted(self.faults.items())),
+            "fired": dict(sorted(self.fired.items())),
             "checks": dict(sorted(self.checks.items())),
             "notes": dict(sorted(self.notes.items())),
             "violations": [str(v) for v in self.violations],
@@ -230,6 +235,7 @@ class Chaos:
         self.step_no = 0
         self.reported: set[tuple[str, str]] = set()
         self.commands_done = threading.Event()  # the step's commands have ended
+        self.landed = False  # the step's fault took effect (Report.fired)
         self.set_aside_names: set[str] = set()  # objects whose record a restart cut short
         self.explained: dict[tuple[str, str], int] = {}  # content -> builds an output explained
         self._emulator_log = logging.FileHandler(root / "logs" / "emulator.log")
@@ -339,6 +345,7 @@ class Chaos:
                         os.killpg(proc.pid, signal.SIGINT)
                     else:
                         proc.kill()
+                    self.landed = True  # the command still ran when the signal went
                 proc.wait(timeout=300)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -356,6 +363,13 @@ class Chaos:
                     if re.fullmatch(r"s\d+-[a-z0-9-]+", word):
                         self.leftovers.setdefault(word, self.step_no)
         return Result(argv, proc.returncode, output, "")
+
+    def faults_fired(self) -> int:
+        """Requests a queued fault has changed since the emulator started."""
+        try:
+            return int(self.control("GET", "stats")["faultsFired"])
+        except requests.RequestException:
+            return 0
 
     def requests_served(self) -> int:
         try:
@@ -751,6 +765,8 @@ class Chaos:
         for name, edit in zip(touched, edits, strict=True):
             self.edit(rng, name, edit)
             self.push(name)
+        self.landed = False
+        fired_before = self.faults_fired()
         disturbance = self.arm(rng, fault, action)
         self.log(f"step {number}: {action} on {'+'.join(touched)}, fault {fault} {disturbance}")
         kill = {k: disturbance[k] for k in ("kill", "at") if k in disturbance}
@@ -784,6 +800,11 @@ class Chaos:
         self.commands_done.set()
         if restart is not None:
             restart.join()
+        if "fault" in disturbance:
+            self.landed = self.faults_fired() > fired_before
+        if fault != "none":
+            self.report.fired[fault] += self.landed
+            self.log(f"  fault {fault} {'fired' if self.landed else 'did not fire'}")
         self.control("DELETE", "faults")
         # An object whose record was set aside is gone, as if deleted outside Pulumi: its
         # stack learns that from `pulumi refresh`, as a user's would, and the up recreates it.
@@ -890,6 +911,7 @@ class Chaos:
         until = self.requests_served() + disturbance["restart"]
         while self.requests_served() < until and not self.commands_done.is_set():
             time.sleep(0.05)
+        self.landed = self.landed or not self.commands_done.is_set()  # a command still ran
         self.stop_emulator()
         cut = self.cut_a_record(disturbance)
         time.sleep(disturbance["down"])

@@ -561,7 +561,12 @@ def test_agent_refusals(api: Client) -> None:
 
 
 def test_stats_count_every_request_by_route_template(api: Client) -> None:
-    assert api.stats() == {"requests": {}, "uploadedBytes": 0, "uploadAuthorizationHeaders": 0}
+    assert api.stats() == {
+        "requests": {},
+        "uploadedBytes": 0,
+        "uploadAuthorizationHeaders": 0,
+        "faultsFired": 0,
+    }
     data = context()
     build_id = api.create(data)[1]["build"]["id"]
     api.call("GET", f"/builds/{build_id}", 200)
@@ -675,6 +680,18 @@ def test_faults_can_be_cleared_and_bad_specs_are_refused(api: Client) -> None:
         response = api.control("POST", "/faults", json=spec)
         assert response.status_code == 400, spec
         assert set(response.json()) == {"error", "code"}
+
+
+def test_the_stats_count_the_requests_a_fault_changed(api: Client) -> None:
+    # A fault queued for a route nobody calls did nothing: only what it changed counts.
+    api.control("POST", "/faults", json={"route": "GET /v1/agents", "status": 503, "times": 5})
+    api.control("POST", "/faults", json={"route": "GET /v1/regions", "status": 502, "times": 2})
+    for _ in range(3):
+        api.raw("GET", "/regions")
+    assert api.stats()["faultsFired"] == 2
+    api.control("DELETE", "/faults")
+    api.call("GET", "/agents", 200)
+    assert api.stats()["faultsFired"] == 2
 
 
 def test_faults_answer_html_malformed_echo_delayed_or_not_at_all(api: Client) -> None:
