@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Required, TypedDict, Unpack
 
@@ -60,6 +60,13 @@ SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
 SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
+# pcc 1.4.0 (cli/commands/deploy.py): "exactly the kubernetes.io/arch vocabulary".
+ARCHITECTURES = ("amd64", "arm64")
+# docs.pipecat.ai/pipecat-cloud/guides/websocket-authentication: none (the default) or token.
+WEBSOCKET_AUTH = ("none", "token")
+# pcc 1.4.0's K8S_QUANTITY_PATTERN (_utils/deploy_utils.py), "the server-side k8s quantity
+# validation": a positive decimal and an optional suffix.
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
 # A container image reference as an agent reports it; anything else (a redacted one) is not.
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
@@ -84,6 +91,13 @@ class Setting:
     # The image source is not: a build and an image exclude each other.
     undone: bool = True
     number: bool = False
+    # Only pcc's organization route (`/organizations/{org}/services`) carries it: the public
+    # CreateServiceRequest / UpdateServiceRequest have no such field, and the API drops the
+    # fields it does not know. A body with one travels there; an agent that sets one is read
+    # there too, which is where the service reports it.
+    organization: bool = False
+    # How an agent reports it when `held` is not one path: from the whole agent.
+    observe: Callable[[dict[str, Any]], Any] | None = None
 
     def value(self, given: Any) -> Any:
         return int(given) if self.number and given is not None else given
@@ -116,6 +130,28 @@ def _session_limit(value: Any, door: Door) -> str | None:
     if not isinstance(value, int | float) or 60 <= value <= 14400:
         return None
     return f"{door['maxSessionDuration']} must be 60 to 14400 seconds"
+
+
+def _resources(value: Any, door: Door) -> str | None:
+    if (
+        isinstance(value, Mapping)
+        and set(value) == {"cpu", "memory"}
+        and all(isinstance(v, str) and QUANTITY.fullmatch(v) for v in value.values())
+    ):
+        return None
+    return (
+        f"{door['resources']} must give exactly cpu and memory as Kubernetes quantities "
+        f"(e.g. {door.assign('resources', {'cpu': '2', 'memory': '4Gi'})}), not {value!r}"
+    )
+
+
+def _explicit_resources(agent: dict[str, Any]) -> Any:
+    """The cpu and memory an agent was given instead of a profile. Every agent reports its
+    resolved sizing (the manifest's `resources`); only one without a profile was given it."""
+    if agent.get("agentProfile") is not None:
+        return None
+    held = _at(agent, (*_SPEC, "resources")) or agent.get("resources")
+    return dict(held) if isinstance(held, dict) and held else None
 
 
 def _not_negative(name: str) -> Any:
@@ -228,6 +264,34 @@ class AgentArgs(TypedDict, total=False):
             ),
         ),
     ]
+    websocket_auth: Annotated[
+        str | None,
+        Field(
+            '"none" (default on the service) or "token": whether a WebSocket client must '
+            "bring an HMAC session token from `/start`.",
+            check=_one_of("websocketAuth", WEBSOCKET_AUTH),
+            setting=Setting(("websocketAuth",), ("websocketAuth",), "none", organization=True),
+        ),
+    ]
+    architecture: Annotated[
+        str | None,
+        Field(
+            '"amd64" or "arm64": the CPU architecture the image is built for (default: the '
+            "region's). An image of the other one fails with an exec format error.",
+            check=_one_of("architecture", ARCHITECTURES),
+            setting=Setting(("architecture",), (*_SPEC, "arch"), organization=True),
+        ),
+    ]
+    resources: Annotated[
+        Mapping[str, str] | None,
+        Field(
+            'explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), '
+            "instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) "
+            "regions.",
+            check=_resources,
+            setting=Setting(("resources",), None, organization=True, observe=_explicit_resources),
+        ),
+    ]
     deploy_timeout: Annotated[
         float,
         Field(
@@ -285,6 +349,14 @@ def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
             (
                 "buildId",
                 f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}",
+            )
+        )
+    if given.get("agentProfile") is not None and given.get("resources") is not None:
+        # As pcc 1.4.0 refuses them ("Cannot specify both 'agent_profile' and 'resources'").
+        found.append(
+            (
+                "resources",
+                f"give either {door['agentProfile']} or {door['resources']}, not both",
             )
         )
     low, high = given.get("minAgents"), given.get("maxAgents")
@@ -359,13 +431,17 @@ def problems(given: Mapping[str, Any], door: Door = PYTHON) -> list[tuple[str, s
     return DESCRIPTION.problems(given, door)
 
 
-def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
+def request_body(
+    inputs: Mapping[str, Any], *, create: bool, before: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
     A create sends only the settings the program sets, as `pcc deploy` does, so the agent
     holds what the service gives an agent deployed without them. An update states every
     setting, defaults included: the API keeps what an update leaves out, so a setting removed
     from the program must be sent as its default (or null, which drops a set) to be undone.
+    A setting only the organization route carries is stated only when it is set, or was
+    (`before`, the state's inputs): an agent that never set one stays on the public route.
     """
     body: dict[str, Any] = {}
     if create:
@@ -376,6 +452,10 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
         if given in (None, ""):
             if create or not setting.undone:
                 continue
+            if setting.organization and (before or {}).get(name) in (None, ""):
+                continue
+            if name == "agentProfile" and inputs.get("resources"):
+                continue  # sized by its resources: a profile would be refused beside them
             given = setting.default
         *path, last = setting.sent
         at = body
@@ -390,9 +470,31 @@ def observed(agent: dict[str, Any]) -> dict[str, Any]:
     The API redacts the build of a build-deployed agent, and then its image too."""
     held: dict[str, Any] = {"region": agent.get("region")}
     for name, setting in settings():
-        if setting.held is not None:
+        if setting.observe is not None:
+            held[name] = setting.observe(agent)
+        elif setting.held is not None:
             held[name] = _at(agent, setting.held)
     return held
+
+
+def on_organization_route(props: Mapping[str, Any]) -> bool:
+    """Whether an agent with these inputs is read on the organization route: it sets a field
+    only that route reports, or nothing is known of it yet (`pulumi import`)."""
+    organization = [n for n, s in settings() if s.organization]
+    return "serviceName" not in props or any(props.get(n) not in (None, "") for n in organization)
+
+
+def send(client: api.Client, name: str, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    """A create or update on the route that carries every field of `body`: pcc's
+    organization route for one only it carries (as pcc deploy sends it), else the public one."""
+    if not any(s.sent[0] in body for _, s in settings() if s.organization):
+        return client.create_agent(body) if create else client.update_agent(name, body)
+    return client.create_service(body) if create else client.update_service(name, body)
+
+
+def look(client: api.Client, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The agent as the route that reports these inputs' settings reports it."""
+    return client.get_service(name) if on_organization_route(props) else client.get_agent(name)
 
 
 def _at(found: Any, path: tuple[str | int, ...]) -> Any:
@@ -448,6 +550,14 @@ class AgentProvider(OwnedObjectProvider):
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         try:
             return client.get_agent(name)
+        except api.NotFound:
+            return None
+
+    def _find_for(
+        self, client: api.Client, name: str, props: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        try:
+            return look(client, name, props)
         except api.NotFound:
             return None
 
@@ -574,7 +684,7 @@ class AgentProvider(OwnedObjectProvider):
         ownership.claim(urn, CLAIM, name, props["region"])
         started = time.time()
         try:
-            return client.create_agent(request_body(props, create=True)), True
+            return send(client, name, request_body(props, create=True), create=True), True
         except api.ApiError as exc:
             # The answer was lost or is in doubt (a gateway's 5xx): the agent may exist now.
             lost = isinstance(exc, Transient)
@@ -582,7 +692,7 @@ class AgentProvider(OwnedObjectProvider):
                 ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise
             try:
-                existing = client.get_agent(name)
+                existing = look(client, name, props)
             except api.NotFound:
                 raise exc from None
         differences = _differences(existing, props)
@@ -592,7 +702,7 @@ class AgentProvider(OwnedObjectProvider):
         skew = self.timings.clock_skew
         created = existing.get("createdAt")
         if lost and not differences and ownership.created_after(created, started, skew):
-            return client.update_agent(name, _taking_over(props, differences)), True
+            return send(client, name, _taking_over(props, differences), create=False), True
         if (
             earlier is not None
             and not differences
@@ -605,7 +715,7 @@ class AgentProvider(OwnedObjectProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
-            return client.update_agent(name, _taking_over(props, differences)), False
+            return send(client, name, _taking_over(props, differences), create=False), False
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -629,7 +739,7 @@ class AgentProvider(OwnedObjectProvider):
             "over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return client.update_agent(name, _taking_over(props, differences)), False
+        return send(client, name, _taking_over(props, differences), create=False), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
@@ -643,7 +753,7 @@ class AgentProvider(OwnedObjectProvider):
                 }
             )
         progress = self._progress(news, olds)
-        body = request_body(news, create=False)
+        body = request_body(news, create=False, before=olds)
         if forced:
             # The same settings would not roll out: a set's new values or a trigger must.
             body["forceRedeploy"] = True
@@ -652,7 +762,7 @@ class AgentProvider(OwnedObjectProvider):
                 progress.status(f"updating agent {id_}")
                 with self.reported(id_, news):
                     self._ensure_ours(client, id_, olds, news)
-                    agent = client.update_agent(id_, body)
+                    agent = send(client, id_, body, create=False)
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
         except DeployFailed as exc:

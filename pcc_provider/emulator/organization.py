@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator import render
 from pcc_provider.emulator.backend import Backend
-from pcc_provider.emulator.entities import Build
+from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
     bad_request,
@@ -47,6 +47,7 @@ from pcc_provider.emulator.web import (
     logs_json,
     logs_page,
     opt_str,
+    organization_settings,
     query_str,
     read_json,
     req_str,
@@ -133,10 +134,9 @@ class OrganizationApi:
     def regions(self, request: Request, org: str) -> Response:
         regions = render.regions_json()
         for region in regions:
-            # Read by `regions list` and `deploy --architecture` (regions.py); the emulator's
-            # agents run on arm (nodeType "arm"), as Daily-hosted regions do.
-            region["supported_architectures"] = ["arm64"]
-            region["default_architecture"] = "arm64"
+            # Read by `regions list` and `deploy --architecture` (regions.py).
+            region["supported_architectures"] = list(ARCHITECTURES[region["code"]])
+            region["default_architecture"] = ARCHITECTURES[region["code"]][0]
         return json_response({"regions": regions})
 
     def properties_get(self, request: Request, org: str) -> Response:
@@ -208,13 +208,16 @@ class OrganizationApi:
             }
         )
 
+    def _service_json(self, agent: Agent) -> dict[str, Any]:
+        return render.service_json(agent, self.backend.clock.now(), self.backend.organization)
+
     def create_service(self, request: Request, org: str) -> Response:
-        body = self._with_region(read_json(request))
+        sent = read_json(request)
+        body = self._with_region(dict(sent))
         name, region, image, build_id, settings = create_agent_request(body)
-        agent = self.backend.create_agent(name, region, image, build_id, settings)
-        return json_response(
-            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
-        )
+        settings.update(organization_settings(body, None))
+        agent = self.backend.create_agent(name, region, image, build_id, settings, sent)
+        return json_response(self._service_json(agent))
 
     def update_service(self, request: Request, org: str) -> Response:
         # `deploy` of an existing agent: PUT with the whole config and the name in the body.
@@ -222,8 +225,9 @@ class OrganizationApi:
         name = req_str(body, "serviceName")
         current = self.backend.get_agent(name, "Service not found").current
         image, build_id, changes, force = update_agent_request(body, current.settings)
-        agent = self.backend.update_agent(name, image, build_id, changes, force)
-        updated = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
+        changes.update(organization_settings(body, current.settings))
+        agent = self.backend.update_agent(name, image, build_id, changes, force, body)
+        updated = self._service_json(agent)
         if updated["desiredDeploymentId"] == current.id and not body.get("forceRedeploy"):
             # deploy.py prints result["warning"] "when identical config was deployed without
             # --force"; the message is ours.
@@ -235,7 +239,7 @@ class OrganizationApi:
 
     def get_service(self, request: Request, org: str, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
-        body = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
+        body = self._service_json(agent)
         build_id = agent.current.build_id
         if build_id is not None:
             # A cloud-built deployment carries its build id and no image: `agent status` shows
