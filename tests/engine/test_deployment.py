@@ -95,10 +95,10 @@ def test_a_deployment_from_pcc_deploy_toml_comes_up_reruns_and_adopts_pcc_deploy
     stack.preview("--expect-no-changes")
 
 
-def test_a_field_the_api_cannot_express_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_github_source_is_refused_in_one_line_as_not_supported_yet(tmp_path: Path) -> None:
     path = tmp_path / "pcc-deploy.toml"
-    path.write_text('agent_name = "bot"\nimage = "x/y:1"\nwebsocket_auth = "token"\n')
-    with pytest.raises(DeployFileError, match="websocket_auth sets websocket_auth, which"):
+    path.write_text('agent_name = "bot"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n')
+    with pytest.raises(DeployFileError, match=r":2: git is not supported yet: .*remove \[git\]"):
         read_deploy_file(path)
 
 
