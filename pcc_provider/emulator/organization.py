@@ -10,7 +10,8 @@ handlers only translate: they validate with web.py, act through the backend and 
 render.py, as the public routes do, so both APIs always agree.
 
 Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image; create,
-update, `--force`, the organization's default region when none is given); `build list`,
+update, `--force`, the organization's default region when none is given; `websocketAuth`,
+`architecture` and `resources`, which only these routes take); `build list`,
 `build status ID`, `build logs ID`; `agent list`, `agent status NAME`, `agent delete NAME`;
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
