@@ -98,6 +98,9 @@ class Setting:
     organization: bool = False
     # How an agent reports it when `held` is not one path: from the whole agent.
     observe: Callable[[dict[str, Any]], Any] | None = None
+    # Sent on create only: the API ignores it on update (pcc 1.4.0 on `git`); a change
+    # replaces the agent instead.
+    create_only: bool = False
 
     def value(self, given: Any) -> Any:
         return int(given) if self.number and given is not None else given
@@ -143,6 +146,32 @@ def _resources(value: Any, door: Door) -> str | None:
         f"{door['resources']} must give exactly cpu and memory as Kubernetes quantities "
         f"(e.g. {door.assign('resources', {'cpu': '2', 'memory': '4Gi'})}), not {value!r}"
     )
+
+
+GIT_FIELDS = ("repoFullName", "branch", "dockerfilePath", "subdirectory")
+# pcc 1.4.0's github_utils ("mirrors the API's isValidRepoFullName"), and its branch rule.
+_REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def git_problem(git: Any) -> str | None:
+    if not isinstance(git, Mapping) or not set(git) <= set(GIT_FIELDS):
+        return f"must be an object of {', '.join(GIT_FIELDS)}"
+    if any(not isinstance(v, str) for v in git.values()):
+        return "must hold strings"
+    repo, branch = git.get("repoFullName"), git.get("branch")
+    if repo is None or branch is None:
+        return "needs both repoFullName and branch"
+    parts = repo.split("/")
+    if len(parts) != 2 or any(not _REPO_PART.fullmatch(p) or set(p) == {"."} for p in parts):
+        return f"repoFullName {repo!r} is not of the form owner/repo"
+    if not branch or any(not p or set(p) == {"."} for p in branch.split("/")):
+        return f"branch {branch!r} is not a branch name"
+    return None
+
+
+def _git(value: Any, door: Door) -> str | None:
+    problem = git_problem(value)
+    return None if problem is None else f"{door['git']} {problem}"
 
 
 def _explicit_resources(agent: dict[str, Any]) -> Any:
@@ -264,6 +293,19 @@ class AgentArgs(TypedDict, total=False):
             ),
         ),
     ]
+    git: Annotated[
+        Mapping[str, str] | None,
+        Field(
+            "a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or "
+            'image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally '
+            "`dockerfilePath` and `subdirectory`. The first deployment runs the build the "
+            "create starts; the outputs build_id and image name it. A change replaces the "
+            "agent (the API takes a source on create only).",
+            check=_git,
+            replaces=True,
+            setting=Setting(("git",), None, undone=False, organization=True, create_only=True),
+        ),
+    ]
     websocket_auth: Annotated[
         str | None,
         Field(
@@ -342,13 +384,33 @@ def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
     """The checks of inputs together."""
     found: list[tuple[str, str]] = []
     sources = [k for k in ("buildId", "image") if given.get(k) not in (None, "")]
-    if len(sources) == 2:
+    if given.get("git") is not None:
+        if sources:
+            found.append(
+                (
+                    "git",
+                    f"give {door['git']} or {door[sources[0]]}, not both: the image of an "
+                    "agent built from GitHub comes from that build",
+                )
+            )
+        if given.get("resources") is not None:
+            # pcc 1.4.0: the API refuses the pair ("not yet supported for GitHub-sourced
+            # agents").
+            found.append(
+                (
+                    "resources",
+                    f"{door['resources']} cannot size an agent built from {door['git']} yet: "
+                    f"use {door['agentProfile']}",
+                )
+            )
+    elif len(sources) == 2:
         found.append(("image", f"give either {door['buildId']} or {door['image']}, not both"))
     elif not sources:
         found.append(
             (
                 "buildId",
-                f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}",
+                f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}, "
+                f"or {door['git']} for an agent Pipecat Cloud builds from GitHub",
             )
         )
     if given.get("agentProfile") is not None and given.get("resources") is not None:
@@ -449,6 +511,8 @@ def request_body(
         body["region"] = inputs["region"]
     for name, setting in settings():
         given = inputs.get(name)
+        if setting.create_only and not create:
+            continue
         if given in (None, ""):
             if create or not setting.undone:
                 continue
@@ -462,6 +526,10 @@ def request_body(
         for part in path:
             at = at.setdefault(part, {})
         at[last] = setting.value(given)
+    if create:
+        # As `pcc deploy` sends it (its api.py `_deploy`): Krisp's object always, empty
+        # without a filter, which is what the service gives an agent without one.
+        body.setdefault("krispViva", {})
     return body
 
 
@@ -492,6 +560,18 @@ def send(client: api.Client, name: str, body: dict[str, Any], *, create: bool) -
     return client.create_service(body) if create else client.update_service(name, body)
 
 
+def built(client: api.Client, name: str) -> dict[str, Any]:
+    """{buildId, image} of the build an agent built from GitHub runs: the organization route
+    names the build of a cloud-built deployment (`deployment.buildId`, as `pcc agent status`
+    reads it), and the build its image."""
+    found = client.get_service(name)
+    deployment = found.get("deployment")
+    build_id = deployment.get("buildId") if isinstance(deployment, dict) else None
+    if not isinstance(build_id, str):
+        return {"buildId": None, "image": None}
+    return {"buildId": build_id, "image": client.get_build(build_id).get("imageUri")}
+
+
 def look(client: api.Client, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
     """The agent as the route that reports these inputs' settings reports it."""
     return client.get_service(name) if on_organization_route(props) else client.get_agent(name)
@@ -504,6 +584,15 @@ def _at(found: Any, path: tuple[str | int, ...]) -> Any:
         else:
             found = found.get(part) if isinstance(found, dict) else None
     return found
+
+
+def compared(inputs: Mapping[str, Any]) -> list[str]:
+    """The settings whose change is an update. An agent built from GitHub runs the build its
+    create started: its build_id and image are outputs then, not what the program asks."""
+    names = [name for name, _ in settings()]
+    if inputs.get("git") is not None:
+        names = [n for n in names if n not in ("buildId", "image")]
+    return names
 
 
 def differs(key: str, held: Any, asked: Any) -> bool:
@@ -612,7 +701,7 @@ class AgentProvider(OwnedObjectProvider):
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
         replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
-        sent = [name for name, _ in settings()]
+        sent = compared(news)
         updates = [k for k in (*sent, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
@@ -651,10 +740,14 @@ class AgentProvider(OwnedObjectProvider):
                     f"agent {name}: {exc}; the agent exists and was left as it is: "
                     "run `pulumi up` again to carry on"
                 ) from None
+            outs = self._outputs(props, agent)
+            if props.get("git") is not None:
+                with self.reported(name, props):
+                    outs.update(built(client, name))
         # The claim stays until the engine shows it has the agent in its state (diff, delete):
         # an engine killed while this call ran never records it, and only the claim lets the
         # next `up` recover the agent instead of refusing it as someone else's.
-        return CreateResult(name, self._outputs(props, agent))
+        return CreateResult(name, outs)
 
     def _undo(
         self, client: api.Client, name: str, props: dict[str, Any], ours: bool
@@ -743,7 +836,7 @@ class AgentProvider(OwnedObjectProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
-        if not forced and all(olds.get(k) == news.get(k) for k, _ in settings()):
+        if not forced and all(olds.get(k) == news.get(k) for k in compared(news)):
             return UpdateResult(
                 {
                     **olds,
@@ -772,7 +865,10 @@ class AgentProvider(OwnedObjectProvider):
                     "serving its previous deployment while it can)"
                 )
             ) from None
-        return UpdateResult(self._outputs(news, agent))
+        outs = self._outputs(news, agent)
+        if news.get("git") is not None:
+            outs.update(buildId=olds.get("buildId"), image=olds.get("image"))
+        return UpdateResult(outs)
 
     def _observed(
         self, name: str, props: dict[str, Any], found: dict[str, Any]

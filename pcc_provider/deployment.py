@@ -5,8 +5,8 @@ The file is read as pipecatcloud 1.4.0 reads it (`pipecatcloud/_utils/deploy_uti
 (its `[build]` context, Dockerfile and `[build.exclude]` patterns), else that image or build;
 the agent with the file's name, region, `[scaling]`, profile or `[resources]`, `[krisp_viva]`,
 session limit, `websocket_auth` and `architecture`, bound to its `secret_set` and
-`image_credentials` by name; `[git]` is refused, not supported yet (NOT_YET says why). Paths
-are relative to the file's folder (`pcc deploy` takes them relative to where it runs, which is
+`image_credentials` by name; or, with `[git]`, an agent Pipecat Cloud builds from GitHub.
+Paths are relative to the file's folder (`pcc deploy` takes them relative to where it runs, which is
 that folder).
 
 The file is checked against SCHEMA, pcc 1.4.0's keys with their types and limits, before
@@ -30,7 +30,7 @@ from typing import Any
 
 import pulumi
 
-from pcc_provider.agent import ARCHITECTURES, QUANTITY, WEBSOCKET_AUTH, Agent
+from pcc_provider.agent import ARCHITECTURES, QUANTITY, WEBSOCKET_AUTH, Agent, git_problem
 from pcc_provider.agent import DESCRIPTION as AGENT
 from pcc_provider.build import Build
 from pcc_provider.errors import PipecatError
@@ -86,14 +86,15 @@ def quantity(value: str) -> str | None:
     return 'must be a Kubernetes quantity (e.g. "500m", "2", "4Gi")'
 
 
-# pcc 1.4.0 reads [git] (an agent Pipecat Cloud builds from a GitHub repository); the Agent
-# cannot deploy one yet: it has no image or build until the build its first deploy triggers,
-# which the Agent would have to follow (and report) instead of a deployment.
-NOT_YET = (
-    "is not supported yet: an agent Pipecat Cloud builds from a GitHub repository has no image "
-    "or build until that build runs, and the Agent does not follow such a build yet; remove "
-    "[git] and deploy the same folder with [build] (or give image or build_id)"
-)
+def repository(value: str) -> str | None:
+    """pcc 1.4.0's rule for [git] repo (GitSourceConfig, "the same rules the API applies")."""
+    fine = git_problem({"repoFullName": value, "branch": "main"}) is None
+    return None if fine else "must be of the form owner/repo"
+
+
+def branch(value: str) -> str | None:
+    fine = git_problem({"repoFullName": "owner/repo", "branch": value}) is None
+    return None if fine else "must be a branch name (no empty or dot-only part)"
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,9 @@ SCHEMA: tuple[Key, ...] = (
     Key(("resources",), TABLE, "resources"),
     Key(("resources", "cpu"), STRING, limit=quantity),
     Key(("resources", "memory"), STRING, limit=quantity),
-    # Read by pcc deploy, refused here (its contents are not checked: the key is refused).
-    Key(("git",), TABLE, refused=NOT_YET),
-    Key(("git", "repo"), STRING),
-    Key(("git", "branch"), STRING),
+    Key(("git",), TABLE, "git"),
+    Key(("git", "repo"), STRING, limit=repository),
+    Key(("git", "branch"), STRING, limit=branch),
     Key(("git", "dockerfile_path"), STRING),
     Key(("git", "subdirectory"), STRING),
     # pcc 1.4.0 refuses it too, with this advice.
@@ -228,7 +228,18 @@ def combined_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
         yield Problem("agent_name must not be empty", ("agent_name",))
     if "image" in data and "build_id" in data:
         yield Problem("give image or build_id, not both", ("build_id",))
+    git = data.get("git", {})
+    if git and set(git) & {"repo", "branch"} != {"repo", "branch"}:
+        missing = "branch" if "repo" in git else "repo"
+        yield Problem(f"[git] needs both repo and branch: {missing} is missing", ("git",))
+    for source in ("image", "build_id"):
+        if git and source in data:
+            # pcc 1.4.0: "Cannot specify a GitHub source together with 'image' or 'build_id'".
+            yield Problem(f"give [git] or {source}, not both", ("git",))
     resources = data.get("resources", {})
+    if git and resources:
+        # pcc 1.4.0: "Explicit resources are not yet supported for GitHub-sourced agents".
+        yield Problem("[resources] cannot size an agent built from [git] yet", ("resources",))
     if resources and set(resources) != {"cpu", "memory"}:
         missing = "memory" if "cpu" in resources else "cpu"
         yield Problem(
@@ -339,6 +350,17 @@ def read_deploy_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]
         "architecture": data.get("architecture"),
         "resources": data.get("resources") or None,
     }
+    if data.get("git"):
+        git = data["git"]
+        named = (
+            ("repoFullName", "repo"),
+            ("branch", "branch"),
+            ("dockerfilePath", "dockerfile_path"),
+            ("subdirectory", "subdirectory"),
+        )
+        source = {field: git[key] for field, key in named if git.get(key)}
+        # Nothing is pulled for a build from GitHub: pcc drops the pull secret too.
+        return {**agent, "git": source, "image_pull_secret_set": None}, None
     if data.get("image"):
         return {**agent, "image": data["image"]}, None
     if data.get("build_id"):
@@ -416,7 +438,7 @@ class Deployment(pulumi.ComponentResource):
         self.image_uri = (
             self.build.image_uri
             if self.build is not None
-            else pulumi.Output.from_input(agent_args.get("image"))
+            else self.agent.image  # an image given, or the one a build from GitHub made
         )
         self.service_name = self.agent.service_name
         self.register_outputs(

@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pcc_provider.emulator import spec
+from pcc_provider.emulator import github, spec
 from pcc_provider.emulator.archive import InvalidArchive, read_dockerfile
 from pcc_provider.emulator.entities import (
     ARCHITECTURES,
@@ -399,6 +399,65 @@ class Backend:
                 last_request=request,
             )
             agent.current.bound_sets = bound
+            self.agents[name] = agent
+            self.records.save("agents", name, agent)
+        return agent
+
+    def create_git_agent(
+        self,
+        name: str,
+        region: str,
+        git: dict[str, Any],
+        settings: dict[str, Any],
+        request: dict[str, Any] | None = None,
+    ) -> Agent:
+        """An agent from a GitHub source (github.py): a build of the source's placeholder
+        context starts now, and the agent's first deployment runs its image once it succeeds."""
+        if region not in REGIONS:
+            raise BadRequest(f"Invalid region '{region}'")
+        settings = _sized(settings, settings)
+        _check_architecture(region, settings)
+        now = self.clock.now()
+        dockerfile = github.dockerfile_of(git)
+        commit = github.commit_of(git)
+        planned = build_outcome(dockerfile, git["dockerfilePath"])
+        build = Build(
+            id=str(uuid.uuid4()),
+            region=region,
+            context_hash=commit[:16],
+            dockerfile_path=git["dockerfilePath"],
+            context_size=len(dockerfile),
+            created_at=now,
+            duration=max(0.0, float(self.settings.build_seconds)),
+            outcome=planned.outcome,
+            error_message=planned.error_message,
+            image_size=180_000_000 if planned.outcome == "success" else None,
+            steps=planned.steps,
+            failed_step=planned.failed_step,
+            commit_sha=commit,
+        )
+        deployment = self._deployment(
+            {"image": image_uri(build, self.organization), "buildId": build.id}, settings
+        )
+        # Ready once the build is done and the deployment has taken its usual time since.
+        deployment.ready_at = build.completed_at + (deployment.ready_at - deployment.created_at)
+        with self.lock:
+            if self._live_agent(name) is not None:
+                raise BadRequest("Service already exists")
+            bound = self._bind_sets(region, settings)
+            agent = Agent(
+                id=str(uuid.uuid4()),
+                name=name,
+                region=region,
+                created_at=now,
+                updated_at=now,
+                deployments=[deployment],
+                last_request=request,
+                git=git,
+            )
+            agent.current.bound_sets = bound
+            self.builds[build.id] = build
+            self.records.save("builds", build.id, build)
             self.agents[name] = agent
             self.records.save("agents", name, agent)
         return agent

@@ -112,6 +112,8 @@ class Build:
     image_size: int | None
     steps: list[str]  # the Dockerfile's instructions, for the logs
     failed_step: int | None  # index into steps of the step that fails or hangs
+    # The commit a build of an agent's GitHub source built (github.py); None for an upload's.
+    commit_sha: str | None = None
 
     @property
     def started_at(self) -> float:
@@ -268,6 +270,8 @@ class Agent:
     # The body of the last create or update asked of it, as sent (for tests to compare what
     # two clients send; the control API shows it).
     last_request: dict[str, Any] | None = None
+    # The GitHub source it was created from (`git` of the create, github.py), else None.
+    git: dict[str, Any] | None = None
 
     @property
     def current(self) -> Deployment:

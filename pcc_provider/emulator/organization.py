@@ -32,7 +32,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator import render
+from pcc_provider.emulator import github, render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
 from pcc_provider.emulator.storage import UploadTarget
@@ -105,9 +105,13 @@ class OrganizationApi:
         return body
 
     def _build_json(self, build: Build) -> dict[str, Any]:
-        return render.build_json(
+        body = render.build_json(
             build, self.backend.clock.now(), self.backend.organization, self.base_url()
         )
+        if build.commit_sha is not None:
+            # A build of a GitHub source: pcc's `build status` shows it (not in the spec).
+            body["commitSha"] = build.commit_sha
+        return body
 
     # -- account (auth whoami, organizations list) --------------------------------------------
 
@@ -210,14 +214,25 @@ class OrganizationApi:
         )
 
     def _service_json(self, agent: Agent) -> dict[str, Any]:
-        return render.service_json(agent, self.backend.clock.now(), self.backend.organization)
+        now = self.backend.clock.now()
+        body = render.service_json(agent, now, self.backend.organization)
+        if agent.git is not None:
+            build = self.backend.builds.get(agent.current.build_id or "")
+            body.update(github.rendered(agent, build, now))
+        return body
 
     def create_service(self, request: Request, org: str) -> Response:
         sent = read_json(request)
         body = self._with_region(dict(sent))
+        git = github.source(body)  # its image comes from the build this create starts
         name, region, image, build_id, settings = create_agent_request(body)
         settings.update(organization_settings(body, None))
-        agent = self.backend.create_agent(name, region, image, build_id, settings, sent)
+        if git is not None:
+            # Nothing is pulled for a git build (pcc drops the pull secret too).
+            settings["imagePullSecretSet"] = None
+            agent = self.backend.create_git_agent(name, region, git, settings, sent)
+        else:
+            agent = self.backend.create_agent(name, region, image, build_id, settings, sent)
         return json_response(self._service_json(agent))
 
     def update_service(self, request: Request, org: str) -> Response:

@@ -63,6 +63,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly desiredDeploymentId: pulumi.Output<string | undefined>;
     /**
+     * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+     */
+    declare public readonly git: pulumi.Output<{[key: string]: string} | undefined>;
+    /**
      * The image the agent runs, if given as an image.
      */
     declare public readonly image: pulumi.Output<string | undefined>;
@@ -146,6 +150,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["architecture"] = args?.architecture;
             resourceInputs["buildId"] = args?.buildId;
             resourceInputs["deployTimeout"] = (args?.deployTimeout) ?? 600;
+            resourceInputs["git"] = args?.git;
             resourceInputs["image"] = args?.image;
             resourceInputs["imagePullSecretSet"] = args?.imagePullSecretSet;
             resourceInputs["krispVivaAudioFilter"] = args?.krispVivaAudioFilter;
@@ -172,6 +177,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["createdAt"] = undefined /*out*/;
             resourceInputs["deployTimeout"] = undefined /*out*/;
             resourceInputs["desiredDeploymentId"] = undefined /*out*/;
+            resourceInputs["git"] = undefined /*out*/;
             resourceInputs["image"] = undefined /*out*/;
             resourceInputs["imagePullSecretSet"] = undefined /*out*/;
             resourceInputs["krispVivaAudioFilter"] = undefined /*out*/;
@@ -218,6 +224,10 @@ export interface AgentArgs {
      * seconds to wait for a deployment to become ready (default 600).
      */
     deployTimeout?: pulumi.Input<number | undefined>;
+    /**
+     * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+     */
+    git?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
      * a container image to deploy instead of a build.
      */

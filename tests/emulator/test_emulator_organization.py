@@ -280,3 +280,52 @@ def test_bad_service_fields_are_refused(api: Client, extra: dict[str, Any], mess
     body = {"serviceName": "bad", "image": "example/bot:1", **extra}
     refused = api.raw("POST", f"{ORG}/services", json=body)
     assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text
+
+
+def test_a_service_from_a_github_source_builds_it_then_runs_its_image(api: Client) -> None:
+    git = {"repoFullName": "acme/bot", "branch": "main", "subdirectory": "agent"}
+    sent = {"serviceName": "from-git", "region": "us-west", "git": git}
+    assert api.raw("POST", f"{ORG}/services", json=sent).status_code == 200
+    first = api.raw("GET", f"{ORG}/services/from-git").json()["body"]
+    assert first["latestDeploy"]["status"] in ("pending", "building")
+    assert first["git"] == {**git, "dockerfilePath": "Dockerfile", "autoDeploy": True}
+    assert "deployedCommit" not in first
+
+    api.advance(5)
+    body = api.raw("GET", f"{ORG}/services/from-git").json()["body"]
+    latest = body["latestDeploy"]
+    assert latest["status"] == "succeeded" and latest["ref"] == "refs/heads/main"
+    assert body["deployedCommit"]["sha"] == latest["commitSha"]
+    build_id = body["deployment"]["buildId"]
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "success"
+    build = api.raw("GET", f"{ORG}/builds/{build_id}").json()["build"]
+    assert build["commitSha"] == latest["commitSha"]
+    public = api.call("GET", "/agents/from-git", 200)
+    assert public["ready"] is True
+    record = api.control("GET", "/agents/from-git").json()
+    assert record["deployments"][0]["buildId"] == build["id"]
+
+
+@pytest.mark.parametrize(
+    ("git", "extra", "message"),
+    [
+        ({"repoFullName": "acme"}, {}, "A GitHub source requires both"),
+        ({"repoFullName": "acme", "branch": "main"}, {}, "Invalid repo 'acme'"),
+        (
+            {"repoFullName": "acme/bot", "branch": "main"},
+            {"image": "example/bot:1"},
+            "Cannot deploy from a GitHub repository and an image or build",
+        ),
+        (
+            {"repoFullName": "acme/bot", "branch": "main"},
+            {"resources": {"cpu": "2", "memory": "4Gi"}},
+            "Explicit resources are not yet supported for GitHub-sourced agents",
+        ),
+    ],
+)
+def test_a_bad_github_source_is_refused(
+    api: Client, git: dict[str, Any], extra: dict[str, Any], message: str
+) -> None:
+    body = {"serviceName": "bad-git", "git": git, **extra}
+    refused = api.raw("POST", f"{ORG}/services", json=body)
+    assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text

@@ -125,3 +125,70 @@ def test_every_key_deploys_as_pcc_deploy_sends_it_and_drift_shows_by_name(
     stack.up()
     assert service(emulator, "every-key")["deployment"]["manifest"]["spec"]["arch"] == "arm64"
     stack.preview("--expect-no-changes")
+
+
+GIT_TOML = """\
+agent_name = "from-git"
+region = "us-west"
+secret_set = "bot-secrets"
+agent_profile = "agent-2x"
+websocket_auth = "token"
+architecture = "arm64"
+
+[scaling]
+min_agents = 0
+max_agents = 2
+
+[git]
+repo = "acme/bot"
+branch = "main"
+dockerfile_path = "docker/Dockerfile"
+subdirectory = "agent"
+"""
+
+GIT_PROGRAM = """
+import pulumi
+from pcc_provider import Deployment
+
+cfg = pulumi.Config()
+bot = Deployment("bot", config_file=cfg.require("file"), deploy_timeout=60)
+pulumi.export("build_id", bot.agent.build_id)
+pulumi.export("image_uri", bot.image_uri)
+"""
+
+
+def test_a_github_source_deploys_as_pcc_deploy_sends_it_and_names_its_build(
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    emulator: EmulatorHandle,
+    tmp_path: Path,
+) -> None:
+    emulator.configure(agentReadySeconds=0, secretReadySeconds=0, buildSeconds=0)
+    out = pcc("secrets", "set", "bot-secrets", "OPENAI_API_KEY=sk-test-1234", "--skip")
+    assert "created successfully" in out, out
+    source = tmp_path / "git"
+    source.mkdir()
+    (source / "pcc-deploy.toml").write_text(GIT_TOML)
+
+    out = pcc("deploy", "--yes", cwd=source)
+    assert "Deployed 'from-git' from commit" in out, out
+    sent_by_pcc = last_request(emulator, "from-git")
+    assert emulator.api("DELETE", "/agents/from-git").status_code == 200
+
+    stack = cloud_stack(GIT_PROGRAM)
+    stack.config("file", str(source / "pcc-deploy.toml"))
+    stack.up()
+    sent_by_pulumi = last_request(emulator, "from-git")
+    assert sorted(sent_by_pulumi) == sorted(sent_by_pcc)
+    for field, value in sent_by_pcc.items():
+        assert sent_by_pulumi[field] == value, field
+
+    # The outputs name the build the create started and the image the agent runs.
+    held = service(emulator, "from-git")
+    assert held["latestDeploy"]["status"] == "succeeded"
+    build_id = held["deployment"]["buildId"]
+    build = emulator.api("GET", f"/builds/{build_id}").json()["build"]
+    outputs = stack.outputs()
+    assert outputs["build_id"] == build_id
+    assert outputs["image_uri"] == build["imageUri"]
+    stack.preview("--expect-no-changes")

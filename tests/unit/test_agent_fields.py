@@ -41,6 +41,40 @@ REFUSED: dict[str, tuple[dict[str, Any], str, str, str]] = {
         "resources must give exactly cpu and memory",
         "resources must give exactly cpu and memory",
     ),
+    "git_and_image": (
+        {"git": {"repoFullName": "acme/bot", "branch": "main"}},
+        "git",
+        "give git or image, not both: the image of an agent built from GitHub comes from",
+        "give git or image, not both",
+    ),
+    "git_not_owner_repo": (
+        {"git": {"repoFullName": "acme", "branch": "main"}, "image": None},
+        "git",
+        "git repoFullName 'acme' is not of the form owner/repo",
+        "git repoFullName 'acme' is not of the form owner/repo",
+    ),
+    "git_without_branch": (
+        {"git": {"repoFullName": "acme/bot"}, "image": None},
+        "git",
+        "git needs both repoFullName and branch",
+        "git needs both repoFullName and branch",
+    ),
+    "git_and_resources": (
+        {
+            "git": {"repoFullName": "acme/bot", "branch": "main"},
+            "image": None,
+            "resources": {"cpu": "2", "memory": "4Gi"},
+        },
+        "resources",
+        "resources cannot size an agent built from git yet: use agent_profile",
+        "resources cannot size an agent built from git yet: use agentProfile",
+    ),
+    "no_source": (
+        {"image": None},
+        "buildId",
+        "give build_id (a Build's build_id) or image, or git for an agent Pipecat Cloud",
+        "give buildId (a Build's buildId) or image, or git for an agent Pipecat Cloud",
+    ),
     "profile_and_resources": (
         {"agentProfile": "agent-2x", "resources": {"cpu": "2", "memory": "4Gi"}},
         "resources",
@@ -149,3 +183,13 @@ def test_an_agent_reports_them_where_pcc_reads_them() -> None:
     # A profile's resolved sizing is not the program's resources.
     profiled = {**found, "agentProfile": "agent-1x"}
     assert agent.observed(profiled)["resources"] is None
+
+
+def test_a_github_source_is_sent_on_create_only_and_its_build_is_an_output() -> None:
+    git = {"repoFullName": "acme/bot", "branch": "main"}
+    inputs = {"serviceName": "bot", "region": "us-west", "git": git}
+    assert agent.request_body(inputs, create=True)["git"] == git
+    assert "git" not in agent.request_body(inputs, create=False, before=inputs)
+    # The build it runs is an output: not a change the program asks for.
+    assert "buildId" not in agent.compared(inputs) and "image" not in agent.compared(inputs)
+    assert "buildId" in agent.compared(BASE)

@@ -160,11 +160,22 @@ MORE = {
         NAME + 'agent_profile = "agent-2x"\n[resources]\ncpu = "2"\nmemory = "4Gi"\n',
         "3: give agent_profile or [resources], not both",
     ),
-    # Read by pcc deploy, not deployed here yet: refused in one line that says why.
-    "git": (
-        NAME + '[git]\nrepo = "acme/bot"\nbranch = "main"\n',
-        "2: git is not supported yet: an agent Pipecat Cloud builds from a GitHub repository "
-        "has no image or build until that build runs",
+    "git_repo_not_owner_repo": (
+        NAME + '[git]\nrepo = "acme"\nbranch = "main"\n',
+        '3: [git] repo must be of the form owner/repo, not "acme"',
+    ),
+    "git_without_branch": (
+        NAME + '[git]\nrepo = "acme/bot"\n',
+        "2: [git] needs both repo and branch: branch is missing",
+    ),
+    "git_and_image": (
+        NAME + 'image = "acme/bot:1"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n',
+        "3: give [git] or image, not both",
+    ),
+    "git_and_resources": (
+        NAME + '[git]\nrepo = "acme/bot"\nbranch = "main"\n[resources]\ncpu = "2"\n'
+        'memory = "4Gi"\n',
+        "5: [resources] cannot size an agent built from [git] yet",
     ),
     "enable_krisp": (
         NAME + "enable_krisp = true\n",
@@ -272,6 +283,23 @@ def test_resources_are_read_instead_of_a_profile(tmp_path: Path) -> None:
     assert agent["agent_profile"] is None
 
 
+def test_a_github_source_is_read_in_the_api_s_names(tmp_path: Path) -> None:
+    path = written(
+        tmp_path,
+        NAME + 'image_credentials = "ghcr"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n'
+        'dockerfile_path = "docker/Dockerfile"\nsubdirectory = "agent"\n',
+    )
+    agent, build = read_deploy_file(path)
+    assert build is None
+    assert agent["git"] == {
+        "repoFullName": "acme/bot",
+        "branch": "main",
+        "dockerfilePath": "docker/Dockerfile",
+        "subdirectory": "agent",
+    }
+    assert agent["image_pull_secret_set"] is None  # nothing is pulled: pcc drops it too
+
+
 def test_the_line_scan_finds_headers_dotted_and_quoted_keys() -> None:
     text = (
         "# a comment = 1\n"
@@ -353,6 +381,9 @@ PCC_REFUSES = (
     "resources_not_a_quantity",
     "resources_misspelt",
     "resources_and_profile",
+    "git_repo_not_owner_repo",
+    "git_without_branch",
+    "git_and_image",
 )
 # and loads these, to fail later or deploy something else: here they stop at preview.
 PCC_LOADS = (
@@ -365,7 +396,7 @@ PCC_LOADS = (
     "min_agents_true",
     "websocket_auth_unknown",  # sent as it is: pcc does not check it
     "websocket_auth_a_flag",  # sent as true
-    "git",  # an agent Pipecat Cloud builds from GitHub: not deployed here yet
+    "git_and_resources",  # refused by `pcc deploy` itself, before any call
 )
 BOTH = {**ISSUE, **MORE}
 

@@ -30,6 +30,8 @@ type Agent struct {
 	DeployTimeout pulumi.Float64PtrOutput `pulumi:"deployTimeout"`
 	// The deployment the agent should run (its latest).
 	DesiredDeploymentId pulumi.StringPtrOutput `pulumi:"desiredDeploymentId"`
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git pulumi.StringMapOutput `pulumi:"git"`
 	// The image the agent runs, if given as an image.
 	Image pulumi.StringPtrOutput `pulumi:"image"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -126,6 +128,8 @@ type agentArgs struct {
 	BuildId *string `pulumi:"buildId"`
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout *float64 `pulumi:"deployTimeout"`
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git map[string]string `pulumi:"git"`
 	// a container image to deploy instead of a build.
 	Image *string `pulumi:"image"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -166,6 +170,8 @@ type AgentArgs struct {
 	BuildId pulumi.StringPtrInput
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout pulumi.Float64PtrInput
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git pulumi.StringMapInput
 	// a container image to deploy instead of a build.
 	Image pulumi.StringPtrInput
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -264,6 +270,11 @@ func (o AgentOutput) DeployTimeout() pulumi.Float64PtrOutput {
 // The deployment the agent should run (its latest).
 func (o AgentOutput) DesiredDeploymentId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.DesiredDeploymentId }).(pulumi.StringPtrOutput)
+}
+
+// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+func (o AgentOutput) Git() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringMapOutput { return v.Git }).(pulumi.StringMapOutput)
 }
 
 // The image the agent runs, if given as an image.
