@@ -11,13 +11,14 @@ render.py, as the public routes do, so both APIs always agree.
 
 Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image; create,
 update, `--force`, the organization's default region when none is given; `websocketAuth`,
-`architecture` and `resources`, which only these routes take); `build list`,
+`architecture` and `resources`, which only these routes take; `git`, github.py); `build list`,
 `build status ID`, `build logs ID`; `agent list`, `agent status NAME`, `agent delete NAME`;
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
 checks the set exists, the API refuses one that is not ready with 409). Not served (404):
-API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
+API keys, sessions, agent logs and deployments, agent start, GitHub beyond a create's `git`,
+spend limits, self-hosted
 regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
