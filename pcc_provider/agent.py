@@ -154,6 +154,7 @@ _REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def git_problem(git: Any) -> str | None:
+    """What is wrong with a GitHub source by pcc 1.4.0's rules (GitSourceConfig), or None."""
     if not isinstance(git, Mapping) or not set(git) <= set(GIT_FIELDS):
         return f"must be an object of {', '.join(GIT_FIELDS)}"
     if any(not isinstance(v, str) for v in git.values()):
