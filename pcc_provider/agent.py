@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Required, TypedDict, Unpack
 
@@ -60,6 +60,13 @@ SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
 SERVICE_NAME_MAX = 54
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 KRISP_FILTERS = ("tel", "pro")
+# pcc 1.4.0 (cli/commands/deploy.py): "exactly the kubernetes.io/arch vocabulary".
+ARCHITECTURES = ("amd64", "arm64")
+# docs.pipecat.ai/pipecat-cloud/guides/websocket-authentication: none (the default) or token.
+WEBSOCKET_AUTH = ("none", "token")
+# pcc 1.4.0's K8S_QUANTITY_PATTERN (_utils/deploy_utils.py), "the server-side k8s quantity
+# validation": a positive decimal and an optional suffix.
+QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
 # A container image reference as an agent reports it; anything else (a redacted one) is not.
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
@@ -84,6 +91,16 @@ class Setting:
     # The image source is not: a build and an image exclude each other.
     undone: bool = True
     number: bool = False
+    # Only pcc's organization route (`/organizations/{org}/services`) carries it: the public
+    # CreateServiceRequest / UpdateServiceRequest have no such field, and the API drops the
+    # fields it does not know. A body with one travels there; an agent that sets one is read
+    # there too, which is where the service reports it.
+    organization: bool = False
+    # How an agent reports it when `held` is not one path: from the whole agent.
+    observe: Callable[[dict[str, Any]], Any] | None = None
+    # Sent on create only: the API ignores it on update (pcc 1.4.0 on `git`); a change
+    # replaces the agent instead.
+    create_only: bool = False
 
     def value(self, given: Any) -> Any:
         return int(given) if self.number and given is not None else given
@@ -116,6 +133,55 @@ def _session_limit(value: Any, door: Door) -> str | None:
     if not isinstance(value, int | float) or 60 <= value <= 14400:
         return None
     return f"{door['maxSessionDuration']} must be 60 to 14400 seconds"
+
+
+def _resources(value: Any, door: Door) -> str | None:
+    if (
+        isinstance(value, Mapping)
+        and set(value) == {"cpu", "memory"}
+        and all(isinstance(v, str) and QUANTITY.fullmatch(v) for v in value.values())
+    ):
+        return None
+    return (
+        f"{door['resources']} must give exactly cpu and memory as Kubernetes quantities "
+        f"(e.g. {door.assign('resources', {'cpu': '2', 'memory': '4Gi'})}), not {value!r}"
+    )
+
+
+GIT_FIELDS = ("repoFullName", "branch", "dockerfilePath", "subdirectory")
+# pcc 1.4.0's github_utils ("mirrors the API's isValidRepoFullName"), and its branch rule.
+_REPO_PART = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def git_problem(git: Any) -> str | None:
+    """What is wrong with a GitHub source by pcc 1.4.0's rules (GitSourceConfig), or None."""
+    if not isinstance(git, Mapping) or not set(git) <= set(GIT_FIELDS):
+        return f"must be an object of {', '.join(GIT_FIELDS)}"
+    if any(not isinstance(v, str) for v in git.values()):
+        return "must hold strings"
+    repo, branch = git.get("repoFullName"), git.get("branch")
+    if repo is None or branch is None:
+        return "needs both repoFullName and branch"
+    parts = repo.split("/")
+    if len(parts) != 2 or any(not _REPO_PART.fullmatch(p) or set(p) == {"."} for p in parts):
+        return f"repoFullName {repo!r} is not of the form owner/repo"
+    if not branch or any(not p or set(p) == {"."} for p in branch.split("/")):
+        return f"branch {branch!r} is not a branch name"
+    return None
+
+
+def _git(value: Any, door: Door) -> str | None:
+    problem = git_problem(value)
+    return None if problem is None else f"{door['git']} {problem}"
+
+
+def _explicit_resources(agent: dict[str, Any]) -> Any:
+    """The cpu and memory an agent was given instead of a profile. Every agent reports its
+    resolved sizing (the manifest's `resources`); only one without a profile was given it."""
+    if agent.get("agentProfile") is not None:
+        return None
+    held = _at(agent, (*_SPEC, "resources")) or agent.get("resources")
+    return dict(held) if isinstance(held, dict) and held else None
 
 
 def _not_negative(name: str) -> Any:
@@ -228,6 +294,47 @@ class AgentArgs(TypedDict, total=False):
             ),
         ),
     ]
+    git: Annotated[
+        Mapping[str, str] | None,
+        Field(
+            "a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or "
+            'image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally '
+            "`dockerfilePath` and `subdirectory`. The first deployment runs the build the "
+            "create starts; the outputs build_id and image name it. A change replaces the "
+            "agent (the API takes a source on create only).",
+            check=_git,
+            replaces=True,
+            setting=Setting(("git",), None, undone=False, organization=True, create_only=True),
+        ),
+    ]
+    websocket_auth: Annotated[
+        str | None,
+        Field(
+            '"none" (default on the service) or "token": whether a WebSocket client must '
+            "bring an HMAC session token from `/start`.",
+            check=_one_of("websocketAuth", WEBSOCKET_AUTH),
+            setting=Setting(("websocketAuth",), ("websocketAuth",), "none", organization=True),
+        ),
+    ]
+    architecture: Annotated[
+        str | None,
+        Field(
+            '"amd64" or "arm64": the CPU architecture the image is built for (default: the '
+            "region's). An image of the other one fails with an exec format error.",
+            check=_one_of("architecture", ARCHITECTURES),
+            setting=Setting(("architecture",), (*_SPEC, "arch"), organization=True),
+        ),
+    ]
+    resources: Annotated[
+        Mapping[str, str] | None,
+        Field(
+            'explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), '
+            "instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) "
+            "regions.",
+            check=_resources,
+            setting=Setting(("resources",), None, organization=True, observe=_explicit_resources),
+        ),
+    ]
     deploy_timeout: Annotated[
         float,
         Field(
@@ -278,13 +385,41 @@ def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
     """The checks of inputs together."""
     found: list[tuple[str, str]] = []
     sources = [k for k in ("buildId", "image") if given.get(k) not in (None, "")]
-    if len(sources) == 2:
+    if given.get("git") is not None:
+        if sources:
+            found.append(
+                (
+                    "git",
+                    f"give {door['git']} or {door[sources[0]]}, not both: the image of an "
+                    "agent built from GitHub comes from that build",
+                )
+            )
+        if given.get("resources") is not None:
+            # pcc 1.4.0: the API refuses the pair ("not yet supported for GitHub-sourced
+            # agents").
+            found.append(
+                (
+                    "resources",
+                    f"{door['resources']} cannot size an agent built from {door['git']} yet: "
+                    f"use {door['agentProfile']}",
+                )
+            )
+    elif len(sources) == 2:
         found.append(("image", f"give either {door['buildId']} or {door['image']}, not both"))
     elif not sources:
         found.append(
             (
                 "buildId",
-                f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}",
+                f"give {door['buildId']} (a Build's {door['buildId']}) or {door['image']}, "
+                f"or {door['git']} for an agent Pipecat Cloud builds from GitHub",
+            )
+        )
+    if given.get("agentProfile") is not None and given.get("resources") is not None:
+        # As pcc 1.4.0 refuses them ("Cannot specify both 'agent_profile' and 'resources'").
+        found.append(
+            (
+                "resources",
+                f"give either {door['agentProfile']} or {door['resources']}, not both",
             )
         )
     low, high = given.get("minAgents"), given.get("maxAgents")
@@ -359,13 +494,17 @@ def problems(given: Mapping[str, Any], door: Door = PYTHON) -> list[tuple[str, s
     return DESCRIPTION.problems(given, door)
 
 
-def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
+def request_body(
+    inputs: Mapping[str, Any], *, create: bool, before: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
     A create sends only the settings the program sets, as `pcc deploy` does, so the agent
     holds what the service gives an agent deployed without them. An update states every
     setting, defaults included: the API keeps what an update leaves out, so a setting removed
     from the program must be sent as its default (or null, which drops a set) to be undone.
+    A setting only the organization route carries is stated only when it is set, or was
+    (`before`, the state's inputs): an agent that never set one stays on the public route.
     """
     body: dict[str, Any] = {}
     if create:
@@ -373,15 +512,25 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
         body["region"] = inputs["region"]
     for name, setting in settings():
         given = inputs.get(name)
+        if setting.create_only and not create:
+            continue
         if given in (None, ""):
             if create or not setting.undone:
                 continue
+            if setting.organization and (before or {}).get(name) in (None, ""):
+                continue
+            if name == "agentProfile" and inputs.get("resources"):
+                continue  # sized by its resources: a profile would be refused beside them
             given = setting.default
         *path, last = setting.sent
         at = body
         for part in path:
             at = at.setdefault(part, {})
         at[last] = setting.value(given)
+    if create:
+        # As `pcc deploy` sends it (its api.py `_deploy`): Krisp's object always, empty
+        # without a filter, which is what the service gives an agent without one.
+        body.setdefault("krispViva", {})
     return body
 
 
@@ -390,9 +539,43 @@ def observed(agent: dict[str, Any]) -> dict[str, Any]:
     The API redacts the build of a build-deployed agent, and then its image too."""
     held: dict[str, Any] = {"region": agent.get("region")}
     for name, setting in settings():
-        if setting.held is not None:
+        if setting.observe is not None:
+            held[name] = setting.observe(agent)
+        elif setting.held is not None:
             held[name] = _at(agent, setting.held)
     return held
+
+
+def on_organization_route(props: Mapping[str, Any]) -> bool:
+    """Whether an agent with these inputs is read on the organization route: it sets a field
+    only that route reports, or nothing is known of it yet (`pulumi import`)."""
+    organization = [n for n, s in settings() if s.organization]
+    return "serviceName" not in props or any(props.get(n) not in (None, "") for n in organization)
+
+
+def send(client: api.Client, name: str, body: dict[str, Any], *, create: bool) -> dict[str, Any]:
+    """A create or update on the route that carries every field of `body`: pcc's
+    organization route for one only it carries (as pcc deploy sends it), else the public one."""
+    if not any(s.sent[0] in body for _, s in settings() if s.organization):
+        return client.create_agent(body) if create else client.update_agent(name, body)
+    return client.create_service(body) if create else client.update_service(name, body)
+
+
+def built(client: api.Client, name: str) -> dict[str, Any]:
+    """{buildId, image} of the build an agent built from GitHub runs: the organization route
+    names the build of a cloud-built deployment (`deployment.buildId`, as `pcc agent status`
+    reads it), and the build its image."""
+    found = client.get_service(name)
+    deployment = found.get("deployment")
+    build_id = deployment.get("buildId") if isinstance(deployment, dict) else None
+    if not isinstance(build_id, str):
+        return {"buildId": None, "image": None}
+    return {"buildId": build_id, "image": client.get_build(build_id).get("imageUri")}
+
+
+def look(client: api.Client, name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """The agent as the route that reports these inputs' settings reports it."""
+    return client.get_service(name) if on_organization_route(props) else client.get_agent(name)
 
 
 def _at(found: Any, path: tuple[str | int, ...]) -> Any:
@@ -402,6 +585,15 @@ def _at(found: Any, path: tuple[str | int, ...]) -> Any:
         else:
             found = found.get(part) if isinstance(found, dict) else None
     return found
+
+
+def compared(inputs: Mapping[str, Any]) -> list[str]:
+    """The settings whose change is an update. An agent built from GitHub runs the build its
+    create started: its build_id and image are outputs then, not what the program asks."""
+    names = [name for name, _ in settings()]
+    if inputs.get("git") is not None:
+        names = [n for n in names if n not in ("buildId", "image")]
+    return names
 
 
 def differs(key: str, held: Any, asked: Any) -> bool:
@@ -448,6 +640,14 @@ class AgentProvider(OwnedObjectProvider):
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         try:
             return client.get_agent(name)
+        except api.NotFound:
+            return None
+
+    def _find_for(
+        self, client: api.Client, name: str, props: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        try:
+            return look(client, name, props)
         except api.NotFound:
             return None
 
@@ -502,7 +702,7 @@ class AgentProvider(OwnedObjectProvider):
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
         replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
-        sent = [name for name, _ in settings()]
+        sent = compared(news)
         updates = [k for k in (*sent, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
@@ -541,10 +741,14 @@ class AgentProvider(OwnedObjectProvider):
                     f"agent {name}: {exc}; the agent exists and was left as it is: "
                     "run `pulumi up` again to carry on"
                 ) from None
+            outs = self._outputs(props, agent)
+            if props.get("git") is not None:
+                with self.reported(name, props):
+                    outs.update(built(client, name))
         # The claim stays until the engine shows it has the agent in its state (diff, delete):
         # an engine killed while this call ran never records it, and only the claim lets the
         # next `up` recover the agent instead of refusing it as someone else's.
-        return CreateResult(name, self._outputs(props, agent))
+        return CreateResult(name, outs)
 
     def _undo(
         self, client: api.Client, name: str, props: dict[str, Any], ours: bool
@@ -574,7 +778,7 @@ class AgentProvider(OwnedObjectProvider):
         ownership.claim(urn, CLAIM, name, props["region"])
         started = time.time()
         try:
-            return client.create_agent(request_body(props, create=True)), True
+            return send(client, name, request_body(props, create=True), create=True), True
         except api.ApiError as exc:
             # The answer was lost or is in doubt (a gateway's 5xx): the agent may exist now.
             lost = isinstance(exc, Transient)
@@ -582,7 +786,7 @@ class AgentProvider(OwnedObjectProvider):
                 ownership.release(urn, CLAIM, name)  # refused: nothing was made
                 raise
             try:
-                existing = client.get_agent(name)
+                existing = look(client, name, props)
             except api.NotFound:
                 raise exc from None
         differences = _differences(existing, props)
@@ -592,7 +796,7 @@ class AgentProvider(OwnedObjectProvider):
         skew = self.timings.clock_skew
         created = existing.get("createdAt")
         if lost and not differences and ownership.created_after(created, started, skew):
-            return client.update_agent(name, _taking_over(props, differences)), True
+            return send(client, name, _taking_over(props, differences), create=False), True
         if (
             earlier is not None
             and not differences
@@ -605,7 +809,7 @@ class AgentProvider(OwnedObjectProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
-            return client.update_agent(name, _taking_over(props, differences)), False
+            return send(client, name, _taking_over(props, differences), create=False), False
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -629,11 +833,11 @@ class AgentProvider(OwnedObjectProvider):
             "over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return client.update_agent(name, _taking_over(props, differences)), False
+        return send(client, name, _taking_over(props, differences), create=False), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
-        if not forced and all(olds.get(k) == news.get(k) for k, _ in settings()):
+        if not forced and all(olds.get(k) == news.get(k) for k in compared(news)):
             return UpdateResult(
                 {
                     **olds,
@@ -643,7 +847,7 @@ class AgentProvider(OwnedObjectProvider):
                 }
             )
         progress = self._progress(news, olds)
-        body = request_body(news, create=False)
+        body = request_body(news, create=False, before=olds)
         if forced:
             # The same settings would not roll out: a set's new values or a trigger must.
             body["forceRedeploy"] = True
@@ -652,7 +856,7 @@ class AgentProvider(OwnedObjectProvider):
                 progress.status(f"updating agent {id_}")
                 with self.reported(id_, news):
                     self._ensure_ours(client, id_, olds, news)
-                    agent = client.update_agent(id_, body)
+                    agent = send(client, id_, body, create=False)
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
         except DeployFailed as exc:
@@ -662,7 +866,10 @@ class AgentProvider(OwnedObjectProvider):
                     "serving its previous deployment while it can)"
                 )
             ) from None
-        return UpdateResult(self._outputs(news, agent))
+        outs = self._outputs(news, agent)
+        if news.get("git") is not None:
+            outs.update(buildId=olds.get("buildId"), image=olds.get("image"))
+        return UpdateResult(outs)
 
     def _observed(
         self, name: str, props: dict[str, Any], found: dict[str, Any]

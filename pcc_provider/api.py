@@ -696,6 +696,25 @@ class Client:
     def delete_agent(self, name: str) -> None:
         self._call("DELETE", f"/agents/{name}", repeatable=True)
 
+    # An agent's create and update as `pcc deploy` sends them (its api.py `_deploy`): the
+    # organization's `services`, which carry what the public routes do not (websocketAuth,
+    # architecture, resources); an update is a PUT with the name in the body.
+
+    def create_service(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._org_call("POST", "/services", repeatable=False, json=spec)
+
+    def update_service(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {"serviceName": name, **spec}
+        return self._org_call("PUT", "/services", repeatable=False, json=body)
+
+    def get_service(self, name: str) -> dict[str, Any]:
+        """The agent as `pcc agent status` reads it: wrapped in `body` (pcc's `_agent`, which
+        takes an answer without one for no agent)."""
+        found = self._org_call("GET", f"/services/{name}", repeatable=True).get("body")
+        if not isinstance(found, dict):
+            raise NotFound(f"agent {name} is not found", status=404)
+        return found
+
     # -- secret sets ----------------------------------------------------------------------
     # PUT sets values (idempotent, so repeatable); the values travel only in its body.
 

@@ -3,9 +3,11 @@
 The file is read as pipecatcloud 1.4.0 reads it (`pipecatcloud/_utils/deploy_utils.py`,
 `load_deploy_config_file`): a cloud build when it names neither `image` nor `build_id`
 (its `[build]` context, Dockerfile and `[build.exclude]` patterns), else that image or build;
-the agent with the file's name, region, `[scaling]`, profile, `[krisp_viva]` and session
-limit, bound to its `secret_set` and `image_credentials` by name. Paths are relative to the
-file's folder (`pcc deploy` takes them relative to where it runs, which is that folder).
+the agent with the file's name, region, `[scaling]`, profile or `[resources]`, `[krisp_viva]`,
+session limit, `websocket_auth` and `architecture`, bound to its `secret_set` and
+`image_credentials` by name; or, with `[git]`, an agent Pipecat Cloud builds from GitHub.
+Paths are relative to the file's folder (`pcc deploy` takes them relative to where it runs, which is
+that folder).
 
 The file is checked against SCHEMA, pcc 1.4.0's keys with their types and limits, before
 anything is declared: a mistake stops the program (so `pulumi preview`) with one line naming
@@ -28,8 +30,8 @@ from typing import Any
 
 import pulumi
 
+from pcc_provider.agent import ARCHITECTURES, QUANTITY, WEBSOCKET_AUTH, Agent, git_problem
 from pcc_provider.agent import DESCRIPTION as AGENT
-from pcc_provider.agent import Agent
 from pcc_provider.build import Build
 from pcc_provider.errors import PipecatError
 
@@ -77,11 +79,22 @@ def tagged(image: str) -> str | None:
     return None if ":" in image else "must include a tag (my-image:latest)"
 
 
-# Why the provider refuses a key pcc deploy reads: the API it uses cannot express it (issue 31).
-CANNOT = (
-    "sets {}, which the Pipecat Cloud API this provider uses cannot express: remove it from "
-    "the file to deploy with Pulumi"
-)
+def quantity(value: str) -> str | None:
+    """A Kubernetes quantity, as pcc 1.4.0 checks [resources] (K8S_QUANTITY_PATTERN)."""
+    if QUANTITY.fullmatch(value):
+        return None
+    return 'must be a Kubernetes quantity (e.g. "500m", "2", "4Gi")'
+
+
+def repository(value: str) -> str | None:
+    """pcc 1.4.0's rule for [git] repo (GitSourceConfig, "the same rules the API applies")."""
+    fine = git_problem({"repoFullName": value, "branch": "main"}) is None
+    return None if fine else "must be of the form owner/repo"
+
+
+def branch(value: str) -> str | None:
+    fine = git_problem({"repoFullName": "owner/repo", "branch": value}) is None
+    return None if fine else "must be a branch name (no empty or dot-only part)"
 
 
 @dataclass(frozen=True)
@@ -126,19 +139,14 @@ SCHEMA: tuple[Key, ...] = (
     Key(("docker", "registry_username"), STRING),
     Key(("docker", "registry_url"), STRING),
     Key(("docker", "auto_latest"), BOOLEAN),
-    # Read by pcc deploy, refused here (their contents are not checked: the key is refused).
-    Key(("websocket_auth",), STRING, refused=CANNOT.format("websocket_auth")),
-    Key(("architecture",), STRING, refused=CANNOT.format("architecture")),
-    Key(("resources",), TABLE, refused=CANNOT.format("explicit resources (use agent_profile)")),
-    Key(("resources", "cpu"), STRING),
-    Key(("resources", "memory"), STRING),
-    Key(
-        ("git",),
-        TABLE,
-        refused=CANNOT.format("a GitHub source (the agent builds from a repository)"),
-    ),
-    Key(("git", "repo"), STRING),
-    Key(("git", "branch"), STRING),
+    Key(("websocket_auth",), STRING, "websocket_auth", limit=one_of(*WEBSOCKET_AUTH)),
+    Key(("architecture",), STRING, "architecture", limit=one_of(*ARCHITECTURES)),
+    Key(("resources",), TABLE, "resources"),
+    Key(("resources", "cpu"), STRING, limit=quantity),
+    Key(("resources", "memory"), STRING, limit=quantity),
+    Key(("git",), TABLE, "git"),
+    Key(("git", "repo"), STRING, limit=repository),
+    Key(("git", "branch"), STRING, limit=branch),
     Key(("git", "dockerfile_path"), STRING),
     Key(("git", "subdirectory"), STRING),
     # pcc 1.4.0 refuses it too, with this advice.
@@ -220,6 +228,26 @@ def combined_problems(data: Mapping[str, Any]) -> Iterator[Problem]:
         yield Problem("agent_name must not be empty", ("agent_name",))
     if "image" in data and "build_id" in data:
         yield Problem("give image or build_id, not both", ("build_id",))
+    git = data.get("git", {})
+    if git and set(git) & {"repo", "branch"} != {"repo", "branch"}:
+        missing = "branch" if "repo" in git else "repo"
+        yield Problem(f"[git] needs both repo and branch: {missing} is missing", ("git",))
+    for source in ("image", "build_id"):
+        if git and source in data:
+            # pcc 1.4.0: "Cannot specify a GitHub source together with 'image' or 'build_id'".
+            yield Problem(f"give [git] or {source}, not both", ("git",))
+    resources = data.get("resources", {})
+    if git and resources:
+        # pcc 1.4.0: "Explicit resources are not yet supported for GitHub-sourced agents".
+        yield Problem("[resources] cannot size an agent built from [git] yet", ("resources",))
+    if resources and set(resources) != {"cpu", "memory"}:
+        missing = "memory" if "cpu" in resources else "cpu"
+        yield Problem(
+            f"[resources] needs both cpu and memory: {missing} is missing", ("resources",)
+        )
+    if resources and "agent_profile" in data:
+        # pcc 1.4.0: "Cannot specify both 'agent_profile' and 'resources'".
+        yield Problem("give agent_profile or [resources], not both", ("resources",))
     scaling = data.get("scaling", {})
     low, high = scaling.get("min_agents", 0), scaling.get("max_agents")
     if high is not None and high < low:
@@ -318,7 +346,21 @@ def read_deploy_file(path: Path) -> tuple[dict[str, Any], dict[str, Any] | None]
         "min_agents": scaling.get("min_agents", 0),
         "max_agents": scaling.get("max_agents"),
         "krisp_viva_audio_filter": krisp.get("audio_filter"),
+        "websocket_auth": data.get("websocket_auth"),
+        "architecture": data.get("architecture"),
+        "resources": data.get("resources") or None,
     }
+    if data.get("git"):
+        git = data["git"]
+        named = (
+            ("repoFullName", "repo"),
+            ("branch", "branch"),
+            ("dockerfilePath", "dockerfile_path"),
+            ("subdirectory", "subdirectory"),
+        )
+        source = {field: git[key] for field, key in named if git.get(key)}
+        # Nothing is pulled for a build from GitHub: pcc drops the pull secret too.
+        return {**agent, "git": source, "image_pull_secret_set": None}, None
     if data.get("image"):
         return {**agent, "image": data["image"]}, None
     if data.get("build_id"):
@@ -396,7 +438,7 @@ class Deployment(pulumi.ComponentResource):
         self.image_uri = (
             self.build.image_uri
             if self.build is not None
-            else pulumi.Output.from_input(agent_args.get("image"))
+            else self.agent.image  # an image given, or the one a build from GitHub made
         )
         self.service_name = self.agent.service_name
         self.register_outputs(

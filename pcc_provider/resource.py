@@ -309,6 +309,13 @@ class OwnedObjectProvider(ApiProvider):
         """Ask for the deletion (api.NotFound when already gone)."""
         raise NotImplementedError
 
+    def _find_for(
+        self, client: api.Client, name: str, props: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """`_find` for a refresh of an object with the state's inputs `props` (a kind may
+        read some of them where only another route reports them)."""
+        return self._find(client, name)
+
     def _detail(self, name: str) -> watch.Detail | None:
         """How a lookout reads one object in detail; None: its list entry is all there is."""
         return lambda client: self._find(client, name)
@@ -377,7 +384,7 @@ class OwnedObjectProvider(ApiProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         progress = self._progress(props)
         with self.reported(id_, props), self._client(True, progress) as client:
-            found = self._find(client, id_)
+            found = self._find_for(client, id_, props)
         # Also when what is found is forgotten: a claim left behind would let a later create
         # of this resource take a newcomer of the name for what an interrupted `up` made.
         self._settled(props, id_)

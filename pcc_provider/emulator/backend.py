@@ -19,9 +19,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from pcc_provider.emulator import spec
+from pcc_provider.emulator import github, spec
 from pcc_provider.emulator.archive import InvalidArchive, read_dockerfile
 from pcc_provider.emulator.entities import (
+    ARCHITECTURES,
     PROPERTY_SCHEMA,
     REGIONS,
     Agent,
@@ -376,9 +377,12 @@ class Backend:
         image: str | None,
         build_id: str | None,
         settings: dict[str, Any],
+        request: dict[str, Any] | None = None,
     ) -> Agent:
         if region not in REGIONS:
             raise BadRequest(f"Invalid region '{region}'")
+        settings = _sized(settings, settings)
+        _check_architecture(region, settings)
         source = self._resolve_source(region, image, build_id)
         with self.lock:
             if self._live_agent(name) is not None:
@@ -392,8 +396,68 @@ class Backend:
                 created_at=now,
                 updated_at=now,
                 deployments=[self._deployment(source, settings)],
+                last_request=request,
             )
             agent.current.bound_sets = bound
+            self.agents[name] = agent
+            self.records.save("agents", name, agent)
+        return agent
+
+    def create_git_agent(
+        self,
+        name: str,
+        region: str,
+        git: dict[str, Any],
+        settings: dict[str, Any],
+        request: dict[str, Any] | None = None,
+    ) -> Agent:
+        """An agent from a GitHub source (github.py): a build of the source's placeholder
+        context starts now, and the agent's first deployment runs its image once it succeeds."""
+        if region not in REGIONS:
+            raise BadRequest(f"Invalid region '{region}'")
+        settings = _sized(settings, settings)
+        _check_architecture(region, settings)
+        now = self.clock.now()
+        dockerfile = github.dockerfile_of(git)
+        commit = github.commit_of(git)
+        planned = build_outcome(dockerfile, git["dockerfilePath"])
+        build = Build(
+            id=str(uuid.uuid4()),
+            region=region,
+            context_hash=commit[:16],
+            dockerfile_path=git["dockerfilePath"],
+            context_size=len(dockerfile),
+            created_at=now,
+            duration=max(0.0, float(self.settings.build_seconds)),
+            outcome=planned.outcome,
+            error_message=planned.error_message,
+            image_size=180_000_000 if planned.outcome == "success" else None,
+            steps=planned.steps,
+            failed_step=planned.failed_step,
+            commit_sha=commit,
+        )
+        deployment = self._deployment(
+            {"image": image_uri(build, self.organization), "buildId": build.id}, settings
+        )
+        # Ready once the build is done and the deployment has taken its usual time since.
+        deployment.ready_at = build.completed_at + (deployment.ready_at - deployment.created_at)
+        with self.lock:
+            if self._live_agent(name) is not None:
+                raise BadRequest("Service already exists")
+            bound = self._bind_sets(region, settings)
+            agent = Agent(
+                id=str(uuid.uuid4()),
+                name=name,
+                region=region,
+                created_at=now,
+                updated_at=now,
+                deployments=[deployment],
+                last_request=request,
+                git=git,
+            )
+            agent.current.bound_sets = bound
+            self.builds[build.id] = build
+            self.records.save("builds", build.id, build)
             self.agents[name] = agent
             self.records.save("agents", name, agent)
         return agent
@@ -421,21 +485,26 @@ class Backend:
         build_id: str | None,
         changes: dict[str, Any],
         force: bool,
+        request: dict[str, Any] | None = None,
     ) -> Agent:
         with self.lock:
             agent = self.get_agent(name, "Service not found")
+            agent.last_request = request
             current = agent.current
             if image is None and build_id is None:
                 source: dict[str, Any] = {"image": current.image, "buildId": current.build_id}
             else:
                 source = self._resolve_source(agent.region, image, build_id)
-            settings = {**current.settings, **changes}
+            settings = _sized({**current.settings, **changes}, changes)
+            _check_architecture(agent.region, settings)
             unchanged = (
                 source["image"] == current.image
                 and source.get("buildId") == current.build_id
                 and settings == current.settings
             )
             if unchanged and not force:
+                if request is not None:
+                    self.records.save("agents", name, agent)
                 return agent  # nothing to roll out: the same deployment stays desired
             bound = self._bind_sets(agent.region, settings)
             agent.deployments = [*agent.deployments[-1:], self._deployment(source, settings)]
@@ -567,6 +636,27 @@ class Backend:
                 raise Conflict(f"Secret set '{name}' is not ready (status: {status})")
             bound[field_name] = {"name": name, "version": found.version}
         return bound
+
+
+def _sized(settings: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """An agent is sized by a profile or by explicit resources, never both: resources given
+    drop the profile, a profile given drops the resources."""
+    if changes.get("resources"):
+        return {**settings, "agentProfile": None}
+    if changes.get("agentProfile") is not None and settings.get("resources"):
+        return {**settings, "resources": None}
+    return settings
+
+
+def _check_architecture(region: str, settings: dict[str, Any]) -> None:
+    """400 for an architecture the region does not schedule on, naming those it does."""
+    arch = settings.get("architecture")
+    supported = ARCHITECTURES.get(region, ())
+    if arch is not None and arch not in supported:
+        raise BadRequest(
+            f"Architecture '{arch}' is not supported in region '{region}' "
+            f"(supported: {', '.join(supported)})"
+        )
 
 
 def _check_agent(agent: Agent) -> None:

@@ -270,4 +270,6 @@ class ControlApi:
 
     def agent_deployments(self, request: Request, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
-        return json_response({"deployments": render.deployments_json(agent)})
+        return json_response(
+            {"deployments": render.deployments_json(agent), "lastRequest": agent.last_request}
+        )

@@ -23,6 +23,21 @@ REGIONS: dict[str, tuple[str, str]] = {
     "eu-central": ("Europe (Frankfurt)", "eu-central-1"),
     "ap-south": ("Asia Pacific (Mumbai)", "ap-south-1"),
 }
+# The CPU architectures each region schedules on, its default first (pcc 1.4.0 reads them as
+# `supported_architectures` / `default_architecture` of `regions list`). Daily-hosted nodes are
+# arm (the spec's nodeType "arm"); the emulator's US regions take amd64 images too, so that a
+# deploy can pin either and one the region lacks is refused as the API does.
+ARCHITECTURES: dict[str, tuple[str, ...]] = {
+    "us-west": ("arm64", "amd64"),
+    "us-east": ("arm64", "amd64"),
+    "eu-central": ("arm64",),
+    "ap-south": ("arm64",),
+}
+# `websocketAuth` values (docs.pipecat.ai/pipecat-cloud/guides/websocket-authentication), the
+# default first.
+WEBSOCKET_AUTH = ("none", "token")
+# pcc 1.4.0's K8S_QUANTITY_PATTERN, which "mirrors the server-side k8s quantity validation".
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 # The organization properties a user may set (`PATCH /properties`), as the API documents them.
 PROPERTY_SCHEMA: dict[str, dict[str, Any]] = {
     "defaultRegion": {
@@ -97,6 +112,8 @@ class Build:
     image_size: int | None
     steps: list[str]  # the Dockerfile's instructions, for the logs
     failed_step: int | None  # index into steps of the step that fails or hangs
+    # The commit a build of an agent's GitHub source built (github.py); None for an upload's.
+    commit_sha: str | None = None
 
     @property
     def started_at(self) -> float:
@@ -250,6 +267,11 @@ class Agent:
     updated_at: float
     deployments: list[Deployment] = field(default_factory=list)
     gone_at: float | None = None  # set by a delete: when the agent disappears
+    # The body of the last create or update asked of it, as sent (for tests to compare what
+    # two clients send; the control API shows it).
+    last_request: dict[str, Any] | None = None
+    # The GitHub source it was created from (`git` of the create, github.py), else None.
+    git: dict[str, Any] | None = None
 
     @property
     def current(self) -> Deployment:

@@ -10,13 +10,15 @@ handlers only translate: they validate with web.py, act through the backend and 
 render.py, as the public routes do, so both APIs always agree.
 
 Commands served: `regions list`; `deploy` (cloud build, or `--build-id`/an image; create,
-update, `--force`, the organization's default region when none is given); `build list`,
+update, `--force`, the organization's default region when none is given; `websocketAuth`,
+`architecture` and `resources`, which only these routes take; `git`, github.py); `build list`,
 `build status ID`, `build logs ID`; `agent list`, `agent status NAME`, `agent delete NAME`;
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
 checks the set exists, the API refuses one that is not ready with 409). Not served (404):
-API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
+API keys, sessions, agent logs and deployments, agent start, GitHub beyond a create's `git`,
+spend limits, self-hosted
 regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
@@ -31,9 +33,9 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
-from pcc_provider.emulator import render
+from pcc_provider.emulator import github, render
 from pcc_provider.emulator.backend import Backend
-from pcc_provider.emulator.entities import Build
+from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
     bad_request,
@@ -47,6 +49,7 @@ from pcc_provider.emulator.web import (
     logs_json,
     logs_page,
     opt_str,
+    organization_settings,
     query_str,
     read_json,
     req_str,
@@ -103,9 +106,13 @@ class OrganizationApi:
         return body
 
     def _build_json(self, build: Build) -> dict[str, Any]:
-        return render.build_json(
+        body = render.build_json(
             build, self.backend.clock.now(), self.backend.organization, self.base_url()
         )
+        if build.commit_sha is not None:
+            # A build of a GitHub source: pcc's `build status` shows it (not in the spec).
+            body["commitSha"] = build.commit_sha
+        return body
 
     # -- account (auth whoami, organizations list) --------------------------------------------
 
@@ -133,10 +140,9 @@ class OrganizationApi:
     def regions(self, request: Request, org: str) -> Response:
         regions = render.regions_json()
         for region in regions:
-            # Read by `regions list` and `deploy --architecture` (regions.py); the emulator's
-            # agents run on arm (nodeType "arm"), as Daily-hosted regions do.
-            region["supported_architectures"] = ["arm64"]
-            region["default_architecture"] = "arm64"
+            # Read by `regions list` and `deploy --architecture` (regions.py).
+            region["supported_architectures"] = list(ARCHITECTURES[region["code"]])
+            region["default_architecture"] = ARCHITECTURES[region["code"]][0]
         return json_response({"regions": regions})
 
     def properties_get(self, request: Request, org: str) -> Response:
@@ -208,13 +214,27 @@ class OrganizationApi:
             }
         )
 
+    def _service_json(self, agent: Agent) -> dict[str, Any]:
+        now = self.backend.clock.now()
+        body = render.service_json(agent, now, self.backend.organization)
+        if agent.git is not None:
+            build = self.backend.builds.get(agent.current.build_id or "")
+            body.update(github.rendered(agent, build, now))
+        return body
+
     def create_service(self, request: Request, org: str) -> Response:
-        body = self._with_region(read_json(request))
+        sent = read_json(request)
+        body = self._with_region(dict(sent))
+        git = github.source(body)  # its image comes from the build this create starts
         name, region, image, build_id, settings = create_agent_request(body)
-        agent = self.backend.create_agent(name, region, image, build_id, settings)
-        return json_response(
-            render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
-        )
+        settings.update(organization_settings(body, None))
+        if git is not None:
+            # Nothing is pulled for a git build (pcc drops the pull secret too).
+            settings["imagePullSecretSet"] = None
+            agent = self.backend.create_git_agent(name, region, git, settings, sent)
+        else:
+            agent = self.backend.create_agent(name, region, image, build_id, settings, sent)
+        return json_response(self._service_json(agent))
 
     def update_service(self, request: Request, org: str) -> Response:
         # `deploy` of an existing agent: PUT with the whole config and the name in the body.
@@ -222,8 +242,9 @@ class OrganizationApi:
         name = req_str(body, "serviceName")
         current = self.backend.get_agent(name, "Service not found").current
         image, build_id, changes, force = update_agent_request(body, current.settings)
-        agent = self.backend.update_agent(name, image, build_id, changes, force)
-        updated = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
+        changes.update(organization_settings(body, current.settings))
+        agent = self.backend.update_agent(name, image, build_id, changes, force, body)
+        updated = self._service_json(agent)
         if updated["desiredDeploymentId"] == current.id and not body.get("forceRedeploy"):
             # deploy.py prints result["warning"] "when identical config was deployed without
             # --force"; the message is ours.
@@ -235,7 +256,7 @@ class OrganizationApi:
 
     def get_service(self, request: Request, org: str, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
-        body = render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
+        body = self._service_json(agent)
         build_id = agent.current.build_id
         if build_id is not None:
             # A cloud-built deployment carries its build id and no image: `agent status` shows

@@ -129,8 +129,9 @@ class PublicApi:
     # -- agents ------------------------------------------------------------------------------
 
     def create_agent(self, request: Request) -> Response:
-        name, region, image, build_id, settings = create_agent_request(read_json(request))
-        agent = self.backend.create_agent(name, region, image, build_id, settings)
+        body = read_json(request)
+        name, region, image, build_id, settings = create_agent_request(body)
+        agent = self.backend.create_agent(name, region, image, build_id, settings, body)
         return json_response(
             render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )
@@ -155,10 +156,9 @@ class PublicApi:
 
     def update_agent(self, request: Request, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName, "Service not found")
-        image, build_id, changes, force = update_agent_request(
-            read_json(request), agent.current.settings
-        )
-        agent = self.backend.update_agent(agentName, image, build_id, changes, force)
+        body = read_json(request)
+        image, build_id, changes, force = update_agent_request(body, agent.current.settings)
+        agent = self.backend.update_agent(agentName, image, build_id, changes, force, body)
         return json_response(
             render.agent_json(agent, self.backend.clock.now(), self.backend.organization)
         )

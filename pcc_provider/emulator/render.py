@@ -22,6 +22,7 @@ from pcc_provider.emulator.entities import (
     image_uri,
 )
 from pcc_provider.emulator.errors import ServiceError
+from pcc_provider.emulator.spec import DEFAULT_AGENT_PROFILE
 
 # Shown instead of the ECR URI in a build-based deployment's manifest, as the API documents.
 REDACTED_IMAGE = "[redacted]"
@@ -170,7 +171,7 @@ def _log_schedule(build: Build, organization: Organization) -> list[tuple[float,
 
 def _manifest(agent: Agent, dep: Deployment, organization: Organization) -> dict[str, Any]:
     s = dep.settings
-    cpu, memory = AGENT_PROFILES[s["agentProfile"]]
+    cpu, memory = _sizing(s)
     spec: dict[str, Any] = {
         "dailyNodeType": s["nodeType"],
         "image": REDACTED_IMAGE if dep.build_id else dep.image,
@@ -297,7 +298,8 @@ def agent_json(agent: Agent, now: float, organization: Organization) -> dict[str
         },
         "activeSessionCount": 0,
         "deployment": _manifest(agent, current, organization),
-        "agentProfile": s["agentProfile"],
+        # Null for an agent sized by explicit resources (pcc 1.4.0: "there is no profile").
+        "agentProfile": s.get("agentProfile"),
         "krispViva": {"audioFilter": s["krispViva"]["audioFilter"]},
         "currentRevision": _revision(current, now, previous=False),
         "previousRevision": None,
@@ -306,6 +308,30 @@ def agent_json(agent: Agent, now: float, organization: Organization) -> dict[str
         body["reconciledDeploymentId"] = reconciled.id
     if not ready and reconciled is not None and reconciled is not current:
         body["previousRevision"] = _revision(reconciled, now, previous=True)
+    return body
+
+
+def _sizing(settings: dict[str, Any]) -> tuple[str, str]:
+    """(cpu, memory): the explicit resources, else the profile's."""
+    explicit = settings.get("resources")
+    if explicit:
+        return explicit["cpu"], explicit["memory"]
+    return AGENT_PROFILES[settings.get("agentProfile") or DEFAULT_AGENT_PROFILE]
+
+
+def service_json(agent: Agent, now: float, organization: Organization) -> dict[str, Any]:
+    """The agent as the organization route reports it: the public shape plus what pcc 1.4.0
+    reads there (cli/commands/agent.py `status`): the architecture the deployment pinned at
+    `deployment.manifest.spec.arch` (absent: the region's default), the resolved sizing as
+    `resources`, and `websocketAuth` as the create and update take it."""
+    body = agent_json(agent, now, organization)
+    s = agent.current.settings
+    arch = s.get("architecture")
+    if arch is not None:
+        body["deployment"]["manifest"]["spec"]["arch"] = arch
+    cpu, memory = _sizing(s)
+    body["resources"] = {"cpu": cpu, "memory": memory}
+    body["websocketAuth"] = s.get("websocketAuth", "none")
     return body
 
 

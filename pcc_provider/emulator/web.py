@@ -16,9 +16,11 @@ from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator import render, spec
 from pcc_provider.emulator.entities import (
+    QUANTITY_RE,
     REGIONS,
     SECRET_KEY_RE,
     SECRET_SET_NAME_RE,
+    WEBSOCKET_AUTH,
     valid_dockerfile_path,
 )
 from pcc_provider.emulator.errors import BadRequest, ServiceError
@@ -239,6 +241,43 @@ def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[st
     if "maxSessionDuration" in body or base is None:
         settings["maxSessionDuration"] = opt_int(body, "maxSessionDuration", *spec.SESSION_DURATION)
     return settings
+
+
+def organization_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:
+    """The settings only the organization route's create and update take (the public ones
+    drop them, as the API drops fields it does not know): `websocketAuth`, `architecture`
+    (null: the region's default) and `resources` (null: none, sized by the profile). A
+    create (`base` None) keeps what differs from the defaults, an update what it changes, so
+    that an agent that never set one holds the settings it always did."""
+    found: dict[str, Any] = {}
+    auth = opt_str(body, "websocketAuth")
+    if auth is not None and auth not in WEBSOCKET_AUTH:
+        bad_request(f"'websocketAuth' must be one of {', '.join(WEBSOCKET_AUTH)}")
+    if auth is not None:
+        found["websocketAuth"] = auth
+    if "architecture" in body:
+        arch = body["architecture"]
+        if arch is not None and arch not in ("amd64", "arm64"):
+            bad_request(f"Invalid architecture '{arch}'. Valid values are: amd64, arm64")
+        found["architecture"] = arch
+    if "resources" in body:
+        raw = body["resources"]
+        if raw is not None:
+            if not isinstance(raw, dict) or set(raw) != {"cpu", "memory"}:
+                bad_request("'resources' must be an object with exactly 'cpu' and 'memory'")
+            for name in ("cpu", "memory"):
+                value = raw[name]
+                if not isinstance(value, str) or not QUANTITY_RE.fullmatch(value):
+                    bad_request(
+                        f"Invalid {name} quantity {value!r} (expected e.g. '500m', '2', '4Gi')"
+                    )
+            if body.get("agentProfile") is not None:
+                bad_request("Cannot specify both 'agentProfile' and 'resources'")
+            raw = {"cpu": raw["cpu"], "memory": raw["memory"]}
+        found["resources"] = raw
+    defaults = {"websocketAuth": "none", "architecture": None, "resources": None}
+    held = base or {}
+    return {k: v for k, v in found.items() if v != held.get(k, defaults[k])}
 
 
 # -- what an operation's request asks for ---------------------------------------------------

@@ -43,6 +43,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public readonly agentProfile: pulumi.Output<string | undefined>;
     /**
+     * "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+     */
+    declare public readonly architecture: pulumi.Output<string | undefined>;
+    /**
      * The build the agent runs, if deployed from one.
      */
     declare public readonly buildId: pulumi.Output<string | undefined>;
@@ -58,6 +62,10 @@ export class Agent extends pulumi.CustomResource {
      * The deployment the agent should run (its latest).
      */
     declare public /*out*/ readonly desiredDeploymentId: pulumi.Output<string | undefined>;
+    /**
+     * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+     */
+    declare public readonly git: pulumi.Output<{[key: string]: string} | undefined>;
     /**
      * The image the agent runs, if given as an image.
      */
@@ -95,6 +103,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public readonly region: pulumi.Output<string>;
     /**
+     * explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+     */
+    declare public readonly resources: pulumi.Output<{[key: string]: string} | undefined>;
+    /**
      * secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
      */
     declare public readonly secretSet: pulumi.Output<string | undefined>;
@@ -114,6 +126,10 @@ export class Agent extends pulumi.CustomResource {
      * whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
      */
     declare public readonly waitForCapacity: pulumi.Output<boolean | undefined>;
+    /**
+     * "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+     */
+    declare public readonly websocketAuth: pulumi.Output<string | undefined>;
 
     /**
      * Create a Agent resource with the given unique name, arguments, and options.
@@ -131,8 +147,10 @@ export class Agent extends pulumi.CustomResource {
             }
             resourceInputs["adoptExisting"] = (args?.adoptExisting) ?? false;
             resourceInputs["agentProfile"] = args?.agentProfile;
+            resourceInputs["architecture"] = args?.architecture;
             resourceInputs["buildId"] = args?.buildId;
             resourceInputs["deployTimeout"] = (args?.deployTimeout) ?? 600;
+            resourceInputs["git"] = args?.git;
             resourceInputs["image"] = args?.image;
             resourceInputs["imagePullSecretSet"] = args?.imagePullSecretSet;
             resourceInputs["krispVivaAudioFilter"] = args?.krispVivaAudioFilter;
@@ -140,10 +158,12 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["maxSessionDuration"] = args?.maxSessionDuration;
             resourceInputs["minAgents"] = args?.minAgents;
             resourceInputs["region"] = args?.region;
+            resourceInputs["resources"] = args?.resources;
             resourceInputs["secretSet"] = args?.secretSet;
             resourceInputs["serviceName"] = args?.serviceName;
             resourceInputs["triggers"] = args?.triggers;
             resourceInputs["waitForCapacity"] = (args?.waitForCapacity) ?? true;
+            resourceInputs["websocketAuth"] = args?.websocketAuth;
             resourceInputs["createdAt"] = undefined /*out*/;
             resourceInputs["desiredDeploymentId"] = undefined /*out*/;
             resourceInputs["ready"] = undefined /*out*/;
@@ -152,10 +172,12 @@ export class Agent extends pulumi.CustomResource {
         } else {
             resourceInputs["adoptExisting"] = undefined /*out*/;
             resourceInputs["agentProfile"] = undefined /*out*/;
+            resourceInputs["architecture"] = undefined /*out*/;
             resourceInputs["buildId"] = undefined /*out*/;
             resourceInputs["createdAt"] = undefined /*out*/;
             resourceInputs["deployTimeout"] = undefined /*out*/;
             resourceInputs["desiredDeploymentId"] = undefined /*out*/;
+            resourceInputs["git"] = undefined /*out*/;
             resourceInputs["image"] = undefined /*out*/;
             resourceInputs["imagePullSecretSet"] = undefined /*out*/;
             resourceInputs["krispVivaAudioFilter"] = undefined /*out*/;
@@ -165,11 +187,13 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["ready"] = undefined /*out*/;
             resourceInputs["reconciledDeploymentId"] = undefined /*out*/;
             resourceInputs["region"] = undefined /*out*/;
+            resourceInputs["resources"] = undefined /*out*/;
             resourceInputs["secretSet"] = undefined /*out*/;
             resourceInputs["serviceName"] = undefined /*out*/;
             resourceInputs["triggers"] = undefined /*out*/;
             resourceInputs["updatedAt"] = undefined /*out*/;
             resourceInputs["waitForCapacity"] = undefined /*out*/;
+            resourceInputs["websocketAuth"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         super(Agent.__pulumiType, name, resourceInputs, opts);
@@ -189,6 +213,10 @@ export interface AgentArgs {
      */
     agentProfile?: pulumi.Input<string | undefined>;
     /**
+     * "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+     */
+    architecture?: pulumi.Input<string | undefined>;
+    /**
      * a successful build to deploy, e.g. `Build(...).build_id` or a StackReference output. Give this or `image`.
      */
     buildId?: pulumi.Input<string | undefined>;
@@ -196,6 +224,10 @@ export interface AgentArgs {
      * seconds to wait for a deployment to become ready (default 600).
      */
     deployTimeout?: pulumi.Input<number | undefined>;
+    /**
+     * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+     */
+    git?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
     /**
      * a container image to deploy instead of a build.
      */
@@ -225,6 +257,10 @@ export interface AgentArgs {
      */
     region?: pulumi.Input<string | undefined>;
     /**
+     * explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+     */
+    resources?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
      * secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
      */
     secretSet?: pulumi.Input<string | undefined>;
@@ -240,4 +276,8 @@ export interface AgentArgs {
      * whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
      */
     waitForCapacity?: pulumi.Input<boolean | undefined>;
+    /**
+     * "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+     */
+    websocketAuth?: pulumi.Input<string | undefined>;
 }

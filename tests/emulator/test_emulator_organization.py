@@ -167,7 +167,7 @@ def test_faults_and_stats_cover_the_organization_routes(api: Client) -> None:
     assert regions[0] == {
         "code": "us-west",
         "display_name": "US West (Oregon)",
-        "supported_architectures": ["arm64"],
+        "supported_architectures": ["arm64", "amd64"],
         "default_architecture": "arm64",
     }
     assert api.stats()["requests"][route] == 2
@@ -200,3 +200,132 @@ def test_an_unreadable_properties_file_means_the_defaults(
     line = capsys.readouterr().err
     assert line.startswith(f"warning: cannot read {state / 'properties.json'} ({why}"), line
     assert line.endswith(f": moved it to {aside}; the emulator starts without it\n"), line
+
+
+# -- what only the organization's services carry (issue 31) ----------------------------------
+
+
+def test_services_carry_websocket_auth_architecture_and_resources(api: Client) -> None:
+    sent = {
+        "serviceName": "pinned",
+        "region": "us-west",
+        "image": "example/bot:1",
+        "websocketAuth": "token",
+        "architecture": "amd64",
+        "resources": {"cpu": "2", "memory": "4Gi"},
+    }
+    assert api.raw("POST", f"{ORG}/services", json=sent).status_code == 200
+    body = api.raw("GET", f"{ORG}/services/pinned").json()["body"]
+    # Where pcc 1.4.0's `agent status` reads them (cli/commands/agent.py).
+    assert body["deployment"]["manifest"]["spec"]["arch"] == "amd64"
+    assert body["resources"] == {"cpu": "2", "memory": "4Gi"}
+    assert body["websocketAuth"] == "token"
+    assert body["agentProfile"] is None  # sized by its resources: no profile
+    # The public read (checked against the spec) has the sizing where the spec puts it.
+    public = api.call("GET", "/agents/pinned", 200)
+    assert public["deployment"]["manifest"]["spec"]["resources"] == {"cpu": "2", "memory": "4Gi"}
+    assert public["agentProfile"] is None
+    assert "arch" not in public["deployment"]["manifest"]["spec"]
+    record = api.control("GET", "/agents/pinned").json()
+    assert record["lastRequest"] == sent  # as sent, before the emulator fills anything in
+
+    # An update changes one; the same values again make no new deployment.
+    moved = api.raw(
+        "PUT", f"{ORG}/services", json={"serviceName": "pinned", "architecture": "arm64"}
+    )
+    assert "warning" not in moved.json()
+    again = api.raw(
+        "PUT", f"{ORG}/services", json={"serviceName": "pinned", "architecture": "arm64"}
+    )
+    assert "unchanged" in again.json()["warning"]
+    # A profile given replaces the resources; null drops the pin (the region's default).
+    api.raw(
+        "PUT",
+        f"{ORG}/services",
+        json={"serviceName": "pinned", "agentProfile": "agent-2x", "architecture": None},
+    )
+    body = api.raw("GET", f"{ORG}/services/pinned").json()["body"]
+    assert body["agentProfile"] == "agent-2x"
+    assert body["resources"] == {"cpu": "1000m", "memory": "2Gi"}
+    assert "arch" not in body["deployment"]["manifest"]["spec"]
+
+
+def test_the_public_routes_drop_what_they_do_not_know(api: Client) -> None:
+    # As the API does ("silently drops unknown keys", pcc 1.4.0 api.py `_deploy`).
+    body = {"serviceName": "plain", "image": "example/bot:1", "architecture": "amd64"}
+    api.call("POST", "/agents", 200, json=body)
+    found = api.raw("GET", f"{ORG}/services/plain").json()["body"]
+    assert "arch" not in found["deployment"]["manifest"]["spec"]
+    assert found["websocketAuth"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"architecture": "x86"}, "Invalid architecture 'x86'. Valid values are: amd64, arm64"),
+        (
+            {"region": "eu-central", "architecture": "amd64"},
+            "Architecture 'amd64' is not supported in region 'eu-central' (supported: arm64)",
+        ),
+        ({"websocketAuth": "hmac"}, "'websocketAuth' must be one of none, token"),
+        ({"resources": {"cpu": "2"}}, "'resources' must be an object with exactly 'cpu' and"),
+        ({"resources": {"cpu": "2", "memory": "4 GB"}}, "Invalid memory quantity '4 GB'"),
+        (
+            {"agentProfile": "agent-1x", "resources": {"cpu": "2", "memory": "4Gi"}},
+            "Cannot specify both 'agentProfile' and 'resources'",
+        ),
+    ],
+)
+def test_bad_service_fields_are_refused(api: Client, extra: dict[str, Any], message: str) -> None:
+    body = {"serviceName": "bad", "image": "example/bot:1", **extra}
+    refused = api.raw("POST", f"{ORG}/services", json=body)
+    assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text
+
+
+def test_a_service_from_a_github_source_builds_it_then_runs_its_image(api: Client) -> None:
+    git = {"repoFullName": "acme/bot", "branch": "main", "subdirectory": "agent"}
+    sent = {"serviceName": "from-git", "region": "us-west", "git": git}
+    assert api.raw("POST", f"{ORG}/services", json=sent).status_code == 200
+    first = api.raw("GET", f"{ORG}/services/from-git").json()["body"]
+    assert first["latestDeploy"]["status"] in ("pending", "building")
+    assert first["git"] == {**git, "dockerfilePath": "Dockerfile", "autoDeploy": True}
+    assert "deployedCommit" not in first
+
+    api.advance(5)
+    body = api.raw("GET", f"{ORG}/services/from-git").json()["body"]
+    latest = body["latestDeploy"]
+    assert latest["status"] == "succeeded" and latest["ref"] == "refs/heads/main"
+    assert body["deployedCommit"]["sha"] == latest["commitSha"]
+    build_id = body["deployment"]["buildId"]
+    assert api.call("GET", f"/builds/{build_id}", 200)["build"]["status"] == "success"
+    build = api.raw("GET", f"{ORG}/builds/{build_id}").json()["build"]
+    assert build["commitSha"] == latest["commitSha"]
+    public = api.call("GET", "/agents/from-git", 200)
+    assert public["ready"] is True
+    record = api.control("GET", "/agents/from-git").json()
+    assert record["deployments"][0]["buildId"] == build["id"]
+
+
+@pytest.mark.parametrize(
+    ("git", "extra", "message"),
+    [
+        ({"repoFullName": "acme"}, {}, "A GitHub source requires both"),
+        ({"repoFullName": "acme", "branch": "main"}, {}, "Invalid repo 'acme'"),
+        (
+            {"repoFullName": "acme/bot", "branch": "main"},
+            {"image": "example/bot:1"},
+            "Cannot deploy from a GitHub repository and an image or build",
+        ),
+        (
+            {"repoFullName": "acme/bot", "branch": "main"},
+            {"resources": {"cpu": "2", "memory": "4Gi"}},
+            "Explicit resources are not yet supported for GitHub-sourced agents",
+        ),
+    ],
+)
+def test_a_bad_github_source_is_refused(
+    api: Client, git: dict[str, Any], extra: dict[str, Any], message: str
+) -> None:
+    body = {"serviceName": "bad-git", "git": git, **extra}
+    refused = api.raw("POST", f"{ORG}/services", json=body)
+    assert refused.status_code == 400 and refused.json()["error"].startswith(message), refused.text

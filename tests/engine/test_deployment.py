@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from conftest import EmulatorHandle
 from pulumi_stack import Stack
 from test_official_cli import agent_folder, pcc  # noqa: F401 (pcc is a fixture)
 
-from pcc_provider.deployment import DeployFileError, read_deploy_file
+from pcc_provider.deployment import read_deploy_file
 
 TOML = """\
 agent_name = "acme-bot"
@@ -95,11 +94,11 @@ def test_a_deployment_from_pcc_deploy_toml_comes_up_reruns_and_adopts_pcc_deploy
     stack.preview("--expect-no-changes")
 
 
-def test_a_field_the_api_cannot_express_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_github_source_is_read_as_the_agent_s_git(tmp_path: Path) -> None:
     path = tmp_path / "pcc-deploy.toml"
-    path.write_text('agent_name = "bot"\nimage = "x/y:1"\nwebsocket_auth = "token"\n')
-    with pytest.raises(DeployFileError, match="websocket_auth sets websocket_auth, which"):
-        read_deploy_file(path)
+    path.write_text('agent_name = "bot"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n')
+    agent, build = read_deploy_file(path)
+    assert build is None and agent["git"] == {"repoFullName": "acme/bot", "branch": "main"}
 
 
 def test_the_file_s_image_is_deployed_without_a_build(tmp_path: Path) -> None:

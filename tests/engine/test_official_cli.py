@@ -84,13 +84,14 @@ def agent_folder(path: Path, dockerfile: str = DOCKERFILE, toml: str | None = No
 def test_regions_list(pcc: Callable[..., str]) -> None:
     out = pcc("regions", "list")
     assert "No regions available" not in out
-    for code, name in [
-        ("us-west", "US West (Oregon)"),
-        ("us-east", "US East (Virginia)"),
-        ("eu-central", "Europe (Frankfurt)"),
-        ("ap-south", "Asia Pacific (Mumbai)"),
+    for code, name, architectures in [
+        ("us-west", "US West (Oregon)", "arm64, amd64"),
+        ("us-east", "US East (Virginia)", "arm64, amd64"),
+        ("eu-central", "Europe (Frankfurt)", "arm64"),
+        ("ap-south", "Asia Pacific (Mumbai)", "arm64"),
     ]:
-        assert re.search(rf"^{code}\s+{re.escape(name)}\s+arm64\s+arm64$", out, re.M), out
+        line = rf"^{code}\s+{re.escape(name)}\s+{architectures}\s+arm64$"
+        assert re.search(line, out, re.M), out
 
 
 def test_deploy_status_update_build_logs_and_delete(

@@ -131,24 +131,51 @@ MORE = {
     ),
     "agent_name_missing": ('region = "us-west"\n', "agent_name is missing"),
     "agent_name_empty": ('agent_name = ""\n', "1: agent_name must not be empty"),
-    # Keys pcc deploy reads that the API this provider uses cannot express: known keys,
-    # refused in one line (issue 31), whatever is in them.
-    "websocket_auth": (
-        NAME + 'websocket_auth = "token"\n',
-        "2: websocket_auth sets websocket_auth, which the Pipecat Cloud API this provider uses "
-        "cannot express: remove it from the file to deploy with Pulumi",
+    # The keys issue 31 added: each checked by kind and limit, as pcc 1.4.0 checks them.
+    "architecture_unknown": (
+        NAME + 'architecture = "x86"\n',
+        '2: architecture must be "amd64" or "arm64", not "x86"',
     ),
-    "architecture": (
-        NAME + 'architecture = "arm64"\n',
-        "2: architecture sets architecture, which the Pipecat Cloud API",
+    "websocket_auth_unknown": (
+        NAME + 'websocket_auth = "hmac"\n',
+        '2: websocket_auth must be "none" or "token", not "hmac"',
     ),
-    "resources": (
-        NAME + '[resources]\ncpu = "2"\nmemory = "4Gi"\n',
-        "2: resources sets explicit resources (use agent_profile), which",
+    "websocket_auth_a_flag": (
+        NAME + "websocket_auth = true\n",
+        "2: websocket_auth must be a string, not true",
     ),
-    "git": (
-        NAME + '[git]\nrepo = "acme/bot"\nbranch = "main"\n',
-        "2: git sets a GitHub source (the agent builds from a repository), which",
+    "resources_without_memory": (
+        NAME + '[resources]\ncpu = "2"\n',
+        "2: [resources] needs both cpu and memory: memory is missing",
+    ),
+    "resources_not_a_quantity": (
+        NAME + '[resources]\ncpu = "2"\nmemory = "4 GB"\n',
+        '4: [resources] memory must be a Kubernetes quantity (e.g. "500m", "2", "4Gi"), not "4 GB"',
+    ),
+    "resources_misspelt": (
+        NAME + '[resources]\ncpus = "2"\nmemory = "4Gi"\n',
+        "3: unknown key [resources] cpus (did you mean cpu?)",
+    ),
+    "resources_and_profile": (
+        NAME + 'agent_profile = "agent-2x"\n[resources]\ncpu = "2"\nmemory = "4Gi"\n',
+        "3: give agent_profile or [resources], not both",
+    ),
+    "git_repo_not_owner_repo": (
+        NAME + '[git]\nrepo = "acme"\nbranch = "main"\n',
+        '3: [git] repo must be of the form owner/repo, not "acme"',
+    ),
+    "git_without_branch": (
+        NAME + '[git]\nrepo = "acme/bot"\n',
+        "2: [git] needs both repo and branch: branch is missing",
+    ),
+    "git_and_image": (
+        NAME + 'image = "acme/bot:1"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n',
+        "3: give [git] or image, not both",
+    ),
+    "git_and_resources": (
+        NAME + '[git]\nrepo = "acme/bot"\nbranch = "main"\n[resources]\ncpu = "2"\n'
+        'memory = "4Gi"\n',
+        "5: [resources] cannot size an agent built from [git] yet",
     ),
     "enable_krisp": (
         NAME + "enable_krisp = true\n",
@@ -216,7 +243,7 @@ def test_a_right_file_is_read_with_every_table(tmp_path: Path) -> None:
     path = written(
         tmp_path,
         NAME + 'region = "us-west"\nsecret_set = "s"\nagent_profile = "agent-2x"\n'
-        "max_session_duration = 600\n"
+        'max_session_duration = 600\nwebsocket_auth = "token"\narchitecture = "amd64"\n'
         "[scaling]\nmin_agents = 1\nmax_agents = 3\n"
         '[krisp_viva]\naudio_filter = "pro"\n'
         '[build]\ncontext_dir = "app"\ndockerfile = "Dockerfile.prod"\n'
@@ -234,6 +261,9 @@ def test_a_right_file_is_read_with_every_table(tmp_path: Path) -> None:
         "min_agents": 1,
         "max_agents": 3,
         "krisp_viva_audio_filter": "pro",
+        "websocket_auth": "token",
+        "architecture": "amd64",
+        "resources": None,
     }
     assert build == {
         "context": str(tmp_path / "app"),
@@ -241,6 +271,33 @@ def test_a_right_file_is_read_with_every_table(tmp_path: Path) -> None:
         "exclude": ["*.log"],
         "region": "us-west",
     }
+
+
+def test_resources_are_read_instead_of_a_profile(tmp_path: Path) -> None:
+    path = written(
+        tmp_path, NAME + 'image = "acme/bot:1"\n[resources]\ncpu = "500m"\nmemory = "1Gi"\n'
+    )
+    agent, build = read_deploy_file(path)
+    assert build is None
+    assert agent["resources"] == {"cpu": "500m", "memory": "1Gi"}
+    assert agent["agent_profile"] is None
+
+
+def test_a_github_source_is_read_in_the_api_s_names(tmp_path: Path) -> None:
+    path = written(
+        tmp_path,
+        NAME + 'image_credentials = "ghcr"\n[git]\nrepo = "acme/bot"\nbranch = "main"\n'
+        'dockerfile_path = "docker/Dockerfile"\nsubdirectory = "agent"\n',
+    )
+    agent, build = read_deploy_file(path)
+    assert build is None
+    assert agent["git"] == {
+        "repoFullName": "acme/bot",
+        "branch": "main",
+        "dockerfilePath": "docker/Dockerfile",
+        "subdirectory": "agent",
+    }
+    assert agent["image_pull_secret_set"] is None  # nothing is pulled: pcc drops it too
 
 
 def test_the_line_scan_finds_headers_dotted_and_quoted_keys() -> None:
@@ -319,6 +376,14 @@ PCC_REFUSES = (
     "a_scaling_key_at_the_top",
     "an_unknown_table",
     "enable_krisp",
+    "architecture_unknown",
+    "resources_without_memory",
+    "resources_not_a_quantity",
+    "resources_misspelt",
+    "resources_and_profile",
+    "git_repo_not_owner_repo",
+    "git_without_branch",
+    "git_and_image",
 )
 # and loads these, to fail later or deploy something else: here they stop at preview.
 PCC_LOADS = (
@@ -329,6 +394,9 @@ PCC_LOADS = (
     "context_dir_misspelt",  # [build] keys are read with .get(): the typo is ignored
     "docker_misspelt",  # the same in [docker]
     "min_agents_true",
+    "websocket_auth_unknown",  # sent as it is: pcc does not check it
+    "websocket_auth_a_flag",  # sent as true
+    "git_and_resources",  # refused by `pcc deploy` itself, before any call
 )
 BOTH = {**ISSUE, **MORE}
 

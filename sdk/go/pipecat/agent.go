@@ -20,6 +20,8 @@ type Agent struct {
 	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
 	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
 	AgentProfile pulumi.StringPtrOutput `pulumi:"agentProfile"`
+	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+	Architecture pulumi.StringPtrOutput `pulumi:"architecture"`
 	// The build the agent runs, if deployed from one.
 	BuildId pulumi.StringPtrOutput `pulumi:"buildId"`
 	// When the agent was created (ISO 8601).
@@ -28,6 +30,8 @@ type Agent struct {
 	DeployTimeout pulumi.Float64PtrOutput `pulumi:"deployTimeout"`
 	// The deployment the agent should run (its latest).
 	DesiredDeploymentId pulumi.StringPtrOutput `pulumi:"desiredDeploymentId"`
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git pulumi.StringMapOutput `pulumi:"git"`
 	// The image the agent runs, if given as an image.
 	Image pulumi.StringPtrOutput `pulumi:"image"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -46,6 +50,8 @@ type Agent struct {
 	ReconciledDeploymentId pulumi.StringPtrOutput `pulumi:"reconciledDeploymentId"`
 	// The region the agent runs in.
 	Region pulumi.StringOutput `pulumi:"region"`
+	// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+	Resources pulumi.StringMapOutput `pulumi:"resources"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
 	SecretSet pulumi.StringPtrOutput `pulumi:"secretSet"`
 	// The agent's name in Pipecat Cloud.
@@ -56,6 +62,8 @@ type Agent struct {
 	UpdatedAt pulumi.StringPtrOutput `pulumi:"updatedAt"`
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
 	WaitForCapacity pulumi.BoolPtrOutput `pulumi:"waitForCapacity"`
+	// "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+	WebsocketAuth pulumi.StringPtrOutput `pulumi:"websocketAuth"`
 }
 
 // NewAgent registers a new resource with the given unique name, arguments, and options.
@@ -114,10 +122,14 @@ type agentArgs struct {
 	AdoptExisting *bool `pulumi:"adoptExisting"`
 	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
 	AgentProfile *string `pulumi:"agentProfile"`
+	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+	Architecture *string `pulumi:"architecture"`
 	// a successful build to deploy, e.g. `Build(...).build_id` or a StackReference output. Give this or `image`.
 	BuildId *string `pulumi:"buildId"`
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout *float64 `pulumi:"deployTimeout"`
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git map[string]string `pulumi:"git"`
 	// a container image to deploy instead of a build.
 	Image *string `pulumi:"image"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -132,6 +144,8 @@ type agentArgs struct {
 	MinAgents *int `pulumi:"minAgents"`
 	// default: config `pipecat:region`, else "us-west". Builds, secret sets and image pull secret sets must be in the same region.
 	Region *string `pulumi:"region"`
+	// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+	Resources map[string]string `pulumi:"resources"`
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
 	SecretSet *string `pulumi:"secretSet"`
 	// the agent's name (lowercase letters, digits, hyphens; at most 54).
@@ -140,6 +154,8 @@ type agentArgs struct {
 	Triggers interface{} `pulumi:"triggers"`
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
 	WaitForCapacity *bool `pulumi:"waitForCapacity"`
+	// "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+	WebsocketAuth *string `pulumi:"websocketAuth"`
 }
 
 // The set of arguments for constructing a Agent resource.
@@ -148,10 +164,14 @@ type AgentArgs struct {
 	AdoptExisting pulumi.BoolPtrInput
 	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
 	AgentProfile pulumi.StringPtrInput
+	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+	Architecture pulumi.StringPtrInput
 	// a successful build to deploy, e.g. `Build(...).build_id` or a StackReference output. Give this or `image`.
 	BuildId pulumi.StringPtrInput
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout pulumi.Float64PtrInput
+	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+	Git pulumi.StringMapInput
 	// a container image to deploy instead of a build.
 	Image pulumi.StringPtrInput
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
@@ -166,6 +186,8 @@ type AgentArgs struct {
 	MinAgents pulumi.IntPtrInput
 	// default: config `pipecat:region`, else "us-west". Builds, secret sets and image pull secret sets must be in the same region.
 	Region pulumi.StringPtrInput
+	// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+	Resources pulumi.StringMapInput
 	// secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
 	SecretSet pulumi.StringPtrInput
 	// the agent's name (lowercase letters, digits, hyphens; at most 54).
@@ -174,6 +196,8 @@ type AgentArgs struct {
 	Triggers pulumi.Input
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
 	WaitForCapacity pulumi.BoolPtrInput
+	// "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+	WebsocketAuth pulumi.StringPtrInput
 }
 
 func (AgentArgs) ElementType() reflect.Type {
@@ -223,6 +247,11 @@ func (o AgentOutput) AgentProfile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.AgentProfile }).(pulumi.StringPtrOutput)
 }
 
+// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
+func (o AgentOutput) Architecture() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.Architecture }).(pulumi.StringPtrOutput)
+}
+
 // The build the agent runs, if deployed from one.
 func (o AgentOutput) BuildId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.BuildId }).(pulumi.StringPtrOutput)
@@ -241,6 +270,11 @@ func (o AgentOutput) DeployTimeout() pulumi.Float64PtrOutput {
 // The deployment the agent should run (its latest).
 func (o AgentOutput) DesiredDeploymentId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.DesiredDeploymentId }).(pulumi.StringPtrOutput)
+}
+
+// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
+func (o AgentOutput) Git() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringMapOutput { return v.Git }).(pulumi.StringMapOutput)
 }
 
 // The image the agent runs, if given as an image.
@@ -288,6 +322,11 @@ func (o AgentOutput) Region() pulumi.StringOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringOutput { return v.Region }).(pulumi.StringOutput)
 }
 
+// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
+func (o AgentOutput) Resources() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringMapOutput { return v.Resources }).(pulumi.StringMapOutput)
+}
+
 // secret sets in that region: a name, or the SecretSet / ImagePullSecret itself. When the set is declared in the same program, the agent waits until it is ready, and a change in a SecretSet's values redeploys it.
 func (o AgentOutput) SecretSet() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.SecretSet }).(pulumi.StringPtrOutput)
@@ -311,6 +350,11 @@ func (o AgentOutput) UpdatedAt() pulumi.StringPtrOutput {
 // whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
 func (o AgentOutput) WaitForCapacity() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.BoolPtrOutput { return v.WaitForCapacity }).(pulumi.BoolPtrOutput)
+}
+
+// "none" (default on the service) or "token": whether a WebSocket client must bring an HMAC session token from `/start`.
+func (o AgentOutput) WebsocketAuth() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.WebsocketAuth }).(pulumi.StringPtrOutput)
 }
 
 func init() {
