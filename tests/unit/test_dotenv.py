@@ -60,3 +60,24 @@ def test_a_missing_file_a_folder_and_non_utf8_are_one_line_each(tmp_path: Path) 
     (tmp_path / "latin1.env").write_bytes(b"A=1\nB=caf\xe9\n")
     with pytest.raises(dotenv.DotenvError, match=r"latin1\.env, line 2: not UTF-8 text$"):
         dotenv.read(tmp_path / "latin1.env")
+
+
+def test_secrets_file_in_each_doors_names(tmp_path: Path) -> None:
+    from pcc_provider.description import PYTHON, SCHEMA
+    from pcc_provider.secrets import SECRET_SET, with_file
+
+    path = tmp_path / ".env"
+    path.write_text("A=s3cr3t\n")
+    read, problem = with_file({"secretsFile": str(path)}, SCHEMA)
+    assert problem is None and read["secrets"] == {"A": "s3cr3t"}
+    _, problem = with_file({"secretsFile": str(path), "secrets": {"B": "c"}}, PYTHON)
+    assert problem == (
+        "give secrets or secrets_file, not both: the file's KEY=value lines are the set's secrets"
+    )
+    path.write_text("A\n")
+    _, problem = with_file({"secretsFile": str(path)}, SCHEMA)
+    assert (
+        problem == f"secretsFile {path}, line 1: not a KEY=value line (no `=`); pcc refuses it too"
+    )
+    neither = SECRET_SET.problems({"setName": "bot-secrets", "region": "us-west"}, PYTHON)
+    assert neither == [("secrets", "give secrets (KEY: value) or secrets_file (a dotenv file)")]
