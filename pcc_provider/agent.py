@@ -359,13 +359,18 @@ def problems(given: Mapping[str, Any], door: Door = PYTHON) -> list[tuple[str, s
     return DESCRIPTION.problems(given, door)
 
 
-def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
+def request_body(
+    inputs: dict[str, Any], *, create: bool, held: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
     A create sends only the settings the program sets, as `pcc deploy` does, so the agent
     holds what the service gives an agent deployed without them. An update states every
     setting, defaults included: the API keeps what an update leaves out, so a setting removed
     from the program must be sent as its default (or null, which drops a set) to be undone.
+    `held`: what the agent holds now (`observed`): a setting it holds nothing for stays
+    unset, so an agent `pcc deploy` made (imported or adopted) is not pinned to a default
+    pcc never set, which would also make a new deployment.
     """
     body: dict[str, Any] = {}
     if create:
@@ -375,6 +380,8 @@ def request_body(inputs: dict[str, Any], *, create: bool) -> dict[str, Any]:
         given = inputs.get(name)
         if given in (None, ""):
             if create or not setting.undone:
+                continue
+            if held is not None and setting.held is not None and held.get(name) is None:
                 continue
             given = setting.default
         *path, last = setting.sent
@@ -592,7 +599,7 @@ class AgentProvider(OwnedObjectProvider):
         skew = self.timings.clock_skew
         created = existing.get("createdAt")
         if lost and not differences and ownership.created_after(created, started, skew):
-            return client.update_agent(name, _taking_over(props, differences)), True
+            return client.update_agent(name, _taking_over(props, differences, existing)), True
         if (
             earlier is not None
             and not differences
@@ -605,7 +612,7 @@ class AgentProvider(OwnedObjectProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
-            return client.update_agent(name, _taking_over(props, differences)), False
+            return client.update_agent(name, _taking_over(props, differences, existing)), False
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -629,7 +636,7 @@ class AgentProvider(OwnedObjectProvider):
             "over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return client.update_agent(name, _taking_over(props, differences)), False
+        return client.update_agent(name, _taking_over(props, differences, existing)), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
@@ -643,15 +650,17 @@ class AgentProvider(OwnedObjectProvider):
                 }
             )
         progress = self._progress(news, olds)
-        body = request_body(news, create=False)
-        if forced:
-            # The same settings would not roll out: a set's new values or a trigger must.
-            body["forceRedeploy"] = True
         try:
             with self._client(progress=progress) as client:
                 progress.status(f"updating agent {id_}")
                 with self.reported(id_, news):
-                    self._ensure_ours(client, id_, olds, news)
+                    found = self._ensure_ours(client, id_, olds, news)
+                    held = observed(found) if found is not None else None
+                    body = request_body(news, create=False, held=held)
+                    if forced:
+                        # The same settings would not roll out: a set's new values or a
+                        # trigger must.
+                        body["forceRedeploy"] = True
                     agent = client.update_agent(id_, body)
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
@@ -679,11 +688,13 @@ class AgentProvider(OwnedObjectProvider):
         if "serviceName" not in props:
             # `pulumi import` (native provider): nothing is known but the name, so the inputs
             # are what the agent holds, with our own inputs' defaults. An image-deployed
-            # agent names its image; a build-deployed one's is redacted: the program then
-            # gives build_id, and the first `up` sends it.
+            # agent names its image; a build-deployed one's is redacted by the public API,
+            # and read where pcc reads it (api.Client.agent_build).
             image = observed(found)["image"]
             if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
                 drift["image"] = image
+            elif build := self._build_of(name, props.get("__urn")):
+                drift["buildId"] = build
             drift.update(
                 deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
             )
@@ -691,6 +702,19 @@ class AgentProvider(OwnedObjectProvider):
         made = DESCRIPTION.output_names
         inputs = {k: v for k, v in outs.items() if k not in made and not k.startswith("__")}
         return outs, inputs
+
+    def _build_of(self, name: str, urn: str | None) -> str | None:
+        """The build agent `name` runs, None when it cannot be read (the key's organization
+        unknown, say): the import then says so, and the program gives the build."""
+        try:
+            with self._client(True) as client:
+                return client.agent_build(name)
+        except api.ApiError as exc:
+            Progress(urn).warn(
+                f"agent {name}: its build could not be read ({exc}): give "
+                f"{self.door['buildId']} in the program"
+            )
+            return None
 
     def _wait(
         self,
@@ -825,12 +849,15 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     return sorted(k for k, held in seen.items() if differs(k, held, props.get(k)))
 
 
-def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:
+def _taking_over(
+    props: dict[str, Any], differences: list[str], existing: dict[str, Any]
+) -> dict[str, Any]:
     """The update that gives a found agent this create's settings. One that differs in
     nothing is sent only what the program sets, so it keeps what the service gave it for
-    the rest (a `pcc deploy` agent has no session limit) and is not redeployed."""
+    the rest (a `pcc deploy` agent has no session limit) and is not redeployed; one that
+    differs is sent no default for a setting it holds nothing for either."""
     if differences:
-        return request_body(props, create=False)
+        return request_body(props, create=False, held=observed(existing))
     body = request_body(props, create=True)
     del body["serviceName"], body["region"]
     return body
@@ -898,6 +925,8 @@ DESCRIPTION: Description = describe(
     derive=_bind,
     internal=INTERNAL,
     rules=_rules,
+    # An agent is imported as found, also one whose build could not be read.
+    imported=("createdAt",),
     example={
         "python": """\
 from pcc_provider import Agent

@@ -696,6 +696,16 @@ class Client:
     def delete_agent(self, name: str) -> None:
         self._call("DELETE", f"/agents/{name}", repeatable=True)
 
+    def agent_build(self, name: str) -> str | None:
+        """The build an agent's deployment runs, None for one deployed from an image. The
+        public API redacts it; the organization's route shows it, where `pcc agent status`
+        reads it (`deployment.buildId` of `GET /organizations/{org}/services/{name}`)."""
+        found = self._org_call("GET", f"/services/{quote(name, safe='')}", repeatable=True)
+        body = found.get("body")
+        deployment = body.get("deployment") if isinstance(body, dict) else None
+        build = deployment.get("buildId") if isinstance(deployment, dict) else None
+        return build if isinstance(build, str) and build else None
+
     # -- secret sets ----------------------------------------------------------------------
     # PUT sets values (idempotent, so repeatable); the values travel only in its body.
 
