@@ -32,10 +32,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider import api, cancel, ownership, recovery, secrets, taken, watch
 from pcc_provider.config import DEFAULT_REGION
 from pcc_provider.description import (
     PYTHON,
+    SCHEMA,
     UNKNOWN,
     Description,
     Door,
@@ -486,7 +487,46 @@ class AgentProvider(OwnedObjectProvider):
             reason = self._build_problem(build_id, news.get("region") or DEFAULT_REGION)
             if reason:
                 failures.append(CheckFailure("buildId", reason))
+        if not failures and (refused := self._taken(olds, news)):
+            failures.append(CheckFailure("serviceName", refused))
         return CheckResult(news if failures else self._stamped(olds, news), failures)
+
+    def _taken(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:
+        """The refusal the create would meet, said at preview: an agent of the name exists,
+        this stack did not create it, and the program does not adopt it. Asked only of an
+        agent about to be created under a new name, from one list of agents per run
+        (taken.py), so that a build is not made first for a deployment refused after."""
+        name, urn = news.get("serviceName"), news.get("__urn")
+        if (
+            not isinstance(name, str)
+            or name == UNKNOWN
+            or name == olds.get("serviceName")
+            or news.get("adoptExisting")
+        ):
+            return None
+        urn = urn if isinstance(urn, str) and urn != UNKNOWN else ""
+        if ownership.claimed(urn, CLAIM, name) is not None:
+            return None  # what an interrupted `up` of this resource left: the create decides
+        try:
+            with self._client() as client:
+                found = taken.listed(client.identity, "agents", client.list_agents).get(name)
+        except api.ApiError:
+            return None  # not reachable now: the create will say what is wrong
+        if found is None:
+            return None
+        where = found.get("region")
+        elsewhere = f" in region {where}" if where and where != news.get("region") else ""
+        imports = (
+            f", or import it (`pulumi import {DESCRIPTION.token} <resource name> {name}`)"
+            if self.door is SCHEMA
+            else ""
+        )
+        return (
+            f"an agent named {name} already exists{elsewhere} and this stack did not create it: "
+            f"pick another {self.door['serviceName']}, delete it (`pcc agent delete {name}`), "
+            f"pass {self.door.assign('adoptExisting', True)} to take it over{imports}"
+            + (f"; {recovery.advice(urn)}" if urn else "")
+        )
 
     def _build_problem(self, build_id: str, region: str) -> str | None:
         try:
