@@ -5,10 +5,12 @@ Cloud for its agents once, however many agents the program declares."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import EmulatorHandle
 from pulumi_stack import Stack
+from test_native_yaml import yaml_stack
 from test_official_cli import agent_folder, pcc  # noqa: F401 (pcc is a fixture)
 
 pytestmark = pytest.mark.engine
@@ -69,3 +71,26 @@ def test_a_deployment_of_an_agent_pcc_made_is_refused_at_preview_before_any_buil
     # Adopting it on purpose previews as a create (the `up` takes it over).
     stack.config("adopt", "true")
     assert stack.preview().returncode == 0
+
+
+def test_yaml_an_agent_of_a_name_someone_else_holds_is_refused_at_preview_naming_import(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    emulator.configure(agentReadySeconds=0)
+    made = emulator.api("POST", "/agents", json={"serviceName": "theirs", "image": "them/a:1"})
+    assert made.status_code == 200, made.text
+    agent = {
+        "type": "pipecat:index:Agent",
+        "properties": {"serviceName": "theirs", "buildId": "${image.buildId}"},
+    }
+    image = {"type": "pipecat:index:Build", "properties": {"context": "./agent"}}
+    stack = yaml_stack(tmp_path, engine, emulator, {"image": image, "bot": agent})
+    refused = stack.preview(check=False)
+    assert refused.returncode != 0
+    assert (
+        "an agent named theirs already exists and this stack did not create it: pick another "
+        "serviceName, delete it (`pcc agent delete theirs`), pass adoptExisting: true to take "
+        "it over, or import it (`pulumi import pipecat:index:Agent <resource name> theirs`)"
+        in refused.output
+    ), refused.output
+    assert [emulator.calls(route) for route in UPLOADS] == [0, 0, 0]
