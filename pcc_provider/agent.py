@@ -89,6 +89,16 @@ class Setting:
     def value(self, given: Any) -> Any:
         return int(given) if self.number and given is not None else given
 
+    def same(self, old: Any, new: Any) -> bool:
+        """Whether two inputs ask the same of the service: equal, or one unset and the other
+        its documented default."""
+        if old == new:
+            return True
+        unset = (None, "")
+        return self.default is not None and (
+            (old in unset and new == self.default) or (new in unset and old == self.default)
+        )
+
 
 def _service_name(name: Any, door: Door) -> str | None:
     if isinstance(name, str) and len(name) <= SERVICE_NAME_MAX and SERVICE_NAME.fullmatch(name):
@@ -549,8 +559,15 @@ class AgentProvider(OwnedObjectProvider):
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
         replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
-        sent = [name for name, _ in settings()]
-        updates = [k for k in (*sent, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
+        # A setting unset on one side and its documented default on the other is the same
+        # agent (the service gives an agent deployed without it the default): an imported
+        # agent pcc left without a session limit and a program that writes 7200 agree.
+        updates = [
+            k
+            for k, s in settings()
+            if olds.get(k) != news.get(k) and not s.same(olds.get(k), news.get(k))
+        ]
+        updates += [k for k in (*ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
             updates.append("waitForCapacity")
@@ -680,7 +697,7 @@ class AgentProvider(OwnedObjectProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
-        if not forced and all(olds.get(k) == news.get(k) for k, _ in settings()):
+        if not forced and all(s.same(olds.get(k), news.get(k)) for k, s in settings()):
             return UpdateResult(
                 {
                     **olds,

@@ -8,6 +8,7 @@ warning."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,43 @@ def test_an_agent_pcc_deployed_from_a_cloud_build_is_imported_with_its_build(
     agent = emulator.api("GET", "/agents/built").json()
     assert agent["autoScaling"]["maxReplicas"] == 7
     assert "maxSessionDurationSeconds" not in agent["deployment"]["manifest"]["spec"], agent
+
+    # The service's defaults written out in the program are what pcc left unset: no change.
+    (stack.dir / "Pulumi.yaml").write_text(
+        f"name: imported-yaml\nruntime: yaml\n{PLUGIN}"
+        + code.replace(
+            "      buildId:",
+            "      maxAgents: 7\n      maxSessionDuration: 7200\n      agentProfile: agent-1x\n"
+            "      buildId:",
+        )
+    )
+    stack.preview("--expect-no-changes")
+
+
+ADOPTING = """
+from pcc_provider import Agent
+
+Agent("bot", service_name="adoptee", image="example/agent:1", max_agents=4,
+      adopt_existing=True, deploy_timeout=60)
+"""
+
+
+def test_an_adopted_agent_gets_no_default_pcc_never_set(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    emulator.configure(agentReadySeconds=0)
+    home = tmp_path / "home"
+    home.mkdir()
+    out = run_pcc(
+        emulator, home, "deploy", "adoptee", "example/agent:1", "--max-agents", "3", "--yes"
+    )
+    assert "Deployment complete" in out, out
+    stack = cloud_stack(ADOPTING)
+    stack.up()
+    agent = emulator.api("GET", "/agents/adoptee").json()
+    assert agent["autoScaling"]["maxReplicas"] == 4
+    assert "maxSessionDurationSeconds" not in agent["deployment"]["manifest"]["spec"], agent
+    stack.preview("--expect-no-changes")
 
 
 def test_no_import_of_what_pcc_made_is_called_a_bug(
