@@ -62,9 +62,9 @@ def properties(code: str) -> dict[str, Any]:
     return found
 
 
-def test_an_agent_pcc_deployed_from_a_cloud_build_is_imported_with_its_build(
-    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
-) -> None:
+def pcc_deploys_built(emulator: EmulatorHandle, tmp_path: Path) -> str:
+    """`pcc deploy` of a folder (a cloud build) as agent `built`, with `tmp_path / "home"` as
+    pcc's home: the build's id."""
     emulator.configure(agentReadySeconds=0, secretReadySeconds=0, buildSeconds=0)
     home = tmp_path / "home"
     home.mkdir()
@@ -72,7 +72,13 @@ def test_an_agent_pcc_deployed_from_a_cloud_build_is_imported_with_its_build(
     out = run_pcc(emulator, home, "deploy", "--yes", cwd=built)
     started = re.search(r"Build started: (\S+)", out)
     assert started and "Deployment complete" in out, out
-    build_id = started.group(1)
+    return started.group(1)
+
+
+def test_an_agent_pcc_deployed_from_a_cloud_build_is_imported_with_its_build(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    build_id = pcc_deploys_built(emulator, tmp_path)
     deployments = emulator.deployments("built")
 
     # YAML: the generated code, as it is, is the program.
@@ -150,12 +156,8 @@ def test_an_adopted_agent_gets_no_default_pcc_never_set(
 def test_no_import_of_what_pcc_made_is_called_a_bug(
     tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
 ) -> None:
-    emulator.configure(agentReadySeconds=0, secretReadySeconds=0, buildSeconds=0)
+    build_id = pcc_deploys_built(emulator, tmp_path)
     home = tmp_path / "home"
-    home.mkdir()
-    built = agent_folder(tmp_path / "built", toml='agent_name = "built"\n')
-    out = run_pcc(emulator, home, "deploy", "--yes", cwd=built)
-    build_id = re.search(r"Build started: (\S+)", out).group(1)  # type: ignore[union-attr]
     out = run_pcc(emulator, home, "deploy", "from-image", "example/agent:1", "--yes")
     assert "Deployment complete" in out, out
     out = run_pcc(emulator, home, "secrets", "set", "creds", "A=1", "--skip")
