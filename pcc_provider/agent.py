@@ -515,8 +515,10 @@ class AgentProvider(OwnedObjectProvider):
         ):
             return None
         urn = urn if isinstance(urn, str) and urn != UNKNOWN else ""
-        if ownership.claimed(urn, CLAIM, name) is not None:
-            return None  # what an interrupted `up` of this resource left: the create decides
+        if ownership.claimed(urn, CLAIM, name) is not None or taken.held(urn, name):
+            # What an interrupted `up` of this resource left (the create decides), or the
+            # stack's own agent, which a replacement checks again as if new.
+            return None
         try:
             with self._client() as client:
                 found = taken.listed(client.identity, "agents", client.list_agents).get(name)
@@ -558,6 +560,7 @@ class AgentProvider(OwnedObjectProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
+        taken.hold(olds.get("__urn"), olds.get("serviceName") or _id)
         replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
         # A setting unset on one side and its documented default on the other is the same
         # agent (the service gives an agent deployed without it the default): an imported

@@ -17,6 +17,20 @@ from pcc_provider.plugin import engine_address
 
 _lock = threading.Lock()
 _listed: dict[tuple[Any, ...], dict[str, Mapping[str, Any]]] = {}
+# (URN, name) of each object the engine has shown this process to be in its state under that
+# URN: a replacement's second check (the engine checks the new inputs again, without the old
+# ones) must not take the stack's own object for someone else's.
+_held: set[tuple[str, str]] = set()
+
+
+def hold(urn: Any, name: Any) -> None:
+    """The engine's state holds object `name` under `urn` (it diffs or reads it)."""
+    if isinstance(urn, str) and urn and isinstance(name, str):
+        _held.add((urn, name))
+
+
+def held(urn: str, name: str) -> bool:
+    return (urn, name) in _held
 
 
 def listed(
