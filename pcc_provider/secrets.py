@@ -612,6 +612,8 @@ class ImagePullSecretProvider(SetProvider):
     unreadable = ("host", "username", "password")
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        if self.values_unmanaged(olds, news):
+            return False  # imported, and the program (its generated code) gives no credentials
         return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
 
     def _detail(self, name: str) -> watch.Detail | None:

@@ -166,8 +166,20 @@ def test_no_import_of_what_pcc_made_is_called_a_bug(
     assert emulator.api("GET", "/secrets").json()["sets"], out
 
     stack = project(tmp_path, engine, emulator, "yaml")
-    imported(stack, "Agent", "built", "built")
-    assert "image: example/agent:1" in imported(stack, "Agent", "from-image", "from-image")
-    imported(stack, "SecretSet", "creds", "creds")
-    imported(stack, "ImagePullSecret", "ghcr", "ghcr")
-    imported(stack, "Build", "image", build_id)
+    codes = [imported(stack, "Agent", "built", "built")]
+    codes.append(imported(stack, "Agent", "from-image", "from-image"))
+    assert "image: example/agent:1" in codes[-1]
+    codes.append(imported(stack, "SecretSet", "creds", "creds"))
+    codes.append(imported(stack, "ImagePullSecret", "ghcr", "ghcr"))
+    # A build's code needs its `context` added (README): the folder pcc built.
+    code = imported(stack, "Build", "image", build_id)
+    assert "context" not in code, code
+    codes.append(
+        code.replace("    properties:\n", f"    properties:\n      context: {tmp_path / 'built'}\n")
+    )
+
+    # The code generated, as it is (with the build's context), is a program with no changes.
+    resources = "".join(code.removeprefix("resources:\n") for code in codes)
+    program = f"name: imported-yaml\nruntime: yaml\n{PLUGIN}resources:\n{resources}"
+    (stack.dir / "Pulumi.yaml").write_text(program)
+    stack.preview("--expect-no-changes")
