@@ -32,10 +32,11 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from pcc_provider import api, cancel, ownership, recovery, secrets, watch
+from pcc_provider import api, cancel, ownership, recovery, secrets, taken, watch
 from pcc_provider.config import DEFAULT_REGION
 from pcc_provider.description import (
     PYTHON,
+    SCHEMA,
     UNKNOWN,
     Description,
     Door,
@@ -104,6 +105,16 @@ class Setting:
 
     def value(self, given: Any) -> Any:
         return int(given) if self.number and given is not None else given
+
+    def same(self, old: Any, new: Any) -> bool:
+        """Whether two inputs ask the same of the service: equal, or one unset and the other
+        its documented default."""
+        if old == new:
+            return True
+        unset = (None, "")
+        return self.default is not None and (
+            (old in unset and new == self.default) or (new in unset and old == self.default)
+        )
 
 
 def _service_name(name: Any, door: Door) -> str | None:
@@ -495,7 +506,11 @@ def problems(given: Mapping[str, Any], door: Door = PYTHON) -> list[tuple[str, s
 
 
 def request_body(
-    inputs: Mapping[str, Any], *, create: bool, before: Mapping[str, Any] | None = None
+    inputs: Mapping[str, Any],
+    *,
+    create: bool,
+    before: Mapping[str, Any] | None = None,
+    held: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """CreateServiceRequest / UpdateServiceRequest from the resource's inputs.
 
@@ -505,6 +520,9 @@ def request_body(
     from the program must be sent as its default (or null, which drops a set) to be undone.
     A setting only the organization route carries is stated only when it is set, or was
     (`before`, the state's inputs): an agent that never set one stays on the public route.
+    `held`: what the agent holds now (`observed`): a setting it holds nothing for stays
+    unset, so an agent `pcc deploy` made (imported or adopted) is not pinned to a default
+    pcc never set, which would also make a new deployment.
     """
     body: dict[str, Any] = {}
     if create:
@@ -521,6 +539,8 @@ def request_body(
                 continue
             if name == "agentProfile" and inputs.get("resources"):
                 continue  # sized by its resources: a profile would be refused beside them
+            if held is not None and setting.held is not None and held.get(name) is None:
+                continue
             given = setting.default
         *path, last = setting.sent
         at = body
@@ -679,7 +699,48 @@ class AgentProvider(OwnedObjectProvider):
             reason = self._build_problem(build_id, news.get("region") or DEFAULT_REGION)
             if reason:
                 failures.append(CheckFailure("buildId", reason))
+        if not failures and (refused := self._taken(olds, news)):
+            failures.append(CheckFailure("serviceName", refused))
         return CheckResult(news if failures else self._stamped(olds, news), failures)
+
+    def _taken(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> str | None:
+        """The refusal the create would meet, said at preview: an agent of the name exists,
+        this stack did not create it, and the program does not adopt it. Asked only of an
+        agent about to be created under a new name, from one list of agents per run
+        (taken.py), so that a build is not made first for a deployment refused after."""
+        name, urn = news.get("serviceName"), news.get("__urn")
+        if (
+            not isinstance(name, str)
+            or name == UNKNOWN
+            or name == olds.get("serviceName")
+            or news.get("adoptExisting")
+        ):
+            return None
+        urn = urn if isinstance(urn, str) and urn != UNKNOWN else ""
+        if ownership.claimed(urn, CLAIM, name) is not None or taken.held(urn, name):
+            # What an interrupted `up` of this resource left (the create decides), or the
+            # stack's own agent, which a replacement checks again as if new.
+            return None
+        try:
+            with self._client() as client:
+                found = taken.listed(client.identity, "agents", client.list_agents).get(name)
+        except api.ApiError:
+            return None  # not reachable now: the create will say what is wrong
+        if found is None:
+            return None
+        where = found.get("region")
+        elsewhere = f" in region {where}" if where and where != news.get("region") else ""
+        imports = (
+            f", or import it (`pulumi import {DESCRIPTION.token} <resource name> {name}`)"
+            if self.door is SCHEMA
+            else ""
+        )
+        return (
+            f"an agent named {name} already exists{elsewhere} and this stack did not create it: "
+            f"pick another {self.door['serviceName']}, delete it (`pcc agent delete {name}`), "
+            f"pass {self.door.assign('adoptExisting', True)} to take it over{imports}"
+            + (f"; {recovery.advice(urn)}" if urn else "")
+        )
 
     def _build_problem(self, build_id: str, region: str) -> str | None:
         try:
@@ -701,9 +762,18 @@ class AgentProvider(OwnedObjectProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
+        taken.hold(olds.get("__urn"), olds.get("serviceName") or _id)
         replaces = [k for k in DESCRIPTION.replace_on if olds.get(k) != news.get(k)]
+        # A setting unset on one side and its documented default on the other is the same
+        # agent (the service gives an agent deployed without it the default): an imported
+        # agent pcc left without a session limit and a program that writes 7200 agree.
         sent = compared(news)
-        updates = [k for k in (*sent, *ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
+        updates = [
+            k
+            for k, s in settings()
+            if k in sent and olds.get(k) != news.get(k) and not s.same(olds.get(k), news.get(k))
+        ]
+        updates += [k for k in (*ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
             updates.append("waitForCapacity")
@@ -796,7 +866,9 @@ class AgentProvider(OwnedObjectProvider):
         skew = self.timings.clock_skew
         created = existing.get("createdAt")
         if lost and not differences and ownership.created_after(created, started, skew):
-            return send(client, name, _taking_over(props, differences), create=False), True
+            return send(
+                client, name, _taking_over(props, differences, existing), create=False
+            ), True
         if (
             earlier is not None
             and not differences
@@ -809,7 +881,9 @@ class AgentProvider(OwnedObjectProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
-            return send(client, name, _taking_over(props, differences), create=False), False
+            return send(
+                client, name, _taking_over(props, differences, existing), create=False
+            ), False
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -833,11 +907,12 @@ class AgentProvider(OwnedObjectProvider):
             "over, redeploys it "
             "with this program's settings, and `pulumi destroy` will delete it"
         )
-        return send(client, name, _taking_over(props, differences), create=False), False
+        return send(client, name, _taking_over(props, differences, existing), create=False), False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
-        if not forced and all(olds.get(k) == news.get(k) for k in compared(news)):
+        sent = compared(news)
+        if not forced and all(s.same(olds.get(k), news.get(k)) for k, s in settings() if k in sent):
             return UpdateResult(
                 {
                     **olds,
@@ -847,15 +922,17 @@ class AgentProvider(OwnedObjectProvider):
                 }
             )
         progress = self._progress(news, olds)
-        body = request_body(news, create=False, before=olds)
-        if forced:
-            # The same settings would not roll out: a set's new values or a trigger must.
-            body["forceRedeploy"] = True
         try:
             with self._client(progress=progress) as client:
                 progress.status(f"updating agent {id_}")
                 with self.reported(id_, news):
-                    self._ensure_ours(client, id_, olds, news)
+                    found = self._ensure_ours(client, id_, olds, news)
+                    held = observed(found) if found is not None else None
+                    body = request_body(news, create=False, before=olds, held=held)
+                    if forced:
+                        # The same settings would not roll out: a set's new values or a
+                        # trigger must.
+                        body["forceRedeploy"] = True
                     agent = send(client, id_, body, create=False)
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
@@ -886,11 +963,13 @@ class AgentProvider(OwnedObjectProvider):
         if "serviceName" not in props:
             # `pulumi import` (native provider): nothing is known but the name, so the inputs
             # are what the agent holds, with our own inputs' defaults. An image-deployed
-            # agent names its image; a build-deployed one's is redacted: the program then
-            # gives build_id, and the first `up` sends it.
+            # agent names its image; a build-deployed one's is redacted by the public API,
+            # and read where pcc reads it (api.Client.agent_build).
             image = observed(found)["image"]
             if isinstance(image, str) and IMAGE_REFERENCE.fullmatch(image):
                 drift["image"] = image
+            elif build := self._build_of(name, props.get("__urn")):
+                drift["buildId"] = build
             drift.update(
                 deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
             )
@@ -898,6 +977,19 @@ class AgentProvider(OwnedObjectProvider):
         made = DESCRIPTION.output_names
         inputs = {k: v for k, v in outs.items() if k not in made and not k.startswith("__")}
         return outs, inputs
+
+    def _build_of(self, name: str, urn: str | None) -> str | None:
+        """The build agent `name` runs, None when it cannot be read (the key's organization
+        unknown, say): the import then says so, and the program gives the build."""
+        try:
+            with self._client(True) as client:
+                return client.agent_build(name)
+        except api.ApiError as exc:
+            Progress(urn).warn(
+                f"agent {name}: its build could not be read ({exc}): give "
+                f"{self.door['buildId']} in the program"
+            )
+            return None
 
     def _wait(
         self,
@@ -1032,12 +1124,15 @@ def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:
     return sorted(k for k, held in seen.items() if differs(k, held, props.get(k)))
 
 
-def _taking_over(props: dict[str, Any], differences: list[str]) -> dict[str, Any]:
+def _taking_over(
+    props: dict[str, Any], differences: list[str], existing: dict[str, Any]
+) -> dict[str, Any]:
     """The update that gives a found agent this create's settings. One that differs in
     nothing is sent only what the program sets, so it keeps what the service gave it for
-    the rest (a `pcc deploy` agent has no session limit) and is not redeployed."""
+    the rest (a `pcc deploy` agent has no session limit) and is not redeployed; one that
+    differs is sent no default for a setting it holds nothing for either."""
     if differences:
-        return request_body(props, create=False)
+        return request_body(props, create=False, held=observed(existing))
     body = request_body(props, create=True)
     del body["serviceName"], body["region"]
     return body
@@ -1105,6 +1200,8 @@ DESCRIPTION: Description = describe(
     derive=_bind,
     internal=INTERNAL,
     rules=_rules,
+    # An agent is imported as found, also one whose build could not be read.
+    imported=("createdAt",),
     example={
         "python": """\
 from pcc_provider import Agent

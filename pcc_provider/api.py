@@ -710,10 +710,23 @@ class Client:
     def get_service(self, name: str) -> dict[str, Any]:
         """The agent as `pcc agent status` reads it: wrapped in `body` (pcc's `_agent`, which
         takes an answer without one for no agent)."""
-        found = self._org_call("GET", f"/services/{name}", repeatable=True).get("body")
+        found = self._org_call("GET", f"/services/{quote(name, safe='')}", repeatable=True).get(
+            "body"
+        )
         if not isinstance(found, dict):
             raise NotFound(f"agent {name} is not found", status=404)
         return found
+
+    def agent_build(self, name: str) -> str | None:
+        """The build an agent's deployment runs, None for one deployed from an image. The
+        public API redacts it; the organization's route shows it, where `pcc agent status`
+        reads it (`deployment.buildId`)."""
+        try:
+            deployment = self.get_service(name).get("deployment")
+        except NotFound:
+            return None
+        build = deployment.get("buildId") if isinstance(deployment, dict) else None
+        return build if isinstance(build, str) and build else None
 
     # -- secret sets ----------------------------------------------------------------------
     # PUT sets values (idempotent, so repeatable); the values travel only in its body.

@@ -24,6 +24,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import re
 import weakref
 from collections.abc import Mapping
@@ -41,9 +42,10 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api, cancel, ownership, recovery, watch
+from pcc_provider import api, cancel, dotenv, ownership, recovery, watch
 from pcc_provider.description import (
     PYTHON,
+    SCHEMA,
     UNKNOWN,
     Derive,
     Description,
@@ -124,6 +126,35 @@ def _secrets_problem(secrets: Any, door: Door) -> str | None:
         if problem:
             return problem
     return None
+
+
+def with_file(args: dict[str, Any], door: Door) -> tuple[dict[str, Any], str | None]:
+    """`args` with the secrets of `secretsFile`, read as `pcc secrets set --file` reads it
+    (pcc_provider.dotenv), or why not: no file, a refused line, or `secrets` given too. What
+    both doors do before anything else sees the values (each door marks them secret)."""
+    path = args.get("secretsFile")
+    if path is None or path == UNKNOWN or not isinstance(path, str) or not path:
+        return args, None  # none, not known yet, or not a path (its check says so)
+    if args.get("secrets") is not None:
+        return args, (
+            f"give {door['secrets']} or {door['secretsFile']}, not both: the file's "
+            "KEY=value lines are the set's secrets"
+        )
+    try:
+        return {**args, "secrets": dotenv.read(path)}, None
+    except dotenv.DotenvError as exc:
+        return args, f"{door['secretsFile']} {exc}"
+
+
+def _set_rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
+    if given.get("secrets") is None and given.get("secretsFile") is None:
+        return [
+            (
+                "secrets",
+                f"give {door['secrets']} (KEY: value) or {door['secretsFile']} (a dotenv file)",
+            )
+        ]
+    return []
 
 
 def host_problem(host: Any, door: Door = PYTHON) -> str | None:
@@ -581,6 +612,8 @@ class ImagePullSecretProvider(SetProvider):
     unreadable = ("host", "username", "password")
 
     def _changed(self, olds: dict[str, Any], news: dict[str, Any]) -> bool:
+        if self.values_unmanaged(olds, news):
+            return False  # imported, and the program (its generated code) gives no credentials
         return any(olds.get(k) != news.get(k) for k in ("host", "username", "password"))
 
     def _detail(self, name: str) -> watch.Detail | None:
@@ -609,14 +642,20 @@ class ImagePullSecretProvider(SetProvider):
 # -- resources --------------------------------------------------------------------------------
 
 
-def derived(kind: str, revision: bool = True) -> Derive:
-    """What a door adds to a set's checked inputs: the key names a secret set declares, no
-    status yet, and (`revision`) the digest of its values once they are known, which the
-    Python door computes as an Output instead (SetResource)."""
+def derived(kind: str, revision: bool = True, reads_file: bool = True) -> Derive:
+    """What a door adds to a set's checked inputs: the secrets of its `secretsFile`
+    (`reads_file`: the Python door reads it in the constructor, to name it as Python does),
+    the key names a secret set declares, no status yet, and (`revision`) the digest of its
+    values once they are known, which the Python door computes as an Output instead
+    (SetResource)."""
 
     def derive(
         args: dict[str, Any], declared: Mapping[str, Any], progress: Any
     ) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
+        if kind == "secret" and reads_file:
+            args, problem = with_file(args, SCHEMA)
+            if problem:
+                return args, [("", problem)], []
         found = {**args, "status": None}
         if kind == "secret":
             given = args.get("secrets")
@@ -648,15 +687,14 @@ class SecretSetArgs(TypedDict, total=False):
             ),
         ]
     ]
-    secrets: Required[
-        Annotated[
-            Mapping[str, pulumi.Input[str]],
-            Field(
-                "KEY -> value. Every value is kept a Pulumi secret, plain ones too.",
-                secret=True,
-                check=_secrets_problem,
-            ),
-        ]
+    secrets: Annotated[
+        Mapping[str, pulumi.Input[str]],
+        Field(
+            "KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or "
+            "`secrets_file`.",
+            secret=True,
+            check=_secrets_problem,
+        ),
     ]
     region: Annotated[
         str | None,
@@ -683,6 +721,15 @@ class SecretSetArgs(TypedDict, total=False):
             "a set fails the create, and is left as it is.",
             default=False,
             check=flag("adoptExisting"),
+        ),
+    ]
+    secrets_file: Annotated[
+        str | None,
+        Field(
+            "a dotenv file of `KEY=value` lines, relative to the program, read as `pcc "
+            "secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values "
+            "are Pulumi secrets from the first read; an edit shows as the keys it changes.",
+            check=_text("secretsFile"),
         ),
     ]
 
@@ -802,19 +849,50 @@ class SecretSet(SetResource, module="pipecat", name="SecretSet"):
         **args: Unpack[SecretSetArgs],
     ) -> None:
         refuse_import("SecretSet", resource_name, opts)
-        secrets = args.get("secrets")
-        if isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping):
+        given: dict[str, Any] = dict(args)
+        path = given.get("secrets_file")
+        if isinstance(path, pulumi.Output):
+            raise pulumi.RunError(
+                f"SecretSet {resource_name!r}: secrets_file must be a path known in the "
+                "program, not an Output: its keys are plain, and agents rely on them"
+            )
+        if path is not None:
+            # Read here, in the program: the values become Pulumi secrets below, before the
+            # engine or a diff sees them.
+            read, problem = with_file({camel(k): v for k, v in given.items()}, PYTHON)
+            if problem:
+                raise pulumi.RunError(f"SecretSet {resource_name!r}: {problem}")
+            given["secrets"] = read.get("secrets")
+        secrets = given.get("secrets")
+        if secrets is not None and (
+            isinstance(secrets, pulumi.Output) or not isinstance(secrets, Mapping)
+        ):
             # The keys must be known in the program: they are plain, and agents rely on them.
             raise pulumi.RunError(
                 f"SecretSet {resource_name!r}: secrets must be a dict of KEY: value (values "
                 f"may be secrets), not {type(secrets).__name__}: e.g. "
                 '{"OPENAI_API_KEY": cfg.require_secret("openaiKey")}'
             )
-        props, _, _ = derived("secret", revision=False)(
-            checked("SecretSet", resource_name, SECRET_SET, args), {}, None
+        props, _, _ = derived("secret", revision=False, reads_file=False)(
+            checked("SecretSet", resource_name, SECRET_SET, given), {}, None
         )
-        props["secrets"] = {k: pulumi.Output.secret(v) for k, v in secrets.items()}
+        props["secrets"] = {k: pulumi.Output.secret(v) for k, v in (secrets or {}).items()}
         self._register(resource_name, SecretSetProvider(), props, opts)
+
+    @classmethod
+    def from_dotenv(
+        cls,
+        resource_name: str,
+        path: str | os.PathLike[str],
+        *,
+        opts: pulumi.ResourceOptions | None = None,
+        **args: Unpack[SecretSetArgs],
+    ) -> SecretSet:
+        """A set of the `KEY=value` lines of the dotenv file at `path` (relative to the
+        program), read as `pcc secrets set NAME --file PATH` reads it: `secrets_file=path`.
+        The other keywords are SecretSet's (`set_name`, `region`, ...)."""
+        given: dict[str, Any] = {**args, "secrets_file": os.fspath(path)}
+        return cls(resource_name, opts=opts, **given)
 
 
 class ImagePullSecret(SetResource, module="pipecat", name="ImagePullSecret"):
@@ -852,6 +930,7 @@ SECRET_SET: Description = describe(
     SecretSet,
     provider=SecretSetProvider,
     derive=derived("secret"),
+    rules=_set_rules,
     declares="secret",
     legacy=LEGACY_NAMES,
     imported=("keys",),

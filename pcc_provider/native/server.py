@@ -152,7 +152,8 @@ class Door:
             props, found, warnings = self.described.derive(props, declared, progress)
             for warning in warnings:
                 progress.warn(warning)
-        result = self.provider.check(olds, props)
+        # With the URN, as every other call: a check may look for this resource's claims.
+        result = self.provider.check(olds, {**props, "__urn": urn})
         failures = [CheckFailure(*failure) for failure in found]
         failures += [CheckFailure(f.property, f.reason) for f in result.failures or []]
         for failure in failures:

@@ -55,9 +55,13 @@ export class SecretSet extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly revision: pulumi.Output<string>;
     /**
-     * KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+     * KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
      */
-    declare public readonly secrets: pulumi.Output<{[key: string]: string}>;
+    declare public readonly secrets: pulumi.Output<{[key: string]: string} | undefined>;
+    /**
+     * a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+     */
+    declare public readonly secretsFile: pulumi.Output<string | undefined>;
     /**
      * The secret set's name in Pipecat Cloud.
      */
@@ -78,9 +82,6 @@ export class SecretSet extends pulumi.CustomResource {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         if (!opts.id) {
-            if (args?.secrets === undefined && !opts.urn) {
-                throw new Error("Missing required property 'secrets'");
-            }
             if (args?.setName === undefined && !opts.urn) {
                 throw new Error("Missing required property 'setName'");
             }
@@ -88,6 +89,7 @@ export class SecretSet extends pulumi.CustomResource {
             resourceInputs["readyTimeout"] = (args?.readyTimeout) ?? 300;
             resourceInputs["region"] = args?.region;
             resourceInputs["secrets"] = args?.secrets ? pulumi.secret(args.secrets) : undefined;
+            resourceInputs["secretsFile"] = args?.secretsFile;
             resourceInputs["setName"] = args?.setName;
             resourceInputs["keys"] = undefined /*out*/;
             resourceInputs["revision"] = undefined /*out*/;
@@ -99,6 +101,7 @@ export class SecretSet extends pulumi.CustomResource {
             resourceInputs["region"] = undefined /*out*/;
             resourceInputs["revision"] = undefined /*out*/;
             resourceInputs["secrets"] = undefined /*out*/;
+            resourceInputs["secretsFile"] = undefined /*out*/;
             resourceInputs["setName"] = undefined /*out*/;
             resourceInputs["status"] = undefined /*out*/;
         }
@@ -126,9 +129,13 @@ export interface SecretSetArgs {
      */
     region?: pulumi.Input<string | undefined>;
     /**
-     * KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+     * KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
      */
-    secrets: pulumi.Input<{[key: string]: pulumi.Input<string>}>;
+    secrets?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+    /**
+     * a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+     */
+    secretsFile?: pulumi.Input<string | undefined>;
     /**
      * the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
      */

@@ -102,7 +102,9 @@ def test_schema_lists_what_the_agent_provider_sends_and_returns() -> None:
 def test_schema_keeps_set_values_secret() -> None:
     resources = schema.schema()["resources"]
     secret_set = resources["pipecat:index:SecretSet"]
-    assert secret_set["requiredInputs"] == ["setName", "secrets"]
+    # `secrets` or `secretsFile`, whose values are secret as soon as it is read.
+    assert secret_set["requiredInputs"] == ["setName"]
+    assert "secret" not in secret_set["inputProperties"]["secretsFile"]
     assert secret_set["inputProperties"]["secrets"]["secret"] is True
     assert secret_set["inputProperties"]["secrets"]["additionalProperties"] == {"type": "string"}
     assert secret_set["properties"]["revision"]["secret"] is True

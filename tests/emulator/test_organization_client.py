@@ -82,3 +82,20 @@ def requests_json(emulator: EmulatorHandle, path: str) -> Any:
     answer = emulator.api("GET", path.removeprefix("/v1"))
     answer.raise_for_status()
     return answer.json()
+
+
+@pytest.mark.emulator(build_seconds=0)
+def test_an_agents_build_is_read_where_pcc_reads_it(emulator: EmulatorHandle) -> None:
+    from test_agent_provider import build
+
+    build_id = build(emulator, "FROM dailyco/pipecat-base:latest\n")
+    for name, source in (("built", {"buildId": build_id}), ("imaged", {"image": "x/y:1"})):
+        made = emulator.api("POST", "/agents", json={"serviceName": name, **source})
+        assert made.status_code == 200, made.text
+    # The public API redacts the build; the organization's route names it.
+    assert "buildId" not in emulator.api("GET", "/agents/built").json()["deployment"]
+    client = api.Client(API_KEY, emulator.api_url)
+    assert client.agent_build("built") == build_id
+    assert client.agent_build("imaged") is None
+    with pytest.raises(api.NotFound):
+        client.agent_build("nobody")

@@ -58,8 +58,10 @@ def test_agent_drift_shows_with_old_and_new_values_and_up_restores_it(
     assert "maxAgents" in shown and "12 => 5" in shown, shown
     assert "agentProfile" in shown and "agent-2x" in shown, shown
     stack.up()
-    # An update states every setting: the unset session limit as its documented default.
-    assert held(emulator) == ("agent-1x", 5, 7200)
+    # An update undoes what the agent holds and the program leaves unset (the profile, as its
+    # documented default), and pins no default on what it holds nothing for (the session
+    # limit neither the program nor pcc set).
+    assert held(emulator) == ("agent-1x", 5, None)
     stack.preview("--expect-no-changes")
 
 

@@ -283,6 +283,9 @@ def test_on_a_fresh_machine_a_second_stack_of_the_same_names_is_still_refused(
     second = cloud_stack(SIDE_BY_SIDE, project="team-b")
     second.config("value", "value-of-team-b")
     emulator.reset_stats()
+    # The check's list of agents fails, so it cannot refuse team A's agent at once: the create
+    # goes ahead, as when team A's agent appears between team B's preview and its create.
+    emulator.fault("GET /v1/agents", status=400)
     emulator.fault("GET /v1/secrets/{setName}", delay=0.01)  # the check's look: answered
     emulator.fault("GET /v1/secrets/{setName}", hold=60)  # the create's look
     emulator.fault("POST /v1/agents", hold=60)

@@ -30,7 +30,8 @@ def test_reference_pages_name_every_input_in_both_doors_names() -> None:
     assert "| `serviceName` / `service_name` | string | required |" in agent
     assert "```typescript" in agent and "```yaml" in agent and "```python" in agent
     secret_set = (ROOT / "docs" / "reference" / "secret-set.md").read_text()
-    assert "| `secrets` | map of string | required, secret |" in secret_set
+    assert "| `secrets` | map of string | secret |" in secret_set
+    assert "| `secretsFile` / `secrets_file` | string |  |" in secret_set
 
 
 def test_typescript_sdk_carries_the_docs_an_editor_shows() -> None:

@@ -26,8 +26,10 @@ type SecretSet struct {
 	Region pulumi.StringOutput `pulumi:"region"`
 	// A secret digest of the values: changes exactly when a value or key changes.
 	Revision pulumi.StringOutput `pulumi:"revision"`
-	// KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+	// KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
 	Secrets pulumi.StringMapOutput `pulumi:"secrets"`
+	// a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+	SecretsFile pulumi.StringPtrOutput `pulumi:"secretsFile"`
 	// The secret set's name in Pipecat Cloud.
 	SetName pulumi.StringOutput `pulumi:"setName"`
 	// The set's status as the service reports it.
@@ -41,9 +43,6 @@ func NewSecretSet(ctx *pulumi.Context,
 		return nil, errors.New("missing one or more required arguments")
 	}
 
-	if args.Secrets == nil {
-		return nil, errors.New("invalid value for required argument 'Secrets'")
-	}
 	if args.SetName == nil {
 		return nil, errors.New("invalid value for required argument 'SetName'")
 	}
@@ -100,8 +99,10 @@ type secretSetArgs struct {
 	ReadyTimeout *float64 `pulumi:"readyTimeout"`
 	// default: config `pipecat:region`, else "us-west". Agents that bind the set must be in the same region.
 	Region *string `pulumi:"region"`
-	// KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+	// KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
 	Secrets map[string]string `pulumi:"secrets"`
+	// a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+	SecretsFile *string `pulumi:"secretsFile"`
 	// the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
 	SetName string `pulumi:"setName"`
 }
@@ -114,8 +115,10 @@ type SecretSetArgs struct {
 	ReadyTimeout pulumi.Float64PtrInput
 	// default: config `pipecat:region`, else "us-west". Agents that bind the set must be in the same region.
 	Region pulumi.StringPtrInput
-	// KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+	// KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
 	Secrets pulumi.StringMapInput
+	// a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+	SecretsFile pulumi.StringPtrInput
 	// the set's name in Pipecat Cloud (3-63 lowercase letters, digits, hyphens).
 	SetName pulumi.StringInput
 }
@@ -182,9 +185,14 @@ func (o SecretSetOutput) Revision() pulumi.StringOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.StringOutput { return v.Revision }).(pulumi.StringOutput)
 }
 
-// KEY -> value. Every value is kept a Pulumi secret, plain ones too.
+// KEY -> value. Every value is kept a Pulumi secret, plain ones too. Give this or `secrets_file`.
 func (o SecretSetOutput) Secrets() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *SecretSet) pulumi.StringMapOutput { return v.Secrets }).(pulumi.StringMapOutput)
+}
+
+// a dotenv file of `KEY=value` lines, relative to the program, read as `pcc secrets set --file` reads it: the set's secrets, instead of `secrets`. Its values are Pulumi secrets from the first read; an edit shows as the keys it changes.
+func (o SecretSetOutput) SecretsFile() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SecretSet) pulumi.StringPtrOutput { return v.SecretsFile }).(pulumi.StringPtrOutput)
 }
 
 // The secret set's name in Pipecat Cloud.
