@@ -14,10 +14,12 @@ from pcc_provider.emulator.entities import (
     PROPERTY_SCHEMA,
     REGIONS,
     Agent,
+    AgentProfile,
     Build,
     Deployment,
     Organization,
     SecretSet,
+    SpendLimit,
     Upload,
     image_uri,
 )
@@ -170,7 +172,8 @@ def _log_schedule(build: Build, organization: Organization) -> list[tuple[float,
 
 def _manifest(agent: Agent, dep: Deployment, organization: Organization) -> dict[str, Any]:
     s = dep.settings
-    cpu, memory = AGENT_PROFILES[s["agentProfile"]]
+    sized = dep.resources
+    cpu, memory = (sized["cpu"], sized["memory"]) if sized else AGENT_PROFILES[s["agentProfile"]]
     spec: dict[str, Any] = {
         "dailyNodeType": s["nodeType"],
         "image": REDACTED_IMAGE if dep.build_id else dep.image,
@@ -357,3 +360,48 @@ def secret_set_json(secret_set: SecretSet, now: float, with_keys: bool) -> dict[
 def error(refused: ServiceError) -> dict[str, str]:
     """The API's error body (ErrorResponse in its spec)."""
     return {"error": refused.message, "code": refused.code}
+
+
+# -- agent profiles and the spend limit (the official CLI's routes) --------------------------
+
+
+def agent_profile_json(
+    name: str, display: str, cpu: str, memory: str, custom: bool, enabled: bool
+) -> dict[str, Any]:
+    """A profile as `pcc agent profiles list` reads it (snake_case, unlike the rest)."""
+    return {
+        "api_name": name,
+        "display_name": display,
+        "resources": {"cpu": cpu, "memory": memory},
+        "custom": custom,
+        "enabled": enabled,
+    }
+
+
+def agent_profiles_json(custom: list[AgentProfile]) -> list[dict[str, Any]]:
+    """The platform catalog, then the organization's own profiles."""
+    catalog = [
+        agent_profile_json(name, name, cpu, memory, False, True)
+        for name, (cpu, memory) in AGENT_PROFILES.items()
+    ]
+    return catalog + [custom_profile_json(p) for p in custom]
+
+
+def custom_profile_json(p: AgentProfile) -> dict[str, Any]:
+    return agent_profile_json(p.name, p.display_name, p.cpu, p.memory, True, p.enabled)
+
+
+def spend_limit_json(limit: SpendLimit, now: float) -> dict[str, Any]:
+    """What `pcc spend-limit show` reads: the limit, this month's spend and period, whether
+    new sessions are blocked."""
+    day = datetime.fromtimestamp(now, UTC)
+    start = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return {
+        "limitCents": limit.limit_cents,
+        "currentSpendCents": limit.current_spend_cents,
+        "periodStart": iso(start.timestamp()),
+        "periodEnd": iso(end.timestamp()),
+        "blocked": limit.blocked_at is not None,
+        "blockedAt": iso(limit.blocked_at) if limit.blocked_at is not None else None,
+    }
