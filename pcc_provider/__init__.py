@@ -17,11 +17,23 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
+    from pcc_provider.agent_profile import AgentProfile
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
+    from pcc_provider.organization_defaults import OrganizationDefaults
     from pcc_provider.secrets import ImagePullSecret, SecretSet
+    from pcc_provider.spend_limit import SpendLimit
 
-__all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
+__all__ = [
+    "Agent",
+    "AgentProfile",
+    "Build",
+    "Deployment",
+    "ImagePullSecret",
+    "OrganizationDefaults",
+    "SecretSet",
+    "SpendLimit",
+]
 
 _LAZY = {kind.name: kind.module for kind in KINDS}
 
