@@ -1,0 +1,285 @@
+"""AgentProfile, SpendLimit and OrganizationDefaults under the real engine, from a Python
+program and from a YAML one, with `pcc` (pipecatcloud 1.4.0) as the oracle of what each made:
+create, a no-op preview that calls nothing, an update in place, drift made with `pcc` shown
+after `pulumi refresh`, `pulumi import` of what `pcc` made, and destroy (a profile disabled,
+the limit cleared, the default region put back)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import API_KEY, EmulatorHandle
+from pulumi_stack import VENV_BIN, Stack
+from test_official_cli import pcc  # noqa: F401 (a fixture)
+
+pytestmark = pytest.mark.engine
+
+PROGRAM = """
+import pulumi
+from pcc_provider import Agent, AgentProfile, OrganizationDefaults, SpendLimit
+
+cfg = pulumi.Config()
+big = AgentProfile("big", name="telephony-large", cpu=cfg.get("cpu") or "2", memory="4Gi")
+Agent("bot", service_name="bot", image="example/agent:1", agent_profile=big.name,
+      deploy_timeout=60)
+SpendLimit("limit", amount=cfg.get_float("amount") or 50)
+OrganizationDefaults("defaults", default_region=cfg.get("region") or "eu-central")
+if cfg.get_bool("twice"):
+    OrganizationDefaults("again", default_region="us-east")
+"""
+
+
+def writes(emulator: EmulatorHandle) -> dict[str, int]:
+    """The calls the emulator saw that change something."""
+    seen: dict[str, int] = emulator.stats()["requests"]
+    return {route: n for route, n in seen.items() if not route.startswith("GET ")}
+
+
+def profile_row(listing: str, name: str) -> list[str]:
+    """The cells of `pcc agent profiles list`'s row of `name`."""
+    for line in listing.splitlines():
+        cells = [c.strip() for c in re.split(r"[│|]", line) if c.strip()]
+        if cells and cells[0] == name:
+            return cells
+    raise AssertionError(f"no row {name} in:\n{listing}")
+
+
+def limit_shown(pcc: Callable[..., str]) -> str:  # noqa: F811
+    out = pcc("spend-limit", "show")
+    found = re.search(r"Limit\s+(\S.*?)\s*$", out, re.MULTILINE)
+    assert found, out
+    return found.group(1)
+
+
+def default_region(pcc: Callable[..., str]) -> str:  # noqa: F811
+    out = pcc("organizations", "properties", "list")
+    found = re.search(r"defaultRegion\s+(\S+)", out)
+    assert found, out
+    return found.group(1)
+
+
+def test_python_program_creates_updates_shows_drift_and_destroys(
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    emulator: EmulatorHandle,
+) -> None:
+    emulator.configure(agentReadySeconds=0)
+    assert default_region(pcc) == "us-west"
+    stack = cloud_stack(PROGRAM)
+    stack.up()
+
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large") == [
+        "telephony-large",
+        "telephony-large",
+        "2",
+        "4Gi",
+        "custom",
+        "yes",
+    ]
+    assert "Agent Profile: telephony-large" in pcc("agent", "status", "bot")
+    assert limit_shown(pcc) == "$50.00"
+    assert default_region(pcc) == "eu-central"
+
+    # Unchanged: no call at all.
+    emulator.reset_stats()
+    stack.preview("--expect-no-changes")
+    assert emulator.stats()["requests"] == {}, "an unchanged preview called the API"
+
+    # In place: no replacement, and each change where pcc shows it.
+    stack.config("cpu", "4")
+    stack.config("amount", "75.5")
+    stack.config("region", "us-east")
+    shown = stack.preview("--diff").output
+    assert "replace" not in shown, shown
+    assert re.search(r'~ cpu\s*: "2" => "4"', shown), shown
+    assert re.search(r"~ amount\s*: 50 => 75.5", shown), shown
+    assert re.search(r'~ defaultRegion\s*: "eu-central" => "us-east"', shown), shown
+    stack.up()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:4] == ["4", "4Gi"]
+    assert limit_shown(pcc) == "$75.50"
+    assert default_region(pcc) == "us-east"
+
+    # Drift made with pcc: each shows after a refresh, and the next `up` puts it back.
+    pcc("agent", "profiles", "update", "telephony-large", "--cpu", "8", "--memory", "16Gi")
+    pcc("spend-limit", "set", "99", "--yes")
+    pcc("organizations", "default-region", "ap-south")
+    stack.refresh()
+    drifted = stack.preview("--diff").output
+    assert re.search(r'~ cpu\s*: "8" => "4"', drifted), drifted
+    assert re.search(r'~ memory\s*: "16Gi" => "4Gi"', drifted), drifted
+    assert re.search(r"~ amount\s*: 99 => 75.5", drifted), drifted
+    assert re.search(r'~ defaultRegion\s*: "ap-south" => "us-east"', drifted), drifted
+    stack.up()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:4] == ["4", "4Gi"]
+    assert limit_shown(pcc) == "$75.50"
+    assert default_region(pcc) == "us-east"
+
+    # A second declaration of the organization's defaults: refused before anything is sent.
+    stack.config("twice", "true")
+    emulator.reset_stats()
+    refused = stack.preview(check=False)
+    assert refused.returncode != 0
+    assert "OrganizationDefaults 'again': the organization's defaults are already declared by 'defaults'" in refused.output, refused.output
+    assert writes(emulator) == {}
+    stack.config("twice", "false")
+
+    # Another stack on this machine: the defaults are held, the limit is set.
+    other = cloud_stack(PROGRAM, name="other")
+    failed = other.up(check=False)
+    assert failed.returncode != 0
+    assert (
+        "the organization's defaults are already declared by 'defaults' of stack proj/dev"
+        in failed.output
+    ), failed.output
+    assert "the organization already has a limit of $75.50, which this stack did not set" in (
+        failed.output
+    ), failed.output
+    assert "pass adopt_existing=True" in failed.output, failed.output
+    assert "already exists in Pipecat Cloud (cpu 4, memory 4Gi)" in failed.output, failed.output
+    other.destroy()
+    assert limit_shown(pcc) == "$75.50" and default_region(pcc) == "us-east"
+
+    stack.destroy()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[5] == "no"
+    assert limit_shown(pcc) == "no limit set"
+    assert default_region(pcc) == "us-west"  # what it was before the stack set it
+
+
+def yaml_program(project: Path, resources: dict[str, Any]) -> None:
+    program = {
+        "name": "orgyaml",
+        "runtime": "yaml",
+        "plugins": {"providers": [{"name": "pipecat", "path": str(VENV_BIN)}]},
+        "resources": resources,
+    }
+    (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+
+
+YAML_OBJECTS: dict[str, Any] = {
+    "big": {
+        "type": "pipecat:index:AgentProfile",
+        "properties": {"name": "telephony-large", "cpu": "2", "memory": "4Gi"},
+    },
+    "limit": {"type": "pipecat:index:SpendLimit", "properties": {"amount": 50}},
+    "defaults": {
+        "type": "pipecat:index:OrganizationDefaults",
+        "properties": {"defaultRegion": "eu-central"},
+    },
+}
+
+
+def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
+    pcc: Callable[..., str],  # noqa: F811
+    tmp_path: Path,
+    engine: dict[str, str],
+    emulator: EmulatorHandle,
+) -> None:
+    emulator.configure(agentReadySeconds=0)
+    project = tmp_path / "yaml"
+    project.mkdir()
+    resources = json.loads(json.dumps(YAML_OBJECTS))
+    resources["bot"] = {
+        "type": "pipecat:index:Agent",
+        "properties": {
+            "serviceName": "bot",
+            "image": "example/agent:1",
+            "agentProfile": "${big.name}",
+            "deployTimeout": 60,
+        },
+    }
+    yaml_program(project, resources)
+    stack = Stack(project, "dev", engine).init()
+    stack.config("pipecat:apiUrl", emulator.api_url)
+    stack.config("pipecat:apiKey", API_KEY, secret=True)
+
+    stack.up()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:6] == [
+        "2",
+        "4Gi",
+        "custom",
+        "yes",
+    ]
+    assert "Agent Profile: telephony-large" in pcc("agent", "status", "bot")
+    assert limit_shown(pcc) == "$50.00"
+    assert default_region(pcc) == "eu-central"
+
+    emulator.reset_stats()
+    stack.preview("--expect-no-changes")
+    assert emulator.stats()["requests"] == {}, "an unchanged preview called the API"
+
+    resources["big"]["properties"]["cpu"] = "4"
+    resources["limit"]["properties"]["amount"] = 75.5
+    resources["defaults"]["properties"]["defaultRegion"] = "us-east"
+    yaml_program(project, resources)
+    shown = stack.preview("--diff").output
+    assert "replace" not in shown, shown
+    assert re.search(r'~ cpu\s*: "2" => "4"', shown), shown
+    assert re.search(r"~ amount\s*: 50 => 75.5", shown), shown
+    stack.up()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2] == "4"
+    assert limit_shown(pcc) == "$75.50"
+    assert default_region(pcc) == "us-east"
+
+    pcc("agent", "profiles", "update", "telephony-large", "--cpu", "8", "--memory", "16Gi")
+    pcc("spend-limit", "set", "99", "--yes")
+    pcc("organizations", "default-region", "ap-south")
+    stack.refresh()
+    drifted = stack.preview("--diff").output
+    assert re.search(r'~ cpu\s*: "8" => "4"', drifted), drifted
+    assert re.search(r"~ amount\s*: 99 => 75.5", drifted), drifted
+    assert re.search(r'~ defaultRegion\s*: "ap-south" => "us-east"', drifted), drifted
+
+    # A declaration of agentProfile that is not a profile name: one line, in YAML's names.
+    resources["bot"]["properties"]["agentProfile"] = "Big Profile"
+    yaml_program(project, resources)
+    refused = stack.preview(check=False).output
+    assert "agentProfile must be one of agent-1x, agent-2x, agent-3x, or the name" in refused
+    resources["bot"]["properties"]["agentProfile"] = "${big.name}"
+
+    stack.destroy()
+    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[5] == "no"
+    assert limit_shown(pcc) == "no limit set"
+    assert default_region(pcc) == "us-west"
+
+    # What pcc makes, imported: the program with its settings previews no change.
+    pcc("agent", "profiles", "create", "pcc-made", "--cpu", "1", "--memory", "2Gi")
+    pcc("spend-limit", "set", "20", "--yes")
+    pcc("organizations", "default-region", "ap-south")
+    yaml_program(project, {})
+    for kind, name, id_ in (
+        ("AgentProfile", "made", "pcc-made"),
+        ("SpendLimit", "limit", "org"),
+        ("OrganizationDefaults", "defaults", "org"),
+    ):
+        organization = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
+        given = organization if id_ == "org" else id_
+        done = stack.pulumi("import", f"pipecat:index:{kind}", name, given, "--yes", "--stack", stack.name)
+        assert "failed to validate" not in done.output, done.output
+    imported = {
+        "made": {
+            "type": "pipecat:index:AgentProfile",
+            "properties": {"name": "pcc-made", "cpu": "1", "memory": "2Gi"},
+        },
+        "limit": {"type": "pipecat:index:SpendLimit", "properties": {"amount": 20}},
+        "defaults": {
+            "type": "pipecat:index:OrganizationDefaults",
+            "properties": {"defaultRegion": "ap-south"},
+        },
+    }
+    yaml_program(project, imported)
+    emulator.reset_stats()
+    stack.preview("--expect-no-changes")
+    assert writes(emulator) == {}
+    pcc("spend-limit", "set", "25", "--yes")
+    stack.refresh()
+    assert re.search(r"~ amount\s*: 25 => 20", stack.preview("--diff").output)
+    stack.destroy()
+    assert profile_row(pcc("agent", "profiles", "list"), "pcc-made")[5] == "no"
+    assert limit_shown(pcc) == "no limit set"
+    # Imported, it set nothing: destroy puts nothing back.
+    assert default_region(pcc) == "ap-south"
