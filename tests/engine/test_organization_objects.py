@@ -124,7 +124,10 @@ def test_python_program_creates_updates_shows_drift_and_destroys(
     emulator.reset_stats()
     refused = stack.preview(check=False)
     assert refused.returncode != 0
-    assert "OrganizationDefaults 'again': the organization's defaults are already declared by 'defaults'" in refused.output, refused.output
+    assert (
+        "OrganizationDefaults 'again': the organization's defaults are already declared by 'defaults'"
+        in refused.output
+    ), refused.output
     assert writes(emulator) == {}
     stack.config("twice", "false")
 
@@ -258,7 +261,16 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     ):
         organization = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
         given = organization if id_ == "org" else id_
-        done = stack.pulumi("import", f"pipecat:index:{kind}", name, given, "--yes", "--stack", stack.name)
+        done = stack.pulumi(
+            "import",
+            f"pipecat:index:{kind}",
+            name,
+            given,
+            "--yes",
+            "--protect=false",
+            "--stack",
+            stack.name,
+        )
         assert "failed to validate" not in done.output, done.output
     imported = {
         "made": {
