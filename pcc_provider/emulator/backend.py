@@ -634,7 +634,10 @@ class Backend:
         with self.lock:
             profile = self.profiles.get(name)
         if profile is None or not profile.enabled:
-            raise BadRequest(f"Agent profile '{name}' does not exist or is disabled")
+            raise BadRequest(
+                f"'agentProfile' must be one of {', '.join(AGENT_PROFILES)}, or an enabled "
+                f"profile of the organization: '{name}' is neither"
+            )
         return {"cpu": profile.cpu, "memory": profile.memory}
 
     def spend_limit(self) -> SpendLimit:
