@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pcc_provider.agent_profile import AgentProfile
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
+    from pcc_provider.functions_profiles import get_agent_profiles, get_agent_profiles_output
     from pcc_provider.organization_defaults import OrganizationDefaults
     from pcc_provider.secrets import ImagePullSecret, SecretSet
     from pcc_provider.spend_limit import SpendLimit
@@ -33,9 +34,16 @@ __all__ = [
     "OrganizationDefaults",
     "SecretSet",
     "SpendLimit",
+    "get_agent_profiles",
+    "get_agent_profiles_output",
 ]
 
 _LAZY = {kind.name: kind.module for kind in KINDS}
+# Functions (pcc_provider.functions_profiles), by their Python names.
+_LAZY.update(
+    get_agent_profiles="pcc_provider.functions_profiles",
+    get_agent_profiles_output="pcc_provider.functions_profiles",
+)
 
 
 def __getattr__(name: str) -> Any:

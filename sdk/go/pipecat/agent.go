@@ -18,7 +18,7 @@ type Agent struct {
 
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile pulumi.StringPtrOutput `pulumi:"agentProfile"`
 	// The build the agent runs, if deployed from one.
 	BuildId pulumi.StringPtrOutput `pulumi:"buildId"`
@@ -112,7 +112,7 @@ func (AgentState) ElementType() reflect.Type {
 type agentArgs struct {
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting *bool `pulumi:"adoptExisting"`
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile *string `pulumi:"agentProfile"`
 	// a successful build to deploy, e.g. `Build(...).build_id` or a StackReference output. Give this or `image`.
 	BuildId *string `pulumi:"buildId"`
@@ -146,7 +146,7 @@ type agentArgs struct {
 type AgentArgs struct {
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting pulumi.BoolPtrInput
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile pulumi.StringPtrInput
 	// a successful build to deploy, e.g. `Build(...).build_id` or a StackReference output. Give this or `image`.
 	BuildId pulumi.StringPtrInput
@@ -218,7 +218,7 @@ func (o AgentOutput) AdoptExisting() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.BoolPtrOutput { return v.AdoptExisting }).(pulumi.BoolPtrOutput)
 }
 
-// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 func (o AgentOutput) AgentProfile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.AgentProfile }).(pulumi.StringPtrOutput)
 }
