@@ -295,3 +295,68 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     assert limit_shown(pcc) == "no limit set"
     # Imported, it set nothing: destroy puts nothing back.
     assert default_region(pcc) == "ap-south"
+
+
+FUNCTION_PROGRAM = """
+import pulumi
+from pcc_provider import get_agent_profiles, get_agent_profiles_output
+
+listed = get_agent_profiles()
+pulumi.export("custom", [f"{p.name}={p.cpu}/{p.memory}" for p in listed.profiles if p.custom])
+pulumi.export(
+    "catalog",
+    get_agent_profiles_output().apply(
+        lambda r: [p.name for p in r.profiles if not p.custom and p.enabled]
+    ),
+)
+"""
+
+
+def test_get_agent_profiles_in_python_and_yaml(
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    tmp_path: Path,
+    engine: dict[str, str],
+    emulator: EmulatorHandle,
+) -> None:
+    pcc("agent", "profiles", "create", "pcc-made", "--cpu", "1", "--memory", "2Gi")
+    stack = cloud_stack(FUNCTION_PROGRAM)
+    stack.up()
+    assert stack.outputs() == {
+        "custom": ["pcc-made=1/2Gi"],
+        "catalog": ["agent-1x", "agent-2x", "agent-3x"],
+    }
+
+    project = tmp_path / "yaml"
+    project.mkdir()
+    program = {
+        "name": "fnyaml",
+        "runtime": "yaml",
+        "plugins": {"providers": [{"name": "pipecat", "path": str(VENV_BIN)}]},
+        "variables": {
+            "listed": {
+                "fn::invoke": {
+                    "function": "pipecat:index:getAgentProfiles",
+                    "arguments": {},
+                    "return": "profiles",
+                }
+            }
+        },
+        "outputs": {"listed": "${listed}"},
+    }
+    (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
+    yaml = Stack(project, "dev", engine).init()
+    yaml.config("pipecat:apiUrl", emulator.api_url)
+    yaml.config("pipecat:apiKey", API_KEY, secret=True)
+    yaml.up()
+    listed = yaml.outputs()["listed"]
+    assert [p["name"] for p in listed] == ["agent-1x", "agent-2x", "agent-3x", "pcc-made"]
+    assert listed[-1] == {
+        "name": "pcc-made",
+        "displayName": "pcc-made",
+        "cpu": "1",
+        "memory": "2Gi",
+        "custom": True,
+        "enabled": True,
+    }
+    assert API_KEY not in yaml.export() + stack.export()
