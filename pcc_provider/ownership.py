@@ -152,13 +152,17 @@ def claim(urn: str, kind: str, name: str, region: str, keys: Sequence[str] = ())
 
 
 def _write(made: Claim) -> None:
-    path = _path(made.urn, made.kind, made.name)
+    _write_private(_path(made.urn, made.kind, made.name), asdict(made))
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` at `path` in the private claims folder, whole or not at all."""
     private_dir(cache_dir())
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as sink:
-        json.dump(asdict(made), sink)
+        json.dump(data, sink)
     os.replace(tmp, path)
 
 
@@ -222,14 +226,7 @@ def hold(urn: str, kind: str, scope: str, before: dict[str, Any]) -> Hold:
     made = Hold(urn, kind, scope, time.time(), before)
     if urn:
         with contextlib.suppress(OSError):
-            path = _hold_path(kind, scope)
-            private_dir(cache_dir())
-            private_dir(path.parent)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "w") as sink:
-                json.dump(asdict(made), sink)
-            os.replace(tmp, path)
+            _write_private(_hold_path(kind, scope), asdict(made))
     return made
 
 

@@ -63,6 +63,32 @@ def default_region(pcc: Callable[..., str]) -> str:  # noqa: F811
     return found.group(1)
 
 
+def pcc_shows(pcc: Callable[..., str], profile: str = "telephony-large") -> tuple[Any, ...]:  # noqa: F811
+    """(the profile's cpu, memory, source, enabled; the limit; the default region) as pcc
+    lists and shows them."""
+    row = profile_row(pcc("agent", "profiles", "list"), profile)
+    return (*row[2:6], limit_shown(pcc), default_region(pcc))
+
+
+def previews_no_call(stack: Stack, emulator: EmulatorHandle) -> None:
+    emulator.reset_stats()
+    stack.preview("--expect-no-changes")
+    assert emulator.stats()["requests"] == {}, "an unchanged preview called the API"
+
+
+def drift_with_pcc(pcc: Callable[..., str], stack: Stack) -> str:  # noqa: F811
+    """The preview after a refresh of drift made with pcc on all three."""
+    pcc("agent", "profiles", "update", "telephony-large", "--cpu", "8", "--memory", "16Gi")
+    pcc("spend-limit", "set", "99", "--yes")
+    pcc("organizations", "default-region", "ap-south")
+    stack.refresh()
+    drifted = stack.preview("--diff").output
+    assert re.search(r'~ cpu\s*: "8" => "4"', drifted), drifted
+    assert re.search(r"~ amount\s*: 99 => 75.5", drifted), drifted
+    assert re.search(r'~ defaultRegion\s*: "ap-south" => "us-east"', drifted), drifted
+    return drifted
+
+
 def test_python_program_creates_updates_shows_drift_and_destroys(
     pcc: Callable[..., str],  # noqa: F811
     cloud_stack: Callable[..., Stack],
@@ -73,22 +99,10 @@ def test_python_program_creates_updates_shows_drift_and_destroys(
     stack = cloud_stack(PROGRAM)
     stack.up()
 
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large") == [
-        "telephony-large",
-        "telephony-large",
-        "2",
-        "4Gi",
-        "custom",
-        "yes",
-    ]
+    made = ("2", "4Gi", "custom", "yes", "$50.00", "eu-central")
+    assert pcc_shows(pcc) == made
     assert "Agent Profile: telephony-large" in pcc("agent", "status", "bot")
-    assert limit_shown(pcc) == "$50.00"
-    assert default_region(pcc) == "eu-central"
-
-    # Unchanged: no call at all.
-    emulator.reset_stats()
-    stack.preview("--expect-no-changes")
-    assert emulator.stats()["requests"] == {}, "an unchanged preview called the API"
+    previews_no_call(stack, emulator)
 
     # In place: no replacement, and each change where pcc shows it.
     stack.config("cpu", "4")
@@ -100,34 +114,22 @@ def test_python_program_creates_updates_shows_drift_and_destroys(
     assert re.search(r"~ amount\s*: 50 => 75.5", shown), shown
     assert re.search(r'~ defaultRegion\s*: "eu-central" => "us-east"', shown), shown
     stack.up()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:4] == ["4", "4Gi"]
-    assert limit_shown(pcc) == "$75.50"
-    assert default_region(pcc) == "us-east"
+    updated = ("4", "4Gi", "custom", "yes", "$75.50", "us-east")
+    assert pcc_shows(pcc) == updated
 
     # Drift made with pcc: each shows after a refresh, and the next `up` puts it back.
-    pcc("agent", "profiles", "update", "telephony-large", "--cpu", "8", "--memory", "16Gi")
-    pcc("spend-limit", "set", "99", "--yes")
-    pcc("organizations", "default-region", "ap-south")
-    stack.refresh()
-    drifted = stack.preview("--diff").output
-    assert re.search(r'~ cpu\s*: "8" => "4"', drifted), drifted
+    drifted = drift_with_pcc(pcc, stack)
     assert re.search(r'~ memory\s*: "16Gi" => "4Gi"', drifted), drifted
-    assert re.search(r"~ amount\s*: 99 => 75.5", drifted), drifted
-    assert re.search(r'~ defaultRegion\s*: "ap-south" => "us-east"', drifted), drifted
     stack.up()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:4] == ["4", "4Gi"]
-    assert limit_shown(pcc) == "$75.50"
-    assert default_region(pcc) == "us-east"
+    assert pcc_shows(pcc) == updated
 
     # A second declaration of the organization's defaults: refused before anything is sent.
     stack.config("twice", "true")
     emulator.reset_stats()
     refused = stack.preview(check=False)
     assert refused.returncode != 0
-    assert (
-        "OrganizationDefaults 'again': the organization's defaults are already declared by 'defaults'"
-        in refused.output
-    ), refused.output
+    twice = "OrganizationDefaults 'again': the organization's defaults are already declared by"
+    assert f"{twice} 'defaults'" in refused.output, refused.output
     assert writes(emulator) == {}
     stack.config("twice", "false")
 
@@ -148,9 +150,8 @@ def test_python_program_creates_updates_shows_drift_and_destroys(
     assert limit_shown(pcc) == "$75.50" and default_region(pcc) == "us-east"
 
     stack.destroy()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[5] == "no"
-    assert limit_shown(pcc) == "no limit set"
-    assert default_region(pcc) == "us-west"  # what it was before the stack set it
+    # Disabled; cleared; the region it was before the stack set it.
+    assert pcc_shows(pcc)[3:] == ("no", "no limit set", "us-west")
 
 
 def yaml_program(project: Path, resources: dict[str, Any]) -> None:
@@ -201,19 +202,9 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     stack.config("pipecat:apiKey", API_KEY, secret=True)
 
     stack.up()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2:6] == [
-        "2",
-        "4Gi",
-        "custom",
-        "yes",
-    ]
+    assert pcc_shows(pcc) == ("2", "4Gi", "custom", "yes", "$50.00", "eu-central")
     assert "Agent Profile: telephony-large" in pcc("agent", "status", "bot")
-    assert limit_shown(pcc) == "$50.00"
-    assert default_region(pcc) == "eu-central"
-
-    emulator.reset_stats()
-    stack.preview("--expect-no-changes")
-    assert emulator.stats()["requests"] == {}, "an unchanged preview called the API"
+    previews_no_call(stack, emulator)
 
     resources["big"]["properties"]["cpu"] = "4"
     resources["limit"]["properties"]["amount"] = 75.5
@@ -224,18 +215,8 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     assert re.search(r'~ cpu\s*: "2" => "4"', shown), shown
     assert re.search(r"~ amount\s*: 50 => 75.5", shown), shown
     stack.up()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[2] == "4"
-    assert limit_shown(pcc) == "$75.50"
-    assert default_region(pcc) == "us-east"
-
-    pcc("agent", "profiles", "update", "telephony-large", "--cpu", "8", "--memory", "16Gi")
-    pcc("spend-limit", "set", "99", "--yes")
-    pcc("organizations", "default-region", "ap-south")
-    stack.refresh()
-    drifted = stack.preview("--diff").output
-    assert re.search(r'~ cpu\s*: "8" => "4"', drifted), drifted
-    assert re.search(r"~ amount\s*: 99 => 75.5", drifted), drifted
-    assert re.search(r'~ defaultRegion\s*: "ap-south" => "us-east"', drifted), drifted
+    assert pcc_shows(pcc) == ("4", "4Gi", "custom", "yes", "$75.50", "us-east")
+    drift_with_pcc(pcc, stack)
 
     # A declaration of agentProfile that is not a profile name: one line, in YAML's names.
     resources["bot"]["properties"]["agentProfile"] = "Big Profile"
@@ -245,9 +226,7 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     resources["bot"]["properties"]["agentProfile"] = "${big.name}"
 
     stack.destroy()
-    assert profile_row(pcc("agent", "profiles", "list"), "telephony-large")[5] == "no"
-    assert limit_shown(pcc) == "no limit set"
-    assert default_region(pcc) == "us-west"
+    assert pcc_shows(pcc)[3:] == ("no", "no limit set", "us-west")
 
     # What pcc makes, imported: the program with its settings previews no change.
     pcc("agent", "profiles", "create", "pcc-made", "--cpu", "1", "--memory", "2Gi")
@@ -291,10 +270,8 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     stack.refresh()
     assert re.search(r"~ amount\s*: 25 => 20", stack.preview("--diff").output)
     stack.destroy()
-    assert profile_row(pcc("agent", "profiles", "list"), "pcc-made")[5] == "no"
-    assert limit_shown(pcc) == "no limit set"
-    # Imported, it set nothing: destroy puts nothing back.
-    assert default_region(pcc) == "ap-south"
+    # Imported, the defaults set nothing: destroy puts nothing back.
+    assert pcc_shows(pcc, "pcc-made")[3:] == ("no", "no limit set", "ap-south")
 
 
 FUNCTION_PROGRAM = """
