@@ -224,6 +224,20 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     refused = stack.preview(check=False).output
     assert "agentProfile must be one of agent-1x, agent-2x, agent-3x, or the name" in refused
     resources["bot"]["properties"]["agentProfile"] = "${big.name}"
+    # A second declaration of the organization's defaults: one line, before anything is sent.
+    resources["again"] = {
+        "type": "pipecat:index:OrganizationDefaults",
+        "properties": {"defaultRegion": "us-west"},
+    }
+    yaml_program(project, resources)
+    emulator.reset_stats()
+    refused = stack.preview(check=False).output
+    # Whichever of the two the engine checks second is the one refused.
+    assert re.search(
+        r"the organization's defaults are already declared by '(defaults|again)'", refused
+    ), refused
+    assert writes(emulator) == {}
+    del resources["again"]
 
     stack.destroy()
     assert pcc_shows(pcc)[3:] == ("no", "no limit set", "us-west")
