@@ -18,14 +18,14 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Required, TypedDict, Unpack
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 
 from pcc_provider import api, ownership
-from pcc_provider.description import Description, Door, Field, describe, flag, present
+from pcc_provider.description import UNKNOWN, Description, Door, Field, describe, flag, present
 from pcc_provider.errors import PipecatError
+from pcc_provider.organization_objects import OrganizationObjectProvider
 from pcc_provider.resource import (
     ApiResource,
-    OwnedObjectProvider,
     Progress,
     checked,
     refuse_import,
@@ -121,7 +121,7 @@ def _shown(props: Mapping[str, Any]) -> str:
     return str(props.get("displayName") or props.get("name"))
 
 
-class AgentProfileProvider(OwnedObjectProvider):
+class AgentProfileProvider(OrganizationObjectProvider):
     what, error, adopt, claim = "agent profile", AgentProfileError, "adoptExisting", CLAIM
     reasons = (AgentProfileError,)
     named_by = "name"
@@ -139,9 +139,11 @@ class AgentProfileProvider(OwnedObjectProvider):
         # Profiles have no creation time or id: only the catalog's are surely not this stack's.
         return None if found.get("custom") else "it is a platform profile"
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        found = self.description.problems(news, self.door)
-        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
+    def _claimed_object(self, inputs: dict[str, Any]) -> tuple[str | None, list[str]] | None:
+        name, sizing = inputs.get("name"), [inputs.get("cpu"), inputs.get("memory")]
+        if not all(isinstance(v, str) and v != UNKNOWN for v in (name, *sizing)):
+            return None  # not known yet
+        return str(name), [str(v) for v in sizing]
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self._settled(olds, olds.get("name") or _id)

@@ -18,16 +18,16 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Required, TypedDict, Unpack
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 from pulumi.runtime.settings import get_monitor
 
 from pcc_provider import api, ownership
 from pcc_provider.description import Description, Door, describe, present
 from pcc_provider.description import Field as Described
 from pcc_provider.errors import PipecatError
+from pcc_provider.organization_objects import OrganizationObjectProvider, organization_of
 from pcc_provider.resource import (
     ApiResource,
-    OwnedObjectProvider,
     checked,
     refuse_import,
 )
@@ -85,7 +85,7 @@ def _declared_in_native(
     return args, [], []
 
 
-class OrganizationDefaultsProvider(OwnedObjectProvider):
+class OrganizationDefaultsProvider(OrganizationObjectProvider):
     what, error, adopt, claim = "organization defaults", OrganizationDefaultsError, "", HOLD
     reasons = (OrganizationDefaultsError,)
     named_by = "organization"
@@ -98,20 +98,11 @@ class OrganizationDefaultsProvider(OwnedObjectProvider):
         return f"{client.api_url}\0{client.organization()}"
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
-        organization = client.organization()
-        if name and name != organization:
-            raise OrganizationDefaultsError(
-                f"this provider is configured for organization {organization}: set "
-                f"`pulumi config set pipecat:organization {name}` to manage {name}'s"
-            )
+        organization_of(client, name, OrganizationDefaultsError)
         return client.get_properties()
 
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         return None
-
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        found = self.description.problems(news, self.door)
-        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return DiffResult(changes=any(olds.get(k) != news.get(k) for k in self.properties))

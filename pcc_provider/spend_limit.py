@@ -16,14 +16,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Required, TypedDict, Unpack
 
 import pulumi
-from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 
 from pcc_provider import api, ownership
 from pcc_provider.description import Description, Door, Field, describe, flag, present
 from pcc_provider.errors import PipecatError
+from pcc_provider.organization_objects import OrganizationObjectProvider, organization_of
 from pcc_provider.resource import (
     ApiResource,
-    OwnedObjectProvider,
     Progress,
     checked,
     refuse_import,
@@ -87,27 +87,22 @@ class SpendLimitArgs(TypedDict, total=False):
     ]
 
 
-class SpendLimitProvider(OwnedObjectProvider):
+class SpendLimitProvider(OrganizationObjectProvider):
     what, error, adopt, claim = "spend limit", SpendLimitError, "adoptExisting", CLAIM
     reasons = (SpendLimitError,)
     named_by = "organization"
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
-        organization = client.organization()
-        if name and name != organization:
-            raise SpendLimitError(
-                f"this provider is configured for organization {organization}: set "
-                f"`pulumi config set pipecat:organization {name}` to manage {name}'s"
-            )
+        organization_of(client, name, SpendLimitError)
         found = client.get_spend_limit()
         return found if found.get("limitCents") is not None else None  # None: no limit
 
     def _stranger(self, state: Mapping[str, Any], found: Mapping[str, Any]) -> str | None:
         return None  # one per organization: what is there is the state's, changed or not
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        found = self.description.problems(news, self.door)
-        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
+    def _claimed_object(self, inputs: dict[str, Any]) -> tuple[str | None, list[str]] | None:
+        wanted = cents(inputs.get("amount"))
+        return None if wanted is None else (None, [str(wanted)])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self._settled(olds, olds.get("organization") or _id)

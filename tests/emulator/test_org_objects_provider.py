@@ -105,3 +105,35 @@ def test_the_defaults_are_held_by_one_resource_and_put_back_as_they_were(
         assert again.outs["previous"] == {"defaultRegion": "ap-south"}
         provider.delete(again.id, again.outs)
         assert pcc.get_properties()["defaultRegion"] == "ap-south"
+
+
+def test_a_create_carries_its_claim_to_another_machine(
+    emu: Emulator, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check of a create stamps its claim into the inputs (what a pending create keeps in
+    the stack's state); `recover` writes it on another machine, whose next create then takes
+    up what the interrupted one made."""
+    provider = configured(AgentProfileProvider, emu)
+    urn = URN.format("AgentProfile")
+    given = {"name": "big", "cpu": "2", "memory": "4Gi", "__urn": urn}
+    stamped = provider.check({}, given).inputs[ownership.STAMP]
+    # Nothing stamped for what the state holds already: an unchanged preview asks nothing.
+    assert ownership.STAMP not in provider.check(given, given).inputs
+    with client(emu) as pcc:
+        pcc.create_agent_profile("big", "big", "2", "4Gi")  # ... and the `up` was killed
+        monkeypatch.setenv("PCC_PROVIDER_CACHE_DIR", str(tmp_path / "other-machine"))
+        with pytest.raises(AgentProfileError, match="this stack did not create it"):
+            provider.create(given)
+        claim = ownership.from_stamp(urn, stamped)
+        assert claim is not None and ownership.restore(claim)
+        assert provider.create(given).id == "big"
+
+    limits = configured(SpendLimitProvider, emu)
+    given = {"amount": 20, "__urn": URN.format("SpendLimit")}
+    stamped = limits.check({}, given).inputs[ownership.STAMP]
+    assert stamped["keys"] == ["2000"] and stamped["free"] is True
+    with client(emu) as pcc:
+        pcc.put_spend_limit(2000)
+        claim = ownership.from_stamp(given["__urn"], stamped)
+        assert claim is not None and ownership.restore(claim)
+        assert limits.create(given).outs["limitCents"] == 2000
