@@ -20,7 +20,7 @@ from typing import Annotated, Any, Required, TypedDict, Unpack
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 
-from pcc_provider import api, ownership
+from pcc_provider import api, ownership, recovery
 from pcc_provider.description import UNKNOWN, Description, Door, Field, describe, flag, present
 from pcc_provider.errors import PipecatError
 from pcc_provider.organization_objects import OrganizationObjectProvider
@@ -195,6 +195,7 @@ class AgentProfileProvider(OrganizationObjectProvider):
                 "to take it over (its sizing is set to the declared one and `pulumi destroy` "
                 f"disables it), choose another {self.door['name']}, or disable it "
                 f"(`pcc agent profiles disable {name}`)"
+                + (f"; {recovery.advice(urn)}" if urn else "")
             )
         progress.warn(
             f"agent profile {name} already exists: {self.door.assign('adoptExisting', True)} "

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Required, TypedDict, Unpack
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, UpdateResult
 
-from pcc_provider import api, ownership
+from pcc_provider import api, ownership, recovery
 from pcc_provider.description import Description, Door, Field, describe, flag, present
 from pcc_provider.errors import PipecatError
 from pcc_provider.organization_objects import OrganizationObjectProvider, organization_of
@@ -127,8 +127,8 @@ class SpendLimitProvider(OrganizationObjectProvider):
     def _take_over(
         self, organization: str, props: dict[str, Any], found: dict[str, Any], progress: Progress
     ) -> None:
-        held = int(found["limitCents"])
-        claim = ownership.claimed(props.get("__urn") or "", self.claim, organization)
+        held, urn = int(found["limitCents"]), props.get("__urn") or ""
+        claim = ownership.claimed(urn, self.claim, organization)
         if claim is not None and claim.keys == [str(held)]:
             progress.warn(
                 f"the spend limit of {organization} was set by an interrupted `pulumi up` of "
@@ -141,6 +141,7 @@ class SpendLimitProvider(OrganizationObjectProvider):
                 f"not set: pass {self.door.assign('adoptExisting', True)} to take it over (it "
                 "is set to the declared amount and `pulumi destroy` clears it), or clear it "
                 "first (`pcc spend-limit clear`); an organization has one limit, declared once"
+                + (f"; {recovery.advice(urn)}" if urn else "")
             )
         progress.warn(
             f"the spend limit of {organization} ({dollars(held)}) is taken over: "

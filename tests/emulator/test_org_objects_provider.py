@@ -42,11 +42,12 @@ def test_a_profile_pcc_made_is_refused_adopted_on_purpose_or_recovered(
         pcc.create_agent_profile("big", "big", "1", "1Gi")
         with pytest.raises(AgentProfileError) as refused:
             provider.create(given)
-        assert str(refused.value) == (
+        assert str(refused.value).startswith(
             "agent profile big: it already exists in Pipecat Cloud (cpu 1, memory 1Gi) and this "
             "stack did not create it: pass adopt_existing=True to take it over (its sizing is "
             "set to the declared one and `pulumi destroy` disables it), choose another name, "
-            "or disable it (`pcc agent profiles disable big`)"
+            "or disable it (`pcc agent profiles disable big`); if an interrupted `pulumi up` "
+            "of this stack made it on another machine"
         )
         provider.create({**given, "adoptExisting": True})
         found = provider._find(pcc, "big")
