@@ -16,6 +16,7 @@ import pytest
 from conftest import API_KEY, EmulatorHandle
 from pulumi_stack import VENV_BIN, Stack
 from test_official_cli import pcc  # noqa: F401 (a fixture)
+from test_ownership import recover_command
 
 pytestmark = pytest.mark.engine
 
@@ -351,3 +352,49 @@ def test_get_agent_profiles_in_python_and_yaml(
         "enabled": True,
     }
     assert API_KEY not in yaml.export() + stack.export()
+
+
+INTERRUPTED = """
+from pcc_provider import AgentProfile, SpendLimit
+
+AgentProfile("big", name="telephony-large", cpu="2", memory="4Gi")
+SpendLimit("limit", amount=50)
+"""
+
+
+def test_a_fresh_machine_recovers_the_profile_and_limit_an_interrupted_up_made(
+    pcc: Callable[..., str],  # noqa: F811
+    cloud_stack: Callable[..., Stack],
+    emulator: EmulatorHandle,
+    tmp_path: Path,
+) -> None:
+    # A runner's `pulumi up` is killed while both writes are in flight; they reached the
+    # service (here: made with pcc, as they would have been), and the runner is gone.
+    first = cloud_stack(INTERRUPTED)
+    emulator.fault("POST /v1/organizations/{org}/agent-profiles", hold=60)
+    emulator.fault("PUT /v1/organizations/{org}/spend-limit", hold=60)
+    first.up_killed_once(
+        lambda: (
+            emulator.calls("POST /v1/organizations/{org}/agent-profiles") == 1
+            and emulator.calls("PUT /v1/organizations/{org}/spend-limit") == 1
+        )
+    )
+    emulator.clear_faults()
+    pcc("agent", "profiles", "create", "telephony-large", "--cpu", "2", "--memory", "4Gi")
+    pcc("spend-limit", "set", "50", "--yes")
+
+    stack = first.on_fresh_machine(tmp_path / "runner-2")
+    refused = stack.up(check=False)
+    assert refused.returncode != 0
+    assert "this stack did not create it" in refused.output, refused.output
+    assert "the organization already has a limit of $50.00" in refused.output, refused.output
+    command = recover_command(refused.output)
+    recovered = stack.run(command)
+    assert recovered.output.count("claimed on this machine") == 2, recovered.output
+    result = stack.up()
+    assert "agent profile telephony-large was created by an interrupted `pulumi up`" in (
+        result.output
+    )
+    assert "was set by an interrupted `pulumi up` of this stack" in result.output
+    stack.destroy()
+    assert pcc_shows(pcc)[3:5] == ("no", "no limit set")
