@@ -248,13 +248,12 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     pcc("spend-limit", "set", "20", "--yes")
     pcc("organizations", "default-region", "ap-south")
     yaml_program(project, {})
-    for kind, name, id_ in (
-        ("AgentProfile", "made", "pcc-made"),
-        ("SpendLimit", "limit", "org"),
-        ("OrganizationDefaults", "defaults", "org"),
+    organization = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
+    for kind, name, given, code in (
+        ("AgentProfile", "made", "pcc-made", ("name: pcc-made", "cpu: '1'", "memory: 2Gi")),
+        ("SpendLimit", "limit", organization, ("amount: 20",)),
+        ("OrganizationDefaults", "defaults", organization, ("defaultRegion: ap-south",)),
     ):
-        organization = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
-        given = organization if id_ == "org" else id_
         done = stack.pulumi(
             "import",
             f"pipecat:index:{kind}",
@@ -266,6 +265,8 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
             stack.name,
         )
         assert "failed to validate" not in done.output, done.output
+        # The code it prints is the program that previews no change below.
+        assert all(line in done.stdout for line in code), done.stdout
     imported = {
         "made": {
             "type": "pipecat:index:AgentProfile",
