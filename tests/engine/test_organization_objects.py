@@ -165,17 +165,21 @@ def yaml_program(project: Path, resources: dict[str, Any]) -> None:
     (project / "Pulumi.yaml").write_text(json.dumps(program, indent=2))
 
 
-YAML_OBJECTS: dict[str, Any] = {
-    "big": {
-        "type": "pipecat:index:AgentProfile",
-        "properties": {"name": "telephony-large", "cpu": "2", "memory": "4Gi"},
-    },
-    "limit": {"type": "pipecat:index:SpendLimit", "properties": {"amount": 50}},
-    "defaults": {
-        "type": "pipecat:index:OrganizationDefaults",
-        "properties": {"defaultRegion": "eu-central"},
-    },
-}
+def yaml_objects(
+    resource: str, name: str, cpu: str, memory: str, amount: float, region: str
+) -> dict[str, Any]:
+    """A YAML program's profile (the resource `resource`), limit and defaults."""
+    return {
+        resource: {
+            "type": "pipecat:index:AgentProfile",
+            "properties": {"name": name, "cpu": cpu, "memory": memory},
+        },
+        "limit": {"type": "pipecat:index:SpendLimit", "properties": {"amount": amount}},
+        "defaults": {
+            "type": "pipecat:index:OrganizationDefaults",
+            "properties": {"defaultRegion": region},
+        },
+    }
 
 
 def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
@@ -187,7 +191,7 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
     emulator.configure(agentReadySeconds=0)
     project = tmp_path / "yaml"
     project.mkdir()
-    resources = json.loads(json.dumps(YAML_OBJECTS))
+    resources = yaml_objects("big", "telephony-large", "2", "4Gi", 50, "eu-central")
     resources["bot"] = {
         "type": "pipecat:index:Agent",
         "properties": {
@@ -267,17 +271,7 @@ def test_yaml_program_creates_updates_shows_drift_imports_and_destroys(
         assert "failed to validate" not in done.output, done.output
         # The code it prints is the program that previews no change below.
         assert all(line in done.stdout for line in code), done.stdout
-    imported = {
-        "made": {
-            "type": "pipecat:index:AgentProfile",
-            "properties": {"name": "pcc-made", "cpu": "1", "memory": "2Gi"},
-        },
-        "limit": {"type": "pipecat:index:SpendLimit", "properties": {"amount": 20}},
-        "defaults": {
-            "type": "pipecat:index:OrganizationDefaults",
-            "properties": {"defaultRegion": "ap-south"},
-        },
-    }
+    imported = yaml_objects("made", "pcc-made", "1", "2Gi", 20, "ap-south")
     yaml_program(project, imported)
     emulator.reset_stats()
     stack.preview("--expect-no-changes")
