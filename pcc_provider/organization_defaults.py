@@ -69,7 +69,8 @@ def twice(resource: str) -> str:
 
 
 # The resources of this run that declare the defaults: the Python door's program (by run,
-# as secrets._PROGRAMS), the native door's plugin process (which serves one run).
+# as secrets._PROGRAMS), the native door's plugin process (which serves one run), by the
+# stack and project its URNs name.
 _DECLARED: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _NATIVE_DECLARED: dict[str, str] = {}
 
@@ -79,7 +80,8 @@ def _declared_in_native(
 ) -> tuple[dict[str, Any], list[tuple[str, str]], list[str]]:
     """The native door's check: a second resource of the program is refused."""
     urn = getattr(progress, "urn", "") or ""
-    first = _NATIVE_DECLARED.setdefault("defaults", urn)
+    program = urn.rsplit("::", 2)[0]  # urn:pulumi:STACK::PROJECT: the program's resources
+    first = _NATIVE_DECLARED.setdefault(program, urn)
     if urn and first != urn:
         return args, [("", twice(repr(first.split("::")[-1])))], []
     return args, [], []

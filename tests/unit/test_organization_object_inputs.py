@@ -3,6 +3,7 @@ input as the program's door does (Python's keywords, the schema's names for YAML
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -58,3 +59,18 @@ def test_bad_input_is_one_line_in_the_doors_names(
 def test_amounts_are_cents_as_pcc_reads_them() -> None:
     assert [cents(a) for a in (50, 12.34, "0.1", 0, 75.5)] == [5000, 1234, 10, 0, 7550]
     assert [cents(a) for a in (12.345, -1, True, None, "x", float("nan"))] == [None] * 6
+
+
+def test_a_second_declaration_of_the_defaults_is_refused_in_the_native_door() -> None:
+    derive = DEFAULTS.derive
+    assert derive is not None
+
+    def seen(urn: str) -> list[tuple[str, str]]:
+        return derive({"defaultRegion": "us-east"}, {}, SimpleNamespace(urn=urn))[1]
+
+    base = "urn:pulumi:{}::proj::pipecat:index:OrganizationDefaults::{}"
+    assert seen(base.format("unit-a", "defaults")) == []
+    assert seen(base.format("unit-a", "defaults")) == []  # checked again: the same one
+    assert seen(base.format("unit-b", "defaults")) == []  # another stack's program
+    (failure,) = seen(base.format("unit-a", "again"))
+    assert failure[1].startswith("the organization's defaults are already declared by 'defaults'")
