@@ -17,13 +17,33 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
+    from pcc_provider.agent_profile import AgentProfile
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
+    from pcc_provider.functions_profiles import get_agent_profiles, get_agent_profiles_output
+    from pcc_provider.organization_defaults import OrganizationDefaults
     from pcc_provider.secrets import ImagePullSecret, SecretSet
+    from pcc_provider.spend_limit import SpendLimit
 
-__all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
+__all__ = [
+    "Agent",
+    "AgentProfile",
+    "Build",
+    "Deployment",
+    "ImagePullSecret",
+    "OrganizationDefaults",
+    "SecretSet",
+    "SpendLimit",
+    "get_agent_profiles",
+    "get_agent_profiles_output",
+]
 
 _LAZY = {kind.name: kind.module for kind in KINDS}
+# Functions (pcc_provider.functions_profiles), by their Python names.
+_LAZY.update(
+    get_agent_profiles="pcc_provider.functions_profiles",
+    get_agent_profiles_output="pcc_provider.functions_profiles",
+)
 
 
 def __getattr__(name: str) -> Any:

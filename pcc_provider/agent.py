@@ -33,6 +33,7 @@ from pulumi.dynamic import (
 )
 
 from pcc_provider import api, cancel, ownership, recovery, secrets, taken, watch
+from pcc_provider.agent_profile import PROFILE_NAME
 from pcc_provider.config import DEFAULT_REGION
 from pcc_provider.description import (
     PYTHON,
@@ -131,6 +132,17 @@ def _one_of(name: str, choices: tuple[str, ...]) -> Any:
         return None if value in choices else f"{door[name]} must be one of {', '.join(choices)}"
 
     return check
+
+
+def _profile(value: Any, door: Door) -> str | None:
+    # A platform profile, or one of the organization's own (AgentProfile), which the service
+    # knows: the name's form is all a program can judge.
+    if value in PROFILES or (isinstance(value, str) and PROFILE_NAME.fullmatch(value)):
+        return None
+    return (
+        f"{door['agentProfile']} must be one of {', '.join(PROFILES)}, or the name of an "
+        f"AgentProfile, not {value!r}"
+    )
 
 
 def _krisp(value: Any, door: Door) -> str | None:
@@ -280,10 +292,11 @@ class AgentArgs(TypedDict, total=False):
         ),
     ]
     agent_profile: Annotated[
-        str | None,
+        pulumi.Input[str] | None,
         Field(
-            '"agent-1x" (default on the service), "agent-2x" or "agent-3x".',
-            check=_one_of("agentProfile", PROFILES),
+            '"agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an '
+            "enabled AgentProfile of the organization.",
+            check=_profile,
             setting=Setting(("agentProfile",), ("agentProfile",), "agent-1x"),
         ),
     ]

@@ -763,6 +763,47 @@ class Client:
     def delete_secret(self, name: str, key: str) -> None:
         self._call("DELETE", f"/secrets/{name}/{key}", repeatable=True)
 
+    # -- the organization's agent profiles, spend limit and properties ----------------------
+    # As pcc 1.4.0 calls them (api.py); profiles and the limit only under /organizations/{org}.
+
+    def list_agent_profiles(self) -> list[dict[str, Any]]:
+        """The platform catalog and the organization's own (`custom`), disabled ones too:
+        [{api_name, display_name, resources: {cpu, memory}, custom, enabled}]."""
+        items = self._org_call("GET", "/agent-profiles", repeatable=True).get("agentProfiles")
+        if not isinstance(items, list):
+            raise NotTheApi(f"GET /agent-profiles answered without a list of profiles: {FIX_URL}")
+        return [item for item in items if isinstance(item, dict)]
+
+    def create_agent_profile(self, name: str, display_name: str, cpu: str, memory: str) -> None:
+        resources = {"cpu": cpu, "memory": memory}
+        body = {"apiName": name, "displayName": display_name, "resources": resources}
+        self._org_call("POST", "/agent-profiles", repeatable=False, json=body)
+
+    def update_agent_profile(self, name: str, changes: dict[str, Any]) -> None:
+        """`changes`: any of displayName, resources {cpu, memory}, enabled (False: disabled,
+        which is how pcc removes one)."""
+        self._org_call(
+            "PATCH", f"/agent-profiles/{quote(name, safe='')}", repeatable=True, json=changes
+        )
+
+    def get_spend_limit(self) -> dict[str, Any]:
+        """{limitCents (None: no limit), currentSpendCents, periodStart, periodEnd, blocked}."""
+        return self._org_call("GET", "/spend-limit", repeatable=True)
+
+    def put_spend_limit(self, cents: int | None) -> dict[str, Any]:
+        """Set the limit, in cents; None clears it."""
+        return self._org_call("PUT", "/spend-limit", repeatable=True, json={"limitCents": cents})
+
+    def get_properties(self) -> dict[str, Any]:
+        """The organization's properties by name (defaultRegion, ...)."""
+        found = self._call("GET", "/properties", repeatable=True).get("properties")
+        if not isinstance(found, dict):
+            raise NotTheApi(f"GET {self.api_url}/properties answered without properties: {FIX_URL}")
+        return found
+
+    def update_properties(self, changes: dict[str, Any]) -> None:
+        self._call("PATCH", "/properties", repeatable=True, json=changes)
+
 
 def _identity(entry: dict[str, Any]) -> str:
     """What tells the entries of a list apart: the id, else the whole entry."""

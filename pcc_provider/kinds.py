@@ -40,6 +40,9 @@ KINDS = (
     Kind("SecretSet", "pcc_provider.secrets", "SECRET_SET"),
     Kind("ImagePullSecret", "pcc_provider.secrets", "IMAGE_PULL_SECRET"),
     Kind("Deployment", "pcc_provider.deployment", native=False),
+    Kind("AgentProfile", "pcc_provider.agent_profile"),
+    Kind("SpendLimit", "pcc_provider.spend_limit"),
+    Kind("OrganizationDefaults", "pcc_provider.organization_defaults"),
 )
 
 

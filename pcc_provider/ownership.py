@@ -152,13 +152,17 @@ def claim(urn: str, kind: str, name: str, region: str, keys: Sequence[str] = ())
 
 
 def _write(made: Claim) -> None:
-    path = _path(made.urn, made.kind, made.name)
+    _write_private(_path(made.urn, made.kind, made.name), asdict(made))
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write `data` at `path` in the private claims folder, whole or not at all."""
     private_dir(cache_dir())
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as sink:
-        json.dump(asdict(made), sink)
+        json.dump(data, sink)
     os.replace(tmp, path)
 
 
@@ -177,3 +181,58 @@ def release(urn: str, kind: str, name: str) -> None:
     if urn:
         with contextlib.suppress(OSError):
             _path(urn, kind, name).unlink()
+
+
+# -- what one resource holds for a whole organization ------------------------------------------
+# An organization has one set of properties: the resource that declares them holds them, and
+# a second declaration, of this stack or another, is refused while the hold stands. The hold
+# keeps what the organization had before, for the delete to put back. Like a claim it lives
+# in this user's cache folder: another machine does not see it.
+
+
+@dataclass(frozen=True)
+class Hold:
+    """`urn` holds `kind` of the organization `scope` (its API URL and name) since `started`;
+    `before`: what the organization had before it set anything."""
+
+    urn: str
+    kind: str
+    scope: str
+    started: float
+    before: dict[str, Any] = field(default_factory=dict)
+
+
+def _hold_path(kind: str, scope: str) -> Path:
+    digest = hashlib.sha256(f"hold\0{kind}\0{scope}".encode("utf-8", "surrogateescape"))
+    return cache_dir() / "claims" / f"{digest.hexdigest()}.json"
+
+
+def holding(kind: str, scope: str) -> Hold | None:
+    """The hold on `kind` of `scope`, if any."""
+    try:
+        fd = os.open(_hold_path(kind, scope), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as source:
+            held = Hold(**json.loads(source.read(64 * 1024)))
+    except (OSError, ValueError, TypeError):
+        return None
+    return held if (held.kind, held.scope) == (kind, scope) else None
+
+
+def hold(urn: str, kind: str, scope: str, before: dict[str, Any]) -> Hold:
+    """Take the hold (an earlier one of the same resource stands, with what it saw before)."""
+    earlier = holding(kind, scope)
+    if earlier is not None and earlier.urn == urn:
+        return earlier
+    made = Hold(urn, kind, scope, time.time(), before)
+    if urn:
+        with contextlib.suppress(OSError):
+            _write_private(_hold_path(kind, scope), asdict(made))
+    return made
+
+
+def let_go(urn: str, kind: str, scope: str) -> None:
+    """`urn` no longer holds it (deleted); another resource's hold is left as it is."""
+    held = holding(kind, scope)
+    if held is not None and held.urn == urn:
+        with contextlib.suppress(OSError):
+            _hold_path(kind, scope).unlink()

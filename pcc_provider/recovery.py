@@ -43,7 +43,13 @@ from pcc_provider import ownership
 from pcc_provider.errors import PipecatError
 
 # How messages name each kind of claim.
-KINDS = {"agent": "agent", "secretSet": "secret set", "imagePullSecret": "image pull secret"}
+KINDS = {
+    "agent": "agent",
+    "secretSet": "secret set",
+    "imagePullSecret": "image pull secret",
+    "agentProfile": "agent profile",
+    "spendLimit": "spend limit of",
+}
 # What the history is read in.
 PAGE_SIZE = 50
 

@@ -22,13 +22,18 @@ from typing import Any
 from pcc_provider.emulator import github, spec
 from pcc_provider.emulator.archive import InvalidArchive, read_dockerfile
 from pcc_provider.emulator.entities import (
+    AGENT_PROFILES,
     ARCHITECTURES,
+    PROFILE_NAME_RE,
     PROPERTY_SCHEMA,
+    QUANTITY_RE,
     REGIONS,
     Agent,
+    AgentProfile,
     Build,
     Deployment,
     SecretSet,
+    SpendLimit,
     Upload,
     bucket_for,
     build_outcome,
@@ -102,6 +107,10 @@ class Backend:
         self.secret_sets: dict[str, SecretSet] = {
             s.name: s for s in load("secrets", SecretSet, "name")
         }
+        self.profiles: dict[str, AgentProfile] = {
+            p.name: p for p in load("profiles", AgentProfile, "name")
+        }
+        self.spend = self.records.read_single("spend-limit", SpendLimit) or SpendLimit()
 
     def open(self) -> None:
         """Take the state folder again after `close()`, and read it again as it is now
@@ -335,6 +344,7 @@ class Backend:
                 build = self.builds.get(build_id)
             steps = build.steps if build is not None else []
         return Deployment(
+            resources=self._profile_resources(str(settings.get("agentProfile"))),
             id=str(uuid.uuid4()),
             created_at=now,
             ready_at=now + max(0.0, float(self.settings.agent_ready_seconds)),
@@ -636,6 +646,90 @@ class Backend:
                 raise Conflict(f"Secret set '{name}' is not ready (status: {status})")
             bound[field_name] = {"name": name, "version": found.version}
         return bound
+
+    # -- agent profiles and the spend limit (the official CLI's routes) ----------------------
+
+    def list_profiles(self) -> list[AgentProfile]:
+        """The organization's own profiles, disabled ones too (the catalog is AGENT_PROFILES)."""
+        with self.lock:
+            return sorted(self.profiles.values(), key=lambda p: p.name)
+
+    def create_profile(self, name: str, display_name: str, cpu: str, memory: str) -> AgentProfile:
+        """A new profile, or a disabled one of the name enabled again with this sizing."""
+        if not PROFILE_NAME_RE.fullmatch(name):
+            raise BadRequest(
+                f"Invalid profile name '{name}': use lowercase letters, digits and hyphens, "
+                "starting and ending with a letter or digit (max 63 characters)"
+            )
+        _check_sizing(cpu, memory)
+        with self.lock:
+            found = self.profiles.get(name)
+            if name in AGENT_PROFILES or (found is not None and found.enabled):
+                raise Conflict(f"Agent profile '{name}' already exists")
+            profile = AgentProfile(name, display_name or name, cpu, memory)
+            self.profiles[name] = profile
+            self.records.save("profiles", name, profile)
+        return profile
+
+    def update_profile(
+        self,
+        name: str,
+        display_name: str | None,
+        resources: tuple[str, str] | None,
+        enabled: bool | None,
+    ) -> AgentProfile:
+        if display_name is None and resources is None and enabled is None:
+            raise BadRequest("Nothing to update")
+        if resources is not None:
+            _check_sizing(*resources)
+        with self.lock:
+            profile = self.profiles.get(name)
+            if profile is None:
+                raise NotFound(f"Agent profile '{name}' not found")
+            if display_name is not None:
+                profile.display_name = display_name
+            if resources is not None:
+                profile.cpu, profile.memory = resources
+            if enabled is not None:
+                profile.enabled = enabled
+            self.records.save("profiles", name, profile)
+        return profile
+
+    def _profile_resources(self, name: str) -> dict[str, str] | None:
+        """The sizing a deployment with profile `name` snapshots: None for the catalog's;
+        a custom profile must exist and be enabled."""
+        if name in AGENT_PROFILES:
+            return None
+        with self.lock:
+            profile = self.profiles.get(name)
+        if profile is None or not profile.enabled:
+            raise BadRequest(
+                f"'agentProfile' must be one of {', '.join(AGENT_PROFILES)}, or an enabled "
+                f"profile of the organization: '{name}' is neither"
+            )
+        return {"cpu": profile.cpu, "memory": profile.memory}
+
+    def spend_limit(self) -> SpendLimit:
+        with self.lock:
+            return self.spend
+
+    def set_spend_limit(self, cents: int | None) -> SpendLimit:
+        """Set the limit (None clears it); reaching it blocks new sessions from then."""
+        with self.lock:
+            spent = self.spend.current_spend_cents
+            blocked = cents is not None and spent >= cents
+            at = (self.spend.blocked_at or self.clock.now()) if blocked else None
+            self.spend = SpendLimit(cents, spent, at)
+            self.records.write_single("spend-limit", self.spend)
+            return self.spend
+
+
+def _check_sizing(cpu: Any, memory: Any) -> None:
+    for name, value in (("cpu", cpu), ("memory", memory)):
+        if not isinstance(value, str) or not QUANTITY_RE.fullmatch(value):
+            raise BadRequest(
+                f"Invalid {name} quantity '{value}' (expected e.g. '500m', '2', '4Gi')"
+            )
 
 
 def _sized(settings: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -228,6 +228,9 @@ class Deployment:
     fault: str | None = None
     # Once it is ready, its min_agents replicas warm one after another, this far apart.
     warm_seconds: float = 0.0
+    # A custom agent profile's sizing, as this deployment snapshotted it: a later change of
+    # the profile applies to the next deployment only (pcc `agent profiles update`).
+    resources: dict[str, str] | None = None
 
     def healthy_at(self, now: float) -> bool:
         return self.fault is None and self.ready_at <= now
@@ -301,3 +304,32 @@ class SecretSet:
         if now < self.ready_at:
             return "pending"
         return "failed" if self.error_message else "ready"
+
+
+# -- the organization's own objects (the official CLI's routes) ------------------------------
+
+# The rules the service applies to a custom agent profile (pcc's agent_profiles.py and
+# deploy_utils.py mirror them client-side): its name, and k8s quantities for cpu and memory.
+PROFILE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+
+
+@dataclass
+class AgentProfile:
+    """A profile the organization defined (`pcc agent profiles create`). Disabling is how one
+    is removed: it stays, and creating the name again enables it with the new sizing."""
+
+    name: str
+    display_name: str
+    cpu: str
+    memory: str
+    enabled: bool = True
+
+
+@dataclass
+class SpendLimit:
+    """The organization's spend limit, in cents; None: no limit. The emulator spends nothing."""
+
+    limit_cents: int | None = None
+    current_spend_cents: int = 0
+    blocked_at: float | None = None  # when spend reached the limit

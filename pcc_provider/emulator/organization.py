@@ -16,10 +16,11 @@ update, `--force`, the organization's default region when none is given; `websoc
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
-checks the set exists, the API refuses one that is not ready with 409). Not served (404):
-API keys, sessions, agent logs and deployments, agent start, GitHub beyond a create's `git`,
-spend limits, self-hosted
-regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
+checks the set exists, the API refuses one that is not ready with 409); `agent profiles
+list|create|update|enable|disable` (a custom profile in any region: the emulator has no
+self-hosted ones); `spend-limit show|set|clear`. Not served (404): API keys, sessions, agent
+logs and deployments, agent start, GitHub beyond a create's `git`, self-hosted regions (so
+`secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -50,6 +51,7 @@ from pcc_provider.emulator.web import (
     logs_page,
     opt_str,
     organization_settings,
+    profile_resources,
     query_str,
     read_json,
     req_str,
@@ -96,6 +98,11 @@ class OrganizationApi:
                 methods=["DELETE"],
                 endpoint=self.delete_secret,
             ),
+            Rule(f"{ORG}/agent-profiles", methods=["GET"], endpoint=self.list_profiles),
+            Rule(f"{ORG}/agent-profiles", methods=["POST"], endpoint=self.create_profile),
+            Rule(f"{ORG}/agent-profiles/<name>", methods=["PATCH"], endpoint=self.update_profile),
+            Rule(f"{ORG}/spend-limit", methods=["GET"], endpoint=self.spend_limit_get),
+            Rule(f"{ORG}/spend-limit", methods=["PUT"], endpoint=self.spend_limit_put),
         ]
 
     def _with_region(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -315,3 +322,52 @@ class OrganizationApi:
     def delete_secret(self, request: Request, org: str, setName: str, secretKey: str) -> Response:
         self.backend.delete_secret(setName, secretKey)
         return json_response({"status": "OK"})
+
+    # -- agent profiles (agent_profiles.py) and the spend limit (spend_limit.py) -------------
+
+    def list_profiles(self, request: Request, org: str) -> Response:
+        # `agent profiles list` reads agentProfiles[].api_name, display_name, resources.cpu
+        # and .memory, custom, enabled.
+        profiles = render.agent_profiles_json(self.backend.list_profiles())
+        return json_response({"agentProfiles": profiles})
+
+    def create_profile(self, request: Request, org: str) -> Response:
+        # api.py `_agent_profiles_create`: {apiName, displayName, resources: {cpu, memory}}.
+        body = read_json(request)
+        name = req_str(body, "apiName")
+        cpu, memory = profile_resources(body)
+        if cpu is None or memory is None:
+            bad_request("'resources' with 'cpu' and 'memory' is required")
+        profile = self.backend.create_profile(
+            name, opt_str(body, "displayName") or name, cpu, memory
+        )
+        return json_response({"agentProfile": render.custom_profile_json(profile)}, 201)
+
+    def update_profile(self, request: Request, org: str, name: str) -> Response:
+        # api.py `_agent_profiles_update`: any of displayName, resources (both), enabled.
+        body = read_json(request)
+        enabled = body.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            bad_request("'enabled' must be a boolean")
+        cpu, memory = profile_resources(body)
+        sized = (cpu, memory) if cpu is not None and memory is not None else None
+        display = opt_str(body, "displayName")
+        profile = self.backend.update_profile(name, display, sized, enabled)
+        return json_response({"agentProfile": render.custom_profile_json(profile)})
+
+    def spend_limit_get(self, request: Request, org: str) -> Response:
+        now = self.backend.clock.now()
+        return json_response(render.spend_limit_json(self.backend.spend_limit(), now))
+
+    def spend_limit_put(self, request: Request, org: str) -> Response:
+        # api.py `_spend_limit_update`: {limitCents: cents or null (clear)}.
+        body = read_json(request)
+        if "limitCents" not in body:
+            bad_request("'limitCents' is required (null clears the limit)")
+        cents = body["limitCents"]
+        if cents is not None and (
+            not isinstance(cents, int) or isinstance(cents, bool) or cents < 0
+        ):
+            bad_request("'limitCents' must be a whole number of cents, zero or more, or null")
+        limit = self.backend.set_spend_limit(cents)
+        return json_response(render.spend_limit_json(limit, self.backend.clock.now()))

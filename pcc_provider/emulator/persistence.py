@@ -31,7 +31,7 @@ from pcc_provider.emulator.entities import Organization
 from pcc_provider.errors import PipecatError
 
 T = TypeVar("T")
-KINDS = ("uploads", "builds", "agents", "secrets")
+KINDS = ("uploads", "builds", "agents", "secrets", "profiles")
 LOCK_FILE = "emulator.lock"
 UNREADABLE = "unreadable"  # where records that cannot be read are moved
 
@@ -438,6 +438,21 @@ class Records:
 
     def write_properties(self, properties: dict[str, Any]) -> None:
         self.write_json(self.root / "properties.json", properties)
+
+    def read_single(self, name: str, cls: type[T]) -> T | None:
+        """The organization's one record `name` (spend-limit), or None when there is none; one
+        that cannot be read is set aside, as an entity's is."""
+        path = self.root / f"{name}.json"
+        if not path.exists():
+            return None
+        try:
+            return entity_from(cls, read_json(path))
+        except UnreadableRecord as exc:
+            self.set_aside_record(path, str(exc))
+            return None
+
+    def write_single(self, name: str, entity: Any) -> None:
+        self.write_json(self.root / f"{name}.json", dataclasses.asdict(entity))
 
     def partial_file(self) -> Path:
         """Where an upload in flight is written before it is known to be acceptable."""

@@ -14,10 +14,12 @@ from pcc_provider.emulator.entities import (
     PROPERTY_SCHEMA,
     REGIONS,
     Agent,
+    AgentProfile,
     Build,
     Deployment,
     Organization,
     SecretSet,
+    SpendLimit,
     Upload,
     image_uri,
 )
@@ -171,7 +173,7 @@ def _log_schedule(build: Build, organization: Organization) -> list[tuple[float,
 
 def _manifest(agent: Agent, dep: Deployment, organization: Organization) -> dict[str, Any]:
     s = dep.settings
-    cpu, memory = _sizing(s)
+    cpu, memory = _sizing(s, dep.resources)
     spec: dict[str, Any] = {
         "dailyNodeType": s["nodeType"],
         "image": REDACTED_IMAGE if dep.build_id else dep.image,
@@ -311,9 +313,10 @@ def agent_json(agent: Agent, now: float, organization: Organization) -> dict[str
     return body
 
 
-def _sizing(settings: dict[str, Any]) -> tuple[str, str]:
-    """(cpu, memory): the explicit resources, else the profile's."""
-    explicit = settings.get("resources")
+def _sizing(settings: dict[str, Any], custom: dict[str, str] | None = None) -> tuple[str, str]:
+    """(cpu, memory): the explicit resources, else a custom profile's as the deployment took
+    it (`custom`), else the built-in profile's."""
+    explicit = settings.get("resources") or custom
     if explicit:
         return explicit["cpu"], explicit["memory"]
     return AGENT_PROFILES[settings.get("agentProfile") or DEFAULT_AGENT_PROFILE]
@@ -329,7 +332,7 @@ def service_json(agent: Agent, now: float, organization: Organization) -> dict[s
     arch = s.get("architecture")
     if arch is not None:
         body["deployment"]["manifest"]["spec"]["arch"] = arch
-    cpu, memory = _sizing(s)
+    cpu, memory = _sizing(s, agent.current.resources)
     body["resources"] = {"cpu": cpu, "memory": memory}
     body["websocketAuth"] = s.get("websocketAuth", "none")
     return body
@@ -383,3 +386,48 @@ def secret_set_json(secret_set: SecretSet, now: float, with_keys: bool) -> dict[
 def error(refused: ServiceError) -> dict[str, str]:
     """The API's error body (ErrorResponse in its spec)."""
     return {"error": refused.message, "code": refused.code}
+
+
+# -- agent profiles and the spend limit (the official CLI's routes) --------------------------
+
+
+def agent_profile_json(
+    name: str, display: str, cpu: str, memory: str, custom: bool, enabled: bool
+) -> dict[str, Any]:
+    """A profile as `pcc agent profiles list` reads it (snake_case, unlike the rest)."""
+    return {
+        "api_name": name,
+        "display_name": display,
+        "resources": {"cpu": cpu, "memory": memory},
+        "custom": custom,
+        "enabled": enabled,
+    }
+
+
+def agent_profiles_json(custom: list[AgentProfile]) -> list[dict[str, Any]]:
+    """The platform catalog, then the organization's own profiles."""
+    catalog = [
+        agent_profile_json(name, name, cpu, memory, False, True)
+        for name, (cpu, memory) in AGENT_PROFILES.items()
+    ]
+    return catalog + [custom_profile_json(p) for p in custom]
+
+
+def custom_profile_json(p: AgentProfile) -> dict[str, Any]:
+    return agent_profile_json(p.name, p.display_name, p.cpu, p.memory, True, p.enabled)
+
+
+def spend_limit_json(limit: SpendLimit, now: float) -> dict[str, Any]:
+    """What `pcc spend-limit show` reads: the limit, this month's spend and period, whether
+    new sessions are blocked."""
+    day = datetime.fromtimestamp(now, UTC)
+    start = day.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return {
+        "limitCents": limit.limit_cents,
+        "currentSpendCents": limit.current_spend_cents,
+        "periodStart": iso(start.timestamp()),
+        "periodEnd": iso(end.timestamp()),
+        "blocked": limit.blocked_at is not None,
+        "blockedAt": iso(limit.blocked_at) if limit.blocked_at is not None else None,
+    }

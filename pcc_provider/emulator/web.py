@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator import render, spec
 from pcc_provider.emulator.entities import (
+    PROFILE_NAME_RE,
     QUANTITY_RE,
     REGIONS,
     SECRET_KEY_RE,
@@ -234,8 +235,14 @@ def agent_settings(body: dict[str, Any], base: dict[str, Any] | None) -> dict[st
             bad_request(f"'krispViva.audioFilter' must be one of {allowed}")
         settings["krispViva"] = {"audioFilter": audio_filter}
     profile = opt_str(body, "agentProfile")
-    if profile is not None and profile not in spec.AGENT_PROFILES:
-        bad_request(f"'agentProfile' must be one of {', '.join(spec.AGENT_PROFILES)}")
+    if profile is not None and not (
+        profile in spec.AGENT_PROFILES or PROFILE_NAME_RE.fullmatch(profile)
+    ):
+        # Beyond the spec's enum: an organization's own profile, which the backend checks.
+        bad_request(
+            f"'agentProfile' must be one of {', '.join(spec.AGENT_PROFILES)}, or the name of "
+            "one of the organization's enabled profiles"
+        )
     if profile is not None or base is None:
         settings["agentProfile"] = profile or spec.DEFAULT_AGENT_PROFILE
     if "maxSessionDuration" in body or base is None:
@@ -376,3 +383,16 @@ def include_deployment(request: Request) -> bool:
     if raw is not None and raw.lower() not in ("true", "false", "1", "0"):
         bad_request("'includeActiveDeployment' must be true or false")
     return raw is not None and raw.lower() in ("true", "1")
+
+
+def profile_resources(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(cpu, memory) of an agent-profile body's `resources`, both or neither."""
+    raw = body.get("resources")
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict):
+        bad_request("'resources' must be an object")
+    cpu, memory = opt_str(raw, "cpu"), opt_str(raw, "memory")
+    if (cpu is None) != (memory is None):
+        bad_request("'resources' needs both 'cpu' and 'memory'")
+    return cpu, memory

@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 
 import pcc_provider
-from pcc_provider import config
+from pcc_provider import config, functions_profiles
 from pcc_provider.description import Description, Field
 from pcc_provider.kinds import native
 
@@ -65,6 +65,8 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
         "config": {"variables": CONFIG},
         "provider": {"inputProperties": CONFIG},
         "resources": resources,
+        "functions": {**functions_profiles.FUNCTIONS},
+        "types": {**functions_profiles.TYPES},
         # The SDK generators (`pulumi package gen-sdk` or pkg/v3/codegen) need these, or the
         # SDKs come out without a version and cannot find the plugin.
         "language": {

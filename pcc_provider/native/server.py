@@ -47,6 +47,8 @@ from pulumi.provider.experimental.provider import (
     DiffResponse,
     GetSchemaRequest,
     GetSchemaResponse,
+    InvokeRequest,
+    InvokeResponse,
     PropertyDiff,
     PropertyDiffKind,
     Provider,
@@ -59,7 +61,7 @@ from pulumi.runtime.proto import provider_pb2_grpc
 from pulumi.runtime.rpc import UNKNOWN
 
 import pcc_provider
-from pcc_provider import api, cancel, kinds, ownership
+from pcc_provider import api, cancel, functions_profiles, kinds, ownership
 from pcc_provider.config import ProviderConfig, Setting
 from pcc_provider.description import SCHEMA, Description
 from pcc_provider.errors import PipecatError
@@ -376,6 +378,27 @@ class PipecatProvider(Provider):
         outs = result.outs or {**olds, **news}
         return UpdateResponse(engine_values(outs, secret))
 
+    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        """A function of the schema's `functions` (getAgentProfiles), with the provider's
+        config."""
+        if request.tok != functions_profiles.TOKEN:
+            raise NativeError(f"pipecat: unknown function {request.tok}")
+        if (problem := self._settings_problem()) is not None:
+            raise api.ApiError(problem)
+        config = self.config or ProviderConfig.read()
+
+        def listed() -> list[dict[str, Any]]:
+            with api.Client(
+                config.api_key, config.api_url, organization=config.organization
+            ) as client:
+                return functions_profiles.profiles(client)
+
+        try:
+            found = await self._run(listed)
+        except PipecatError as exc:
+            raise NativeError(f"getAgentProfiles: {exc}") from None
+        return InvokeResponse(engine_values({"profiles": found}))
+
     async def delete(self, request: DeleteRequest) -> None:
         door = self._door(request.urn)
         props, _ = plain(request.properties)
@@ -419,6 +442,7 @@ def _ours(exc: BaseException | None) -> PipecatError | None:
 
 
 for _name in (
+    "Invoke",
     "CheckConfig",
     "Configure",
     "Check",

@@ -39,7 +39,7 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public readonly adoptExisting: pulumi.Output<boolean | undefined>;
     /**
-     * "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+     * "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
      */
     declare public readonly agentProfile: pulumi.Output<string | undefined>;
     /**
@@ -209,7 +209,7 @@ export interface AgentArgs {
      */
     adoptExisting?: pulumi.Input<boolean | undefined>;
     /**
-     * "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+     * "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
      */
     agentProfile?: pulumi.Input<string | undefined>;
     /**

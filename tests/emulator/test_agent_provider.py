@@ -457,7 +457,7 @@ BAD_INPUTS: dict[str, tuple[dict[str, Any], str, str]] = {
     "name too long": ({"serviceName": "a" * 55, "image": "x:1"}, "serviceName", "at most 54"),
     "neither": ({}, "buildId", "give build_id (a Build's build_id) or image"),
     "bad profile": (
-        {"image": "x:1", "agentProfile": "agent-9x"},
+        {"image": "x:1", "agentProfile": "Agent 9X"},
         "agentProfile",
         "agent_profile must be one of agent-1x, agent-2x, agent-3x",
     ),
@@ -594,7 +594,8 @@ def test_the_input_checks_agree_with_the_spec() -> None:
         {"serviceName": "-a"},
         {"maxSessionDuration": low - 1},
         {"maxSessionDuration": high + 1},
-        {"agentProfile": "agent-0x"},
+        # Not "agent-0x": the name of an AgentProfile may be anything of that form.
+        {"agentProfile": "Agent-0X"},
     ]
     for given in good:
         assert problems({**props(image="x:1"), **given}) == [], given

@@ -18,7 +18,7 @@ type Agent struct {
 
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting pulumi.BoolPtrOutput `pulumi:"adoptExisting"`
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile pulumi.StringPtrOutput `pulumi:"agentProfile"`
 	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
 	Architecture pulumi.StringPtrOutput `pulumi:"architecture"`
@@ -120,7 +120,7 @@ func (AgentState) ElementType() reflect.Type {
 type agentArgs struct {
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting *bool `pulumi:"adoptExisting"`
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile *string `pulumi:"agentProfile"`
 	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
 	Architecture *string `pulumi:"architecture"`
@@ -162,7 +162,7 @@ type agentArgs struct {
 type AgentArgs struct {
 	// take over an agent of this name that already exists and that this stack did not create (made by `pcc deploy`, say): it is redeployed with these settings and deleted by `pulumi destroy`. Off by default: such an agent fails the create.
 	AdoptExisting pulumi.BoolPtrInput
-	// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+	// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 	AgentProfile pulumi.StringPtrInput
 	// "amd64" or "arm64": the CPU architecture the image is built for (default: the region's). An image of the other one fails with an exec format error.
 	Architecture pulumi.StringPtrInput
@@ -242,7 +242,7 @@ func (o AgentOutput) AdoptExisting() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.BoolPtrOutput { return v.AdoptExisting }).(pulumi.BoolPtrOutput)
 }
 
-// "agent-1x" (default on the service), "agent-2x" or "agent-3x".
+// "agent-1x" (default on the service), "agent-2x", "agent-3x", or the name of an enabled AgentProfile of the organization.
 func (o AgentOutput) AgentProfile() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.AgentProfile }).(pulumi.StringPtrOutput)
 }
