@@ -279,3 +279,33 @@ class SecretSet:
         if now < self.ready_at:
             return "pending"
         return "failed" if self.error_message else "ready"
+
+
+@dataclass
+class ApiKey:
+    """An organization API key (`pcc organizations keys create`). Revoking keeps the record,
+    as the service does (pcc's api.py: "soft-deletes the key by marking it revoked")."""
+
+    id: str
+    name: str
+    type: str  # "public": the only type pcc 1.4.0 creates
+    key: str  # listed in full, as `pcc organizations keys list` shows it
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass
+class RegistryKey:
+    """A registry pull key (`pcc organizations registry-keys mint`). Its material is shown once,
+    at mint: only its prefix and a digest are kept."""
+
+    id: str
+    name: str
+    key_prefix: str
+    key_sha256: str
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked_at is not None else "active"

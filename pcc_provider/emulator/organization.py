@@ -15,8 +15,10 @@ update, `--force`, the organization's default region when none is given); `build
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
-checks the set exists, the API refuses one that is not ready with 409). Not served (404):
-API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
+checks the set exists, the API refuses one that is not ready with 409);
+`organizations keys list|create|revoke`, `organizations registry-keys list|mint|revoke`
+(organization_keys.py). Not served (404):
+sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
 regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
@@ -34,6 +36,7 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import Build
+from pcc_provider.emulator.organization_keys import KeysApi
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
     bad_request,
@@ -93,6 +96,7 @@ class OrganizationApi:
                 methods=["DELETE"],
                 endpoint=self.delete_secret,
             ),
+            *KeysApi(self.backend, self.base_url).rules(),
         ]
 
     def _with_region(self, body: dict[str, Any]) -> dict[str, Any]:
