@@ -17,11 +17,21 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
+    from pcc_provider.api_key import ApiKey
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
+    from pcc_provider.registry_key import RegistryKey
     from pcc_provider.secrets import ImagePullSecret, SecretSet
 
-__all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
+__all__ = [
+    "Agent",
+    "ApiKey",
+    "Build",
+    "Deployment",
+    "ImagePullSecret",
+    "RegistryKey",
+    "SecretSet",
+]
 
 _LAZY = {kind.name: kind.module for kind in KINDS}
 

@@ -40,6 +40,8 @@ KINDS = (
     Kind("SecretSet", "pcc_provider.secrets", "SECRET_SET"),
     Kind("ImagePullSecret", "pcc_provider.secrets", "IMAGE_PULL_SECRET"),
     Kind("Deployment", "pcc_provider.deployment", native=False),
+    Kind("ApiKey", "pcc_provider.api_key"),
+    Kind("RegistryKey", "pcc_provider.registry_key"),
 )
 
 
