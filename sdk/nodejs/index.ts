@@ -10,6 +10,11 @@ export type Agent = import("./agent").Agent;
 export const Agent: typeof import("./agent").Agent = null as any;
 utilities.lazyLoad(exports, ["Agent"], () => require("./agent"));
 
+export { ApiKeyArgs } from "./apiKey";
+export type ApiKey = import("./apiKey").ApiKey;
+export const ApiKey: typeof import("./apiKey").ApiKey = null as any;
+utilities.lazyLoad(exports, ["ApiKey"], () => require("./apiKey"));
+
 export { BuildArgs } from "./build";
 export type Build = import("./build").Build;
 export const Build: typeof import("./build").Build = null as any;
@@ -24,6 +29,11 @@ export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
 utilities.lazyLoad(exports, ["Provider"], () => require("./provider"));
+
+export { RegistryKeyArgs } from "./registryKey";
+export type RegistryKey = import("./registryKey").RegistryKey;
+export const RegistryKey: typeof import("./registryKey").RegistryKey = null as any;
+utilities.lazyLoad(exports, ["RegistryKey"], () => require("./registryKey"));
 
 export { SecretSetArgs } from "./secretSet";
 export type SecretSet = import("./secretSet").SecretSet;
@@ -44,10 +54,14 @@ const _module = {
         switch (type) {
             case "pipecat:index:Agent":
                 return new Agent(name, <any>undefined, { urn })
+            case "pipecat:index:ApiKey":
+                return new ApiKey(name, <any>undefined, { urn })
             case "pipecat:index:Build":
                 return new Build(name, <any>undefined, { urn })
             case "pipecat:index:ImagePullSecret":
                 return new ImagePullSecret(name, <any>undefined, { urn })
+            case "pipecat:index:RegistryKey":
+                return new RegistryKey(name, <any>undefined, { urn })
             case "pipecat:index:SecretSet":
                 return new SecretSet(name, <any>undefined, { urn })
             default:

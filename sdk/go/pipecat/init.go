@@ -23,10 +23,14 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "pipecat:index:Agent":
 		r = &Agent{}
+	case "pipecat:index:ApiKey":
+		r = &ApiKey{}
 	case "pipecat:index:Build":
 		r = &Build{}
 	case "pipecat:index:ImagePullSecret":
 		r = &ImagePullSecret{}
+	case "pipecat:index:RegistryKey":
+		r = &RegistryKey{}
 	case "pipecat:index:SecretSet":
 		r = &SecretSet{}
 	default:
