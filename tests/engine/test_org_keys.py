@@ -157,6 +157,10 @@ def test_python_keys_create_noop_replace_drift_destroy(
     assert '"ciphertext"' in state
     assert_hidden([public, registry], up.output, state)
 
+    # A refresh of keys as made finds nothing changed, and keeps them secret.
+    stack.refresh("--expect-no-changes")
+    assert_hidden([public, registry], stack.export())
+
     # An unchanged stack previews no change and writes nothing.
     emulator.reset_stats()
     preview = stack.preview("--expect-no-changes")
@@ -277,6 +281,8 @@ def test_yaml_keys_create_noop_replace_drift_destroy(
     assert active(pcc.api_keys())["web-client"]["key"] == values["publicKey"]
     assert [k["name"] for k in pcc.registry_keys()] == ["workstation"]
     assert_hidden([values["publicKey"], values["registryKey"]], up.output, stack.export())
+    stack.refresh("--expect-no-changes")
+    assert_hidden([values["publicKey"], values["registryKey"]], stack.export())
 
     emulator.reset_stats()
     stack.preview("--expect-no-changes")
