@@ -400,3 +400,68 @@ def test_python_lost_answer_then_next_up_revokes_what_it_made(
     assert active(keys)["web-client"]["key"] == values["publicKey"]
     assert [k["id"] for k in pcc.registry_keys()] == [values["pullId"]]
     assert values["pullId"] != lost_pull["id"]
+
+
+IMPORTED = """\
+import pulumi
+
+# An output the program reads is named among the properties (None), as for any CustomResource.
+web = pulumi.CustomResource(
+    "pipecat:index:ApiKey", "legacy-web", {"name": "legacy-web", "key": None}
+)
+pull = pulumi.CustomResource("pipecat:index:RegistryKey", "old", {"name": "old"})
+pulumi.export("publicKey", web.key)
+"""
+
+
+def test_python_program_imports_what_pcc_made_through_the_native_provider(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """The Python resources cannot be imported (the SDK's dynamic plugin reads nothing it did
+    not create): a Python program imports with the native provider, and declares the keys
+    by token, as README's "Moving a Python stack to the native provider" does."""
+    pcc = Pcc(emulator, tmp_path / "home")
+    refused = cloud_stack(
+        "import pulumi\nfrom pcc_provider import ApiKey\n"
+        "ApiKey('k', name='web', opts=pulumi.ResourceOptions(import_='key_1'))\n",
+        name="refused",
+        project="refused",
+    )
+    said = refused.preview(check=False)
+    assert said.returncode != 0
+    assert "(`pulumi import pipecat:index:ApiKey <name> <id>`)" in said.output, said.output
+
+    pcc("organizations", "keys", "create", "--name", "legacy-web")
+    (legacy_web,) = active(pcc.api_keys()).values()
+    legacy_pull = pcc.json("organizations", "registry-keys", "mint", "--name", "old")
+    stack = cloud_stack("import pulumi\n")
+    (stack.dir / "Pulumi.yaml").write_text(
+        "name: proj\nruntime: python\nplugins:\n  providers:\n"
+        f"    - name: pipecat\n      path: {VENV_BIN}\n"
+    )
+    for kind, name, id_ in (
+        ("ApiKey", "legacy-web", legacy_web["id"]),
+        ("RegistryKey", "old", legacy_pull["id"]),
+    ):
+        done = stack.pulumi(
+            "import",
+            f"pipecat:index:{kind}",
+            name,
+            id_,
+            "--yes",
+            "--generate-code=false",
+            "--protect=false",
+            "--stack",
+            stack.name,
+        )
+        assert "warning" not in done.output.lower(), done.output
+    (stack.dir / "__main__.py").write_text(IMPORTED)
+    emulator.reset_stats()
+    stack.preview("--expect-no-changes")
+    assert writes(emulator) == {}
+    stack.up()
+    assert stack.outputs()["publicKey"] == "[secret]"
+    assert stack.outputs(show_secrets=True)["publicKey"] == legacy_web["key"]
+    assert legacy_pull["key"] not in stack.export() and legacy_web["key"] not in stack.export()
+    stack.destroy()
+    assert active(pcc.api_keys()) == {} and pcc.registry_keys() == []
