@@ -116,9 +116,14 @@ class KeyProvider(OwnedObjectProvider):
 
     # -- the engine's calls
 
+    def _claimed_where(self, inputs: Mapping[str, Any]) -> Any:
+        return ownership.ORGANIZATION
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         found = self.description.problems(news, self.door)
-        return CheckResult(news, [CheckFailure(prop, reason) for prop, reason in found])
+        failures = [CheckFailure(prop, reason) for prop, reason in found]
+        # A create's claim travels in the state's pending create (recovery.py).
+        return CheckResult(news if failures else self._stamped(olds, news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         self._settled(olds, _id)
@@ -132,7 +137,7 @@ class KeyProvider(OwnedObjectProvider):
         with self.reported(name, props), self._client(progress=progress) as client:
             cancel.check(f"creating {self.what} {name}")
             self._revoke_leftovers(client, urn, name, progress)
-            ownership.claim(urn, self.claim, name, client.organization())
+            ownership.claim(urn, self.claim, name, ownership.ORGANIZATION)
             progress.status(f"creating {self.what} {name}")
             try:
                 made = self._make(client, props)

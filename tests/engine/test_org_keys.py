@@ -465,3 +465,32 @@ def test_python_program_imports_what_pcc_made_through_the_native_provider(
     assert legacy_pull["key"] not in stack.export() and legacy_web["key"] not in stack.export()
     stack.destroy()
     assert active(pcc.api_keys()) == {} and pcc.registry_keys() == []
+
+
+def test_a_fresh_machine_revokes_the_key_an_interrupted_up_made(
+    cloud_stack: Callable[..., Stack], emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    """`pulumi up` killed after the key was made, before the engine recorded it; the next
+    job runs on a fresh machine: `recover` claims the pending create there, and the next
+    `up` revokes the key nobody holds before making a new one."""
+    pcc = Pcc(emulator, tmp_path / "home")
+    first = cloud_stack("from pcc_provider import ApiKey\nApiKey('web', name='web-client')\n")
+    listing = "GET /v1/organizations/{org}/apiKeys"
+    # The create's look at the list, after its POST, is held: the engine never hears back.
+    emulator.fault(listing, hold=60)
+    first.up_killed_once(lambda: emulator.calls(listing) >= 1)
+    emulator.clear_faults()
+    (orphan,) = active(pcc.api_keys()).values()
+
+    stack = first.on_fresh_machine(tmp_path / "runner-2")
+    recovered = stack.run([str(VENV_BIN / "pcc-provider"), "recover", "--stack", "dev"])
+    assert "API key web-client: claimed on this machine" in recovered.output, recovered.output
+    result = stack.up()
+    assert f"API key web-client ({orphan['id']}) was made by an interrupted" in result.output
+    (held,) = active(pcc.api_keys()).values()
+    assert held["id"] != orphan["id"]
+    again = stack.run([str(VENV_BIN / "pcc-provider"), "recover", "--stack", "dev"])
+    assert "API key web-client: in the state since" in again.output, again.output
+    assert "cleared them from the stack's state" in again.output
+    stack.destroy()
+    assert active(pcc.api_keys()) == {}
