@@ -146,18 +146,28 @@ class KeyProvider(OwnedObjectProvider):
                     ownership.release(urn, self.claim, name)  # refused: nothing was made
                 raise
             seen = self._seen(made)
-            if not seen.get("keyId") or not seen.get("key"):
-                # Made or not, its value is not known: the claim lets the next `up` revoke it.
-                raise OrganizationKeyError("Pipecat Cloud's answer carries no key")
-            # What only the list says (a registry key's prefix), when it answers.
+            # What only the list says (a registry key's prefix; an API key's id, which pcc
+            # never reads from the create's answer), when it answers.
             with contextlib.suppress(api.ApiError):
-                listed = self._find(client, str(seen["keyId"]))
+                listed = self._listed(client, seen)
                 if listed is not None:
                     seen = {**self._seen(listed), **{k: v for k, v in seen.items() if v}}
+            if not seen.get("keyId") or not seen.get("key"):
+                # Made or not, its value is not known: the claim lets the next `up` revoke it.
+                raise OrganizationKeyError("Pipecat Cloud's answer carries no key and its id")
         # The claim stays until the engine shows it holds the key (its next diff, read or
         # delete): an engine killed now never records it, and the next create revokes it.
         outs = {k: v for k, v in props.items() if k != ownership.STAMP}
         return CreateResult(seen["keyId"], {**outs, **seen})
+
+    def _listed(self, client: api.Client, seen: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The list's entry of a key just made: by its id, else by the key itself where the
+        list shows it."""
+        if seen.get("keyId"):
+            return self._find(client, str(seen["keyId"]))
+        if not self.readable or not seen.get("key"):
+            return None
+        return next((e for e in self._listing(client) if e.get("key") == seen["key"]), None)
 
     def _revoke_leftovers(
         self, client: api.Client, urn: str, name: str, progress: Progress
