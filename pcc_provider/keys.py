@@ -4,9 +4,10 @@ makes a new key), revoked on delete.
 
 Ownership (ownership.py): a key is the stack's by its id, which only the create that made it
 learnt, or which `pulumi import` names on purpose. A create whose answer was lost (the
-engine killed, the connection dropped) leaves a key nobody holds: its claim lets the next
-create of the same resource find it (same name, made after the claim began) and revoke it
-before making a new one, since its value was never recorded.
+engine killed, the connection dropped) leaves a key nobody holds: its claim (in this
+machine's cache, and in the pending create the engine keeps, for `recover` elsewhere) lets
+the next create of the same resource find it (same name, made after the claim began) and
+revoke it before making a new one, since its value was never recorded.
 """
 
 from __future__ import annotations
