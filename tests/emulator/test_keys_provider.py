@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import API_KEY
+from conftest import API_KEY, EmulatorHandle
 
 from pcc_provider import api
 from pcc_provider.api_key import ApiKeyProvider
 from pcc_provider.config import ProviderConfig
 from pcc_provider.emulator import Emulator
 from pcc_provider.keys import OrganizationKeyError
+from pcc_provider.registry_key import RegistryKeyProvider
 
 
 def configured(emu: Emulator) -> ApiKeyProvider:
@@ -44,3 +45,19 @@ def test_an_answer_without_a_key_fails_in_one_line_naming_it(
     with pytest.raises(OrganizationKeyError) as failed:
         configured(emu).create({"name": "web", "type": "public"})
     assert str(failed.value) == "API key web: Pipecat Cloud's answer carries no key and its id"
+
+
+def test_a_refusal_that_quotes_the_key_is_withheld(emu: Emulator, emulator: EmulatorHandle) -> None:
+    provider = RegistryKeyProvider(ProviderConfig(api_key=API_KEY, api_url=emu.api_url))
+    made = provider.create({"name": "ws"})
+    key = made.outs["key"]
+    emulator.fault(
+        "DELETE /v1/organizations/{org}/registry-keys/{keyId}",
+        status=409,
+        message=f"key {key} is a live region's pull credential",
+    )
+    with pytest.raises(OrganizationKeyError) as failed:
+        provider.delete(made.id, made.outs)
+    said = str(failed.value)
+    assert key not in said and key[4:20] not in said, said
+    assert said.startswith(f"registry key {made.id}: DELETE ") and "not shown" in said, said
