@@ -18,20 +18,24 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from pcc_provider.agent import Agent
     from pcc_provider.agent_profile import AgentProfile
+    from pcc_provider.api_key import ApiKey
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
     from pcc_provider.functions_profiles import get_agent_profiles, get_agent_profiles_output
     from pcc_provider.organization_defaults import OrganizationDefaults
+    from pcc_provider.registry_key import RegistryKey
     from pcc_provider.secrets import ImagePullSecret, SecretSet
     from pcc_provider.spend_limit import SpendLimit
 
 __all__ = [
     "Agent",
     "AgentProfile",
+    "ApiKey",
     "Build",
     "Deployment",
     "ImagePullSecret",
     "OrganizationDefaults",
+    "RegistryKey",
     "SecretSet",
     "SpendLimit",
     "get_agent_profiles",

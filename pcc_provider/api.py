@@ -747,13 +747,18 @@ class Client:
     def list_secret_sets(self) -> list[dict[str, Any]]:
         return self._list("/secrets", "sets", "sets")
 
-    def _list(self, path: str, member: str, what: str) -> list[dict[str, Any]]:
-        """A whole, unpaged list. An answer without one is refused, never read as empty:
-        "no sets" would have refresh forget every image pull secret."""
-        items = self._call("GET", path, repeatable=True).get(member)
+    def _list(
+        self, path: str, member: str, what: str, *, organization: bool = False
+    ) -> list[dict[str, Any]]:
+        """A whole, unpaged list (`organization`: on the organization's route). An answer
+        without one is refused, never read as empty: "no sets" would have refresh forget
+        every image pull secret."""
+        call = self._org_call if organization else self._call
+        items = call("GET", path, repeatable=True).get(member)
         if not isinstance(items, list):
+            where = f"/organizations/{self.organization()}{path}" if organization else path
             raise NotTheApi(
-                f"GET {self.api_url}{path} answered without a list of {what}: {FIX_URL}"
+                f"GET {self.api_url}{where} answered without a list of {what}: {FIX_URL}"
             )
         return [item for item in items if isinstance(item, dict)]
 
@@ -803,6 +808,32 @@ class Client:
 
     def update_properties(self, changes: dict[str, Any]) -> None:
         self._call("PATCH", "/properties", repeatable=True, json=changes)
+
+    # -- the organization's keys (pcc organizations keys, registry-keys) --------------------
+    # A create is not repeated: each POST makes another key.
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every API key, revoked ones too: {id, key, metadata: {name}, createdAt, revoked}."""
+        return self._list("/apiKeys", "public", "API keys", organization=True)
+
+    def create_api_key(self, name: str, key_type: str) -> dict[str, Any]:
+        return self._org_call(
+            "POST", "/apiKeys", repeatable=False, json={"name": name, "type": key_type}
+        )
+
+    def revoke_api_key(self, key_id: str) -> None:
+        self._org_call("DELETE", f"/apiKeys/{quote(key_id, safe='')}", repeatable=True)
+
+    def list_registry_keys(self) -> list[dict[str, Any]]:
+        """Every registry key, revoked ones too; never their material."""
+        return self._list("/registry-keys", "registry_keys", "registry keys", organization=True)
+
+    def mint_registry_key(self, name: str) -> dict[str, Any]:
+        """{id, name, key, username, registry_host}: the only answer that carries the key."""
+        return self._org_call("POST", "/registry-keys", repeatable=False, json={"name": name})
+
+    def revoke_registry_key(self, key_id: str) -> None:
+        self._org_call("DELETE", f"/registry-keys/{quote(key_id, safe='')}", repeatable=True)
 
 
 def _identity(entry: dict[str, Any]) -> str:

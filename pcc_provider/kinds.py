@@ -43,6 +43,8 @@ KINDS = (
     Kind("AgentProfile", "pcc_provider.agent_profile"),
     Kind("SpendLimit", "pcc_provider.spend_limit"),
     Kind("OrganizationDefaults", "pcc_provider.organization_defaults"),
+    Kind("ApiKey", "pcc_provider.api_key"),
+    Kind("RegistryKey", "pcc_provider.registry_key"),
 )
 
 

@@ -51,6 +51,13 @@ CLOCK_SKEW = 5.0
 # internal (`__`), so the engine's display never shows it.
 STAMP = "__claim"
 
+# The kinds whose claims a creation time proves (what a create finds must be made after the
+# claim began), not a name found free: names of keys are not unique, agents' are checked by
+# their settings and time.
+TIMED = frozenset({"agent", "apiKey", "registryKey"})
+# Where a key's claim says it is made: in the organization, which has no region.
+ORGANIZATION = "organization"
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -83,8 +90,8 @@ def stamp(
 
 def from_stamp(urn: str, stamped: object) -> Claim | None:
     """The claim a pending create of `urn` carries (`stamp`), if it proves anything: an
-    agent's always (what it finds must be created after it), a set's only if the name was
-    free then."""
+    agent's or a key's always (what it finds must be created after it), a set's only if the
+    name was free then."""
     if not urn or not isinstance(stamped, dict):
         return None
     kind, name, region = (stamped.get(k) for k in ("kind", "name", "region"))
@@ -95,7 +102,7 @@ def from_stamp(urn: str, stamped: object) -> Claim | None:
         return None
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         return None
-    if kind != "agent" and stamped.get("free") is not True:
+    if kind not in TIMED and stamped.get("free") is not True:
         return None
     return Claim(urn, str(kind), str(name), str(region), float(started), sorted(keys))
 

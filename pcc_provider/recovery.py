@@ -49,6 +49,8 @@ KINDS = {
     "imagePullSecret": "image pull secret",
     "agentProfile": "agent profile",
     "spendLimit": "spend limit of",
+    "apiKey": "API key",
+    "registryKey": "registry key",
 }
 # What the history is read in.
 PAGE_SIZE = 50
@@ -100,7 +102,13 @@ def review(deployment: Mapping[str, Any], succeeded: Sequence[float]) -> list[Fi
     in_state: dict[Any, set[Any]] = {}
     for held in deployment.get("resources") or []:
         if isinstance(held, dict):
-            in_state.setdefault(held.get("urn"), set()).add(held.get("id"))
+            held_by = in_state.setdefault(held.get("urn"), set())
+            held_by.add(held.get("id"))
+            # A key's id is the service's: its claim names it by its name, an output.
+            outputs = held.get("outputs")
+            named = outputs.get("name") if isinstance(outputs, dict) else None
+            if ours(held.get("type")) and isinstance(named, str):
+                held_by.add(named)
     found: list[Finding] = []
     for op in deployment.get("pending_operations") or []:
         resource = op.get("resource") if isinstance(op, dict) else None

@@ -341,7 +341,7 @@ class OwnedObjectProvider(ApiProvider):
         inputs = {k: v for k, v in news.items() if k != ownership.STAMP}
         replace_on = self.description.replace_on
         creating = not olds or any(olds.get(k) != inputs.get(k) for k in replace_on)
-        name, region = inputs.get(self.named_by), inputs.get("region")
+        name, region = inputs.get(self.named_by), self._claimed_where(inputs)
         if not creating or not _known(name) or not _known(region):
             return inputs
         facts = self._claim_facts(str(name), inputs)
@@ -353,6 +353,10 @@ class OwnedObjectProvider(ApiProvider):
     def _claim_facts(self, name: str, inputs: Mapping[str, Any]) -> dict[str, Any] | None:
         """What else the kind's claim records (ownership.stamp); None: no claim to make."""
         return {}
+
+    def _claimed_where(self, inputs: Mapping[str, Any]) -> Any:
+        """Where a claim says the object is made: its region."""
+        return inputs.get("region")
 
     def _settled(self, props: Mapping[str, Any], name: str) -> None:
         """The engine shows that its state holds the object (it reads, diffs or deletes it):

@@ -11,8 +11,10 @@ the `Clock`.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import secrets
 import threading
 import time
 import uuid
@@ -30,8 +32,10 @@ from pcc_provider.emulator.entities import (
     REGIONS,
     Agent,
     AgentProfile,
+    ApiKey,
     Build,
     Deployment,
+    RegistryKey,
     SecretSet,
     SpendLimit,
     Upload,
@@ -111,6 +115,10 @@ class Backend:
             p.name: p for p in load("profiles", AgentProfile, "name")
         }
         self.spend = self.records.read_single("spend-limit", SpendLimit) or SpendLimit()
+        self.api_keys: dict[str, ApiKey] = {k.id: k for k in load("api-keys", ApiKey, "id")}
+        self.registry_keys: dict[str, RegistryKey] = {
+            k.id: k for k in load("registry-keys", RegistryKey, "id")
+        }
 
     def open(self) -> None:
         """Take the state folder again after `close()`, and read it again as it is now
@@ -722,6 +730,68 @@ class Backend:
             self.spend = SpendLimit(cents, spent, at)
             self.records.write_single("spend-limit", self.spend)
             return self.spend
+
+    # -- organization keys (pcc organizations keys, registry-keys) ---------------------------
+
+    def create_api_key(self, name: str, key_type: str) -> ApiKey:
+        if key_type != "public":
+            # pcc 1.4.0 creates public keys only; private keys come from the dashboard.
+            raise BadRequest(f"Invalid API key type '{key_type}': only 'public' keys")
+        with self.lock:
+            made = ApiKey(
+                "key_" + uuid.uuid4().hex[:20],
+                name,
+                key_type,
+                "pk_" + secrets.token_hex(24),
+                self.clock.now(),
+            )
+            self.api_keys[made.id] = made
+            self.records.save("api-keys", made.id, made)
+        return made
+
+    def list_api_keys(self) -> list[ApiKey]:
+        with self.lock:
+            return sorted(self.api_keys.values(), key=lambda k: (k.created_at, k.id))
+
+    def revoke_api_key(self, key_id: str) -> ApiKey:
+        """Revoked, and kept (listed as revoked); revoking a revoked key changes nothing."""
+        with self.lock:
+            found = self.api_keys.get(key_id)
+            if found is None:
+                raise NotFound("API key not found")
+            if found.revoked_at is None:
+                found.revoked_at = self.clock.now()
+                self.records.save("api-keys", found.id, found)
+        return found
+
+    def mint_registry_key(self, name: str) -> tuple[RegistryKey, str]:
+        """The key and its material, which only this answer carries."""
+        material = "pcr_" + secrets.token_urlsafe(32)
+        with self.lock:
+            made = RegistryKey(
+                "rk_" + uuid.uuid4().hex[:20],
+                name,
+                material[:10],
+                hashlib.sha256(material.encode()).hexdigest(),
+                self.clock.now(),
+            )
+            self.registry_keys[made.id] = made
+            self.records.save("registry-keys", made.id, made)
+        return made, material
+
+    def list_registry_keys(self) -> list[RegistryKey]:
+        with self.lock:
+            return sorted(self.registry_keys.values(), key=lambda k: (k.created_at, k.id))
+
+    def revoke_registry_key(self, key_id: str) -> RegistryKey:
+        with self.lock:
+            found = self.registry_keys.get(key_id)
+            if found is None:
+                raise NotFound("Registry key not found")
+            if found.revoked_at is None:
+                found.revoked_at = self.clock.now()
+                self.records.save("registry-keys", found.id, found)
+        return found
 
 
 def _check_sizing(cpu: Any, memory: Any) -> None:

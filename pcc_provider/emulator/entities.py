@@ -311,7 +311,6 @@ class SecretSet:
 # The rules the service applies to a custom agent profile (pcc's agent_profiles.py and
 # deploy_utils.py mirror them client-side): its name, and k8s quantities for cpu and memory.
 PROFILE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-QUANTITY_RE = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 
 
 @dataclass
@@ -333,3 +332,33 @@ class SpendLimit:
     limit_cents: int | None = None
     current_spend_cents: int = 0
     blocked_at: float | None = None  # when spend reached the limit
+
+
+@dataclass
+class ApiKey:
+    """An organization API key (`pcc organizations keys create`). Revoking keeps the record,
+    as the service does (pcc's api.py: "soft-deletes the key by marking it revoked")."""
+
+    id: str
+    name: str
+    type: str  # "public": the only type pcc 1.4.0 creates
+    key: str  # listed in full, as `pcc organizations keys list` shows it
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass
+class RegistryKey:
+    """A registry pull key (`pcc organizations registry-keys mint`). Its material is shown once,
+    at mint: only its prefix and a digest are kept."""
+
+    id: str
+    name: str
+    key_prefix: str
+    key_sha256: str
+    created_at: float
+    revoked_at: float | None = None
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked_at is not None else "active"

@@ -18,9 +18,10 @@ update, `--force`, the organization's default region when none is given; `websoc
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
 checks the set exists, the API refuses one that is not ready with 409); `agent profiles
 list|create|update|enable|disable` (a custom profile in any region: the emulator has no
-self-hosted ones); `spend-limit show|set|clear`. Not served (404): API keys, sessions, agent
-logs and deployments, agent start, GitHub beyond a create's `git`, self-hosted regions (so
-`secrets reference`, a POST to `.../secrets/references`, gets 405).
+self-hosted ones); `spend-limit show|set|clear`; `organizations keys list|create|revoke`,
+`organizations registry-keys list|mint|revoke` (organization_keys.py). Not served (404):
+agent logs and deployments, agent start, GitHub beyond a create's `git`, self-hosted regions
+(so `secrets reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -37,6 +38,7 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import github, render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
+from pcc_provider.emulator.organization_keys import KeysApi
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
     bad_request,
@@ -103,6 +105,7 @@ class OrganizationApi:
             Rule(f"{ORG}/agent-profiles/<name>", methods=["PATCH"], endpoint=self.update_profile),
             Rule(f"{ORG}/spend-limit", methods=["GET"], endpoint=self.spend_limit_get),
             Rule(f"{ORG}/spend-limit", methods=["PUT"], endpoint=self.spend_limit_put),
+            *KeysApi(self.backend, self.base_url).rules(),
         ]
 
     def _with_region(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from pcc_provider.emulator.entities import Organization
 from pcc_provider.errors import PipecatError
 
 T = TypeVar("T")
-KINDS = ("uploads", "builds", "agents", "secrets", "profiles")
+KINDS = ("uploads", "builds", "agents", "secrets", "profiles", "api-keys", "registry-keys")
 LOCK_FILE = "emulator.lock"
 UNREADABLE = "unreadable"  # where records that cannot be read are moved
 

@@ -15,9 +15,11 @@ from pcc_provider.emulator.entities import (
     REGIONS,
     Agent,
     AgentProfile,
+    ApiKey,
     Build,
     Deployment,
     Organization,
+    RegistryKey,
     SecretSet,
     SpendLimit,
     Upload,
@@ -430,4 +432,46 @@ def spend_limit_json(limit: SpendLimit, now: float) -> dict[str, Any]:
         "periodEnd": iso(end.timestamp()),
         "blocked": limit.blocked_at is not None,
         "blockedAt": iso(limit.blocked_at) if limit.blocked_at is not None else None,
+    }
+
+
+# -- organization keys -----------------------------------------------------------------------
+
+
+def api_key_json(key: ApiKey) -> dict[str, Any]:
+    """An API key as `pcc organizations keys list` reads it (key["metadata"]["name"], key["key"],
+    key["createdAt"], key["revoked"]; key["id"] to revoke), and `create` reads its answer."""
+    return {
+        "id": key.id,
+        "key": key.key,
+        "type": key.type,
+        "metadata": {"name": key.name},
+        "createdAt": iso(key.created_at),
+        "revoked": key.revoked_at is not None,
+    }
+
+
+def registry_key_json(key: RegistryKey) -> dict[str, Any]:
+    """A registry key as `pcc organizations registry-keys list` reads it: never its material."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "key_prefix": key.key_prefix,
+        "created_at": iso(key.created_at),
+        "last_used_at": None,
+        "status": key.status,
+        "revoked": key.revoked_at is not None,
+        "region": None,  # no self-hosted regions here: no key is a region's pull credential
+    }
+
+
+def registry_key_minted(key: RegistryKey, material: str, host: str) -> dict[str, Any]:
+    """The answer to a mint, which `registry-keys mint` reads (key, username, registry_host):
+    the only one that carries the material."""
+    return {
+        "id": key.id,
+        "name": key.name,
+        "key": material,
+        "username": "pcc",
+        "registry_host": host,
     }

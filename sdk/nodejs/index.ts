@@ -10,54 +10,42 @@ export type Agent = import("./agent").Agent;
 export const Agent: typeof import("./agent").Agent = null as any;
 utilities.lazyLoad(exports, ["Agent"], () => require("./agent"));
 
-export { AgentProfileArgs } from "./agentProfile";
-export type AgentProfile = import("./agentProfile").AgentProfile;
-export const AgentProfile: typeof import("./agentProfile").AgentProfile = null as any;
-utilities.lazyLoad(exports, ["AgentProfile"], () => require("./agentProfile"));
+export { ApiKeyArgs } from "./apiKey";
+export type ApiKey = import("./apiKey").ApiKey;
+export const ApiKey: typeof import("./apiKey").ApiKey = null as any;
+utilities.lazyLoad(exports, ["ApiKey"], () => require("./apiKey"));
 
 export { BuildArgs } from "./build";
 export type Build = import("./build").Build;
 export const Build: typeof import("./build").Build = null as any;
 utilities.lazyLoad(exports, ["Build"], () => require("./build"));
 
-export { GetAgentProfilesResult } from "./getAgentProfiles";
-export const getAgentProfiles: typeof import("./getAgentProfiles").getAgentProfiles = null as any;
-export const getAgentProfilesOutput: typeof import("./getAgentProfiles").getAgentProfilesOutput = null as any;
-utilities.lazyLoad(exports, ["getAgentProfiles","getAgentProfilesOutput"], () => require("./getAgentProfiles"));
-
 export { ImagePullSecretArgs } from "./imagePullSecret";
 export type ImagePullSecret = import("./imagePullSecret").ImagePullSecret;
 export const ImagePullSecret: typeof import("./imagePullSecret").ImagePullSecret = null as any;
 utilities.lazyLoad(exports, ["ImagePullSecret"], () => require("./imagePullSecret"));
-
-export { OrganizationDefaultsArgs } from "./organizationDefaults";
-export type OrganizationDefaults = import("./organizationDefaults").OrganizationDefaults;
-export const OrganizationDefaults: typeof import("./organizationDefaults").OrganizationDefaults = null as any;
-utilities.lazyLoad(exports, ["OrganizationDefaults"], () => require("./organizationDefaults"));
 
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
 utilities.lazyLoad(exports, ["Provider"], () => require("./provider"));
 
+export { RegistryKeyArgs } from "./registryKey";
+export type RegistryKey = import("./registryKey").RegistryKey;
+export const RegistryKey: typeof import("./registryKey").RegistryKey = null as any;
+utilities.lazyLoad(exports, ["RegistryKey"], () => require("./registryKey"));
+
 export { SecretSetArgs } from "./secretSet";
 export type SecretSet = import("./secretSet").SecretSet;
 export const SecretSet: typeof import("./secretSet").SecretSet = null as any;
 utilities.lazyLoad(exports, ["SecretSet"], () => require("./secretSet"));
 
-export { SpendLimitArgs } from "./spendLimit";
-export type SpendLimit = import("./spendLimit").SpendLimit;
-export const SpendLimit: typeof import("./spendLimit").SpendLimit = null as any;
-utilities.lazyLoad(exports, ["SpendLimit"], () => require("./spendLimit"));
-
 
 // Export sub-modules:
 import * as config from "./config";
-import * as types from "./types";
 
 export {
     config,
-    types,
 };
 
 const _module = {
@@ -66,18 +54,16 @@ const _module = {
         switch (type) {
             case "pipecat:index:Agent":
                 return new Agent(name, <any>undefined, { urn })
-            case "pipecat:index:AgentProfile":
-                return new AgentProfile(name, <any>undefined, { urn })
+            case "pipecat:index:ApiKey":
+                return new ApiKey(name, <any>undefined, { urn })
             case "pipecat:index:Build":
                 return new Build(name, <any>undefined, { urn })
             case "pipecat:index:ImagePullSecret":
                 return new ImagePullSecret(name, <any>undefined, { urn })
-            case "pipecat:index:OrganizationDefaults":
-                return new OrganizationDefaults(name, <any>undefined, { urn })
+            case "pipecat:index:RegistryKey":
+                return new RegistryKey(name, <any>undefined, { urn })
             case "pipecat:index:SecretSet":
                 return new SecretSet(name, <any>undefined, { urn })
-            case "pipecat:index:SpendLimit":
-                return new SpendLimit(name, <any>undefined, { urn })
             default:
                 throw new Error(`unknown resource type ${type}`);
         }
