@@ -242,6 +242,21 @@ def deployment_fault(image: str, build_steps: list[str] | None) -> str | None:
 
 
 @dataclass
+class Session:
+    """A session of an agent, as `pcc agent sessions` lists it. The emulator starts none itself
+    (it serves no `/start`): a test adds them through the control API."""
+
+    id: str
+    deployment_id: str
+    created_at: float
+    ended_at: float | None  # None: still active
+    end_state: str | None  # how it ended (`completed`, `agent_error`, ...); None while active
+    bot_start_seconds: int | None
+    cold_start: bool | None
+    completion_status: str | None
+
+
+@dataclass
 class Agent:
     id: str
     name: str
@@ -250,6 +265,7 @@ class Agent:
     updated_at: float
     deployments: list[Deployment] = field(default_factory=list)
     gone_at: float | None = None  # set by a delete: when the agent disappears
+    sessions: list[Session] = field(default_factory=list)  # oldest first
 
     @property
     def current(self) -> Deployment:

@@ -15,9 +15,11 @@ update, `--force`, the organization's default region when none is given); `build
 `organizations list`, `organizations properties list|schema|set`,
 `organizations default-region`; `auth whoami`; `secrets set|list|unset|delete`,
 `secrets image-pull-secret`, and `deploy` binding `secret_set`/`image_credentials` (the CLI
-checks the set exists, the API refuses one that is not ready with 409). Not served (404):
-API keys, sessions, agent logs and deployments, agent start, GitHub, spend limits, self-hosted
-regions (so `secrets reference`, a POST to `.../secrets/references`, gets 405).
+checks the set exists, the API refuses one that is not ready with 409); `agent sessions`
+(`--end-state`, `--id`: the sessions a test adds through the control API, as the emulator
+starts none). Not served (404): API keys, agent logs and deployments, agent start, GitHub,
+spend limits, self-hosted regions (so `secrets reference`, a POST to
+`.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -34,6 +36,7 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import Build
+from pcc_provider.emulator.errors import NotFound
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
     bad_request,
@@ -84,6 +87,12 @@ class OrganizationApi:
             Rule(f"{ORG}/services", methods=["PUT"], endpoint=self.update_service),
             Rule(f"{ORG}/services/<agentName>", methods=["GET"], endpoint=self.get_service),
             Rule(f"{ORG}/services/<agentName>", methods=["DELETE"], endpoint=self.delete_service),
+            Rule(f"{ORG}/services/<agentName>/sessions", methods=["GET"], endpoint=self.sessions),
+            Rule(
+                f"{ORG}/services/<agentName>/sessions/<sessionId>",
+                methods=["GET"],
+                endpoint=self.session,
+            ),
             Rule(f"{ORG}/secrets", methods=["GET"], endpoint=self.list_secret_sets),
             Rule(f"{ORG}/secrets/<setName>", methods=["PUT"], endpoint=self.put_secret_set),
             Rule(f"{ORG}/secrets/<setName>", methods=["GET"], endpoint=self.get_secret_set),
@@ -248,6 +257,24 @@ class OrganizationApi:
     def delete_service(self, request: Request, org: str, agentName: str) -> Response:
         self.backend.delete_agent(agentName)
         return json_response({"status": "OK"})
+
+    # -- sessions (agent sessions) -------------------------------------------------------------
+
+    def sessions(self, request: Request, org: str, agentName: str) -> Response:
+        # api.py `_agent_sessions` sends ?endState= (`agent sessions --end-state`); agent.py
+        # reads sessions[].sessionId, createdAt, endedAt, botStartSeconds, coldStart, endState.
+        agent, found = self.backend.sessions(agentName, query_str(request, "endState"))
+        organization = self.backend.organization
+        listed = [render.session_json(agent, s, organization) for s in found]
+        return json_response({"total_count": len(listed), "sessions": listed})
+
+    def session(self, request: Request, org: str, agentName: str, sessionId: str) -> Response:
+        # `agent sessions --id`: one session (api.py `_agent_session`), 404 when unknown.
+        agent, found = self.backend.sessions(agentName)
+        for session in found:
+            if session.id == sessionId:
+                return json_response(render.session_json(agent, session, self.backend.organization))
+        raise NotFound("Session not found")
 
     # -- secrets -----------------------------------------------------------------------------
 
