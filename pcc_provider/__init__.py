@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pcc_provider.kinds import KINDS
+from pcc_provider.kinds import FUNCTIONS, KINDS
 
 __version__ = "0.1.0"
 
@@ -19,11 +19,56 @@ if TYPE_CHECKING:
     from pcc_provider.agent import Agent
     from pcc_provider.build import Build
     from pcc_provider.deployment import Deployment
+    from pcc_provider.lookups import (
+        GetAgentResult,
+        GetAgentSessionsResult,
+        GetBuildResult,
+        GetOrganizationPropertiesResult,
+        GetRegionsResult,
+        GetSecretSetResult,
+        get_agent,
+        get_agent_output,
+        get_agent_sessions,
+        get_agent_sessions_output,
+        get_build,
+        get_build_output,
+        get_organization_properties,
+        get_organization_properties_output,
+        get_regions,
+        get_regions_output,
+        get_secret_set,
+        get_secret_set_output,
+    )
     from pcc_provider.secrets import ImagePullSecret, SecretSet
 
-__all__ = ["Agent", "Build", "Deployment", "ImagePullSecret", "SecretSet"]
-
 _LAZY = {kind.name: kind.module for kind in KINDS}
+# Each function's plain and Output forms and its result class (kinds.FUNCTIONS).
+_LAZY.update({name: kind.module for kind in FUNCTIONS for name in kind.python})
+__all__ = [
+    "Agent",
+    "Build",
+    "Deployment",
+    "GetAgentResult",
+    "GetAgentSessionsResult",
+    "GetBuildResult",
+    "GetOrganizationPropertiesResult",
+    "GetRegionsResult",
+    "GetSecretSetResult",
+    "ImagePullSecret",
+    "SecretSet",
+    "get_agent",
+    "get_agent_output",
+    "get_agent_sessions",
+    "get_agent_sessions_output",
+    "get_build",
+    "get_build_output",
+    "get_organization_properties",
+    "get_organization_properties_output",
+    "get_regions",
+    "get_regions_output",
+    "get_secret_set",
+    "get_secret_set_output",
+]
 
 
 def __getattr__(name: str) -> Any:

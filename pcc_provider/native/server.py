@@ -47,6 +47,8 @@ from pulumi.provider.experimental.provider import (
     DiffResponse,
     GetSchemaRequest,
     GetSchemaResponse,
+    InvokeRequest,
+    InvokeResponse,
     PropertyDiff,
     PropertyDiffKind,
     Provider,
@@ -192,6 +194,7 @@ class PipecatProvider(Provider):
         self.sets = Program()  # the sets this program declared, for its agents
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
         self.doors = {d.token: Door(d, timings) for d in kinds.native()}
+        self.functions = {f.token: f for f in kinds.functions()}
         self.region: str | None = None
         self.config: ProviderConfig | None = None
 
@@ -385,6 +388,19 @@ class PipecatProvider(Provider):
             {**props, "__urn": request.urn},
         )
 
+    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        """A function (pcc_provider.lookups): the same read as the Python door's, with its
+        messages in the schema's names."""
+        function = self.functions.get(request.tok)
+        if function is None:
+            raise NativeError(f"pipecat: unknown function {request.tok}")
+        given, _ = plain(request.args)
+        config = self.config or ProviderConfig.read()
+        # An error, not `failures`: the engine shows an error's message on one line, and
+        # failures as a bulleted list with an empty property "()".
+        found = await self._run(function.call, config, given, SCHEMA)
+        return InvokeResponse(engine_values(found))
+
 
 class Servicer(sdk_server.ProviderServicer):
     """The SDK's servicer, with the provider's error as the whole message (defect 4).
@@ -427,6 +443,7 @@ for _name in (
     "Update",
     "Delete",
     "GetSchema",
+    "Invoke",
 ):
     setattr(Servicer, _name, _one_line_errors(getattr(sdk_server.ProviderServicer, _name)))
 
