@@ -101,17 +101,26 @@ class Function:
             raise pulumi.RunError(str(exc)) from None
 
     def output(self, given: Mapping[str, Any]) -> Any:
-        """The Output form's work: Inputs in, an Output of the typed result out. It reads
-        once every input is known; in a preview with unknown inputs the result is unknown,
-        as with Pulumi's own invokes, and secret when an input is."""
+        """The Output form's work: Inputs in, an Output of the typed result out. As with
+        Pulumi's own invokes, it reads once every input is known and the resources they come
+        from exist (an agent this `up` creates is read after it is created); in a preview
+        that creates them the result is unknown. Secret when an input is."""
         import pulumi
 
         unknown = self.described.unknown(given, PYTHON)
         if unknown:
             raise pulumi.RunError(f"{PYTHON[self.name]}_output: {unknown}")
+        inputs = pulumi.Output.from_input(dict(given))
+
+        async def ids() -> list[Any]:
+            found = await inputs.resources()
+            return [r.id for r in found if isinstance(r, pulumi.CustomResource)]
+
+        # Known once each of those resources has its id: not in a preview that creates it.
+        made = pulumi.Output.from_input(ids()).apply(lambda each: pulumi.Output.all(*each))
         # The read blocks on HTTP: off the program's event loop.
-        return pulumi.Output.from_input(dict(given)).apply(
-            lambda known: asyncio.to_thread(self.plain, known)
+        return pulumi.Output.all(inputs, made).apply(
+            lambda both: asyncio.to_thread(self.plain, both[0])
         )
 
     def shown(self, form: F) -> F:

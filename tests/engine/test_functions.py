@@ -247,3 +247,51 @@ def test_a_missing_object_is_one_line_naming_it_in_each_door(
     assert failed.returncode != 0
     assert "getAgent: no agent named 'nobody' (`pcc agent list` lists them)" in failed.output
     assert "Traceback" not in failed.output, failed.output
+
+
+def test_bad_arguments_are_one_line_in_each_door_and_call_nothing(
+    tmp_path: Path, engine: dict[str, str], cloud_stack: Any, emulator: EmulatorHandle
+) -> None:
+    emulator.reset_stats()
+    python = cloud_stack("import pcc_provider\npcc_provider.get_build(region='us-east')\n")
+    failed = python.up(check=False)
+    assert failed.returncode != 0
+    assert "error: get_build: give build_id or context_hash, one of them" in failed.output
+    assert "Traceback" not in failed.output, failed.output
+    typo = cloud_stack("import pcc_provider\npcc_provider.get_agent(service='x')\n", project="p2")
+    failed = typo.up(check=False)
+    assert "error: get_agent: unknown keyword service" in failed.output, failed.output
+
+    stack = yaml_stack(tmp_path, engine, emulator, {})
+    both = {"buildId": "b1", "contextHash": "abc"}
+    write_yaml_functions(stack.dir, {"image": ("getBuild", both)})
+    failed = stack.up(check=False)
+    assert failed.returncode != 0
+    assert "getBuild: give buildId or contextHash, not both" in failed.output, failed.output
+    assert "Traceback" not in failed.output, failed.output
+    # Refused before any call to Pipecat Cloud.
+    assert emulator.stats()["requests"] == {}, emulator.stats()
+
+
+PYTHON_CHAINED = """\
+import pulumi
+
+import pcc_provider as pcc
+
+bot = pcc.Agent("fresh", service_name="fresh", image="example/agent:2")
+pulumi.export("image", pcc.get_agent_output(service_name=bot.service_name).image)
+"""
+
+
+def test_the_output_form_reads_once_the_resource_it_follows_exists(
+    cloud_stack: Any, emulator: EmulatorHandle
+) -> None:
+    emulator.configure(agentReadySeconds=0)
+    stack = cloud_stack(PYTHON_CHAINED)
+
+    # The agent is not made yet: the read waits, unknown in the preview (as Pulumi's invokes).
+    preview = stack.preview()
+    assert re.search(r"image\s*:\s*\[unknown\]", preview.output), preview.output
+    stack.up()
+
+    assert stack.outputs()["image"] == "example/agent:2"
