@@ -117,7 +117,11 @@ class Function:
             return [r.id for r in found if isinstance(r, pulumi.CustomResource)]
 
         # Known once each of those resources has its id: not in a preview that creates it.
-        made = pulumi.Output.from_input(ids()).apply(lambda each: pulumi.Output.all(*each))
+        def each_id(found: list[Any]) -> Any:
+            return pulumi.Output.all(*found)
+
+        listed: pulumi.Output[list[Any]] = pulumi.Output.from_input(ids())
+        made = listed.apply(each_id)
         # The read blocks on HTTP: off the program's event loop.
         return pulumi.Output.all(inputs, made).apply(
             lambda both: asyncio.to_thread(self.plain, both[0])
