@@ -23,14 +23,18 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pcc_provider import api
 from pcc_provider.config import ProviderConfig, Setting
 from pcc_provider.description import PYTHON, Description, Door, camel, describe, snake
 from pcc_provider.errors import PipecatError
 
+if TYPE_CHECKING:
+    import pulumi
+
 F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R")  # a function's result class
 # How a function asks Pipecat Cloud: the checked arguments (schema names), the door whose
 # names its messages use; the result by the schema's names.
 Read = Callable[[api.Client, Mapping[str, Any], Door], dict[str, Any]]
@@ -45,13 +49,13 @@ class Missing(PipecatError):
 
 
 @dataclass(frozen=True)
-class Function:
+class Function(Generic[R]):
     """One function: its description (name, summary, arguments as `inputs`, result fields as
     `outputs`, example), how it reads, and the Python class of its result."""
 
     described: Description
     read: Read
-    result: type
+    result: type[R]
 
     @property
     def name(self) -> str:
@@ -78,10 +82,10 @@ class Function:
 
     # -- the Python door ------------------------------------------------------------------
 
-    def typed(self, found: Mapping[str, Any]) -> Any:
+    def typed(self, found: Mapping[str, Any]) -> R:
         return self.result(**{snake(k): v for k, v in found.items()})
 
-    def plain(self, given: Mapping[str, Any]) -> Any:
+    def plain(self, given: Mapping[str, Any]) -> R:
         """The plain form's work: Python keywords in, the typed result out."""
         import pulumi
 
@@ -100,7 +104,7 @@ class Function:
         except FunctionError as exc:
             raise pulumi.RunError(str(exc)) from None
 
-    def output(self, given: Mapping[str, Any]) -> Any:
+    def output(self, given: Mapping[str, Any]) -> pulumi.Output[R]:
         """The Output form's work: Inputs in, an Output of the typed result out. As with
         Pulumi's own invokes, it reads once every input is known and the resources they come
         from exist (an agent this `up` creates is read after it is created); in a preview
@@ -151,12 +155,12 @@ class Function:
 def describe_function(
     name: str,
     args: type,
-    result: type,
+    result: type[R],
     read: Read,
     *,
     example: Mapping[str, str] | None = None,
     rules: Callable[[Mapping[str, Any], Door], list[tuple[str, str]]] | None = None,
-) -> Function:
+) -> Function[R]:
     """A function from its arguments' TypedDict and its result dataclass (whose docstring's
     first paragraph is the function's summary, and whose annotations are
     `Annotated[X, "description"]`: X | None may be unset, any other is always there)."""

@@ -67,8 +67,8 @@ class FunctionKind:
         plain = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", self.name).lower()
         return plain, f"{plain}_output", f"{self.name[0].upper()}{self.name[1:]}Result"
 
-    def function(self) -> Function:
-        found: Function = getattr(importlib.import_module(self.module), self.described_by)
+    def function(self) -> Function[Any]:
+        found: Function[Any] = getattr(importlib.import_module(self.module), self.described_by)
         return found
 
 
@@ -84,5 +84,5 @@ FUNCTIONS = (
 )
 
 
-def functions() -> list[Function]:
+def functions() -> list[Function[Any]]:
     return [kind.function() for kind in FUNCTIONS]

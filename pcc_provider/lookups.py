@@ -125,16 +125,14 @@ GET_AGENT = describe_function(
 def get_agent(
     *, opts: pulumi.InvokeOptions | None = None, **args: Unpack[GetAgentArgs]
 ) -> GetAgentResult:
-    found: GetAgentResult = GET_AGENT.plain(args)
-    return found
+    return GET_AGENT.plain(args)
 
 
 @GET_AGENT.shown
 def get_agent_output(
     *, opts: pulumi.InvokeOptions | None = None, **args: pulumi.Input[Any]
 ) -> pulumi.Output[GetAgentResult]:
-    found: pulumi.Output[GetAgentResult] = GET_AGENT.output(args)
-    return found
+    return GET_AGENT.output(args)
 
 
 # -- getBuild --------------------------------------------------------------------------------
@@ -247,16 +245,14 @@ GET_BUILD = describe_function(
 def get_build(
     *, opts: pulumi.InvokeOptions | None = None, **args: Unpack[GetBuildArgs]
 ) -> GetBuildResult:
-    found: GetBuildResult = GET_BUILD.plain(args)
-    return found
+    return GET_BUILD.plain(args)
 
 
 @GET_BUILD.shown
 def get_build_output(
     *, opts: pulumi.InvokeOptions | None = None, **args: pulumi.Input[Any]
 ) -> pulumi.Output[GetBuildResult]:
-    found: pulumi.Output[GetBuildResult] = GET_BUILD.output(args)
-    return found
+    return GET_BUILD.output(args)
 
 
 # -- getSecretSet ----------------------------------------------------------------------------
@@ -339,16 +335,14 @@ GET_SECRET_SET = describe_function(
 def get_secret_set(
     *, opts: pulumi.InvokeOptions | None = None, **args: Unpack[GetSecretSetArgs]
 ) -> GetSecretSetResult:
-    found: GetSecretSetResult = GET_SECRET_SET.plain(args)
-    return found
+    return GET_SECRET_SET.plain(args)
 
 
 @GET_SECRET_SET.shown
 def get_secret_set_output(
     *, opts: pulumi.InvokeOptions | None = None, **args: pulumi.Input[Any]
 ) -> pulumi.Output[GetSecretSetResult]:
-    found: pulumi.Output[GetSecretSetResult] = GET_SECRET_SET.output(args)
-    return found
+    return GET_SECRET_SET.output(args)
 
 
 # -- getRegions ------------------------------------------------------------------------------
@@ -393,16 +387,14 @@ GET_REGIONS = describe_function(
 
 @GET_REGIONS.shown
 def get_regions(*, opts: pulumi.InvokeOptions | None = None) -> GetRegionsResult:
-    found: GetRegionsResult = GET_REGIONS.plain({})
-    return found
+    return GET_REGIONS.plain({})
 
 
 @GET_REGIONS.shown
 def get_regions_output(
     *, opts: pulumi.InvokeOptions | None = None
 ) -> pulumi.Output[GetRegionsResult]:
-    found: pulumi.Output[GetRegionsResult] = GET_REGIONS.output({})
-    return found
+    return GET_REGIONS.output({})
 
 
 # -- getOrganizationProperties ---------------------------------------------------------------
@@ -449,16 +441,14 @@ GET_ORGANIZATION_PROPERTIES = describe_function(
 def get_organization_properties(
     *, opts: pulumi.InvokeOptions | None = None
 ) -> GetOrganizationPropertiesResult:
-    found: GetOrganizationPropertiesResult = GET_ORGANIZATION_PROPERTIES.plain({})
-    return found
+    return GET_ORGANIZATION_PROPERTIES.plain({})
 
 
 @GET_ORGANIZATION_PROPERTIES.shown
 def get_organization_properties_output(
     *, opts: pulumi.InvokeOptions | None = None
 ) -> pulumi.Output[GetOrganizationPropertiesResult]:
-    found: pulumi.Output[GetOrganizationPropertiesResult] = GET_ORGANIZATION_PROPERTIES.output({})
-    return found
+    return GET_ORGANIZATION_PROPERTIES.output({})
 
 
 # -- getAgentSessions ------------------------------------------------------------------------
@@ -543,13 +533,11 @@ GET_AGENT_SESSIONS = describe_function(
 def get_agent_sessions(
     *, opts: pulumi.InvokeOptions | None = None, **args: Unpack[GetAgentSessionsArgs]
 ) -> GetAgentSessionsResult:
-    found: GetAgentSessionsResult = GET_AGENT_SESSIONS.plain(args)
-    return found
+    return GET_AGENT_SESSIONS.plain(args)
 
 
 @GET_AGENT_SESSIONS.shown
 def get_agent_sessions_output(
     *, opts: pulumi.InvokeOptions | None = None, **args: pulumi.Input[Any]
 ) -> pulumi.Output[GetAgentSessionsResult]:
-    found: pulumi.Output[GetAgentSessionsResult] = GET_AGENT_SESSIONS.output(args)
-    return found
+    return GET_AGENT_SESSIONS.output(args)
