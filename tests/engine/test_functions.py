@@ -295,3 +295,37 @@ def test_the_output_form_reads_once_the_resource_it_follows_exists(
     stack.up()
 
     assert stack.outputs()["image"] == "example/agent:2"
+
+
+TYPESCRIPT_PROGRAM = """
+import * as pipecat from "@pcc-provider/pipecat";
+
+const legacy = pipecat.getAgentOutput({ serviceName: "legacy" });
+export const legacyImage = legacy.image;
+export const legacyMaxAgents = legacy.maxAgents;
+export const built = pipecat.getAgent({ serviceName: "built" }).then((a) => a.buildId);
+export const keys = pipecat.getSecretSetOutput({ setName: "legacy-secrets" }).keys;
+export const sessions = pipecat.getAgentSessionsOutput({ serviceName: "legacy" }).byEndState;
+export const regions = pipecat.getRegionsOutput().regions;
+"""
+
+
+def test_typescript_sdk_functions_read_what_pcc_made(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    from test_typescript import typescript_stack
+
+    made = made_with_pcc(emulator, tmp_path)
+    stack = typescript_stack(tmp_path, engine, emulator)
+    (stack.dir / "index.ts").write_text(TYPESCRIPT_PROGRAM)
+
+    stack.up()
+
+    assert stack.outputs() == {
+        "legacyImage": "example/agent:1",
+        "legacyMaxAgents": 3,
+        "built": made["buildId"],
+        "keys": ["A", "GREETING"],
+        "sessions": {"active": 1, "agent_error": 1, "completed": 1},
+        "regions": ["us-west", "us-east", "eu-central", "ap-south"],
+    }
