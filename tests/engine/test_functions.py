@@ -329,3 +329,48 @@ def test_typescript_sdk_functions_read_what_pcc_made(
         "sessions": {"active": 1, "agent_error": 1, "completed": 1},
         "regions": ["us-west", "us-east", "eu-central", "ap-south"],
     }
+
+
+GO_PROGRAM = """package main
+
+import (
+	"github.com/pcc-provider/pcc-provider/sdk/go/pipecat"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+func main() {
+	pulumi.Run(func(ctx *pulumi.Context) error {
+		legacy := pipecat.LookupAgentOutput(ctx, pipecat.LookupAgentOutputArgs{
+			ServiceName: pulumi.String("legacy"),
+		})
+		ctx.Export("legacyImage", legacy.Image())
+		creds, err := pipecat.LookupSecretSet(ctx, &pipecat.LookupSecretSetArgs{SetName: "ghcr"})
+		if err != nil {
+			return err
+		}
+		ctx.Export("pullType", pulumi.String(creds.Type))
+		ctx.Export("active", pipecat.GetAgentSessionsOutput(ctx, pipecat.GetAgentSessionsOutputArgs{
+			ServiceName: pulumi.String("legacy"),
+		}).Active())
+		return nil
+	})
+}
+"""
+
+
+def test_go_sdk_functions_read_what_pcc_made(
+    tmp_path: Path, engine: dict[str, str], emulator: EmulatorHandle
+) -> None:
+    from test_go import go_stack
+
+    made_with_pcc(emulator, tmp_path)
+    stack = go_stack(tmp_path, engine, emulator)
+    (stack.dir / "main.go").write_text(GO_PROGRAM)
+
+    stack.up()
+
+    assert stack.outputs() == {
+        "legacyImage": "example/agent:1",
+        "pullType": "imagePullSecret",
+        "active": 1,
+    }
