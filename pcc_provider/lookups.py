@@ -14,6 +14,7 @@ pull secret by name), sessions as `pcc agent sessions` lists them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Required, TypedDict, Unpack
@@ -90,7 +91,8 @@ def _read_agent(client: api.Client, args: Mapping[str, Any], door: Door) -> dict
     if not (isinstance(image, str) and agent.IMAGE_REFERENCE.fullmatch(image)):
         image = None  # redacted: the build's image is the one it runs
         if isinstance(build_id, str) and build_id:
-            image = client.get_build(build_id).get("imageUri")
+            with contextlib.suppress(api.NotFound):  # a build gone leaves the image unknown
+                image = client.get_build(build_id).get("imageUri")
     revision = body.get("currentRevision")
     return {
         **held,
