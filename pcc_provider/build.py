@@ -397,10 +397,11 @@ class BuildProvider(ApiProvider):
 
     @staticmethod
     def _find(
-        client: api.Client, want_hash: str, region: str, dockerfile: str
+        client: api.Client, want_hash: str, region: str, dockerfile: str, in_flight: bool = True
     ) -> dict[str, Any] | None:
-        """The newest successful build of this key, else the youngest one in flight."""
-        in_flight = None
+        """The newest successful build of this key, else (unless not `in_flight`: getBuild)
+        the youngest one in flight."""
+        youngest = None
         # The dockerfilePath filter saves pages when other Dockerfiles share this context.
         listed = client.list_builds(
             context_hash=want_hash, region=region, dockerfile_path=dockerfile
@@ -416,11 +417,13 @@ class BuildProvider(ApiProvider):
                 continue
             if build.get("status") == "success":
                 return build
-            if build.get("status") in api.IN_FLIGHT_STATUSES and (
-                in_flight is None or _created(build) > _created(in_flight)
+            if (
+                in_flight
+                and build.get("status") in api.IN_FLIGHT_STATUSES
+                and (youngest is None or _created(build) > _created(youngest))
             ):
-                in_flight = build
-        return in_flight
+                youngest = build
+        return youngest
 
     def _upload(
         self, client: api.Client, region: str, archive: Path, progress: Progress

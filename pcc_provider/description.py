@@ -223,7 +223,8 @@ def describe(
     for key, hint in _annotations(resource).items():
         declared, *meta = typing.get_args(hint) if _annotated(hint) else (hint, "")
         given = meta[0] if isinstance(meta[0], Field) else Field(str(meta[0]))
-        (inner,) = typing.get_args(declared)[:1]
+        # A resource's Output[X] is X; a function's result declares X itself.
+        (inner,) = typing.get_args(declared)[:1] if _output(declared) else (declared,)
         always = type(None) not in typing.get_args(inner)
         outputs.append(replace(given, name=camel(key), type=inner, required=always))
     summary = (resource.__doc__ or "").strip().split("\n\n")[0]
@@ -244,6 +245,11 @@ def describe(
     if provider is not None:
         provider.description = described
     return described
+
+
+def _output(hint: Any) -> bool:
+    """pulumi.Output[X], told without importing Pulumi."""
+    return getattr(typing.get_origin(hint), "__name__", None) == "Output"
 
 
 def _annotated(hint: Any) -> bool:

@@ -8,11 +8,13 @@ inputs, outputs, provider and example) and one line here.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pcc_provider.description import Description
+    from pcc_provider.function import Function
 
 
 @dataclass(frozen=True)
@@ -51,3 +53,41 @@ KINDS = (
 def native() -> list[Description]:
     """The descriptions of the kinds the native plugin serves."""
     return [kind.description() for kind in KINDS if kind.native]
+
+
+@dataclass(frozen=True)
+class FunctionKind:
+    """A function (data source): its schema name (`getAgent`, the token's last part), the
+    module that describes it, and the module's name for its description. From this list come
+    the package's `get_agent`/`get_agent_output`, the plugin's Invoke, the schema's
+    `functions`, the SDKs and the reference pages."""
+
+    name: str
+    module: str
+    described_by: str
+
+    @property
+    def python(self) -> tuple[str, str, str]:
+        """Its Python names: get_agent, get_agent_output and GetAgentResult."""
+        plain = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", self.name).lower()
+        return plain, f"{plain}_output", f"{self.name[0].upper()}{self.name[1:]}Result"
+
+    def function(self) -> Function[Any]:
+        found: Function[Any] = getattr(importlib.import_module(self.module), self.described_by)
+        return found
+
+
+FUNCTIONS = (
+    FunctionKind("getAgent", "pcc_provider.lookups", "GET_AGENT"),
+    FunctionKind("getBuild", "pcc_provider.lookups", "GET_BUILD"),
+    FunctionKind("getSecretSet", "pcc_provider.lookups", "GET_SECRET_SET"),
+    FunctionKind("getRegions", "pcc_provider.lookups", "GET_REGIONS"),
+    FunctionKind(
+        "getOrganizationProperties", "pcc_provider.lookups", "GET_ORGANIZATION_PROPERTIES"
+    ),
+    FunctionKind("getAgentSessions", "pcc_provider.lookups", "GET_AGENT_SESSIONS"),
+)
+
+
+def functions() -> list[Function[Any]]:
+    return [kind.function() for kind in FUNCTIONS]

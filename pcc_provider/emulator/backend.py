@@ -37,6 +37,7 @@ from pcc_provider.emulator.entities import (
     Deployment,
     RegistryKey,
     SecretSet,
+    Session,
     SpendLimit,
     Upload,
     bucket_for,
@@ -549,6 +550,47 @@ class Backend:
             (a for a in agents if region is None or a.region == region),
             key=lambda a: (a.created_at, a.name),
         )
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def add_session(
+        self,
+        name: str,
+        end_state: str | None,
+        seconds: float,
+        bot_start_seconds: int | None,
+        cold_start: bool | None,
+    ) -> Session:
+        """A session of the agent's current deployment, begun `seconds` ago: still active
+        when `end_state` is None, else ended now in that state (test-only: control.py)."""
+        with self.lock:
+            agent = self.get_agent(name, "Service not found")
+            now = self.clock.now()
+            ended = end_state is not None
+            session = Session(
+                id=str(uuid.uuid4()),
+                deployment_id=agent.current.id,
+                created_at=now - seconds,
+                ended_at=now if ended else None,
+                end_state=end_state,
+                bot_start_seconds=bot_start_seconds,
+                cold_start=cold_start,
+                completion_status="HTTP_COMPLETED" if end_state == "completed" else None,
+            )
+            agent.sessions.append(session)
+            self.records.save("agents", name, agent)
+        return session
+
+    def sessions(self, name: str, end_state: str | None = None) -> tuple[Agent, list[Session]]:
+        """The agent and its sessions, newest first; only those in `end_state` if given
+        ("active": those not ended)."""
+        agent = self.get_agent(name, "Service not found")
+        found = [
+            s
+            for s in reversed(agent.sessions)
+            if end_state is None or (s.end_state or "active") == end_state
+        ]
+        return agent, found
 
     # -- secret sets -------------------------------------------------------------------------
 

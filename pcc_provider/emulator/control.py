@@ -6,7 +6,9 @@ the request's body, its string values or its bearer token, in any of traffic.ENC
 `{"body": "echo", "echoes": "values", "encoding": "html"}`), move the service's clock on
 (`{"advance": seconds}`: builds, deployments, sets and upload URLs get that much older), make
 a build vanish (the real API cannot delete builds) or end now, make a secret set's next
-provisioning fail, and see each deployment of an agent with the secret-set versions it bound.
+provisioning fail, see each deployment of an agent with the secret-set versions it bound, and
+add a session to an agent (`{"endState": "completed", "seconds": 30, "coldStart": true}`;
+no endState: still active), as the emulator starts none.
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class ControlApi:
                 endpoint=self.fail_secret_set,
             ),
             Rule("/_emulator/agents/<agentName>", methods=["GET"], endpoint=self.agent_deployments),
+            Rule(
+                "/_emulator/agents/<agentName>/sessions",
+                methods=["POST"],
+                endpoint=self.add_session,
+            ),
         ]
 
     # -- stats -------------------------------------------------------------------------------
@@ -273,3 +280,22 @@ class ControlApi:
         return json_response(
             {"deployments": render.deployments_json(agent), "lastRequest": agent.last_request}
         )
+
+    def add_session(self, request: Request, agentName: str) -> Response:
+        body = read_json(request)
+        unknown = sorted(set(body) - {"endState", "seconds", "botStartSeconds", "coldStart"})
+        if unknown:
+            bad_request(f"Unknown session keys: {', '.join(unknown)}")
+        end_state = opt_str(body, "endState")
+        cold = body.get("coldStart")
+        if cold is not None and not isinstance(cold, bool):
+            bad_request("'coldStart' must be a boolean")
+        session = self.backend.add_session(
+            agentName,
+            None if end_state == "active" else end_state,
+            opt_number(body, "seconds", 0) or 0.0,
+            opt_int(body, "botStartSeconds", 0),
+            cold,
+        )
+        agent = self.backend.get_agent(agentName)
+        return json_response(render.session_json(agent, session, self.backend.organization), 201)

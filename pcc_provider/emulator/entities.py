@@ -262,6 +262,21 @@ def deployment_fault(image: str, build_steps: list[str] | None) -> str | None:
 
 
 @dataclass
+class Session:
+    """A session of an agent, as `pcc agent sessions` lists it. The emulator starts none itself
+    (it serves no `/start`): a test adds them through the control API."""
+
+    id: str
+    deployment_id: str
+    created_at: float
+    ended_at: float | None  # None: still active
+    end_state: str | None  # how it ended (`completed`, `agent_error`, ...); None while active
+    bot_start_seconds: int | None
+    cold_start: bool | None
+    completion_status: str | None
+
+
+@dataclass
 class Agent:
     id: str
     name: str
@@ -275,6 +290,7 @@ class Agent:
     last_request: dict[str, Any] | None = None
     # The GitHub source it was created from (`git` of the create, github.py), else None.
     git: dict[str, Any] | None = None
+    sessions: list[Session] = field(default_factory=list)  # oldest first
 
     @property
     def current(self) -> Deployment:

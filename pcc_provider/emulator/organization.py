@@ -19,9 +19,11 @@ update, `--force`, the organization's default region when none is given; `websoc
 checks the set exists, the API refuses one that is not ready with 409); `agent profiles
 list|create|update|enable|disable` (a custom profile in any region: the emulator has no
 self-hosted ones); `spend-limit show|set|clear`; `organizations keys list|create|revoke`,
-`organizations registry-keys list|mint|revoke` (organization_keys.py). Not served (404):
-agent logs and deployments, agent start, GitHub beyond a create's `git`, self-hosted regions
-(so `secrets reference`, a POST to `.../secrets/references`, gets 405).
+`organizations registry-keys list|mint|revoke` (organization_keys.py); `agent sessions`
+(`--end-state`, `--id`: the sessions a test adds through the control API, as the emulator
+starts none). Not served (404): agent logs and deployments, agent start, GitHub beyond a
+create's `git`, self-hosted regions (so `secrets reference`, a POST to
+`.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -38,6 +40,7 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import github, render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
+from pcc_provider.emulator.errors import NotFound
 from pcc_provider.emulator.organization_keys import KeysApi
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
@@ -91,6 +94,12 @@ class OrganizationApi:
             Rule(f"{ORG}/services", methods=["PUT"], endpoint=self.update_service),
             Rule(f"{ORG}/services/<agentName>", methods=["GET"], endpoint=self.get_service),
             Rule(f"{ORG}/services/<agentName>", methods=["DELETE"], endpoint=self.delete_service),
+            Rule(f"{ORG}/services/<agentName>/sessions", methods=["GET"], endpoint=self.sessions),
+            Rule(
+                f"{ORG}/services/<agentName>/sessions/<sessionId>",
+                methods=["GET"],
+                endpoint=self.session,
+            ),
             Rule(f"{ORG}/secrets", methods=["GET"], endpoint=self.list_secret_sets),
             Rule(f"{ORG}/secrets/<setName>", methods=["PUT"], endpoint=self.put_secret_set),
             Rule(f"{ORG}/secrets/<setName>", methods=["GET"], endpoint=self.get_secret_set),
@@ -279,6 +288,24 @@ class OrganizationApi:
     def delete_service(self, request: Request, org: str, agentName: str) -> Response:
         self.backend.delete_agent(agentName)
         return json_response({"status": "OK"})
+
+    # -- sessions (agent sessions) -------------------------------------------------------------
+
+    def sessions(self, request: Request, org: str, agentName: str) -> Response:
+        # api.py `_agent_sessions` sends ?endState= (`agent sessions --end-state`); agent.py
+        # reads sessions[].sessionId, createdAt, endedAt, botStartSeconds, coldStart, endState.
+        agent, found = self.backend.sessions(agentName, query_str(request, "endState"))
+        organization = self.backend.organization
+        listed = [render.session_json(agent, s, organization) for s in found]
+        return json_response({"total_count": len(listed), "sessions": listed})
+
+    def session(self, request: Request, org: str, agentName: str, sessionId: str) -> Response:
+        # `agent sessions --id`: one session (api.py `_agent_session`), 404 when unknown.
+        agent, found = self.backend.sessions(agentName)
+        for session in found:
+            if session.id == sessionId:
+                return json_response(render.session_json(agent, session, self.backend.organization))
+        raise NotFound("Session not found")
 
     # -- secrets -----------------------------------------------------------------------------
 

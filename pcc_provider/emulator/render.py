@@ -21,6 +21,7 @@ from pcc_provider.emulator.entities import (
     Organization,
     RegistryKey,
     SecretSet,
+    Session,
     SpendLimit,
     Upload,
     image_uri,
@@ -368,6 +369,25 @@ def deployments_json(agent: Agent) -> list[dict[str, Any]]:
         {"id": d.id, "buildId": d.build_id, "boundSets": d.bound_sets, "settings": d.settings}
         for d in agent.deployments
     ]
+
+
+def session_json(agent: Agent, session: Session, organization: Organization) -> dict[str, Any]:
+    """A session as the sessions list answers it (the public spec's fields), with the derived
+    `endState` pcc 1.4.0 shows (`active` while it runs)."""
+    ended = session.ended_at
+    return {
+        "sessionId": session.id,
+        "serviceId": agent.id,
+        "organizationId": organization.organization_id,
+        "deploymentId": session.deployment_id,
+        "createdAt": iso(session.created_at),
+        "updatedAt": iso(ended if ended is not None else session.created_at),
+        "endedAt": iso(ended) if ended is not None else None,
+        "endState": session.end_state or "active",
+        "botStartSeconds": session.bot_start_seconds,
+        "coldStart": session.cold_start,
+        "completionStatus": session.completion_status,
+    }
 
 
 # -- secret sets -----------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pcc_provider.description import snake
-from pcc_provider.kinds import native
+from pcc_provider.kinds import functions, native
 from pcc_provider.native.schema import schema
 
 
@@ -49,27 +49,36 @@ def _row(name: str, spec: dict[str, Any], required: bool, python: bool = True) -
     )
 
 
-def page(token: str, resource: dict[str, Any]) -> str:
-    name = token.rsplit(":", 1)[1]
-    (example,) = [d.example for d in native() if d.token == token]
-    inputs: dict[str, Any] = resource.get("inputProperties", {})
-    required = set(resource.get("requiredInputs", []))
-    outputs = {k: v for k, v in resource.get("properties", {}).items() if k not in inputs}
+def _top(name: str, spec: dict[str, Any], where: list[str], example: Any) -> list[str]:
+    """A page's title, description, where it is in each language, and its example."""
     lines = [
         f"# {name}",
         "",
         "<!-- Written by `python -m pcc_provider.native.reference` from the pipecat schema: "
         "do not edit by hand (`make sdk`). -->",
         "",
-        _cell(resource.get("description", "")),
+        _cell(spec.get("description", "")),
         "",
-        f"Python: `pcc_provider.{name}`. Other languages: `{token}` (native provider `pipecat`).",
+        *where,
         "",
         "## Example",
         "",
     ]
     for language, title in (("python", "Python"), ("yaml", "YAML"), ("typescript", "TypeScript")):
         lines += [f"{title}:", "", f"```{language}", example[language], "```", ""]
+    return lines
+
+
+def page(token: str, resource: dict[str, Any]) -> str:
+    name = token.rsplit(":", 1)[1]
+    (example,) = [d.example for d in native() if d.token == token]
+    inputs: dict[str, Any] = resource.get("inputProperties", {})
+    required = set(resource.get("requiredInputs", []))
+    outputs = {k: v for k, v in resource.get("properties", {}).items() if k not in inputs}
+    where = (
+        f"Python: `pcc_provider.{name}`. Other languages: `{token}` (native provider `pipecat`)."
+    )
+    lines = _top(name, resource, [where], example)
     lines += [
         "## Inputs",
         "",
@@ -89,13 +98,47 @@ def page(token: str, resource: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def function_page(token: str, function: dict[str, Any]) -> str:
+    """A function's page: its arguments and its result's fields, with an example."""
+    name = token.rsplit(":", 1)[1]
+    (example,) = [f.described.example for f in functions() if f.token == token]
+    inputs = function.get("inputs", {"properties": {}, "required": []})
+    outputs = function["outputs"]
+    where = [
+        f"Python: `pcc_provider.{snake(name)}` and `pcc_provider.{snake(name)}_output`. "
+        f"Other languages: `{token}` (native provider `pipecat`; `fn::invoke` in YAML).",
+        "It reads and owns nothing; what it does not find fails in one line that names it.",
+    ]
+    lines = _top(name, function, where, example)
+    required = set(inputs.get("required", []))
+    lines += [
+        "## Arguments",
+        "",
+        "| name (schema / Python) | type | | description |",
+        "|---|---|---|---|",
+        *(_row(k, v, k in required) for k, v in inputs["properties"].items()),
+        "",
+        "## Result",
+        "",
+        "| name (schema / Python) | type | | description |",
+        "|---|---|---|---|",
+        *(_row(k, v, False) for k, v in outputs["properties"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _file(token: str) -> str:
+    return f"{snake(token.rsplit(':', 1)[1]).replace('_', '-')}.md"
+
+
 def pages() -> dict[str, str]:
-    """File name -> Markdown, for every resource of the schema, and an index."""
+    """File name -> Markdown, for every resource and function of the schema, and an index."""
     spec = schema()
-    written = {
-        f"{snake(token.rsplit(':', 1)[1]).replace('_', '-')}.md": page(token, resource)
-        for token, resource in spec["resources"].items()
-    }
+    written = {_file(token): page(token, resource) for token, resource in spec["resources"].items()}
+    written.update(
+        {_file(token): function_page(token, f) for token, f in spec["functions"].items()}
+    )
     config = spec["provider"]["inputProperties"]
     index = [
         "# pipecat reference",

@@ -14,7 +14,7 @@ import pulumi
 import pcc_provider
 from pcc_provider import config, functions_profiles
 from pcc_provider.description import Description, Field
-from pcc_provider.kinds import native
+from pcc_provider.kinds import functions, native
 
 PACKAGE = "pipecat"
 REPOSITORY = "https://github.com/pcc-provider/pcc-provider"
@@ -37,6 +37,22 @@ def resource(described: Description) -> dict[str, Any]:
         "properties": properties,
         "required": sorted({*required, *(f.name for f in described.outputs if f.required)}),
     }
+
+
+def function(described: Description) -> dict[str, Any]:
+    """A function of the schema: its arguments and its result's fields."""
+
+    def object_type(fields: tuple[Field, ...]) -> dict[str, Any]:
+        return {
+            "properties": {f.name: _property(f) for f in fields},
+            "required": sorted(f.name for f in fields if f.required),
+        }
+
+    spec: dict[str, Any] = {"description": described.summary}
+    if described.inputs:
+        spec["inputs"] = object_type(described.inputs)
+    spec["outputs"] = object_type(described.outputs)
+    return spec
 
 
 def _property(f: Field) -> dict[str, Any]:
@@ -65,7 +81,10 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
         "config": {"variables": CONFIG},
         "provider": {"inputProperties": CONFIG},
         "resources": resources,
-        "functions": {**functions_profiles.FUNCTIONS},
+        "functions": {
+            **{f.token: function(f.described) for f in functions()},
+            **functions_profiles.FUNCTIONS,
+        },
         "types": {**functions_profiles.TYPES},
         # The SDK generators (`pulumi package gen-sdk` or pkg/v3/codegen) need these, or the
         # SDKs come out without a version and cannot find the plugin.

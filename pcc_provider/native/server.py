@@ -195,6 +195,7 @@ class PipecatProvider(Provider):
         self.sets = Program()  # the sets this program declared, for its agents
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
         self.doors = {d.token: Door(d, timings) for d in kinds.native()}
+        self.functions = {f.token: f for f in kinds.functions()}
         self.region: str | None = None
         self.config: ProviderConfig | None = None
 
@@ -378,11 +379,9 @@ class PipecatProvider(Provider):
         outs = result.outs or {**olds, **news}
         return UpdateResponse(engine_values(outs, secret))
 
-    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
-        """A function of the schema's `functions` (getAgentProfiles), with the provider's
-        config."""
-        if request.tok != functions_profiles.TOKEN:
-            raise NativeError(f"pipecat: unknown function {request.tok}")
+    async def _agent_profiles(self) -> InvokeResponse:
+        """getAgentProfiles, with the provider's config (written before the functions of
+        pcc_provider.lookups; to be described there too)."""
         if (problem := self._settings_problem()) is not None:
             raise api.ApiError(problem)
         config = self.config or ProviderConfig.read()
@@ -408,6 +407,21 @@ class PipecatProvider(Provider):
             request.resource_id,
             {**props, "__urn": request.urn},
         )
+
+    async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        """A function (pcc_provider.lookups): the same read as the Python door's, with its
+        messages in the schema's names."""
+        if request.tok == functions_profiles.TOKEN:
+            return await self._agent_profiles()
+        function = self.functions.get(request.tok)
+        if function is None:
+            raise NativeError(f"pipecat: unknown function {request.tok}")
+        given, _ = plain(request.args)
+        config = self.config or ProviderConfig.read()
+        # An error, not `failures`: the engine shows an error's message on one line, and
+        # failures as a bulleted list with an empty property "()".
+        found = await self._run(function.call, config, given, SCHEMA)
+        return InvokeResponse(engine_values(found))
 
 
 class Servicer(sdk_server.ProviderServicer):
@@ -452,6 +466,7 @@ for _name in (
     "Update",
     "Delete",
     "GetSchema",
+    "Invoke",
 ):
     setattr(Servicer, _name, _one_line_errors(getattr(sdk_server.ProviderServicer, _name)))
 

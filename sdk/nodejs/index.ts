@@ -20,6 +20,36 @@ export type Build = import("./build").Build;
 export const Build: typeof import("./build").Build = null as any;
 utilities.lazyLoad(exports, ["Build"], () => require("./build"));
 
+export { GetAgentArgs, GetAgentResult, GetAgentOutputArgs } from "./getAgent";
+export const getAgent: typeof import("./getAgent").getAgent = null as any;
+export const getAgentOutput: typeof import("./getAgent").getAgentOutput = null as any;
+utilities.lazyLoad(exports, ["getAgent","getAgentOutput"], () => require("./getAgent"));
+
+export { GetAgentSessionsArgs, GetAgentSessionsResult, GetAgentSessionsOutputArgs } from "./getAgentSessions";
+export const getAgentSessions: typeof import("./getAgentSessions").getAgentSessions = null as any;
+export const getAgentSessionsOutput: typeof import("./getAgentSessions").getAgentSessionsOutput = null as any;
+utilities.lazyLoad(exports, ["getAgentSessions","getAgentSessionsOutput"], () => require("./getAgentSessions"));
+
+export { GetBuildArgs, GetBuildResult, GetBuildOutputArgs } from "./getBuild";
+export const getBuild: typeof import("./getBuild").getBuild = null as any;
+export const getBuildOutput: typeof import("./getBuild").getBuildOutput = null as any;
+utilities.lazyLoad(exports, ["getBuild","getBuildOutput"], () => require("./getBuild"));
+
+export { GetOrganizationPropertiesResult } from "./getOrganizationProperties";
+export const getOrganizationProperties: typeof import("./getOrganizationProperties").getOrganizationProperties = null as any;
+export const getOrganizationPropertiesOutput: typeof import("./getOrganizationProperties").getOrganizationPropertiesOutput = null as any;
+utilities.lazyLoad(exports, ["getOrganizationProperties","getOrganizationPropertiesOutput"], () => require("./getOrganizationProperties"));
+
+export { GetRegionsResult } from "./getRegions";
+export const getRegions: typeof import("./getRegions").getRegions = null as any;
+export const getRegionsOutput: typeof import("./getRegions").getRegionsOutput = null as any;
+utilities.lazyLoad(exports, ["getRegions","getRegionsOutput"], () => require("./getRegions"));
+
+export { GetSecretSetArgs, GetSecretSetResult, GetSecretSetOutputArgs } from "./getSecretSet";
+export const getSecretSet: typeof import("./getSecretSet").getSecretSet = null as any;
+export const getSecretSetOutput: typeof import("./getSecretSet").getSecretSetOutput = null as any;
+utilities.lazyLoad(exports, ["getSecretSet","getSecretSetOutput"], () => require("./getSecretSet"));
+
 export { ImagePullSecretArgs } from "./imagePullSecret";
 export type ImagePullSecret = import("./imagePullSecret").ImagePullSecret;
 export const ImagePullSecret: typeof import("./imagePullSecret").ImagePullSecret = null as any;
