@@ -62,6 +62,19 @@ FUNCTIONS: dict[str, Any] = {
     }
 }
 
+# The reference page's example, by language (pcc_provider.native.reference).
+EXAMPLE = {
+    "python": (
+        "from pcc_provider import get_agent_profiles\n\n"
+        "sizes = {p.name: (p.cpu, p.memory) for p in get_agent_profiles().profiles if p.enabled}"
+    ),
+    "yaml": (
+        "variables:\n  profiles:\n    fn::invoke:\n      function: pipecat:index:getAgentProfiles\n"
+        "outputs:\n  profiles: ${profiles.profiles}"
+    ),
+    "typescript": "export const profiles = pipecat.getAgentProfilesOutput().profiles;",
+}
+
 
 def profiles(client: api.Client) -> list[dict[str, Any]]:
     """Each profile the API lists, in the schema's names."""

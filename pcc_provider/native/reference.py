@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pcc_provider import functions_profiles
 from pcc_provider.description import snake
 from pcc_provider.kinds import functions, native
 from pcc_provider.native.schema import schema
@@ -101,7 +102,9 @@ def page(token: str, resource: dict[str, Any]) -> str:
 def function_page(token: str, function: dict[str, Any]) -> str:
     """A function's page: its arguments and its result's fields, with an example."""
     name = token.rsplit(":", 1)[1]
-    (example,) = [f.described.example for f in functions() if f.token == token]
+    described = [f.described.example for f in functions() if f.token == token]
+    # getAgentProfiles predates the described functions: its example is its module's.
+    (example,) = described or [functions_profiles.EXAMPLE]
     inputs = function.get("inputs", {"properties": {}, "required": []})
     outputs = function["outputs"]
     where = [

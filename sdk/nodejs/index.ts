@@ -10,6 +10,11 @@ export type Agent = import("./agent").Agent;
 export const Agent: typeof import("./agent").Agent = null as any;
 utilities.lazyLoad(exports, ["Agent"], () => require("./agent"));
 
+export { AgentProfileArgs } from "./agentProfile";
+export type AgentProfile = import("./agentProfile").AgentProfile;
+export const AgentProfile: typeof import("./agentProfile").AgentProfile = null as any;
+utilities.lazyLoad(exports, ["AgentProfile"], () => require("./agentProfile"));
+
 export { ApiKeyArgs } from "./apiKey";
 export type ApiKey = import("./apiKey").ApiKey;
 export const ApiKey: typeof import("./apiKey").ApiKey = null as any;
@@ -24,6 +29,11 @@ export { GetAgentArgs, GetAgentResult, GetAgentOutputArgs } from "./getAgent";
 export const getAgent: typeof import("./getAgent").getAgent = null as any;
 export const getAgentOutput: typeof import("./getAgent").getAgentOutput = null as any;
 utilities.lazyLoad(exports, ["getAgent","getAgentOutput"], () => require("./getAgent"));
+
+export { GetAgentProfilesResult } from "./getAgentProfiles";
+export const getAgentProfiles: typeof import("./getAgentProfiles").getAgentProfiles = null as any;
+export const getAgentProfilesOutput: typeof import("./getAgentProfiles").getAgentProfilesOutput = null as any;
+utilities.lazyLoad(exports, ["getAgentProfiles","getAgentProfilesOutput"], () => require("./getAgentProfiles"));
 
 export { GetAgentSessionsArgs, GetAgentSessionsResult, GetAgentSessionsOutputArgs } from "./getAgentSessions";
 export const getAgentSessions: typeof import("./getAgentSessions").getAgentSessions = null as any;
@@ -55,6 +65,11 @@ export type ImagePullSecret = import("./imagePullSecret").ImagePullSecret;
 export const ImagePullSecret: typeof import("./imagePullSecret").ImagePullSecret = null as any;
 utilities.lazyLoad(exports, ["ImagePullSecret"], () => require("./imagePullSecret"));
 
+export { OrganizationDefaultsArgs } from "./organizationDefaults";
+export type OrganizationDefaults = import("./organizationDefaults").OrganizationDefaults;
+export const OrganizationDefaults: typeof import("./organizationDefaults").OrganizationDefaults = null as any;
+utilities.lazyLoad(exports, ["OrganizationDefaults"], () => require("./organizationDefaults"));
+
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
@@ -70,12 +85,19 @@ export type SecretSet = import("./secretSet").SecretSet;
 export const SecretSet: typeof import("./secretSet").SecretSet = null as any;
 utilities.lazyLoad(exports, ["SecretSet"], () => require("./secretSet"));
 
+export { SpendLimitArgs } from "./spendLimit";
+export type SpendLimit = import("./spendLimit").SpendLimit;
+export const SpendLimit: typeof import("./spendLimit").SpendLimit = null as any;
+utilities.lazyLoad(exports, ["SpendLimit"], () => require("./spendLimit"));
+
 
 // Export sub-modules:
 import * as config from "./config";
+import * as types from "./types";
 
 export {
     config,
+    types,
 };
 
 const _module = {
@@ -84,16 +106,22 @@ const _module = {
         switch (type) {
             case "pipecat:index:Agent":
                 return new Agent(name, <any>undefined, { urn })
+            case "pipecat:index:AgentProfile":
+                return new AgentProfile(name, <any>undefined, { urn })
             case "pipecat:index:ApiKey":
                 return new ApiKey(name, <any>undefined, { urn })
             case "pipecat:index:Build":
                 return new Build(name, <any>undefined, { urn })
             case "pipecat:index:ImagePullSecret":
                 return new ImagePullSecret(name, <any>undefined, { urn })
+            case "pipecat:index:OrganizationDefaults":
+                return new OrganizationDefaults(name, <any>undefined, { urn })
             case "pipecat:index:RegistryKey":
                 return new RegistryKey(name, <any>undefined, { urn })
             case "pipecat:index:SecretSet":
                 return new SecretSet(name, <any>undefined, { urn })
+            case "pipecat:index:SpendLimit":
+                return new SpendLimit(name, <any>undefined, { urn })
             default:
                 throw new Error(`unknown resource type ${type}`);
         }

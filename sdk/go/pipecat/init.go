@@ -23,16 +23,22 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "pipecat:index:Agent":
 		r = &Agent{}
+	case "pipecat:index:AgentProfile":
+		r = &AgentProfile{}
 	case "pipecat:index:ApiKey":
 		r = &ApiKey{}
 	case "pipecat:index:Build":
 		r = &Build{}
 	case "pipecat:index:ImagePullSecret":
 		r = &ImagePullSecret{}
+	case "pipecat:index:OrganizationDefaults":
+		r = &OrganizationDefaults{}
 	case "pipecat:index:RegistryKey":
 		r = &RegistryKey{}
 	case "pipecat:index:SecretSet":
 		r = &SecretSet{}
+	case "pipecat:index:SpendLimit":
+		r = &SpendLimit{}
 	default:
 		return nil, fmt.Errorf("unknown resource type: %s", typ)
 	}
