@@ -721,10 +721,7 @@ class Client:
         """The build an agent's deployment runs, None for one deployed from an image. The
         public API redacts it; the organization's route shows it, where `pcc agent status`
         reads it (`deployment.buildId`)."""
-        try:
-            deployment = self.get_service(name).get("deployment")
-        except NotFound:
-            return None
+        deployment = self.get_service(name).get("deployment")
         build = deployment.get("buildId") if isinstance(deployment, dict) else None
         return build if isinstance(build, str) and build else None
 

@@ -353,7 +353,7 @@ class Backend:
                 build = self.builds.get(build_id)
             steps = build.steps if build is not None else []
         return Deployment(
-            resources=self._profile_resources(str(settings.get("agentProfile"))),
+            resources=self._profile_resources(settings.get("agentProfile")),
             id=str(uuid.uuid4()),
             created_at=now,
             ready_at=now + max(0.0, float(self.settings.agent_ready_seconds)),
@@ -745,10 +745,11 @@ class Backend:
             self.records.save("profiles", name, profile)
         return profile
 
-    def _profile_resources(self, name: str) -> dict[str, str] | None:
-        """The sizing a deployment with profile `name` snapshots: None for the catalog's;
-        a custom profile must exist and be enabled."""
-        if name in AGENT_PROFILES:
+    def _profile_resources(self, name: str | None) -> dict[str, str] | None:
+        """The sizing a deployment with profile `name` snapshots: None for the catalog's, and
+        for none (an agent sized by explicit resources); a custom profile must exist and be
+        enabled."""
+        if name is None or name in AGENT_PROFILES:
             return None
         with self.lock:
             profile = self.profiles.get(name)
