@@ -552,7 +552,12 @@ def request_body(
                 continue
             if name == "agentProfile" and inputs.get("resources"):
                 continue  # sized by its resources: a profile would be refused beside them
-            if held is not None and setting.held is not None and held.get(name) is None:
+            # What the agent holds decides, where the read shows it: the public read shows
+            # no organization-route setting, and no profile beside explicit resources, which
+            # a program dropping the resources must send back (`before` decides those).
+            unsized = name == "agentProfile" and (before or {}).get("resources")
+            seen = setting.held is not None and not setting.organization and not unsized
+            if held is not None and seen and held.get(name) is None:
                 continue
             given = setting.default
         *path, last = setting.sent
