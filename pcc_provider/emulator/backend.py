@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pcc_provider.emulator import github, spec
 from pcc_provider.emulator.archive import InvalidArchive, read_dockerfile
@@ -74,6 +74,9 @@ class Clock:
             )
         with self._lock:
             self.offset += seconds
+
+
+K = TypeVar("K", ApiKey, RegistryKey)  # the organization's revocable keys
 
 
 class Backend:
@@ -797,15 +800,7 @@ class Backend:
             return sorted(self.api_keys.values(), key=lambda k: (k.created_at, k.id))
 
     def revoke_api_key(self, key_id: str) -> ApiKey:
-        """Revoked, and kept (listed as revoked); revoking a revoked key changes nothing."""
-        with self.lock:
-            found = self.api_keys.get(key_id)
-            if found is None:
-                raise NotFound("API key not found")
-            if found.revoked_at is None:
-                found.revoked_at = self.clock.now()
-                self.records.save("api-keys", found.id, found)
-        return found
+        return self._revoke(self.api_keys, "api-keys", key_id, "API key not found")
 
     def mint_registry_key(self, name: str) -> tuple[RegistryKey, str]:
         """The key and its material, which only this answer carries."""
@@ -827,13 +822,17 @@ class Backend:
             return sorted(self.registry_keys.values(), key=lambda k: (k.created_at, k.id))
 
     def revoke_registry_key(self, key_id: str) -> RegistryKey:
+        return self._revoke(self.registry_keys, "registry-keys", key_id, "Registry key not found")
+
+    def _revoke(self, keys: dict[str, K], kind: str, key_id: str, missing: str) -> K:
+        """Revoked, and kept (listed as revoked); revoking a revoked key changes nothing."""
         with self.lock:
-            found = self.registry_keys.get(key_id)
+            found = keys.get(key_id)
             if found is None:
-                raise NotFound("Registry key not found")
+                raise NotFound(missing)
             if found.revoked_at is None:
                 found.revoked_at = self.clock.now()
-                self.records.save("registry-keys", found.id, found)
+                self.records.save(kind, found.id, found)
         return found
 
 
