@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pcc_provider.organization_defaults import OrganizationDefaults
     from pcc_provider.registry_key import RegistryKey
     from pcc_provider.secrets import ImagePullSecret, SecretSet
+    from pcc_provider.smoke import SmokeCheck
     from pcc_provider.spend_limit import SpendLimit
 
 _LAZY = {kind.name: kind.module for kind in KINDS}
@@ -54,6 +55,7 @@ _LAZY.update({name: kind.module for kind in FUNCTIONS for name in kind.python})
 _LAZY.update(
     get_agent_profiles="pcc_provider.functions_profiles",
     get_agent_profiles_output="pcc_provider.functions_profiles",
+    SmokeCheck="pcc_provider.smoke",  # an Agent's `smoke`
 )
 __all__ = [
     "Agent",
@@ -71,6 +73,7 @@ __all__ = [
     "OrganizationDefaults",
     "RegistryKey",
     "SecretSet",
+    "SmokeCheck",
     "SpendLimit",
     "get_agent",
     "get_agent_output",

@@ -17,6 +17,7 @@ existing agent of the same name is never taken over silently.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -32,9 +33,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from pcc_provider import api, cancel, ownership, recovery, secrets, taken, watch
+from pcc_provider import api, cancel, ownership, recovery, secrets, smoke, taken, watch
 from pcc_provider.agent_profile import PROFILE_NAME
-from pcc_provider.config import DEFAULT_REGION
+from pcc_provider.config import DEFAULT_REGION, ProviderConfig
 from pcc_provider.description import (
     PYTHON,
     SCHEMA,
@@ -57,6 +58,7 @@ from pcc_provider.resource import (
     checked,
     refuse_import,
 )
+from pcc_provider.smoke import SmokeCheck, SmokeFailed
 
 SERVICE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])$")
 SERVICE_NAME_MAX = 54
@@ -70,6 +72,11 @@ WEBSOCKET_AUTH = ("none", "token")
 # validation": a positive decimal and an optional suffix.
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 DEFAULT_DEPLOY_TIMEOUT = 10 * 60
+# Long enough for most voice calls to end by themselves (a support call runs minutes), short
+# enough that a destroy blocked by a stuck session fails while someone is still watching.
+DEFAULT_DRAIN_TIMEOUT = 15 * 60
+ON_ACTIVE_SESSIONS = ("wait", "refuse", "proceed")
+ON_ACTIVE_SESSIONS_ENV = "PIPECAT_ON_ACTIVE_SESSIONS"
 # A container image reference as an agent reports it; anything else (a redacted one) is not.
 IMAGE_REFERENCE = re.compile(r"[a-z0-9][\w.\-/:@]*")
 # What claims name agents by (ownership.py).
@@ -377,6 +384,35 @@ class AgentArgs(TypedDict, total=False):
             check=flag("waitForCapacity"),
         ),
     ]
+    smoke: Annotated[
+        SmokeCheck | None,
+        Field(
+            "a smoke session after each new deployment (SmokeCheck): when its bot errors or "
+            "never starts, the agent is deployed back to what it ran before (a new agent is "
+            "deleted again) and the `up` fails with the session's last log lines. It costs one "
+            "session of run_seconds per deployment."
+        ),
+    ]
+    on_active_sessions: Annotated[
+        str,
+        Field(
+            '"wait" (default): a delete or a replacement that deletes first waits, up to '
+            'drain_timeout, for the active sessions (live calls) to end; "refuse": fails at '
+            'once while any is active; "proceed": deletes at once, cutting them. The '
+            "PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.",
+            default="wait",
+            check=_one_of("onActiveSessions", ON_ACTIVE_SESSIONS),
+        ),
+    ]
+    drain_timeout: Annotated[
+        float,
+        Field(
+            f"seconds a delete waits for active sessions to end (default {DEFAULT_DRAIN_TIMEOUT})"
+            ", then fails, deleting nothing.",
+            default=DEFAULT_DRAIN_TIMEOUT,
+            check=positive_seconds("drainTimeout"),
+        ),
+    ]
     triggers: Annotated[
         pulumi.Input[Any] | None,
         Field(
@@ -403,6 +439,8 @@ INTERNAL = (
 )
 # A change in these redeploys the same settings (`forceRedeploy`, as `pcc deploy --force`).
 ROLLOUT_ON = ("secretRevision", "triggers")
+# Inputs of how the provider deploys and deletes, not of the agent: a change is recorded.
+RECORDED = ("deployTimeout", "smoke", "onActiveSessions", "drainTimeout")
 
 
 def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
@@ -717,6 +755,8 @@ class AgentProvider(OwnedObjectProvider):
             reason = self._build_problem(build_id, news.get("region") or DEFAULT_REGION)
             if reason:
                 failures.append(CheckFailure("buildId", reason))
+        if not failures and isinstance(news.get("smoke"), Mapping) and not self._public_key(news):
+            failures.append(CheckFailure("smoke", self._no_public_key()))
         if not failures and (refused := self._taken(olds, news)):
             failures.append(CheckFailure("serviceName", refused))
         return CheckResult(news if failures else self._stamped(olds, news), failures)
@@ -791,7 +831,7 @@ class AgentProvider(OwnedObjectProvider):
             for k, s in settings()
             if k in sent and olds.get(k) != news.get(k) and not s.same(olds.get(k), news.get(k))
         ]
-        updates += [k for k in (*ROLLOUT_ON, "deployTimeout") if olds.get(k) != news.get(k)]
+        updates += [k for k in (*ROLLOUT_ON, *RECORDED) if olds.get(k) != news.get(k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
             updates.append("waitForCapacity")
@@ -812,9 +852,15 @@ class AgentProvider(OwnedObjectProvider):
                 agent, ours = self._create(client, name, props, progress)
             try:
                 agent = self._wait(client, name, agent, props, progress, waits_for_capacity(props))
+                self._smoked(client, name, props, progress)
             except DeployFailed as exc:
                 undone, gone = self._undo(client, name, props, ours)
                 raise AgentError(exc.under(f"agent {name}: {exc}{undone}", gone)) from None
+            except SmokeFailed as failed:
+                # A new agent whose bot fails serves no caller: deleted again if this call
+                # made it (a taken-over one is left as the ownership rules say).
+                undone, _ = self._undo(client, name, props, ours)
+                raise AgentError(smoke_failure(name, failed, undone.removeprefix("; "))) from None
             except api.NotFound:
                 # Deleted behind our back: nothing is left, so the next `pulumi up` creates it.
                 ownership.release(urn, CLAIM, name)
@@ -931,14 +977,8 @@ class AgentProvider(OwnedObjectProvider):
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
         sent = compared(news)
         if not forced and all(s.same(olds.get(k), news.get(k)) for k, s in settings() if k in sent):
-            return UpdateResult(
-                {
-                    **olds,
-                    "deployTimeout": news.get("deployTimeout"),
-                    "adoptExisting": news.get("adoptExisting"),
-                    "waitForCapacity": news.get("waitForCapacity"),
-                }
-            )
+            kept = ("adoptExisting", "waitForCapacity", *RECORDED)
+            return UpdateResult({**olds, **{k: news.get(k) for k in kept}})
         progress = self._progress(news, olds)
         try:
             with self._client(progress=progress) as client:
@@ -954,6 +994,11 @@ class AgentProvider(OwnedObjectProvider):
                     agent = send(client, id_, body, create=False)
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
+                    try:
+                        self._smoked(client, id_, news, progress)
+                    except SmokeFailed as failed:
+                        back = self._revert(client, id_, olds, news, progress)
+                        raise AgentError(smoke_failure(id_, failed, back)) from None
         except DeployFailed as exc:
             raise AgentError(
                 exc.under(
@@ -965,6 +1010,119 @@ class AgentProvider(OwnedObjectProvider):
         if news.get("git") is not None:
             outs.update(buildId=olds.get("buildId"), image=olds.get("image"))
         return UpdateResult(outs)
+
+    def _smoked(
+        self, client: api.Client, name: str, props: Mapping[str, Any], progress: Progress
+    ) -> None:
+        """The smoke session of a new deployment, if the program asks for one: SmokeFailed
+        when its bot errs or never starts."""
+        check = props.get("smoke")
+        if not isinstance(check, Mapping):
+            return
+        key = self._public_key(props)
+        if not key:
+            raise SmokeFailed(f"the session could not start: {self._no_public_key()}")
+        verdict = smoke.run(
+            client,
+            name,
+            check,
+            key,
+            progress.status,
+            self.door,
+            poll_interval=self.timings.poll_interval_max,
+        )
+        progress.info(f"agent {name}: {verdict}")
+
+    def _public_key(self, props: Mapping[str, Any]) -> str:
+        check = props.get("smoke")
+        given = check.get("publicApiKey") if isinstance(check, Mapping) else None
+        if isinstance(given, str) and given:
+            return given  # or UNKNOWN at a preview, where it counts as given
+        return (self.config or ProviderConfig.read()).public_api_key
+
+    def _no_public_key(self) -> str:
+        return (
+            f"a smoke check starts its session with a public API key: give "
+            f"{self.door['smoke']}.{self.door['publicApiKey']} (an ApiKey's key, say) or run "
+            "`pulumi config set --secret pipecat:publicApiKey <key>` (a key of "
+            "`pcc organizations keys create`)"
+        )
+
+    def _revert(
+        self,
+        client: api.Client,
+        name: str,
+        olds: dict[str, Any],
+        news: dict[str, Any],
+        progress: Progress,
+    ) -> str:
+        """Deploy back what the agent ran before this update (the state's inputs) and wait
+        for it: what it runs now, in words."""
+        progress.status(f"agent {name}: the smoke session failed, deploying back what it ran")
+        try:
+            current = self._find(client, name)
+            held = observed(current) if current is not None else None
+            body = request_body(olds, create=False, before=news, held=held)
+            body["forceRedeploy"] = True  # the same settings (a trigger's change) too
+            agent = send(client, name, body, create=False)
+            agent = self._wait(client, name, agent, olds, progress, waits_for_capacity(olds))
+        except (DeployFailed, api.ApiError) as exc:
+            return (
+                f"deploying back what it ran before failed too ({self._hide(exc, olds, news)}):"
+                " the agent serves the deployment that failed its check"
+            )
+        was = f"build {olds['buildId']}" if olds.get("buildId") else f"image {olds.get('image')}"
+        return f"the agent is back on {was} (deployment {agent.get('desiredDeploymentId')})"
+
+    def _before_delete(
+        self,
+        client: api.Client,
+        name: str,
+        found: dict[str, Any],
+        props: Mapping[str, Any],
+        progress: Progress,
+    ) -> None:
+        """No live call is cut: with active sessions, wait for them to end (up to
+        drainTimeout), refuse, or proceed, as the inputs (or PIPECAT_ON_ACTIVE_SESSIONS)
+        say. An agent without sessions costs nothing more: the count is in the look the
+        delete made anyway."""
+        active = _active(found)
+        if not active:
+            return
+        mode = os.environ.get(ON_ACTIVE_SESSIONS_ENV) or props.get("onActiveSessions") or "wait"
+        calls = f"{active} active session{'s' if active != 1 else ''}"
+        if mode == "proceed":
+            progress.warn(f"agent {name}: deleting it with {calls} (onActiveSessions: proceed)")
+            return
+        proceed = (
+            f"set {self.door.assign('onActiveSessions', 'proceed')} (and `pulumi up`), or run "
+            f"with {ON_ACTIVE_SESSIONS_ENV}=proceed, to delete it anyway"
+        )
+        if mode == "refuse":
+            raise AgentError(
+                f"agent {name} has {calls}: not deleted ({self.door['onActiveSessions']} is "
+                f"refuse); wait for them to end, or {proceed}"
+            )
+        timeout = float(props.get("drainTimeout") or DEFAULT_DRAIN_TIMEOUT)
+        self._watch(
+            client,
+            name,
+            found,
+            active,
+            _active,
+            lambda left: left == 0,
+            timeout=timeout,
+            describe=lambda left, took: (
+                f"agent {name}: waiting for {left} active session{'s' if left != 1 else ''} "
+                f"to end before deleting it ({took:.0f}/{timeout:g} s)"
+            ),
+            expired=lambda left: AgentError(
+                f"agent {name} still has {left} active session{'s' if left != 1 else ''} after "
+                f"{timeout:g} s ({self.door['drainTimeout']}): nothing was deleted; {proceed}"
+            ),
+            progress=progress,
+        )
+        progress.info(f"agent {name}: its {calls} ended; deleting it")
 
     def _observed(
         self, name: str, props: dict[str, Any], found: dict[str, Any]
@@ -1131,6 +1289,27 @@ def deploy_failure(
         # The whole output (a traceback, say) under the one-line summary, at most 20 lines.
         details = "\n".join("    " + line for line in message.splitlines()[-20:])
     return summary, details, hint
+
+
+def _active(agent: Mapping[str, Any] | None) -> int:
+    """The agent's active sessions (`activeSessionCount`); none once it is gone."""
+    count = agent.get("activeSessionCount") if agent is not None else 0
+    return count if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+def smoke_failure(name: str, failed: SmokeFailed, outcome: str) -> str:
+    """The paragraph a failed smoke check ends the `up` with: what failed, the session, what
+    the agent runs now, then the bot's last log lines."""
+    session = f"smoke session {failed.session}" if failed.session else "smoke check"
+    said = f"agent {name}: {session} failed: {failed}; {outcome}"
+    if "back on" in outcome:
+        said += (
+            "; the stack keeps its previous inputs, so `pulumi preview` shows this update "
+            "again: fix the bot and run `pulumi up`"
+        )
+    if failed.logs:
+        said += "; the bot's last log lines:\n" + "\n".join("    " + line for line in failed.logs)
+    return said
 
 
 def _differences(agent: dict[str, Any], props: dict[str, Any]) -> list[str]:

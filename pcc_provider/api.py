@@ -435,10 +435,14 @@ class Client:
         repeatable: bool,
         params: dict[str, Any] | None,
         json: Any,
+        key: str | None = None,
     ) -> dict[str, Any]:
+        """`key`: another key than the client's for this call (a public key's session start),
+        hidden from its errors as the client's are."""
         import requests
 
         session = self._repeatable if repeatable else self._creating
+        hidden = (*self._keys, key) if key else self._keys
         url = f"{self.api_url}{path}"
         self._tell()  # if a pause holds this call
         self.pause.wait()
@@ -450,7 +454,7 @@ class Client:
                 url,
                 params=params,
                 json=json,
-                auth=self._auth,
+                auth=_Bearer(key) if key else self._auth,
                 timeout=self.timeout,
                 allow_redirects=False,
             )
@@ -471,7 +475,7 @@ class Client:
                     f"as Pipecat Cloud's API does: {FIX_URL}",
                     status=404,
                 )
-            raise error.hiding(self._keys)
+            raise error.hiding(hidden)
         try:
             data = response.json()
         except ValueError:
@@ -695,6 +699,37 @@ class Client:
 
     def delete_agent(self, name: str) -> None:
         self._call("DELETE", f"/agents/{name}", repeatable=True)
+
+    # -- sessions -------------------------------------------------------------------------
+    # Started as a client starts one (and `pcc agent start`): the public route, with a public
+    # key; followed and stopped on the private routes of the OpenAPI.
+
+    def start_session(self, name: str, body: dict[str, Any], public_key: str) -> dict[str, Any]:
+        """{sessionId, ...}. Not repeated: a retry of a lost answer would start a second one."""
+        path = f"/public/{quote(name, safe='')}/start"
+        return self._answer("POST", path, repeatable=False, params=None, json=body, key=public_key)
+
+    def get_session(self, name: str, session_id: str) -> dict[str, Any]:
+        path = f"/agents/{quote(name, safe='')}/sessions/{quote(session_id, safe='')}"
+        return self._call("GET", path, repeatable=True)
+
+    def stop_session(self, name: str, session_id: str) -> None:
+        path = f"/agents/{quote(name, safe='')}/sessions/{quote(session_id, safe='')}"
+        self._call("DELETE", path, repeatable=True)
+
+    def session_logs(self, name: str, session_id: str, limit: int = 20) -> list[str]:
+        """The last `limit` lines a session logged, oldest first."""
+        params = {"sessionId": session_id, "limit": limit, "order": "desc"}
+        found = self._call(
+            "GET", f"/agents/{quote(name, safe='')}/logs", repeatable=True, params=params
+        )
+        entries = found.get("logs")
+        lines = (
+            [e.get("log") for e in entries if isinstance(e, dict)]
+            if isinstance(entries, list)
+            else []
+        )
+        return [str(line) for line in reversed(lines) if line is not None]
 
     # An agent's create and update as `pcc deploy` sends them (its api.py `_deploy`): the
     # organization's `services`, which carry what the public routes do not (websocketAuth,

@@ -82,6 +82,15 @@ class ProviderConfig:
         default="",
         env="PIPECAT_ORG",
     )
+    public_api_key: str = _setting(
+        "publicApiKey",
+        "A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' "
+        "smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY "
+        "variable).",
+        default="",
+        env="PIPECAT_PUBLIC_API_KEY",
+        secret=True,
+    )
 
     @classmethod
     def read(

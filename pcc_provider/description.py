@@ -15,6 +15,7 @@ import difflib
 import json
 import re
 import sys
+import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -93,6 +94,91 @@ class Field:
     def python(self) -> str:
         return snake(self.name)
 
+    @property
+    def fields(self) -> tuple[Field, ...]:
+        """The fields of an object-typed property (an ObjectType's), else ()."""
+        found = object_type(self.type)
+        return found.fields if found is not None else ()
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    """A property whose value is an object of fields of its own (an Agent's `smoke`), declared
+    as a TypedDict whose annotations carry Fields, as a kind's inputs are: Python programs call
+    the TypedDict (`SmokeCheck(run_seconds=20)`), the schema has it under `types`."""
+
+    name: str
+    summary: str
+    fields: tuple[Field, ...]
+
+    @property
+    def token(self) -> str:
+        return f"pipecat:index:{self.name}"
+
+    def named(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """The object's keys as the schema names them (a Python program writes run_seconds)."""
+        return {camel(str(k)): v for k, v in given.items()}
+
+    def defaults(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        named = self.named(given)
+        return {
+            **named,
+            **{
+                f.name: f.default
+                for f in self.fields
+                if named.get(f.name) is None and f.default is not None
+            },
+        }
+
+    def problems(self, outer: str, given: Any, door: Door) -> list[tuple[str, str]]:
+        """Why an object given for property `outer` is refused, each in the door's names
+        (`smoke.run_seconds`)."""
+        if not isinstance(given, Mapping):
+            return [(outer, f"{door[outer]} must be a {self.name} (an object), not {given!r}")]
+        named = self.named(given)
+        known = {f.name for f in self.fields}
+        found: list[tuple[str, str]] = []
+        for key in named:
+            if key not in known:
+                names = sorted(door[k] for k in known)
+                near = difflib.get_close_matches(door[key], names, n=1)
+                hint = f" (did you mean {near[0]}?)" if near else ""
+                found.append((outer, f"{door[outer]} has no field {door[key]}{hint}"))
+        inside = Door(lambda n: f"{door[outer]}.{door.spell(n)}", *_literals(door))
+        for f in self.fields:
+            value = named.get(f.name)
+            if value is None:
+                if f.required:
+                    found.append((outer, f"{inside[f.name]} is required"))
+            elif value != UNKNOWN and f.check is not None:
+                reason = f.check(value, inside)
+                if reason:
+                    found.append((outer, reason))
+        return found
+
+
+def _literals(door: Door) -> tuple[str, str, str, str]:
+    return door.true, door.false, door.none, door.assigning
+
+
+def object_type(hint: Any) -> ObjectType | None:
+    """The ObjectType a property's annotation names (X, X | None, Input[X]), else None."""
+    candidates = [hint]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        candidates = list(typing.get_args(hint))
+    for candidate in candidates:
+        if isinstance(candidate, type) and typing.is_typeddict(candidate):
+            return _object_types.setdefault(candidate, _describe_object(candidate))
+    return None
+
+
+_object_types: dict[type, ObjectType] = {}
+
+
+def _describe_object(declared: type) -> ObjectType:
+    summary = (declared.__doc__ or "").strip().split("\n\n")[0]
+    return ObjectType(declared.__name__, " ".join(summary.split()), _fields(declared))
+
 
 @dataclass(frozen=True)
 class Description:
@@ -153,6 +239,9 @@ class Description:
                 value = region or DEFAULT_REGION
             if f.normal is not None and value != UNKNOWN:
                 value = f.normal(value)
+            shape = object_type(f.type)
+            if shape is not None and isinstance(value, Mapping):
+                value = shape.defaults(value)
             args[f.name] = value
         return args
 
@@ -165,6 +254,8 @@ class Description:
             if value is None:
                 if f.required:
                     found.append((f.name, f"{door[f.name]} is required"))
+            elif value != UNKNOWN and (shape := object_type(f.type)) is not None:
+                found += shape.problems(f.name, value, door)
             elif value != UNKNOWN and f.check is not None:
                 reason = f.check(value, door)
                 if reason:
@@ -211,14 +302,7 @@ def describe(
     whose own annotations are its outputs: `Annotated[pulumi.Output[X], "description"]`
     (or a Field). The summary is the first paragraph of the class's docstring. `provider`:
     the class both doors serve the kind with; it is given the description."""
-    inputs = []
-    for key, hint in _annotations(args).items():
-        required = typing.get_origin(hint) is typing.Required
-        if required or typing.get_origin(hint) is typing.NotRequired:
-            (hint,) = typing.get_args(hint)
-        declared, *meta = typing.get_args(hint) if _annotated(hint) else (hint,)
-        given = next((m for m in meta if isinstance(m, Field)), Field(""))
-        inputs.append(replace(given, name=camel(key), type=declared, required=required))
+    inputs = _fields(args)
     outputs = []
     for key, hint in _annotations(resource).items():
         declared, *meta = typing.get_args(hint) if _annotated(hint) else (hint, "")
@@ -231,7 +315,7 @@ def describe(
     described = Description(
         name,
         " ".join(summary.split()),
-        tuple(inputs),
+        inputs,
         tuple(outputs),
         internal,
         rules,
@@ -245,6 +329,19 @@ def describe(
     if provider is not None:
         provider.description = described
     return described
+
+
+def _fields(args: type) -> tuple[Field, ...]:
+    """The Fields of a TypedDict's keys, with their names, types and whether required."""
+    found = []
+    for key, hint in _annotations(args).items():
+        required = typing.get_origin(hint) is typing.Required
+        if required or typing.get_origin(hint) is typing.NotRequired:
+            (hint,) = typing.get_args(hint)
+        declared, *meta = typing.get_args(hint) if _annotated(hint) else (hint,)
+        given = next((m for m in meta if isinstance(m, Field)), Field(""))
+        found.append(replace(given, name=camel(key), type=declared, required=required))
+    return tuple(found)
 
 
 def _output(hint: Any) -> bool:

@@ -21,6 +21,7 @@ from pcc_provider.description import (
     Description,
     Door,
     camel,
+    object_type,
     snake,
 )
 from pcc_provider.errors import PipecatError, Transient
@@ -113,6 +114,11 @@ def checked(
     internal = {f.python for f in description.internal}
     problem = description.unknown({k: v for k, v in given.items() if k not in internal}, PYTHON)
     raw = {camel(k): v for k, v in given.items()}
+    for f in description.inputs:
+        # An object's keys as the schema names them (SmokeCheck(run_seconds=...)), also for
+        # the Outputs handed on below.
+        if (shape := object_type(f.type)) is not None and isinstance(raw.get(f.name), Mapping):
+            raw[f.name] = shape.named(raw[f.name])
     seen = {k: _known_now(v) for k, v in raw.items()}
     args, failures = description.check(seen, PYTHON, region_for(raw.get("region")))
     found = [problem] if problem else [reason for _, reason in failures]
@@ -417,8 +423,20 @@ class OwnedObjectProvider(ApiProvider):
                     f"({stranger}); it is forgotten and left as it is"
                 )
             else:
+                self._before_delete(client, id_, found, props, progress)
                 self._delete(client, id_, props, progress)
         self._settled(props, id_)
+
+    def _before_delete(
+        self,
+        client: api.Client,
+        name: str,
+        found: dict[str, Any],
+        props: Mapping[str, Any],
+        progress: Progress,
+    ) -> None:
+        """What must hold before a destroy deletes the object the stack owns (an agent's
+        live calls end); it raises to delete nothing."""
 
     def _ensure_ours(
         self, client: api.Client, name: str, olds: Mapping[str, Any], news: Mapping[str, Any]

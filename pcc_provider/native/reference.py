@@ -23,7 +23,8 @@ from pcc_provider.native.schema import schema
 
 def _type(spec: dict[str, Any]) -> str:
     if "$ref" in spec:
-        return "any"
+        ref = str(spec["$ref"])
+        return ref.rsplit(":", 1)[1] if ref.startswith("#/types/") else "any"
     kind = str(spec.get("type", "any"))
     if kind == "array":
         return f"list of {_type(spec.get('items') or {})}"
@@ -70,7 +71,7 @@ def _top(name: str, spec: dict[str, Any], where: list[str], example: Any) -> lis
     return lines
 
 
-def page(token: str, resource: dict[str, Any]) -> str:
+def page(token: str, resource: dict[str, Any], types: dict[str, Any] | None = None) -> str:
     name = token.rsplit(":", 1)[1]
     (example,) = [d.example for d in native() if d.token == token]
     inputs: dict[str, Any] = resource.get("inputProperties", {})
@@ -96,6 +97,20 @@ def page(token: str, resource: dict[str, Any]) -> str:
         *(_row(k, v, False) for k, v in outputs.items()),
         "",
     ]
+    used = {str(v.get("$ref", "")).removeprefix("#/types/") for v in inputs.values()}
+    for type_token, shape in sorted((types or {}).items()):
+        if type_token in used:
+            fields = shape.get("properties", {})
+            lines += [
+                f"## {type_token.rsplit(':', 1)[1]}",
+                "",
+                _cell(shape.get("description", "")),
+                "",
+                "| name (schema / Python) | type | | description |",
+                "|---|---|---|---|",
+                *(_row(k, v, k in shape.get("required", [])) for k, v in fields.items()),
+                "",
+            ]
     return "\n".join(lines)
 
 
@@ -138,7 +153,10 @@ def _file(token: str) -> str:
 def pages() -> dict[str, str]:
     """File name -> Markdown, for every resource and function of the schema, and an index."""
     spec = schema()
-    written = {_file(token): page(token, resource) for token, resource in spec["resources"].items()}
+    written = {
+        _file(token): page(token, resource, spec["types"])
+        for token, resource in spec["resources"].items()
+    }
     written.update(
         {_file(token): function_page(token, f) for token, f in spec["functions"].items()}
     )

@@ -13,7 +13,7 @@ import pulumi
 
 import pcc_provider
 from pcc_provider import config, functions_profiles
-from pcc_provider.description import Description, Field
+from pcc_provider.description import Description, Field, ObjectType, object_type
 from pcc_provider.kinds import functions, native
 
 PACKAGE = "pipecat"
@@ -85,7 +85,7 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
             **{f.token: function(f.described) for f in functions()},
             **functions_profiles.FUNCTIONS,
         },
-        "types": {**functions_profiles.TYPES},
+        "types": {**functions_profiles.TYPES, **object_types()},
         # The SDK generators (`pulumi package gen-sdk` or pkg/v3/codegen) need these, or the
         # SDKs come out without a version and cannot find the plugin.
         "language": {
@@ -99,6 +99,24 @@ def schema(version: str = pcc_provider.__version__) -> dict[str, Any]:
     }
 
 
+def object_types() -> dict[str, Any]:
+    """The object types the resources' inputs use (an Agent's SmokeCheck), by token."""
+    found: dict[str, ObjectType] = {}
+    for described in native():
+        for f in described.inputs:
+            if (shape := object_type(f.type)) is not None:
+                found[shape.token] = shape
+    return {
+        token: {
+            "type": "object",
+            "description": shape.summary,
+            "properties": {f.name: _property(f) for f in shape.fields},
+            "required": sorted(f.name for f in shape.fields if f.required),
+        }
+        for token, shape in found.items()
+    }
+
+
 def _type_spec(hint: Any) -> dict[str, Any]:
     """A Python annotation as a schema type.
 
@@ -107,6 +125,8 @@ def _type_spec(hint: Any) -> dict[str, Any]:
     secret_set) is the name; Any is Pulumi's Any."""
     if hint is Any:
         return {"$ref": "pulumi.json#/Any"}
+    if (shape := object_type(hint)) is not None:
+        return {"$ref": f"#/types/{shape.token}"}
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None) and not _wrapper(a)]
         plain_types = [a for a in args if not _is_resource(a)]

@@ -2,6 +2,8 @@
 // *** Do not edit by hand unless you're certain you know what you are doing! ***
 
 import * as pulumi from "@pulumi/pulumi";
+import * as inputs from "./types/input";
+import * as outputs from "./types/output";
 import * as utilities from "./utilities";
 
 /**
@@ -63,6 +65,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly desiredDeploymentId: pulumi.Output<string | undefined>;
     /**
+     * seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+     */
+    declare public readonly drainTimeout: pulumi.Output<number | undefined>;
+    /**
      * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
      */
     declare public readonly git: pulumi.Output<{[key: string]: string} | undefined>;
@@ -91,6 +97,10 @@ export class Agent extends pulumi.CustomResource {
      */
     declare public readonly minAgents: pulumi.Output<number | undefined>;
     /**
+     * "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+     */
+    declare public readonly onActiveSessions: pulumi.Output<string | undefined>;
+    /**
      * Whether the current deployment is ready.
      */
     declare public /*out*/ readonly ready: pulumi.Output<boolean>;
@@ -114,6 +124,10 @@ export class Agent extends pulumi.CustomResource {
      * The agent's name in Pipecat Cloud.
      */
     declare public readonly serviceName: pulumi.Output<string>;
+    /**
+     * a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+     */
+    declare public readonly smoke: pulumi.Output<outputs.SmokeCheck | undefined>;
     /**
      * any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
      */
@@ -150,6 +164,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["architecture"] = args?.architecture;
             resourceInputs["buildId"] = args?.buildId;
             resourceInputs["deployTimeout"] = (args?.deployTimeout) ?? 600;
+            resourceInputs["drainTimeout"] = (args?.drainTimeout) ?? 900;
             resourceInputs["git"] = args?.git;
             resourceInputs["image"] = args?.image;
             resourceInputs["imagePullSecretSet"] = args?.imagePullSecretSet;
@@ -157,10 +172,12 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["maxAgents"] = args?.maxAgents;
             resourceInputs["maxSessionDuration"] = args?.maxSessionDuration;
             resourceInputs["minAgents"] = args?.minAgents;
+            resourceInputs["onActiveSessions"] = (args?.onActiveSessions) ?? "wait";
             resourceInputs["region"] = args?.region;
             resourceInputs["resources"] = args?.resources;
             resourceInputs["secretSet"] = args?.secretSet;
             resourceInputs["serviceName"] = args?.serviceName;
+            resourceInputs["smoke"] = args ? pulumi.output(args.smoke).apply(v => v === undefined ? undefined : inputs.smokeCheckArgsProvideDefaults(v)) : undefined;
             resourceInputs["triggers"] = args?.triggers;
             resourceInputs["waitForCapacity"] = (args?.waitForCapacity) ?? true;
             resourceInputs["websocketAuth"] = args?.websocketAuth;
@@ -177,6 +194,7 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["createdAt"] = undefined /*out*/;
             resourceInputs["deployTimeout"] = undefined /*out*/;
             resourceInputs["desiredDeploymentId"] = undefined /*out*/;
+            resourceInputs["drainTimeout"] = undefined /*out*/;
             resourceInputs["git"] = undefined /*out*/;
             resourceInputs["image"] = undefined /*out*/;
             resourceInputs["imagePullSecretSet"] = undefined /*out*/;
@@ -184,12 +202,14 @@ export class Agent extends pulumi.CustomResource {
             resourceInputs["maxAgents"] = undefined /*out*/;
             resourceInputs["maxSessionDuration"] = undefined /*out*/;
             resourceInputs["minAgents"] = undefined /*out*/;
+            resourceInputs["onActiveSessions"] = undefined /*out*/;
             resourceInputs["ready"] = undefined /*out*/;
             resourceInputs["reconciledDeploymentId"] = undefined /*out*/;
             resourceInputs["region"] = undefined /*out*/;
             resourceInputs["resources"] = undefined /*out*/;
             resourceInputs["secretSet"] = undefined /*out*/;
             resourceInputs["serviceName"] = undefined /*out*/;
+            resourceInputs["smoke"] = undefined /*out*/;
             resourceInputs["triggers"] = undefined /*out*/;
             resourceInputs["updatedAt"] = undefined /*out*/;
             resourceInputs["waitForCapacity"] = undefined /*out*/;
@@ -225,6 +245,10 @@ export interface AgentArgs {
      */
     deployTimeout?: pulumi.Input<number | undefined>;
     /**
+     * seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+     */
+    drainTimeout?: pulumi.Input<number | undefined>;
+    /**
      * a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
      */
     git?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
@@ -253,6 +277,10 @@ export interface AgentArgs {
      */
     minAgents?: pulumi.Input<number | undefined>;
     /**
+     * "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+     */
+    onActiveSessions?: pulumi.Input<string | undefined>;
+    /**
      * default: config `pipecat:region`, else "us-west". Builds, secret sets and image pull secret sets must be in the same region.
      */
     region?: pulumi.Input<string | undefined>;
@@ -268,6 +296,10 @@ export interface AgentArgs {
      * the agent's name (lowercase letters, digits, hyphens; at most 54).
      */
     serviceName: pulumi.Input<string>;
+    /**
+     * a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+     */
+    smoke?: pulumi.Input<inputs.SmokeCheckArgs | undefined>;
     /**
      * any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
      */

@@ -34,6 +34,7 @@ export class Provider extends pulumi.ProviderResource {
             resourceInputs["apiKey"] = (args?.apiKey ? pulumi.secret(args.apiKey) : undefined) ?? utilities.getEnv("PIPECAT_API_KEY");
             resourceInputs["apiUrl"] = (args?.apiUrl) ?? utilities.getEnv("PIPECAT_API_URL");
             resourceInputs["organization"] = (args?.organization) ?? utilities.getEnv("PIPECAT_ORG");
+            resourceInputs["publicApiKey"] = (args?.publicApiKey ? pulumi.secret(args.publicApiKey) : undefined) ?? utilities.getEnv("PIPECAT_PUBLIC_API_KEY");
             resourceInputs["region"] = args?.region;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
@@ -57,6 +58,10 @@ export interface ProviderArgs {
      * The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
      */
     organization?: pulumi.Input<string | undefined>;
+    /**
+     * A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY variable).
+     */
+    publicApiKey?: pulumi.Input<string | undefined>;
     /**
      * The region of resources that name none (default us-west).
      */

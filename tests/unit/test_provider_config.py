@@ -85,7 +85,7 @@ def test_no_repr_shows_the_key() -> None:
 def test_the_schema_declares_each_setting_once_as_both_config_and_provider_input() -> None:
     declared = package_schema.schema()
     assert declared["config"]["variables"] == schema() == declared["provider"]["inputProperties"]
-    assert list(schema()) == ["apiKey", "apiUrl", "region", "organization"]
+    assert list(schema()) == ["apiKey", "apiUrl", "region", "organization", "publicApiKey"]
     assert schema()["organization"]["defaultInfo"] == {"environment": ["PIPECAT_ORG"]}
     assert schema()["apiKey"] == {
         "type": "string",

@@ -30,6 +30,8 @@ type Agent struct {
 	DeployTimeout pulumi.Float64PtrOutput `pulumi:"deployTimeout"`
 	// The deployment the agent should run (its latest).
 	DesiredDeploymentId pulumi.StringPtrOutput `pulumi:"desiredDeploymentId"`
+	// seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+	DrainTimeout pulumi.Float64PtrOutput `pulumi:"drainTimeout"`
 	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
 	Git pulumi.StringMapOutput `pulumi:"git"`
 	// The image the agent runs, if given as an image.
@@ -44,6 +46,8 @@ type Agent struct {
 	MaxSessionDuration pulumi.IntPtrOutput `pulumi:"maxSessionDuration"`
 	// auto-scaling bounds.
 	MinAgents pulumi.IntPtrOutput `pulumi:"minAgents"`
+	// "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+	OnActiveSessions pulumi.StringPtrOutput `pulumi:"onActiveSessions"`
 	// Whether the current deployment is ready.
 	Ready pulumi.BoolOutput `pulumi:"ready"`
 	// The deployment the agent runs now.
@@ -56,6 +60,8 @@ type Agent struct {
 	SecretSet pulumi.StringPtrOutput `pulumi:"secretSet"`
 	// The agent's name in Pipecat Cloud.
 	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
+	// a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+	Smoke SmokeCheckPtrOutput `pulumi:"smoke"`
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers pulumi.AnyOutput `pulumi:"triggers"`
 	// When the agent last changed (ISO 8601).
@@ -81,6 +87,15 @@ func NewAgent(ctx *pulumi.Context,
 	}
 	if args.DeployTimeout == nil {
 		args.DeployTimeout = pulumi.Float64Ptr(600.0)
+	}
+	if args.DrainTimeout == nil {
+		args.DrainTimeout = pulumi.Float64Ptr(900.0)
+	}
+	if args.OnActiveSessions == nil {
+		args.OnActiveSessions = pulumi.StringPtr("wait")
+	}
+	if args.Smoke != nil {
+		args.Smoke = args.Smoke.ToSmokeCheckPtrOutput().ApplyT(func(v *SmokeCheck) *SmokeCheck { return v.Defaults() }).(SmokeCheckPtrOutput)
 	}
 	if args.WaitForCapacity == nil {
 		args.WaitForCapacity = pulumi.BoolPtr(true)
@@ -128,6 +143,8 @@ type agentArgs struct {
 	BuildId *string `pulumi:"buildId"`
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout *float64 `pulumi:"deployTimeout"`
+	// seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+	DrainTimeout *float64 `pulumi:"drainTimeout"`
 	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
 	Git map[string]string `pulumi:"git"`
 	// a container image to deploy instead of a build.
@@ -142,6 +159,8 @@ type agentArgs struct {
 	MaxSessionDuration *int `pulumi:"maxSessionDuration"`
 	// auto-scaling bounds.
 	MinAgents *int `pulumi:"minAgents"`
+	// "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+	OnActiveSessions *string `pulumi:"onActiveSessions"`
 	// default: config `pipecat:region`, else "us-west". Builds, secret sets and image pull secret sets must be in the same region.
 	Region *string `pulumi:"region"`
 	// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
@@ -150,6 +169,8 @@ type agentArgs struct {
 	SecretSet *string `pulumi:"secretSet"`
 	// the agent's name (lowercase letters, digits, hyphens; at most 54).
 	ServiceName string `pulumi:"serviceName"`
+	// a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+	Smoke *SmokeCheck `pulumi:"smoke"`
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers interface{} `pulumi:"triggers"`
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
@@ -170,6 +191,8 @@ type AgentArgs struct {
 	BuildId pulumi.StringPtrInput
 	// seconds to wait for a deployment to become ready (default 600).
 	DeployTimeout pulumi.Float64PtrInput
+	// seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+	DrainTimeout pulumi.Float64PtrInput
 	// a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
 	Git pulumi.StringMapInput
 	// a container image to deploy instead of a build.
@@ -184,6 +207,8 @@ type AgentArgs struct {
 	MaxSessionDuration pulumi.IntPtrInput
 	// auto-scaling bounds.
 	MinAgents pulumi.IntPtrInput
+	// "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+	OnActiveSessions pulumi.StringPtrInput
 	// default: config `pipecat:region`, else "us-west". Builds, secret sets and image pull secret sets must be in the same region.
 	Region pulumi.StringPtrInput
 	// explicit sizing, `{"cpu": "2", "memory": "4Gi"}` (Kubernetes quantities), instead of agent_profile; Pipecat Cloud takes it in self-hosted (enterprise) regions.
@@ -192,6 +217,8 @@ type AgentArgs struct {
 	SecretSet pulumi.StringPtrInput
 	// the agent's name (lowercase letters, digits, hyphens; at most 54).
 	ServiceName pulumi.StringInput
+	// a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+	Smoke SmokeCheckPtrInput
 	// any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).
 	Triggers pulumi.Input
 	// whether a deployment also waits, within deploy_timeout, until min_agents replicas are warm (`currentRevision.readyReplicas`), so that callers meet no cold start right after the `up` (default True). A scale-down does not wait.
@@ -272,6 +299,11 @@ func (o AgentOutput) DesiredDeploymentId() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.DesiredDeploymentId }).(pulumi.StringPtrOutput)
 }
 
+// seconds a delete waits for active sessions to end (default 900), then fails, deleting nothing.
+func (o AgentOutput) DrainTimeout() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v *Agent) pulumi.Float64PtrOutput { return v.DrainTimeout }).(pulumi.Float64PtrOutput)
+}
+
 // a GitHub repository Pipecat Cloud builds the agent from, instead of build_id or image: `{"repoFullName": "acme/bot", "branch": "main"}`, and optionally `dockerfilePath` and `subdirectory`. The first deployment runs the build the create starts; the outputs build_id and image name it. A change replaces the agent (the API takes a source on create only).
 func (o AgentOutput) Git() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringMapOutput { return v.Git }).(pulumi.StringMapOutput)
@@ -307,6 +339,11 @@ func (o AgentOutput) MinAgents() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Agent) pulumi.IntPtrOutput { return v.MinAgents }).(pulumi.IntPtrOutput)
 }
 
+// "wait" (default): a delete or a replacement that deletes first waits, up to drain_timeout, for the active sessions (live calls) to end; "refuse": fails at once while any is active; "proceed": deletes at once, cutting them. The PIPECAT_ON_ACTIVE_SESSIONS variable overrides it for one `pulumi destroy`.
+func (o AgentOutput) OnActiveSessions() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Agent) pulumi.StringPtrOutput { return v.OnActiveSessions }).(pulumi.StringPtrOutput)
+}
+
 // Whether the current deployment is ready.
 func (o AgentOutput) Ready() pulumi.BoolOutput {
 	return o.ApplyT(func(v *Agent) pulumi.BoolOutput { return v.Ready }).(pulumi.BoolOutput)
@@ -335,6 +372,11 @@ func (o AgentOutput) SecretSet() pulumi.StringPtrOutput {
 // The agent's name in Pipecat Cloud.
 func (o AgentOutput) ServiceName() pulumi.StringOutput {
 	return o.ApplyT(func(v *Agent) pulumi.StringOutput { return v.ServiceName }).(pulumi.StringOutput)
+}
+
+// a smoke session after each new deployment (SmokeCheck): when its bot errors or never starts, the agent is deployed back to what it ran before (a new agent is deleted again) and the `up` fails with the session's last log lines. It costs one session of run_seconds per deployment.
+func (o AgentOutput) Smoke() SmokeCheckPtrOutput {
+	return o.ApplyT(func(v *Agent) SmokeCheckPtrOutput { return v.Smoke }).(SmokeCheckPtrOutput)
 }
 
 // any values; a change redeploys the agent unchanged, as `pcc deploy --force` does (e.g. `triggers={"restart": "2026-01-05"}`).

@@ -37,8 +37,16 @@ func NewProvider(ctx *pulumi.Context,
 			args.Organization = pulumi.StringPtr(d.(string))
 		}
 	}
+	if args.PublicApiKey == nil {
+		if d := internal.GetEnvOrDefault(nil, nil, "PIPECAT_PUBLIC_API_KEY"); d != nil {
+			args.PublicApiKey = pulumi.StringPtr(d.(string))
+		}
+	}
 	if args.ApiKey != nil {
 		args.ApiKey = pulumi.ToSecret(args.ApiKey).(pulumi.StringPtrInput)
+	}
+	if args.PublicApiKey != nil {
+		args.PublicApiKey = pulumi.ToSecret(args.PublicApiKey).(pulumi.StringPtrInput)
 	}
 	opts = internal.PkgResourceDefaultOpts(opts)
 	var resource Provider
@@ -56,6 +64,8 @@ type providerArgs struct {
 	ApiUrl *string `pulumi:"apiUrl"`
 	// The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
 	Organization *string `pulumi:"organization"`
+	// A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY variable).
+	PublicApiKey *string `pulumi:"publicApiKey"`
 	// The region of resources that name none (default us-west).
 	Region *string `pulumi:"region"`
 }
@@ -68,6 +78,8 @@ type ProviderArgs struct {
 	ApiUrl pulumi.StringPtrInput
 	// The organization, as `pcc organizations list` names it, for what only the organization's own routes serve (agent profiles, API and registry keys, the spend limit, its properties); found from the API key when it belongs to one (or the PIPECAT_ORG variable).
 	Organization pulumi.StringPtrInput
+	// A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY variable).
+	PublicApiKey pulumi.StringPtrInput
 	// The region of resources that name none (default us-west).
 	Region pulumi.StringPtrInput
 }

@@ -94,7 +94,265 @@ func (o AgentProfileInfoArrayOutput) Index(i pulumi.IntInput) AgentProfileInfoOu
 	}).(AgentProfileInfoOutput)
 }
 
+// A session started after each new deployment of the agent, as a client starts one: the deployment stands once its bot has run run_seconds without an error (or ended cleanly); otherwise the agent is deployed back to what it ran before (or, on its create, deleted) and the update fails.
+type SmokeCheck struct {
+	// the data the bot is started with (the start request's `body`).
+	Body map[string]interface{} `pulumi:"body"`
+	// a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+	PublicApiKey *string `pulumi:"publicApiKey"`
+	// seconds the bot must run without an error (default 20): the session's cost.
+	RunSeconds *float64 `pulumi:"runSeconds"`
+	// seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+	StartTimeout *float64 `pulumi:"startTimeout"`
+	// start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+	UseDaily *bool `pulumi:"useDaily"`
+}
+
+// Defaults sets the appropriate defaults for SmokeCheck
+func (val *SmokeCheck) Defaults() *SmokeCheck {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.RunSeconds == nil {
+		runSeconds_ := 20.0
+		tmp.RunSeconds = &runSeconds_
+	}
+	if tmp.StartTimeout == nil {
+		startTimeout_ := 60.0
+		tmp.StartTimeout = &startTimeout_
+	}
+	if tmp.UseDaily == nil {
+		useDaily_ := false
+		tmp.UseDaily = &useDaily_
+	}
+	return &tmp
+}
+
+// SmokeCheckInput is an input type that accepts SmokeCheckArgs and SmokeCheckOutput values.
+// You can construct a concrete instance of `SmokeCheckInput` via:
+//
+//	SmokeCheckArgs{...}
+type SmokeCheckInput interface {
+	pulumi.Input
+
+	ToSmokeCheckOutput() SmokeCheckOutput
+	ToSmokeCheckOutputWithContext(context.Context) SmokeCheckOutput
+}
+
+// A session started after each new deployment of the agent, as a client starts one: the deployment stands once its bot has run run_seconds without an error (or ended cleanly); otherwise the agent is deployed back to what it ran before (or, on its create, deleted) and the update fails.
+type SmokeCheckArgs struct {
+	// the data the bot is started with (the start request's `body`).
+	Body pulumi.MapInput `pulumi:"body"`
+	// a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+	PublicApiKey pulumi.StringPtrInput `pulumi:"publicApiKey"`
+	// seconds the bot must run without an error (default 20): the session's cost.
+	RunSeconds pulumi.Float64PtrInput `pulumi:"runSeconds"`
+	// seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+	StartTimeout pulumi.Float64PtrInput `pulumi:"startTimeout"`
+	// start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+	UseDaily pulumi.BoolPtrInput `pulumi:"useDaily"`
+}
+
+// Defaults sets the appropriate defaults for SmokeCheckArgs
+func (val *SmokeCheckArgs) Defaults() *SmokeCheckArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.RunSeconds == nil {
+		tmp.RunSeconds = pulumi.Float64Ptr(20.0)
+	}
+	if tmp.StartTimeout == nil {
+		tmp.StartTimeout = pulumi.Float64Ptr(60.0)
+	}
+	if tmp.UseDaily == nil {
+		tmp.UseDaily = pulumi.BoolPtr(false)
+	}
+	return &tmp
+}
+func (SmokeCheckArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*SmokeCheck)(nil)).Elem()
+}
+
+func (i SmokeCheckArgs) ToSmokeCheckOutput() SmokeCheckOutput {
+	return i.ToSmokeCheckOutputWithContext(context.Background())
+}
+
+func (i SmokeCheckArgs) ToSmokeCheckOutputWithContext(ctx context.Context) SmokeCheckOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SmokeCheckOutput)
+}
+
+func (i SmokeCheckArgs) ToSmokeCheckPtrOutput() SmokeCheckPtrOutput {
+	return i.ToSmokeCheckPtrOutputWithContext(context.Background())
+}
+
+func (i SmokeCheckArgs) ToSmokeCheckPtrOutputWithContext(ctx context.Context) SmokeCheckPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SmokeCheckOutput).ToSmokeCheckPtrOutputWithContext(ctx)
+}
+
+// SmokeCheckPtrInput is an input type that accepts SmokeCheckArgs, SmokeCheckPtr and SmokeCheckPtrOutput values.
+// You can construct a concrete instance of `SmokeCheckPtrInput` via:
+//
+//	        SmokeCheckArgs{...}
+//
+//	or:
+//
+//	        nil
+type SmokeCheckPtrInput interface {
+	pulumi.Input
+
+	ToSmokeCheckPtrOutput() SmokeCheckPtrOutput
+	ToSmokeCheckPtrOutputWithContext(context.Context) SmokeCheckPtrOutput
+}
+
+type smokeCheckPtrType SmokeCheckArgs
+
+func SmokeCheckPtr(v *SmokeCheckArgs) SmokeCheckPtrInput {
+	return (*smokeCheckPtrType)(v)
+}
+
+func (*smokeCheckPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**SmokeCheck)(nil)).Elem()
+}
+
+func (i *smokeCheckPtrType) ToSmokeCheckPtrOutput() SmokeCheckPtrOutput {
+	return i.ToSmokeCheckPtrOutputWithContext(context.Background())
+}
+
+func (i *smokeCheckPtrType) ToSmokeCheckPtrOutputWithContext(ctx context.Context) SmokeCheckPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(SmokeCheckPtrOutput)
+}
+
+// A session started after each new deployment of the agent, as a client starts one: the deployment stands once its bot has run run_seconds without an error (or ended cleanly); otherwise the agent is deployed back to what it ran before (or, on its create, deleted) and the update fails.
+type SmokeCheckOutput struct{ *pulumi.OutputState }
+
+func (SmokeCheckOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*SmokeCheck)(nil)).Elem()
+}
+
+func (o SmokeCheckOutput) ToSmokeCheckOutput() SmokeCheckOutput {
+	return o
+}
+
+func (o SmokeCheckOutput) ToSmokeCheckOutputWithContext(ctx context.Context) SmokeCheckOutput {
+	return o
+}
+
+func (o SmokeCheckOutput) ToSmokeCheckPtrOutput() SmokeCheckPtrOutput {
+	return o.ToSmokeCheckPtrOutputWithContext(context.Background())
+}
+
+func (o SmokeCheckOutput) ToSmokeCheckPtrOutputWithContext(ctx context.Context) SmokeCheckPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v SmokeCheck) *SmokeCheck {
+		return &v
+	}).(SmokeCheckPtrOutput)
+}
+
+// the data the bot is started with (the start request's `body`).
+func (o SmokeCheckOutput) Body() pulumi.MapOutput {
+	return o.ApplyT(func(v SmokeCheck) map[string]interface{} { return v.Body }).(pulumi.MapOutput)
+}
+
+// a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+func (o SmokeCheckOutput) PublicApiKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v SmokeCheck) *string { return v.PublicApiKey }).(pulumi.StringPtrOutput)
+}
+
+// seconds the bot must run without an error (default 20): the session's cost.
+func (o SmokeCheckOutput) RunSeconds() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v SmokeCheck) *float64 { return v.RunSeconds }).(pulumi.Float64PtrOutput)
+}
+
+// seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+func (o SmokeCheckOutput) StartTimeout() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v SmokeCheck) *float64 { return v.StartTimeout }).(pulumi.Float64PtrOutput)
+}
+
+// start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+func (o SmokeCheckOutput) UseDaily() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v SmokeCheck) *bool { return v.UseDaily }).(pulumi.BoolPtrOutput)
+}
+
+type SmokeCheckPtrOutput struct{ *pulumi.OutputState }
+
+func (SmokeCheckPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**SmokeCheck)(nil)).Elem()
+}
+
+func (o SmokeCheckPtrOutput) ToSmokeCheckPtrOutput() SmokeCheckPtrOutput {
+	return o
+}
+
+func (o SmokeCheckPtrOutput) ToSmokeCheckPtrOutputWithContext(ctx context.Context) SmokeCheckPtrOutput {
+	return o
+}
+
+func (o SmokeCheckPtrOutput) Elem() SmokeCheckOutput {
+	return o.ApplyT(func(v *SmokeCheck) SmokeCheck {
+		if v != nil {
+			return *v
+		}
+		var ret SmokeCheck
+		return ret
+	}).(SmokeCheckOutput)
+}
+
+// the data the bot is started with (the start request's `body`).
+func (o SmokeCheckPtrOutput) Body() pulumi.MapOutput {
+	return o.ApplyT(func(v *SmokeCheck) map[string]interface{} {
+		if v == nil {
+			return nil
+		}
+		return v.Body
+	}).(pulumi.MapOutput)
+}
+
+// a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+func (o SmokeCheckPtrOutput) PublicApiKey() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *SmokeCheck) *string {
+		if v == nil {
+			return nil
+		}
+		return v.PublicApiKey
+	}).(pulumi.StringPtrOutput)
+}
+
+// seconds the bot must run without an error (default 20): the session's cost.
+func (o SmokeCheckPtrOutput) RunSeconds() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v *SmokeCheck) *float64 {
+		if v == nil {
+			return nil
+		}
+		return v.RunSeconds
+	}).(pulumi.Float64PtrOutput)
+}
+
+// seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+func (o SmokeCheckPtrOutput) StartTimeout() pulumi.Float64PtrOutput {
+	return o.ApplyT(func(v *SmokeCheck) *float64 {
+		if v == nil {
+			return nil
+		}
+		return v.StartTimeout
+	}).(pulumi.Float64PtrOutput)
+}
+
+// start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+func (o SmokeCheckPtrOutput) UseDaily() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *SmokeCheck) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.UseDaily
+	}).(pulumi.BoolPtrOutput)
+}
+
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*SmokeCheckInput)(nil)).Elem(), SmokeCheckArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*SmokeCheckPtrInput)(nil)).Elem(), SmokeCheckArgs{})
 	pulumi.RegisterOutputType(AgentProfileInfoOutput{})
 	pulumi.RegisterOutputType(AgentProfileInfoArrayOutput{})
+	pulumi.RegisterOutputType(SmokeCheckOutput{})
+	pulumi.RegisterOutputType(SmokeCheckPtrOutput{})
 }

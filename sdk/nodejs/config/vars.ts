@@ -41,6 +41,17 @@ Object.defineProperty(exports, "organization", {
 });
 
 /**
+ * A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY variable).
+ */
+export declare const publicApiKey: string | undefined;
+Object.defineProperty(exports, "publicApiKey", {
+    get() {
+        return __config.get("publicApiKey") ?? utilities.getEnv("PIPECAT_PUBLIC_API_KEY");
+    },
+    enumerable: true,
+});
+
+/**
  * The region of resources that name none (default us-west).
  */
 export declare const region: string | undefined;

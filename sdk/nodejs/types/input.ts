@@ -5,3 +5,41 @@ import * as pulumi from "@pulumi/pulumi";
 import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 
+import * as utilities from "../utilities";
+
+/**
+ * A session started after each new deployment of the agent, as a client starts one: the deployment stands once its bot has run run_seconds without an error (or ended cleanly); otherwise the agent is deployed back to what it ran before (or, on its create, deleted) and the update fails.
+ */
+export interface SmokeCheckArgs {
+    /**
+     * the data the bot is started with (the start request's `body`).
+     */
+    body?: pulumi.Input<{[key: string]: any} | undefined>;
+    /**
+     * a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+     */
+    publicApiKey?: pulumi.Input<string | undefined>;
+    /**
+     * seconds the bot must run without an error (default 20): the session's cost.
+     */
+    runSeconds?: pulumi.Input<number | undefined>;
+    /**
+     * seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+     */
+    startTimeout?: pulumi.Input<number | undefined>;
+    /**
+     * start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+     */
+    useDaily?: pulumi.Input<boolean | undefined>;
+}
+/**
+ * smokeCheckArgsProvideDefaults sets the appropriate defaults for SmokeCheckArgs
+ */
+export function smokeCheckArgsProvideDefaults(val: SmokeCheckArgs): SmokeCheckArgs {
+    return {
+        ...val,
+        runSeconds: (val.runSeconds) ?? 20,
+        startTimeout: (val.startTimeout) ?? 60,
+        useDaily: (val.useDaily) ?? false,
+    };
+}

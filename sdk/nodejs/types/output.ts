@@ -5,6 +5,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 
+import * as utilities from "../utilities";
+
 /**
  * An agent profile as `pcc agent profiles list` shows it.
  */
@@ -33,5 +35,42 @@ export interface AgentProfileInfo {
      * The name agents give as agentProfile.
      */
     name: string;
+}
+
+/**
+ * A session started after each new deployment of the agent, as a client starts one: the deployment stands once its bot has run run_seconds without an error (or ended cleanly); otherwise the agent is deployed back to what it ran before (or, on its create, deleted) and the update fails.
+ */
+export interface SmokeCheck {
+    /**
+     * the data the bot is started with (the start request's `body`).
+     */
+    body?: {[key: string]: any};
+    /**
+     * a public API key (an ApiKey's key, say); default: config `pipecat:publicApiKey`.
+     */
+    publicApiKey?: string;
+    /**
+     * seconds the bot must run without an error (default 20): the session's cost.
+     */
+    runSeconds?: number;
+    /**
+     * seconds for the bot to start (`botStartSeconds`), cold start included (default 60).
+     */
+    startTimeout?: number;
+    /**
+     * start it in a Daily room (`createDailyRoom`, as `pcc agent start --use-daily`).
+     */
+    useDaily?: boolean;
+}
+/**
+ * smokeCheckProvideDefaults sets the appropriate defaults for SmokeCheck
+ */
+export function smokeCheckProvideDefaults(val: SmokeCheck): SmokeCheck {
+    return {
+        ...val,
+        runSeconds: (val.runSeconds) ?? 20,
+        startTimeout: (val.startTimeout) ?? 60,
+        useDaily: (val.useDaily) ?? false,
+    };
 }
 

@@ -50,6 +50,19 @@ func GetOrganization(ctx *pulumi.Context) string {
 	return value
 }
 
+// A public API key (`pcc organizations keys create`, or an ApiKey's key) for the agents' smoke sessions, which start as a client starts one (or the PIPECAT_PUBLIC_API_KEY variable).
+func GetPublicApiKey(ctx *pulumi.Context) string {
+	v, err := config.Try(ctx, "pipecat:publicApiKey")
+	if err == nil {
+		return v
+	}
+	var value string
+	if d := internal.GetEnvOrDefault(nil, nil, "PIPECAT_PUBLIC_API_KEY"); d != nil {
+		value = d.(string)
+	}
+	return value
+}
+
 // The region of resources that name none (default us-west).
 func GetRegion(ctx *pulumi.Context) string {
 	return config.Get(ctx, "pipecat:region")
