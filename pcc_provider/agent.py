@@ -1386,6 +1386,9 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
         )
         # What can be judged before any output is known fails the preview at once.
         props = checked("Agent", resource_name, DESCRIPTION, given)
+        if "smoke" in DESCRIPTION.secret_in(props):
+            # Its public key is kept secret in the state, also one given as plain text.
+            props["smoke"] = pulumi.Output.secret(props["smoke"])
         super().__init__(AgentProvider(), resource_name, props, opts)
 
 

@@ -223,6 +223,17 @@ class Description:
     def secret(self) -> frozenset[str]:
         return frozenset(f.name for f in (*self.inputs, *self.outputs, *self.internal) if f.secret)
 
+    def secret_in(self, props: Mapping[str, Any]) -> frozenset[str]:
+        """The properties of `props` to keep secret: the secret ones, and an object holding
+        a secret field (a SmokeCheck's public key), whatever form the program gave it in."""
+        holding = {
+            f.name
+            for f in self.inputs
+            if isinstance(props.get(f.name), Mapping)
+            and any(sub.secret and props[f.name].get(sub.name) for sub in f.fields)
+        }
+        return self.secret | holding
+
     def current(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """A state in the schema's names, also one an earlier version wrote in its own."""
         return {camel(k) if k in self.legacy else k: v for k, v in state.items()}

@@ -278,7 +278,7 @@ class PipecatProvider(Provider):
             self._declare(request.urn, door.described.declares, props)
         # Kept secret in the state's inputs too, even when the program gave plain values; with
         # the create's claim, which the engine keeps in a pending create (ownership.STAMP).
-        secret |= door.described.secret
+        secret |= door.described.secret_in(props)
         inputs = engine_values(props, secret, internal=(ownership.STAMP,))
         return CheckResponse(inputs, failures)
 
@@ -334,7 +334,7 @@ class PipecatProvider(Provider):
     async def create(self, request: CreateRequest) -> CreateResponse:
         door = self._door(request.urn)
         props, secret = plain(request.properties)
-        secret |= door.described.secret
+        secret |= door.described.secret_in(props)
         if request.preview:
             return CreateResponse("", engine_values(door.preview_outputs(props), secret))
         core = {**props, "__urn": request.urn}
@@ -348,7 +348,7 @@ class PipecatProvider(Provider):
             door.provider.read, request.resource_id, {**props, "__urn": request.urn}
         )
         read = result.outs or {}
-        outs = engine_values(read, secret | door.described.secret)
+        outs = engine_values(read, secret | door.described.secret_in(read))
         # Not what is unset (a set's values after an import: the program gives them).
         names = (*door.inputs, *door.described.imported)
         ins = {n: outs[n] for n in names if read.get(n) is not None}
@@ -358,7 +358,7 @@ class PipecatProvider(Provider):
         door = self._door(request.urn)
         olds, secret = plain(request.olds)
         news, secret_news = plain(request.news)
-        secret |= secret_news | door.described.secret
+        secret |= secret_news | door.described.secret_in(news)
         moved = door.moved(olds)
         olds = door.described.current(olds)
         if moved:

@@ -131,3 +131,31 @@ def test_each_door_is_told_in_its_own_names(case: int) -> None:
 
 def test_the_sentinel_of_an_unknown_value_is_the_engines() -> None:
     assert description.UNKNOWN == PULUMI_UNKNOWN
+
+
+def test_an_object_input_is_checked_and_named_as_each_door_writes_it() -> None:
+    """An Agent's smoke (a SmokeCheck): its fields' checks and defaults, in each door's
+    names, a type of its own in the schema and a table of its own on the reference page."""
+    base = {"serviceName": "bot", "image": "acme/bot:1", "region": "us-west"}
+    python = {**base, "smoke": {"run_seconds": -1, "use_daly": True}}
+    assert agent.DESCRIPTION.problems(python, PYTHON) == [
+        ("smoke", "smoke has no field use_daly (did you mean use_daily?)"),
+        ("smoke", "smoke.run_seconds must be a positive number of seconds, not -1"),
+    ]
+    yaml = {**base, "smoke": {"startTimeout": "soon"}}
+    assert agent.DESCRIPTION.problems(yaml, SCHEMA) == [
+        ("smoke", "smoke.startTimeout must be a positive number of seconds, not 'soon'"),
+    ]
+    assert agent.DESCRIPTION.problems({**base, "smoke": 5}, SCHEMA) == [
+        ("smoke", "smoke must be a SmokeCheck (an object), not 5"),
+    ]
+    given = agent.DESCRIPTION.defaults({**base, "smoke": {"run_seconds": 3}})
+    assert given["smoke"] == {"runSeconds": 3, "startTimeout": 60, "useDaily": False}
+
+    spec = schema.schema()
+    agent_inputs = spec["resources"]["pipecat:index:Agent"]["inputProperties"]
+    assert agent_inputs["smoke"]["$ref"] == "#/types/pipecat:index:SmokeCheck"
+    smoke_type = spec["types"]["pipecat:index:SmokeCheck"]
+    assert smoke_type["properties"]["publicApiKey"]["secret"] is True
+    page = reference.pages()["agent.md"]
+    assert "## SmokeCheck" in page and "`runSeconds` / `run_seconds`" in page
