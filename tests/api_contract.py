@@ -28,6 +28,15 @@ from pcc_provider.emulator import Emulator
 SPEC: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "pcc_provider/emulator/openapi.json").read_text()
 )
+# Beyond the spec, as the service answers pcc 1.4.0 (README, "Clients the emulator serves"):
+# a session carries its derived `endState`, in the list and on its own; and a session still
+# running has no `endedAt` (null) in the list too, as getSession documents it.
+_END_STATE = {"type": "string", "description": "How the session ended; `active` while it runs"}
+SPEC["components"]["schemas"]["SessionResponse"]["properties"]["endState"] = _END_STATE
+_LISTED = SPEC["paths"]["/agents/{agentName}/sessions"]["get"]["responses"]["200"]
+_ITEM = _LISTED["content"]["application/json"]["schema"]["properties"]["sessions"]["items"]
+_ITEM["properties"]["endState"] = _END_STATE
+_ITEM["properties"]["endedAt"]["nullable"] = True
 
 # -- the contract ----------------------------------------------------------------------------
 
@@ -80,10 +89,19 @@ def to_json_schema(node: Any) -> Any:
     return out
 
 
+def served_at(template: str) -> str:
+    """Where a path template is served under /v1: below its own server's path if it names
+    one (startService: `https://api.pipecat.daily.co/v1/public`)."""
+    servers = SPEC["paths"][template].get("servers")
+    if not servers:
+        return template
+    return urlsplit(servers[0]["url"]).path.removeprefix("/v1") + template
+
+
 def _template(path: str) -> str:
     """The spec's path template a concrete /v1 path belongs to (static segments win)."""
     for template in sorted(SPEC["paths"], key=lambda t: t.count("{")):
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(served_at(template)))
         if re.fullmatch(pattern, path):
             return str(template)
     raise AssertionError(f"{path} is not in the spec")

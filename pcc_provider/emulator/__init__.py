@@ -6,7 +6,8 @@
 
 `python -m pcc_provider emulator` runs `serve`. Layers, each importing only those above it:
     spec.py         what requests may contain, read from openapi.json (the official API)
-    entities.py     uploads, builds, agents, secret sets: their status at a time, what fails them
+    entities.py     uploads, builds, agents, sessions, secret sets: their status at a time,
+                    what fails them
     archive.py      reading an uploaded context: a tar.gz, and its Dockerfile
     settings.py     the runtime settings (durations, upload limits)
     persistence.py  one JSON file per entity in the state directory, locked by one emulator;
@@ -20,11 +21,12 @@
     app.py          the WSGI app composing them: dispatch, auth, faults, stats
     server.py       waitress, in a thread (`Emulator`) or in the foreground (`serve`)
 
-Two API route tables over one backend: the public API (`/v1/builds`, `/v1/agents`,
-`/v1/regions`, `/v1/properties`) and the organization-scoped API the official CLI
-(`pipecatcloud` 1.4.0) calls (`/v1/organizations/{org}/...`, `/v1/users`). With
-PIPECAT_API_HOST=<emulator url> PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's
-`regions list`, `deploy`, `build list|status|logs`, `agent list|status|delete`,
+Two API route tables over one backend: the public API (`/v1/builds`, `/v1/agents` with their
+sessions and logs, `/v1/public/{agent}/start`, `/v1/regions`, `/v1/properties`) and the
+organization-scoped API the official CLI (`pipecatcloud` 1.4.0) calls
+(`/v1/organizations/{org}/...`, `/v1/users`). With PIPECAT_API_HOST=<emulator url>
+PIPECAT_TOKEN=<api key> PIPECAT_ORG=<any name>, the CLI's `regions list`, `deploy`, `build
+list|status|logs`, `agent list|status|delete`, `agent start|sessions|stop|logs`,
 `organizations list|properties|default-region` and `auth whoami` work; organization.py lists
 what is not served. Daily's GitHub deploy action (v2.0.3, `api-url` = the emulator url, no
 `/v1`) works too; for it the public routes go beyond openapi.json where the real service does:
@@ -36,13 +38,20 @@ Builds fail from content alone: a Dockerfile line `RUN exit 1` fails the build, 
 Dockerfile fails it, `RUN sleep infinity` makes it time out.
 Deployments too: a build whose Dockerfile has `CMD exit N` (or ENTRYPOINT) crash-loops with
 exit code N, an image reference containing `crashloop` crash-loops with exit code 1, one
-containing `does-not-exist` cannot be pulled and ends in phase Failed. Request limits come
-from openapi.json (spec.py).
+containing `does-not-exist` cannot be pulled and ends in phase Failed. And the sessions a
+public key starts (`POST /v1/public/{agent}/start`) play the bot of the deployment serving:
+a Dockerfile line `ENV PCC_EMULATOR_BOT=crash|hang|ends:N`, or an image reference containing
+`bot-crash`, `bot-hang` or `bot-ends-N`, makes it fail at start (`agent_error`, a traceback in
+the agent's logs), never start (`agent_start_timeout` after 60 s) or end `completed` N s after
+it started; any other bot runs until stopped or maxSessionDuration. Request limits come from
+openapi.json (spec.py).
 
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n,
-                                   "faultsFired": n (requests a queued fault changed)}
+                                   "faultsFired": n (requests a queued fault changed),
+                                   "sessionsCut": n, "sessionsCutByAgent": {name: n}
+                                   (sessions still active when their agent was deleted)}
     GET/POST   /_emulator/config  {"buildSeconds": 3.0, ...}: each setting of settings.py,
                                    by its camelCase name
     GET/POST   /_emulator/clock   {"advance": seconds}: the service's time moves on that much
@@ -60,7 +69,10 @@ Control endpoints (no auth, not counted in the stats):
     POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
                provisioning ends `failed`
     GET        /_emulator/agents/{agentName}  each deployment's build, settings and the version of
-               each secret set it bound
+               each secret set it bound; its sessions as they stand, with the bot each plays
+    POST       /_emulator/agents/{agentName}/sessions  {"endState": "completed", "seconds": 30,
+               "botStartSeconds": 2, "coldStart": true} (no endState: active; with
+               "endsAfter": seconds it ends `completed` that long from now)
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Four areas, each a route table whose endpoints are its handler methods:
 - `/v1/...`: the Pipecat Cloud API (public.py) and the official CLI's organization-scoped
-  routes (organization.py), bearer-key auth;
+  routes (organization.py), bearer-key auth: the private key, but a public key of the
+  organization (organization_keys.py) under `/v1/public/` (starting a session);
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
 - `/_emulator/...`: control endpoints for tests and demos (control.py), no auth, not counted.
 
@@ -40,6 +41,8 @@ from pcc_provider.emulator.web import (
 )
 
 log = logging.getLogger("pcc_provider.emulator")
+# The routes a public API key opens (and the private key does not).
+PUBLIC_KEY_ROUTES = "/v1/public/"
 
 
 class DropConnection(ClientDisconnected):  # type: ignore[misc]
@@ -59,6 +62,7 @@ class EmulatorApp:
         # Called after the control API changes a setting (the server follows the upload limit).
         self.on_config: Callable[[], None] = lambda: None
         self.stats = Stats()
+        store.on_sessions_cut = self.stats.sessions_cut
         self.faults = Faults()
         self.storage = UploadTarget(store, self.stats.stored)
         served = [
@@ -171,11 +175,18 @@ class EmulatorApp:
         )
 
     def _authorize(self, request: Request) -> None:
+        """The private key everywhere under `/v1`, but under `/v1/public/` (the spec's
+        PublicKeyAuth: startService) one of the organization's public keys, not revoked.
+        Neither kind of key opens the other's routes, as on the real service."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode("utf-8", "replace"), self.api_key.encode()
-        )
+        token = token.strip()
+        if scheme.lower() != "bearer":
+            ok = False
+        elif request.path.startswith(PUBLIC_KEY_ROUTES):
+            ok = self.store.accepts_public_key(token)
+        else:
+            ok = hmac.compare_digest(token.encode("utf-8", "replace"), self.api_key.encode())
         if not ok:
             raise ServiceError(
                 "Unauthorized", status=401, headers={"WWW-Authenticate": 'Bearer realm="api"'}

@@ -3,21 +3,23 @@
 One backend per emulator (as in moto): it holds every entity in memory under one lock, saves
 each change through persistence.py, and answers with entities, never with HTTP or JSON (the
 route tables render them with render.py). A request the service refuses raises an
-errors.ServiceError, which carries the HTTP status and code it is answered with. Build and
-deployment progress is derived from timestamps whenever it is read, never from a background
-thread, so it also advances while the emulator is down, and a test moves it on by advancing
-the `Clock`.
+errors.ServiceError, which carries the HTTP status and code it is answered with. Build,
+deployment and session progress is derived from timestamps whenever it is read, never from a
+background thread, so it also advances while the emulator is down, and a test moves it on by
+advancing the `Clock`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,12 +42,14 @@ from pcc_provider.emulator.entities import (
     Session,
     SpendLimit,
     Upload,
+    bot_behaviour,
     bucket_for,
     build_outcome,
     deployment_fault,
     image_uri,
+    play,
 )
-from pcc_provider.emulator.errors import BadRequest, Conflict, NotFound
+from pcc_provider.emulator.errors import BadRequest, Conflict, NotFound, ServiceError
 from pcc_provider.emulator.persistence import (
     Records,
     UnreadableRecord,
@@ -93,6 +97,9 @@ class Backend:
         self.lock = threading.RLock()
         # Set name -> error message: that set's next provisioning fails (POST /_emulator/...).
         self.failing_sets: dict[str, str] = {}
+        # Told (agent name, how many) when deleting an agent cuts sessions still active: the
+        # app counts them in its stats.
+        self.on_sessions_cut: Callable[[str, int], None] = lambda name, count: None
         # Locks the folder: StateFolderInUse while another emulator has it.
         self.records = Records(state_dir)
         try:
@@ -536,15 +543,22 @@ class Backend:
         return agent
 
     def delete_agent(self, name: str) -> None:
-        """Deleted at once, or, with `agent_delete_seconds`, still seen for that long."""
+        """Deleted at once, or, with `agent_delete_seconds`, still seen for that long. Its
+        sessions still active end now, `terminated`: each is a live call cut, and counted
+        (`on_sessions_cut`)."""
         with self.lock:
             agent = self._live_agent(name)
             if agent is None:
                 raise NotFound("Not found")
+            cut = 0
             if agent.gone_at is None:
-                agent.gone_at = self.clock.now() + max(0.0, self.settings.agent_delete_seconds)
+                now = self.clock.now()
+                agent.gone_at = now + max(0.0, self.settings.agent_delete_seconds)
+                cut = sum(session.stop(now, "delete") for session in agent.sessions)
                 self.records.save("agents", name, agent)
             self._live_agent(name)
+            if cut:
+                self.on_sessions_cut(name, cut)
 
     def list_agents(self, region: str | None) -> list[Agent]:
         with self.lock:
@@ -556,6 +570,74 @@ class Backend:
 
     # -- sessions ----------------------------------------------------------------------------
 
+    def accepts_public_key(self, token: str) -> bool:
+        """Whether `token` is one of the organization's public API keys, not revoked: what the
+        public routes (`/v1/public/...`) take, and the private ones refuse."""
+        given = token.encode("utf-8", "replace")
+        with self.lock:
+            keys = [k.key for k in self.api_keys.values() if k.revoked_at is None]
+        # Each compared, so that the time taken says nothing of which key came close.
+        return sum(hmac.compare_digest(given, k.encode()) for k in keys) > 0
+
+    def start_session(self, name: str) -> tuple[Agent, Session]:
+        """A session of the agent on the deployment serving now (the latest healthy one),
+        whose bot behaves as that deployment's content says (entities.bot_behaviour).
+        Refused: 404 for no such agent, 402 while the spend limit blocks new sessions, 400
+        (PCC-1001) when no deployment of the agent is ready."""
+        with self.lock:
+            agent = self.get_agent(name, "Service not found")
+            now = self.clock.now()
+            if self.spend.blocked_at is not None:
+                raise ServiceError(
+                    "Your organization has reached its spend limit: new sessions are rejected "
+                    "(in-flight sessions continue to run). Raise or clear the limit to start "
+                    "sessions again.",
+                    status=402,
+                    code="SPEND_LIMIT_REACHED",
+                )
+            serving = agent.reconciled(now)
+            if serving is None or agent.gone_at is not None:
+                why = (
+                    "it is being deleted"
+                    if agent.gone_at is not None
+                    else (
+                        "no deployment of it is ready yet, or its deployment never gets ready: "
+                        "see its status"
+                    )
+                )
+                raise ServiceError(
+                    f"Attempt to start agent '{name}' when deployment is not in ready state: {why}",
+                    status=400,
+                    code="PCC-1001",
+                )
+            busy = sum(1 for s in agent.active_sessions(now) if s.deployment_id == serving.id)
+            warm = serving.ready_replicas(now) > busy
+            steps: list[str] | None = None
+            if serving.build_id is not None:
+                build = self.builds.get(serving.build_id)
+                steps = build.steps if build is not None else []
+            bot = bot_behaviour(serving.image, steps)
+            session = play(str(uuid.uuid4()), serving, bot, now, warm)
+            agent.sessions.append(session)
+            self.records.save("agents", name, agent)
+        return agent, session
+
+    def stop_session(self, name: str, session_id: str) -> tuple[Agent, Session]:
+        """End an active session now, `terminated`; one that has ended stays as it ended."""
+        with self.lock:
+            agent, session = self.get_session(name, session_id)
+            if session.stop(self.clock.now(), "stop"):
+                self.records.save("agents", name, agent)
+        return agent, session
+
+    def get_session(self, name: str, session_id: str) -> tuple[Agent, Session]:
+        with self.lock:
+            agent = self.get_agent(name, "Service not found")
+            for session in agent.sessions:
+                if session.id == session_id.lower():
+                    return agent, session
+        raise NotFound("Session not found")
+
     def add_session(
         self,
         name: str,
@@ -563,9 +645,11 @@ class Backend:
         seconds: float,
         bot_start_seconds: int | None,
         cold_start: bool | None,
+        ends_after: float | None = None,
     ) -> Session:
         """A session of the agent's current deployment, begun `seconds` ago: still active
-        when `end_state` is None, else ended now in that state (test-only: control.py)."""
+        when `end_state` is None (ending `completed` by itself `ends_after` seconds from now,
+        if given), else ended now in that state (test-only: control.py)."""
         with self.lock:
             agent = self.get_agent(name, "Service not found")
             now = self.clock.now()
@@ -579,21 +663,50 @@ class Backend:
                 bot_start_seconds=bot_start_seconds,
                 cold_start=cold_start,
                 completion_status="HTTP_COMPLETED" if end_state == "completed" else None,
+                ends_at=None if ends_after is None else now + ends_after,
+                ends_as=None if ends_after is None else "completed",
             )
             agent.sessions.append(session)
             self.records.save("agents", name, agent)
         return session
 
-    def sessions(self, name: str, end_state: str | None = None) -> tuple[Agent, list[Session]]:
-        """The agent and its sessions, newest first; only those in `end_state` if given
-        ("active": those not ended)."""
+    def sessions(
+        self,
+        name: str,
+        now: float,
+        *,
+        status: str | None = None,
+        end_state: str | None = None,
+        deployment_id: str | None = None,
+        start_type: str | None = None,
+        created_from: float | None = None,
+        created_to: float | None = None,
+        bot_start_min: int = 0,
+        bot_start_max: int = 0,
+    ) -> tuple[Agent, list[Session]]:
+        """The agent and its sessions as of `now`, newest first, those given only: `active`
+        or `ended` (`status`; `all` or None: all), in `end_state` ("active": those not
+        ended), of `deployment_id`, a `cold` or `warm` start (`start_type`), created from
+        `created_from` to `created_to`, a bot start of more than `bot_start_min` and less
+        than `bot_start_max` seconds (0: no bound)."""
         agent = self.get_agent(name, "Service not found")
-        found = [
-            s
-            for s in reversed(agent.sessions)
-            if end_state is None or (s.end_state or "active") == end_state
-        ]
-        return agent, found
+        with self.lock:
+            held = list(agent.sessions)
+
+        def wanted(s: Session) -> bool:
+            bot_start = s.bot_start(now)
+            return (
+                (status in (None, "all") or s.active(now) == (status == "active"))
+                and (end_state is None or s.state(now) == end_state)
+                and (deployment_id is None or s.deployment_id == deployment_id)
+                and (start_type in (None, "all") or s.cold_start == (start_type == "cold"))
+                and (created_from is None or s.created_at >= created_from)
+                and (created_to is None or s.created_at <= created_to)
+                and (not bot_start_min or (bot_start is not None and bot_start > bot_start_min))
+                and (not bot_start_max or (bot_start is not None and bot_start < bot_start_max))
+            )
+
+        return agent, [s for s in reversed(held) if wanted(s)]
 
     # -- secret sets -------------------------------------------------------------------------
 

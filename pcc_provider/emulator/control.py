@@ -6,9 +6,12 @@ the request's body, its string values or its bearer token, in any of traffic.ENC
 `{"body": "echo", "echoes": "values", "encoding": "html"}`), move the service's clock on
 (`{"advance": seconds}`: builds, deployments, sets and upload URLs get that much older), make
 a build vanish (the real API cannot delete builds) or end now, make a secret set's next
-provisioning fail, see each deployment of an agent with the secret-set versions it bound, and
-add a session to an agent (`{"endState": "completed", "seconds": 30, "coldStart": true}`;
-no endState: still active), as the emulator starts none.
+provisioning fail, see each deployment of an agent with the secret-set versions it bound (and
+its sessions), and add a session to an agent (`{"endState": "completed", "seconds": 30,
+"coldStart": true}`; no endState: still active, and with `"endsAfter": seconds` it ends
+`completed` by itself that long from now), beside those `POST /v1/public/{agent}/start`
+starts. The stats count, besides requests, the sessions cut by deleting their agent
+(`sessionsCut`, and `sessionsCutByAgent` by agent name).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ FAULT_KEYS = {"route", "status", "times", "drop", "actThenDrop", "retryAfter"} |
     "encoding",
 }
 BODIES = ("json", "html", "malformed", "echo", "endless")
+SESSION_KEYS = {"endState", "seconds", "botStartSeconds", "coldStart", "endsAfter"}
 ENDLESS_TOTAL = 1_000_000_000  # what an endless list reports by default: more than ever ends
 RETRY_AFTER_MAX = 3600  # for a number; a string is sent as it is
 
@@ -277,25 +281,43 @@ class ControlApi:
 
     def agent_deployments(self, request: Request, agentName: str) -> Response:
         agent = self.backend.get_agent(agentName)
+        now, organization = self.backend.clock.now(), self.backend.organization
         return json_response(
-            {"deployments": render.deployments_json(agent), "lastRequest": agent.last_request}
+            {
+                "deployments": render.deployments_json(agent),
+                "lastRequest": agent.last_request,
+                # Every session, newest first, as it stands now, with the bot it plays.
+                "sessions": [
+                    {**render.session_json(agent, s, organization, now), "bot": s.bot}
+                    for s in reversed(agent.sessions)
+                ],
+            }
         )
 
     def add_session(self, request: Request, agentName: str) -> Response:
         body = read_json(request)
-        unknown = sorted(set(body) - {"endState", "seconds", "botStartSeconds", "coldStart"})
+        unknown = sorted(set(body) - SESSION_KEYS)
         if unknown:
             bad_request(f"Unknown session keys: {', '.join(unknown)}")
         end_state = opt_str(body, "endState")
+        if end_state == "active":
+            end_state = None
         cold = body.get("coldStart")
         if cold is not None and not isinstance(cold, bool):
             bad_request("'coldStart' must be a boolean")
+        ends_after = opt_number(body, "endsAfter", 0)
+        if ends_after is not None and end_state is not None:
+            bad_request("'endsAfter' is for an active session: give no 'endState' with it")
         session = self.backend.add_session(
             agentName,
-            None if end_state == "active" else end_state,
+            end_state,
             opt_number(body, "seconds", 0) or 0.0,
             opt_int(body, "botStartSeconds", 0),
             cold,
+            ends_after,
         )
         agent = self.backend.get_agent(agentName)
-        return json_response(render.session_json(agent, session, self.backend.organization), 201)
+        now = self.backend.clock.now()
+        return json_response(
+            render.session_json(agent, session, self.backend.organization, now), 201
+        )

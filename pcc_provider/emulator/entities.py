@@ -1,16 +1,19 @@
 """The emulated service's entities: what each one is at a given time, and what content fails it.
 
-Uploads, builds, agents (with their deployments) and secret sets are plain dataclasses, saved
-as they are (persistence.py). Nothing here reads the clock: a build's or a set's status, a
-deployment's health, is asked for at a time `now`. What makes a build fail (a Dockerfile line
-`RUN exit 1`, `RUN sleep infinity` for a timeout) or a deployment never get ready (`CMD exit N`,
-an image named `crashloop` or `does-not-exist`) is decided here from the content alone.
+Uploads, builds, agents (with their deployments and sessions) and secret sets are plain
+dataclasses, saved as they are (persistence.py). Nothing here reads the clock: a build's or a
+set's status, a deployment's health, a session's state, is asked for at a time `now`. What
+makes a build fail (a Dockerfile line `RUN exit 1`, `RUN sleep infinity` for a timeout), a
+deployment never get ready (`CMD exit N`, an image named `crashloop` or `does-not-exist`) or
+its sessions' bot misbehave (`ENV PCC_EMULATOR_BOT=crash|hang|ends:N`, an image named
+`bot-crash`, `bot-hang`, `bot-ends-N`) is decided here from the content alone.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -261,19 +264,199 @@ def deployment_fault(image: str, build_steps: list[str] | None) -> str | None:
     return None
 
 
+# How a session's bot behaves is decided from the deployment's content too, as its faults are:
+# a build's Dockerfile step `ENV PCC_EMULATOR_BOT=<how>` (or `ENV PCC_EMULATOR_BOT <how>`; the
+# last one wins, as in Docker), else an image reference containing `bot-crash`, `bot-hang` or
+# `bot-ends-N`. <how> is `crash`, `hang` or `ends:N`; anything else runs normally.
+BOT_ENV_NAME = "PCC_EMULATOR_BOT"
+_BOT_ENDS_WORD = re.compile(r"bot-ends-(\d+)")
+BOT_CRASH_WORD = "bot-crash"
+BOT_HANG_WORD = "bot-hang"
+# When a session's bot starts, from its creation: on a warm replica, or after a cold start.
+WARM_START_SECONDS = 1
+COLD_START_SECONDS = 3
+CRASH_SECONDS = 1.0  # a crashing bot dies this long after its session is created
+START_TIMEOUT_SECONDS = 60.0  # a bot that never starts is given up on after this long
+# An agent's maxSessionDuration when it sets none (the spec's default).
+DEFAULT_MAX_SESSION_SECONDS = 7200
+
+
+@dataclass(frozen=True)
+class Bot:
+    """How the bot of a deployment behaves once a session starts it."""
+
+    kind: str  # "runs", "crash", "hang" or "ends"
+    seconds: int | None = None  # with "ends": it ends `completed` this long after it started
+
+    def __str__(self) -> str:
+        return f"ends:{self.seconds}" if self.kind == "ends" else self.kind
+
+
+def bot_behaviour(image: str, build_steps: list[str] | None) -> Bot:
+    """How a deployment's bot behaves: from its build's Dockerfile steps (`build_steps`) when
+    it deploys a build, else from its image reference. The default runs until stopped."""
+    if build_steps is not None:
+        how: str | None = None
+        for step in build_steps:
+            how = _env_value(step, BOT_ENV_NAME) or how
+        return _bot_from(how or "")
+    lowered = image.lower()
+    if BOT_CRASH_WORD in lowered:
+        return Bot("crash")
+    if BOT_HANG_WORD in lowered:
+        return Bot("hang")
+    ends = _BOT_ENDS_WORD.search(lowered)
+    return Bot("ends", int(ends.group(1))) if ends else Bot("runs")
+
+
+def _env_value(step: str, name: str) -> str | None:
+    """The value a Dockerfile `ENV` step gives `name` (`ENV K=V ...` or `ENV K V`), or None."""
+    parts = step.split(None, 1)
+    if len(parts) != 2 or parts[0].upper() != "ENV":
+        return None
+    rest = parts[1]
+    try:
+        words = shlex.split(rest)
+    except ValueError:
+        return None
+    if "=" not in words[0]:  # the legacy form: one variable, the rest of the line its value
+        return " ".join(words[1:]) if words[0] == name else None
+    found = None
+    for word in words:
+        key, _, value = word.partition("=")
+        if key == name:
+            found = value
+    return found
+
+
+def _bot_from(how: str) -> Bot:
+    how = how.strip().lower()
+    if how in ("crash", "hang"):
+        return Bot(how)
+    kind, _, seconds = how.partition(":")
+    if kind == "ends" and seconds.isdigit():
+        return Bot("ends", int(seconds))
+    return Bot("runs")
+
+
 @dataclass
 class Session:
-    """A session of an agent, as `pcc agent sessions` lists it. The emulator starts none itself
-    (it serves no `/start`): a test adds them through the control API."""
+    """A session of an agent, as `pcc agent sessions` lists it: started by `POST
+    /v1/public/{agent}/start` (`play`), or recorded by a test through the control API.
+
+    What a started session does is planned when it starts, from its deployment's bot
+    (`bot_behaviour`): when its bot starts (`starts_at`; None: never) and when and how it
+    ends by itself (`ends_at`, `ends_as`; None: it runs until stopped). Its state at a time
+    `now` follows from the plan (`ended`, `state`, ...); a stop or the agent's deletion ends
+    it for good (`ended_at`, `end_state`, `stopped_by`). A recorded session keeps the values
+    the test gave (`bot_start_seconds`, `completion_status`, an `ended_at` now or `ends_at`
+    later). The fields after `completion_status` came later: a record without them loads."""
 
     id: str
     deployment_id: str
     created_at: float
-    ended_at: float | None  # None: still active
-    end_state: str | None  # how it ended (`completed`, `agent_error`, ...); None while active
-    bot_start_seconds: int | None
+    ended_at: float | None  # set by a stop, a delete or a test: when it ended; None: see ends_at
+    end_state: str | None  # how it ended (`completed`, `agent_error`, ...) when ended_at is set
+    bot_start_seconds: int | None  # as recorded by a test; a started session's: starts_at
     cold_start: bool | None
-    completion_status: str | None
+    completion_status: str | None  # as recorded; a played session's follows its end
+    starts_at: float | None = None  # when its bot starts; None: never (or as recorded)
+    ends_at: float | None = None  # when it ends by itself; None: it runs until stopped
+    ends_as: str | None = None  # the end state it ends in at ends_at
+    bot: str | None = None  # the behaviour it plays (str(Bot)); None: recorded by a test
+    stopped_by: str | None = None  # what ended it early: "stop" or "delete"
+
+    def ended(self, now: float) -> float | None:
+        """When it ended, as of `now`; None while it is active."""
+        if self.ended_at is not None:
+            return self.ended_at
+        if self.ends_at is not None and self.ends_at <= now:
+            return self.ends_at
+        return None
+
+    def active(self, now: float) -> bool:
+        return self.ended(now) is None
+
+    def state(self, now: float) -> str:
+        """Its end state at `now`: `active` while it runs."""
+        if self.ended_at is not None:
+            return self.end_state or "unknown"
+        if self.ends_at is not None and self.ends_at <= now:
+            return self.ends_as or "completed"
+        return "active"
+
+    def started(self, now: float) -> float | None:
+        """When its bot started, as of `now` (not if the session ended first); else None."""
+        if self.starts_at is None or self.starts_at > now:
+            return None
+        end = self.ended(now)
+        return self.starts_at if end is None or self.starts_at <= end else None
+
+    def bot_start(self, now: float) -> int | None:
+        """botStartSeconds at `now`: the seconds from its creation to its bot's start."""
+        if self.bot_start_seconds is not None:
+            return self.bot_start_seconds
+        started = self.started(now)
+        return None if started is None else round(started - self.created_at)
+
+    def completion(self, now: float) -> str | None:
+        """completionStatus at `now`: the recorded one, for a session a test ended; else
+        HTTP_COMPLETED once it completed, HTTP_ERROR once its bot failed, None otherwise."""
+        recorded = self.ended_at is not None and self.stopped_by is None
+        if self.completion_status is not None or recorded:
+            return self.completion_status
+        return _COMPLETION.get(self.state(now))
+
+    def updated(self, now: float) -> float:
+        """updatedAt at `now`: its last change so far."""
+        times = (self.created_at, self.started(now), self.ended(now))
+        return max(t for t in times if t is not None)
+
+    def stop(self, now: float, by: str) -> bool:
+        """End it now as `terminated` (`by`: "stop" or "delete"); False if it had ended."""
+        if not self.active(now):
+            return False
+        self.ended_at, self.end_state, self.stopped_by = now, "terminated", by
+        return True
+
+
+_COMPLETION = {"completed": "HTTP_COMPLETED", "agent_error": "HTTP_ERROR"}
+
+
+def play(
+    session_id: str,
+    deployment: Deployment,
+    bot: Bot,
+    now: float,
+    warm: bool,
+) -> Session:
+    """A session started at `now` on `deployment`, whose bot behaves as `bot`: it starts
+    WARM_START_SECONDS later on a warm replica (`warm`), COLD_START_SECONDS after a cold
+    start; it ends by itself as `bot` says, or `completed` at the deployment's
+    maxSessionDuration."""
+    limit = deployment.settings.get("maxSessionDuration") or DEFAULT_MAX_SESSION_SECONDS
+    starts_at: float | None = now + (WARM_START_SECONDS if warm else COLD_START_SECONDS)
+    ends_at, ends_as = now + float(limit), "completed"
+    if bot.kind == "crash":
+        starts_at, ends_at, ends_as = None, now + CRASH_SECONDS, "agent_error"
+    elif bot.kind == "hang":
+        starts_at, ends_at, ends_as = None, now + START_TIMEOUT_SECONDS, "agent_start_timeout"
+    elif bot.kind == "ends" and starts_at is not None:
+        ends_at = min(ends_at, starts_at + (bot.seconds or 0))
+    return Session(
+        id=session_id,
+        deployment_id=deployment.id,
+        created_at=now,
+        ended_at=None,
+        end_state=None,
+        bot_start_seconds=None,
+        cold_start=not warm,
+        completion_status=None,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        ends_as=ends_as,
+        bot=str(bot),
+    )
 
 
 @dataclass
@@ -295,6 +478,10 @@ class Agent:
     @property
     def current(self) -> Deployment:
         return self.deployments[-1]
+
+    def active_sessions(self, now: float) -> list[Session]:
+        """Its sessions still active at `now`, oldest first."""
+        return [s for s in self.sessions if s.active(now)]
 
     def reconciled(self, now: float) -> Deployment | None:
         """The latest deployment that is healthy at `now`: the one serving."""

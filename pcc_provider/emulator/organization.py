@@ -19,11 +19,12 @@ update, `--force`, the organization's default region when none is given; `websoc
 checks the set exists, the API refuses one that is not ready with 409); `agent profiles
 list|create|update|enable|disable` (a custom profile in any region: the emulator has no
 self-hosted ones); `spend-limit show|set|clear`; `organizations keys list|create|revoke`,
-`organizations registry-keys list|mint|revoke` (organization_keys.py); `agent sessions`
-(`--end-state`, `--id`: the sessions a test adds through the control API, as the emulator
-starts none). Not served (404): agent logs and deployments, agent start, GitHub beyond a
-create's `git`, self-hosted regions (so `secrets reference`, a POST to
-`.../secrets/references`, gets 405).
+`organizations registry-keys list|mint|revoke` (organization_keys.py); `agent start` (its
+`/v1/public/{agent}/start` is the public API's route, public.py, taking a public key),
+`agent sessions` (`--end-state`, `--id`: the sessions started, and those a test adds through
+the control API), `agent stop`, `agent logs` (`--session-id`, `--deployment`). Not served
+(404): agent deployments, GitHub beyond a create's `git`, self-hosted regions (so `secrets
+reference`, a POST to `.../secrets/references`, gets 405).
 
 The emulator is one organization: any `{org}` in a path names it (the key decides, as a real
 key pins its organization), and `/v1/organizations` lists it under its emulator id.
@@ -40,10 +41,10 @@ from werkzeug.wrappers import Request, Response
 from pcc_provider.emulator import github, render
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import ARCHITECTURES, Agent, Build
-from pcc_provider.emulator.errors import NotFound
 from pcc_provider.emulator.organization_keys import KeysApi
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
+    agent_logs_query,
     bad_request,
     build_request,
     builds_query,
@@ -100,6 +101,12 @@ class OrganizationApi:
                 methods=["GET"],
                 endpoint=self.session,
             ),
+            Rule(
+                f"{ORG}/services/<agentName>/sessions/<sessionId>",
+                methods=["DELETE"],
+                endpoint=self.stop_session,
+            ),
+            Rule(f"{ORG}/services/<agentName>/logs", methods=["GET"], endpoint=self.agent_logs),
             Rule(f"{ORG}/secrets", methods=["GET"], endpoint=self.list_secret_sets),
             Rule(f"{ORG}/secrets/<setName>", methods=["PUT"], endpoint=self.put_secret_set),
             Rule(f"{ORG}/secrets/<setName>", methods=["GET"], endpoint=self.get_secret_set),
@@ -289,23 +296,41 @@ class OrganizationApi:
         self.backend.delete_agent(agentName)
         return json_response({"status": "OK"})
 
-    # -- sessions (agent sessions) -------------------------------------------------------------
+    # -- sessions and logs (agent sessions, stop, logs; start is public.py's) ----------------
 
     def sessions(self, request: Request, org: str, agentName: str) -> Response:
         # api.py `_agent_sessions` sends ?endState= (`agent sessions --end-state`); agent.py
         # reads sessions[].sessionId, createdAt, endedAt, botStartSeconds, coldStart, endState.
-        agent, found = self.backend.sessions(agentName, query_str(request, "endState"))
+        now = self.backend.clock.now()
+        agent, found = self.backend.sessions(
+            agentName, now, end_state=query_str(request, "endState")
+        )
         organization = self.backend.organization
-        listed = [render.session_json(agent, s, organization) for s in found]
+        listed = [render.session_json(agent, s, organization, now) for s in found]
         return json_response({"total_count": len(listed), "sessions": listed})
 
     def session(self, request: Request, org: str, agentName: str, sessionId: str) -> Response:
         # `agent sessions --id`: one session (api.py `_agent_session`), 404 when unknown.
-        agent, found = self.backend.sessions(agentName)
-        for session in found:
-            if session.id == sessionId:
-                return json_response(render.session_json(agent, session, self.backend.organization))
-        raise NotFound("Session not found")
+        agent, session = self.backend.get_session(agentName, sessionId)
+        now = self.backend.clock.now()
+        return json_response(render.session_json(agent, session, self.backend.organization, now))
+
+    def stop_session(self, request: Request, org: str, agentName: str, sessionId: str) -> Response:
+        # `agent stop --session-id` (api.py `_agent_session_terminate`): as the public stop,
+        # but an id that is no UUID is simply not found (pcc reads a 404 as "no such session").
+        _, session = self.backend.stop_session(agentName, sessionId)
+        state = session.state(self.backend.clock.now())
+        return json_response({"status": state, "session_id": session.id})
+
+    def agent_logs(self, request: Request, org: str, agentName: str) -> Response:
+        # `agent logs` (api.py `_agent_logs`: limit, deploymentId, sessionId; it prints each
+        # logs[].log with its timestamp in the order given).
+        query = agent_logs_query(request)
+        agent = self.backend.get_agent(agentName)
+        lines = render.agent_log_lines(agent, self.backend.clock.now(), **query["filters"])
+        return json_response(
+            render.agent_logs_json(lines, query["order"], query["offset"], query["limit"])
+        )
 
     # -- secrets -----------------------------------------------------------------------------
 

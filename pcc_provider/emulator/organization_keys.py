@@ -6,8 +6,8 @@ The shapes are what pipecatcloud 1.4.0 sends and reads: `POST .../apiKeys` {name
 "public"}, its list under `public`, each with `metadata.name`, `key`, `createdAt`, `revoked`;
 `POST .../registry-keys` {name}, answered with the material once (`key`, `username`,
 `registry_host`), its list under `registry_keys` in snake_case. A revoke keeps the record
-(listed as revoked); a public key is refused by the private API, as the real one is (the
-public session routes it is for are not served here).
+(listed as revoked); a public key is refused by the private API, as the real one is, and is
+what starting a session takes (`POST /v1/public/{agent}/start`, public.py), until revoked.
 """
 
 from __future__ import annotations

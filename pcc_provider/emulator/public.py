@@ -1,4 +1,12 @@
-"""The public API's route table: `/v1/builds`, `/v1/agents`, `/v1/secrets`, regions, properties.
+"""The public API's route table: `/v1/builds`, `/v1/agents` (with their sessions and logs),
+`/v1/public/{agent}/start`, `/v1/secrets`, regions, properties.
+
+Starting a session is the one route a public API key opens (the app authorizes it so): it
+is refused with 404 for no such agent, 402 (`SPEND_LIMIT_REACHED`) while the spend limit
+blocks new sessions, and 400 (`PCC-1001`, the spec's ServiceNotAvailable) while no deployment
+of the agent is ready. Stopping a session that has ended is not refused: the answer gives
+the state it ended in (`{"status": "completed", ...}`), so a stop retried after its answer
+was lost succeeds as the first did.
 
 Each handler validates its request (web.py), calls one backend operation and renders the
 entity it gets back (render.py); openapi.json is the description these routes answer to.
@@ -20,10 +28,12 @@ from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.entities import Build
 from pcc_provider.emulator.storage import UploadTarget
 from pcc_provider.emulator.web import (
+    agent_logs_query,
     bad_request,
     build_request,
     builds_query,
     check_build_id,
+    check_session_id,
     check_set_name,
     create_agent_request,
     include_deployment,
@@ -34,8 +44,13 @@ from pcc_provider.emulator.web import (
     query_str,
     read_json,
     secret_set_request,
+    sessions_query,
+    start_request,
     update_agent_request,
 )
+
+# startService, served on the spec's public server (`.../v1/public`); pcc's `start_path`.
+START_ROUTE = "/v1/public/<agentName>/start"
 
 
 class PublicApi:
@@ -59,6 +74,20 @@ class PublicApi:
             Rule("/v1/agents/<agentName>", methods=["GET"], endpoint=self.get_agent),
             Rule("/v1/agents/<agentName>", methods=["POST"], endpoint=self.update_agent),
             Rule("/v1/agents/<agentName>", methods=["DELETE"], endpoint=self.delete_agent),
+            Rule("/v1/agents/<agentName>/sessions", methods=["GET"], endpoint=self.sessions),
+            Rule(
+                "/v1/agents/<agentName>/sessions/<sessionId>",
+                methods=["GET"],
+                endpoint=self.session,
+            ),
+            Rule(
+                "/v1/agents/<agentName>/sessions/<sessionId>",
+                methods=["DELETE"],
+                endpoint=self.stop_session,
+            ),
+            Rule("/v1/agents/<agentName>/logs", methods=["GET"], endpoint=self.agent_logs),
+            # PublicKeyAuth: the app takes an organization's public key here, and only here.
+            Rule(START_ROUTE, methods=["POST"], endpoint=self.start),
             Rule("/v1/regions", methods=["GET"], endpoint=self.regions),
             Rule("/v1/properties", methods=["GET"], endpoint=self.properties_get),
             Rule("/v1/properties", methods=["PATCH"], endpoint=self.properties_update),
@@ -169,6 +198,50 @@ class PublicApi:
 
     def regions(self, request: Request) -> Response:
         return json_response({"regions": render.regions_json()})
+
+    # -- sessions and logs -------------------------------------------------------------------
+
+    def start(self, request: Request, agentName: str) -> Response:
+        started = start_request(read_json(request))
+        agent, session = self.backend.start_session(agentName)
+        organization = self.backend.organization
+        return json_response(
+            render.session_start_json(agent, session, organization, self.base_url(), started)
+        )
+
+    def sessions(self, request: Request, agentName: str) -> Response:
+        query = sessions_query(request)
+        limit, offset = query.pop("limit"), query.pop("offset")
+        now = self.backend.clock.now()
+        agent, found = self.backend.sessions(agentName, now, **query)
+        page = found[offset : offset + limit]
+        organization = self.backend.organization
+        return json_response(
+            {
+                "total_count": len(found),
+                "sessions": [render.session_json(agent, s, organization, now) for s in page],
+            }
+        )
+
+    def session(self, request: Request, agentName: str, sessionId: str) -> Response:
+        agent, session = self.backend.get_session(agentName, sessionId)
+        now = self.backend.clock.now()
+        return json_response(render.session_json(agent, session, self.backend.organization, now))
+
+    def stop_session(self, request: Request, agentName: str, sessionId: str) -> Response:
+        _, session = self.backend.stop_session(agentName, check_session_id(sessionId))
+        # An ended session is not refused: its end state is answered, so a retried stop
+        # (its first answer lost) succeeds as the first did.
+        state = session.state(self.backend.clock.now())
+        return json_response({"status": state, "session_id": session.id})
+
+    def agent_logs(self, request: Request, agentName: str) -> Response:
+        query = agent_logs_query(request)
+        agent = self.backend.get_agent(agentName)
+        lines = render.agent_log_lines(agent, self.backend.clock.now(), **query["filters"])
+        return json_response(
+            render.agent_logs_json(lines, query["order"], query["offset"], query["limit"])
+        )
 
     # -- properties --------------------------------------------------------------------------
 

@@ -6,6 +6,10 @@ organization API always agree on what an entity looks like.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -301,7 +305,7 @@ def agent_json(agent: Agent, now: float, organization: Organization) -> dict[str
             "maxReplicas": s["autoScaling"]["maxAgents"],
             "minReplicas": s["autoScaling"]["minAgents"],
         },
-        "activeSessionCount": 0,
+        "activeSessionCount": len(agent.active_sessions(now)),
         "deployment": _manifest(agent, current, organization),
         # Null for an agent sized by explicit resources (pcc 1.4.0: "there is no profile").
         "agentProfile": s.get("agentProfile"),
@@ -371,23 +375,198 @@ def deployments_json(agent: Agent) -> list[dict[str, Any]]:
     ]
 
 
-def session_json(agent: Agent, session: Session, organization: Organization) -> dict[str, Any]:
-    """A session as the sessions list answers it (the public spec's fields), with the derived
-    `endState` pcc 1.4.0 shows (`active` while it runs)."""
-    ended = session.ended_at
+def session_json(
+    agent: Agent, session: Session, organization: Organization, now: float
+) -> dict[str, Any]:
+    """A session as it stands at `now`, as the sessions list and getSession answer it (the
+    spec's fields), with the derived `endState` pcc 1.4.0 shows (`active` while it runs)."""
+    ended = session.ended(now)
     return {
         "sessionId": session.id,
         "serviceId": agent.id,
         "organizationId": organization.organization_id,
         "deploymentId": session.deployment_id,
         "createdAt": iso(session.created_at),
-        "updatedAt": iso(ended if ended is not None else session.created_at),
+        "updatedAt": iso(session.updated(now)),
         "endedAt": iso(ended) if ended is not None else None,
-        "endState": session.end_state or "active",
-        "botStartSeconds": session.bot_start_seconds,
+        "endState": session.state(now),
+        "botStartSeconds": session.bot_start(now),
         "coldStart": session.cold_start,
-        "completionStatus": session.completion_status,
+        "completionStatus": session.completion(now),
     }
+
+
+def session_start_json(
+    agent: Agent,
+    session: Session,
+    organization: Organization,
+    base_url: str,
+    start: dict[str, Any],
+) -> dict[str, Any]:
+    """The answer to a start (StartResponse): the session's id, a Daily room and its token
+    when `createDailyRoom`, a WebSocket URL and its token for `transport: websocket` (with
+    the `body` base64-encoded, as the spec says), ICE servers when asked for. The room and
+    the URLs are made up: nothing listens there."""
+    tag = hashlib.sha256(session.id.encode()).hexdigest()
+    answer: dict[str, Any] = {"sessionId": session.id}
+    if start["createDailyRoom"]:
+        answer["dailyRoom"] = f"https://pcc-emulator.daily.co/{tag[:20]}"
+        answer["dailyToken"] = _token({"r": tag[:20], "o": True}, tag)
+    if start["transport"] == "websocket":
+        host = base_url.split("://", 1)[-1]
+        answer["wsUrl"] = f"ws://{host}/ws/generic/{agent.name}.{organization.organization_id}"
+        answer["token"] = _token({"sh": f"{agent.name}.{organization.organization_id}"}, tag)
+        if start["body"] is not None:
+            answer["body"] = base64.b64encode(json.dumps(start["body"]).encode()).decode()
+    if start["enableDefaultIceServers"]:
+        answer["iceConfig"] = {"iceServers": [{"urls": ["stun:stun.l.google.com:19302"]}]}
+    return answer
+
+
+def _token(claims: dict[str, Any], tag: str) -> str:
+    """A token-shaped string (claims, then a made-up signature): not a credential."""
+    encoded = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
+    return f"{encoded}.{tag[20:52]}"
+
+
+# -- agent logs ------------------------------------------------------------------------------
+
+# What a bot that fails at start writes before it dies: a bot reading a secret its secret set
+# lacks, the usual first crash of a new deploy.
+CRASH_TRACEBACK = (
+    "Traceback (most recent call last):",
+    '  File "/app/runner.py", line 88, in run_bot',
+    "    await bot(runner_args)",
+    '  File "/app/bot.py", line 31, in bot',
+    '    llm = OpenAILLMService(api_key=os.environ["OPENAI_API_KEY"])',
+    '  File "<frozen os>", line 679, in __getitem__',
+    "KeyError: 'OPENAI_API_KEY'",
+)
+SERVER_STARTUP = (
+    "INFO:     Started server process [1]",
+    "INFO:     Waiting for application startup.",
+    "INFO:     Application startup complete.",
+    "INFO:     Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)",
+)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One line of an agent's logs: written at `micros` (microseconds since the epoch), by a
+    deployment, for a session or not."""
+
+    micros: int
+    text: str
+    deployment_id: str
+    session_id: str | None = None
+
+
+def agent_log_lines(
+    agent: Agent,
+    now: float,
+    deployment_id: str | None = None,
+    session_id: str | None = None,
+    text: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+) -> list[LogLine]:
+    """The agent's log lines written by `now`, oldest first: each deployment's server
+    starting once it is ready (or its crash, for one that crash-loops), and each session's
+    life: the start request, the runner, the bot starting, and how it ended (for a bot that
+    fails at start, the traceback it died with, its last line last). Only those of
+    `deployment_id`, of `session_id`, containing `text` (any case), written from `since`
+    to `until` (seconds), if given."""
+    batches: list[tuple[float, str, str | None, tuple[str, ...]]] = []
+    for dep in agent.deployments:
+        if dep.fault is None:
+            batches.append((dep.ready_at, dep.id, None, SERVER_STARTUP))
+        elif dep.fault.startswith("crash:"):
+            code = dep.fault.partition(":")[2]
+            crashed = (dep.created_at + dep.ready_at) / 2
+            # The lines its revision's health message quotes (_failing_revision).
+            said = (CRASH_TRACEBACK[0], '  File "/app/bot.py", line 1, in <module>')
+            batches.append((crashed, dep.id, None, (*said, f"SystemExit: {code}")))
+    for session in agent.sessions:
+        batches.extend(_session_batches(session, now))
+    lines: list[LogLine] = []
+    for at, dep_id, sid, texts in sorted(batches, key=lambda b: b[0]):
+        if at > now or deployment_id not in (None, dep_id) or session_id not in (None, sid):
+            continue
+        # A batch's lines a microsecond apart, so that their timestamps keep their order.
+        first = round(at * 1_000_000)
+        lines.extend(LogLine(first + i, said, dep_id, sid) for i, said in enumerate(texts))
+    return [
+        line
+        for line in lines
+        if (text is None or text.lower() in line.text.lower())
+        and (since is None or line.micros >= since * 1_000_000)
+        and (until is None or line.micros <= until * 1_000_000)
+    ]
+
+
+def _session_batches(
+    session: Session, now: float
+) -> list[tuple[float, str, str | None, tuple[str, ...]]]:
+    sid, dep = session.id, session.deployment_id
+    batches: list[tuple[float, str, str | None, tuple[str, ...]]] = [
+        (
+            session.created_at,
+            dep,
+            sid,
+            (
+                f"INFO | Session {sid}: start request received",
+                f"INFO | Runner: calling bot() of /app/bot.py for session {sid}",
+            ),
+        )
+    ]
+    started = session.started(now)
+    if started is not None:
+        kind = "cold" if session.cold_start else "warm"
+        seconds = round(started - session.created_at)
+        batches.append(
+            (started, dep, sid, (f"INFO | Session {sid}: bot started ({kind} start, {seconds} s)",))
+        )
+    ended = session.ended(now)
+    if ended is None:
+        return batches
+    state = session.state(now)
+    if state == "agent_error" and session.bot == "crash":
+        said: tuple[str, ...] = (
+            f"ERROR | Session {sid}: bot() raised an exception",
+            *CRASH_TRACEBACK,
+        )
+    elif state == "agent_start_timeout":
+        said = (f"ERROR | Session {sid}: the bot did not start in time (agent_start_timeout)",)
+    elif state == "terminated":
+        why = "the agent was deleted" if session.stopped_by == "delete" else "stop requested"
+        said = (f"WARNING | Session {sid}: terminated ({why})",)
+    elif state == "completed":
+        said = (f"INFO | Session {sid}: bot finished, session completed",)
+    else:
+        said = (f"INFO | Session {sid}: session ended ({state})",)
+    batches.append((ended, dep, sid, said))
+    return batches
+
+
+def agent_logs_json(lines: list[LogLine], order: str, offset: int, limit: int) -> dict[str, Any]:
+    """A page of log lines (getLogs): newest first unless `order` is `asc`, with the total."""
+    ordered = lines if order == "asc" else lines[::-1]
+    return {
+        "total": {"value": len(lines), "relation": "eq"},
+        "logs": [
+            {
+                "log": line.text,
+                "timestamp": _iso_micro(line.micros),
+                "deploymentId": line.deployment_id,
+            }
+            for line in ordered[offset : offset + limit]
+        ],
+    }
+
+
+def _iso_micro(micros: int) -> str:
+    seconds, fraction = divmod(micros, 1_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{fraction:06d}Z"
 
 
 # -- secret sets -----------------------------------------------------------------------------

@@ -120,6 +120,8 @@ class Stats:
         # Requests a queued fault changed: a fault that never met its route did nothing, and a
         # chaos run counts what fired, not what it queued.
         self.faults_fired = 0
+        # Sessions still active when their agent was deleted, by agent name: live calls cut.
+        self.cut: dict[str, int] = {}
 
     def count(self, key: str, *, upload_authorization: bool = False) -> None:
         with self.lock:
@@ -130,6 +132,10 @@ class Stats:
     def fired(self) -> None:
         with self.lock:
             self.faults_fired += 1
+
+    def sessions_cut(self, agent_name: str, count: int) -> None:
+        with self.lock:
+            self.cut[agent_name] = self.cut.get(agent_name, 0) + count
 
     def stored(self, size: int) -> None:
         with self.lock:
@@ -142,6 +148,8 @@ class Stats:
                 "uploadedBytes": self.uploaded_bytes,
                 "uploadAuthorizationHeaders": self.upload_authorization_headers,
                 "faultsFired": self.faults_fired,
+                "sessionsCut": sum(self.cut.values()),
+                "sessionsCutByAgent": dict(sorted(self.cut.items())),
             }
 
     def reset(self) -> None:
@@ -150,6 +158,7 @@ class Stats:
             self.uploaded_bytes = 0
             self.upload_authorization_headers = 0
             self.faults_fired = 0
+            self.cut.clear()
 
 
 class Faults:

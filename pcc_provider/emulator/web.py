@@ -396,3 +396,101 @@ def profile_resources(body: dict[str, Any]) -> tuple[str | None, str | None]:
     if (cpu is None) != (memory is None):
         bad_request("'resources' needs both 'cpu' and 'memory'")
     return cpu, memory
+
+
+# -- sessions and agent logs ----------------------------------------------------------------
+
+START_TRANSPORTS = tuple(spec.enum("StartRequest", "transport"))
+SESSION_STATUSES = ("active", "ended", "all")
+START_TYPES = ("cold", "warm", "all")
+LOG_ORDERS = ("asc", "desc")
+WEBSOCKET_BODY_BYTES = 4 * 1024  # the spec: at most 4 KB of `body` for transport websocket
+PAGE_LIMIT = (1, 1000)  # a sessions or logs page: the spec gives no bounds; these are ours
+
+
+def start_request(body: dict[str, Any]) -> dict[str, Any]:
+    """The StartRequest in `body`, each field of its type (400 otherwise), defaults filled in:
+    createDailyRoom, enableDefaultIceServers (false), transport (None), body,
+    dailyRoomProperties, dailyMeetingTokenProperties (None). Fields it does not know are
+    dropped, as the API drops them."""
+    start: dict[str, Any] = {}
+    for name in ("createDailyRoom", "enableDefaultIceServers"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, bool):
+            bad_request(f"'{name}' must be a boolean")
+        start[name] = bool(value)
+    for name in ("body", "dailyRoomProperties", "dailyMeetingTokenProperties"):
+        value = body.get(name)
+        if value is not None and not isinstance(value, dict):
+            bad_request(f"'{name}' must be an object")
+        start[name] = value
+    transport = body.get("transport")
+    if transport is not None and transport not in START_TRANSPORTS:
+        bad_request(f"'transport' must be one of {', '.join(START_TRANSPORTS)}")
+    start["transport"] = transport
+    if transport == "websocket" and start["body"] is not None:
+        size = len(json.dumps(start["body"]).encode())
+        if size > WEBSOCKET_BODY_BYTES:
+            bad_request(
+                f"'body' is {size} bytes: at most {WEBSOCKET_BODY_BYTES} with transport websocket"
+            )
+    return start
+
+
+def sessions_query(request: Request) -> dict[str, Any]:
+    """The getSessions query as keyword arguments of `Backend.sessions`, with `limit` (10) and
+    `offset` for the page: status (active, ended or all), deploymentId, startType (cold, warm
+    or all), startTime and endTime (Unix seconds: when a session was created),
+    startTimeMin and startTimeMax (its botStartSeconds; 0: no bound)."""
+    status = query_str(request, "status") or "all"
+    if status not in SESSION_STATUSES:
+        bad_request(f"'status' must be one of {', '.join(SESSION_STATUSES)}")
+    start_type = query_str(request, "startType") or "all"
+    if start_type not in START_TYPES:
+        bad_request(f"'startType' must be one of {', '.join(START_TYPES)}")
+    return {
+        "status": status,
+        "deployment_id": query_str(request, "deploymentId"),
+        "start_type": start_type,
+        "created_from": _query_time(request, "startTime"),
+        "created_to": _query_time(request, "endTime"),
+        "bot_start_min": query_int(request, "startTimeMin", 0, 0, None),
+        "bot_start_max": query_int(request, "startTimeMax", 0, 0, None),
+        "limit": query_int(request, "limit", 10, *PAGE_LIMIT),
+        "offset": query_int(request, "offset", 0, 0, None),
+    }
+
+
+def agent_logs_query(request: Request) -> dict[str, Any]:
+    """The getLogs query: limit (10), offset, deploymentId, sessionId, order (desc), query (a
+    text the line contains, any case), startTime and endTime (Unix seconds)."""
+    order = query_str(request, "order") or "desc"
+    if order not in LOG_ORDERS:
+        bad_request(f"'order' must be one of {', '.join(LOG_ORDERS)}")
+    return {
+        # Keyword arguments of render.agent_log_lines.
+        "filters": {
+            "deployment_id": query_str(request, "deploymentId"),
+            "session_id": query_str(request, "sessionId"),
+            "text": query_str(request, "query"),
+            "since": _query_time(request, "startTime"),
+            "until": _query_time(request, "endTime"),
+        },
+        "order": order,
+        "limit": query_int(request, "limit", 10, *PAGE_LIMIT),
+        "offset": query_int(request, "offset", 0, 0, None),
+    }
+
+
+def _query_time(request: Request, name: str) -> int | None:
+    """A Unix timestamp of the query, in seconds, or None."""
+    if name not in request.args:
+        return None
+    return query_int(request, name, 0, 0, None)
+
+
+def check_session_id(session_id: str) -> str:
+    """A session id as stopSession takes it: a UUID (400 otherwise, as the spec documents)."""
+    if not UUID_RE.fullmatch(session_id):
+        bad_request("Invalid session ID format")
+    return session_id.lower()

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 import requests
-from api_contract import SPEC, Client, conforms, context, make_archive, post_upload
+from api_contract import SPEC, Client, conforms, context, make_archive, post_upload, served_at
 from conftest import API_KEY
 from waiting import eventually
 
@@ -59,7 +59,7 @@ def api_routes(emu: Emulator) -> list[tuple[str, str, str]]:
     """(method, path template, a path to it) for every operation of the spec and every /v1
     route the emulator serves: the official CLI's organization routes, and /v1/users, too."""
     documented = {
-        (method.upper(), "/v1" + template)
+        (method.upper(), "/v1" + served_at(template))
         for template, operations in SPEC["paths"].items()
         for method in operations
         if method in ("get", "post", "put", "patch", "delete")
@@ -93,8 +93,32 @@ def test_every_api_route_refuses_a_missing_or_wrong_key(emu: Emulator, header: s
         assert response.status_code == 401, (method, template)
         unauthorized = {"error": "Unauthorized", "code": "UNAUTHORIZED"}
         assert response.json() == unauthorized, (method, template)
-        if template.removeprefix("/v1") in SPEC["paths"]:
+        if template.removeprefix("/v1") in map(served_at, SPEC["paths"]):
             assert conforms(response, method, path.removeprefix("/v1")) == unauthorized
+
+
+def test_every_route_but_the_public_ones_refuses_a_public_key(emu: Emulator) -> None:
+    # A public key (pcc organizations keys create) opens /v1/public/... only: starting a
+    # session. Everything else is the private key's, as on the real service.
+    made = requests.post(
+        f"{emu.api_url}/organizations/acme/apiKeys",
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        json={"name": "web", "type": "public"},
+        timeout=10,
+    )
+    headers = {"Authorization": f"Bearer {made.json()['key']}"}
+    opened = []
+    for method, template, path in api_routes(emu):
+        response = requests.request(method, emu.url + path, headers=headers, json={}, timeout=10)
+        if response.status_code != 401:
+            opened.append((method, template, response.status_code))
+    # Past the key, not found: the start of an agent that does not exist, and the spec's
+    # session proxy (not served).
+    assert {template for _, template, _ in opened} == {
+        "/v1/public/{agentName}/start",
+        "/v1/public/{serviceName}/sessions/{sessionId}/{path}",
+    }
+    assert {status for _, _, status in opened} == {404}
 
 
 def test_unknown_routes_and_methods_get_json_errors(api: Client) -> None:
@@ -566,6 +590,8 @@ def test_stats_count_every_request_by_route_template(api: Client) -> None:
         "uploadedBytes": 0,
         "uploadAuthorizationHeaders": 0,
         "faultsFired": 0,
+        "sessionsCut": 0,
+        "sessionsCutByAgent": {},
     }
     data = context()
     build_id = api.create(data)[1]["build"]["id"]

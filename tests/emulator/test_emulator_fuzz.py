@@ -40,6 +40,10 @@ OPERATIONS = [
     "getSecretSet",
     "deleteSecretSet",
     "deleteSecretFromSet",
+    "getSessions",
+    "getSession",
+    "stopSession",
+    "getLogs",
 ]
 
 
@@ -60,7 +64,24 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Emulator,
         pull = {"isImagePullSecret": True, "host": "https://index.docker.io/v1/"}
         api.call("PUT", "/secrets/dockerhub-credentials", 202, json={**pull, "secretValue": "x"})
         api.advance(0.5)  # provisioned (secret_ready_seconds)
-        yield emu, {"build": ok["id"], "failed": failed["id"], "upload": upload_id}
+        # A session of the agent, so that the session and log operations reach one.
+        key = api.raw("POST", "/organizations/o/apiKeys", json={"name": "k", "type": "public"})
+        started = api.call(
+            "POST",
+            "/public/my-agent/start",
+            200,
+            json={},
+            headers={"Authorization": f"Bearer {key.json()['key']}"},
+        )
+        yield (
+            emu,
+            {
+                "build": ok["id"],
+                "failed": failed["id"],
+                "upload": upload_id,
+                "session": started["sessionId"],
+            },
+        )
 
 
 def session_call(emu: Emulator, method: str, path: str, **kw: Any) -> Any:
@@ -110,6 +131,12 @@ def _patched_spec(ids: dict[str, str]) -> dict[str, Any]:
     )
     request = spec["components"]["schemas"]["CreateBuildRequest"]["properties"]
     request["uploadId"]["example"] = ids["upload"]
+    for path in ("/agents/{agentName}/sessions/{sessionId}", "/agents/{agentName}/logs"):
+        for operation in spec["paths"][path].values():
+            for parameter in operation["parameters"]:
+                parameter["example"] = {"agentName": "my-agent", "sessionId": ids["session"]}.get(
+                    parameter["name"], parameter.get("example")
+                )
     return spec
 
 

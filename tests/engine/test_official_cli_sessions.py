@@ -1,6 +1,6 @@
-"""Agent sessions in the emulator, as `pcc agent sessions` (pipecatcloud 1.4.0) lists them: the
-emulator starts none, a test adds them with `POST /_emulator/agents/{name}/sessions`, and they
-are kept with the agent across a restart."""
+"""Agent sessions in the emulator, as `pcc agent sessions` (pipecatcloud 1.4.0) lists them: those
+a test adds with `POST /_emulator/agents/{name}/sessions`, kept with the agent across a restart.
+(Sessions `pcc agent start` starts: tests/emulator/test_emulator_sessions.py.)"""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def test_pcc_lists_the_sessions_added_filters_them_and_shows_one(
     out = run_pcc(emulator, home, "deploy", "bot", "example/agent:1", "--yes")
     assert "Deployment complete" in out, out
     empty = run_pcc(emulator, home, "agent", "sessions", "bot")
-    # None yet: the emulator starts none itself.
+    # None yet: none was started or added.
     assert "Session data for agent bot" in empty, empty
     assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", empty), empty
 
