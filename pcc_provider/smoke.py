@@ -154,7 +154,10 @@ def run(
     if not isinstance(session, str) or not session:
         raise SmokeFailed("the session could not start: the start answered no sessionId")
     try:
-        return _follow(client, name, session, run_for, start_within, status, poll_interval)
+        waited = f"{door['smoke']}.{door['startTimeout']}"
+        return _follow(
+            client, name, session, run_for, (start_within, waited), status, poll_interval
+        )
     except SmokeFailed as failed:
         failed.session = session
         failed.logs = _logs(client, name, session)
@@ -168,10 +171,11 @@ def _follow(
     name: str,
     session: str,
     run_for: float,
-    start_within: float,
+    start: tuple[float, str],
     status: Callable[[str], None],
     poll_interval: float,
 ) -> str:
+    start_within, waited = start
     began = time.monotonic()
     shown = f"smoke session {short(session)}"
     seen = Seen({})
@@ -200,7 +204,7 @@ def _follow(
             raise SmokeFailed(f"the session ended {when}: {state}")
         if not seen.started:
             if now - began > start_within:
-                raise SmokeFailed(f"the bot did not start within {start_within:g} s (startTimeout)")
+                raise SmokeFailed(f"the bot did not start within {start_within:g} s ({waited})")
             status(f"{shown}: waiting for the bot to start ({now - began:.0f} s)")
             continue
         assert seen.started_seen is not None
