@@ -316,6 +316,11 @@ REFUSED = (
 )
 
 
+# The API URLs whose list of builds answered as Pipecat Cloud's does, in this process: a yes
+# holds for every client of the URL (a program of many sets would otherwise ask once each).
+_ANSWERED_AS_THE_API: set[str] = set()
+
+
 class Client:
     """`fallback_key`, if given, is tried once when Pipecat Cloud refuses `api_key` (a key
     rotated since it was recorded); `refused` is what a refused key's message says to do;
@@ -490,9 +495,11 @@ class Client:
 
     def _answers_as_the_api(self) -> bool:
         """Whether the list of builds answers a JSON page of builds, checked before a 404 is
-        taken to mean the object is gone. A yes is kept for the client's life; a no is not:
+        taken to mean the object is gone. A yes is kept for the process's life; a no is not:
         one malformed answer from the right URL must not brand it for good (a wait that
         polls on sees the next answer), and a wrong URL only fails again."""
+        if self.api_url in _ANSWERED_AS_THE_API:
+            return True
         if self._is_api is None:
             self._is_api = False  # meanwhile: the probe's own 404 is no object's
             try:
@@ -506,6 +513,8 @@ class Client:
                     raise  # says nothing about the URL: the caller sees why
                 is_api = False
             self._is_api = True if is_api else None
+            if is_api:
+                _ANSWERED_AS_THE_API.add(self.api_url)
             return is_api
         return self._is_api
 

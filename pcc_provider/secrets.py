@@ -42,7 +42,7 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.settings import get_monitor
 
-from pcc_provider import api, cancel, dotenv, ownership, recovery, watch
+from pcc_provider import api, cancel, dotenv, ownership, recovery, taken, watch
 from pcc_provider.description import (
     PYTHON,
     SCHEMA,
@@ -308,10 +308,25 @@ class SetProvider(OwnedObjectProvider):
             return None  # not configured by an engine: no one to ask
         try:
             with self._client() as client:
-                free = self._find(client, name) is None
+                # The run's one list of sets (taken.py), as the agents' check has it: the
+                # create then looks again, freshly, before it writes.
+                free = name not in taken.listed(client.identity, "sets", client.list_secret_sets)
         except (api.ApiError, SecretSetError):
             free = False
         return {"keys": self._declared_keys(inputs), "free": free}
+
+    def _listed(self, client: api.Client) -> Mapping[str, Mapping[str, Any]]:
+        """The sets of the organization by name, from a list that began after this ask: the
+        creates and checks of a program's sets, which ask together, share one call (a PUT
+        writes over a name, so whether it is free must be known first, and freshly)."""
+        return taken.fresh(client.identity, "sets", client.list_secret_sets)
+
+    def _look(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        """The set of this name before a create writes it, or None: from the shared list,
+        and in detail only when it exists (the rare case: a take-over or a refusal)."""
+        if name not in self._listed(client):
+            return None
+        return self._find(client, name)
 
     def values_unmanaged(self, olds: Mapping[str, Any], news: Mapping[str, Any]) -> bool:
         """An imported set (the state holds no values) whose program declares none either
@@ -439,7 +454,7 @@ class SetProvider(OwnedObjectProvider):
         with self._client(progress=progress) as client:
             with self.reported(name, props):
                 cancel.check(f"creating {self.what} {name}")
-                found = self._find(client, name)
+                found = self._look(client, name)
                 if found is not None:
                     self._take_over(props, found, progress)
                 else:
@@ -573,6 +588,9 @@ class SecretSetProvider(SetProvider):
         return [v for v in (props.get("secrets") or {}).values() if isinstance(v, str)]
 
     def _keys(self, found: Mapping[str, Any]) -> list[str] | None:
+        """The keys a set's detail lists; None for a list entry, which names none."""
+        if "secrets" not in found:
+            return None
         return sorted(
             str(s["fieldName"])
             for s in found.get("secrets") or []
@@ -598,7 +616,10 @@ class SecretSetProvider(SetProvider):
 
     def _outputs(self, props: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
         outs = super()._outputs(props, found)
-        keys = self._keys(found) or []
+        # A wait ends on the list's entry, which names no keys: the set holds what was just
+        # written (the keys beyond it were deleted), as a refresh would read it.
+        keys = self._keys(found)
+        keys = self._declared_keys(props) if keys is None else keys
         outs["keys"] = keys
         # Values cannot be read back: the state keeps the declared ones of the keys that exist.
         if props.get("secrets") is not None:
@@ -621,12 +642,17 @@ class ImagePullSecretProvider(SetProvider):
 
     def _find(self, client: api.Client, name: str) -> dict[str, Any] | None:
         # GET /secrets/{name} refuses image pull secrets: the list says how they are.
-        for found in client.list_secret_sets():
-            if found.get("name") == name:
-                if found.get("type") != "imagePullSecret":
-                    raise SecretSetError(f"{name} is a secret set, not an image pull secret")
-                return found
-        return None
+        listed = {str(s.get("name")): s for s in client.list_secret_sets()}
+        return self._typed(name, listed.get(name))
+
+    def _look(self, client: api.Client, name: str) -> dict[str, Any] | None:
+        return self._typed(name, self._listed(client).get(name))
+
+    @staticmethod
+    def _typed(name: str, found: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if found is not None and found.get("type") != "imagePullSecret":
+            raise SecretSetError(f"{name} is a secret set, not an image pull secret")
+        return dict(found) if found is not None else None
 
     def _values(self, props: Mapping[str, Any]) -> list[str]:
         username, password = props.get("username"), props.get("password")

@@ -13,11 +13,13 @@ kind with a single waiter is looked at with that waiter's detail alone, as befor
 Looks come 0.5, 0.75 and 1.125 s after a lookout starts, then every 1.5 s while anyone waits,
 so a change is seen within 2 s of it. Calls per look, N waiters of a kind:
     N = 1: 1 (the detail)
-    N ≥ 2: 1 list + (agents: 1 in turn) + the waiters whose entry moved since their last detail
+    N ≥ 2: 1 list + (agents: 1 in turn) + the agents whose entry moved since their last detail
 which is at most 40 lists and 40 details in turn a minute per kind, whatever N, plus one
-detail per change of state (a set ready, an agent reconciled, gone). A Retry-After heard by
-any call pauses every call of the process to that API and key (api.Pause), looks included;
-the row of each waiter says so meanwhile (resource.quiet_watch reads the pause).
+detail per change of an agent's state (reconciled, gone). A set's list entry says all its wait
+needs (status, errorMessage, region): a set that moved is told its entry, with no detail.
+A Retry-After heard by any call pauses every call of the process to that API and key
+(api.Pause), looks included; the row of each waiter says so meanwhile (resource.quiet_watch
+reads the pause).
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Kind:
     listing: Callable[[api.Client], dict[str, Entry]]  # name -> entry
     signature: Callable[[Entry | None], Hashable]  # of an entry, or of None (not listed)
     in_turn: int  # waiters detailed in turn at each look, besides those that moved
+    # Whether a listed entry says all a wait needs: a waiter that moved is told its entry,
+    # with no detail call (a lone waiter is still looked at with its detail).
+    entry_suffices: bool = False
 
 
 def _agents(client: api.Client) -> dict[str, Entry]:
@@ -72,6 +77,7 @@ SECRET_SETS = Kind(
     # The list carries all a wait needs: the status, and why it failed.
     lambda e: None if e is None else (e.get("status"), e.get("errorMessage")),
     in_turn=0,
+    entry_suffices=True,
 )
 
 
@@ -210,7 +216,7 @@ class Lookout:
 
     def _detail(self, waiter: Waiter, entry: Entry | None) -> None:
         signature = self.kind.signature(entry)
-        if waiter.detail is None:
+        if waiter.detail is None or (entry is not None and self.kind.entry_suffices):
             waiter.confirmed = signature
             waiter.tell(dict(entry) if entry is not None else None)
             return
