@@ -831,7 +831,9 @@ class AgentProvider(OwnedObjectProvider):
             for k, s in settings()
             if k in sent and olds.get(k) != news.get(k) and not s.same(olds.get(k), news.get(k))
         ]
-        updates += [k for k in (*ROLLOUT_ON, *RECORDED) if olds.get(k) != news.get(k)]
+        updates += [k for k in ROLLOUT_ON if olds.get(k) != news.get(k)]
+        # Unset (a state from before the input) is its default: no change.
+        updates += [k for k in RECORDED if _or_default(olds, k) != _or_default(news, k)]
         # Unset (a state from before the input) is its default, True: no change.
         if (olds.get("waitForCapacity") is False) != (news.get("waitForCapacity") is False):
             updates.append("waitForCapacity")
@@ -1146,9 +1148,10 @@ class AgentProvider(OwnedObjectProvider):
                 drift["image"] = image
             elif build := self._build_of(name, props.get("__urn")):
                 drift["buildId"] = build
-            drift.update(
-                deployTimeout=DEFAULT_DEPLOY_TIMEOUT, adoptExisting=False, waitForCapacity=True
-            )
+            # The inputs of how the provider deploys, at their defaults.
+            drift.update({k: _or_default({}, k) for k in (*RECORDED, "adoptExisting")})
+            drift.update(waitForCapacity=True)
+            drift.pop("smoke", None)
         outs = self._outputs({"serviceName": name, **props, **drift}, found)
         made = DESCRIPTION.output_names
         inputs = {k: v for k, v in outs.items() if k not in made and not k.startswith("__")}
@@ -1289,6 +1292,14 @@ def deploy_failure(
         # The whole output (a traceback, say) under the one-line summary, at most 20 lines.
         details = "\n".join("    " + line for line in message.splitlines()[-20:])
     return summary, details, hint
+
+
+def _or_default(props: Mapping[str, Any], name: str) -> Any:
+    """An input as given, or its default where it is unset (a state from before it)."""
+    given = props.get(name)
+    if given is not None:
+        return given
+    return next((f.default for f in DESCRIPTION.inputs if f.name == name), None)
 
 
 def _active(agent: Mapping[str, Any] | None) -> int:
