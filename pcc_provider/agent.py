@@ -968,12 +968,20 @@ class AgentProvider(OwnedObjectProvider):
                 f"(`pcc agent delete {name}`), or pass {self.door.assign('adoptExisting', True)} "
                 "to take it over" + (f"; {recovery.advice(urn)}" if urn else "")
             )
+        agent = send(client, name, _taking_over(props, differences, existing), create=False)
+        # Said after the update: only its answer tells whether a new deployment was made (the
+        # API hides the build, so the same settings may still deploy another one).
+        redeployed = agent.get("desiredDeploymentId") != existing.get("desiredDeploymentId")
+        how = (
+            "redeployed with this program's settings"
+            if redeployed
+            else "its deployment already runs this program's settings: not redeployed"
+        )
         progress.warn(
             f"agent {name} already exists: {self.door.assign('adoptExisting', True)} takes it "
-            "over, redeploys it "
-            "with this program's settings, and `pulumi destroy` will delete it"
+            f"over ({how}), and `pulumi destroy` will delete it"
         )
-        return send(client, name, _taking_over(props, differences, existing), create=False), False
+        return agent, False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)

@@ -71,6 +71,11 @@ def test_a_deployment_of_an_agent_pcc_made_is_refused_at_preview_before_any_buil
     # Adopting it on purpose previews as a create (the `up` takes it over).
     stack.config("adopt", "true")
     assert stack.preview().returncode == 0
+    # The warning says what happened: the program's build is a new deployment.
+    adopted = stack.up()
+    assert "adopt_existing=True takes it over (redeployed with this program's settings)" in (
+        adopted.output
+    ), adopted.output
 
 
 def test_yaml_an_agent_of_a_name_someone_else_holds_is_refused_at_preview_naming_import(
