@@ -117,6 +117,12 @@ class BuildArgs(TypedDict, total=False):
     ]
 
 
+def logs_command(build_id: str) -> str:
+    """Where a build's logs are read: the command, not the API's logsUrl, which a browser
+    cannot open (it needs the key: 401)."""
+    return f"`pcc build logs {build_id}`"
+
+
 class BuildError(PipecatError):
     """A build that failed, timed out, or could not be started; str() is for the user."""
 
@@ -352,11 +358,11 @@ class BuildProvider(ApiProvider):
                 f"build {found['id']} has been {found['status']} for {age:.0f}s, longer than "
                 f"{self.door['buildTimeout']} ({timeout:g}s): it looks stuck, so a new build "
                 "starts instead "
-                f"of reattaching to it; its logs: {found.get('logsUrl')}"
+                f"of reattaching to it; its logs: {logs_command(found['id'])}"
             )
             found = None
         if found is not None:
-            status, logs = found["status"], found.get("logsUrl")
+            status, logs = found["status"], logs_command(found["id"])
             progress.info(f"reattaching to build {found['id']} ({status}); logs: {logs}")
             return found, "reattached"
         return None
@@ -392,7 +398,7 @@ class BuildProvider(ApiProvider):
         if cached:
             progress.info(f"Pipecat Cloud already had this image: build {build['id']}")
             return build, "cache"
-        progress.info(f"started build {build['id']}; logs: {build.get('logsUrl')}")
+        progress.info(f"started build {build['id']}; logs: {logs_command(build['id'])}")
         return build, "new"
 
     @staticmethod
@@ -447,7 +453,7 @@ class BuildProvider(ApiProvider):
     def _wait(
         self, client: api.Client, build: dict[str, Any], timeout: float, progress: Progress
     ) -> dict[str, Any]:
-        build_id, logs = build["id"], build.get("logsUrl")
+        build_id, logs = build["id"], logs_command(build["id"])
         patience, started = Patience(self.timings), time.monotonic()
         try:
             build = self._poll(client, build, timeout, progress, patience)
@@ -484,7 +490,7 @@ class BuildProvider(ApiProvider):
         progress: Progress,
         patience: Patience,
     ) -> dict[str, Any]:
-        build_id, logs = build["id"], build.get("logsUrl")
+        build_id, logs = build["id"], logs_command(build["id"])
         named = self.door["buildTimeout"]
         return poll(
             build,
