@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist chromium
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist chromium dashboard-screenshot
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -41,6 +41,10 @@ pulumi-go: install
 # one is on PATH, else Debian's chromium package (apt-get, as root or through sudo).
 chromium:
 	@scripts/install-chromium
+
+# docs/dashboard.png, the emulator's dashboard as README shows it, made again.
+dashboard-screenshot: install chromium
+	$(PY) scripts/dashboard-screenshot
 
 # Regenerate the SDKs (sdk/) and the reference pages (docs/reference/) from the schema.
 sdk: install

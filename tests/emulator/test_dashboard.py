@@ -1,7 +1,7 @@
 """The emulator's dashboard (`GET /`): what it shows of builds, agents, their deployments and
 sessions, secret sets, faults and the request log, read from its tables as a user reads them;
 that no secret a client sends reaches it, whatever the field; its control forms; and the page
-in a real browser (headless Chromium), with its live part."""
+in a real browser (headless Chromium), with its live part and the README's screenshot."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import base64
 import html
 import json
 import re
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ from pcc_provider.api import Client
 from pcc_provider.emulator import Emulator
 from pcc_provider.emulator.traffic import Logged, RequestLog, client_of
 
+REPO = Path(__file__).resolve().parents[2]
 PCC = "from pipecatcloud.cli.entry_point import entrypoint_cli_typer as c; c()"
 
 
@@ -452,3 +454,23 @@ def test_the_page_in_a_browser_follows_the_emulator(
     (agent,) = rows_of(live, "agents", data_agent="web")
     assert agent["status"] in ("creating", "validating")
     assert {r["client"] for r in tables(live)["requests"]} == {"python-requests"}
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def test_the_screenshot_command_makes_the_readme_picture_again(tmp_path: Path) -> None:
+    out = tmp_path / "dashboard.png"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "dashboard-screenshot"), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert png_size(out) == (1280, 900)
+    assert png_size(REPO / "docs" / "dashboard.png") == (1280, 900)
