@@ -14,8 +14,8 @@ no query and no header but the client's name (traffic.py).
 The control forms (queue a fault, clear the faults, reset the stats and request log, move the
 clock on) call what the control API calls (`ControlApi.parse_fault` checks a fault as
 `POST /_emulator/faults` does); they answer only requests from this machine (a loopback
-address) that no other site's page sent (no foreign `Origin`, no `Sec-Fetch-Site:
-cross-site`), since a browser lets any page post a form to 127.0.0.1.
+address, to a loopback Host) that no other site's page sent (no foreign `Origin`, no
+`Sec-Fetch-Site: cross-site`), since a browser lets any page post a form to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ class DashboardApi:
 
     def _refused(self, request: Request) -> Response | None:
         """A 403 page for a form posted from another machine or by another site's page."""
-        if not _loopback(request.remote_addr):
+        if not _loopback(request.remote_addr) or not _loopback_host(request.host):
             why = "The dashboard's controls answer only requests from this machine."
         elif request.headers.get("Sec-Fetch-Site", "same-origin") not in (
             "same-origin",
@@ -260,6 +260,17 @@ def _loopback(address: str | None) -> bool:
         return False
     mapped = getattr(ip, "ipv4_mapped", None)
     return bool((mapped or ip).is_loopback)
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether the Host a request names is this machine (`localhost`, a loopback address): a
+    page of another site whose name was made to point here (DNS rebinding) names its own."""
+    name = host
+    if name.startswith("["):  # [::1]:8080
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:  # 127.0.0.1:8080, localhost:8080
+        name = name.partition(":")[0]
+    return name.lower() == "localhost" or _loopback(name)
 
 
 def _html(body: str, status: int = 200) -> Response:

@@ -419,6 +419,12 @@ def test_the_forms_answer_only_the_dashboard_on_this_machine(
         refused = requests.post(form, headers=headers, allow_redirects=False)
         assert refused.status_code == 403
         assert "only forms of the dashboard itself" in refused.text
+    # A page of another site whose name was made to point here (DNS rebinding).
+    port = emulator.url.rsplit(":", 1)[1]
+    rebound = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    refused = requests.post(form, headers=rebound, allow_redirects=False)
+    assert refused.status_code == 403
+    assert "only requests from this machine" in refused.text
     # Another machine.
     remote = WsgiClient(emu.app).post(
         "/_emulator/dashboard/faults/clear", environ_base={"REMOTE_ADDR": "192.0.2.7"}
@@ -427,7 +433,8 @@ def test_the_forms_answer_only_the_dashboard_on_this_machine(
     assert "only requests from this machine" in remote.get_data(as_text=True)
     assert len(emulator.control("GET", "/faults").json()["faults"]) == 1
     # From this machine, by the dashboard itself (a browser sends its Origin; curl none).
-    for headers in ({"Origin": emulator.url, "Sec-Fetch-Site": "same-origin"}, {}):
+    local = {"Host": f"localhost:{port}", "Origin": f"http://localhost:{port}"}
+    for headers in ({"Origin": emulator.url, "Sec-Fetch-Site": "same-origin"}, {}, local):
         emulator.fault("GET /v1/regions", status=503)
         cleared = requests.post(form, headers=headers, allow_redirects=False)
         assert cleared.status_code == 303
