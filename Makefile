@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist chromium dashboard-screenshot
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -36,6 +36,15 @@ typescript: install
 pulumi-go: install
 	@echo "==> Go language host"
 	@scripts/install-pulumi-go
+
+# A headless Chromium for the emulator dashboard's browser tests and its screenshot: quiet when
+# one is on PATH, else Debian's chromium package (apt-get, as root or through sudo).
+chromium:
+	@scripts/install-chromium
+
+# docs/dashboard.png, the emulator's dashboard as README shows it, made again.
+dashboard-screenshot: install chromium
+	$(PY) scripts/dashboard-screenshot
 
 # Regenerate the SDKs (sdk/) and the reference pages (docs/reference/) from the schema.
 sdk: install
@@ -70,7 +79,7 @@ typecheck: install
 	@echo "==> mypy"
 	mypy
 
-pytest: pulumi dist
+pytest: pulumi dist chromium
 	@echo "==> pytest (unit, emulator and end-to-end tests under the real Pulumi engine)"
 	@# Four workers on two cores: the engine tests mostly wait on pulumi and emulated builds.
 	pytest -q -n 4

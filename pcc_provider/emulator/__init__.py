@@ -16,8 +16,10 @@
     render.py       the API's JSON of an entity at a time `now`: pure functions
     web.py          HTTP helpers: the error shape, JSON bodies, request validators
     storage.py      the presigned-POST upload target (an S3 bucket)
-    traffic.py      request counts and injected faults
-    public.py, organization.py, control.py   the route tables (handlers are their endpoints)
+    traffic.py      request counts, injected faults, the request log (a ring buffer)
+    page.py         the dashboard's HTML, from the API's JSON (render.py): pure functions
+    public.py, organization.py, control.py, dashboard.py   the route tables (handlers are
+                    their endpoints); dashboard.py: `GET /` and its forms
     app.py          the WSGI app composing them: dispatch, auth, faults, stats
     server.py       waitress, in a thread (`Emulator`) or in the foreground (`serve`)
 
@@ -46,6 +48,10 @@ the agent's logs), never start (`agent_start_timeout` after 60 s) or end `comple
 it started; any other bot runs until stopped or maxSessionDuration. Request limits come from
 openapi.json (spec.py).
 
+The dashboard, `GET /` (dashboard.py, page.py): the builds, agents with their deployments and
+sessions, secret sets (keys only), faults and the request log, as the API renders them, every
+string vetted with the provider's redaction rule against the secrets the emulator holds.
+
 Control endpoints (no auth, not counted in the stats):
     GET/DELETE /_emulator/stats   {"requests": {"GET /v1/builds/{buildId}": n, ...},
                                    "uploadedBytes": n, "uploadAuthorizationHeaders": n,
@@ -65,11 +71,15 @@ Control endpoints (no auth, not counted in the stats):
                  it is: invalid values and HTTP-dates too)
                | {"route": "GET /v1/builds", "body": "endless", "total": "abc", "times": 500}
                  (the first page whatever the offset, saying `total`; 1e9 if not given)
+    GET        /_emulator/builds/{buildId}   as `GET /v1/builds/{buildId}`; `/logs`: its log, text
     DELETE     /_emulator/builds/{buildId}   (the real API cannot delete builds)
+    GET        /_emulator/secrets/{setName}  its name, type, region, status and keys; no value
+    GET        /_emulator/requests  the request log (newest first) and the faults fired
     POST       /_emulator/secrets/{setName}/fail  {"errorMessage": ...}: its next
                provisioning ends `failed`
-    GET        /_emulator/agents/{agentName}  each deployment's build, settings and the version of
-               each secret set it bound; its sessions as they stand, with the bot each plays
+    GET        /_emulator/agents/{agentName}  each deployment's build (or image), settings and
+               the version of each secret set it bound; its sessions as they stand, with
+               the bot each plays
     POST       /_emulator/agents/{agentName}/sessions  {"endState": "completed", "seconds": 30,
                "botStartSeconds": 2, "coldStart": true} (no endState: active; with
                "endsAfter": seconds it ends `completed` that long from now)

@@ -1,11 +1,16 @@
 """The emulator's WSGI app: composes the route tables; keeps dispatch, auth, faults and stats.
 
-Four areas, each a route table whose endpoints are its handler methods:
+Five areas, each a route table whose endpoints are its handler methods:
 - `/v1/...`: the Pipecat Cloud API (public.py) and the official CLI's organization-scoped
   routes (organization.py), bearer-key auth: the private key, but a public key of the
   organization (organization_keys.py) under `/v1/public/` (starting a session);
 - `/_storage/<bucket>`: the presigned-POST upload target (storage.py);
-- `/_emulator/...`: control endpoints for tests and demos (control.py), no auth, not counted.
+- `/_emulator/...`: control endpoints for tests and demos (control.py), no auth, not counted;
+- `/`: the dashboard (dashboard.py), its live part and forms under `/_emulator/dashboard/`.
+
+Each request to the first two areas (and any not understood) is counted under its route and
+logged (traffic.RequestLog: route, the URL's variables, status, time taken, client), with the
+fault that fired on it; the dashboard and the control endpoints are neither.
 
 Any request that is not understood gets a 4xx with `{error, code}`; an unexpected exception
 becomes a 500 with the same shape, never a dead server.
@@ -16,7 +21,8 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -27,12 +33,13 @@ from werkzeug.wrappers import Request, Response
 
 from pcc_provider.emulator.backend import Backend
 from pcc_provider.emulator.control import ControlApi
+from pcc_provider.emulator.dashboard import DashboardApi
 from pcc_provider.emulator.errors import NotFound as Unknown
 from pcc_provider.emulator.errors import ServiceError
 from pcc_provider.emulator.organization import OrganizationApi
 from pcc_provider.emulator.public import PublicApi
 from pcc_provider.emulator.storage import UploadTarget, s3_error_response
-from pcc_provider.emulator.traffic import Fault, Faults, Stats, echoed
+from pcc_provider.emulator.traffic import Fault, Faults, Logged, Stats, client_of, echoed
 from pcc_provider.emulator.web import (
     CONVERTERS,
     error_response,
@@ -43,6 +50,10 @@ from pcc_provider.emulator.web import (
 log = logging.getLogger("pcc_provider.emulator")
 # The routes a public API key opens (and the private key does not).
 PUBLIC_KEY_ROUTES = "/v1/public/"
+# Where a request the app counts and logs stashes what the log says of it (its route, the
+# URL's variables, the fault that fired), in the WSGI environ.
+LOGGED = "pcc_emulator.logged"
+FAULTED = "pcc_emulator.fault"
 
 
 class DropConnection(ClientDisconnected):  # type: ignore[misc]
@@ -85,8 +96,17 @@ class EmulatorApp:
             self._base_url,
             lambda: self.on_config(),
         )
+        dashboard = DashboardApi(
+            store,
+            self.stats,
+            self.faults,
+            control,
+            sorted(self.faultable),
+            self._base_url,
+            self._secrets,
+        )
         self.url_map = Map(
-            [*served, *control.rules()],
+            [*served, *control.rules(), *dashboard.rules()],
             strict_slashes=False,
             merge_slashes=False,
             redirect_defaults=False,
@@ -96,12 +116,42 @@ class EmulatorApp:
     def _base_url(self) -> str:
         return self.base_url
 
+    def _secrets(self) -> list[str]:
+        """What no page may show: the API key and what the service holds (secret values, an
+        image pull secret's credentials, public keys, registry key starts)."""
+        return [self.api_key, *self.store.secret_words()]
+
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         request = Request(environ)
-        response = self.dispatch(request)
+        came, started = self.store.clock.now(), time.perf_counter()
+        status: int | None = None
+        try:
+            response = self.dispatch(request)
+            status = response.status_code
+        finally:
+            self._log(request, came, status, time.perf_counter() - started)
         return response(environ, start_response)
+
+    def _log(self, request: Request, came: float, status: int | None, seconds: float) -> None:
+        """Log a counted request (not the dashboard's, nor the control API's): no body, no
+        query, no header but the client's name."""
+        logged = request.environ.get(LOGGED)
+        if logged is None:
+            return
+        route, args = logged
+        self.stats.log.add(
+            Logged(
+                at=came,
+                route=route,
+                args=args,
+                status=status,
+                seconds=seconds,
+                client=client_of(request.headers.get("User-Agent", "")),
+                fault=request.environ.get(FAULTED),
+            )
+        )
 
     def dispatch(self, request: Request) -> Response:
         is_api = request.path == "/v1" or request.path.startswith("/v1/")
@@ -111,7 +161,7 @@ class EmulatorApp:
             try:
                 rule, args = adapter.match(return_rule=True)
             except MethodNotAllowed as exc:
-                self._count(request, f"{request.method} (unmatched)", is_storage)
+                self._count(request, f"{request.method} (unmatched)", is_storage, None)
                 if is_storage:
                     return s3_error_response(
                         405,
@@ -127,7 +177,7 @@ class EmulatorApp:
                     "Method not allowed", status=405, headers={"Allow": allow}
                 ) from None
             except (NotFound, RequestRedirect):
-                self._count(request, f"{request.method} (unmatched)", is_storage)
+                self._count(request, f"{request.method} (unmatched)", is_storage, None)
                 if is_storage:
                     return s3_error_response(404, "NoSuchKey", "The specified key does not exist.")
                 if is_api:
@@ -135,11 +185,12 @@ class EmulatorApp:
                 raise Unknown("Not found") from None
             route = route_key(request.method, rule.rule)
             fault = endless = None
-            if not route.split(" ", 1)[1].startswith("/_emulator"):
-                self._count(request, route, is_storage)
+            if not _is_control(rule.rule):
+                self._count(request, route, is_storage, args)
                 fault = self.faults.take(route)
                 if fault is not None:
-                    self.stats.fired()
+                    self.stats.fired(fault, self.store.clock.now())
+                    request.environ[FAULTED] = fault.describe()
                 if fault is not None and fault.delay:
                     self.faults.wait(fault)
                 if fault is not None and fault.body == "endless":
@@ -169,10 +220,16 @@ class EmulatorApp:
             log.exception("emulator bug while serving %s %s", request.method, request.path)
             return error_response(ServiceError("Internal server error", status=500))
 
-    def _count(self, request: Request, key: str, is_storage: bool) -> None:
+    def _count(
+        self, request: Request, key: str, is_storage: bool, args: Mapping[str, Any] | None
+    ) -> None:
+        """Count the request under `key`, and mark it for the log: its route and the URL's
+        variables (`args`; None: no route matched, and the path is what the log keeps)."""
         self.stats.count(
             key, upload_authorization=is_storage and "Authorization" in request.headers
         )
+        variables = {"path": request.path} if args is None else {k: str(v) for k, v in args.items()}
+        request.environ[LOGGED] = (key, variables)
 
     def _authorize(self, request: Request) -> None:
         """The private key everywhere under `/v1`, but under `/v1/public/` (the spec's
@@ -225,6 +282,11 @@ class EmulatorApp:
         if "offset" in page:
             page["offset"] = request.args.get("offset", type=int, default=0)
         return json_response(page)
+
+
+def _is_control(rule: str) -> bool:
+    """The control endpoints and the dashboard: neither counted, logged nor faultable."""
+    return rule == "/" or rule.startswith("/_emulator")
 
 
 def _first_page(request: Request) -> Request:

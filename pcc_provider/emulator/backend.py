@@ -11,6 +11,8 @@ advancing the `Clock`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import os
@@ -781,6 +783,21 @@ class Backend:
                 raise NotFound("Secret not found")
             self._provision(found, self.clock.now())
 
+    def secret_words(self) -> list[str]:
+        """What the service holds that no page may show (the dashboard vets every string it
+        shows against these, with the API key): each secret value, an image pull secret's
+        `username:password` and password too, the public API keys, and the start of each
+        registry key (all of its material the service keeps)."""
+        with self.lock:
+            sets = list(self.secret_sets.values())
+            words = [k.key for k in self.api_keys.values()]
+            words += [k.key_prefix for k in self.registry_keys.values()]
+        for found in sets:
+            words += found.values.values()
+            if found.type == "imagePullSecret":
+                words += _credentials(found.values.get("secretValue", ""))
+        return words
+
     def fail_secret_set(self, name: str, message: str) -> None:
         """The next provisioning of `name` fails with `message`."""
         with self.lock:
@@ -947,6 +964,17 @@ class Backend:
                 found.revoked_at = self.clock.now()
                 self.records.save(kind, found.id, found)
         return found
+
+
+def _credentials(value: str) -> list[str]:
+    """An image pull secret's `username:password` and password, from their base64 (as pcc and
+    the provider send them); nothing if the value is not that."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (binascii.Error, ValueError):
+        return []
+    _, colon, password = decoded.partition(":")
+    return [decoded, password] if colon and password else [decoded]
 
 
 def _check_sizing(cpu: Any, memory: Any) -> None:

@@ -11,7 +11,9 @@ its sessions), and add a session to an agent (`{"endState": "completed", "second
 "coldStart": true}`; no endState: still active, and with `"endsAfter": seconds` it ends
 `completed` by itself that long from now), beside those `POST /v1/public/{agent}/start`
 starts. The stats count, besides requests, the sessions cut by deleting their agent
-(`sessionsCut`, and `sessionsCutByAgent` by agent name).
+(`sessionsCut`, and `sessionsCutByAgent` by agent name); resetting them empties the request
+log too. A build (and its log, as text) and a secret set (its keys) are read here without a
+key, for the dashboard's links (dashboard.py, which serves `/_emulator/requests` too).
 """
 
 from __future__ import annotations
@@ -83,14 +85,19 @@ class ControlApi:
             Rule("/_emulator/faults", methods=["GET"], endpoint=self.faults_get),
             Rule("/_emulator/faults", methods=["POST"], endpoint=self.faults_add),
             Rule("/_emulator/faults", methods=["DELETE"], endpoint=self.faults_clear),
+            Rule("/_emulator/builds/<build:buildId>", methods=["GET"], endpoint=self.build_get),
             Rule(
                 "/_emulator/builds/<build:buildId>", methods=["DELETE"], endpoint=self.vanish_build
+            ),
+            Rule(
+                "/_emulator/builds/<build:buildId>/logs", methods=["GET"], endpoint=self.build_logs
             ),
             Rule(
                 "/_emulator/builds/<build:buildId>/finish",
                 methods=["POST"],
                 endpoint=self.finish_build,
             ),
+            Rule("/_emulator/secrets/<setName>", methods=["GET"], endpoint=self.secret_set_get),
             Rule(
                 "/_emulator/secrets/<setName>/fail",
                 methods=["POST"],
@@ -161,10 +168,11 @@ class ControlApi:
         return json_response({"faults": self.faults.to_json()})
 
     def faults_add(self, request: Request) -> Response:
-        self.faults.add(self._fault(read_json(request)))
+        self.faults.add(self.parse_fault(read_json(request)))
         return json_response({"faults": self.faults.to_json()}, 201)
 
-    def _fault(self, body: dict[str, Any]) -> Fault:
+    def parse_fault(self, body: dict[str, Any]) -> Fault:
+        """The fault a request's body describes, or a 400 saying what is wrong with it."""
         unknown = sorted(set(body) - FAULT_KEYS)
         if unknown:
             bad_request(f"Unknown fault keys: {', '.join(unknown)}")
@@ -262,6 +270,28 @@ class ControlApi:
         return json_response({"faults": []})
 
     # -- test-only actions -------------------------------------------------------------------
+
+    def build_get(self, request: Request, buildId: str) -> Response:
+        """A build as `GET /v1/builds/{id}` answers it, with no key: the dashboard links here."""
+        build = self.backend.get_build(check_build_id(buildId))
+        body = render.build_json(
+            build, self.backend.clock.now(), self.backend.organization, self.base_url()
+        )
+        return json_response({"build": body})
+
+    def build_logs(self, request: Request, buildId: str) -> Response:
+        """A build's log lines written so far, as plain text (for a browser)."""
+        build = self.backend.get_build(check_build_id(buildId))
+        lines = render.build_logs(build, self.backend.clock.now(), self.backend.organization)
+        return Response("".join(f"{line}\n" for line in lines), mimetype="text/plain")
+
+    def secret_set_get(self, request: Request, setName: str) -> Response:
+        """A set as the API describes it: its name, type, region, status and key names, image
+        pull secrets too; never a value."""
+        found = self.backend.get_secret_set(setName)
+        now = self.backend.clock.now()
+        keys = render.secret_set_json(found, now, True)["secrets"]
+        return json_response({**render.secret_set_json(found, now, False), "secrets": keys})
 
     def vanish_build(self, request: Request, buildId: str) -> Response:
         self.backend.delete_build(check_build_id(buildId))

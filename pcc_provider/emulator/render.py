@@ -368,9 +368,17 @@ def agent_list_item(
 
 
 def deployments_json(agent: Agent) -> list[dict[str, Any]]:
-    """Each deployment's build, settings and the version of each secret set it bound."""
+    """Each deployment's build (or image), settings and the version of each secret set it
+    bound, oldest first."""
     return [
-        {"id": d.id, "buildId": d.build_id, "boundSets": d.bound_sets, "settings": d.settings}
+        {
+            "id": d.id,
+            "createdAt": iso(d.created_at),
+            "buildId": d.build_id,
+            "image": d.image,
+            "boundSets": d.bound_sets,
+            "settings": d.settings,
+        }
         for d in agent.deployments
     ]
 

@@ -1,8 +1,12 @@
-"""What the emulator does to traffic besides answering it: request counts and injected faults.
+"""What the emulator does to traffic besides answering it: request counts, injected faults and
+the request log.
 
 The app counts each request under its route ("<METHOD> <path template>") and, before
 handling one, takes the next fault queued for its route; the control API reads and changes
-both. Nothing here speaks HTTP.
+both. It also logs the last requests (`RequestLog`, a ring buffer the dashboard shows): the
+route, the URL's variables, the status, the time taken, the client (`client_of`, from the
+User-Agent), the fault that fired; never a body, a query or a header. Nothing here speaks
+HTTP.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import shlex
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -110,6 +114,26 @@ class Fault:
             body["delay"] = self.delay
         return body
 
+    def describe(self) -> str:
+        """What it does to a request, in a few words: `503`, `503 html`, `drop`, `hold 5 s`."""
+        if self.acted:
+            what = "act, then drop"
+        elif self.drop:
+            what = "drop"
+        elif self.hold:
+            return f"hold {self.delay:g} s"
+        elif self.body == "endless":
+            what = "endless list"
+        elif self.status:
+            what = str(self.status) if self.body == "json" else f"{self.status} {self.body}"
+        else:
+            what = ""
+        delay = f"delay {self.delay:g} s" if self.delay else ""
+        return ", ".join(w for w in (delay, what) if w)
+
+
+FIRED_KEPT = 100  # the fired faults Stats keeps (its count counts them all)
+
 
 class Stats:
     def __init__(self) -> None:
@@ -122,6 +146,10 @@ class Stats:
         self.faults_fired = 0
         # Sessions still active when their agent was deleted, by agent name: live calls cut.
         self.cut: dict[str, int] = {}
+        # The last faults that fired, oldest first: when (the service's time), where, what.
+        self.fired_faults: deque[dict[str, Any]] = deque(maxlen=FIRED_KEPT)
+        # The last requests, with their status and client (the dashboard's request log).
+        self.log = RequestLog()
 
     def count(self, key: str, *, upload_authorization: bool = False) -> None:
         with self.lock:
@@ -129,9 +157,15 @@ class Stats:
             if upload_authorization:
                 self.upload_authorization_headers += 1
 
-    def fired(self) -> None:
+    def fired(self, fault: Fault, at: float) -> None:
         with self.lock:
             self.faults_fired += 1
+            self.fired_faults.append({"at": at, "route": fault.route, "fault": fault.describe()})
+
+    def fired_json(self) -> list[dict[str, Any]]:
+        """The last faults that fired, newest first."""
+        with self.lock:
+            return [dict(f) for f in reversed(self.fired_faults)]
 
     def sessions_cut(self, agent_name: str, count: int) -> None:
         with self.lock:
@@ -159,6 +193,8 @@ class Stats:
             self.upload_authorization_headers = 0
             self.faults_fired = 0
             self.cut.clear()
+            self.fired_faults.clear()
+        self.log.clear()
 
 
 class Faults:
@@ -200,3 +236,105 @@ class Faults:
     def to_json(self) -> list[dict[str, Any]]:
         with self.lock:
             return [f.to_json() for f in self.queue]
+
+
+# -- the request log -------------------------------------------------------------------------
+
+# The clients the request log tells apart, by the start of their User-Agent (or a word in it),
+# first match wins. Only these names are shown, never the header: a client may put anything
+# there.
+CLIENTS: tuple[tuple[str, str], ...] = (
+    ("pcc-provider", "pcc-provider"),  # pcc_provider.api's sessions
+    ("PipecatCloudCLI/", "pcc"),  # pipecatcloud 1.4.0's API calls
+    ("pipecat-cloud-deploy-action", "GitHub action"),  # its @actions/http-client
+    ("python-requests/", "python-requests"),
+    ("curl/", "curl"),
+)
+# Words in a User-Agent: aiohttp's own (pcc's context upload and a few of its calls send no
+# User-Agent of their own), Node's fetch (the GitHub action's context upload), a browser.
+CLIENT_WORDS: tuple[tuple[str, str], ...] = (
+    ("aiohttp/", "aiohttp (pcc)"),
+    ("Mozilla/", "browser"),
+)
+NODE_FETCH = ("node", "undici")  # Node's fetch: its whole User-Agent
+
+
+def client_of(user_agent: str) -> str:
+    """Which client sent a request, named from its User-Agent: one of a few fixed names."""
+    if not user_agent:
+        return "no User-Agent"
+    for prefix, name in CLIENTS:
+        if user_agent.startswith(prefix):
+            return name
+    for word, name in CLIENT_WORDS:
+        if word in user_agent:
+            return name
+    return "node fetch" if user_agent in NODE_FETCH else "other"
+
+
+LOG_SIZE = 500  # the requests the log keeps
+ARG_CHARS = 200  # a URL variable is kept up to this long
+
+
+@dataclass(frozen=True)
+class Logged:
+    """One request as the log keeps it: no body, no query, no header but the client's name."""
+
+    at: float  # when it came (the service's time)
+    route: str  # "<METHOD> <path template>", or "<METHOD> (unmatched)"
+    args: dict[str, str]  # the URL's variables (an unmatched request: its path, as `path`)
+    status: int | None  # None: no answer (a fault dropped the connection)
+    seconds: float  # from its arrival to its answer (or the connection dropped)
+    client: str  # client_of(its User-Agent)
+    fault: str | None = None  # what a fault did to it (Fault.describe), if one fired
+    id: int = field(default=0, compare=False)  # its place in the log's sequence, from 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "route": self.route,
+            "args": dict(self.args),
+            "status": self.status,
+            "seconds": round(self.seconds, 4),
+            "client": self.client,
+            "fault": self.fault,
+        }
+
+
+class RequestLog:
+    """The last LOG_SIZE requests, a ring buffer: the oldest go as new ones come."""
+
+    def __init__(self, size: int = LOG_SIZE) -> None:
+        self.lock = threading.Lock()
+        self.entries: deque[Logged] = deque(maxlen=size)
+        self.count = 0  # requests logged since the last clear, also those gone from the buffer
+
+    def add(self, entry: Logged) -> None:
+        args = {k: v[:ARG_CHARS] for k, v in entry.args.items()}
+        with self.lock:
+            self.count += 1
+            self.entries.append(
+                Logged(
+                    entry.at,
+                    entry.route,
+                    args,
+                    entry.status,
+                    entry.seconds,
+                    entry.client,
+                    entry.fault,
+                    self.count,
+                )
+            )
+
+    def newest(self, limit: int | None = None) -> list[Logged]:
+        """The requests kept, newest first (the `limit` newest, if given)."""
+        with self.lock:
+            kept = list(self.entries)
+        kept.reverse()
+        return kept if limit is None else kept[:limit]
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.count = 0

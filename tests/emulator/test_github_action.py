@@ -35,7 +35,15 @@ from waiting import eventually
 
 from pcc_provider import context as build_context
 
-HEADERS = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+# Its API client (@actions/http-client) names it in the User-Agent; its context upload is Node's
+# fetch, whose User-Agent is `node`.
+USER_AGENT = "pipecat-cloud-deploy-action"
+UPLOAD_USER_AGENT = "node"
+HEADERS = {
+    "Authorization": f"Bearer {API_KEY}",
+    "Content-Type": "application/json",
+    "User-Agent": USER_AGENT,
+}
 # The action's own exclusions when the folder has no .dockerignore (a subset: the names the
 # tests' folders could hold). Matched against every path component, never normalized.
 ALWAYS_EXCLUDED = (".env", ".env.*", "*.pem", "*.key")
@@ -92,7 +100,12 @@ class Action:
         if "Content-Type" not in fields:
             form.append(("Content-Type", (None, "application/gzip")))
         form.append(("file", ("context.tar.gz", archive, "application/gzip")))
-        uploaded = requests.post(grant.body["uploadUrl"], files=form, timeout=30)
+        uploaded = requests.post(
+            grant.body["uploadUrl"],
+            files=form,
+            headers={"User-Agent": UPLOAD_USER_AGENT},
+            timeout=30,
+        )
         assert uploaded.ok, f"Upload failed: HTTP {uploaded.status_code} - {uploaded.text}"
         body: dict[str, Any] = {"uploadId": grant.body["uploadId"], "dockerfilePath": dockerfile}
         if region:

@@ -20,6 +20,7 @@ ROUTE_MODULES = [
     "pcc_provider.emulator.public",
     "pcc_provider.emulator.organization",
     "pcc_provider.emulator.control",
+    "pcc_provider.emulator.dashboard",
 ]
 
 
