@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/waiting.py [--customers 40] [--deploy-seconds 20]
                                            [--set-seconds 5] [--warm-seconds 3]
+                                           [--skip-checkpoints]
 
 Row 2 of issue 20: one program, N customers, each a SecretSet and an Agent bound to it; the
 emulator's deployments take --deploy-seconds, its sets --set-seconds. The stack of 1 customer
@@ -105,8 +106,14 @@ def polls(counts: dict[str, int]) -> int:
     return sum(counts.get(route, 0) for route in POLLS)
 
 
-def customers(tmp: Path, emu: Emulator, count: int, deploy: float) -> dict[str, Any]:
+def customers(
+    tmp: Path, emu: Emulator, count: int, deploy: float, skip_checkpoints: bool = False
+) -> dict[str, Any]:
     stack = engine_stack(tmp, f"customers{count}", customers_program(count), emu.api_url)
+    if skip_checkpoints:
+        # The engine persists the whole state at each step's start and end, one write at a
+        # time: with hundreds of resources those writes, not the provider, pace the creates.
+        stack.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
     with Counts(emu.url) as counts:
         took = timed(lambda: stack.up("--parallel", "256"))
     final = counts.samples[-1][1]
@@ -152,6 +159,11 @@ def main() -> int:
     parser.add_argument("--deploy-seconds", type=float, default=20.0)
     parser.add_argument("--set-seconds", type=float, default=5.0)
     parser.add_argument("--warm-seconds", type=float, default=3.0)
+    parser.add_argument(
+        "--skip-checkpoints",
+        action="store_true",
+        help="both stacks with PULUMI_SKIP_CHECKPOINTS=true: the engine's own step cost aside",
+    )
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -163,14 +175,17 @@ def main() -> int:
             replica_warm_seconds=args.warm_seconds,
         ) as emu,
     ):
-        one = customers(Path(tmp), emu, 1, args.deploy_seconds)
-        many = customers(Path(tmp), emu, args.customers, args.deploy_seconds)
+        skip = args.skip_checkpoints
+        one = customers(Path(tmp), emu, 1, args.deploy_seconds, skip)
+        many = customers(Path(tmp), emu, args.customers, args.deploy_seconds, skip)
         emu.config.agent_ready_seconds = 5.0
         hot = warm(Path(tmp), emu, opt_out=False)
         cold = warm(Path(tmp), emu, opt_out=True)
     ratio = many["seconds"] / one["seconds"]
     rate = many["waiting"][0] if many["waiting"] else float("inf")
     print(f"deployments of {args.deploy_seconds:g} s, sets of {args.set_seconds:g} s, one `up`:")
+    if args.skip_checkpoints:
+        print("(PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end)")
     print(f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}")
     for label, run in (("1 customer (reference)", one), (f"{args.customers} customers", many)):
         steady = f"{run['waiting'][0]:.0f} over {run['waiting'][1]:.0f}s" if run["waiting"] else "-"
