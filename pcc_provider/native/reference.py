@@ -146,6 +146,76 @@ def function_page(token: str, function: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def deployment_page() -> str:
+    """The Deployment component's page (Python only): its arguments, its outputs, and each key
+    of pcc-deploy.toml with the Agent keyword it sets, from the file's schema."""
+    from pcc_provider import deployment
+
+    rows = []
+    for key in deployment.SCHEMA:
+        if key.refused:
+            sets = f"refused: {key.refused}"
+        elif key.keyword:
+            sets = f"`{key.keyword}` (Agent)"
+        elif key.path[0] == "build":
+            sets = "the `Build` of a cloud build"
+        elif key.path[0] == "docker":
+            sets = "checked, then ignored (`pcc docker build-push` reads it, not `pcc deploy`)"
+        else:
+            sets = f"part of `{key.path[0]}`"
+        rows.append(f"| `{key.name}` | {key.kind.name} | {_cell(sets)} |")
+    summary = " ".join((deployment.Deployment.__doc__ or "").split("\n\n")[0].split())
+    return "\n".join(
+        [
+            "# Deployment",
+            "",
+            "<!-- Written by `python -m pcc_provider.native.reference` from "
+            "pcc_provider.deployment: do not edit by hand (`make sdk`). -->",
+            "",
+            _cell(summary),
+            "",
+            "Python only: `pcc_provider.Deployment`, a component of a `Build` (when the file asks "
+            "for a cloud build) and an [Agent](agent.md). Other languages declare those two.",
+            "",
+            "## Example",
+            "",
+            "```python",
+            "import pulumi",
+            "from pcc_provider import Deployment",
+            "",
+            'bot = Deployment("bot", config_file="pcc-deploy.toml", min_agents=1)',
+            'pulumi.export("image", bot.image_uri)',
+            "```",
+            "",
+            "## Arguments",
+            "",
+            "| name | type | | description |",
+            "|---|---|---|---|",
+            '| `config_file` | path | default `"pcc-deploy.toml"` | The file, read as '
+            "pipecatcloud 1.4.0 reads it; paths in it are relative to its folder. |",
+            "| any [Agent](agent.md) keyword | | | Overrides the file's setting "
+            "(`adopt_existing=True`, `deploy_timeout`, `smoke`, ...). |",
+            "",
+            "## Outputs",
+            "",
+            "| name | type | description |",
+            "|---|---|---|",
+            "| `agent` | Agent | The agent. |",
+            "| `build` | Build or None | The cloud build, when the file names neither `image` "
+            "nor `build_id`. |",
+            "| `image_uri` | string | The image the agent runs. |",
+            "| `service_name` | string | The agent's name. |",
+            "",
+            "## pcc-deploy.toml keys",
+            "",
+            "| key | type | what it sets |",
+            "|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+
+
 def _file(token: str) -> str:
     return f"{snake(token.rsplit(':', 1)[1]).replace('_', '-')}.md"
 
@@ -160,6 +230,7 @@ def pages() -> dict[str, str]:
     written.update(
         {_file(token): function_page(token, f) for token, f in spec["functions"].items()}
     )
+    written["deployment.md"] = deployment_page()
     config = spec["provider"]["inputProperties"]
     index = [
         "# pipecat reference",
