@@ -476,6 +476,7 @@ class OwnedObjectProvider(ApiProvider):
             describe=lambda _, took: f"deleting {self.what} {name} ({took:.0f}s)",
             expired=lambda _: StillThere(f"it still exists after {timeout:g}s"),
             progress=progress,
+            gone=True,
         )
         return True
 
@@ -492,17 +493,19 @@ class OwnedObjectProvider(ApiProvider):
         describe: Callable[[T, float], str],
         expired: Callable[[T], Exception],
         progress: Progress,
+        gone: bool = False,
     ) -> T:
         """Poll the object as the lookout of its kind sees it (watch.py) until `done`, from
         `start`. `seen`: what the caller knows of it now; `looked`: what a poll makes of the
-        next look (None: it is gone). An API error that may pass is tolerated a few times
-        (Patience): the poll goes on with what it saw last."""
+        next look (None: it is gone). `gone`: a delete's wait, which the list's not showing
+        it ends. An API error that may pass is tolerated a few times (Patience): the poll
+        goes on with what it saw last."""
         patience = Patience(self.timings)
         every = self.timings.poll_interval
-        with watch.Lookout.waiting(self.watched, client, name, self._detail(name), seen, every) as (
-            lookout,
-            waiter,
-        ):
+        detail = self._detail(name)
+        with watch.Lookout.waiting(
+            self.watched, client, name, detail, seen, every, absence_suffices=gone
+        ) as (lookout, waiter):
             next_look = watch.fetcher(lookout, waiter)
             latest = [start]
 

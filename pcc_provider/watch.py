@@ -84,9 +84,19 @@ SECRET_SETS = Kind(
 class Waiter:
     """One resource waiting: what the lookout last saw of it, handed over look by look."""
 
-    def __init__(self, name: str, detail: Detail | None, seen: Entry | None, every: float) -> None:
+    def __init__(
+        self,
+        name: str,
+        detail: Detail | None,
+        seen: Entry | None,
+        every: float,
+        absence_suffices: bool = False,
+    ) -> None:
         self.name = name
         self.detail = detail  # None: the list entry is all there is (an image pull secret)
+        # A delete's wait: gone from the list is gone, with no detail call to confirm it (a
+        # create's wait must confirm: a list may not show a new object yet).
+        self.absence_suffices = absence_suffices
         self.every = every
         self.confirmed: Hashable = None  # the signature its last detail was taken at
         self.detailed_at = time.monotonic()
@@ -140,10 +150,11 @@ class Lookout:
         detail: Detail | None,
         seen: Entry | None,
         every: float = FIRST_LOOK,
+        absence_suffices: bool = False,
     ) -> Iterator[tuple[Lookout, Waiter]]:
         """Register a waiter for `name` with the lookout of its kind, URL and key (started if
         none runs); `seen`: what the caller knows of it now (its last answer)."""
-        waiter = Waiter(name, detail, seen, every)
+        waiter = Waiter(name, detail, seen, every, absence_suffices)
         waiter.confirmed = kind.signature(seen)
         ident = (client.identity, kind.name)
         with cls._lock:
@@ -210,13 +221,21 @@ class Lookout:
         )
         for waiter in waiters:
             if waiter in moved or waiter in rest[: self.kind.in_turn]:
-                self._detail(waiter, entries.get(waiter.name))
+                self._detail(waiter, entries.get(waiter.name), listed=not lone)
             else:
                 waiter.tell(waiter.latest)  # unchanged: the row goes on counting
 
-    def _detail(self, waiter: Waiter, entry: Entry | None) -> None:
+    def _detail(self, waiter: Waiter, entry: Entry | None, listed: bool = True) -> None:
+        """`listed`: whether this look listed the kind (a lone waiter's look lists nothing,
+        so its missing entry says nothing)."""
         signature = self.kind.signature(entry)
-        if waiter.detail is None or (entry is not None and self.kind.entry_suffices):
+        if not listed:
+            told = False
+        elif entry is not None:
+            told = self.kind.entry_suffices
+        else:
+            told = waiter.absence_suffices
+        if waiter.detail is None or told:
             waiter.confirmed = signature
             waiter.tell(dict(entry) if entry is not None else None)
             return
