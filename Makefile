@@ -42,7 +42,7 @@ pulumi-go: install
 chromium:
 	@scripts/install-chromium
 
-# docs/dashboard.png, the emulator's dashboard as README shows it, made again.
+# docs/dashboard.png, the emulator's dashboard as docs/emulator.md shows it, made again.
 dashboard-screenshot: install chromium
 	$(PY) scripts/dashboard-screenshot
 

@@ -14,7 +14,8 @@
 
 The plugin is a PyInstaller one-folder build of the native provider: a launcher and its
 `_internal/` folder with the Python runtime and every dependency, so it runs with no
-Python, no pcc-provider and no network on the user's machine (README: "Install").
+Python, no pcc-provider and no network on the user's machine
+(docs/installation-configuration.md: "Install").
 """
 
 from __future__ import annotations

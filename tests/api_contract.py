@@ -28,9 +28,9 @@ from pcc_provider.emulator import Emulator
 SPEC: dict[str, Any] = json.loads(
     (Path(__file__).resolve().parent.parent / "pcc_provider/emulator/openapi.json").read_text()
 )
-# Beyond the spec, as the service answers pcc 1.4.0 (README, "Clients the emulator serves"):
-# a session carries its derived `endState`, in the list and on its own; and a session still
-# running has no `endedAt` (null) in the list too, as getSession documents it.
+# Beyond the spec, as the service answers pcc 1.4.0 (docs/emulator.md, "Clients the emulator
+# serves"): a session carries its derived `endState`, in the list and on its own; and a
+# session still running has no `endedAt` (null) in the list too, as getSession documents it.
 _END_STATE = {"type": "string", "description": "How the session ended; `active` while it runs"}
 SPEC["components"]["schemas"]["SessionResponse"]["properties"]["endState"] = _END_STATE
 _LISTED = SPEC["paths"]["/agents/{agentName}/sessions"]["get"]["responses"]["200"]

@@ -1,7 +1,7 @@
 """The emulator's dashboard (`GET /`): what it shows of builds, agents, their deployments and
 sessions, secret sets, faults and the request log, read from its tables as a user reads them;
 that no secret a client sends reaches it, whatever the field; its control forms; and the page
-in a real browser (headless Chromium), with its live part and the README's screenshot."""
+in a real browser (headless Chromium), with its live part and docs/emulator.md's screenshot."""
 
 from __future__ import annotations
 

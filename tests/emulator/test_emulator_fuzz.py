@@ -121,7 +121,7 @@ def _patched_spec(ids: dict[str, str]) -> dict[str, Any]:
         for parameter in spec["paths"][path]["get"]["parameters"]:
             if parameter["name"] == "buildId":
                 parameter["example"] = ids["build"]
-    # Beyond the spec, as the real service (README, "Clients the emulator serves"): no
+    # Beyond the spec, as the real service (docs/emulator.md, "Clients the emulator serves"): no
     # region means the organization's default, and listBuilds filters on dockerfilePath.
     spec["paths"]["/builds/upload-url"]["post"]["requestBody"]["required"] = False
     for schema in ("UploadUrlRequest", "CreateBuildRequest"):

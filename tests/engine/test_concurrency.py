@@ -70,8 +70,8 @@ def test_plugin_serves_more_than_four_calls_at_once(
     except grpc.RpcError as exc:
         pytest.fail(
             "the Pulumi SDK's dynamic-provider plugin no longer lets pcc_provider/plugin.py "
-            "raise its limit of concurrent calls; builds now go four at a time (see README, "
-            f"Performance): {exc.details()}"
+            "raise its limit of concurrent calls; builds now go four at a time (see "
+            f"docs/performance.md, Concurrency): {exc.details()}"
         )
 
 

@@ -171,7 +171,7 @@ def test_no_import_of_what_pcc_made_is_called_a_bug(
     assert "image: example/agent:1" in codes[-1]
     codes.append(imported(stack, "SecretSet", "creds", "creds"))
     codes.append(imported(stack, "ImagePullSecret", "ghcr", "ghcr"))
-    # A build's code needs its `context` added (README): the folder pcc built.
+    # A build's code needs its `context` added (docs/adopting-from-pcc.md): the folder pcc built.
     code = imported(stack, "Build", "image", build_id)
     assert "context" not in code, code
     codes.append(

@@ -1,6 +1,6 @@
-"""The plugin installed the way the README gives for programs that do not name a folder:
-`python -m pcc_provider plugin` writes the archive, `pulumi plugin install ... --file` puts it
-in the plugin cache, and a YAML program with no `plugins:` entry runs on it."""
+"""The plugin installed the way docs/native-provider.md gives for programs that do not name a
+folder: `python -m pcc_provider plugin` writes the archive, `pulumi plugin install ... --file`
+puts it in the plugin cache, and a YAML program with no `plugins:` entry runs on it."""
 
 from __future__ import annotations
 

@@ -31,7 +31,8 @@ pytestmark = pytest.mark.engine
 DOCKERFILE = "FROM python:3.12-slim\nCOPY bot.py /app/bot.py\n"
 
 
-# As the README shows it: a build, a set whose value is a secret stack config, an agent of both.
+# As docs/native-provider.md shows it: a build, a set whose value is a secret stack config,
+# an agent of both.
 BOUND_SET = {
     "image": {"type": "pipecat:index:Build", "properties": {"context": "./agent"}},
     "creds": {

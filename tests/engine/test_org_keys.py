@@ -419,7 +419,7 @@ def test_python_program_imports_what_pcc_made_through_the_native_provider(
 ) -> None:
     """The Python resources cannot be imported (the SDK's dynamic plugin reads nothing it did
     not create): a Python program imports with the native provider, and declares the keys
-    by token, as README's "Moving a Python stack to the native provider" does."""
+    by token, as docs/native-provider.md's "Moving a Python stack to the native provider" does."""
     pcc = Pcc(emulator, tmp_path / "home")
     refused = cloud_stack(
         "import pulumi\nfrom pcc_provider import ApiKey\n"

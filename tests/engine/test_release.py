@@ -182,7 +182,7 @@ def test_a_yaml_program_comes_up_from_the_release_with_no_python_on_the_machine(
         tmp_path,
         "yaml-program",
         {
-            # The package file of the release, as the README says to fetch it.
+            # The package file of the release, fetched as docs/installation-configuration.md says.
             f"sdks/pipecat-{VERSION}.yaml": released(f"pipecat-{VERSION}.yaml").read_text(),
             "Pulumi.yaml": (
                 "name: release-yaml\n"

@@ -1,6 +1,6 @@
-"""What the state holds of the API key (README, "Using it against Pipecat Cloud"): under the
-real engine, the default `pulumi-python` provider's inputs carry every stack config value,
-the key among them as ciphertext; no resource of ours carries it."""
+"""What the state holds of the API key (docs/installation-configuration.md, "Using it against
+Pipecat Cloud"): under the real engine, the default `pulumi-python` provider's inputs carry
+every stack config value, the key among them as ciphertext; no resource of ours carries it."""
 
 from __future__ import annotations
 
