@@ -308,9 +308,7 @@ class Chaos:
         self.contexts: dict[tuple[str, str], int] = {}  # (stack, build) -> content version
         self.newest: dict[tuple[str, str], int] = {}  # (stack, build) -> its newest version
         self.crashing: set[tuple[str, str, int]] = set()  # contents whose bot crashes
-        rng_public = random.Random(f"{seed}:public key name")
         self.public_key = ""  # minted at setup: the smoke sessions' key
-        self.public_key_name = f"chaos-smoke-{rng_public.getrandbits(32):08x}"
         # Agent name -> its drain mode, for every agent a model declared (names are unique).
         self.drain_of: dict[str, str] = {}
         # Sessions the runner added that end by themselves: id -> when (time.time()).
@@ -395,7 +393,7 @@ class Chaos:
         org = self.api("/organizations")["organizations"][0]["name"]
         response = requests.post(
             f"{self.url}/v1/organizations/{org}/apiKeys",
-            json={"name": self.public_key_name, "type": "public"},
+            json={"name": "chaos-smoke", "type": "public"},
             headers=headers,
             timeout=30,
         )
@@ -436,7 +434,9 @@ class Chaos:
     def push(self, name: str) -> None:
         """The stack's config from its model (fault-free, before any fault is armed)."""
         model = dict(self.models[name], inject=self.inject)
-        for spec in model["agents"].values():  # a name another stack's model holds keeps its
+        # The first model to declare a name gives its mode (a take-name step's borrowed name
+        # keeps its owner's).
+        for spec in model["agents"].values():
             self.drain_of.setdefault(spec["serviceName"], spec.get("drain", "wait"))
         stack = self.stacks[name]
         stack.config("model", json.dumps(model, sort_keys=True))
@@ -740,17 +740,20 @@ class Chaos:
 
     def smoke_agents(self, name: str) -> list[str]:
         """The agents `name`'s program asks a smoke check of (a name another stack's model
-        declares too, for the one step of a take-name, is that stack's to judge)."""
+        declares too, for the one step of a take-name, is judged by the stack that holds it
+        in its state, not by the one that borrowed it)."""
         elsewhere = {
             spec["serviceName"]
             for other in self.names
             if other != name
             for spec in self.models[other]["agents"].values()
         }
+        held = {r["id"] for r in self.state_resources(name) if r["type"].endswith(":Agent")}
         return sorted(
             spec["serviceName"]
             for spec in self.models[name]["agents"].values()
-            if spec.get("smoke") and spec["serviceName"] not in elsewhere
+            if spec.get("smoke")
+            and (spec["serviceName"] not in elsewhere or spec["serviceName"] in held)
         )
 
     def crash_marked(self, build_id: str) -> bool:
