@@ -324,6 +324,45 @@ def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_bu
     )
 
 
+def public_key(emulator: EmulatorHandle) -> str:
+    """A public API key of the emulator's organization (`pcc organizations keys create`)."""
+    org = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
+    made = emulator.api(
+        "POST", f"/organizations/{org}/apiKeys", json={"name": "smoke", "type": "public"}
+    )
+    return str(made.json()["key"])
+
+
+def test_an_agent_left_by_an_interrupted_create_whose_bot_crashes_is_deleted_again(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    # Found by reasoning over the chaos runner's invariant 8: the create carried on with the
+    # agent its interrupted `up` made (it is this stack's, by the claim), its smoke session
+    # failed, and the agent was left serving the bot that crashes ("the agent existed before
+    # this update"), where a new agent is deleted again so that no broken agent serves.
+    crashing = build(emulator, "FROM python:3.12\nENV PCC_EMULATOR_BOT=crash\n")
+    smoke = {"runSeconds": 1, "startTimeout": 10, "publicApiKey": public_key(emulator)}
+    inputs = props(buildId=crashing, smoke=smoke, __urn=URN)
+    interrupted_create(provider, emulator, inputs)
+    with pytest.raises(AgentError) as failed:
+        provider.create(inputs)
+    message = str(failed.value)
+    assert "agent bot: smoke session " in message and "; the agent was deleted again" in message
+    assert "existed before" not in message
+    assert gone(emulator)
+
+
+def test_an_agent_left_by_an_interrupted_create_that_crash_loops_is_deleted_again(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    inputs = props(image="example/crashloop:1", __urn=URN)
+    interrupted_create(provider, emulator, inputs)
+    with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
+        provider.create(inputs)
+    assert "the agent was deleted again" in str(failed.value)
+    assert gone(emulator)
+
+
 def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
