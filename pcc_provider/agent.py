@@ -996,7 +996,13 @@ class AgentProvider(OwnedObjectProvider):
                         # The same settings would not roll out: a set's new values or a
                         # trigger must.
                         body["forceRedeploy"] = True
-                    agent = send(client, id_, body, create=False)
+                    try:
+                        agent = send(client, id_, body, create=False)
+                    except Transient:
+                        landed = self._deployed_anyway(client, id_, found, news, progress)
+                        if landed is None:
+                            raise
+                        agent = landed
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
                     try:
@@ -1015,6 +1021,32 @@ class AgentProvider(OwnedObjectProvider):
         if news.get("git") is not None:
             outs.update(buildId=olds.get("buildId"), image=olds.get("image"))
         return UpdateResult(outs)
+
+    def _deployed_anyway(
+        self,
+        client: api.Client,
+        name: str,
+        before: Mapping[str, Any] | None,
+        props: Mapping[str, Any],
+        progress: Progress,
+    ) -> dict[str, Any] | None:
+        """After an update whose answer is in doubt (lost, a gateway's 5xx), with a smoke
+        check: the agent, if the update made a new deployment all the same (its desired
+        deployment moved on), so that it is awaited and proven like any other, and rolled
+        back if its bot fails; None otherwise (the doubt is the error then)."""
+        if not isinstance(props.get("smoke"), Mapping) or before is None:
+            return None
+        try:
+            now = self._find(client, name)
+        except api.ApiError:
+            return None
+        if now is None or now.get("desiredDeploymentId") == before.get("desiredDeploymentId"):
+            return None
+        progress.status(
+            f"agent {name}: the answer to its update was lost, but it made deployment "
+            f"{now.get('desiredDeploymentId')}: waiting for it"
+        )
+        return now
 
     def _smoked(
         self, client: api.Client, name: str, props: Mapping[str, Any], progress: Progress

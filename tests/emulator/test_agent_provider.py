@@ -363,6 +363,25 @@ def test_an_agent_left_by_an_interrupted_create_that_crash_loops_is_deleted_agai
     assert gone(emulator)
 
 
+def test_an_update_whose_answer_is_lost_is_still_smoke_checked_and_rolled_back(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # Found by the chaos runner (seed 203, step 98, invariant 8): the service made the update's
+    # deployment of a bot that crashes, its answer was lost, and the `up` failed on the lost
+    # answer alone: no smoke session, no rollback, the agent left serving the crashing bot.
+    good = build(emulator, "FROM python:3.12\nCMD echo good\n")
+    crashing = build(emulator, "FROM python:3.12\nENV PCC_EMULATOR_BOT=crash\n")
+    smoke = {"runSeconds": 1, "startTimeout": 10, "publicApiKey": public_key(emulator)}
+    olds = provider.create(props(buildId=good, smoke=smoke)).outs
+    emulator.fault("POST /v1/agents/{agentName}", actThenDrop=True)
+    with pytest.raises(AgentError) as failed:
+        provider.update("bot", olds, props(buildId=crashing, smoke=smoke))
+    message = str(failed.value)
+    assert "agent bot: smoke session " in message, message
+    assert f"the agent is back on build {good}" in message
+    assert deployments(emulator)[-1]["buildId"] == good
+
+
 def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
