@@ -1,8 +1,8 @@
 """The chaos runner in CI: a short fixed seed breaks no invariant (a bad build caught by its
 smoke check and rolled back, a delete that waits for live sessions among its steps), and
 violations injected on purpose (an object no stack owns; a program that skips the ownership
-check) are caught, named, and printed with the command that replays them. `make chaos` runs
-long seeds."""
+check, that asks no smoke check, that deletes over live calls) are caught, named, and printed
+with the command that replays them. `make chaos` runs long seeds."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from waiting import eventually
 pytestmark = pytest.mark.engine
 
 TESTS = Path(__file__).resolve().parents[1]  # where the chaos package is
-# Drawn so that 10 steps meet seven kinds of fault (a SIGKILL with the move to a fresh machine
+# Drawn so that 10 steps meet six kinds of fault (a SIGKILL with the move to a fresh machine
 # and an emulator restart among them), a destroy and re-create, at step 3 one stack declaring
 # another's agent name, and the disturbances of smoke checks and drains: at step 2 a build
 # whose bot crashes at start, deployed by an agent with a smoke check (rolled back), at step 7
