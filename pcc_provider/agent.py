@@ -11,7 +11,8 @@ in `triggers`, redeploys the same configuration.
 When things go wrong: a deployment the service reports as failed (revision phase `Failed`,
 health `terminated` or `CrashLoopBackOff`) fails at once with the service's reason; API errors
 that may pass (5xx, 429, lost connections) are retried a few times while waiting; an agent is
-deleted again only if this very call created it and its deployment definitely failed; an
+deleted again only if this resource's create made it (this call, or the interrupted `up` whose
+create this call carries on) and its deployment or smoke check definitely failed; an
 existing agent of the same name is never taken over silently.
 """
 
@@ -859,8 +860,9 @@ class AgentProvider(OwnedObjectProvider):
                 undone, gone = self._undo(client, name, props, ours)
                 raise AgentError(exc.under(f"agent {name}: {exc}{undone}", gone)) from None
             except SmokeFailed as failed:
-                # A new agent whose bot fails serves no caller: deleted again if this call
-                # made it (a taken-over one is left as the ownership rules say).
+                # A new agent whose bot fails serves no caller: deleted again if this
+                # resource's create made it (a taken-over one is left as the ownership rules
+                # say).
                 undone, _ = self._undo(client, name, props, ours)
                 raise AgentError(smoke_failure(name, failed, undone.removeprefix("; "))) from None
             except api.NotFound:
@@ -889,9 +891,9 @@ class AgentProvider(OwnedObjectProvider):
     def _undo(
         self, client: api.Client, name: str, props: dict[str, Any], ours: bool
     ) -> tuple[str, bool]:
-        """After a definite failure: delete the agent if this call created it (so that the
-        next `pulumi up` starts clean), never one it found. (What was done, whether it is
-        gone.)"""
+        """After a definite failure: delete the agent if this resource's create made it
+        (`ours`: so that the next `pulumi up` starts clean), never one it found. (What was
+        done, whether it is gone.)"""
         if not ours:
             return "; the agent existed before this update, so it was left as it is", False
         try:
@@ -904,7 +906,8 @@ class AgentProvider(OwnedObjectProvider):
     def _create(
         self, client: api.Client, name: str, props: dict[str, Any], progress: Progress
     ) -> tuple[dict[str, Any], bool]:
-        """(the agent, whether this call created it)."""
+        """(the agent, whether this resource's create made it: this call, or the interrupted
+        `up` whose create it carries on)."""
         urn = props.get("__urn") or ""
         cancel.check(f"creating agent {name}")  # nothing made yet: nothing to take up again
         # An earlier create of this resource that never saved its result (ownership.py).
@@ -947,9 +950,11 @@ class AgentProvider(OwnedObjectProvider):
                 f"agent {name} was created by an interrupted `pulumi up` of this stack "
                 f"(at {existing.get('createdAt')}): carrying on with it"
             )
+            # This resource's create made it: a definite failure deletes it again, as it
+            # would have the interrupted one's (so no bot that crashes is left serving).
             return send(
                 client, name, _taking_over(props, differences, existing), create=False
-            ), False
+            ), True
         ownership.release(urn, CLAIM, name)  # what exists is not this resource's
         if existing.get("region") != props.get("region"):
             raise api.ApiError(
@@ -1001,7 +1006,13 @@ class AgentProvider(OwnedObjectProvider):
                         # The same settings would not roll out: a set's new values or a
                         # trigger must.
                         body["forceRedeploy"] = True
-                    agent = send(client, id_, body, create=False)
+                    try:
+                        agent = send(client, id_, body, create=False)
+                    except Transient:
+                        landed = self._deployed_anyway(client, id_, found, news, progress)
+                        if landed is None:
+                            raise
+                        agent = landed
                     warmth = waits_for_capacity(news, olds)
                     agent = self._wait(client, id_, agent, news, progress, warmth)
                     try:
@@ -1020,6 +1031,32 @@ class AgentProvider(OwnedObjectProvider):
         if news.get("git") is not None:
             outs.update(buildId=olds.get("buildId"), image=olds.get("image"))
         return UpdateResult(outs)
+
+    def _deployed_anyway(
+        self,
+        client: api.Client,
+        name: str,
+        before: Mapping[str, Any] | None,
+        props: Mapping[str, Any],
+        progress: Progress,
+    ) -> dict[str, Any] | None:
+        """After an update whose answer is in doubt (lost, a gateway's 5xx), with a smoke
+        check: the agent, if the update made a new deployment all the same (its desired
+        deployment moved on), so that it is awaited and proven like any other, and rolled
+        back if its bot fails; None otherwise (the doubt is the error then)."""
+        if not isinstance(props.get("smoke"), Mapping) or before is None:
+            return None
+        try:
+            now = self._find(client, name)
+        except api.ApiError:
+            return None
+        if now is None or now.get("desiredDeploymentId") == before.get("desiredDeploymentId"):
+            return None
+        progress.status(
+            f"agent {name}: the answer to its update was lost, but it made deployment "
+            f"{now.get('desiredDeploymentId')}: waiting for it"
+        )
+        return now
 
     def _smoked(
         self, client: api.Client, name: str, props: Mapping[str, Any], progress: Progress

@@ -24,8 +24,20 @@ def main() -> int:
     )
     parser.add_argument(
         "--inject",
-        choices=["adopt"],
-        help="inject a violation: the program adopts what it finds (no ownership check)",
+        choices=["adopt", "no-smoke", "cut-calls"],
+        help="inject a violation: the program adopts what it finds (no ownership check), "
+        "asks no smoke check, or deletes agents over live sessions",
+    )
+    parser.add_argument(
+        "--bad-build-at",
+        type=int,
+        help="at this step, a build whose bot crashes at start, whatever the odds drew",
+    )
+    parser.add_argument(
+        "--sessions-at",
+        type=int,
+        help="at this step, live sessions on an agent (one the step deletes, if any), whatever "
+        "the odds drew",
     )
     args = parser.parse_args()
     root = args.workdir or Path(tempfile.mkdtemp(prefix=f"chaos-{args.seed}-"))
@@ -36,6 +48,8 @@ def main() -> int:
         stacks=args.stacks,
         plant_at=args.plant_at,
         inject=args.inject,
+        bad_build_at=args.bad_build_at,
+        sessions_at=args.sessions_at,
         log=lambda line: print(line, flush=True),
     )
     report = chaos.run(args.steps, keep_going=args.keep_going)
@@ -48,6 +62,8 @@ def main() -> int:
         injected = [
             *([f"--plant-at {args.plant_at}"] if args.plant_at is not None else []),
             *([f"--inject {args.inject}"] if args.inject else []),
+            *([f"--bad-build-at {args.bad_build_at}"] if args.bad_build_at is not None else []),
+            *([f"--sessions-at {args.sessions_at}"] if args.sessions_at is not None else []),
         ]
         extra = f' CHAOS_ARGS="{" ".join(injected)}"' if injected else ""
         print(

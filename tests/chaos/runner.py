@@ -4,7 +4,13 @@ emulator and the real Pulumi engine, with invariants checked after every step.
 
 Each step draws an action and a fault from `Random(f"{seed}:{step}")` and from the models the
 earlier steps left, never from what a command answered, so a seed replays the same actions
-and faults (their timing within a command varies with the machine's load).
+and faults (their timing within a command varies with the machine's load). Two disturbances
+are drawn beside them, each from its own `Random(f"{seed}:{step}:<kind>")` (so that they
+leave the action and fault of a step as they were): `bad-build`, a new content of one of the
+stack's builds whose Dockerfile has `ENV PCC_EMULATOR_BOT=crash` (it builds and gets ready,
+its bot crashes at start), and `live-sessions`, one or two active sessions added (control
+API) to an agent the step deletes (now and then to any agent), some ending by themselves
+within seconds, some not.
 
     python -m chaos --seed 7 --steps 300        # from tests/, or: make chaos SEED=7 STEPS=300
 
@@ -17,6 +23,29 @@ The invariants, reported by name with the step that broke them:
     4 no-secrets     no secret value and no API key in any output, log or state file
     5 no-orphans     no process of a command outlives it by more than a few seconds
     6 converges      a fault-free command succeeds, also right after a faulted step
+    7 records-kept   a record cut short while the emulator was down is set aside, whole
+    8 smoke-holds    no `up` (successful or failed, faulted or not) ends with an agent whose
+                     program asks for a smoke check deployed on a build whose Dockerfile
+                     carries the crash marker (its current deployment, the last one asked
+                     for: the emulator's deployments[-1]); checked after every `up` but those
+                     a signal stopped (the next, fault-free, `up` is checked); a faulted `up`
+                     whose output said that deploying back failed too is excused, its
+                     fault-free `up` after it is not
+    9 no-call-cut    the emulator's sessionsCutByAgent grows only for agents whose program
+                     said on_active_sessions="proceed", and only with a line of the step's
+                     output announcing it (`deleting it with N active sessions`; not asked
+                     of a step a signal stopped, whose output it may cut): a "wait" agent is
+                     deleted once its sessions ended, or not at all; checked after every step
+
+Expected failures. A fault-free `up` (or `destroy`) may fail where the model says it must:
+an agent with a smoke check whose build's content carries the crash marker (the smoke session
+fails: the agent is back on its previous build, or, created by this `up`, deleted again), or
+an agent to delete whose drain mode is "wait" and that holds a session that does not end
+within its drainTimeout (nothing is deleted). Such a failure counts for invariant 6 only if
+every error the command printed is one of those, for those agents (by name, for this very
+command: no exemption outlives it). The runner then does what the error tells a user to (a
+new content of the build without the marker; the calls end: the sessions are stopped) and
+runs the command again, and that run is judged by invariants 6 and 2 as any other.
 """
 
 from __future__ import annotations
@@ -45,6 +74,7 @@ import requests
 from pulumi_stack import Result, Stack, engine_env
 
 from pcc_provider.emulator import Emulator
+from pcc_provider.emulator.entities import bot_behaviour
 from pcc_provider.emulator.traffic import ECHOES, ENCODINGS
 
 PROGRAM = Path(__file__).resolve().parent / "program"
@@ -52,6 +82,10 @@ INVARIANTS = ["1 ownership", "2 matches", "3 one-build", "4 no-secrets", "5 no-o
 INVARIANTS.append("6 converges")
 # A record the emulator cannot read when it starts again is set aside, never dropped unseen.
 INVARIANTS.append("7 records-kept")
+# An agent asking for a smoke check never stays on a build whose bot crashes at start.
+INVARIANTS.append("8 smoke-holds")
+# A delete cuts live sessions only where the program said "proceed".
+INVARIANTS.append("9 no-call-cut")
 PROFILES = ("agent-1x", "agent-2x", "agent-3x")
 
 ACTIONS = {  # name -> weight
@@ -67,6 +101,40 @@ ACTIONS = {  # name -> weight
     "destroy-recreate": 1,
     "two-at-once": 2,
     "take-name": 1,  # declare another stack's agent or set: refused, then taken back
+}
+# The disturbances drawn beside the action and the fault, each from its own Random (so that a
+# seed's actions and faults stay what they were before these existed), with their odds.
+BAD_BUILD = 0.15  # one of the stack's builds gets a content whose bot crashes at start
+SESSIONS_AT_DELETE = 0.7  # sessions added to an agent the step deletes
+SESSIONS_ANYWHERE = 0.08  # ... or, when it deletes none, to any agent of the stack
+CRASH_MARKER = "ENV PCC_EMULATOR_BOT=crash"  # the emulator's bot that crashes at start
+DRAIN_TIMEOUT = 20  # seconds: each agent's drainTimeout (a refused delete costs this much)
+# An added session that ends by itself does so this many seconds later: long enough that the
+# delete of its step meets it (a command takes seconds to get there), short of DRAIN_TIMEOUT.
+ENDS_AFTER = (4.0, 10.0)
+# Output lines that show a smoke check ("smoke") or a drain ("drain") at work, by what they
+# show; each names the agent. Counted in the summary's `outcomes`, once per command and agent.
+OUTCOMES = {
+    "smoke check failed, agent back on its previous build": (
+        "smoke",
+        re.compile(r"agent (\S+): smoke session \S+ failed: .*the agent is back on"),
+    ),
+    "smoke check failed, new agent deleted again": (
+        "smoke",
+        re.compile(r"agent (\S+): smoke session \S+ failed: .*the agent was deleted again"),
+    ),
+    "delete waited for live sessions, then deleted": (
+        "drain",
+        re.compile(r"agent (\S+): its \d+ active sessions? ended; deleting it"),
+    ),
+    "delete refused after drainTimeout, nothing deleted": (
+        "drain",
+        re.compile(r"agent (\S+) still has \d+ active sessions? after .*nothing was deleted"),
+    ),
+    "delete proceeded, live sessions cut": (
+        "drain",
+        re.compile(r"agent (\S+): deleting it with \d+ active sessions? \(onActiveSessions"),
+    ),
 }
 # Actions that are more than an edit of one stack's program.
 WHOLE_STACK = ("refresh", "destroy-recreate", "two-at-once", "take-name")
@@ -123,6 +191,8 @@ ROUTES_OF = {
 ACTING_ROUTES = [r for r in ROUTES if not r.startswith("GET ") and "_storage" not in r]
 # Output lines that announce an object left in Pipecat Cloud on purpose.
 LEFTOVER = re.compile(r"not deleted|left as it is|deleting it again failed|kept by Pipecat")
+# The engine's own closing errors, beside the resources' errors.
+ENGINE_ERRORS = ("update failed", "destroy failed", "preview failed", "refresh failed")
 # Output lines that say why a second build of one content started.
 REBUILD = re.compile(r"a new build starts instead|build \S+ (failed|timed out|timeout)")
 
@@ -149,6 +219,8 @@ class Report:
     fired: Counter[str] = field(default_factory=Counter)
     checks: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)  # what the runner did beyond steps
+    # What the outputs showed of smoke checks and drains (OUTCOMES), per command.
+    outcomes: Counter[str] = field(default_factory=Counter)
     violations: list[Violation] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -162,6 +234,7 @@ class Report:
             "fired": dict(sorted(self.fired.items())),
             "checks": dict(sorted(self.checks.items())),
             "notes": dict(sorted(self.notes.items())),
+            "outcomes": dict(sorted(self.outcomes.items())),
             "violations": [str(v) for v in self.violations],
         }
 
@@ -189,6 +262,8 @@ def initial_model(stack: str, index: int) -> dict[str, Any]:
     agent: dict[str, Any] = {"serviceName": f"{stack}-bot1", "build": "img1", "set": "env1"}
     agent.update(pull="reg1" if index % 2 else None, minAgents=0, maxAgents=1)
     agent["profile"] = "agent-1x"
+    # Each stack's first agent proves its deployments; their drain modes differ.
+    agent.update(smoke=True, drain="proceed" if index % 2 else "wait", drainTimeout=DRAIN_TIMEOUT)
     return {
         "builds": {"img1": {"context": f"contexts/{stack}/img1"}},
         "sets": {"env1": {"setName": f"{stack}-env1", "keys": ["K1", "K2"]}},
@@ -206,10 +281,14 @@ class Chaos:
         stacks: int = 3,
         plant_at: int | None = None,
         inject: str | None = None,
+        bad_build_at: int | None = None,
+        sessions_at: int | None = None,
         log: Callable[[str], None] = print,
     ) -> None:
         self.seed, self.root, self.log = seed, root, log
         self.plant_at, self.inject = plant_at, inject
+        # Steps where a disturbance happens whatever its odds drew (what it is, still drawn).
+        self.bad_build_at, self.sessions_at = bad_build_at, sessions_at
         self.report = Report(seed)
         rng = random.Random(f"{seed}:keys")
         self.api_key = f"pk_chaos_{rng.getrandbits(96):024x}"
@@ -227,6 +306,17 @@ class Chaos:
         self.models: dict[str, dict[str, Any]] = {}
         self.values: dict[str, dict[str, dict[str, str]]] = {}
         self.contexts: dict[tuple[str, str], int] = {}  # (stack, build) -> content version
+        self.newest: dict[tuple[str, str], int] = {}  # (stack, build) -> its newest version
+        self.crashing: set[tuple[str, str, int]] = set()  # contents whose bot crashes
+        self.public_key = ""  # minted at setup: the smoke sessions' key
+        # Agent name -> its drain mode, for every agent a model declared (names are unique).
+        self.drain_of: dict[str, str] = {}
+        # Sessions the runner added that end by themselves: id -> when (time.time()).
+        self.ending: dict[str, float] = {}
+        # Sessions cut by deletes: counted by emulators stopped since (a restart starts the
+        # emulator's count again), and the total the last check saw.
+        self.cut_before: Counter[str] = Counter()
+        self.cut_seen: Counter[str] = Counter()
         self.secrets_seen: set[str] = {self.api_key}
         self.counter = itertools.count(1)
         self.leftovers: dict[str, int] = {}  # object name -> the step whose output announced it
@@ -277,15 +367,43 @@ class Chaos:
         self.secrets_seen.add(value)
         return value
 
-    def write_context(self, stack: str, build: str, version: int) -> None:
+    def write_context(self, stack: str, build: str, version: int, crash: bool = False) -> None:
+        """The build's context at `version` (a version whose bot crashes, `crash`, stays so
+        when a later edit goes back to it)."""
+        if crash:
+            self.crashing.add((stack, build, version))
         folder = self.project / "contexts" / stack / build
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "Dockerfile").write_text("FROM dailyco/pipecat-base:latest\nCOPY bot.py bot.py\n")
+        marker = f"{CRASH_MARKER}\n" if (stack, build, version) in self.crashing else ""
+        (folder / "Dockerfile").write_text(
+            f"FROM dailyco/pipecat-base:latest\n{marker}COPY bot.py bot.py\n"
+        )
         (folder / "bot.py").write_text(f"print({stack!r}, {build!r}, {version})\n")
         self.contexts[(stack, build)] = version
+        self.newest[(stack, build)] = max(version, self.newest.get((stack, build), 0))
+
+    def crashes(self, stack: str, build: str) -> bool:
+        """Whether the build's content, as the model has it now, carries the crash marker."""
+        return (stack, build, self.contexts[(stack, build)]) in self.crashing
+
+    def mint_public_key(self) -> None:
+        """A public API key of the emulator's organization (`pcc organizations keys create`),
+        for the smoke sessions: each stack's secret config `pipecat:publicApiKey`."""
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        org = self.api("/organizations")["organizations"][0]["name"]
+        response = requests.post(
+            f"{self.url}/v1/organizations/{org}/apiKeys",
+            json={"name": "chaos-smoke", "type": "public"},
+            headers=headers,
+            timeout=30,
+        )
+        response.raise_for_status()
+        self.public_key = response.json()["key"]
+        self.secrets_seen.add(self.public_key)
 
     def setup(self) -> None:
         self.start_emulator()
+        self.mint_public_key()
         rng = random.Random(f"{self.seed}:setup")
         for index, name in enumerate(self.names):
             home = self.root / "homes" / name
@@ -298,6 +416,7 @@ class Chaos:
             stack.init()
             stack.config("pipecat:apiUrl", f"{self.url}/v1")
             stack.config("pipecat:apiKey", self.api_key, secret=True)
+            stack.config("pipecat:publicApiKey", self.public_key, secret=True)
             self.models[name] = initial_model(name, index)
             self.values[name] = {}
             for owner in self.models[name]["sets"]:
@@ -308,12 +427,17 @@ class Chaos:
             self.push(name)
         self.step_no = 0
         for name in self.names:
-            self.checked_up(name, self.up(name, []))
+            self.checked_up(name, self.up_fault_free(name))
+        self.cut_seen = self.cuts()
         self.check_all([])
 
     def push(self, name: str) -> None:
         """The stack's config from its model (fault-free, before any fault is armed)."""
-        model = dict(self.models[name], adopt=self.inject == "adopt")
+        model = dict(self.models[name], inject=self.inject)
+        # The first model to declare a name gives its mode (a take-name step's borrowed name
+        # keeps its owner's).
+        for spec in model["agents"].values():
+            self.drain_of.setdefault(spec["serviceName"], spec.get("drain", "wait"))
         stack = self.stacks[name]
         stack.config("model", json.dumps(model, sort_keys=True))
         stack.config("values", json.dumps(self.values[name], sort_keys=True), secret=True)
@@ -356,6 +480,10 @@ class Chaos:
             out.seek(0)
             output = out.read()
         self.outputs.append((self.step_no, output))
+        for label, (_, pattern) in OUTCOMES.items():
+            shown = set(pattern.findall(output))
+            if shown:
+                self.report.outcomes[label] += len(shown)
         self.check_orphans(name, argv)
         for line in output.splitlines():
             if LEFTOVER.search(line):
@@ -507,7 +635,13 @@ class Chaos:
         }
         for value in {*self.secrets_seen, *pairs}:
             # Named by value (a made-up one, to grep the logs for), the key by what it is.
-            name = "the API key" if value == self.api_key else f"secret value {value}"
+            name = (
+                "the API key"
+                if value == self.api_key
+                else "the public API key"
+                if value == self.public_key
+                else f"secret value {value}"
+            )
             # Every form the emulator's echo fault can write it in (the same table); a form
             # several encodings share is named by the first (verbatim, then the rest).
             for encoding, encode in ENCODINGS.items():
@@ -604,6 +738,191 @@ class Chaos:
         self.check_secrets()
         self.outputs.clear()
 
+    def smoke_agents(self, name: str) -> list[str]:
+        """The agents `name`'s program asks a smoke check of (a name another stack's model
+        declares too, for the one step of a take-name, is judged by the stack that holds it
+        in its state, not by the one that borrowed it)."""
+        elsewhere = {
+            spec["serviceName"]
+            for other in self.names
+            if other != name
+            for spec in self.models[other]["agents"].values()
+        }
+        held = {r["id"] for r in self.state_resources(name) if r["type"].endswith(":Agent")}
+        return sorted(
+            spec["serviceName"]
+            for spec in self.models[name]["agents"].values()
+            if spec.get("smoke")
+            and (spec["serviceName"] not in elsewhere or spec["serviceName"] in held)
+        )
+
+    def crash_marked(self, build_id: str) -> bool:
+        """Whether the emulator's build has a Dockerfile whose bot crashes at start."""
+        assert self.emulator is not None
+        with self.emulator.store.lock:
+            build = self.emulator.store.builds.get(build_id)
+        return build is not None and bot_behaviour("", build.steps).kind == "crash"
+
+    def check_smoke_holds(self, name: str, result: Result, *, faulted: bool) -> None:
+        """Invariant 8 after an `up` of `name` that no signal stopped."""
+        self.report.checks["8 smoke-holds"] += 1
+        for agent in self.smoke_agents(name):
+            try:
+                deployments = self.control("GET", f"agents/{agent}")["deployments"]
+            except requests.HTTPError:
+                continue  # not there: a create that failed (invariant 2 judges that)
+            build = deployments[-1].get("buildId") if deployments else None
+            if build is None or not self.crash_marked(build):
+                continue
+            said = re.search(
+                rf"agent {re.escape(agent)}: .*deploying back what it ran before failed too",
+                result.stdout,
+            )
+            if faulted and said:
+                self.report.notes["a faulted up said deploying back failed"] += 1
+                continue
+            # Named by the object alone, so that it is reported once, at the `up` that left it.
+            self.violate(
+                "8 smoke-holds",
+                f"agent {agent}, which {name}'s program asks a smoke check of, is deployed on "
+                f"build {build}, whose bot crashes at start",
+            )
+
+    def cuts(self) -> Counter[str]:
+        """Sessions cut by deletes since the run began, by agent name."""
+        now = Counter(self.control("GET", "stats")["sessionsCutByAgent"])
+        return self.cut_before + now
+
+    def check_no_call_cut(self, killed: bool) -> None:
+        """Invariant 9 over the step: a delete cut live sessions only of an agent whose
+        program said "proceed", and (unless a signal stopped a command, and its output with
+        it) its output said so."""
+        self.report.checks["9 no-call-cut"] += 1
+        announced = {
+            agent
+            for _, output in self.outputs
+            for agent in OUTCOMES["delete proceeded, live sessions cut"][1].findall(output)
+        }
+        cuts = self.cuts()
+        for agent, count in sorted(cuts.items()):
+            grew = count - self.cut_seen[agent]
+            if grew <= 0:
+                continue
+            mode = self.drain_of.get(agent, "wait")
+            if mode != "proceed":
+                self.violate(
+                    "9 no-call-cut",
+                    f"deleting agent {agent} cut {grew} live session(s), and its program said "
+                    f"on_active_sessions={mode!r}",
+                )
+            elif agent not in announced and not killed:
+                self.violate(
+                    "9 no-call-cut",
+                    f"deleting agent {agent} cut {grew} live session(s), and no output said so",
+                )
+        self.cut_seen = cuts
+
+    # -- expected failures ---------------------------------------------------------------------
+
+    def agent_names(self, name: str) -> set[str]:
+        return {spec["serviceName"] for spec in self.models[name]["agents"].values()}
+
+    def agents_to_delete(self, name: str, destroy: bool) -> list[str]:
+        """The agents the stack's next `up` deletes (its state holds them, its program no
+        longer declares them: removed or renamed), or, for a `destroy`, all it holds."""
+        declared = self.agent_names(name)
+        held = [r["id"] for r in self.state_resources(name) if r["type"].endswith(":Agent")]
+        return sorted({a for a in held if destroy or a not in declared})
+
+    def staying_sessions(self, agent: str) -> list[str]:
+        """The agent's active sessions that do not end by themselves within its drainTimeout
+        from now (a smoke session a killed `up` left running counts too)."""
+        try:
+            found = self.control("GET", f"agents/{agent}")
+        except requests.HTTPError:
+            return []
+        horizon = time.time() + DRAIN_TIMEOUT - 4  # the delete's last looks, a margin
+        return [
+            s["sessionId"]
+            for s in found["sessions"]
+            if s["endState"] == "active" and self.ending.get(s["sessionId"], horizon + 1) > horizon
+        ]
+
+    def expected_failures(self, name: str, destroy: bool = False) -> dict[str, str]:
+        """Agent name -> "smoke" or "drain": what the model says the stack's next fault-free
+        `up` (or `destroy`) must fail on, if it gets that far."""
+        expected: dict[str, str] = {}
+        if not destroy:
+            for spec in self.models[name]["agents"].values():
+                if spec.get("smoke") and self.crashes(name, spec["build"]):
+                    expected[spec["serviceName"]] = "smoke"
+        for agent in self.agents_to_delete(name, destroy):
+            if self.drain_of.get(agent, "wait") != "proceed" and self.staying_sessions(agent):
+                expected[agent] = "drain"
+        return expected
+
+    def failures(self, output: str, expected: dict[str, str]) -> tuple[list[str], set[str]]:
+        """The errors a failed command printed that are not among the failures `expected`,
+        and the agents whose expected failure it printed."""
+        smoke = re.compile(r"agent (\S+): smoke (?:session \S+|check) failed: ")
+        drain = re.compile(
+            r"agent (\S+) still has \d+ active sessions? after .*nothing was deleted"
+        )
+        wrong, failed = [], set()
+        for line in output.splitlines():
+            error = re.match(r"\s*error: (.*)", line)
+            if error is None or error.group(1).strip() in ENGINE_ERRORS:
+                continue
+            text = error.group(1)
+            found = smoke.search(text) or drain.search(text)
+            why = "smoke" if found is not None and found.re is smoke else "drain"
+            if found is None or expected.get(found.group(1)) != why:
+                wrong.append(text)
+            else:
+                failed.add(found.group(1))
+        return wrong, failed
+
+    def fix(self, name: str, expected: dict[str, str]) -> None:
+        """What the failure tells a user to do: fix the bot (a new content of its build,
+        without the crash marker), or let the calls end (each staying session stopped, as
+        `pcc agent stop` does)."""
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        for agent, why in sorted(expected.items()):
+            if why == "smoke":
+                build = next(
+                    spec["build"]
+                    for spec in self.models[name]["agents"].values()
+                    if spec["serviceName"] == agent
+                )
+                if self.crashes(name, build):
+                    self.write_context(name, build, self.newest[(name, build)] + 1)
+                    self.report.notes["a crashing bot fixed after its smoke check failed"] += 1
+                continue
+            for session in self.staying_sessions(agent):
+                requests.delete(
+                    f"{self.url}/v1/agents/{agent}/sessions/{session}", headers=headers, timeout=30
+                ).raise_for_status()
+            self.report.notes["live sessions stopped after a delete waited for them in vain"] += 1
+        self.push(name)
+
+    def fault_free(self, name: str, args: list[str]) -> Result:
+        """A fault-free `pulumi up` or `destroy`. Failing only as the model expects is no
+        failure (invariant 6 holds): the user's fix follows, and the command again, whose
+        result the caller judges. Invariant 8 after each `up`."""
+        for _ in range(4):  # a smoke check and a drain may each stop it once, in turn
+            expected = self.expected_failures(name, destroy=args[0] == "destroy")
+            result = self.command(name, args)
+            if args[0] == "up":
+                self.check_smoke_holds(name, result, faulted=False)
+            if result.returncode == 0 or not expected:
+                return result
+            wrong, failed = self.failures(result.stdout, expected)
+            if wrong or not failed:
+                return result  # the caller reports it (invariant 6)
+            self.report.checks["6 converges"] += 1
+            self.fix(name, {agent: expected[agent] for agent in failed})
+        return result
+
     # -- actions -------------------------------------------------------------------------------
 
     def edit(self, rng: random.Random, name: str, action: str) -> None:
@@ -675,6 +994,14 @@ class Chaos:
                 "maxAgents": rng.randint(1, 2),
                 "profile": rng.choice(PROFILES),
             }
+            # Its smoke check and drain mode, fixed for its life (a check switched on later
+            # would not prove the deployment it already has), from a Random of their own.
+            own = random.Random(f"{self.seed}:{self.step_no}:{name}:{res}")
+            model["agents"][res].update(
+                smoke=own.random() < 0.5,
+                drain=own.choice(["wait", "proceed"]),
+                drainTimeout=DRAIN_TIMEOUT,
+            )
 
     def remove_resource(self, rng: random.Random, name: str) -> None:
         model, values = self.models[name], self.values[name]
@@ -762,13 +1089,24 @@ class Chaos:
             else [action]
         )
         taken = self.take_name(rng, first, second) if action == "take-name" else None
+        before = {name: self.agent_names(name) for name in touched}
         for name, edit in zip(touched, edits, strict=True):
             self.edit(rng, name, edit)
             self.push(name)
+        bad = self.draw_bad_build(number, first)
+        live = self.draw_live_sessions(number, action, first, touched, before)
         self.landed = False
         fired_before = self.faults_fired()
         disturbance = self.arm(rng, fault, action)
-        self.log(f"step {number}: {action} on {'+'.join(touched)}, fault {fault} {disturbance}")
+        extra = "".join(
+            [
+                f", bad-build {first}/{bad}" if bad else "",
+                f", live-sessions on {live[0]} (ends after {live[1]})" if live else "",
+            ]
+        )
+        self.log(
+            f"step {number}: {action} on {'+'.join(touched)}, fault {fault} {disturbance}{extra}"
+        )
         kill = {k: disturbance[k] for k in ("kill", "at") if k in disturbance}
         results: dict[str, Result] = {}
         restart = None
@@ -776,33 +1114,52 @@ class Chaos:
         if "restart" in disturbance:
             restart = threading.Thread(target=self.restart, args=(disturbance,))
             restart.start()
+        clean = fault == "none"
+
+        def up(name: str, **killing: Any) -> Result:
+            return self.up_fault_free(name) if clean else self.up(name, [], **killing)
+
         if action == "refresh":
             results[first] = self.command(first, ["refresh", "--yes", "--skip-preview"], **kill)
         elif action == "destroy-recreate":
-            destroyed = self.command(first, ["destroy", "--yes", "--skip-preview"], **kill)
-            if fault == "none" and destroyed.returncode == 0:
+            destroy = ["destroy", "--yes", "--skip-preview"]
+            destroyed = (
+                self.fault_free(first, destroy) if clean else self.command(first, destroy, **kill)
+            )
+            if clean and destroyed.returncode == 0:
                 leftover = self.state_resources(first)
                 if leftover:
                     self.violate("6 converges", f"{first}'s state after destroy: {leftover}")
-            if fault == "none" or destroyed.returncode == 0:
-                results[first] = self.up(first, [])
+            elif clean:
+                self.violate(
+                    "6 converges",
+                    f"fault-free destroy of {first} failed:\n{tail(destroyed.stdout)}",
+                )
+            if clean or destroyed.returncode == 0:
+                results[first] = up(first)
         elif action == "two-at-once":
             threads = [
-                threading.Thread(target=lambda n=n: results.__setitem__(n, self.up(n, [], **kill)))
+                threading.Thread(target=lambda n=n: results.__setitem__(n, up(n, **kill)))
                 for n in touched
             ]
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
+        elif taken is not None:
+            results[first] = self.up(first, [], **kill)  # refused: judged below
         else:
-            results[first] = self.up(first, [], **kill)
+            results[first] = up(first, **kill)
         self.commands_done.set()
         if restart is not None:
             restart.join()
+        if not clean and "kill" not in disturbance:
+            for name, ran in results.items():  # invariant 8 after a faulted up too
+                if ran.args[1] == "up" and taken is None:
+                    self.check_smoke_holds(name, ran, faulted=True)
         if "fault" in disturbance:
             self.landed = self.faults_fired() > fired_before
-        if fault != "none":
+        if not clean:
             self.report.fired[fault] += self.landed
             self.log(f"  fault {fault} {'fired' if self.landed else 'did not fire'}")
         self.control("DELETE", "faults")
@@ -814,7 +1171,9 @@ class Chaos:
             self.report.notes["refresh after a record was set aside"] += 1
             self.command(owner, ["refresh", "--yes", "--skip-preview"])
             if owner not in touched:
-                self.checked_up(owner, self.up(owner, []), "the up after a record was set aside")
+                self.checked_up(
+                    owner, self.up_fault_free(owner), "the up after a record was set aside"
+                )
         if "kill" in disturbance:
             for name in touched:
                 self.command(name, ["cancel", "--yes"])
@@ -823,11 +1182,7 @@ class Chaos:
                 self.move_to_another_machine(name)
         if taken is not None:
             refused = results[first]
-            if (
-                fault == "none"
-                and refused.returncode != 0
-                and "did not create it" not in (refused.stdout)
-            ):
+            if clean and refused.returncode != 0 and "did not create it" not in (refused.stdout):
                 self.violate(
                     "1 ownership",
                     f"{first}'s up declaring {second}'s {taken[1]} failed without saying that "
@@ -837,13 +1192,13 @@ class Chaos:
             kind, res, name, held = taken
             self.models[first][kind][res][held] = name
             self.push(first)
-            results[first] = self.up(first, [])
+            results[first] = up(first)
         for name in touched:
             result = results.get(name)
             is_up = result is not None and result.args[1] == "up"
-            if fault == "none" and is_up and result is not None:
+            if clean and is_up and result is not None:
                 self.checked_up(name, result)
-            elif fault == "none" and result is not None:
+            elif clean and result is not None:
                 self.report.checks["6 converges"] += 1
                 if result.returncode != 0:
                     self.violate(
@@ -853,17 +1208,89 @@ class Chaos:
             else:
                 # Whatever the fault did, a fault-free up now converges.
                 self.checked_up(name, self.recover(name), "the fault-free `pulumi up` after it")
+        if bad is not None:  # a smoke check of an agent deploying it caught it
+            model = self.models[first]
+            deploying = [s["serviceName"] for s in model["agents"].values() if s["build"] == bad]
+            self.report.fired["bad-build"] += self.said("smoke", deploying)
+        if live is not None:
+            self.report.fired["live-sessions"] += self.said("drain", [live[0]])
         if self.plant_at == number:
             # The injected violation: an object no stack created and no output announced.
             self.plant(f"planted-{number}")
+        self.check_no_call_cut(killed="kill" in disturbance)
         self.check_all(touched)
+
+    def said(self, kind: str, agents: list[str]) -> bool:
+        """Whether an output of this step showed a smoke check ("smoke") or a drain
+        ("drain") of one of `agents` at work."""
+        return any(
+            agent in pattern.findall(output)
+            for step, output in self.outputs
+            if step == self.step_no
+            for shows, pattern in OUTCOMES.values()
+            if shows == kind
+            for agent in agents
+        )
+
+    def draw_bad_build(self, number: int, name: str) -> str | None:
+        """Now and then (or at --bad-build-at), a new content of one of `name`'s builds whose
+        bot crashes at start, mostly of one an agent with a smoke check deploys; its name."""
+        rng = random.Random(f"{self.seed}:{number}:bad-build")
+        if not (rng.random() < BAD_BUILD or self.bad_build_at == number):
+            return None
+        model = self.models[name]
+        proved = sorted({s["build"] for s in model["agents"].values() if s.get("smoke")})
+        pool = proved if proved and rng.random() < 0.8 else sorted(model["builds"])
+        build: str = rng.choice(pool)
+        self.write_context(name, build, self.newest[(name, build)] + 1, crash=True)
+        self.report.faults["bad-build"] += 1
+        return build
+
+    def draw_live_sessions(
+        self,
+        number: int,
+        action: str,
+        first: str,
+        touched: list[str],
+        before: dict[str, set[str]],
+    ) -> tuple[str, list[float | None]] | None:
+        """Mostly when the step deletes an agent (a removal, a rename, a destroy), now and
+        then (or at --sessions-at) otherwise: one or two active sessions added to one of
+        them (else to any of `first`'s agents), each ending by itself within a few seconds
+        or never. (The agent, when each ends.)"""
+        rng = random.Random(f"{self.seed}:{number}:live-sessions")
+        deleted = sorted(a for n in touched for a in before[n] - self.agent_names(n))
+        if action == "destroy-recreate":
+            deleted = sorted(before[first])
+        odds = SESSIONS_AT_DELETE if deleted else SESSIONS_ANYWHERE
+        if not (rng.random() < odds or self.sessions_at == number):
+            return None
+        pool = deleted or sorted(before[first])
+        if not pool:
+            return None
+        agent = rng.choice(pool)
+        count = rng.randint(1, 2)
+        ends = [rng.choice([None, round(rng.uniform(*ENDS_AFTER), 1)]) for _ in range(count)]
+        self.report.faults["live-sessions"] += 1
+        for end in ends:
+            try:
+                body = {} if end is None else {"endsAfter": end}
+                added = self.control("POST", f"agents/{agent}/sessions", json=body)
+            except requests.HTTPError:
+                continue  # no such agent now (its create failed): nothing to disturb
+            if end is not None:
+                self.ending[added["sessionId"]] = time.time() + end
+        return agent, ends
+
+    def up_fault_free(self, name: str) -> Result:
+        return self.fault_free(name, ["up", "--yes", "--skip-preview"])
 
     def recover(self, name: str) -> Result:
         """The fault-free `up` after a faulted step. A delete the kill interrupted stays in
         the state, whatever it did (the engine's rule for every provider): the engine's
         warning says so and says to run `pulumi refresh`, which is done here, as a user
         would, before the `up` that must converge."""
-        result = self.up(name, [])
+        result = self.up_fault_free(name)
         if "interrupted while deleting" in result.stdout:
             self.report.notes["refresh after an interrupted delete"] += 1
             refreshed = self.command(name, ["refresh", "--yes", "--skip-preview"])
@@ -874,7 +1301,7 @@ class Chaos:
                     f"the `pulumi refresh` an interrupted delete asks for failed:\n"
                     f"{tail(refreshed.stdout)}",
                 )
-            result = self.up(name, [])
+            result = self.up_fault_free(name)
         return result
 
     def move_to_another_machine(self, name: str) -> None:
@@ -912,7 +1339,10 @@ class Chaos:
         while self.requests_served() < until and not self.commands_done.is_set():
             time.sleep(0.05)
         self.landed = self.landed or not self.commands_done.is_set()  # a command still ran
+        stopped = self.emulator
         self.stop_emulator()
+        if stopped is not None:  # its count of cut sessions goes with it: kept here
+            self.cut_before.update(stopped.app.stats.cut)
         cut = self.cut_a_record(disturbance)
         time.sleep(disturbance["down"])
         self.start_emulator()

@@ -2,7 +2,9 @@
 
 Each RUN is a run's `summary.json` (written into its --workdir) or the output of
 `make chaos` (its summary is the last JSON object printed). Faults read `drawn/fired` where the
-summary counts what fired, else as drawn.
+summary counts what fired, else as drawn (the disturbances `bad-build` and `live-sessions`
+among them); checks are by invariant, 1 to 9 (0 for one a run did not have yet); outcomes are
+what the outputs showed of smoke checks and drains.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ INVARIANTS = (
     "5 no-orphans",
     "6 converges",
     "7 records-kept",
+    "8 smoke-holds",
+    "9 no-call-cut",
 )
 
 
@@ -59,6 +63,7 @@ def main(paths: list[str]) -> int:
     total: dict[str, Any] = {"faults": Counter(), "checks": Counter(), "violations": []}
     actions: Counter[str] = Counter()
     notes: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
     fired: Counter[str] | None = Counter()
     steps = 0
     for path in paths:
@@ -71,6 +76,7 @@ def main(paths: list[str]) -> int:
         total["violations"] += report["violations"]
         actions.update(report["actions"])
         notes.update(report.get("notes", {}))
+        outcomes.update(report.get("outcomes", {}))
         # A total of fired faults only while every run counted them.
         fired = (
             fired + Counter(report["fired"]) if fired is not None and "fired" in report else None
@@ -80,6 +86,7 @@ def main(paths: list[str]) -> int:
     print(row(f"all, {steps}", total, Counter()))
     print("actions:", ", ".join(f"{k} {v}" for k, v in actions.most_common()))
     print("notes:", ", ".join(f"{k} {v}" for k, v in notes.most_common()))
+    print("outcomes:", ", ".join(f"{k} {v}" for k, v in outcomes.most_common()))
     return 0
 
 

@@ -324,6 +324,64 @@ def test_an_agent_left_by_an_interrupted_create_of_another_build_deploys_this_bu
     )
 
 
+def public_key(emulator: EmulatorHandle) -> str:
+    """A public API key of the emulator's organization (`pcc organizations keys create`)."""
+    org = emulator.api("GET", "/organizations").json()["organizations"][0]["name"]
+    made = emulator.api(
+        "POST", f"/organizations/{org}/apiKeys", json={"name": "smoke", "type": "public"}
+    )
+    return str(made.json()["key"])
+
+
+def test_an_agent_left_by_an_interrupted_create_whose_bot_crashes_is_deleted_again(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    # Found by reasoning over the chaos runner's invariant 8: the create carried on with the
+    # agent its interrupted `up` made (it is this stack's, by the claim), its smoke session
+    # failed, and the agent was left serving the bot that crashes ("the agent existed before
+    # this update"), where a new agent is deleted again so that no broken agent serves.
+    crashing = build(emulator, "FROM python:3.12\nENV PCC_EMULATOR_BOT=crash\n")
+    smoke = {"runSeconds": 1, "startTimeout": 10, "publicApiKey": public_key(emulator)}
+    inputs = props(buildId=crashing, smoke=smoke, __urn=URN)
+    interrupted_create(provider, emulator, inputs)
+    with pytest.raises(AgentError) as failed:
+        provider.create(inputs)
+    message = str(failed.value)
+    assert "agent bot: smoke session " in message and "; the agent was deleted again" in message
+    assert "existed before" not in message
+    assert gone(emulator)
+
+
+def test_an_agent_left_by_an_interrupted_create_that_crash_loops_is_deleted_again(
+    provider: AgentProvider, emulator: EmulatorHandle, cache: Any
+) -> None:
+    inputs = props(image="example/crashloop:1", __urn=URN)
+    interrupted_create(provider, emulator, inputs)
+    with pytest.raises(AgentError, match="CrashLoopBackOff") as failed:
+        provider.create(inputs)
+    assert "the agent was deleted again" in str(failed.value)
+    assert gone(emulator)
+
+
+def test_an_update_whose_answer_is_lost_is_still_smoke_checked_and_rolled_back(
+    provider: AgentProvider, emulator: EmulatorHandle
+) -> None:
+    # Found by the chaos runner (seed 203, step 98, invariant 8): the service made the update's
+    # deployment of a bot that crashes, its answer was lost, and the `up` failed on the lost
+    # answer alone: no smoke session, no rollback, the agent left serving the crashing bot.
+    good = build(emulator, "FROM python:3.12\nCMD echo good\n")
+    crashing = build(emulator, "FROM python:3.12\nENV PCC_EMULATOR_BOT=crash\n")
+    smoke = {"runSeconds": 1, "startTimeout": 10, "publicApiKey": public_key(emulator)}
+    olds = provider.create(props(buildId=good, smoke=smoke)).outs
+    emulator.fault("POST /v1/agents/{agentName}", actThenDrop=True)
+    with pytest.raises(AgentError) as failed:
+        provider.update("bot", olds, props(buildId=crashing, smoke=smoke))
+    message = str(failed.value)
+    assert "agent bot: smoke session " in message, message
+    assert f"the agent is back on build {good}" in message
+    assert deployments(emulator)[-1]["buildId"] == good
+
+
 def test_an_agent_of_the_same_name_and_settings_from_another_stack_is_not_ours(
     provider: AgentProvider, emulator: EmulatorHandle, cache: Any
 ) -> None:
