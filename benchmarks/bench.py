@@ -33,6 +33,11 @@ def run(names: list[str], mode: str, results: Path) -> list[str]:
     env = {**os.environ, MODE_ENV: mode, DRIVER_ENV: command_line(sys.argv)}
     (REPO / ".bench-data").mkdir(exist_ok=True)
     units = [u for u in UNITS if not names or u.name in names]
+    cores = os.cpu_count() or 1
+    load = os.getloadavg()[0]
+    print(f"==> load average (1 min) {load:.2f} on {cores} cores", flush=True)
+    if load > cores:
+        print("==> the machine is busy: times will be longer (each run records its load)")
     for unit in units:
         args = unit.full if mode == "full" else unit.quick
         if args is None:

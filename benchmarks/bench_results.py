@@ -279,5 +279,10 @@ UNITS = [
         ["--tests", "tests/engine/test_engine_smoke.py"],
         ["--rounds", "3"],
     ),
-    Unit("plugin_start", "plugin_start.py", [], ["--rounds", "5"]),
+    Unit(
+        "plugin_start",
+        "plugin_start.py",
+        ["--dist", f"{DATA}/dist"],
+        ["--dist", f"{DATA}/dist", "--rounds", "5"],
+    ),
 ]

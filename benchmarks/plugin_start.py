@@ -1,8 +1,10 @@
 """Start time and size of the released plugin, beside the plugin run from a Python install.
 
-    .venv/bin/python benchmarks/plugin_start.py [--rounds N] [--archive PATH] [--json OUT]
+    .venv/bin/python benchmarks/plugin_start.py [--rounds N] [--archive PATH | --dist DIR]
+                                                [--json OUT]
 
-The archive is dist/'s (`make dist`) for this machine. It is unpacked as the engine unpacks
+The archive is dist/'s (`make dist`) for this machine, or that of DIR (`scripts/dist.py plugin
+--out DIR`: `make bench` makes it in .bench-data/dist). It is unpacked as the engine unpacks
 it; each round then starts the frozen plugin and, for reference, the same provider as a
 Python install runs it (`python -m pcc_provider.native`), interleaved so that load on the
 machine hits both alike. A start is the time from exec until the plugin prints its port
@@ -49,12 +51,15 @@ def start(argv: list[str]) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--archive", type=Path, default=REPO / "dist" / archive_name())
+    parser.add_argument("--archive", type=Path)
+    parser.add_argument("--dist", type=Path, default=REPO / "dist", help="the archive's folder")
     json_option(parser)
     args = parser.parse_args()
     rec = recorder("plugin_start", args)
+    if args.archive is None:
+        args.archive = args.dist / archive_name()
     if not args.archive.exists():
-        sys.exit(f"{args.archive} is missing: run `make dist`")
+        sys.exit(f"{args.archive} is missing: run `make dist` (or `make bench`)")
     with tempfile.TemporaryDirectory() as tmp:
         unpacked = Path(tmp)
         with tarfile.open(args.archive) as archive:
