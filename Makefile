@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist chromium dashboard-screenshot
+.PHONY: demo test lint actionlint typecheck pytest pulumi pulumi-cli pulumi-yaml typescript pulumi-go sdk install clean chaos dist chromium dashboard-screenshot bench bench-quick bench-render
 
 # The virtualenv with the package (editable) and its test tools, at the exact versions of
 # constraints.txt (pyproject.toml holds the ranges users get).
@@ -91,7 +91,33 @@ demo: pulumi-cli
 	@scripts/demo
 
 clean:
-	rm -rf $(VENV) .venv-floor .venv-newest .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) .venv-floor .venv-newest .demo .pytest_cache .mypy_cache .ruff_cache build dist *.egg-info .bench-data
+
+# The benchmarks (benchmarks/bench.py), one at a time, into benchmarks/results.json; then the
+# performance tables of the Markdown files (between <!-- bench:NAME --> markers) and the plots
+# docs/bench-*.svg are written again from it. `make bench` is the full run the README quotes
+# (about 25 minutes on two cores); `make bench QUICK=1` (or `make bench-quick`) measures smaller
+# sizes with fewer rounds in under five minutes. ONLY="waiting upload" runs those alone: the
+# others' figures are kept. `make bench-render` writes the tables and plots, measuring nothing.
+bench: pulumi-cli pulumi-yaml typescript .bench-data/dist/.made
+	$(PY) benchmarks/bench.py $(if $(QUICK),--quick,--full) $(if $(ONLY),--only $(ONLY))
+
+# The release's plugin for benchmarks/plugin_start.py (scripts/dist.py plugin), in a folder of
+# its own: made again when the code it freezes changed, not each time `make bench` rewrites the
+# README (which `make dist` would take for a change of the wheel, and build just before the
+# measures, loading the machine).
+BENCH_PLUGIN_SOURCES := $(shell git ls-files pcc_provider scripts/dist.py 2>/dev/null)
+.bench-data/dist/.made: $(VENV)/.installed $(BENCH_PLUGIN_SOURCES)
+	@echo "==> the release's plugin, into .bench-data/dist/ for benchmarks/plugin_start.py"
+	rm -rf .bench-data/dist
+	$(PY) scripts/dist.py plugin --out .bench-data/dist
+	@touch $@
+
+bench-quick:
+	$(MAKE) bench QUICK=1
+
+bench-render: install
+	$(PY) benchmarks/bench.py --tables-only --plots-only
 
 # A seeded chaos run (tests/chaos/runner.py): random edits and faults against the emulator and
 # the real engine, invariants checked after each step. Replays a failing seed to its step.

@@ -1,6 +1,6 @@
 """From a build's end to its resource created: `pulumi up` of one Build, against the emulator.
 
-    .venv/bin/python benchmarks/build_latency.py [--durations 4 10 23.5]
+    .venv/bin/python benchmarks/build_latency.py [--durations 4 10 23.5] [--json OUT]
 
 For each duration D, the emulator's builds take D seconds, and one `pulumi up` of a new
 one-Build stack runs. The latency is the resource's `created` time in the stack state
@@ -13,7 +13,8 @@ if a latency is over 2 s.
 
 The default durations end just after a poll of ours (polls 0.5, 1.25, 2.375, 3.875 s, then
 every 1.5 s after the build's creation), so they show the latency near its worst case; a
-build that ends just before a poll is noticed almost at once.
+build that ends just before a poll is noticed almost at once. --json OUT records the figures
+(bench_results.py).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from harness import builds_program, contexts, engine_stack, verdict
+from harness import builds_program, contexts, engine_stack, finish, json_option, recorder
 
 from pcc_provider.emulator import Emulator
 
@@ -50,7 +51,9 @@ def when(stamp: str) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--durations", type=float, nargs="+", default=[4.0, 10.0, 23.5])
+    json_option(parser)
     args = parser.parse_args()
+    rec = recorder("build_latency", args)
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -83,8 +86,26 @@ def main() -> int:
             f"{duration:11.1f}s {latency:20.2f}s {polls:5d} {rate:9.1f} {delay:24.2f}s "
             f"{worst:5.2f}s"
         )
-    return verdict(
-        [(f"build of {d:g} s: {lat:.2f} s <= {TARGET} s", lat <= TARGET) for d, lat, _, _ in rows]
+    rec.params = {"durations": args.durations}
+    for duration, latency, polls, rate in rows:
+        delay, worst = old_schedule(duration)
+        at = f"{duration:g}"
+        rec.add(f"{at}.previous_worst", worst, "s", "previous schedule, worst case", computed=True)
+        rec.add(f"{at}.previous_delay", delay, "s", "previous schedule, this end", computed=True)
+        rec.add(
+            f"{at}.latency",
+            latency,
+            "s",
+            "build end to resource created",
+            f"{at}.previous_worst",
+            target=f"<= {TARGET:g} s",
+            ok=latency <= TARGET,
+        )
+        rec.add(f"{at}.gets", polls, "calls", "GET /builds/{id}")
+        rec.add(f"{at}.gets_a_minute", rate, "/min", "GET /builds/{id} a minute while waiting")
+    return finish(
+        rec,
+        [(f"build of {d:g} s: {lat:.2f} s <= {TARGET} s", lat <= TARGET) for d, lat, _, _ in rows],
     )
 
 

@@ -1,10 +1,13 @@
 """`pulumi preview` after a one-line edit in a ~340 MB context, and a cold preview.
 
-    .venv/bin/python benchmarks/edit_preview.py [FOLDER] [--rounds N]
+    .venv/bin/python benchmarks/edit_preview.py [FOLDER] [--rounds N] [--scales 1 ...]
+                                                [--json OUT]
 
 The context is context_hash.py's tree (reused from FOLDER when it holds it): 2,006 selected
-files, 340 MB, three of them 100 MB model-sized assets. One `Build` of it is brought up
-under the real engine against the emulator; then each round, interleaved:
+files, 340 MB, three of them 100 MB model-sized assets; with --scales, its trees of each
+scale in turn (context_hash.py --scale), so that the preview's cost shows against the
+context's size. One `Build` of it is brought up under the real engine against the emulator;
+then each round, interleaved:
 
 - unchanged: `pulumi preview` of the stack as it is (the files' digests are cached);
 - one-line edit: a line appended to a source file, then `pulumi preview` (it must show the
@@ -27,9 +30,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from context_hash import OURS, prepare
-from harness import engine_stack, measure, timed, verdict
+from harness import engine_stack, finish, json_option, measure, recorder, timed
 
 from pcc_provider.emulator import Emulator
 
@@ -44,25 +48,24 @@ pulumi.export("contextHash", image.context_hash)
 """
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("folder", nargs="?")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    root, temporary = prepare(args.folder)
+LABELS = {
+    "unchanged": "unchanged stack",
+    "edit": "after a one-line edit",
+    "cold": "unchanged, empty context cache",
+}
+
+
+def one_size(folder: Path, name: str, root: Path, rounds: int) -> dict[str, Any]:
+    """Preview times of one Build of `root` (a stack of its own), and the reference."""
     edited = root / "src" / "pkg00" / "sub0" / "module_0000.py"
     original = edited.read_bytes()
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        Emulator(Path(tmp) / "emulator", api_key="pk_benchmark_key", build_seconds=0.5) as emu,
-    ):
-        folder = Path(tmp)
-        stack = engine_stack(folder, "edit", PROGRAM, emu.api_url)
+    with Emulator(
+        folder / f"emulator-{name}", api_key="pk_benchmark_key", build_seconds=0.5
+    ) as emu:
+        stack = engine_stack(folder, name, PROGRAM, emu.api_url)
         stack.config("context", str(root))
         cache = Path(stack.env["PCC_PROVIDER_CACHE_DIR"])
-        started = time.perf_counter()
-        stack.up()
-        first_up = time.perf_counter() - started
+        first_up = timed(stack.up)
         stack.preview()  # the digests of files younger than a tick are kept from here on
 
         def unchanged() -> bool:
@@ -70,53 +73,98 @@ def main() -> int:
 
         times: dict[str, list[float]] = {"unchanged": [], "edit": [], "cold": []}
         shown = True
-        for i in range(args.rounds):
-            times["unchanged"].append(timed(lambda: stack.preview()))
-            with open(edited, "ab") as source:
-                source.write(f"# edit {i}\n".encode())
-            start = time.perf_counter()
-            output = stack.preview().stdout
-            times["edit"].append(time.perf_counter() - start)
-            shown &= "+-1 to replace" in output
+        try:
+            for i in range(rounds):
+                times["unchanged"].append(timed(lambda: stack.preview()))
+                with open(edited, "ab") as source:
+                    source.write(f"# edit {i}\n".encode())
+                start = time.perf_counter()
+                output = stack.preview().stdout
+                times["edit"].append(time.perf_counter() - start)
+                shown &= "+-1 to replace" in output
+                edited.write_bytes(original)
+                shown &= unchanged()  # settles the reverted file's digest
+                shutil.rmtree(cache, ignore_errors=True)
+                times["cold"].append(timed(lambda: stack.preview()))
+                shown &= unchanged()
+        finally:
             edited.write_bytes(original)
-            shown &= unchanged()  # settles the reverted file's digest
-            shutil.rmtree(cache, ignore_errors=True)
-            times["cold"].append(timed(lambda: stack.preview()))
-            shown &= unchanged()
-        # What every preview cost before: compressing the whole context for its contextHash.
-        empty = {**os.environ, "PCC_PROVIDER_CACHE_DIR": str(folder / "empty-cache")}
-        before = measure(OURS, [str(root)], empty)
-    if temporary:
-        shutil.rmtree(root.parent, ignore_errors=True)
+    # What every preview cost before: compressing the whole context for its contextHash.
+    empty = {**os.environ, "PCC_PROVIDER_CACHE_DIR": str(folder / f"empty-cache-{name}")}
+    before = measure(OURS, [str(root)], empty)
+    return {"times": times, "shown": shown, "before": before, "first_up": first_up}
 
-    def median(name: str) -> float:
-        return statistics.median(times[name])
 
-    print(f"context: {root} ({before['files']} files, {int(before['bytes']) / 1e6:.1f} MB)")
-    python = sys.version.split()[0]
-    print(f"python {python}, {os.cpu_count()} cores; first `pulumi up` {first_up:.1f} s")
-    print(f"load average at the end: {', '.join(f'{n:.1f}' for n in os.getloadavg())}")
-    print()
-    print("| pulumi preview | median (s) | best (s) | median over unchanged (s) |")
-    print("|---|---:|---:|---:|")
-    for name, label in (
-        ("unchanged", "unchanged stack"),
-        ("edit", "after a one-line edit"),
-        ("cold", "unchanged, empty context cache"),
-    ):
-        over = "" if name == "unchanged" else f"{median(name) - median('unchanged'):+.2f}"
-        print(f"| {label} | {median(name):.2f} | {min(times[name]):.2f} | {over} |")
-    print(
-        f"| reference: before, the program compressed the context on every change "
-        f"(`context.digest`, empty cache, the call alone) | {float(before['seconds']):.2f} | | |"
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("folder", nargs="?")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--scales", type=float, nargs="+", default=[1.0], help="tree sizes (1: 340 MB)"
     )
-    over = median("edit") - median("unchanged")
-    checks = [
-        ("every preview showed what it should", shown),
-        (f"edit: median {over:+.2f} s over unchanged <= {EDIT_TARGET} s", over <= EDIT_TARGET),
-        (f"cold: median {median('cold'):.2f} s <= {COLD_TARGET} s", median("cold") <= COLD_TARGET),
-    ]
-    return verdict(checks)
+    json_option(parser)
+    args = parser.parse_args()
+    rec = recorder("edit_preview", args)
+    rec.params = {"rounds": args.rounds, "scales": args.scales}
+    checks = []
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, scale in enumerate(sorted(args.scales)):
+            root, temporary = prepare(args.folder, scale)
+            try:
+                run = one_size(Path(tmp), f"edit{n}", root, args.rounds)
+            finally:
+                if temporary:
+                    shutil.rmtree(root.parent, ignore_errors=True)
+            times, before = run["times"], run["before"]
+
+            def median(name: str, times: dict[str, list[float]] = times) -> float:
+                return statistics.median(times[name])
+
+            files, size = int(before["files"]), int(before["bytes"])
+            print(f"\ncontext: {root} ({files} files, {size / 1e6:.1f} MB)")
+            print(f"first `pulumi up` {run['first_up']:.1f} s")
+            print("| pulumi preview | median (s) | best (s) | median over unchanged (s) |")
+            print("|---|---:|---:|---:|")
+            for name, label in LABELS.items():
+                shown = "" if name == "unchanged" else f"{median(name) - median('unchanged'):+.2f}"
+                print(f"| {label} | {median(name):.2f} | {min(times[name]):.2f} | {shown} |")
+            print(
+                f"| reference: before, the program compressed the context on every change "
+                f"(`context.digest`, empty cache, the call alone) | "
+                f"{float(before['seconds']):.2f} | | |"
+            )
+            at = f"x{scale:g}"
+            params: dict[str, Any] = {"scale": scale, "files": files, "bytes": size}
+            rec.add(
+                f"{at}.before", before["seconds"], "s", "before: compress for contextHash", **params
+            )
+            over = median("edit") - median("unchanged")
+            targets: dict[str, dict[str, Any]] = {
+                "unchanged": {},
+                "edit": {"target": f"<= +{EDIT_TARGET:g} s", "ok": over <= EDIT_TARGET},
+                "cold": {"target": f"<= {COLD_TARGET:g} s", "ok": median("cold") <= COLD_TARGET},
+            }
+            for name, label in LABELS.items():
+                ref = None if name == "unchanged" else f"{at}.unchanged.median"
+                rec.add(
+                    f"{at}.{name}.median", median(name), "s", label, ref, **params, **targets[name]
+                )
+                rec.add(f"{at}.{name}.best", min(times[name]), "s", f"{label}, best", **params)
+            rec.add(f"{at}.first_up", run["first_up"], "s", "first pulumi up", **params)
+            mb = f"{size / 1e6:.0f} MB"
+            checks += [
+                (f"{mb}: every preview showed what it should", run["shown"]),
+                (
+                    f"{mb}: edit: median {over:+.2f} s over unchanged <= {EDIT_TARGET} s",
+                    over <= EDIT_TARGET,
+                ),
+                (
+                    f"{mb}: cold: median {median('cold'):.2f} s <= {COLD_TARGET} s",
+                    median("cold") <= COLD_TARGET,
+                ),
+            ]
+    return finish(rec, checks)
 
 
 if __name__ == "__main__":

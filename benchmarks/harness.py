@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,6 +12,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench_results import Recorder, load_average
 
 
 def measure(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -42,6 +45,30 @@ def verdict(checks: list[tuple[str, bool]]) -> int:
     for name, ok in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}")
     return 0 if all(ok for _, ok in checks) else 1
+
+
+def json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="OUT",
+        help="record the figures in OUT (benchmarks/results.json), replacing this benchmark's",
+    )
+
+
+def recorder(name: str, args: argparse.Namespace) -> Recorder:
+    """The figures of this run, recorded by `finish` when --json names a file."""
+    return Recorder(name, args.json)
+
+
+def finish(rec: Recorder, checks: list[tuple[str, bool]]) -> int:
+    """The verdict on the targets (the exit code), and the figures recorded."""
+    code = verdict(checks)
+    print(
+        f"load average (1 min): {rec.load_start[0]:.2f} at the start, {load_average()[0]:.2f} now"
+    )
+    rec.record(checks)
+    return code
 
 
 # -- the real Pulumi engine against the emulator (the tests' own helpers) -------------------

@@ -1,14 +1,14 @@
 """`pulumi preview` with SIGINT ignored by its parent, beside the same preview without.
 
     .venv/bin/python benchmarks/ignored_sigint.py [--rounds 5]
-        [--tests tests/engine/test_engine_smoke.py]
+        [--tests tests/engine/test_engine_smoke.py] [--json OUT]
 
 A background job in a non-interactive script, and some CI runners, start commands with
 SIGINT ignored; the engine stops its language host with SIGINT. The script previews an
 empty Python program (`import pulumi`) `--rounds` times each way, interleaved; with
 `--tests`, it also runs that pytest file once each way. Exits 1 if the median with SIGINT
 ignored is more than 0.5 s over the median without (a host that misses the engine's
-SIGINT costs 5 s per command).
+SIGINT costs 5 s per command). --json OUT records the figures (bench_results.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import REPO, engine_stack, timed, verdict
+from harness import REPO, engine_stack, finish, json_option, recorder, timed
 
 from pcc_provider.emulator import Emulator
 
@@ -36,7 +36,10 @@ def main() -> int:
     parser.add_argument(
         "--tests", help="a pytest file to time both ways, e.g. tests/engine/test_engine_smoke.py"
     )
+    json_option(parser)
     args = parser.parse_args()
+    rec = recorder("ignored_sigint", args)
+    rec.params = {"rounds": args.rounds, "tests": args.tests}
     times: dict[bool, list[float]] = {False: [], True: []}
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -62,6 +65,18 @@ def main() -> int:
     print(f"{'empty program, pulumi preview':34} {'median':>8} {'best':>8}")
     print(f"{'SIGINT as usual (reference)':34} {normal:7.2f}s {min(times[False]):7.2f}s")
     print(f"{'SIGINT ignored by the parent':34} {ignored:7.2f}s {min(times[True]):7.2f}s")
+    rec.add("usual.median", normal, "s", "empty program, SIGINT as usual")
+    rec.add("usual.best", min(times[False]), "s", "the same, best")
+    rec.add(
+        "ignored.median",
+        ignored,
+        "s",
+        "SIGINT ignored by the parent",
+        "usual.median",
+        target="<= +0.5 s",
+        ok=ignored - normal <= 0.5,
+    )
+    rec.add("ignored.best", min(times[True]), "s", "the same, best")
     checks = [
         (
             f"SIGINT ignored: {ignored - normal:+.2f} s over usual (<= 0.5 s)",
@@ -82,6 +97,16 @@ def main() -> int:
             )
             for way in (False, True)
         }
+        rec.add("tests.usual", suite[False], "s", f"pytest {args.tests}, as usual")
+        rec.add(
+            "tests.ignored",
+            suite[True],
+            "s",
+            "the same, SIGINT ignored",
+            "tests.usual",
+            target="<= 1.15x",
+            ok=suite[True] <= suite[False] * 1.15,
+        )
         print(f"{'pytest ' + args.tests + ', as usual':50} {suite[False]:7.1f}s")
         print(f"{'pytest ' + args.tests + ', SIGINT ignored':50} {suite[True]:7.1f}s")
         checks.append(
@@ -90,7 +115,7 @@ def main() -> int:
                 suite[True] <= suite[False] * 1.15,
             )
         )
-    return verdict(checks)
+    return finish(rec, checks)
 
 
 if __name__ == "__main__":

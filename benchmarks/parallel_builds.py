@@ -1,6 +1,7 @@
 """Eight Builds in one `pulumi up`, beside the `pulumi up` of a single Build.
 
     .venv/bin/python benchmarks/parallel_builds.py [--builds 8] [--seconds 5] [--yaml|--typescript]
+                                                   [--json OUT]
 
 With --yaml the programs are YAML over the native provider (pcc_provider/native), with
 --typescript TypeScript over the generated SDK (sdk/nodejs; `make typescript` first), not
@@ -10,6 +11,8 @@ The emulator's builds take `--seconds` each. A one-Build stack and an N-Build st
 contexts, all new) are each brought up once with the engine's default `--parallel`; then
 the same again with new contents, so each figure is the median of two. Exits 1 if N builds
 take more than 1.5x the single build, or if the emulator did not build each context once.
+--json OUT records the figures (bench_results.py) as parallel_builds, parallel_builds_yaml or
+parallel_builds_typescript.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from harness import builds_program, contexts, engine_stack, timed, verdict
+from harness import builds_program, contexts, engine_stack, finish, json_option, recorder, timed
 
 from pcc_provider.emulator import Emulator
 
@@ -35,7 +38,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--yaml", action="store_true", help="the native provider's door")
     parser.add_argument("--typescript", action="store_true", help="the generated TS SDK")
+    json_option(parser)
     args = parser.parse_args()
+    door = "yaml" if args.yaml else "typescript" if args.typescript else "python"
+    rec = recorder("parallel_builds" + ("" if door == "python" else f"_{door}"), args)
     with (
         tempfile.TemporaryDirectory() as tmp,
         Emulator(
@@ -69,14 +75,27 @@ def main() -> int:
         f"{f'{args.builds} Builds':30} {many:7.2f}s   "
         f"{' '.join(f'{t:.2f}' for t in times[args.builds])}   = {many / one:.2f}x"
     )
-    return verdict(
+    rec.params = {"builds": args.builds, "build_seconds": args.seconds, "door": door}
+    rec.details = {"runs": {str(n): t for n, t in times.items()}}
+    rec.add("one.seconds", one, "s", "1 Build, one pulumi up (median of 2)")
+    rec.add("many.seconds", many, "s", f"{args.builds} Builds, one pulumi up", "one.seconds")
+    rec.add(
+        "ratio",
+        many / one,
+        "x",
+        f"{args.builds} Builds over 1",
+        target=f"<= {TARGET:g}x",
+        ok=many / one <= TARGET,
+    )
+    return finish(
+        rec,
         [
             (f"each build started once ({created} created)", created == 2 * (1 + args.builds)),
             (
                 f"{args.builds} Builds: {many / one:.2f}x one build <= {TARGET}x",
                 many / one <= TARGET,
             ),
-        ]
+        ],
     )
 
 

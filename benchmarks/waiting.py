@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/waiting.py [--customers 40] [--deploy-seconds 20]
                                            [--set-seconds 5] [--warm-seconds 3]
-                                           [--skip-checkpoints]
+                                           [--skip-checkpoints] [--also-customers N ...]
+                                           [--also-skip-checkpoints] [--json OUT]
 
 Row 2 of issue 20: one program, N customers, each a SecretSet and an Agent bound to it; the
 emulator's deployments take --deploy-seconds, its sets --set-seconds. The stack of 1 customer
@@ -20,6 +21,12 @@ deployment's readiness.
 
 Exits 1 if N customers take more than 1.5x one, if the polls of the N-customer `up` exceed
 120 a minute, or if the warm `up` ends before 2/2 are warm.
+
+--also-customers measures more sizes the same way (no target: the curve of wall time and
+API calls against the number of customers). --skip-checkpoints runs every stack with
+PULUMI_SKIP_CHECKPOINTS=true: the engine then writes the state once, at the end, instead of
+at each step's start and end, one write at a time; --also-skip-checkpoints measures each size
+both ways. --json OUT records the figures (bench_results.py).
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness import engine_stack, timed, verdict
+from harness import engine_stack, finish, json_option, recorder, timed
 
 from pcc_provider.emulator import Emulator
 
@@ -47,12 +54,12 @@ POLLS = (
 )
 
 
-def customers_program(count: int) -> str:
+def customers_program(count: int, prefix: str = "s") -> str:
     """Names of its own per stack: names are unique in the organization."""
     return (
         "from pcc_provider import Agent, SecretSet\n"
         f"for i in range({count}):\n"
-        f"    name = f's{count}-c{{i}}'\n"
+        f"    name = f'{prefix}{count}-c{{i}}'\n"
         "    creds = SecretSet(f'{name}-secrets', set_name=f'{name}-secrets',\n"
         "                      secrets={'OPENAI_API_KEY': f'sk-customer-{i}'})\n"
         "    Agent(name, service_name=name, image='example/agent:1', secret_set=creds)\n"
@@ -109,7 +116,9 @@ def polls(counts: dict[str, int]) -> int:
 def customers(
     tmp: Path, emu: Emulator, count: int, deploy: float, skip_checkpoints: bool = False
 ) -> dict[str, Any]:
-    stack = engine_stack(tmp, f"customers{count}", customers_program(count), emu.api_url)
+    suffix = "-skip" if skip_checkpoints else ""
+    program = customers_program(count, "k" if skip_checkpoints else "s")
+    stack = engine_stack(tmp, f"customers{count}{suffix}", program, emu.api_url)
     if skip_checkpoints:
         # The engine persists the whole state at each step's start and end, one write at a
         # time: with hundreds of resources those writes, not the provider, pace the creates.
@@ -162,9 +171,24 @@ def main() -> int:
     parser.add_argument(
         "--skip-checkpoints",
         action="store_true",
-        help="both stacks with PULUMI_SKIP_CHECKPOINTS=true: the engine's own step cost aside",
+        help="every stack with PULUMI_SKIP_CHECKPOINTS=true: the engine's own step cost aside",
     )
+    parser.add_argument(
+        "--also-customers", type=int, nargs="+", default=[], help="more sizes, no target"
+    )
+    parser.add_argument(
+        "--also-skip-checkpoints",
+        action="store_true",
+        help="each size also with PULUMI_SKIP_CHECKPOINTS=true",
+    )
+    json_option(parser)
     args = parser.parse_args()
+    rec = recorder("waiting", args)
+    sizes = sorted({1, args.customers, *args.also_customers})
+    ways = ["skip"] if args.skip_checkpoints else ["checkpoints"]
+    if args.also_skip_checkpoints and not args.skip_checkpoints:
+        ways.append("skip")
+    runs: dict[tuple[str, int], dict[str, Any]] = {}
     with (
         tempfile.TemporaryDirectory() as tmp,
         Emulator(
@@ -175,24 +199,35 @@ def main() -> int:
             replica_warm_seconds=args.warm_seconds,
         ) as emu,
     ):
-        skip = args.skip_checkpoints
-        one = customers(Path(tmp), emu, 1, args.deploy_seconds, skip)
-        many = customers(Path(tmp), emu, args.customers, args.deploy_seconds, skip)
+        for count in sizes:
+            for way in ways:
+                runs[way, count] = customers(
+                    Path(tmp), emu, count, args.deploy_seconds, way == "skip"
+                )
         emu.config.agent_ready_seconds = 5.0
         hot = warm(Path(tmp), emu, opt_out=False)
         cold = warm(Path(tmp), emu, opt_out=True)
+    main_way = ways[0]
+    one, many = runs[main_way, 1], runs[main_way, args.customers]
     ratio = many["seconds"] / one["seconds"]
     rate = many["waiting"][0] if many["waiting"] else float("inf")
     print(f"deployments of {args.deploy_seconds:g} s, sets of {args.set_seconds:g} s, one `up`:")
-    if args.skip_checkpoints:
-        print("(PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end)")
-    print(f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}")
-    for label, run in (("1 customer (reference)", one), (f"{args.customers} customers", many)):
-        steady = f"{run['waiting'][0]:.0f} over {run['waiting'][1]:.0f}s" if run["waiting"] else "-"
-        print(
-            f"{label:24} {run['seconds']:7.2f}s {run['calls']:10d} "
-            f"{run['calls'] / run['seconds'] * 60:9.0f} {steady:>15}"
-        )
+    for way in ways:
+        if way == "skip":
+            print("(PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end)")
+        else:
+            print("(the engine's checkpoints, as usual)")
+        print(f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}")
+        for count in sizes:
+            run = runs[way, count]
+            label = "1 customer (reference)" if count == 1 else f"{count} customers"
+            steady = (
+                f"{run['waiting'][0]:.0f} over {run['waiting'][1]:.0f}s" if run["waiting"] else "-"
+            )
+            print(
+                f"{label:24} {run['seconds']:7.2f}s {run['calls']:10d} "
+                f"{run['calls'] / run['seconds'] * 60:9.0f} {steady:>15}"
+            )
     print(f"= {ratio:.2f}x one customer; calls of the {args.customers}-customer up by route:")
     for route, count in sorted(many["by"].items()):
         print(f"    {route:34} {count:5d}")
@@ -201,13 +236,61 @@ def main() -> int:
         f"    waiting for capacity: {hot['seconds']:.2f}s, ends with {hot['warm']}/2 warm\n"
         f"    wait_for_capacity=False: {cold['seconds']:.2f}s, ends with {cold['warm']}/2 warm"
     )
-    return verdict(
+
+    rec.params = {
+        "customers": args.customers,
+        "sizes": sizes,
+        "ways": ways,
+        "deploy_seconds": args.deploy_seconds,
+        "set_seconds": args.set_seconds,
+        "warm_seconds": args.warm_seconds,
+    }
+    rec.details = {"by_route": {f"{w}.{n}": run["by"] for (w, n), run in runs.items()}}
+    for (way, count), run in runs.items():
+        at = f"{way}.{count}"
+        params: dict[str, Any] = {"customers": count, "way": way}
+        ref = None if count == 1 else f"{way}.1.seconds"
+        target: dict[str, Any] = {}
+        if (way, count) == (main_way, args.customers):
+            target = {"target": f"<= {TARGET_RATIO:g}x one customer", "ok": ratio <= TARGET_RATIO}
+        rec.add(f"{at}.seconds", run["seconds"], "s", "one pulumi up", ref, **params, **target)
+        rec.add(f"{at}.calls", run["calls"], "calls", "API calls of the up", **params)
+        per_minute = run["calls"] / run["seconds"] * 60
+        rec.add(f"{at}.calls_a_minute", per_minute, "/min", "API calls a minute", **params)
+        if run["waiting"]:
+            rate_, window = run["waiting"]
+            if (way, count) == (main_way, args.customers):
+                target = {"target": f"<= {TARGET_POLLS}", "ok": rate_ <= TARGET_POLLS}
+            else:
+                target = {}
+            rec.add(
+                f"{at}.polls_a_minute",
+                rate_,
+                "/min",
+                "polls a minute while every agent waits",
+                window_seconds=round(window, 1),
+                **params,
+                **target,
+            )
+    rec.add("warm.seconds", hot["seconds"], "s", "min_agents=2, waits for capacity")
+    rec.add(
+        "warm.replicas",
+        hot["warm"],
+        "replicas",
+        "warm replicas when the up ends",
+        target="2/2 warm",
+        ok=hot["warm"] == 2,
+    )
+    rec.add("opt_out.seconds", cold["seconds"], "s", "wait_for_capacity=False")
+    rec.add("opt_out.replicas", cold["warm"], "replicas", "warm replicas when the up ends")
+    return finish(
+        rec,
         [
             (f"{args.customers} customers: {ratio:.2f}x one <= {TARGET_RATIO}x", ratio <= 1.5),
             (f"polls while waiting: {rate:.0f} a minute <= {TARGET_POLLS}", rate <= TARGET_POLLS),
             (f"the warm up ends with {hot['warm']}/2 warm", hot["warm"] == 2),
             (f"opted out, it ends before: {cold['warm']}/2 warm", cold["warm"] < 2),
-        ]
+        ],
     )
 
 
