@@ -286,13 +286,14 @@ def test_on_a_fresh_machine_a_second_stack_of_the_same_names_is_still_refused(
     # The check's list of agents fails, so it cannot refuse team A's agent at once: the create
     # goes ahead, as when team A's agent appears between team B's preview and its create.
     emulator.fault("GET /v1/agents", status=400)
-    emulator.fault("GET /v1/secrets/{setName}", delay=0.01)  # the check's look: answered
-    emulator.fault("GET /v1/secrets/{setName}", hold=60)  # the create's look
+    # A set's check and create ask the list of sets (taken.py): the check's, answered; the
+    # create's, held.
+    emulator.fault("GET /v1/secrets", delay=0.01)
+    emulator.fault("GET /v1/secrets", hold=60)
     emulator.fault("POST /v1/agents", hold=60)
     second.up_killed_once(
         lambda: (
-            emulator.calls("POST /v1/agents") == 1
-            and emulator.calls("GET /v1/secrets/{setName}") == 2
+            emulator.calls("POST /v1/agents") == 1 and emulator.calls("GET /v1/secrets") == 2
         )
     )
     emulator.clear_faults()
