@@ -292,9 +292,7 @@ def test_on_a_fresh_machine_a_second_stack_of_the_same_names_is_still_refused(
     emulator.fault("GET /v1/secrets", hold=60)
     emulator.fault("POST /v1/agents", hold=60)
     second.up_killed_once(
-        lambda: (
-            emulator.calls("POST /v1/agents") == 1 and emulator.calls("GET /v1/secrets") == 2
-        )
+        lambda: emulator.calls("POST /v1/agents") == 1 and emulator.calls("GET /v1/secrets") == 2
     )
     emulator.clear_faults()
     assert len(pending_creates(second)) == 2
