@@ -433,13 +433,18 @@ class AgentArgs(TypedDict, total=False):
     ]
 
 
-# Computed by the doors from the sets declared in the same program (secrets.bindings).
+# Computed by the doors from the sets declared in the same program (secrets.bindings). Named
+# `__...`, as the engine's own internal properties are, so that no display lists them: a new
+# revision shows in a per-property diff as a change of `secretSet`.
+REVISION, REGIONS = "__secretRevision", "__setRegions"
 INTERNAL = (
-    Field("The revision of the bound secret set.", secret=True, name="secretRevision"),
-    Field("The regions of the bound sets declared in the program.", name="setRegions"),
+    Field(
+        "The revision of the bound secret set.", secret=True, name=REVISION, shown_as="secretSet"
+    ),
+    Field("The regions of the bound sets declared in the program.", name=REGIONS),
 )
 # A change in these redeploys the same settings (`forceRedeploy`, as `pcc deploy --force`).
-ROLLOUT_ON = ("secretRevision", "triggers")
+ROLLOUT_ON = (REVISION, "triggers")
 # Inputs of how the provider deploys and deletes, not of the agent: a change is recorded.
 RECORDED = ("deployTimeout", "smoke", "onActiveSessions", "drainTimeout")
 
@@ -488,7 +493,7 @@ def _rules(given: Mapping[str, Any], door: Door) -> list[tuple[str, str]]:
     low, high = given.get("minAgents"), given.get("maxAgents")
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         found.append(("minAgents", f"{door['minAgents']} must not exceed {door['maxAgents']}"))
-    region, set_regions = given.get("region"), given.get("setRegions")
+    region, set_regions = given.get("region"), given.get(REGIONS)
     for prop in ("secretSet", "imagePullSecretSet"):
         bound = given.get(prop)
         where = set_regions.get(bound) if isinstance(set_regions, dict) else None
@@ -512,7 +517,7 @@ def _bind(
     found, tracked = secrets.bound(names, declared)
     regions = {n: d.region for n, d in found.items()} if any(names) else None
     revision = tracked.revision if tracked is not None else None
-    return {**args, "secretRevision": revision, "setRegions": regions}, [], []
+    return {**args, REVISION: revision, REGIONS: regions}, [], []
 
 
 def settings() -> list[tuple[str, Setting]]:
@@ -819,6 +824,7 @@ class AgentProvider(OwnedObjectProvider):
         return None
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        olds = DESCRIPTION.current(olds)
         # The engine diffs what its state holds: the create's claim is settled (ownership.py).
         self._settled(olds, olds.get("serviceName") or _id)
         taken.hold(olds.get("__urn"), olds.get("serviceName") or _id)
@@ -989,6 +995,7 @@ class AgentProvider(OwnedObjectProvider):
         return agent, False
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        olds = DESCRIPTION.current(olds)
         forced = any(olds.get(k) != news.get(k) for k in ROLLOUT_ON)
         sent = compared(news)
         if not forced and all(s.same(olds.get(k), news.get(k)) for k, s in settings() if k in sent):
@@ -1437,7 +1444,7 @@ class Agent(ApiResource, module="pipecat", name="Agent"):
             bound = given.get(name)
             if isinstance(bound, secrets.SecretSet | secrets.ImagePullSecret):
                 given[name] = bound.set_name
-        given["secret_revision"], given["set_regions"] = secrets.bindings(
+        given[REVISION], given[REGIONS] = secrets.bindings(
             given.get("secret_set"), given.get("image_pull_secret_set")
         )
         # What can be judged before any output is known fails the preview at once.
@@ -1458,6 +1465,8 @@ DESCRIPTION: Description = describe(
     rules=_rules,
     # An agent is imported as found, also one whose build could not be read.
     imported=("createdAt",),
+    # Before 0.1.0 the internal inputs had plain names, which every display listed.
+    renamed={"secretRevision": REVISION, "setRegions": REGIONS},
     example={
         "python": """\
 from pcc_provider import Agent

@@ -89,6 +89,9 @@ class Field:
     name: str = ""  # the schema's (camelCase) name
     type: Any = None  # the annotation: the Python keyword's; for an output, X of Output[X]
     required: bool = False  # an input that must be given; an output always set
+    # An internal input's change, in a per-property diff, is shown as a change of this input
+    # (an agent's bound set's new revision: `~ secretSet`).
+    shown_as: str = ""
 
     @property
     def python(self) -> str:
@@ -203,6 +206,8 @@ class Description:
     declares: str | None = None
     # The names an earlier version's state had for inputs now named as the schema names them.
     legacy: tuple[str, ...] = ()
+    # Inputs an earlier version's state held under another name: {old name: name}.
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def token(self) -> str:
@@ -236,7 +241,11 @@ class Description:
 
     def current(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """A state in the schema's names, also one an earlier version wrote in its own."""
-        return {camel(k) if k in self.legacy else k: v for k, v in state.items()}
+        found = {camel(k) if k in self.legacy else k: v for k, v in state.items()}
+        for old, new in self.renamed.items():
+            if old in found:
+                found.setdefault(new, found.pop(old))
+        return found
 
     def defaults(self, given: Mapping[str, Any], region: str | None = None) -> dict[str, Any]:
         """The inputs with their defaults (the region's: `region`, else us-west), in the one
@@ -308,6 +317,7 @@ def describe(
     derive: Derive | None = None,
     declares: str | None = None,
     legacy: tuple[str, ...] = (),
+    renamed: Mapping[str, str] | None = None,
 ) -> Description:
     """The description of a kind from its inputs' TypedDict (`args`) and its resource class,
     whose own annotations are its outputs: `Annotated[pulumi.Output[X], "description"]`
@@ -336,6 +346,7 @@ def describe(
         derive,
         declares,
         legacy,
+        dict(renamed or {}),
     )
     if provider is not None:
         provider.description = described

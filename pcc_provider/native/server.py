@@ -131,7 +131,6 @@ class Door:
         self.provider = described.provider(timings=timings)
         self.provider.door = SCHEMA  # its messages name the inputs as the schema does
         self.inputs = tuple(f.name for f in described.inputs)
-        self.internal = tuple(f.name for f in described.internal)
 
     def check(
         self,
@@ -313,7 +312,7 @@ class PipecatProvider(Provider):
             # Every input that differs, by its name: what replaces, and what updates in place;
             # inside a map (a set's secrets), by key: `~ secrets.OPENAI_API_KEY`.
             # Only the declared inputs: what the program can change (not status and the like).
-            for name in sorted({*door.inputs, *door.internal, *replaces}):
+            for name in sorted({*door.inputs, *replaces}):
                 old, new = olds.get(name), news.get(name)
                 if name not in replaces and old == new:
                     continue
@@ -324,6 +323,12 @@ class PipecatProvider(Provider):
                             detailed[f"{name}.{key}"] = property_diff(old.get(key), new.get(key))
                     continue
                 detailed[name] = property_diff(old, new, replace)
+            # An internal input is shown as the input whose change it is, if any.
+            for f in door.described.internal:
+                if f.shown_as and olds.get(f.name) != news.get(f.name):
+                    detailed.setdefault(
+                        f.shown_as, PropertyDiff(PropertyDiffKind.UPDATE, input_diff=True)
+                    )
         return DiffResponse(
             changes=bool(result.changes),
             replaces=replaces,

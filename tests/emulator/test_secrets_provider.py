@@ -167,22 +167,27 @@ def test_agent_redeploys_on_a_new_revision_or_trigger(emu: Emulator) -> None:
         "region": "us-west",
         "image": "x:1",
         "secretSet": "bot-secrets",
-        "secretRevision": revision,
-        "setRegions": {"bot-secrets": "us-west"},
+        "__secretRevision": revision,
+        "__setRegions": {"bot-secrets": "us-west"},
         "deployTimeout": 10,
     }
     first = agents.create(inputs).outs
     assert not agents.diff("bot", first, inputs).changes
     # Only the regions of the bound sets: recorded, nothing to roll out.
-    assert not agents.diff("bot", first, {**inputs, "setRegions": {}}).changes
-    for change in ({"secretRevision": "sha256:other"}, {"triggers": {"restart": 1}}):
+    assert not agents.diff("bot", first, {**inputs, "__setRegions": {}}).changes
+    # A state written before the internal inputs were named `__...`: the same revision.
+    earlier = {k: v for k, v in first.items() if not k.startswith("__s")}
+    earlier |= {"secretRevision": revision, "setRegions": {"bot-secrets": "us-west"}}
+    assert not agents.diff("bot", earlier, inputs).changes
+    assert agents.diff("bot", earlier, {**inputs, "__secretRevision": "sha256:other"}).changes
+    for change in ({"__secretRevision": "sha256:other"}, {"triggers": {"restart": 1}}):
         news = {**inputs, **change}
         assert agents.diff("bot", first, news).changes
         outs = agents.update("bot", first, news).outs
         assert outs["desiredDeploymentId"] != first["desiredDeploymentId"]
         assert outs["ready"] is True
     # Another region for a set declared in the program is refused before any call.
-    found = problems({**inputs, "setRegions": {"bot-secrets": "eu-central"}})
+    found = problems({**inputs, "__setRegions": {"bot-secrets": "eu-central"}})
     assert found == [
         (
             "secretSet",

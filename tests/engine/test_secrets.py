@@ -153,10 +153,13 @@ def test_secrets_as_code(stack: Stack, emulator: EmulatorHandle) -> None:
 
     # A new value: the set is updated in place, the agent rolls out in the same `up`.
     stack.config("openaiKey", NEW_OPENAI_KEY, secret=True)
-    preview = run(stack.preview())
+    preview = run(stack.preview("--diff"))
     assert "~ 2 to update" in preview.stdout, preview.stdout
     assert "replace" not in preview.stdout
     assert "[secret]" in preview.stdout
+    # The agent's properties as its reference page lists them, not the doors' internal ones.
+    assert "serviceName" in preview.stdout
+    assert "Revision" not in preview.stdout and "Regions" not in preview.stdout, preview.stdout
     run(stack.up())
     second = stack.outputs()
     assert second["deploymentId"] != first["deploymentId"]
@@ -186,7 +189,7 @@ def test_secrets_as_code(stack: Stack, emulator: EmulatorHandle) -> None:
     assert sorted(stored) == ["EXTRA_KEY", "OPENAI_API_KEY"]  # key names are plain
     assert all(secret_sig in value for value in stored.values())  # values are secrets
     assert secret_sig in by_type["ImagePullSecret"]["outputs"]["password"]
-    assert secret_sig in by_type["Agent"]["outputs"]["secretRevision"]
+    assert secret_sig in by_type["Agent"]["outputs"]["__secretRevision"]
     for text in outputs:
         assert_no_secret(text, "the preview and up output")
 
