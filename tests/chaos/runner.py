@@ -41,9 +41,9 @@ Expected failures. A fault-free `up` (or `destroy`) may fail where the model say
 an agent with a smoke check whose build's content carries the crash marker (the smoke session
 fails: the agent is back on its previous build, or, created by this `up`, deleted again), or
 an agent to delete whose drain mode is "wait" and that holds a session that does not end
-within its drainTimeout (nothing is deleted). Such a failure counts for invariant 6 only if
-every error the command printed is one of those, for those agents (by name, for this very
-command: no exemption outlives it). The runner then does what the error tells a user to (a
+within its drainTimeout (nothing is deleted). Such a failure is excused (invariant 6 holds)
+only if every error the command printed is one of those, for those agents (by name, for this
+very command: no exemption outlives it). The runner then does what the error tells a user to (a
 new content of the build without the marker; the calls end: the sessions are stopped) and
 runs the command again, and that run is judged by invariants 6 and 2 as any other.
 """
