@@ -263,7 +263,12 @@ UNITS = [
         "parallel_builds_typescript", "parallel_builds.py", ["--typescript"], None, "--typescript"
     ),
     Unit("build_latency", "build_latency.py", [], ["--durations", "4"]),
-    Unit("noop_preview", "noop_preview.py", [], ["--rounds", "3"]),
+    Unit(
+        "noop_preview",
+        "noop_preview.py",
+        ["--dist", f"{DATA}/dist"],
+        ["--rounds", "3", "--dist", f"{DATA}/dist"],
+    ),
     Unit(
         "waiting",
         "waiting.py",

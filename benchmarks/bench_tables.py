@@ -479,6 +479,14 @@ def _engine_rows(r: Results) -> Iterable[list[str] | None]:
                 f"empty program: {sec(r.v('noop_preview.builds0.median'))}" if count == 1 else "",
                 tick(r, f"{key}.over"),
             ]
+    if r.has("noop_preview.yaml1.over", "noop_preview.yaml0.median"):
+        plugin = r.params("noop_preview").get("yaml_plugin", "the plugin")
+        yield [
+            f"the same, 1 Build in YAML (the native door, {plugin})",
+            f"{r.v('noop_preview.yaml1.over'):+.2f} s ({sec(r.v('noop_preview.yaml1.median'))})",
+            f"empty YAML program: {sec(r.v('noop_preview.yaml0.median'))}",
+            tick(r, "noop_preview.yaml1.over"),
+        ]
     if r.has("ignored_sigint.ignored.median"):
         yield [
             "`pulumi preview` of an empty program, SIGINT ignored by the parent "
