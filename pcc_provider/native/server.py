@@ -131,6 +131,8 @@ class Door:
         self.provider = described.provider(timings=timings)
         self.provider.door = SCHEMA  # its messages name the inputs as the schema does
         self.inputs = tuple(f.name for f in described.inputs)
+        # Kept in the engine's values although private (`__...`): the kind's internal inputs.
+        self.internal = tuple(f.name for f in described.internal)
 
     def check(
         self,
@@ -278,7 +280,7 @@ class PipecatProvider(Provider):
         # Kept secret in the state's inputs too, even when the program gave plain values; with
         # the create's claim, which the engine keeps in a pending create (ownership.STAMP).
         secret |= door.described.secret_in(props)
-        inputs = engine_values(props, secret, internal=(ownership.STAMP,))
+        inputs = engine_values(props, secret, internal=(ownership.STAMP, *door.internal))
         return CheckResponse(inputs, failures)
 
     def _declare(self, urn: str, kind: str, props: dict[str, Any]) -> None:
@@ -341,10 +343,14 @@ class PipecatProvider(Provider):
         props, secret = plain(request.properties)
         secret |= door.described.secret_in(props)
         if request.preview:
-            return CreateResponse("", engine_values(door.preview_outputs(props), secret))
+            return CreateResponse(
+                "", engine_values(door.preview_outputs(props), secret, door.internal)
+            )
         core = {**props, "__urn": request.urn}
         result = await self._run_until_cancelled("creating", door.provider.create, core)
-        return CreateResponse(str(result.id), engine_values(result.outs or {}, secret))
+        return CreateResponse(
+            str(result.id), engine_values(result.outs or {}, secret, door.internal)
+        )
 
     async def read(self, request: ReadRequest) -> ReadResponse:
         door = self._door(request.urn)
@@ -353,7 +359,7 @@ class PipecatProvider(Provider):
             door.provider.read, request.resource_id, {**props, "__urn": request.urn}
         )
         read = result.outs or {}
-        outs = engine_values(read, secret | door.described.secret_in(read))
+        outs = engine_values(read, secret | door.described.secret_in(read), door.internal)
         # Not what is unset (a set's values after an import: the program gives them).
         names = (*door.inputs, *door.described.imported)
         ins = {n: outs[n] for n in names if read.get(n) is not None}
@@ -371,9 +377,11 @@ class PipecatProvider(Provider):
             if not unchanged.changes:
                 # Only the names of the state change (`diff`): nothing to ask Pipecat Cloud.
                 given = {k: v for k, v in news.items() if v is not None}
-                return UpdateResponse(engine_values({**olds, **given}, secret))
+                return UpdateResponse(engine_values({**olds, **given}, secret, door.internal))
         if request.preview:
-            return UpdateResponse(engine_values(door.preview_outputs({**olds, **news}), secret))
+            return UpdateResponse(
+                engine_values(door.preview_outputs({**olds, **news}), secret, door.internal)
+            )
         result = await self._run_until_cancelled(
             "updating",
             door.provider.update,
@@ -382,7 +390,7 @@ class PipecatProvider(Provider):
             {**news, "__urn": request.urn},
         )
         outs = result.outs or {**olds, **news}
-        return UpdateResponse(engine_values(outs, secret))
+        return UpdateResponse(engine_values(outs, secret, door.internal))
 
     async def _agent_profiles(self) -> InvokeResponse:
         """getAgentProfiles, with the provider's config (written before the functions of

@@ -304,7 +304,8 @@ def test_yaml_changed_secret_rolls_out_the_agent_that_binds_the_set(
     stack.config("openaiKey", "sk-second-value", secret=True)
     edited = stack.preview()
     assert "~ 2 to update" in edited.output, edited.output
-    assert "~ secretRevision: [secret] => [secret]" in edited.output, edited.output
+    assert "~ secretSet" in edited.output, edited.output
+    assert "Revision" not in edited.output, edited.output
     assert "sk-second-value" not in edited.output
     stack.up()
     rolled = emulator.api("GET", "/agents/bot").json()
