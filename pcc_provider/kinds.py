@@ -72,6 +72,10 @@ class FunctionKind:
         plain = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", self.name).lower()
         return plain, f"{plain}_output", f"{self.name[0].upper()}{self.name[1:]}Result"
 
+    @property
+    def token(self) -> str:
+        return f"pipecat:index:{self.name}"
+
     def function(self) -> Function[Any]:
         found: Function[Any] = getattr(importlib.import_module(self.module), self.described_by)
         return found

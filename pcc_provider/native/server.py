@@ -195,8 +195,13 @@ class PipecatProvider(Provider):
         self.pool = pool or ThreadPoolExecutor(POOL_SIZE, thread_name_prefix="pipecat")
         self.sets = Program()  # the sets this program declared, for its agents
         self.cancel_requested: asyncio.Event | None = None  # made on the server's loop
-        self.doors = {d.token: Door(d, timings) for d in kinds.native()}
-        self.functions = {f.token: f for f in kinds.functions()}
+        # Each kind's module is imported at the first request for it, not at the start: a
+        # program of Builds starts the plugin without the other kinds (the engine waits for
+        # the start of every plugin it needs, preview or not).
+        self.timings = timings
+        self.kinds = {kind.token: kind for kind in kinds.KINDS if kind.native}
+        self.doors: dict[str, Door] = {}
+        self.function_kinds = {kind.token: kind for kind in kinds.FUNCTIONS}
         self.region: str | None = None
         self.config: ProviderConfig | None = None
 
@@ -240,10 +245,15 @@ class PipecatProvider(Provider):
         cancel.request()  # every wait in the pool's threads ends within cancel.STEP
 
     def _door(self, urn: str) -> Door:
-        kind = urn.split("::")[2].split("$")[-1]
-        door = self.doors.get(kind)
+        token = urn.split("::")[2].split("$")[-1]
+        door = self.doors.get(token)
         if door is None:
-            raise NativeError(f"pipecat: unknown resource type {kind}")
+            kind = self.kinds.get(token)
+            if kind is None:
+                raise NativeError(f"pipecat: unknown resource type {token}")
+            door = self.doors[token] = Door(kind.description(), self.timings)
+            if self.config is not None:
+                door.provider.config = self.config
         return door
 
     async def get_schema(self, request: GetSchemaRequest) -> GetSchemaResponse:
@@ -426,9 +436,10 @@ class PipecatProvider(Provider):
         messages in the schema's names."""
         if request.tok == functions_profiles.TOKEN:
             return await self._agent_profiles()
-        function = self.functions.get(request.tok)
-        if function is None:
+        kind = self.function_kinds.get(request.tok)
+        if kind is None:
             raise NativeError(f"pipecat: unknown function {request.tok}")
+        function = kind.function()
         given, _ = plain(request.args)
         config = self.config or ProviderConfig.read()
         # An error, not `failures`: the engine shows an error's message on one line, and

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
+import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Required, TypedDict
@@ -92,6 +94,7 @@ def test_a_function_declared_once_is_in_the_schema_and_its_reference_page(
 def test_the_python_forms_show_the_arguments_and_the_result_is_typed() -> None:
     for kind in kinds.FUNCTIONS:
         described = kind.function().described
+        assert kind.token == described.token  # what the plugin finds an Invoke's module by
         plain, output, result = (getattr(pcc_provider, name) for name in kind.python)
         for form in (plain, output):
             keywords = list(inspect.signature(form).parameters)
@@ -121,3 +124,17 @@ def test_the_plugin_refuses_a_function_it_does_not_have_in_one_line() -> None:
     request = InvokeRequest("pipecat:index:getNothing", {})
     with pytest.raises(NativeError, match=r"^pipecat: unknown function pipecat:index:getNothing$"):
         asyncio.run(provider.invoke(request))
+
+
+def test_the_plugin_starts_without_the_kinds_no_request_named() -> None:
+    # A program of Builds starts the plugin, and previews, without the other kinds' modules.
+    code = (
+        "import sys; from pcc_provider.native.server import PipecatProvider; "
+        "p = PipecatProvider(); p._door('urn:pulumi:dev::p::pipecat:index:Build::b'); "
+        "print(sorted(m for m in sys.modules if m.startswith('pcc_provider.')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr
+    assert "pcc_provider.build" in loaded.stdout
+    for other in ("agent", "deployment", "lookups", "api_key", "spend_limit"):
+        assert f"'pcc_provider.{other}'" not in loaded.stdout, loaded.stdout
