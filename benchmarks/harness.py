@@ -15,6 +15,11 @@ from typing import Any
 
 from bench_results import Recorder, load_average
 
+# As on a user's machine, Python caches bytecode (pip compiles a wheel's at install): an
+# environment that turns it off (PYTHONDONTWRITEBYTECODE, as this project's machine sets)
+# would add the compile of every pcc_provider module to each program and provider started.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def measure(code: str, args: list[str], env: dict[str, str]) -> dict[str, Any]:
     """Run `code` in a child; its JSON result plus the child's own peak RSS."""
