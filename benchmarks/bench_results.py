@@ -272,11 +272,19 @@ UNITS = [
     Unit(
         "waiting",
         "waiting.py",
-        ["--also-customers", "10", "100", "200", "--also-skip-checkpoints"],
+        ["--customers", "200", "--also-customers", "10", "40", "100", "--also-skip-checkpoints"],
         [
             *("--customers", "10", "--deploy-seconds", "10", "--set-seconds", "3"),
             *("--warm-seconds", "1", "--also-skip-checkpoints"),
         ],
+    ),
+    # The horizon of issue 33: a thousand customers, in one `up` and one `destroy`.
+    Unit(
+        "waiting_horizon",
+        "waiting.py",
+        ["--horizon", "--customers", "1000", "--also-skip-checkpoints"],
+        None,
+        "--horizon",
     ),
     Unit(
         "ignored_sigint",

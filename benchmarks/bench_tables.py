@@ -511,8 +511,8 @@ def engine(r: Results) -> list[str]:
     return rows + caption(r, *runs)
 
 
-def customers(r: Results) -> list[str]:
-    w = r.params("waiting")
+def customers(r: Results, run: str = "waiting") -> list[str]:
+    w = r.params(run)
     sizes, ways = w.get("sizes", []), w.get("ways", [])
     if not sizes or not ways:
         return [MISSING]
@@ -521,25 +521,44 @@ def customers(r: Results) -> list[str]:
         name = "as usual" if way == "checkpoints" else "`PULUMI_SKIP_CHECKPOINTS=true`"
         head += [f"`pulumi up`, {name}", f"{TIMES} 1 customer"]
     head += ["API calls", "polls a minute while every agent waits"]
+    first = f"{run}.{ways[0]}"
+    destroyed = r.has(f"{first}.1.destroy_seconds")
+    if destroyed:
+        head += ["`pulumi destroy`", f"{TIMES} 1 customer", "its API calls"]
+    peaks = r.has(f"{first}.1.memory.engine")
+    if peaks:
+        head += ["peak memory: engine, provider, program"]
     rows = []
     for n in sizes:
         row = [f"{n}"]
         for way in ways:
-            if not r.has(f"waiting.{way}.{n}.seconds"):
+            if not r.has(f"{run}.{way}.{n}.seconds"):
                 row += ["", ""]
                 continue
-            took = r.v(f"waiting.{way}.{n}.seconds")
-            row += [sec(took), times(took / r.v(f"waiting.{way}.1.seconds"))]
-        at = f"waiting.{ways[0]}.{n}"
+            took = r.v(f"{run}.{way}.{n}.seconds")
+            row += [sec(took), times(took / r.v(f"{run}.{way}.1.seconds"))]
+        at = f"{run}.{ways[0]}.{n}"
         row.append(f"{r.v(f'{at}.calls'):.0f}" if r.has(f"{at}.calls") else "")
         row.append(f"{r.v(f'{at}.polls_a_minute'):.0f}" if r.has(f"{at}.polls_a_minute") else "—")
+        if destroyed:
+            took = r.v(f"{at}.destroy_seconds")
+            one = r.v(f"{first}.1.destroy_seconds")
+            row += [sec(took), times(took / one), f"{r.v(f'{at}.destroy_calls'):.0f}"]
+        if peaks:
+            row.append(
+                ", ".join(
+                    f"{r.v(f'{at}.memory.{role}'):.0f} MB" if r.has(f"{at}.memory.{role}") else "—"
+                    for role in ("engine", "provider", "program")
+                )
+            )
         rows.append(row)
     align = "---: " + " ".join("---: ---:" for _ in ways) + " ---: ---:"
+    align += " ---: ---: ---:" * destroyed + " ---:" * peaks
     intro = (
         f"Deployments of {w['deploy_seconds']:g} s, sets of {w['set_seconds']:g} s, one "
         "`pulumi up --parallel 256` per size; API calls and polls of the first way."
     )
-    return [intro, "", *table(head, align, rows), *caption(r, "waiting")]
+    return [intro, "", *table(head, align, rows), *caption(r, run)]
 
 
 def waiting_routes(r: Results) -> list[str]:
@@ -661,6 +680,7 @@ TABLES: dict[str, Callable[[Results], list[str]]] = {
     "upload": upload,
     "engine": engine,
     "customers": customers,
+    "customers-horizon": lambda r: customers(r, "waiting_horizon"),
     "waiting-routes": waiting_routes,
     "plugin-start": plugin_start,
     "runs": runs,

@@ -19,8 +19,14 @@ Row 3: one agent with min_agents=2, replicas warming --warm-seconds apart once t
 is ready: the `up` must end with readyReplicas 2; with wait_for_capacity=False it ends at the
 deployment's readiness.
 
+Each customers' stack is then destroyed (`--parallel 256`), timed and counted the same way.
+While each `up` runs, the peak resident memory (VmHWM) of the engine, of the Python provider
+and of the program's process are sampled from /proc.
+
 Exits 1 if N customers take more than 1.5x one, if the polls of the N-customer `up` exceed
-120 a minute, or if the warm `up` ends before 2/2 are warm.
+120 a minute, if its calls exceed 1.5 per object plus 120 a minute, if its destroy takes more
+than 1.5x that of one customer or more calls than 1.1 per object plus 120 a minute, or if the
+warm `up` ends before 2/2 are warm.
 
 --also-customers measures more sizes the same way (no target: the curve of wall time and
 API calls against the number of customers). --skip-checkpoints runs every stack with
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -41,7 +48,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness import engine_stack, finish, json_option, recorder, timed
+from harness import Stack, engine_stack, finish, json_option, recorder, timed
 
 from pcc_provider.emulator import Emulator
 
@@ -109,6 +116,54 @@ class Counts:
         self.samples.append((time.monotonic(), self.stats()))
 
 
+class Memory:
+    """The peak resident memory (VmHWM) of the engine, the Python provider and the program's
+    process while an `up` runs, sampled from /proc every half second (Linux; elsewhere nothing
+    is recorded): the processes whose PULUMI_HOME is the stack's."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.home = f"PULUMI_HOME={stack.env['PULUMI_HOME']}".encode()
+        self.peak: dict[str, int] = {}  # role -> bytes
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @staticmethod
+    def role(argv: list[str]) -> str | None:
+        line = " ".join(argv)
+        if "pulumi.dynamic" in line or "pulumi-resource-pipecat" in line:
+            return "provider"
+        if "pulumi-language-python-exec" in line:
+            return "program"
+        return "engine" if argv and Path(argv[0]).name == "pulumi" else None
+
+    def _sample(self) -> None:
+        while True:
+            for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+                try:
+                    role = self.role(Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0"))
+                    if role is None or self.home not in Path(f"/proc/{pid}/environ").read_bytes():
+                        continue
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue  # gone meanwhile
+                for line in status.splitlines():
+                    if line.startswith("VmHWM:"):
+                        peak = int(line.split()[1]) * 1024
+                        self.peak[role] = max(self.peak.get(role, 0), peak)
+            if self._stop.wait(0.5):
+                return
+
+    def __enter__(self) -> Memory:
+        if Path("/proc/self/status").exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def polls(counts: dict[str, int]) -> int:
     return sum(counts.get(route, 0) for route in POLLS)
 
@@ -123,9 +178,11 @@ def customers(
         # The engine persists the whole state at each step's start and end, one write at a
         # time: with hundreds of resources those writes, not the provider, pace the creates.
         stack.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
-    with Counts(emu.url) as counts:
+    with Counts(emu.url) as counts, Memory(stack) as memory:
         took = timed(lambda: stack.up("--parallel", "256"))
     final = counts.samples[-1][1]
+    with Counts(emu.url) as destroyed:
+        destroy_took = timed(lambda: stack.destroy("--parallel", "256"))
     # While every agent waits: from the sample that sees the last one created to the time
     # the first one created (up to a sample earlier) could be ready.
     created = [(t, c.get("POST /v1/agents", 0)) for t, c in counts.samples]
@@ -142,6 +199,10 @@ def customers(
         "polls": polls(final),
         "by": final,
         "waiting": waiting,
+        "memory": memory.peak,
+        "destroy_seconds": destroy_took,
+        "destroy_calls": sum(destroyed.samples[-1][1].values()),
+        "destroy_by": destroyed.samples[-1][1],
     }
 
 
@@ -181,9 +242,14 @@ def main() -> int:
         action="store_true",
         help="each size also with PULUMI_SKIP_CHECKPOINTS=true",
     )
+    parser.add_argument(
+        "--horizon",
+        action="store_true",
+        help="the customers alone (no warm rows), recorded as waiting_horizon",
+    )
     json_option(parser)
     args = parser.parse_args()
-    rec = recorder("waiting", args)
+    rec = recorder("waiting_horizon" if args.horizon else "waiting", args)
     sizes = sorted({1, args.customers, *args.also_customers})
     ways = ["skip"] if args.skip_checkpoints else ["checkpoints"]
     if args.also_skip_checkpoints and not args.skip_checkpoints:
@@ -204,12 +270,20 @@ def main() -> int:
                 runs[way, count] = customers(
                     Path(tmp), emu, count, args.deploy_seconds, way == "skip"
                 )
-        emu.config.agent_ready_seconds = 5.0
-        hot = warm(Path(tmp), emu, opt_out=False)
-        cold = warm(Path(tmp), emu, opt_out=True)
+        hot = cold = None
+        if not args.horizon:
+            emu.config.agent_ready_seconds = 5.0
+            hot = warm(Path(tmp), emu, opt_out=False)
+            cold = warm(Path(tmp), emu, opt_out=True)
     main_way = ways[0]
     one, many = runs[main_way, 1], runs[main_way, args.customers]
     ratio = many["seconds"] / one["seconds"]
+    objects = 2 * args.customers  # a set and an agent each
+    # The floors of issue 33: a write per object (1.5x for the reads a wait needs) and one
+    # delete per object (1.1x), plus the shared looks, 120 a minute at most.
+    up_bound = 1.5 * objects + TARGET_POLLS * many["seconds"] / 60
+    destroy_ratio = many["destroy_seconds"] / one["destroy_seconds"]
+    destroy_bound = 1.1 * objects + TARGET_POLLS * many["destroy_seconds"] / 60
     rate = many["waiting"][0] if many["waiting"] else float("inf")
     print(f"deployments of {args.deploy_seconds:g} s, sets of {args.set_seconds:g} s, one `up`:")
     for way in ways:
@@ -217,25 +291,37 @@ def main() -> int:
             print("(PULUMI_SKIP_CHECKPOINTS=true: the engine writes the state once, at the end)")
         else:
             print("(the engine's checkpoints, as usual)")
-        print(f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}")
+        print(
+            f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}"
+            f" {'destroy':>8} {'calls':>6}  peak MB: engine, provider, program"
+        )
         for count in sizes:
             run = runs[way, count]
             label = "1 customer (reference)" if count == 1 else f"{count} customers"
             steady = (
                 f"{run['waiting'][0]:.0f} over {run['waiting'][1]:.0f}s" if run["waiting"] else "-"
             )
+            peaks = ", ".join(
+                f"{run['memory'].get(role, 0) / 1e6:.0f}"
+                for role in ("engine", "provider", "program")
+            )
             print(
                 f"{label:24} {run['seconds']:7.2f}s {run['calls']:10d} "
                 f"{run['calls'] / run['seconds'] * 60:9.0f} {steady:>15}"
+                f" {run['destroy_seconds']:7.2f}s {run['destroy_calls']:6d}  {peaks}"
             )
     print(f"= {ratio:.2f}x one customer; calls of the {args.customers}-customer up by route:")
     for route, count in sorted(many["by"].items()):
         print(f"    {route:34} {count:5d}")
-    print(
-        f"\nmin_agents=2, deployment of 5 s, replicas warming {args.warm_seconds:g} s apart:\n"
-        f"    waiting for capacity: {hot['seconds']:.2f}s, ends with {hot['warm']}/2 warm\n"
-        f"    wait_for_capacity=False: {cold['seconds']:.2f}s, ends with {cold['warm']}/2 warm"
-    )
+    print(f"and of its destroy ({destroy_ratio:.2f}x one customer's):")
+    for route, count in sorted(many["destroy_by"].items()):
+        print(f"    {route:34} {count:5d}")
+    if hot is not None and cold is not None:
+        print(
+            f"\nmin_agents=2, deployment of 5 s, replicas warming {args.warm_seconds:g} s apart:\n"
+            f"    waiting for capacity: {hot['seconds']:.2f}s, ends with {hot['warm']}/2 warm\n"
+            f"    wait_for_capacity=False: {cold['seconds']:.2f}s, ends with {cold['warm']}/2 warm"
+        )
 
     rec.params = {
         "customers": args.customers,
@@ -245,7 +331,10 @@ def main() -> int:
         "set_seconds": args.set_seconds,
         "warm_seconds": args.warm_seconds,
     }
-    rec.details = {"by_route": {f"{w}.{n}": run["by"] for (w, n), run in runs.items()}}
+    rec.details = {
+        "by_route": {f"{w}.{n}": run["by"] for (w, n), run in runs.items()},
+        "destroy_by_route": {f"{w}.{n}": run["destroy_by"] for (w, n), run in runs.items()},
+    }
     for (way, count), run in runs.items():
         at = f"{way}.{count}"
         params: dict[str, Any] = {"customers": count, "way": way}
@@ -254,7 +343,51 @@ def main() -> int:
         if (way, count) == (main_way, args.customers):
             target = {"target": f"<= {TARGET_RATIO:g}x one customer", "ok": ratio <= TARGET_RATIO}
         rec.add(f"{at}.seconds", run["seconds"], "s", "one pulumi up", ref, **params, **target)
-        rec.add(f"{at}.calls", run["calls"], "calls", "API calls of the up", **params)
+        main = (way, count) == (main_way, args.customers)
+        calls_target = (
+            {
+                "target": f"<= {up_bound:.0f} (1.5 per object + 120 a minute)",
+                "ok": run["calls"] <= up_bound,
+            }
+            if main
+            else {}
+        )
+        rec.add(
+            f"{at}.calls", run["calls"], "calls", "API calls of the up", **params, **calls_target
+        )
+        ref = None if count == 1 else f"{way}.1.destroy_seconds"
+        ratio_target = (
+            {"target": f"<= {TARGET_RATIO:g}x one customer", "ok": destroy_ratio <= TARGET_RATIO}
+            if main
+            else {}
+        )
+        rec.add(
+            f"{at}.destroy_seconds",
+            run["destroy_seconds"],
+            "s",
+            "its pulumi destroy",
+            ref,
+            **params,
+            **ratio_target,
+        )
+        destroy_target = (
+            {
+                "target": f"<= {destroy_bound:.0f} (1.1 per object + 120 a minute)",
+                "ok": run["destroy_calls"] <= destroy_bound,
+            }
+            if main
+            else {}
+        )
+        rec.add(
+            f"{at}.destroy_calls",
+            run["destroy_calls"],
+            "calls",
+            "API calls of the destroy",
+            **params,
+            **destroy_target,
+        )
+        for role, peak in run["memory"].items():
+            rec.add(f"{at}.memory.{role}", peak / 1e6, "MB", f"peak memory of the {role}", **params)
         per_minute = run["calls"] / run["seconds"] * 60
         rec.add(f"{at}.calls_a_minute", per_minute, "/min", "API calls a minute", **params)
         if run["waiting"]:
@@ -272,26 +405,36 @@ def main() -> int:
                 **params,
                 **target,
             )
-    rec.add("warm.seconds", hot["seconds"], "s", "min_agents=2, waits for capacity")
-    rec.add(
-        "warm.replicas",
-        hot["warm"],
-        "replicas",
-        "warm replicas when the up ends",
-        target="2/2 warm",
-        ok=hot["warm"] == 2,
-    )
-    rec.add("opt_out.seconds", cold["seconds"], "s", "wait_for_capacity=False")
-    rec.add("opt_out.replicas", cold["warm"], "replicas", "warm replicas when the up ends")
-    return finish(
-        rec,
-        [
-            (f"{args.customers} customers: {ratio:.2f}x one <= {TARGET_RATIO}x", ratio <= 1.5),
-            (f"polls while waiting: {rate:.0f} a minute <= {TARGET_POLLS}", rate <= TARGET_POLLS),
+    checks = [
+        (f"{args.customers} customers: {ratio:.2f}x one <= {TARGET_RATIO}x", ratio <= 1.5),
+        (f"their up: {many['calls']} API calls <= {up_bound:.0f}", many["calls"] <= up_bound),
+        (
+            f"their destroy: {destroy_ratio:.2f}x one <= {TARGET_RATIO}x",
+            destroy_ratio <= TARGET_RATIO,
+        ),
+        (
+            f"their destroy: {many['destroy_calls']} API calls <= {destroy_bound:.0f}",
+            many["destroy_calls"] <= destroy_bound,
+        ),
+        (f"polls while waiting: {rate:.0f} a minute <= {TARGET_POLLS}", rate <= TARGET_POLLS),
+    ]
+    if hot is not None and cold is not None:
+        rec.add("warm.seconds", hot["seconds"], "s", "min_agents=2, waits for capacity")
+        rec.add(
+            "warm.replicas",
+            hot["warm"],
+            "replicas",
+            "warm replicas when the up ends",
+            target="2/2 warm",
+            ok=hot["warm"] == 2,
+        )
+        rec.add("opt_out.seconds", cold["seconds"], "s", "wait_for_capacity=False")
+        rec.add("opt_out.replicas", cold["warm"], "replicas", "warm replicas when the up ends")
+        checks += [
             (f"the warm up ends with {hot['warm']}/2 warm", hot["warm"] == 2),
             (f"opted out, it ends before: {cold['warm']}/2 warm", cold["warm"] < 2),
-        ],
-    )
+        ]
+    return finish(rec, checks)
 
 
 if __name__ == "__main__":
