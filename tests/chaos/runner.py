@@ -60,6 +60,7 @@ import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -272,6 +273,24 @@ def initial_model(stack: str, index: int) -> dict[str, Any]:
     }
 
 
+def quiet_port() -> int:
+    """A free port for the emulator below the range the kernel hands out for port 0 (Linux's
+    ip_local_port_range): a restart holds the emulator down for a while, and a port of that
+    range may meanwhile be given to a plugin of this run or of another (seed 403, step 96:
+    `Address already in use`). Not the seeded generator: the draws stay the seed's."""
+    low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.SystemRandom().sample(range(max(1024, low - 10000), low), 100):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    return 0  # any: the kernel's choice
+
+
 class Chaos:
     def __init__(
         self,
@@ -301,7 +320,7 @@ class Chaos:
         self.state.mkdir()
         self.emulator_dir = root / "emulator"
         self.emulator: Emulator | None = None
-        self.port = 0
+        self.port = quiet_port()
         self.stacks: dict[str, Stack] = {}
         self.models: dict[str, dict[str, Any]] = {}
         self.values: dict[str, dict[str, dict[str, str]]] = {}
