@@ -282,7 +282,7 @@ UNITS = [
     Unit(
         "waiting_horizon",
         "waiting.py",
-        ["--horizon", "--customers", "1000", "--also-skip-checkpoints"],
+        ["--horizon", "--customers", "1000", "--skip-checkpoints"],
         None,
         "--horizon",
     ),
