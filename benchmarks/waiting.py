@@ -338,29 +338,19 @@ def main() -> int:
     for (way, count), run in runs.items():
         at = f"{way}.{count}"
         params: dict[str, Any] = {"customers": count, "way": way}
-        ref = None if count == 1 else f"{way}.1.seconds"
-        target: dict[str, Any] = {}
-        if (way, count) == (main_way, args.customers):
-            target = {"target": f"<= {TARGET_RATIO:g}x one customer", "ok": ratio <= TARGET_RATIO}
-        rec.add(f"{at}.seconds", run["seconds"], "s", "one pulumi up", ref, **params, **target)
         main = (way, count) == (main_way, args.customers)
-        calls_target = (
-            {
-                "target": f"<= {up_bound:.0f} (1.5 per object + 120 a minute)",
-                "ok": run["calls"] <= up_bound,
-            }
-            if main
-            else {}
-        )
-        rec.add(
-            f"{at}.calls", run["calls"], "calls", "API calls of the up", **params, **calls_target
-        )
+
+        def aim(target: str, ok: bool, main: bool = main) -> dict[str, Any]:
+            """The target of a figure of the main size; the other sizes have none."""
+            return {"target": target, "ok": ok} if main else {}
+
+        ref = None if count == 1 else f"{way}.1.seconds"
+        target = aim(f"<= {TARGET_RATIO:g}x one customer", ratio <= TARGET_RATIO)
+        rec.add(f"{at}.seconds", run["seconds"], "s", "one pulumi up", ref, **params, **target)
+        target = aim(f"<= {up_bound:.0f} (1.5 per object + 120 a minute)", run["calls"] <= up_bound)
+        rec.add(f"{at}.calls", run["calls"], "calls", "API calls of the up", **params, **target)
         ref = None if count == 1 else f"{way}.1.destroy_seconds"
-        ratio_target = (
-            {"target": f"<= {TARGET_RATIO:g}x one customer", "ok": destroy_ratio <= TARGET_RATIO}
-            if main
-            else {}
-        )
+        target = aim(f"<= {TARGET_RATIO:g}x one customer", destroy_ratio <= TARGET_RATIO)
         rec.add(
             f"{at}.destroy_seconds",
             run["destroy_seconds"],
@@ -368,15 +358,11 @@ def main() -> int:
             "its pulumi destroy",
             ref,
             **params,
-            **ratio_target,
+            **target,
         )
-        destroy_target = (
-            {
-                "target": f"<= {destroy_bound:.0f} (1.1 per object + 120 a minute)",
-                "ok": run["destroy_calls"] <= destroy_bound,
-            }
-            if main
-            else {}
+        target = aim(
+            f"<= {destroy_bound:.0f} (1.1 per object + 120 a minute)",
+            run["destroy_calls"] <= destroy_bound,
         )
         rec.add(
             f"{at}.destroy_calls",
@@ -384,7 +370,7 @@ def main() -> int:
             "calls",
             "API calls of the destroy",
             **params,
-            **destroy_target,
+            **target,
         )
         for role, peak in run["memory"].items():
             rec.add(f"{at}.memory.{role}", peak / 1e6, "MB", f"peak memory of the {role}", **params)
@@ -392,10 +378,7 @@ def main() -> int:
         rec.add(f"{at}.calls_a_minute", per_minute, "/min", "API calls a minute", **params)
         if run["waiting"]:
             rate_, window = run["waiting"]
-            if (way, count) == (main_way, args.customers):
-                target = {"target": f"<= {TARGET_POLLS}", "ok": rate_ <= TARGET_POLLS}
-            else:
-                target = {}
+            target = aim(f"<= {TARGET_POLLS}", rate_ <= TARGET_POLLS)
             rec.add(
                 f"{at}.polls_a_minute",
                 rate_,
