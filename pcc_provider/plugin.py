@@ -9,13 +9,20 @@ resource behind it, waits for one of the first four to finish. The SDK offers no
 for this, so the provider raises the pool's limit from inside the plugin the first time it
 is configured there: the pool is the one whose worker thread runs that call.
 
-This relies on three things that are not public: that the SDK serves calls on a
+The pool adds a thread only when a call arrives and none is idle: the calls that arrived
+before the limit was raised (a `destroy`'s deletes, all at once, are the first calls of its
+plugin) would wait for the first four threads, so the lift also starts a thread for each
+call queued, as the pool would have done for it.
+
+This relies on things that are not public: that the SDK serves calls on a
 `concurrent.futures.ThreadPoolExecutor`, that its worker threads hold a weak reference to
-their pool as their target's first argument (`Thread._args`), and that the pool reads its
-`_max_workers` whenever it may add a thread (CPython 3.8 to 3.14). If one stops being true,
-the lift finds nothing to raise and changes nothing, calls go four at a time again (slower,
-still correct), and test_plugin_serves_more_than_four_calls_at_once
-(tests/engine/test_concurrency.py) fails, saying so.
+their pool as their target's first argument (`Thread._args`), that the pool reads its
+`_max_workers` whenever it may add a thread, and its queue (`_work_queue`), lock
+(`_shutdown_lock`) and the method that adds a thread (`_adjust_thread_count`) (CPython 3.8 to
+3.14). If one stops being true, the lift finds nothing to raise and changes nothing, calls go
+four at a time again (slower, still correct), and test_plugin_serves_more_than_four_calls_at_once
+and test_a_burst_of_first_calls_is_served_at_once (tests/engine/test_concurrency.py) fail,
+saying so.
 """
 
 from __future__ import annotations
@@ -69,8 +76,24 @@ def allow_concurrent_calls(limit: int = CONCURRENT_CALLS) -> bool:
             pool = serving_pool()
             if pool is not None and isinstance(getattr(pool, "_max_workers", None), int):
                 pool._max_workers = max(pool._max_workers, limit)
+                _serve_the_queued(pool)
                 _lifted = True
         return _lifted
+
+
+def _serve_the_queued(pool: ThreadPoolExecutor) -> None:
+    """A thread for each call already queued (up to the limit): what the pool does for a
+    call that arrives when no thread is idle, done now for those that arrived when the pool
+    was full. Under the pool's lock, as its submit does: a call arriving meanwhile is either
+    counted here or finds the raised limit."""
+    queue = getattr(pool, "_work_queue", None)
+    lock = getattr(pool, "_shutdown_lock", None)
+    add = getattr(pool, "_adjust_thread_count", None)
+    if queue is None or lock is None or add is None:
+        return
+    with lock:
+        for _ in range(queue.qsize()):
+            add()
 
 
 _keys: dict[Hashable, threading.Lock] = {}

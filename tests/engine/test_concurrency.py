@@ -75,6 +75,34 @@ def test_plugin_serves_more_than_four_calls_at_once(
         )
 
 
+def test_a_burst_of_first_calls_is_served_at_once(
+    plugin: provider_pb2_grpc.ResourceProviderStub,
+) -> None:
+    """The plugin's first calls all at once, as a `destroy`'s deletes come: those that
+    arrived before the first of them configured the provider (and raised the limit) are
+    served together too, not four at a time."""
+    provider = serialize_provider(RendezvousProvider())
+
+    def check(_: int) -> None:
+        news = struct_pb2.Struct()
+        news.update({"__provider": provider, "wait": True})
+        request = provider_pb2.CheckRequest(
+            urn="urn:pulumi:dev::proj::pulumi-python:dynamic:Rendezvous::r",
+            olds=struct_pb2.Struct(),
+            news=news,
+        )
+        plugin.Check(request, timeout=90)
+
+    try:
+        with ThreadPoolExecutor(AT_ONCE) as pool:
+            list(pool.map(check, range(AT_ONCE)))
+    except grpc.RpcError as exc:
+        pytest.fail(
+            "calls that reached the dynamic-provider plugin before it was configured went "
+            f"four at a time (pcc_provider/plugin.py, _serve_the_queued): {exc.details()}"
+        )
+
+
 MANY = """
 import pulumi
 from pcc_provider import Build
