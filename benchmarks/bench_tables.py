@@ -561,6 +561,44 @@ def customers(r: Results, run: str = "waiting") -> list[str]:
     return [intro, "", *table(head, align, rows), *caption(r, run)]
 
 
+def checkpoints(r: Results, run: str = "waiting") -> list[str]:
+    """What the engine's checkpoints cost: the state it writes whole at each step's start and
+    end, and its CPU over the `up` spent writing it (its CPU profile)."""
+    w = r.params(run)
+    rows = []
+    for n in w.get("sizes", []):
+        at = f"{run}.checkpoints.{n}"
+        if not r.has(f"{at}.state.bytes"):
+            continue
+        size, traces = r.v(f"{at}.state.bytes"), r.v(f"{at}.state.stack_traces")
+        internal = r.v(f"{at}.state.internal")
+        row = [f"{n}", f"{size:,.0f} KB", f"{traces / size:.0%}", f"{internal / size:.0%}"]
+        for step, seconds in (("engine", "seconds"), ("destroy_engine", "destroy_seconds")):
+            if r.has(f"{at}.{step}.cpu"):
+                cpu, saving = r.v(f"{at}.{step}.cpu"), r.v(f"{at}.{step}.saving")
+                row += [
+                    sec(r.v(f"{at}.{seconds}")),
+                    sec(cpu),
+                    f"{sec(saving)} ({saving / cpu:.0%})",
+                ]
+            else:
+                row += [sec(r.v(f"{at}.{seconds}")), "—", "—"]
+        rows.append(row)
+    head = [
+        "customers",
+        "the state, written whole at each step",
+        "of it, the SDK's stack traces",
+        "the provider's own properties",
+        "`pulumi up`",
+        "the engine's CPU",
+        "of it, writing the state",
+        "`pulumi destroy`",
+        "the engine's CPU",
+        "of it, writing the state",
+    ]
+    return table(head, "---: ---: ---: ---: ---: ---: ---: ---: ---: ---:", rows) + caption(r, run)
+
+
 def waiting_routes(r: Results) -> list[str]:
     w = r.params("waiting")
     by = r.runs.get("waiting", {}).get("details", {}).get("by_route", {})
@@ -681,6 +719,7 @@ TABLES: dict[str, Callable[[Results], list[str]]] = {
     "engine": engine,
     "customers": customers,
     "customers-horizon": lambda r: customers(r, "waiting_horizon"),
+    "checkpoints": checkpoints,
     "waiting-routes": waiting_routes,
     "plugin-start": plugin_start,
     "runs": runs,

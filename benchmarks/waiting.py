@@ -40,6 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -164,6 +167,56 @@ class Memory:
             self._thread.join()
 
 
+def state_size(stack: Stack) -> dict[str, int]:
+    """The bytes of the stack's state as the engine writes it at each step; of them, the stack
+    traces the Pulumi SDK records of each resource's registration, and the provider's own
+    properties (`__urn`, `__claim`, `__provider`, an agent's set revision...)."""
+    backend = Path(stack.env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+    file = backend / ".pulumi" / "stacks" / stack.dir.name / f"{stack.name}.json"
+    resources = json.loads(file.read_text())["checkpoint"]["latest"]["resources"]
+
+    def size(value: object) -> int:
+        return len(json.dumps(value, separators=(",", ":")))
+
+    traces = sum(size(r.get("stackTrace", [])) for r in resources)
+    internal = sum(
+        size({k: v for k, v in r.get(part, {}).items() if k.startswith("__")})
+        for r in resources
+        for part in ("inputs", "outputs")
+    )
+    return {"bytes": file.stat().st_size, "stack_traces": traces, "internal": internal}
+
+
+SAVE = "backend.(*SnapshotManager).saveSnapshot"
+
+
+def engine_cpu(prefix: Path) -> dict[str, float]:
+    """From the engine's CPU profile (`pulumi up --profiling`): its CPU seconds, and those in
+    writing the state (the snapshot manager's saves), read with `go tool pprof`; nothing
+    without Go."""
+    profiles = list(prefix.parent.glob(f"{prefix.name}.*.cpu"))
+    go = shutil.which("go")
+    if len(profiles) != 1 or go is None:
+        return {}
+    top = subprocess.run(
+        [go, "tool", "pprof", "-top", "-cum", "-nodefraction=0", str(profiles[0])],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def seconds(text: str) -> float:
+        value, unit = re.fullmatch(r"([\d.]+)(\w*)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "min": 60.0}[unit]
+
+    total = re.search(r"Total samples = (\S+)", top)
+    if total is None:
+        return {}
+    # Absent when no sample fell in a save: a small state, or PULUMI_SKIP_CHECKPOINTS.
+    saving = next((line.split()[3] for line in top.splitlines() if line.endswith(SAVE)), "0s")
+    return {"cpu": seconds(total.group(1)), "saving": seconds(saving)}
+
+
 def polls(counts: dict[str, int]) -> int:
     return sum(counts.get(route, 0) for route in POLLS)
 
@@ -178,11 +231,16 @@ def customers(
         # The engine persists the whole state at each step's start and end, one write at a
         # time: with hundreds of resources those writes, not the provider, pace the creates.
         stack.env["PULUMI_SKIP_CHECKPOINTS"] = "true"
+    # The engine's CPU profile: where its time goes (Go's sampling costs it about 1%).
+    profile = tmp / f"engine-{count}{suffix}"
     with Counts(emu.url) as counts, Memory(stack) as memory:
-        took = timed(lambda: stack.up("--parallel", "256"))
+        took = timed(lambda: stack.up("--parallel", "256", "--profiling", str(profile)))
     final = counts.samples[-1][1]
+    state = state_size(stack)
     with Counts(emu.url) as destroyed:
-        destroy_took = timed(lambda: stack.destroy("--parallel", "256"))
+        destroy_took = timed(
+            lambda: stack.destroy("--parallel", "256", "--profiling", f"{profile}-destroy")
+        )
     # While every agent waits: from the sample that sees the last one created to the time
     # the first one created (up to a sample earlier) could be ready.
     created = [(t, c.get("POST /v1/agents", 0)) for t, c in counts.samples]
@@ -200,6 +258,9 @@ def customers(
         "by": final,
         "waiting": waiting,
         "memory": memory.peak,
+        "state": state,
+        "engine": engine_cpu(profile),
+        "destroy_engine": engine_cpu(Path(f"{profile}-destroy")),
         "destroy_seconds": destroy_took,
         "destroy_calls": sum(destroyed.samples[-1][1].values()),
         "destroy_by": destroyed.samples[-1][1],
@@ -310,6 +371,20 @@ def main() -> int:
                 f"{run['calls'] / run['seconds'] * 60:9.0f} {steady:>15}"
                 f" {run['destroy_seconds']:7.2f}s {run['destroy_calls']:6d}  {peaks}"
             )
+    print("the state the engine writes at each step, and the engine's CPU over the up:")
+    for (way, count), run in runs.items():
+        state, engine, gone = run["state"], run["engine"], run["destroy_engine"]
+        cpu = (
+            f"{engine['cpu']:.1f}s CPU, {engine['saving']:.1f}s of it writing the state"
+            f" (destroy: {gone['cpu']:.1f}s, {gone['saving']:.1f}s)"
+            if engine and gone
+            else "(no CPU profile: `go tool pprof` is missing)"
+        )
+        print(
+            f"    {count:5d} customers ({way}): {state['bytes'] / 1e3:8.0f} KB,"
+            f" {state['stack_traces'] / state['bytes']:4.0%} of it the SDK's stack traces,"
+            f" {state['internal'] / state['bytes']:4.0%} the provider's own properties; {cpu}"
+        )
     print(f"= {ratio:.2f}x one customer; calls of the {args.customers}-customer up by route:")
     for route, count in sorted(many["by"].items()):
         print(f"    {route:34} {count:5d}")
@@ -374,6 +449,42 @@ def main() -> int:
         )
         for role, peak in run["memory"].items():
             rec.add(f"{at}.memory.{role}", peak / 1e6, "MB", f"peak memory of the {role}", **params)
+        state, engine, gone = run["state"], run["engine"], run["destroy_engine"]
+        rec.add(f"{at}.state.bytes", state["bytes"] / 1e3, "KB", "the state", **params)
+        rec.add(
+            f"{at}.state.stack_traces",
+            state["stack_traces"] / 1e3,
+            "KB",
+            "of it, the SDK's stack traces",
+            **params,
+        )
+        rec.add(
+            f"{at}.state.internal",
+            state["internal"] / 1e3,
+            "KB",
+            "of it, the provider's own properties",
+            **params,
+        )
+        if engine:
+            rec.add(f"{at}.engine.cpu", engine["cpu"], "s", "the engine's CPU", **params)
+            rec.add(
+                f"{at}.engine.saving",
+                engine["saving"],
+                "s",
+                "of it, writing the state",
+                **params,
+            )
+        if gone:
+            rec.add(
+                f"{at}.destroy_engine.cpu", gone["cpu"], "s", "the engine's CPU (destroy)", **params
+            )
+            rec.add(
+                f"{at}.destroy_engine.saving",
+                gone["saving"],
+                "s",
+                "of it, writing the state (destroy)",
+                **params,
+            )
         per_minute = run["calls"] / run["seconds"] * 60
         rec.add(f"{at}.calls_a_minute", per_minute, "/min", "API calls a minute", **params)
         if run["waiting"]:
