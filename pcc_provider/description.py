@@ -171,7 +171,9 @@ def object_type(hint: Any) -> ObjectType | None:
         candidates = list(typing.get_args(hint))
     for candidate in candidates:
         if isinstance(candidate, type) and typing.is_typeddict(candidate):
-            return _object_types.setdefault(candidate, _describe_object(candidate))
+            if candidate not in _object_types:  # described once: each value is checked with it
+                _object_types[candidate] = _describe_object(candidate)
+            return _object_types[candidate]
     return None
 
 
