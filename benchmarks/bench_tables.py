@@ -528,6 +528,9 @@ def customers(r: Results, run: str = "waiting") -> list[str]:
     peaks = r.has(f"{first}.1.memory.engine")
     if peaks:
         head += ["peak memory: engine, provider, program"]
+    cpus = r.has(f"{first}.1.cpu.engine")
+    if cpus:
+        head += ["CPU time of the `up`: engine, provider, program"]
     rows = []
     for n in sizes:
         row = [f"{n}"]
@@ -551,9 +554,16 @@ def customers(r: Results, run: str = "waiting") -> list[str]:
                     for role in ("engine", "provider", "program")
                 )
             )
+        if cpus:
+            row.append(
+                ", ".join(
+                    sec(r.v(f"{at}.cpu.{role}")) if r.has(f"{at}.cpu.{role}") else "—"
+                    for role in ("engine", "provider", "program")
+                )
+            )
         rows.append(row)
     align = "---: " + " ".join("---: ---:" for _ in ways) + " ---: ---:"
-    align += " ---: ---: ---:" * destroyed + " ---:" * peaks
+    align += " ---: ---: ---:" * destroyed + " ---:" * peaks + " ---:" * cpus
     intro = (
         f"Deployments of {w['deploy_seconds']:g} s, sets of {w['set_seconds']:g} s, one "
         "`pulumi up --parallel 256` per size; API calls and polls of the first way."

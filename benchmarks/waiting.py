@@ -121,14 +121,27 @@ class Counts:
 
 class Memory:
     """The peak resident memory (VmHWM) of the engine, the Python provider and the program's
-    process while an `up` runs, sampled from /proc every half second (Linux; elsewhere nothing
-    is recorded): the processes whose PULUMI_HOME is the stack's."""
+    process while an `up` runs, and the CPU time each used (user and system, as last seen),
+    sampled from /proc every half second (Linux; elsewhere nothing is recorded): the
+    processes whose PULUMI_HOME is the stack's."""
+
+    TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def __init__(self, stack: Stack) -> None:
         self.home = f"PULUMI_HOME={stack.env['PULUMI_HOME']}".encode()
         self.peak: dict[str, int] = {}  # role -> bytes
+        self._cpu: dict[tuple[str, str], float] = {}  # (role, pid) -> seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @property
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds by role: the sum over its processes (up to half a second short of what
+        each used after its last sample)."""
+        total: dict[str, float] = {}
+        for (role, _), seconds in self._cpu.items():
+            total[role] = total.get(role, 0.0) + seconds
+        return total
 
     @staticmethod
     def role(argv: list[str]) -> str | None:
@@ -147,8 +160,11 @@ class Memory:
                     if role is None or self.home not in Path(f"/proc/{pid}/environ").read_bytes():
                         continue
                     status = Path(f"/proc/{pid}/status").read_text()
+                    # After the command's name in parentheses: utime and stime are fields 14, 15.
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:
                     continue  # gone meanwhile
+                self._cpu[role, pid] = (int(fields[11]) + int(fields[12])) / self.TICKS
                 for line in status.splitlines():
                     if line.startswith("VmHWM:"):
                         peak = int(line.split()[1]) * 1024
@@ -258,6 +274,7 @@ def customers(
         "by": final,
         "waiting": waiting,
         "memory": memory.peak,
+        "cpu": memory.cpu,
         "state": state,
         "engine": engine_cpu(profile),
         "destroy_engine": engine_cpu(Path(f"{profile}-destroy")),
@@ -354,7 +371,7 @@ def main() -> int:
             print("(the engine's checkpoints, as usual)")
         print(
             f"{'':24} {'wall':>8} {'API calls':>10} {'a minute':>9} {'polls a minute':>15}"
-            f" {'destroy':>8} {'calls':>6}  peak MB: engine, provider, program"
+            f" {'destroy':>8} {'calls':>6}  peak MB and CPU s: engine, provider, program"
         )
         for count in sizes:
             run = runs[way, count]
@@ -362,9 +379,15 @@ def main() -> int:
             steady = (
                 f"{run['waiting'][0]:.0f} over {run['waiting'][1]:.0f}s" if run["waiting"] else "-"
             )
-            peaks = ", ".join(
-                f"{run['memory'].get(role, 0) / 1e6:.0f}"
-                for role in ("engine", "provider", "program")
+            peaks = (
+                ", ".join(
+                    f"{run['memory'].get(role, 0) / 1e6:.0f}"
+                    for role in ("engine", "provider", "program")
+                )
+                + "; "
+                + ", ".join(
+                    f"{run['cpu'].get(role, 0):.1f}" for role in ("engine", "provider", "program")
+                )
             )
             print(
                 f"{label:24} {run['seconds']:7.2f}s {run['calls']:10d} "
@@ -449,6 +472,8 @@ def main() -> int:
         )
         for role, peak in run["memory"].items():
             rec.add(f"{at}.memory.{role}", peak / 1e6, "MB", f"peak memory of the {role}", **params)
+        for role, seconds in run["cpu"].items():
+            rec.add(f"{at}.cpu.{role}", seconds, "s", f"CPU time of the {role}", **params)
         state, engine, gone = run["state"], run["engine"], run["destroy_engine"]
         rec.add(f"{at}.state.bytes", state["bytes"] / 1e3, "KB", "the state", **params)
         rec.add(
