@@ -97,7 +97,10 @@ def stops_at_once(
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"still running 10 s after {signal.Signals(signum).name}")
+            proc.kill()
+            _, err = proc.communicate()
+            name = signal.Signals(signum).name
+            pytest.fail(f"still running 10 s after {name}; its stderr:\n{err[-3000:]}")
         took = time.monotonic() - started
         assert took < EXITS_WITHIN, f"exited {took:.1f} s after {signal.Signals(signum).name}"
         _, err = proc.communicate()
