@@ -48,12 +48,25 @@ def engine() -> Iterator[str]:
         server.stop(0)
 
 
+# Starts its arguments with SIGINT and SIGTERM at their defaults, as the engine starts its
+# plugins: it asks for both signals itself (Go's signal.Notify), so its children start with
+# them at default even when its own parent ignored them; this test's process may ignore them
+# (`make test` run as a background job of a script), and a shell cannot reset a signal ignored
+# on entry.
+AS_THE_ENGINE = (
+    "import os, signal, sys\n"
+    "for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)\n"
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def parent_ignoring(signum: int | None, argv: list[str]) -> list[str]:
     """`argv` started with `signum` ignored, as a background job's would be: through a shell's
     `trap ''` (ignored dispositions survive exec), not a preexec_fn, which is unsafe in a
-    test process whose gRPC threads may be running (fork skips their handlers)."""
+    test process whose gRPC threads may be running (fork skips their handlers). Without a
+    signum, started as the engine starts it (AS_THE_ENGINE)."""
     if signum is None:
-        return argv
+        return [sys.executable, "-c", AS_THE_ENGINE, *argv]
     name = signal.Signals(signum).name.removeprefix("SIG")
     return ["sh", "-c", f"trap '' {name}; exec \"$@\"", "sh", *argv]
 
