@@ -48,9 +48,8 @@ def plugin(tmp_path: Path) -> Iterator[provider_pb2_grpc.ResourceProviderStub]:
         proc.wait()
 
 
-def test_plugin_serves_more_than_four_calls_at_once(
-    plugin: provider_pb2_grpc.ResourceProviderStub,
-) -> None:
+def rendezvous_check(plugin: provider_pb2_grpc.ResourceProviderStub) -> Callable[[bool], None]:
+    """A Check of a RendezvousProvider resource; with `wait`, it returns once AT_ONCE are in."""
     provider = serialize_provider(RendezvousProvider())
 
     def check(wait: bool) -> None:
@@ -63,6 +62,13 @@ def test_plugin_serves_more_than_four_calls_at_once(
         )
         plugin.Check(request, timeout=90)
 
+    return check
+
+
+def test_plugin_serves_more_than_four_calls_at_once(
+    plugin: provider_pb2_grpc.ResourceProviderStub,
+) -> None:
+    check = rendezvous_check(plugin)
     check(False)  # loads and configures the provider, as the engine's first call does
     try:
         with ThreadPoolExecutor(AT_ONCE) as pool:
@@ -81,21 +87,10 @@ def test_a_burst_of_first_calls_is_served_at_once(
     """The plugin's first calls all at once, as a `destroy`'s deletes come: those that
     arrived before the first of them configured the provider (and raised the limit) are
     served together too, not four at a time."""
-    provider = serialize_provider(RendezvousProvider())
-
-    def check(_: int) -> None:
-        news = struct_pb2.Struct()
-        news.update({"__provider": provider, "wait": True})
-        request = provider_pb2.CheckRequest(
-            urn="urn:pulumi:dev::proj::pulumi-python:dynamic:Rendezvous::r",
-            olds=struct_pb2.Struct(),
-            news=news,
-        )
-        plugin.Check(request, timeout=90)
-
+    check = rendezvous_check(plugin)
     try:
         with ThreadPoolExecutor(AT_ONCE) as pool:
-            list(pool.map(check, range(AT_ONCE)))
+            list(pool.map(check, [True] * AT_ONCE))
     except grpc.RpcError as exc:
         pytest.fail(
             "calls that reached the dynamic-provider plugin before it was configured went "
